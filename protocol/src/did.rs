@@ -131,12 +131,20 @@ impl Did {
         let (domain, fp) = rest
             .rsplit_once(':')
             .ok_or_else(|| bad("expected did:agent:<domain>:<fingerprint>"))?;
-        if fp.len() != 32 || !fp.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
+        if fp.len() != 32
+            || !fp
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        {
             return Err(bad("the fingerprint is 32 lowercase hex digits"));
         }
         match Domain::parse(domain) {
             Ok(normalized) if normalized.as_str() == domain => {}
-            _ => return Err(bad("the domain must be a normalized DNS name (lowercase ASCII, no port)")),
+            _ => {
+                return Err(bad(
+                    "the domain must be a normalized DNS name (lowercase ASCII, no port)",
+                ));
+            }
         }
         Ok(Did {
             value: s.to_owned(),

@@ -85,7 +85,8 @@ impl UnverifiedJws {
             return Err(Error::MalformedToken);
         }
         let mut parts = compact.split('.');
-        let (Some(h), Some(p), Some(s), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
         else {
             return Err(Error::MalformedToken);
         };
@@ -94,7 +95,9 @@ impl UnverifiedJws {
         }
         let header_value = strict_json::parse(&b64url_decode(h)?)?;
         let Value::Object(header) = header_value else {
-            return Err(Error::InvalidJson("protected header is not a JSON object".into()));
+            return Err(Error::InvalidJson(
+                "protected header is not a JSON object".into(),
+            ));
         };
         let header = check_header(&header, expected_typ)?;
         let payload = b64url_decode(p)?;
@@ -159,7 +162,9 @@ fn check_header(header: &Map<String, Value>, expected_typ: &str) -> Result<Heade
         Some(other) => {
             return Err(Error::WrongTyp {
                 expected: expected_typ.to_string(),
-                found: other.as_str().map_or_else(|| other.to_string(), str::to_string),
+                found: other
+                    .as_str()
+                    .map_or_else(|| other.to_string(), str::to_string),
             });
         }
     };

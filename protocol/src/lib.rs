@@ -27,7 +27,9 @@ pub use jwks::{Jwks, KeySet};
 pub use jws::{UnverifiedJws, VerifiedJws, typ};
 pub use keys::{Jwk, PublicKey, SigningKey};
 pub use proof::{Challenge, ProofClaims, UnverifiedProof, sign_proof};
-pub use request::{RequestClaims, SIGNATURE_HEADER, UnverifiedRequest, VerifiedRequest, sign_request};
+pub use request::{
+    RequestClaims, SIGNATURE_HEADER, UnverifiedRequest, VerifiedRequest, sign_request,
+};
 pub use scope::ScopeSet;
 pub use token::{AccessTokenClaims, Audience, Confirmation, VerifiedToken, Verifier, issue_token};
 

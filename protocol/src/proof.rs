@@ -106,7 +106,10 @@ impl UnverifiedProof {
             return Err(Error::WrongAudience);
         }
         if string_claim(c, "challenge_id")? != challenge.id {
-            return Err(Error::InvalidClaim("challenge_id", "does not match the challenge".into()));
+            return Err(Error::InvalidClaim(
+                "challenge_id",
+                "does not match the challenge".into(),
+            ));
         }
         let nonce = string_claim(c, "nonce")?;
         if !constant_time_eq(nonce.as_bytes(), challenge.nonce.as_bytes()) {
@@ -117,7 +120,9 @@ impl UnverifiedProof {
         jws::check_times(iat, exp, now, leeway, MAX_PROOF_LIFETIME)?;
         let scope = string_claim(c, "scope")?;
         if ScopeSet::parse(scope)?.is_empty() {
-            return Err(Error::InvalidScope("at least one scope must be requested".into()));
+            return Err(Error::InvalidScope(
+                "at least one scope must be requested".into(),
+            ));
         }
         let token_aud = string_claim(c, "token_aud")?;
         if token_aud.is_empty() {
@@ -125,9 +130,9 @@ impl UnverifiedProof {
         }
         let ttl = match c.get("ttl") {
             None => 0,
-            Some(serde_json::Value::Number(n)) => n
-                .as_u64()
-                .ok_or_else(|| Error::InvalidClaim("ttl", "must be a non-negative integer".into()))?,
+            Some(serde_json::Value::Number(n)) => n.as_u64().ok_or_else(|| {
+                Error::InvalidClaim("ttl", "must be a non-negative integer".into())
+            })?,
             Some(_) => return Err(Error::InvalidClaim("ttl", "must be an integer".into())),
         };
         Ok(ProofClaims {

@@ -136,7 +136,10 @@ impl UnverifiedRequest {
         jws::check_times(iat, exp, now, leeway, MAX_REQUEST_LIFETIME)?;
         let jti = string_claim(c, "jti")?;
         if jti.len() < 16 || jti.len() > MAX_JTI_LEN {
-            return Err(Error::InvalidClaim("jti", "must be 16 to 128 characters".into()));
+            return Err(Error::InvalidClaim(
+                "jti",
+                "must be 16 to 128 characters".into(),
+            ));
         }
         Ok(VerifiedRequest {
             claims: RequestClaims {
@@ -164,7 +167,9 @@ fn normalize_url(url: &str) -> String {
         return url.to_owned();
     };
     let scheme = scheme.to_ascii_lowercase();
-    let (authority, path) = rest.find('/').map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
+    let (authority, path) = rest
+        .find('/')
+        .map_or((rest, "/"), |i| (&rest[..i], &rest[i..]));
     let mut authority = authority.to_ascii_lowercase();
     let default_port = match scheme.as_str() {
         "https" => Some(":443"),
@@ -189,7 +194,13 @@ mod tests {
             normalize_url("HTTPS://Auth.Example.com:443/v1/x?y=1#z"),
             "https://auth.example.com/v1/x"
         );
-        assert_eq!(normalize_url("http://127.0.0.1:8080"), "http://127.0.0.1:8080/");
-        assert_ne!(normalize_url("http://a.example/v1/x"), normalize_url("http://a.example/v1/y"));
+        assert_eq!(
+            normalize_url("http://127.0.0.1:8080"),
+            "http://127.0.0.1:8080/"
+        );
+        assert_ne!(
+            normalize_url("http://a.example/v1/x"),
+            normalize_url("http://a.example/v1/y")
+        );
     }
 }

@@ -30,7 +30,9 @@ impl ScopeSet {
             check_token(token)?;
             set.insert(token.to_owned());
             if set.len() > MAX_SCOPES {
-                return Err(Error::InvalidScope(format!("more than {MAX_SCOPES} scopes")));
+                return Err(Error::InvalidScope(format!(
+                    "more than {MAX_SCOPES} scopes"
+                )));
             }
         }
         Ok(ScopeSet(set))
@@ -56,7 +58,11 @@ impl ScopeSet {
 
     /// The space-separated wire form, sorted.
     pub fn to_scope_string(&self) -> String {
-        self.0.iter().map(String::as_str).collect::<Vec<_>>().join(" ")
+        self.0
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>()
+            .join(" ")
     }
 
     /// The scopes as a sorted list.

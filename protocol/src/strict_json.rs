@@ -22,7 +22,9 @@ const DUPLICATE_PREFIX: &str = "duplicate member name: ";
 fn map_err(e: serde_json::Error) -> Error {
     let msg = e.to_string();
     match msg.strip_prefix(DUPLICATE_PREFIX) {
-        Some(rest) => Error::DuplicateMember(rest.split(" at line").next().unwrap_or(rest).to_string()),
+        Some(rest) => {
+            Error::DuplicateMember(rest.split(" at line").next().unwrap_or(rest).to_string())
+        }
         None => Error::InvalidJson(msg),
     }
 }

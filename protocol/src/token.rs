@@ -165,7 +165,10 @@ impl Verifier {
         }
         if let Some(now) = now {
             jws::check_times(claims.iat, claims.exp, now, self.leeway, self.max_lifetime)?;
-            if claims.nbf.is_some_and(|nbf| nbf > now.saturating_add(self.leeway)) {
+            if claims
+                .nbf
+                .is_some_and(|nbf| nbf > now.saturating_add(self.leeway))
+            {
                 return Err(Error::NotYetValid);
             }
         }
@@ -192,11 +195,19 @@ fn parse_claims(c: &Map<String, Value>) -> Result<AccessTokenClaims> {
                 .iter()
                 .map(|v| match v {
                     Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                    _ => Err(Error::InvalidClaim("aud", "entries must be non-empty strings".into())),
+                    _ => Err(Error::InvalidClaim(
+                        "aud",
+                        "entries must be non-empty strings".into(),
+                    )),
                 })
                 .collect::<Result<_>>()?,
         ),
-        Some(_) => return Err(Error::InvalidClaim("aud", "must be a string or an array".into())),
+        Some(_) => {
+            return Err(Error::InvalidClaim(
+                "aud",
+                "must be a string or an array".into(),
+            ));
+        }
     };
     let scope = string_claim(c, "scope")?;
     ScopeSet::parse(scope)?;
