@@ -47,7 +47,7 @@ impl Domain {
             return Err(bad("whitespace is not allowed"));
         }
         let ascii = idna::domain_to_ascii_strict(s).map_err(|_| bad("IDNA conversion failed"))?;
-        validate_dns_name(&ascii).map_err(|why| bad(why))?;
+        validate_dns_name(&ascii).map_err(bad)?;
         Ok(Domain(ascii))
     }
 

@@ -1,0 +1,334 @@
+//! Command-line definitions (clap derive). Help, completions and the man page are all generated from these types.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+use crate::duration;
+
+/// Exit codes, shown at the end of `--help` and in the man page.
+pub const EXIT_CODES_HELP: &str = "\
+Exit codes:
+  0  success (for `verify`: the token is valid)
+  1  failure or refusal: the server refused, the token is invalid, the domain is not verified
+  2  usage error: bad flags or arguments
+  3  network: the server could not be reached or did not answer like an auth4agent server
+  4  local problem: missing identity, key file with loose permissions, unreadable home directory
+
+Environment:
+  AUTH4AGENT_HOME  home directory when --home is not given (default ~/.auth4agent)
+  NO_COLOR         disables colored output";
+
+/// Cryptographic identity and scoped, short-lived tokens for autonomous agents.
+///
+/// Quick start: init --operator → register operator → verify-operator instructions / confirm →
+/// init → register agent → agent-scopes set → issue → verify.
+#[derive(Parser, Debug)]
+#[command(name = "auth4agent", version, about, long_about, after_help = EXIT_CODES_HELP)]
+pub struct Cli {
+    /// Home directory holding identities and keys [default: $AUTH4AGENT_HOME, else ~/.auth4agent]
+    #[arg(long, global = true, value_name = "DIR")]
+    pub home: Option<PathBuf>,
+
+    /// Print exactly one JSON document on stdout
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// Server base URL; overrides the server saved in the home directory
+    #[arg(long, global = true, value_name = "URL", value_parser = parse_url)]
+    pub server: Option<String>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Create an operator (--operator) or agent identity: a new Ed25519 key and its JSON file
+    Init(InitArgs),
+    /// Register the home's operator or agent with the server
+    #[command(subcommand)]
+    Register(RegisterCommand),
+    /// Prove the operator's domain with a DNS TXT record
+    #[command(subcommand)]
+    VerifyOperator(VerifyOperatorCommand),
+    /// Set or list the scopes an agent may request (set is signed by the operator key)
+    #[command(subcommand)]
+    AgentScopes(AgentScopesCommand),
+    /// Get an access token: challenge, proof of possession, token (the token goes to stdout)
+    Issue(IssueArgs),
+    /// Verify an access token, offline by default (exit 0 only for a valid token)
+    Verify(VerifyArgs),
+    /// Revoke tokens and agents, suspend and reactivate agents, list revocations
+    #[command(subcommand)]
+    Revoke(RevokeCommand),
+    /// Show the identities in the home directory (no network)
+    Whoami,
+    /// Check that the server is alive and ready
+    Health,
+    /// Save a new server URL into the identity files of the home directory
+    SetServer(SetServerArgs),
+    /// Fetch the server's JWKS, cache it in the home directory and print it
+    Jwks,
+    /// Print a shell completion script
+    Completions(CompletionsArgs),
+    /// Print the man page (roff)
+    #[command(hide = true)]
+    Man,
+}
+
+#[derive(Args, Debug)]
+pub struct InitArgs {
+    /// Create the operator identity (otherwise an agent identity)
+    #[arg(long)]
+    pub operator: bool,
+    /// The operator's DNS domain (for an agent: its operator's domain)
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: String,
+    /// Overwrite an existing identity and its key
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RegisterCommand {
+    /// Register the operator (signed by the operator key); saves the id to operator.json
+    Operator,
+    /// Register the agent under an operator (signed by the agent key)
+    Agent(RegisterAgentArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RegisterAgentArgs {
+    /// Operator id (op_...) [default: the id in this home's operator.json]
+    #[arg(long, value_name = "ID")]
+    pub operator_id: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VerifyOperatorCommand {
+    /// Print the DNS TXT record to publish
+    Instructions,
+    /// Ask the server to check the TXT record (exit 0 only once the domain is verified)
+    Confirm(ConfirmArgs),
+    /// Show the operator's verification status
+    Status,
+}
+
+#[derive(Args, Debug)]
+pub struct ConfirmArgs {
+    /// Keep retrying until verified or this much time has passed (e.g. 30s, 5m)
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
+    pub wait: Option<u64>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentScopesCommand {
+    /// Replace the agent's allowed scopes (signed by the operator key)
+    Set(ScopesSetArgs),
+    /// Show the agent's allowed scopes
+    List(DidArg),
+}
+
+#[derive(Args, Debug)]
+pub struct ScopesSetArgs {
+    /// Allowed scopes, comma separated (e.g. read,write)
+    #[arg(long, value_name = "SCOPES", value_parser = parse_scope_list)]
+    pub scopes: ScopeList,
+    /// Agent DID [default: the agent in this home]
+    #[arg(long, value_name = "DID")]
+    pub did: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct DidArg {
+    /// Agent DID [default: the agent in this home]
+    #[arg(long, value_name = "DID")]
+    pub did: Option<String>,
+}
+
+#[derive(Args, Debug)]
+pub struct RequiredDidArg {
+    /// Agent DID
+    #[arg(long, value_name = "DID")]
+    pub did: String,
+}
+
+#[derive(Args, Debug)]
+pub struct IssueArgs {
+    /// Requested scopes, comma separated (each must be allowed for the agent)
+    #[arg(long, value_name = "S[,S...]", value_parser = parse_scope_list)]
+    pub scope: ScopeList,
+    /// Audience of the token: the service that will accept it
+    #[arg(long, value_name = "AUDIENCE")]
+    pub aud: String,
+    /// Token lifetime (e.g. 30s, 15m, 1h) [default: the server's default, 15m]
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
+    pub ttl: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct VerifyArgs {
+    /// The token, a file holding it, or - to read it from stdin
+    #[arg(long, value_name = "T|-")]
+    pub token: String,
+    /// JWKS file or http(s) URL [default: the home's cached jwks.json, else fetched from the server]
+    #[arg(long, value_name = "FILE|URL")]
+    pub jwks: Option<String>,
+    /// Expected issuer [default: the home's server]
+    #[arg(long, value_name = "ISSUER")]
+    pub iss: Option<String>,
+    /// Expected audience (checked only when given)
+    #[arg(long, value_name = "AUDIENCE")]
+    pub aud: Option<String>,
+    /// Clock skew tolerance in seconds (or a duration like 1m) [default: 60]
+    #[arg(long, value_name = "SECONDS", value_parser = duration::parse_seconds)]
+    pub leeway: Option<u64>,
+    /// Also ask the server (introspection): revocation, agent and operator status
+    #[arg(long)]
+    pub online: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RevokeCommand {
+    /// Revoke one token (signed by the operator key, or by the agent key for its own token)
+    Token(TokenArg),
+    /// Revoke an agent permanently (operator-signed)
+    Agent(RequiredDidArg),
+    /// Suspend an agent (operator-signed)
+    Suspend(RequiredDidArg),
+    /// Reactivate a suspended agent (operator-signed)
+    Reactivate(RequiredDidArg),
+    /// List revoked tokens and agents (operator-signed)
+    List,
+}
+
+#[derive(Args, Debug)]
+pub struct TokenArg {
+    /// The token, a file holding it, or - to read it from stdin
+    #[arg(long, value_name = "T|-")]
+    pub token: String,
+}
+
+#[derive(Args, Debug)]
+pub struct SetServerArgs {
+    /// New server base URL
+    #[arg(long, value_name = "URL", value_parser = parse_url)]
+    pub url: String,
+}
+
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// Shell to generate completions for
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// A validated, de-duplicated list of scope tokens from `a,b` (commas and/or spaces).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ScopeList(pub Vec<String>);
+
+impl ScopeList {
+    /// Space-separated form, as carried in tokens and proofs.
+    pub fn to_scope_string(&self) -> String {
+        self.0.join(" ")
+    }
+}
+
+/// clap value parser for `--scope` / `--scopes`.
+pub fn parse_scope_list(input: &str) -> Result<ScopeList, String> {
+    let mut scopes: Vec<String> = Vec::new();
+    for part in input.split(|c: char| c == ',' || c.is_ascii_whitespace()) {
+        if part.is_empty() {
+            continue;
+        }
+        // RFC 6749 §3.3 scope-token characters.
+        if let Some(bad) = part
+            .chars()
+            .find(|&c| !(c == '!' || ('#'..='[').contains(&c) || (']'..='~').contains(&c)))
+        {
+            return Err(format!("scope {part:?} contains the character {bad:?}"));
+        }
+        if !scopes.iter().any(|s| s == part) {
+            scopes.push(part.to_string());
+        }
+    }
+    if scopes.is_empty() {
+        return Err("at least one scope is required (e.g. read,write)".into());
+    }
+    Ok(ScopeList(scopes))
+}
+
+/// clap value parser for server URLs: http(s), no query or fragment; the trailing slash is dropped.
+pub fn parse_url(input: &str) -> Result<String, String> {
+    let url = reqwest::Url::parse(input).map_err(|e| format!("invalid URL {input:?}: {e}"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!("URL {input:?} must start with http:// or https://"));
+    }
+    if url.host_str().is_none() {
+        return Err(format!("URL {input:?} has no host"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(format!("URL {input:?} must not have a query or fragment"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn clap_definitions_are_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn scope_lists() {
+        assert_eq!(
+            parse_scope_list("read,write, read")
+                .unwrap()
+                .to_scope_string(),
+            "read write"
+        );
+        assert!(parse_scope_list(",").is_err());
+        assert!(parse_scope_list("a\"b").is_err());
+    }
+
+    #[test]
+    fn urls_are_normalized() {
+        assert_eq!(
+            parse_url("http://127.0.0.1:8080/").unwrap(),
+            "http://127.0.0.1:8080"
+        );
+        assert!(parse_url("ftp://x").is_err());
+        assert!(parse_url("http://x/?q=1").is_err());
+        assert!(parse_url("not a url").is_err());
+    }
+
+    #[test]
+    fn command_names_match_the_interface() {
+        let cmd = Cli::command();
+        for name in [
+            "init",
+            "register",
+            "verify-operator",
+            "agent-scopes",
+            "issue",
+            "verify",
+            "revoke",
+            "whoami",
+            "health",
+            "set-server",
+            "jwks",
+            "completions",
+            "man",
+        ] {
+            assert!(
+                cmd.find_subcommand(name).is_some(),
+                "missing subcommand {name}"
+            );
+        }
+    }
+}

@@ -1,0 +1,132 @@
+//! `whoami`, `health`, `set-server`, `jwks`: the home's identities, the server's liveness, the saved server URL, and
+//! the cached key set.
+
+use auth4agent_protocol::KeySet;
+use serde_json::{Value, json};
+
+use super::{Context, field};
+use crate::client::Client;
+use crate::error::{CliError, Result};
+use crate::home::Role;
+use crate::output::Report;
+
+pub fn whoami(ctx: &Context) -> Result<Report> {
+    let operator = ctx.home.try_operator()?;
+    let agent = ctx.home.try_agent()?;
+    if operator.is_none() && agent.is_none() {
+        return Err(CliError::home(
+            "no_identity",
+            format!("'{}' holds no identity", ctx.home.root().display()),
+        )
+        .with_hint("create one with `auth4agent init --operator ...` or `auth4agent init ...`, or pass --home DIR"));
+    }
+    let mut lines = vec![format!("home: {}", ctx.home.root().display())];
+    if let Some(op) = &operator {
+        lines.push(format!(
+            "operator: {} ({}), server {}, key {}",
+            op.id.as_deref().unwrap_or("not registered"),
+            op.domain,
+            op.server,
+            op.thumbprint
+        ));
+    }
+    if let Some(agent) = &agent {
+        lines.push(format!(
+            "agent: {}{}, server {}, key {}",
+            agent.did,
+            agent
+                .operator_id
+                .as_deref()
+                .map(|id| format!(" (operator {id})"))
+                .unwrap_or_default(),
+            agent.server,
+            agent.thumbprint
+        ));
+    }
+    let doc = json!({
+        "home": ctx.home.root().display().to_string(),
+        "operator": operator,
+        "agent": agent,
+    });
+    Ok(Report::new(doc, lines.join("\n")))
+}
+
+pub fn health(ctx: &Context) -> Result<Report> {
+    let server = ctx.server(ctx.home.saved_server()?.as_deref())?;
+    let client = Client::new(&server)?;
+    let health = client.get("/health")?;
+    let ready = client.get("/ready");
+    let mut doc = json!({
+        "server": server,
+        "status": field(&health, "status"),
+        "timestamp": health.get("timestamp").cloned().unwrap_or(Value::Null),
+        "ready": ready.is_ok(),
+    });
+    let mut report = Report::new(
+        doc.clone(),
+        format!("{server}: {}, ready", field(&health, "status")),
+    );
+    if let Err(err) = ready {
+        doc["error"] = Value::String(err.code.clone());
+        report = Report::new(
+            doc,
+            format!("{server}: {}, NOT ready", field(&health, "status")),
+        );
+        report.failure = Some(err);
+    }
+    Ok(report)
+}
+
+pub fn set_server(ctx: &Context, url: &str) -> Result<Report> {
+    let mut updated = Vec::new();
+    if let Some(mut op) = ctx.home.try_operator()? {
+        op.server = url.to_string();
+        op.issuer = None;
+        ctx.home.save_operator(&op)?;
+        updated.push(format!("{}.json", Role::Operator.name()));
+    }
+    if let Some(mut agent) = ctx.home.try_agent()? {
+        agent.server = url.to_string();
+        agent.issuer = None;
+        ctx.home.save_agent(&agent)?;
+        updated.push(format!("{}.json", Role::Agent.name()));
+    }
+    if updated.is_empty() {
+        return Err(CliError::home(
+            "no_identity",
+            format!(
+                "'{}' holds no identity to save a server into",
+                ctx.home.root().display()
+            ),
+        )
+        .with_hint("create an identity with `auth4agent init`, or pass --home DIR"));
+    }
+    let human = format!("server set to {url} in {}", updated.join(" and "));
+    Ok(Report::new(
+        json!({ "server": url, "updated": updated }),
+        human,
+    ))
+}
+
+pub fn jwks(ctx: &Context) -> Result<Report> {
+    let server = ctx.server(ctx.home.saved_server()?.as_deref())?;
+    let client = Client::new(&server)?;
+    let text = super::issue::refresh_jwks(&client, &ctx.home)?;
+    let doc: Value = serde_json::from_str(&text).expect("validated JWKS is JSON");
+    let keys = KeySet::from_json(&text).map(|set| set.len()).unwrap_or(0);
+    let kids: Vec<&str> = doc
+        .get("keys")
+        .and_then(Value::as_array)
+        .map(|list| {
+            list.iter()
+                .filter_map(|k| k.get("kid").and_then(Value::as_str))
+                .collect()
+        })
+        .unwrap_or_default();
+    let human = format!(
+        "{keys} signing key(s) cached in {}\n{}",
+        ctx.home.jwks_path().display(),
+        kids.join("\n")
+    );
+    Ok(Report::new(doc, human))
+}

@@ -1,0 +1,212 @@
+//! Command implementations, one module per command group, sharing a [`Context`] (home, server override, output).
+
+pub mod agent_scopes;
+pub mod generate;
+pub mod info;
+pub mod init;
+pub mod issue;
+pub mod register;
+pub mod revoke;
+pub mod verify;
+pub mod verify_operator;
+
+use std::io::Read;
+use std::path::Path;
+
+use auth4agent_protocol::SigningKey;
+
+use crate::cli::Command;
+use crate::client::{Client, Signer};
+use crate::error::{CliError, Result};
+use crate::home::{AgentIdentity, Home, OperatorIdentity, Role};
+use crate::output::{Output, Report};
+
+/// Everything a command needs besides its own arguments, fixed once from the global flags.
+pub struct Context {
+    pub home: Home,
+    pub server_flag: Option<String>,
+    pub out: Output,
+}
+
+/// Runs one command.
+pub fn run(ctx: &Context, command: Command) -> Result<Report> {
+    match command {
+        Command::Init(args) => init::run(ctx, &args),
+        Command::Register(cmd) => register::run(ctx, cmd),
+        Command::VerifyOperator(cmd) => verify_operator::run(ctx, cmd),
+        Command::AgentScopes(cmd) => agent_scopes::run(ctx, cmd),
+        Command::Issue(args) => issue::run(ctx, &args),
+        Command::Verify(args) => verify::run(ctx, &args),
+        Command::Revoke(cmd) => revoke::run(ctx, cmd),
+        Command::Whoami => info::whoami(ctx),
+        Command::Health => info::health(ctx),
+        Command::SetServer(args) => info::set_server(ctx, &args.url),
+        Command::Jwks => info::jwks(ctx),
+        Command::Completions(args) => generate::completions(args.shell),
+        Command::Man => generate::man(),
+    }
+}
+
+/// An identity loaded with its key, connected to its server, with the server's issuer (for signing requests).
+pub struct Session<I> {
+    pub identity: I,
+    pub key: SigningKey,
+    pub client: Client,
+    pub issuer: String,
+}
+
+impl<I> Session<I> {
+    pub fn signer(&self) -> Signer<'_> {
+        Signer {
+            key: &self.key,
+            issuer: &self.issuer,
+        }
+    }
+}
+
+impl Context {
+    /// `--server`, else the server saved with the identity in use.
+    pub fn server(&self, saved: Option<&str>) -> Result<String> {
+        if let Some(server) = &self.server_flag {
+            return Ok(server.clone());
+        }
+        match saved {
+            Some(server) => Ok(server.to_string()),
+            None => Err(CliError::home(
+                "no_server",
+                format!(
+                    "no server URL: '{}' holds no identity and --server was not given",
+                    self.home.root().display()
+                ),
+            )
+            .with_hint("pass --server URL, or use a home created by `auth4agent init`")),
+        }
+    }
+
+    /// Connects to `server` and learns its issuer (remembered in the home for offline `verify`).
+    pub fn connect(&self, server: &str) -> Result<(Client, String)> {
+        let client = Client::new(server)?;
+        let issuer = client.issuer()?;
+        self.home.remember_issuer(server, &issuer)?;
+        Ok((client, issuer))
+    }
+
+    pub fn operator_session(&self, action: &str) -> Result<Session<OperatorIdentity>> {
+        let identity = match self.home.try_operator()? {
+            Some(identity) => identity,
+            None => return Err(self.no_operator(action)),
+        };
+        let key = self.home.load_key(Role::Operator, &identity.thumbprint)?;
+        let (client, issuer) = self.connect(&self.server(Some(&identity.server))?)?;
+        Ok(Session {
+            identity,
+            key,
+            client,
+            issuer,
+        })
+    }
+
+    pub fn agent_session(&self) -> Result<Session<AgentIdentity>> {
+        let identity = self.home.agent()?;
+        let key = self.home.load_key(Role::Agent, &identity.thumbprint)?;
+        let (client, issuer) = self.connect(&self.server(Some(&identity.server))?)?;
+        Ok(Session {
+            identity,
+            key,
+            client,
+            issuer,
+        })
+    }
+
+    /// The refusal for an operator action in a home without an operator key (e.g. an agent's home).
+    pub fn no_operator(&self, action: &str) -> CliError {
+        let agent_only = self.home.has_identity(Role::Agent);
+        let message = if agent_only {
+            format!(
+                "`{action}` must be signed by the operator key, and '{}' holds only an agent identity (an agent can never do this for itself)",
+                self.home.root().display()
+            )
+        } else {
+            format!(
+                "`{action}` must be signed by the operator key, and '{}' has no operator identity",
+                self.home.root().display()
+            )
+        };
+        CliError::home("no_operator_key", message)
+            .with_hint("run this in the operator's home (--home DIR), or create one with `auth4agent init --operator`")
+    }
+}
+
+impl Session<OperatorIdentity> {
+    /// The operator id saved by `register operator`.
+    pub fn operator_id(&self) -> Result<String> {
+        self.identity.id.clone().ok_or_else(|| {
+            CliError::home(
+                "operator_not_registered",
+                "the operator in this home has not been registered yet",
+            )
+            .with_hint("run `auth4agent register operator`")
+        })
+    }
+}
+
+/// Reads a token given as `-` (stdin), a path to a file holding it, or the token itself.
+pub fn read_token(arg: &str) -> Result<String> {
+    let text = if arg == "-" {
+        let mut buf = String::new();
+        std::io::stdin().read_to_string(&mut buf).map_err(|e| {
+            CliError::usage(
+                "invalid_token_input",
+                format!("cannot read the token from stdin: {e}"),
+            )
+        })?;
+        buf
+    } else if !arg.contains('.') || Path::new(arg).is_file() {
+        std::fs::read_to_string(arg).map_err(|e| {
+            CliError::usage(
+                "invalid_token_input",
+                format!("cannot read the token file '{arg}': {e}"),
+            )
+            .with_hint("pass the token, a file holding it, or - to read it from stdin")
+        })?
+    } else {
+        arg.to_string()
+    };
+    let token = text.trim().to_string();
+    if token.is_empty() {
+        return Err(CliError::usage("invalid_token_input", "the token is empty")
+            .with_hint("pass the token, a file holding it, or - to read it from stdin"));
+    }
+    Ok(token)
+}
+
+/// Validates a DID given on the command line.
+pub fn parse_did(s: &str) -> Result<auth4agent_protocol::Did> {
+    auth4agent_protocol::Did::parse(s).map_err(|e| {
+        CliError::usage(e.code(), format!("{s:?} is not a valid agent DID: {e}")).with_hint(
+            "a DID looks like did:agent:example.com:<32 hex chars> (see `auth4agent whoami`)",
+        )
+    })
+}
+
+/// The agent DID from `--did`, else the home's agent.
+pub fn did_or_home(ctx: &Context, did: Option<&str>) -> Result<String> {
+    match did {
+        Some(did) => Ok(parse_did(did)?.to_string()),
+        None => match ctx.home.try_agent()? {
+            Some(agent) => Ok(agent.did),
+            None => Err(CliError::usage(
+                "missing_did",
+                "no --did given and this home has no agent identity",
+            )
+            .with_hint("pass --did DID")),
+        },
+    }
+}
+
+/// A string field of a server answer, or "?".
+pub fn field<'a>(doc: &'a serde_json::Value, name: &str) -> &'a str {
+    doc.get(name)
+        .and_then(serde_json::Value::as_str)
+        .unwrap_or("?")
+}

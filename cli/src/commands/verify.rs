@@ -1,0 +1,341 @@
+//! `verify`: offline verification of an access token against a JWKS (flag, home cache, or fetched once), with
+//! optional online introspection. Offline with a cached JWKS it touches no network and builds no HTTP client.
+
+use auth4agent_protocol::{Error as ProtocolError, KeySet, Verifier};
+use serde_json::{Value, json};
+
+use super::{Context, read_token};
+use crate::cli::VerifyArgs;
+use crate::client::Client;
+use crate::clock;
+use crate::error::{CliError, Exit, Result};
+use crate::output::Report;
+
+/// Where the trusted keys came from (a stale home cache is refreshed once on an unknown `kid`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum JwksSource {
+    Flag,
+    Cache,
+    Fetched,
+}
+
+pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<Report> {
+    let token = read_token(&args.token)?;
+    let server = match &ctx.server_flag {
+        Some(server) => Some(server.clone()),
+        None => ctx.home.saved_server()?,
+    };
+    let issuer = expected_issuer(ctx, args, server.as_deref())?;
+    let (mut keys, source) = load_keys(ctx, args, server.as_deref())?;
+
+    let mut verifier = Verifier::new(issuer).leeway(args.leeway.unwrap_or(60));
+    if let Some(aud) = &args.aud {
+        verifier = verifier.audience(aud.clone());
+    }
+    let mut result = verifier.verify(&token, &keys, clock::now());
+    if let (Err(ProtocolError::UnknownKid(_)), JwksSource::Cache, Some(server)) =
+        (&result, source, &server)
+    {
+        // Keys rotate: refresh the cache once and retry.
+        keys = parse_keys(
+            &fetch_and_cache(ctx, server)?,
+            "the server's JWKS",
+            Exit::Network,
+        )?;
+        result = verifier.verify(&token, &keys, clock::now());
+    }
+    let verified = match result {
+        Ok(verified) => verified,
+        Err(err) => return Ok(invalid(err.code(), &err.to_string(), Value::Null, None)),
+    };
+    let claims = serde_json::to_value(verified.claims()).expect("claims serialize");
+    if !args.online {
+        return Ok(valid(claims, None));
+    }
+
+    let server = ctx.server(server.as_deref())?;
+    let client = Client::new(&server)?;
+    let introspection = client.post("/v1/introspect", &json!({ "token": token }))?;
+    let active = introspection
+        .get("active")
+        .and_then(Value::as_bool)
+        .unwrap_or(false);
+    let agent_status = introspection.get("agent_status").and_then(Value::as_str);
+    let operator_status = introspection.get("operator_status").and_then(Value::as_str);
+    if !active {
+        let message = "the server reports the token inactive: revoked, or its agent or operator is no longer in good standing";
+        return Ok(invalid(
+            "token_inactive",
+            message,
+            claims,
+            Some(introspection),
+        ));
+    }
+    if let Some(status) = agent_status.filter(|s| *s != "active") {
+        let message = format!("the agent is {status}");
+        return Ok(invalid(
+            "agent_not_active",
+            &message,
+            claims,
+            Some(introspection),
+        ));
+    }
+    if let Some(status) = operator_status.filter(|s| *s != "verified") {
+        let message = format!("the operator is {status}");
+        return Ok(invalid(
+            "operator_not_verified",
+            &message,
+            claims,
+            Some(introspection),
+        ));
+    }
+    Ok(valid(claims, Some(introspection)))
+}
+
+/// `--iss`, else the issuer cached for the home's server, else that server's URL.
+fn expected_issuer(ctx: &Context, args: &VerifyArgs, server: Option<&str>) -> Result<String> {
+    if let Some(iss) = &args.iss {
+        return Ok(iss.clone());
+    }
+    let Some(server) = server else {
+        return Err(CliError::home(
+            "no_issuer",
+            format!(
+                "cannot tell which issuer to expect: '{}' holds no identity and neither --iss nor --server was given",
+                ctx.home.root().display()
+            ),
+        )
+        .with_hint("pass --iss ISSUER (and --jwks FILE|URL), or use a home created by `auth4agent init`"));
+    };
+    Ok(ctx
+        .home
+        .cached_issuer(server)?
+        .unwrap_or_else(|| server.to_string()))
+}
+
+fn load_keys(
+    ctx: &Context,
+    args: &VerifyArgs,
+    server: Option<&str>,
+) -> Result<(KeySet, JwksSource)> {
+    if let Some(source) = &args.jwks {
+        let text = if source.starts_with("http://") || source.starts_with("https://") {
+            Client::new(source)?.get_text(source)?
+        } else {
+            std::fs::read_to_string(source).map_err(|e| {
+                CliError::usage(
+                    "invalid_jwks",
+                    format!("cannot read the JWKS file '{source}': {e}"),
+                )
+                .with_hint("pass a JWKS file or an http(s) URL to --jwks")
+            })?
+        };
+        return Ok((parse_keys(&text, source, Exit::Usage)?, JwksSource::Flag));
+    }
+    if let Some(text) = ctx.home.cached_jwks()? {
+        let path = ctx.home.jwks_path().display().to_string();
+        return Ok((parse_keys(&text, &path, Exit::Home)?, JwksSource::Cache));
+    }
+    let server = ctx.server(server)?;
+    let text = fetch_and_cache(ctx, &server)?;
+    Ok((
+        parse_keys(&text, "the server's JWKS", Exit::Network)?,
+        JwksSource::Fetched,
+    ))
+}
+
+fn fetch_and_cache(ctx: &Context, server: &str) -> Result<String> {
+    let client = Client::new(server)?;
+    super::issue::refresh_jwks(&client, &ctx.home)
+}
+
+fn parse_keys(text: &str, origin: &str, exit: Exit) -> Result<KeySet> {
+    KeySet::from_json(text).map_err(|e| {
+        CliError::new(
+            exit,
+            "invalid_jwks",
+            format!("{origin} is not a usable JWKS: {e}"),
+        )
+        .with_hint("refresh the cached keys with `auth4agent jwks`, or pass --jwks FILE|URL")
+    })
+}
+
+fn valid(claims: Value, online: Option<Value>) -> Report {
+    let mut human = String::from("valid token");
+    for name in ["sub", "scope", "aud", "iss", "exp", "jti"] {
+        if let Some(value) = claims.get(name) {
+            let shown = value
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| value.to_string());
+            human.push_str(&format!("\n  {name}: {shown}"));
+        }
+    }
+    let mut doc = json!({ "valid": true, "claims": claims });
+    if let Some(online) = online {
+        for name in ["agent_status", "operator_status"] {
+            if let Some(status) = online.get(name).and_then(Value::as_str) {
+                human.push_str(&format!("\n  {name}: {status}"));
+            }
+        }
+        doc["online"] = online;
+    }
+    Report::new(doc, human)
+}
+
+fn invalid(code: &str, message: &str, claims: Value, online: Option<Value>) -> Report {
+    let mut doc = json!({ "valid": false, "claims": claims, "error": code, "message": message });
+    if let Some(online) = online {
+        doc["online"] = online;
+    }
+    let mut failure = CliError::failure(code, format!("invalid token: {message}"));
+    if let Some(hint) = hint_for(code) {
+        failure = failure.with_hint(hint);
+    }
+    let mut report = Report::new(doc, "");
+    report.failure = Some(failure);
+    report
+}
+
+fn hint_for(code: &str) -> Option<&'static str> {
+    Some(match code {
+        "expired" | "token_inactive" => "get a new token with `auth4agent issue`",
+        "wrong_audience" => "the token was issued for another audience (--aud)",
+        "wrong_issuer" => "the token comes from another server: pass --iss with its issuer",
+        "unknown_kid" => {
+            "the JWKS lacks the token's signing key: refresh it with `auth4agent jwks` or pass --jwks"
+        }
+        "bad_signature" => "the token was altered, or signed by a key this JWKS does not trust",
+        "not_yet_valid" | "issued_in_future" => {
+            "check that this machine's clock is correct (or raise --leeway)"
+        }
+        "wrong_typ" | "missing_typ" => "this is not an access token (typ at+jwt)",
+        "agent_not_active" => "the operator suspended or revoked the agent",
+        "operator_not_verified" => "the operator's domain verification lapsed",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use auth4agent_protocol::{AccessTokenClaims, Audience, Confirmation, SigningKey, issue_token};
+
+    use super::*;
+    use crate::home::{AgentIdentity, Home};
+    use crate::output::Output;
+
+    const ISSUER: &str = "http://issuer.test";
+
+    /// A home whose agent points at an unreachable server, with a cached JWKS: verification must stay offline.
+    fn offline_home(dir: &std::path::Path, server_key: &SigningKey) -> Context {
+        let home = Home::new(dir.to_path_buf());
+        home.save_agent(&AgentIdentity {
+            domain: "example.com".into(),
+            server: "http://127.0.0.1:9".into(),
+            did: "did:agent:example.com:00112233445566778899aabbccddeeff".into(),
+            operator_id: None,
+            thumbprint: "unused".into(),
+            issuer: Some(ISSUER.into()),
+        })
+        .unwrap();
+        let kid = server_key.public_key().thumbprint();
+        let keys = KeySet::from_keys([(kid, server_key.public_key())]).unwrap();
+        home.save_jwks(&serde_json::to_string(&keys.to_jwks()).unwrap()).unwrap();
+        Context {
+            home,
+            server_flag: None,
+            out: Output {
+                json: true,
+                color: false,
+                stderr_is_tty: false,
+            },
+        }
+    }
+
+    fn token(key: &SigningKey, iat: u64, exp: u64) -> String {
+        let did = "did:agent:example.com:00112233445566778899aabbccddeeff".to_string();
+        let claims = AccessTokenClaims {
+            iss: ISSUER.into(),
+            sub: did.clone(),
+            client_id: did,
+            aud: Audience::One("svc".into()),
+            scope: "read write".into(),
+            iat,
+            nbf: None,
+            exp,
+            jti: "AAAAAAAAAAAAAAAAAAAAAA".into(),
+            cnf: Confirmation { jkt: "x".into() },
+        };
+        issue_token(key, &key.public_key().thumbprint(), &claims).unwrap()
+    }
+
+    fn args(token_file: &std::path::Path, aud: Option<&str>) -> VerifyArgs {
+        VerifyArgs {
+            token: token_file.display().to_string(),
+            jwks: None,
+            iss: None,
+            aud: aud.map(str::to_string),
+            leeway: None,
+            online: false,
+        }
+    }
+
+    #[test]
+    fn offline_verification_with_the_cached_jwks() {
+        let dir = tempfile::tempdir().unwrap();
+        let server_key = SigningKey::from_seed(&[3u8; 32]);
+        let ctx = offline_home(dir.path(), &server_key);
+        let now = clock::now();
+        let file = dir.path().join("tok");
+
+        std::fs::write(&file, token(&server_key, now, now + 900)).unwrap();
+        let report = run(&ctx, &args(&file, Some("svc"))).unwrap();
+        assert!(report.failure.is_none());
+        assert_eq!(report.json["valid"], true);
+        assert_eq!(report.json["claims"]["scope"], "read write");
+
+        let report = run(&ctx, &args(&file, Some("other"))).unwrap();
+        assert_eq!(report.json["valid"], false);
+        assert_eq!(report.json["error"], "wrong_audience");
+        assert_eq!(report.failure.unwrap().exit, Exit::Failure);
+
+        std::fs::write(&file, token(&server_key, now - 2000, now - 1100)).unwrap();
+        let report = run(&ctx, &args(&file, None)).unwrap();
+        assert_eq!(report.json["error"], "expired");
+
+        // Signed by a key the JWKS does not hold; the refresh attempt hits the unreachable server.
+        let stranger = SigningKey::from_seed(&[4u8; 32]);
+        std::fs::write(&file, token(&stranger, now, now + 900)).unwrap();
+        let err = run(&ctx, &args(&file, None)).err().expect("refresh must fail offline");
+        assert_eq!(err.exit, Exit::Network);
+    }
+
+    #[test]
+    fn explicit_issuer_and_jwks_file_need_no_identity() {
+        let dir = tempfile::tempdir().unwrap();
+        let server_key = SigningKey::from_seed(&[5u8; 32]);
+        let keys = KeySet::from_keys([(server_key.public_key().thumbprint(), server_key.public_key())]).unwrap();
+        let jwks = dir.path().join("jwks.json");
+        std::fs::write(&jwks, serde_json::to_string(&keys.to_jwks()).unwrap()).unwrap();
+        let file = dir.path().join("tok");
+        let now = clock::now();
+        std::fs::write(&file, token(&server_key, now, now + 60)).unwrap();
+        let ctx = Context {
+            home: Home::new(dir.path().join("empty-home")),
+            server_flag: None,
+            out: Output {
+                json: true,
+                color: false,
+                stderr_is_tty: false,
+            },
+        };
+        let mut a = args(&file, None);
+        let err = run(&ctx, &a).err().expect("no issuer known");
+        assert_eq!((err.code.as_str(), err.exit), ("no_issuer", Exit::Home));
+        a.iss = Some(ISSUER.into());
+        a.jwks = Some(jwks.display().to_string());
+        assert_eq!(run(&ctx, &a).unwrap().json["valid"], true);
+        a.iss = Some("http://elsewhere".into());
+        assert_eq!(run(&ctx, &a).unwrap().json["error"], "wrong_issuer");
+    }
+}

@@ -1,0 +1,123 @@
+//! `verify-operator instructions | confirm [--wait] | status`: proving the operator's domain with a DNS TXT record.
+
+use std::time::{Duration, Instant};
+
+use reqwest::Method;
+use serde_json::Value;
+
+use super::{Context, field};
+use crate::cli::{ConfirmArgs, VerifyOperatorCommand};
+use crate::error::{CliError, Result};
+use crate::output::Report;
+
+/// Pause between two checks with `--wait`.
+const POLL_INTERVAL: Duration = Duration::from_secs(2);
+
+pub fn run(ctx: &Context, cmd: VerifyOperatorCommand) -> Result<Report> {
+    match cmd {
+        VerifyOperatorCommand::Instructions => instructions(ctx),
+        VerifyOperatorCommand::Confirm(args) => confirm(ctx, &args),
+        VerifyOperatorCommand::Status => status(ctx),
+    }
+}
+
+fn instructions(ctx: &Context) -> Result<Report> {
+    let session = ctx.operator_session("verify-operator instructions")?;
+    let path = format!("/v1/operators/{}/verification", session.operator_id()?);
+    let answer = session
+        .client
+        .signed(Method::GET, &path, None, &session.signer())?;
+    let human = format!(
+        "Publish this DNS TXT record for {}:\n\n  {}  TXT  \"{}\"\n\nthen run: auth4agent verify-operator confirm --wait 5m",
+        field(&answer, "domain"),
+        field(&answer, "txt_record_name"),
+        field(&answer, "txt_record_value"),
+    );
+    Ok(Report::new(answer, human))
+}
+
+fn confirm(ctx: &Context, args: &ConfirmArgs) -> Result<Report> {
+    let session = ctx.operator_session("verify-operator confirm")?;
+    let path = format!("/v1/operators/{}/verification", session.operator_id()?);
+    let started = Instant::now();
+    let deadline = args.wait.map(|secs| started + Duration::from_secs(secs));
+    let mut attempt = 1u32;
+    loop {
+        match session
+            .client
+            .signed(Method::POST, &path, None, &session.signer())
+        {
+            Ok(answer) => {
+                ctx.out.progress_done();
+                return verified(answer);
+            }
+            Err(err)
+                if is_retryable(&err.code)
+                    && deadline.is_some_and(|d| Instant::now() + POLL_INTERVAL < d) =>
+            {
+                ctx.out.progress(&format!(
+                    "waiting for the TXT record: attempt {attempt}, {} ({}s elapsed)",
+                    err.code,
+                    started.elapsed().as_secs()
+                ));
+                attempt += 1;
+                std::thread::sleep(POLL_INTERVAL);
+            }
+            Err(err) => {
+                ctx.out.progress_done();
+                return Err(err);
+            }
+        }
+    }
+}
+
+/// DNS answers that may change while we wait (propagation).
+fn is_retryable(code: &str) -> bool {
+    matches!(
+        code,
+        "dns_record_not_found" | "dns_record_mismatch" | "dns_lookup_failed" | "rate_limited"
+    )
+}
+
+fn verified(answer: Value) -> Result<Report> {
+    if field(&answer, "status") != "verified" {
+        return Err(CliError::failure(
+            "operator_not_verified",
+            format!(
+                "the server answered with status {:?}",
+                field(&answer, "status")
+            ),
+        )
+        .with_hint("run `auth4agent verify-operator confirm --wait 5m`"));
+    }
+    let human = format!(
+        "Domain {} is verified for operator {}\nnext: register agents and set their scopes",
+        field(&answer, "domain"),
+        field(&answer, "id"),
+    );
+    Ok(Report::new(answer, human))
+}
+
+fn status(ctx: &Context) -> Result<Report> {
+    let session = ctx.operator_session("verify-operator status")?;
+    let path = format!("/v1/operators/{}", session.operator_id()?);
+    let answer = session
+        .client
+        .signed(Method::GET, &path, None, &session.signer())?;
+    let mut human = format!(
+        "operator {} ({}): {}",
+        field(&answer, "id"),
+        field(&answer, "domain"),
+        field(&answer, "status")
+    );
+    if let Some(at) = answer.get("domain_verified_at").and_then(Value::as_u64) {
+        human.push_str(&format!("\nverified at: {at} (unix)"));
+    }
+    if let Some(at) = answer
+        .get("verification_expires_at")
+        .and_then(Value::as_u64)
+    {
+        human.push_str(&format!("\nverification expires at: {at} (unix)"));
+    }
+    Ok(Report::new(answer, human))
+}

@@ -1,0 +1,121 @@
+//! What a command prints: one JSON document on stdout with `--json`, concise human text otherwise; errors on stderr
+//! (colored only on a terminal and when `NO_COLOR` is unset).
+
+use std::io::{IsTerminal, Write};
+
+use serde_json::Value;
+
+use crate::error::{CliError, Exit};
+
+/// The result of a command that ran to completion (it may still report a failure, e.g. an invalid token).
+pub struct Report {
+    /// The `--json` document.
+    pub json: Value,
+    /// Human text for stdout (may be empty).
+    pub human: String,
+    /// Human-only remarks for stderr (e.g. details next to a token printed on stdout).
+    pub notes: Vec<String>,
+    /// Set when the command's answer is "no" (exit non-zero) but it still printed its document.
+    pub failure: Option<CliError>,
+}
+
+impl Report {
+    pub fn new(json: Value, human: impl Into<String>) -> Report {
+        Report {
+            json,
+            human: human.into(),
+            notes: Vec::new(),
+            failure: None,
+        }
+    }
+
+    pub fn note(mut self, note: impl Into<String>) -> Report {
+        self.notes.push(note.into());
+        self
+    }
+}
+
+/// Output settings, fixed once from the flags and the environment.
+#[derive(Clone, Copy, Debug)]
+pub struct Output {
+    pub json: bool,
+    pub color: bool,
+    pub stderr_is_tty: bool,
+}
+
+impl Output {
+    pub fn detect(json: bool) -> Output {
+        let stderr_is_tty = std::io::stderr().is_terminal();
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Output {
+            json,
+            color: stderr_is_tty && !no_color,
+            stderr_is_tty,
+        }
+    }
+
+    /// Prints the report and returns the exit code.
+    pub fn report(&self, report: Report) -> Exit {
+        let mut stdout = std::io::stdout().lock();
+        if self.json {
+            let _ = writeln!(
+                stdout,
+                "{}",
+                serde_json::to_string_pretty(&report.json).expect("JSON serializes")
+            );
+        } else {
+            if !report.human.is_empty() {
+                let text = report.human.trim_end_matches('\n');
+                let _ = writeln!(stdout, "{text}");
+            }
+            for note in &report.notes {
+                eprintln!("{note}");
+            }
+        }
+        let _ = stdout.flush();
+        match report.failure {
+            Some(err) => {
+                self.error_line(&err);
+                err.exit
+            }
+            None => Exit::Ok,
+        }
+    }
+
+    /// Prints an error: one line on stderr; with `--json`, also the `{error, message, hint}` document on stdout so
+    /// that stdout always holds exactly one JSON document.
+    pub fn error(&self, err: &CliError) -> Exit {
+        if self.json {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&err.to_json()).expect("JSON serializes")
+            );
+        }
+        self.error_line(err);
+        err.exit
+    }
+
+    fn error_line(&self, err: &CliError) {
+        let prefix = if self.color {
+            "\x1b[1;31merror:\x1b[0m"
+        } else {
+            "error:"
+        };
+        eprintln!("{prefix} {err}");
+    }
+
+    /// Progress text on stderr, only when stderr is a terminal (never with `--json` or in a pipe).
+    pub fn progress(&self, text: &str) {
+        if self.stderr_is_tty {
+            eprint!("\r\x1b[2K{text}");
+            let _ = std::io::stderr().flush();
+        }
+    }
+
+    pub fn progress_done(&self) {
+        if self.stderr_is_tty {
+            eprint!("\r\x1b[2K");
+            let _ = std::io::stderr().flush();
+        }
+    }
+}

@@ -1,0 +1,206 @@
+//! The application: shared state, the router, and the middleware stack (panic catching, tracing,
+//! JSON error bodies, request timeout, body limit, per-client rate limits).
+
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::http::header;
+use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+
+use crate::clock::SharedClock;
+use crate::config::Config;
+use crate::dns::DnsVerifier;
+use crate::errors::AppError;
+use crate::handlers::{agents, health, operators, tokens, wellknown};
+use crate::keyring::{KeyRing, KeyRingError};
+use crate::ratelimit::RateLimiter;
+use crate::store::Store;
+
+/// Everything a handler needs. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct AppState {
+    pub config: Arc<Config>,
+    pub store: Arc<dyn Store>,
+    pub clock: SharedClock,
+    pub dns: Arc<DnsVerifier>,
+    pub keyring: Arc<KeyRing>,
+    pub limiter: Arc<RateLimiter>,
+    /// Monotonic origin for the rate limiter.
+    started: Instant,
+}
+
+impl AppState {
+    /// Loads (or creates on first start) the signing key ring and assembles the state.
+    pub async fn new(
+        config: Config,
+        store: Arc<dyn Store>,
+        clock: SharedClock,
+        dns: DnsVerifier,
+    ) -> Result<AppState, KeyRingError> {
+        // A retired key stays published until every token it signed has expired.
+        let retention = config.token_max_ttl + config.leeway;
+        let keyring = KeyRing::load_or_init(Arc::clone(&store), clock.now(), retention).await?;
+        let limiter = RateLimiter::new(config.rate_limit, config.rate_limit_burst);
+        Ok(AppState {
+            config: Arc::new(config),
+            store,
+            clock,
+            dns: Arc::new(dns),
+            keyring: Arc::new(keyring),
+            limiter: Arc::new(limiter),
+            started: Instant::now(),
+        })
+    }
+
+    /// Milliseconds since the state was built (monotonic; for rate limiting only).
+    pub fn monotonic_ms(&self) -> u64 {
+        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// `issuer` + `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.config.issuer, path)
+    }
+}
+
+/// Builds the state and the router in one step.
+pub async fn build(
+    config: Config,
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+    dns: DnsVerifier,
+) -> Result<(Router, AppState), KeyRingError> {
+    let state = AppState::new(config, store, clock, dns).await?;
+    Ok((router(state.clone()), state))
+}
+
+/// The HTTP API. Serve it with `into_make_service_with_connect_info::<SocketAddr>()` so rate limits
+/// see the client address.
+pub fn router(state: AppState) -> Router {
+    // Unauthenticated endpoints: rate-limited per client IP.
+    let limited = Router::new()
+        .route("/v1/operators", post(operators::register))
+        .route("/v1/agents", post(agents::register))
+        .route("/v1/challenge", post(tokens::challenge))
+        .route("/v1/token", post(tokens::token))
+        .route("/v1/introspect", post(tokens::introspect))
+        .route_layer(from_fn_with_state(state.clone(), rate_limit));
+
+    let routes = Router::new()
+        .merge(limited)
+        .route("/health", get(health::health))
+        .route("/ready", get(health::ready))
+        .route("/.well-known/jwks.json", get(wellknown::jwks))
+        .route(
+            "/.well-known/auth4agent-configuration",
+            get(wellknown::configuration),
+        )
+        .route("/v1/operators/{id}", get(operators::status))
+        .route(
+            "/v1/operators/{id}/verification",
+            get(operators::instructions).post(operators::confirm),
+        )
+        .route("/v1/operators/{id}/agents", get(operators::agents))
+        .route("/v1/operators/{id}/revocations", get(operators::revocations))
+        .route("/v1/agents/{did}", get(agents::get))
+        .route("/v1/agents/{did}/scopes", put(agents::set_scopes))
+        .route("/v1/agents/{did}/suspend", post(agents::suspend))
+        .route("/v1/agents/{did}/reactivate", post(agents::reactivate))
+        .route("/v1/agents/{did}/revoke", post(agents::revoke))
+        .route("/v1/revoke", post(tokens::revoke));
+    with_middleware(routes, state)
+}
+
+/// Adds the JSON fallbacks and the middleware stack to `routes` (exposed so tests can wrap extra routes).
+pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
+    let max_body = state.config.max_body_bytes;
+    routes
+        .fallback(|| async { AppError::route_not_found() })
+        .method_not_allowed_fallback(|| async { AppError::method_not_allowed() })
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(from_fn_with_state(state.clone(), declared_length_limit))
+        .layer(from_fn_with_state(state.clone(), timeout))
+        .layer(from_fn(json_errors))
+        .layer(TraceLayer::new_for_http())
+        .layer(CatchPanicLayer::custom(|_| {
+            AppError::internal("internal error").into_response()
+        }))
+        .with_state(state)
+}
+
+/// Refuses a declared `Content-Length` over the limit before reading anything.
+async fn declared_length_limit(
+    State(state): State<AppState>,
+    req: Request,
+    next: Next,
+) -> Response {
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    let limit = state.config.max_body_bytes;
+    if declared.is_some_and(|n| n > limit as u64) {
+        return AppError::payload_too_large(limit).into_response();
+    }
+    next.run(req).await
+}
+
+/// Bounds the whole exchange, reading a slow body included.
+async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
+        Ok(resp) => resp,
+        Err(_) => AppError::request_timeout().into_response(),
+    }
+}
+
+/// Gives error responses produced outside our handlers (router defaults, layers) our JSON shape.
+async fn json_errors(req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    if !(status.is_client_error() || status.is_server_error()) {
+        return resp;
+    }
+    let is_json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if is_json {
+        return resp;
+    }
+    let retry_after = resp.headers().get(header::RETRY_AFTER).cloned();
+    let mut fixed = AppError::from_status(status).into_response();
+    if let Some(v) = retry_after {
+        fixed.headers_mut().insert(header::RETRY_AFTER, v);
+    }
+    fixed
+}
+
+/// The client address used for rate limiting (unspecified when the server was not given connect info).
+fn client_ip(req: &Request<Body>) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(addr)| addr.ip())
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+/// Per-client token bucket (per server process; see [`crate::ratelimit`]).
+async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let ip = client_ip(&req);
+    match state.limiter.check(ip, state.monotonic_ms()) {
+        Ok(()) => next.run(req).await,
+        Err(wait) => {
+            tracing::warn!(client = %ip, path = req.uri().path(), "rate limited");
+            AppError::rate_limited(wait).into_response()
+        }
+    }
+}

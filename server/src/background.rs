@@ -1,0 +1,139 @@
+//! Background work: periodic DNS re-verification of operators whose proof is due, purge of expired
+//! challenges, request jtis, revocations and retired signing keys, and rate-limiter cleanup. Runs
+//! until the shutdown signal; times come from the `Clock`.
+
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio::time::{MissedTickBehavior, interval};
+
+use auth4agent_protocol::Domain;
+
+use crate::app::AppState;
+use crate::dns::TxtVerification;
+use crate::handlers::audit;
+use crate::store::{PurgeStats, StoreError};
+
+/// Operators re-checked per pass.
+const REVERIFY_BATCH: u32 = 100;
+
+/// What one re-verification pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReverifyStats {
+    /// Still published: verification extended.
+    pub renewed: u32,
+    /// Record gone or changed: the operator is now unverified.
+    pub lapsed: u32,
+    /// Lookup failed: left as is, retried next pass.
+    pub failed: u32,
+}
+
+/// Starts the background loop; it ends when `shutdown` flips to `true` (or its sender is dropped).
+pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut reverify = interval(state.config.reverify_interval);
+        reverify.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut purge_tick = interval(state.config.purge_interval);
+        purge_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                changed = shutdown.changed() => {
+                    if changed.is_err() || *shutdown.borrow() {
+                        break;
+                    }
+                }
+                _ = reverify.tick() => {
+                    match reverify_due(&state).await {
+                        Ok(stats) if stats != ReverifyStats::default() => tracing::info!(?stats, "re-verification pass"),
+                        Ok(_) => {}
+                        Err(e) => tracing::error!(error = %e, "re-verification pass failed"),
+                    }
+                }
+                _ = purge_tick.tick() => {
+                    match purge(&state).await {
+                        Ok(stats) => tracing::debug!(?stats, "purged expired rows"),
+                        Err(e) => tracing::error!(error = %e, "purge failed"),
+                    }
+                }
+            }
+        }
+        tracing::debug!("background tasks stopped");
+    })
+}
+
+/// Re-checks the DNS record of every verified operator whose verification expires before the next
+/// pass. A record still in place extends the verification; a record gone or changed makes the
+/// operator unverified (its agents get no tokens); a failed lookup leaves it for the next pass.
+pub async fn reverify_due(state: &AppState) -> Result<ReverifyStats, StoreError> {
+    let now = state.clock.now();
+    let horizon = now.saturating_add(state.config.reverify_interval.as_secs());
+    let due = state
+        .store
+        .list_operators_due_for_reverification(horizon, REVERIFY_BATCH)
+        .await?;
+    let mut stats = ReverifyStats::default();
+    for operator in due {
+        let outcome = match Domain::parse(&operator.domain)
+            .and_then(|d| d.ensure_registrable().map(|()| d))
+        {
+            Ok(domain) => state.dns.verify(&domain, &operator.txt_token).await,
+            Err(e) => TxtVerification::WrongValue {
+                found: vec![format!("domain refused: {e}")],
+            },
+        };
+        let now = state.clock.now();
+        match outcome {
+            TxtVerification::Verified => {
+                let expires = now.saturating_add(state.config.verification_lifetime);
+                state
+                    .store
+                    .set_operator_verified(&operator.id, now, expires)
+                    .await?;
+                audit(
+                    state,
+                    "server",
+                    "operator.reverify",
+                    &operator.id,
+                    "success",
+                )
+                .await;
+                stats.renewed += 1;
+            }
+            TxtVerification::NoRecord | TxtVerification::WrongValue { .. } => {
+                let reason = match &outcome {
+                    TxtVerification::NoRecord => "no TXT record".to_owned(),
+                    other => format!("{other:?}"),
+                };
+                state.store.set_operator_unverified(&operator.id).await?;
+                audit(state, "server", "operator.unverified", &operator.id, reason).await;
+                tracing::warn!(operator = %operator.id, domain = %operator.domain, "domain verification lapsed");
+                stats.lapsed += 1;
+            }
+            TxtVerification::LookupFailed(message) => {
+                audit(
+                    state,
+                    "server",
+                    "operator.reverify_failed",
+                    &operator.id,
+                    message.clone(),
+                )
+                .await;
+                tracing::warn!(operator = %operator.id, error = %message, "re-verification lookup failed");
+                stats.failed += 1;
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Deletes expired rows and retired signing keys that can verify no live token, then reloads the
+/// key ring (which also picks up a rotation made by `keys rotate` while the server runs).
+pub async fn purge(state: &AppState) -> Result<PurgeStats, StoreError> {
+    let now = state.clock.now();
+    let stats = state.store.purge_expired(now).await?;
+    state.store.purge_retired_signing_keys(now).await?;
+    if let Err(e) = state.keyring.reload().await {
+        tracing::error!(error = %e, "reloading the signing keys failed");
+    }
+    state.limiter.cleanup(state.monotonic_ms());
+    Ok(stats)
+}

@@ -1,0 +1,274 @@
+//! Command-line flags (each with an `AUTH4AGENT_*` environment equivalent), parsed once into a validated [`Config`].
+
+use std::net::{IpAddr, SocketAddr};
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// Largest accepted request body, in bytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+/// Lifetime of a token challenge, in seconds (the contract caps it at 60).
+pub const CHALLENGE_TTL: u64 = 60;
+/// Clock skew tolerated on signed requests, proofs and tokens, in seconds.
+pub const LEEWAY: u64 = 60;
+/// Longest accepted `exp - iat` of a signed request, in seconds.
+pub const REQUEST_MAX_AGE: u64 = 120;
+
+/// `auth4agent-server`: the auth4agent daemon.
+#[derive(Debug, Parser)]
+#[command(name = "auth4agent-server", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub serve: ServeArgs,
+    /// SQLite database file holding all state, including the signing keys.
+    #[arg(
+        long,
+        env = "AUTH4AGENT_DB",
+        default_value = "./auth4agent.db",
+        global = true
+    )]
+    pub db: PathBuf,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// Subcommands; without one the server runs.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Manage the token-signing key ring.
+    Keys {
+        #[command(subcommand)]
+        action: KeysCommand,
+    },
+}
+
+/// `keys` actions.
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// Generate a new active signing key; the previous one stays in the JWKS until its tokens expire.
+    Rotate,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// Flags of the server itself.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on.
+    #[arg(long, env = "AUTH4AGENT_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+    /// Issuer URL (token `iss`, proof `aud`, base of signed-request `htu`). Default: http://<listen>.
+    #[arg(long, env = "AUTH4AGENT_ISSUER")]
+    pub issuer: Option<String>,
+    /// DNS server(s) for TXT verification, `ip` or `ip:port`; repeatable or comma-separated. Default: the system resolver.
+    #[arg(long = "dns-server", env = "AUTH4AGENT_DNS_SERVER", value_delimiter = ',', value_parser = parse_dns_server)]
+    pub dns_servers: Vec<SocketAddr>,
+    /// Log format.
+    #[arg(
+        long,
+        env = "AUTH4AGENT_LOG_FORMAT",
+        value_enum,
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+    /// How long a domain verification stays valid before it must be re-checked (e.g. 30d, 12h, 90m, 3600).
+    #[arg(long, env = "AUTH4AGENT_VERIFICATION_LIFETIME", default_value = "30d", value_parser = parse_duration_secs)]
+    pub verification_lifetime: u64,
+    /// How often the background task looks for verifications that are due.
+    #[arg(long, env = "AUTH4AGENT_REVERIFY_INTERVAL", default_value = "1h", value_parser = parse_duration_secs)]
+    pub reverify_interval: u64,
+    /// Largest token lifetime an agent may request, in seconds.
+    #[arg(long, env = "AUTH4AGENT_TOKEN_MAX_TTL", default_value = "3600", value_parser = parse_duration_secs)]
+    pub token_max_ttl: u64,
+    /// Token lifetime when the proof asks for none, in seconds.
+    #[arg(long, env = "AUTH4AGENT_TOKEN_DEFAULT_TTL", default_value = "900", value_parser = parse_duration_secs)]
+    pub token_default_ttl: u64,
+    /// Requests per second per client IP on unauthenticated endpoints (0 disables). Enforced per server process.
+    #[arg(long, env = "AUTH4AGENT_RATE_LIMIT", default_value_t = 10.0)]
+    pub rate_limit: f64,
+    /// Burst size of the per-client rate limit.
+    #[arg(long, env = "AUTH4AGENT_RATE_LIMIT_BURST", default_value_t = 20)]
+    pub rate_limit_burst: u32,
+    /// Per-request timeout (reading the body included).
+    #[arg(long, env = "AUTH4AGENT_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration_secs)]
+    pub request_timeout: u64,
+}
+
+/// Validated runtime configuration of the HTTP layer and background tasks.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// Issuer URL without a trailing slash.
+    pub issuer: String,
+    pub dns_servers: Vec<SocketAddr>,
+    pub verification_lifetime: u64,
+    pub reverify_interval: Duration,
+    pub purge_interval: Duration,
+    pub token_max_ttl: u64,
+    pub token_default_ttl: u64,
+    pub challenge_ttl: u64,
+    pub leeway: u64,
+    pub request_max_age: u64,
+    pub max_body_bytes: usize,
+    pub request_timeout: Duration,
+    /// Requests per second per client; `0` disables rate limiting.
+    pub rate_limit: f64,
+    pub rate_limit_burst: u32,
+}
+
+impl Config {
+    /// Defaults for an issuer, as the flags give them (used by tests and embedders).
+    pub fn new(issuer: &str) -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            issuer: issuer.trim_end_matches('/').to_owned(),
+            dns_servers: Vec::new(),
+            verification_lifetime: 30 * 86_400,
+            reverify_interval: Duration::from_secs(3600),
+            purge_interval: Duration::from_secs(60),
+            token_max_ttl: 3600,
+            token_default_ttl: 900,
+            challenge_ttl: CHALLENGE_TTL,
+            leeway: LEEWAY,
+            request_max_age: REQUEST_MAX_AGE,
+            max_body_bytes: MAX_BODY_BYTES,
+            request_timeout: Duration::from_secs(10),
+            rate_limit: 10.0,
+            rate_limit_burst: 20,
+        }
+    }
+
+    /// Validates the flags.
+    pub fn from_args(args: &ServeArgs) -> Result<Config, String> {
+        let issuer = match &args.issuer {
+            Some(i) => {
+                if !(i.starts_with("http://") || i.starts_with("https://")) {
+                    return Err(format!("--issuer {i:?} must be an http:// or https:// URL"));
+                }
+                i.clone()
+            }
+            None => format!("http://{}", args.listen),
+        };
+        if args.token_max_ttl == 0 {
+            return Err("--token-max-ttl must be positive".into());
+        }
+        if args.token_default_ttl == 0 || args.token_default_ttl > args.token_max_ttl {
+            return Err("--token-default-ttl must be positive and at most --token-max-ttl".into());
+        }
+        if args.verification_lifetime == 0
+            || args.reverify_interval == 0
+            || args.request_timeout == 0
+        {
+            return Err("durations must be positive".into());
+        }
+        if !(args.rate_limit.is_finite() && args.rate_limit >= 0.0) {
+            return Err("--rate-limit must be a non-negative number".into());
+        }
+        if args.rate_limit > 0.0 && args.rate_limit_burst == 0 {
+            return Err("--rate-limit-burst must be at least 1".into());
+        }
+        Ok(Config {
+            listen: args.listen,
+            dns_servers: args.dns_servers.clone(),
+            verification_lifetime: args.verification_lifetime,
+            reverify_interval: Duration::from_secs(args.reverify_interval),
+            token_max_ttl: args.token_max_ttl,
+            token_default_ttl: args.token_default_ttl,
+            request_timeout: Duration::from_secs(args.request_timeout),
+            rate_limit: args.rate_limit,
+            rate_limit_burst: args.rate_limit_burst,
+            ..Config::new(&issuer)
+        })
+    }
+}
+
+/// Parses `ip` (port 53) or `ip:port`.
+fn parse_dns_server(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    if let Ok(addr) = s.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    s.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| format!("{s:?} is not an IP address or IP:port"))
+}
+
+/// Parses a duration: plain seconds, or a number with suffix `s`, `m`, `h` or `d`.
+pub fn parse_duration_secs(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (digits, unit) = match s.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((i, _)) => s.split_at(i),
+        None => (s, ""),
+    };
+    let n: u64 = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration (e.g. 900, 15m, 1h, 30d)"))?;
+    let mult = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        _ => return Err(format!("{s:?}: unknown unit {unit:?} (use s, m, h or d)")),
+    };
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration_secs("900"), Ok(900));
+        assert_eq!(parse_duration_secs("15m"), Ok(900));
+        assert_eq!(parse_duration_secs("30d"), Ok(30 * 86_400));
+        assert!(parse_duration_secs("1w").is_err());
+        assert!(parse_duration_secs("h").is_err());
+    }
+
+    #[test]
+    fn dns_servers() {
+        assert_eq!(
+            parse_dns_server("127.0.0.1:5353"),
+            Ok("127.0.0.1:5353".parse().unwrap())
+        );
+        assert_eq!(
+            parse_dns_server("127.0.0.1"),
+            Ok("127.0.0.1:53".parse().unwrap())
+        );
+        assert!(parse_dns_server("example.com").is_err());
+    }
+
+    #[test]
+    fn flags_and_defaults() {
+        let cli = Cli::try_parse_from([
+            "auth4agent-server",
+            "--listen",
+            "127.0.0.1:9000",
+            "--dns-server",
+            "127.0.0.1:5353,127.0.0.2",
+        ])
+        .unwrap();
+        let cfg = Config::from_args(&cli.serve).unwrap();
+        assert_eq!(cfg.issuer, "http://127.0.0.1:9000");
+        assert_eq!(cfg.dns_servers.len(), 2);
+        assert_eq!(cfg.token_max_ttl, 3600);
+        assert_eq!(cfg.token_default_ttl, 900);
+        let cli = Cli::try_parse_from(["auth4agent-server", "keys", "rotate", "--db", "/tmp/x.db"])
+            .unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Keys {
+                action: KeysCommand::Rotate
+            })
+        ));
+        assert_eq!(cli.db, PathBuf::from("/tmp/x.db"));
+    }
+}

@@ -1,0 +1,104 @@
+//! Random identifiers: operator and challenge ids, nonces, jtis, DNS TXT tokens, signing-key seeds.
+//! Formats follow the wire contract; randomness comes from the OS (directly or via `rand`'s
+//! OS-seeded CSPRNG).
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore as _;
+use rand::TryRngCore as _;
+use zeroize::Zeroizing;
+
+fn random<const N: usize>() -> [u8; N] {
+    let mut bytes = [0u8; N];
+    rand::rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+/// RFC 4648 base32, lowercase alphabet, no padding.
+fn base32_lower(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+    let mut out = String::with_capacity(bytes.len().div_ceil(5) * 8);
+    let mut buffer: u32 = 0;
+    let mut bits = 0u32;
+    for &b in bytes {
+        buffer = (buffer << 8) | u32::from(b);
+        bits += 8;
+        while bits >= 5 {
+            bits -= 5;
+            out.push(char::from(ALPHABET[((buffer >> bits) & 31) as usize]));
+        }
+    }
+    if bits > 0 {
+        out.push(char::from(ALPHABET[((buffer << (5 - bits)) & 31) as usize]));
+    }
+    out
+}
+
+/// `op_` + 26 lowercase base32 chars (16 random bytes).
+pub fn operator_id() -> String {
+    format!("op_{}", base32_lower(&random::<16>()))
+}
+
+/// `ch_` + 26 lowercase base32 chars (16 random bytes).
+pub fn challenge_id() -> String {
+    format!("ch_{}", base32_lower(&random::<16>()))
+}
+
+/// base64url of 32 random bytes (43 chars).
+pub fn nonce() -> String {
+    URL_SAFE_NO_PAD.encode(random::<32>())
+}
+
+/// base64url of 16 random bytes (22 chars): token and request `jti`.
+pub fn jti() -> String {
+    URL_SAFE_NO_PAD.encode(random::<16>())
+}
+
+/// 32 lowercase hex chars (128 bits): the DNS TXT verification token.
+pub fn txt_token() -> String {
+    random::<16>().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// 32 bytes straight from the OS RNG, for `SigningKey::from_seed`.
+pub fn signing_seed() -> Result<Zeroizing<[u8; 32]>, rand::rand_core::OsError> {
+    let mut seed = Zeroizing::new([0u8; 32]);
+    rand::rngs::OsRng.try_fill_bytes(seed.as_mut())?;
+    Ok(seed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn base32_matches_rfc4648_vectors() {
+        assert_eq!(base32_lower(b""), "");
+        assert_eq!(base32_lower(b"f"), "my");
+        assert_eq!(base32_lower(b"fo"), "mzxq");
+        assert_eq!(base32_lower(b"foobar"), "mzxw6ytboi");
+    }
+
+    #[test]
+    fn formats_follow_the_contract() {
+        let op = operator_id();
+        assert_eq!(op.len(), 3 + 26);
+        assert!(op.starts_with("op_"));
+        assert!(
+            op[3..]
+                .bytes()
+                .all(|c| matches!(c, b'a'..=b'z' | b'2'..=b'7'))
+        );
+        let ch = challenge_id();
+        assert!(ch.starts_with("ch_") && ch.len() == 29);
+        assert_eq!(nonce().len(), 43);
+        assert_eq!(jti().len(), 22);
+        let t = txt_token();
+        assert_eq!(t.len(), 32);
+        assert!(
+            t.bytes()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+        );
+        assert_ne!(operator_id(), operator_id());
+        assert_ne!(*signing_seed().unwrap(), *signing_seed().unwrap());
+    }
+}

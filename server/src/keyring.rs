@@ -1,0 +1,219 @@
+//! The server's signing key ring: Ed25519 keys persisted in the [`Store`], parsed once and held in
+//! memory. One key is active (signs new tokens); retired keys stay published in the JWKS until
+//! `not_after`, when no token they signed can still be valid.
+//!
+//! `kid` is the RFC 7638 thumbprint of the public key. Readers take a cheap snapshot
+//! (`Arc`) so signing never waits on a rotation.
+
+use std::sync::{Arc, RwLock};
+
+use auth4agent_protocol::{Jwks, KeySet, PublicKey, SigningKey};
+
+use crate::ids;
+use crate::store::{SigningKeyRecord, Store, StoreError, UnixTime};
+
+/// Why the key ring could not load, create or rotate keys.
+#[derive(Debug, thiserror::Error)]
+pub enum KeyRingError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("signing key {kid}: {source}")]
+    Key {
+        kid: String,
+        source: auth4agent_protocol::Error,
+    },
+    #[error("operating system RNG failed: {0}")]
+    Rng(String),
+    #[error("the store holds no active signing key")]
+    NoActiveKey,
+}
+
+/// The key that signs new tokens.
+#[derive(Debug)]
+pub struct ActiveKey {
+    kid: String,
+    key: SigningKey,
+}
+
+impl ActiveKey {
+    /// RFC 7638 thumbprint, the JWS header `kid`.
+    pub fn kid(&self) -> &str {
+        &self.kid
+    }
+
+    pub fn signing_key(&self) -> &SigningKey {
+        &self.key
+    }
+}
+
+#[derive(Debug, Clone)]
+struct PublishedKey {
+    kid: String,
+    public: PublicKey,
+    /// `None` for the active key.
+    not_after: Option<UnixTime>,
+}
+
+#[derive(Debug)]
+struct Snapshot {
+    active: Arc<ActiveKey>,
+    published: Vec<PublishedKey>,
+}
+
+/// The signing key ring. Share it as `Arc<KeyRing>`.
+#[derive(Debug)]
+pub struct KeyRing {
+    store: Arc<dyn Store>,
+    retention: u64,
+    state: RwLock<Arc<Snapshot>>,
+}
+
+impl KeyRing {
+    /// Loads the keys from the store, creating and storing the first key if there is none.
+    /// `retention` is how long a retired key stays published: the maximum token lifetime plus
+    /// the verifiers' leeway.
+    pub async fn load_or_init(
+        store: Arc<dyn Store>,
+        now: UnixTime,
+        retention: u64,
+    ) -> Result<KeyRing, KeyRingError> {
+        let snapshot = match load(store.as_ref()).await {
+            Ok(snapshot) => snapshot,
+            Err(KeyRingError::NoActiveKey) => {
+                let (record, _) = new_key(now)?;
+                match store.insert_signing_key(record).await {
+                    // Another replica created the first key at the same time: use theirs.
+                    Ok(()) | Err(StoreError::Conflict(_)) => {}
+                    Err(e) => return Err(e.into()),
+                }
+                load(store.as_ref()).await?
+            }
+            Err(e) => return Err(e),
+        };
+        Ok(KeyRing {
+            store,
+            retention,
+            state: RwLock::new(Arc::new(snapshot)),
+        })
+    }
+
+    fn snapshot(&self) -> Arc<Snapshot> {
+        match self.state.read() {
+            Ok(guard) => Arc::clone(&guard),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    fn replace(&self, snapshot: Snapshot) {
+        let snapshot = Arc::new(snapshot);
+        match self.state.write() {
+            Ok(mut guard) => *guard = snapshot,
+            Err(poisoned) => *poisoned.into_inner() = snapshot,
+        }
+    }
+
+    /// The key that signs new tokens, with its kid.
+    pub fn active(&self) -> Arc<ActiveKey> {
+        Arc::clone(&self.snapshot().active)
+    }
+
+    /// Keys a token may be verified with at `now`: the active key and retired keys whose
+    /// `not_after > now`.
+    pub fn key_set(&self, now: UnixTime) -> KeySet {
+        let snapshot = self.snapshot();
+        let live = snapshot
+            .published
+            .iter()
+            .filter(|k| k.not_after.is_none_or(|t| t > now))
+            .map(|k| (k.kid.clone(), k.public));
+        // Kids are unique (primary key), so this cannot fail.
+        KeySet::from_keys(live).unwrap_or_default()
+    }
+
+    /// The JWKS document for `now`.
+    pub fn jwks(&self, now: UnixTime) -> Jwks {
+        self.key_set(now).to_jwks()
+    }
+
+    /// The JWKS document for `now`, serialized.
+    pub fn jwks_json(&self, now: UnixTime) -> String {
+        serde_json::to_string(&self.jwks(now)).unwrap_or_else(|_| r#"{"keys":[]}"#.to_owned())
+    }
+
+    /// Creates a new active key; the previous one is retired with
+    /// `not_after = now + retention`. Returns the new kid.
+    pub async fn rotate(&self, now: UnixTime) -> Result<String, KeyRingError> {
+        let (record, kid) = new_key(now)?;
+        self.store
+            .rotate_signing_key(record, now, now.saturating_add(self.retention))
+            .await?;
+        self.reload().await?;
+        Ok(kid)
+    }
+
+    /// Re-reads the keys from the store (e.g. after another replica rotated).
+    pub async fn reload(&self) -> Result<(), KeyRingError> {
+        let snapshot = load(self.store.as_ref()).await?;
+        self.replace(snapshot);
+        Ok(())
+    }
+}
+
+fn new_key(now: UnixTime) -> Result<(SigningKeyRecord, String), KeyRingError> {
+    let seed = ids::signing_seed().map_err(|e| KeyRingError::Rng(e.to_string()))?;
+    let key = SigningKey::from_seed(&seed);
+    let kid = key.public_key().thumbprint();
+    let pkcs8_pem = key.to_pkcs8_pem().map_err(|source| KeyRingError::Key {
+        kid: kid.clone(),
+        source,
+    })?;
+    let record = SigningKeyRecord {
+        kid: kid.clone(),
+        pkcs8_pem,
+        created_at: now,
+        retired_at: None,
+        not_after: None,
+    };
+    Ok((record, kid))
+}
+
+async fn load(store: &dyn Store) -> Result<Snapshot, KeyRingError> {
+    let records = store.load_signing_keys().await?;
+    let mut active = None;
+    let mut published = Vec::with_capacity(records.len());
+    for record in records {
+        let key =
+            SigningKey::from_pkcs8_pem(&record.pkcs8_pem).map_err(|source| KeyRingError::Key {
+                kid: record.kid.clone(),
+                source,
+            })?;
+        let public = key.public_key();
+        if public.thumbprint() != record.kid {
+            return Err(KeyRingError::Store(StoreError::Corrupt(format!(
+                "signing key {} does not match its kid",
+                record.kid
+            ))));
+        }
+        let retired = record.retired_at.is_some();
+        published.push(PublishedKey {
+            kid: record.kid.clone(),
+            public,
+            not_after: if retired {
+                Some(record.not_after.unwrap_or(0))
+            } else {
+                None
+            },
+        });
+        if !retired {
+            active = Some(ActiveKey {
+                kid: record.kid,
+                key,
+            });
+        }
+    }
+    let active = active.ok_or(KeyRingError::NoActiveKey)?;
+    Ok(Snapshot {
+        active: Arc::new(active),
+        published,
+    })
+}

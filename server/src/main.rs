@@ -1,0 +1,144 @@
+//! `auth4agent-server` binary: parses flags, opens the store, then serves or runs a subcommand.
+
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use clap::Parser as _;
+use tokio::sync::watch;
+
+use auth4agent_server::app;
+use auth4agent_server::background;
+use auth4agent_server::clock::{SharedClock, SystemClock};
+use auth4agent_server::config::{Cli, Command, Config, KeysCommand, LogFormat};
+use auth4agent_server::dns::DnsVerifier;
+use auth4agent_server::keyring::KeyRing;
+use auth4agent_server::store::{SqliteStore, Store};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing(cli.serve.log_format);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e:#}");
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_env("AUTH4AGENT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal());
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let store: Arc<dyn Store> = Arc::new(
+        SqliteStore::open(&cli.db)
+            .with_context(|| format!("cannot open the database {}", cli.db.display()))?,
+    );
+    let clock: SharedClock = Arc::new(SystemClock);
+    let mut config = Config::from_args(&cli.serve).map_err(anyhow::Error::msg)?;
+    match cli.command {
+        Some(Command::Keys {
+            action: KeysCommand::Rotate,
+        }) => {
+            let retention = config.token_max_ttl + config.leeway;
+            let ring = KeyRing::load_or_init(store, clock.now(), retention).await?;
+            let old = ring.active().kid().to_owned();
+            let kid = ring.rotate(clock.now()).await?;
+            tracing::info!(new_kid = %kid, retired_kid = %old, "signing key rotated");
+            println!("{kid}");
+            Ok(())
+        }
+        None => {
+            let listener = tokio::net::TcpListener::bind(config.listen)
+                .await
+                .with_context(|| format!("cannot listen on {}", config.listen))?;
+            let local = listener.local_addr()?;
+            if cli.serve.issuer.is_none() {
+                // Derived from the bound address, so `--listen 127.0.0.1:0` gets a usable issuer.
+                config.issuer = format!("http://{local}");
+            }
+            config.listen = local;
+            serve(listener, config, store, clock).await
+        }
+    }
+}
+
+async fn serve(
+    listener: tokio::net::TcpListener,
+    config: Config,
+    store: Arc<dyn Store>,
+    clock: SharedClock,
+) -> anyhow::Result<()> {
+    let dns = DnsVerifier::new(config.dns_servers.clone());
+    let issuer = config.issuer.clone();
+    let (router, state) = app::build(config, store, clock, dns).await?;
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let tasks = background::spawn(state, stop_rx.clone());
+
+    tracing::info!(issuer = %issuer, "listening on {}", listener.local_addr()?);
+    let mut server_stop = stop_rx;
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(async move {
+        let _ = server_stop.wait_for(|stop| *stop).await;
+    });
+    let signals = tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down");
+        let _ = stop_tx.send(true);
+    });
+    server.await.context("server failed")?;
+    signals.abort();
+    let _ = tasks.await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+}

@@ -1,0 +1,337 @@
+//! Storage layer: the backend-neutral [`Store`] trait, its row types and [`StoreError`].
+//!
+//! The trait is object-safe (`Arc<dyn Store>`) and every method returns a boxed `Send` future, so
+//! a backend may do real async I/O (a PostgreSQL pool) or, like [`sqlite::SqliteStore`], run
+//! blocking work on `tokio::task::spawn_blocking`. Nothing here assumes SQLite: every state
+//! change that must be race-free is one conditional `UPDATE` or one `INSERT` against a unique key.
+//! All times are Unix seconds passed in by the caller (see [`crate::clock`]).
+
+pub mod sqlite;
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+
+pub use sqlite::SqliteStore;
+
+/// Unix time in seconds.
+pub type UnixTime = u64;
+
+/// A boxed future returned by every [`Store`] method.
+pub type StoreFuture<'a, T> = Pin<Box<dyn Future<Output = Result<T, StoreError>> + Send + 'a>>;
+
+/// Why a store operation failed. HTTP maps these to wire codes by context
+/// (e.g. `NotFound` on an agent route → `agent_not_found`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StoreError {
+    /// The row addressed does not exist (or a referenced parent row does not).
+    #[error("not found")]
+    NotFound,
+    /// A unique key already exists (operator domain or id, agent DID, challenge id, signing kid).
+    #[error("conflict: {0}")]
+    Conflict(String),
+    /// The challenge exists but its expiry has passed.
+    #[error("expired")]
+    Expired,
+    /// The challenge was already consumed.
+    #[error("already used")]
+    AlreadyUsed,
+    /// The (signer, jti) pair of a signed request was already consumed.
+    #[error("replayed")]
+    Replayed,
+    /// The agent is revoked; revocation is permanent.
+    #[error("agent revoked")]
+    Revoked,
+    /// The backend cannot be reached or failed transiently (I/O, busy, pool closed).
+    #[error("storage unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data does not decode (bad status text, bad key length, bad JSON).
+    #[error("corrupt data: {0}")]
+    Corrupt(String),
+}
+
+/// Whether an operator's domain is currently proven by DNS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum OperatorStatus {
+    Unverified,
+    Verified,
+}
+
+impl OperatorStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OperatorStatus::Unverified => "unverified",
+            OperatorStatus::Verified => "verified",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "unverified" => Some(OperatorStatus::Unverified),
+            "verified" => Some(OperatorStatus::Verified),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for OperatorStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Lifecycle of an agent. `Revoked` is terminal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AgentStatus {
+    Pending,
+    Active,
+    Suspended,
+    Revoked,
+}
+
+impl AgentStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Pending => "pending",
+            AgentStatus::Active => "active",
+            AgentStatus::Suspended => "suspended",
+            AgentStatus::Revoked => "revoked",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "pending" => Some(AgentStatus::Pending),
+            "active" => Some(AgentStatus::Active),
+            "suspended" => Some(AgentStatus::Suspended),
+            "revoked" => Some(AgentStatus::Revoked),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for AgentStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// An operator: owner of a domain and of the root key that signs its administrative requests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Operator {
+    /// `op_` + 26 base32 chars (see [`crate::ids::operator_id`]).
+    pub id: String,
+    /// Normalized domain (protocol `Domain::as_str`). Unique.
+    pub domain: String,
+    /// Raw 32-byte Ed25519 public key (protocol `PublicKey::from_bytes`).
+    pub public_key: [u8; 32],
+    /// RFC 7638 thumbprint of `public_key`; the `kid` its signed requests must carry.
+    pub thumbprint: String,
+    /// The token published as `auth4agent-verification=<txt_token>` at `_auth4agent.<domain>`.
+    pub txt_token: String,
+    pub status: OperatorStatus,
+    pub domain_verified_at: Option<UnixTime>,
+    /// When the DNS proof must be re-checked; `None` while unverified.
+    pub verification_expires_at: Option<UnixTime>,
+    pub created_at: UnixTime,
+}
+
+/// An agent: a key bound to an operator's domain through its DID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Agent {
+    /// Full `did:agent:<domain>:<fp>` string. Unique.
+    pub did: String,
+    pub operator_id: String,
+    /// Raw 32-byte Ed25519 public key.
+    pub public_key: [u8; 32],
+    /// RFC 7638 thumbprint of `public_key` (the proof `kid` and the token `cnf.jkt`).
+    pub thumbprint: String,
+    pub status: AgentStatus,
+    /// Scopes the operator allows; deny-by-default when empty. Stored sorted and deduplicated.
+    pub allowed_scopes: Vec<String>,
+    pub created_at: UnixTime,
+    pub updated_at: UnixTime,
+    /// Set once when the agent becomes `Revoked`.
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// A single-use challenge bound to one DID.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Challenge {
+    /// `ch_` + 26 base32 chars.
+    pub id: String,
+    pub did: String,
+    /// base64url of 32 random bytes.
+    pub nonce: String,
+    pub expires_at: UnixTime,
+    pub used_at: Option<UnixTime>,
+}
+
+/// A server signing key as stored. The PEM is secret: `Debug` redacts it and it is zeroized on drop.
+#[derive(Clone)]
+pub struct SigningKeyRecord {
+    /// RFC 7638 thumbprint of the public key.
+    pub kid: String,
+    /// PKCS#8 PEM of the private key.
+    pub pkcs8_pem: zeroize::Zeroizing<String>,
+    pub created_at: UnixTime,
+    /// `None` for the active key.
+    pub retired_at: Option<UnixTime>,
+    /// After this instant no token signed by the key can still be valid; it leaves the JWKS.
+    pub not_after: Option<UnixTime>,
+}
+
+impl fmt::Debug for SigningKeyRecord {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKeyRecord")
+            .field("kid", &self.kid)
+            .field("pkcs8_pem", &"<redacted>")
+            .field("created_at", &self.created_at)
+            .field("retired_at", &self.retired_at)
+            .field("not_after", &self.not_after)
+            .finish()
+    }
+}
+
+/// A revoked access token, kept until it would have expired anyway.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RevokedToken {
+    pub jti: String,
+    /// The token's `sub`.
+    pub did: String,
+    pub operator_id: String,
+    /// The token's `exp`.
+    pub expires_at: UnixTime,
+    pub revoked_at: UnixTime,
+}
+
+/// One line of the audit log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuditEvent {
+    pub at: UnixTime,
+    /// Who did it: an operator id, an agent DID, or `"server"`.
+    pub actor: String,
+    /// What: e.g. `operator.register`, `agent.revoke`, `token.issue`.
+    pub action: String,
+    /// On what: an operator id, a DID, a jti.
+    pub subject: String,
+    /// Free text or a JSON document; never secrets.
+    pub detail: String,
+}
+
+/// How many rows [`Store::purge_expired`] removed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PurgeStats {
+    pub challenges: u64,
+    pub request_jtis: u64,
+    pub revoked_tokens: u64,
+}
+
+/// The persistence interface of the server. Implementations must be safe to share across tasks
+/// and, for non-embedded backends, across server replicas.
+pub trait Store: Send + Sync + fmt::Debug {
+    /// Readiness: the backend answers a trivial query.
+    fn ping(&self) -> StoreFuture<'_, ()>;
+
+    // ----- operators -----
+
+    /// Conflict if the id or the domain already exists.
+    fn insert_operator(&self, operator: Operator) -> StoreFuture<'_, ()>;
+    fn get_operator(&self, id: &str) -> StoreFuture<'_, Option<Operator>>;
+    fn get_operator_by_domain(&self, domain: &str) -> StoreFuture<'_, Option<Operator>>;
+    /// Marks the domain proven at `verified_at` until `expires_at`. NotFound if no such operator.
+    fn set_operator_verified(
+        &self,
+        id: &str,
+        verified_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'_, Operator>;
+    /// Clears the proof (status `unverified`, both times `None`). NotFound if no such operator.
+    fn set_operator_unverified(&self, id: &str) -> StoreFuture<'_, Operator>;
+    /// Verified operators whose `verification_expires_at <= now`, oldest first, at most `limit`.
+    fn list_operators_due_for_reverification(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<Operator>>;
+
+    // ----- agents -----
+
+    /// Conflict if the DID already exists; NotFound if `operator_id` does not exist.
+    fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()>;
+    fn get_agent(&self, did: &str) -> StoreFuture<'_, Option<Agent>>;
+    /// All agents of an operator, oldest first.
+    fn list_agents(&self, operator_id: &str) -> StoreFuture<'_, Vec<Agent>>;
+    /// Replaces the allowed scopes atomically; a `Pending` agent becomes `Active`, other
+    /// statuses are kept. Revoked if the agent is revoked; NotFound if absent.
+    fn set_agent_scopes(
+        &self,
+        did: &str,
+        scopes: Vec<String>,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Agent>;
+    /// Sets the status. Leaving `Revoked` is refused (Revoked); revoking an already revoked agent
+    /// returns it unchanged. Becoming `Revoked` sets `revoked_at = now`. NotFound if absent.
+    fn set_agent_status(
+        &self,
+        did: &str,
+        status: AgentStatus,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Agent>;
+
+    // ----- challenges -----
+
+    /// Conflict if the id exists.
+    fn insert_challenge(&self, challenge: Challenge) -> StoreFuture<'_, ()>;
+    fn get_challenge(&self, id: &str) -> StoreFuture<'_, Option<Challenge>>;
+    /// Consumes the challenge with ONE conditional update
+    /// (`SET used_at = now WHERE id = ? AND used_at IS NULL AND expires_at > now`). Under any
+    /// concurrency exactly one caller gets `Ok`; the others get AlreadyUsed, Expired or NotFound.
+    fn consume_challenge(&self, id: &str, now: UnixTime) -> StoreFuture<'_, ()>;
+
+    // ----- signed-request replay protection -----
+
+    /// Records `(signer thumbprint, jti)` until `expires_at`. Replayed if already recorded.
+    fn consume_request_jti(
+        &self,
+        signer: &str,
+        jti: &str,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'_, ()>;
+
+    // ----- token revocation -----
+
+    /// Idempotent: `Ok(true)` if newly revoked, `Ok(false)` if the jti was already revoked.
+    fn revoke_token(&self, token: RevokedToken) -> StoreFuture<'_, bool>;
+    fn is_token_revoked(&self, jti: &str) -> StoreFuture<'_, bool>;
+    /// Revoked tokens of an operator's agents still stored, newest first.
+    fn list_revoked_tokens(&self, operator_id: &str) -> StoreFuture<'_, Vec<RevokedToken>>;
+
+    // ----- audit -----
+
+    fn append_audit(&self, event: AuditEvent) -> StoreFuture<'_, ()>;
+    /// Most recent events first, at most `limit`.
+    fn list_audit(&self, limit: u32) -> StoreFuture<'_, Vec<AuditEvent>>;
+
+    // ----- signing keys -----
+
+    /// All signing keys, oldest first (active and retired).
+    fn load_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKeyRecord>>;
+    /// Conflict if the kid exists.
+    fn insert_signing_key(&self, key: SigningKeyRecord) -> StoreFuture<'_, ()>;
+    /// In one transaction: every active key gets `retired_at = now, not_after = not_after`, then
+    /// `new_key` is inserted as the active key.
+    fn rotate_signing_key(
+        &self,
+        new_key: SigningKeyRecord,
+        now: UnixTime,
+        not_after: UnixTime,
+    ) -> StoreFuture<'_, ()>;
+    /// Deletes signing keys whose `not_after <= now` (they can verify no live token).
+    fn purge_retired_signing_keys(&self, now: UnixTime) -> StoreFuture<'_, u64>;
+
+    // ----- housekeeping -----
+
+    /// Deletes challenges, request jtis and revoked-token rows with `expires_at <= now`.
+    fn purge_expired(&self, now: UnixTime) -> StoreFuture<'_, PurgeStats>;
+}

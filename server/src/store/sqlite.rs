@@ -1,0 +1,792 @@
+//! SQLite backend of [`Store`]: one database file in WAL mode with `synchronous=FULL` (a
+//! committed write survives a crash or power loss), built-in migrations keyed on
+//! `PRAGMA user_version`, one writer connection behind a mutex plus a small pool of read-only
+//! connections. Every call runs on `tokio::task::spawn_blocking`, never on a runtime worker.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{
+    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
+};
+
+use super::{
+    Agent, AgentStatus, AuditEvent, Challenge, Operator, OperatorStatus, PurgeStats, RevokedToken,
+    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime,
+};
+
+/// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
+const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+const MAX_IDLE_READERS: usize = 8;
+
+/// The SQLite store. Cheap to clone (shared inner state).
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Connection>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+impl std::fmt::Debug for SqliteStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SqliteStore")
+            .field("path", &self.inner.path)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database file and applies pending migrations in one
+    /// transaction. Blocking: call before serving, or from `spawn_blocking`.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_path_buf();
+        let mut writer = Connection::open_with_flags(
+            &path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )
+        .map_err(map_err)?;
+        configure(&writer)?;
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode=WAL", [], |r| r.get(0))
+            .map_err(map_err)?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(StoreError::Unavailable(format!(
+                "cannot enable WAL journal mode (got {mode})"
+            )));
+        }
+        migrate(&mut writer)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path,
+                writer: Mutex::new(writer),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// The database file.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+
+    /// The schema version in force (`PRAGMA user_version`).
+    pub fn schema_version(&self) -> Result<u32, StoreError> {
+        let conn = lock(&self.inner.writer)?;
+        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+            .map_err(map_err)
+    }
+
+    /// Runs `f` on the writer connection on the blocking pool.
+    fn write<T, F>(&self, f: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            let mut conn = lock(&inner.writer)?;
+            f(&mut conn)
+        })
+    }
+
+    /// Runs `f` on a pooled read-only connection on the blocking pool.
+    fn read<T, F>(&self, f: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let inner = Arc::clone(&self.inner);
+        blocking(move || {
+            let pooled = lock(&inner.readers)?.pop();
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_reader(&inner.path)?,
+            };
+            let result = f(&conn);
+            let mut readers = lock(&inner.readers)?;
+            if readers.len() < MAX_IDLE_READERS {
+                readers.push(conn);
+            }
+            result
+        })
+    }
+}
+
+fn blocking<T, F>(f: F) -> StoreFuture<'static, T>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, StoreError> + Send + 'static,
+{
+    Box::pin(async move {
+        tokio::task::spawn_blocking(f)
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("storage task failed: {e}")))?
+    })
+}
+
+fn lock<T>(m: &Mutex<T>) -> Result<MutexGuard<'_, T>, StoreError> {
+    m.lock()
+        .map_err(|_| StoreError::Unavailable("storage connection poisoned".into()))
+}
+
+fn configure(conn: &Connection) -> Result<(), StoreError> {
+    conn.busy_timeout(BUSY_TIMEOUT).map_err(map_err)?;
+    conn.pragma_update(None, "synchronous", "FULL")
+        .map_err(map_err)?;
+    conn.pragma_update(None, "foreign_keys", "ON")
+        .map_err(map_err)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(())
+}
+
+fn open_reader(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(map_err)?;
+    configure(&conn)?;
+    Ok(conn)
+}
+
+fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn
+        .transaction_with_behavior(TransactionBehavior::Immediate)
+        .map_err(map_err)?;
+    let version: u32 = tx
+        .query_row("PRAGMA user_version", [], |r| r.get(0))
+        .map_err(map_err)?;
+    let known = MIGRATIONS.len();
+    if version as usize > known {
+        return Err(StoreError::Corrupt(format!(
+            "database schema version {version} is newer than this server ({known})"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        tx.execute_batch(sql).map_err(map_err)?;
+        tx.pragma_update(None, "user_version", i + 1)
+            .map_err(map_err)?;
+    }
+    tx.commit().map_err(map_err)
+}
+
+/// Maps a SQLite error to the store's categories.
+fn map_err(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(err, msg) => match err.code {
+            ErrorCode::ConstraintViolation => {
+                if err.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_FOREIGNKEY {
+                    StoreError::NotFound
+                } else {
+                    StoreError::Conflict(msg.clone().unwrap_or_else(|| e.to_string()))
+                }
+            }
+            ErrorCode::NotADatabase | ErrorCode::DatabaseCorrupt => {
+                StoreError::Corrupt(e.to_string())
+            }
+            _ => StoreError::Unavailable(e.to_string()),
+        },
+        rusqlite::Error::FromSqlConversionFailure(..)
+        | rusqlite::Error::IntegralValueOutOfRange(..)
+        | rusqlite::Error::InvalidColumnType(..) => StoreError::Corrupt(e.to_string()),
+        _ => StoreError::Unavailable(e.to_string()),
+    }
+}
+
+fn corrupt(what: &str, value: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        0,
+        rusqlite::types::Type::Text,
+        format!("invalid {what}: {value:?}").into(),
+    )
+}
+
+fn key_bytes(row: &Row<'_>, idx: &str) -> rusqlite::Result<[u8; 32]> {
+    let bytes: Vec<u8> = row.get(idx)?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| corrupt("public key length", &b.len().to_string()))
+}
+
+const OPERATOR_COLUMNS: &str = "id, domain, public_key, thumbprint, txt_token, status, \
+     domain_verified_at, verification_expires_at, created_at";
+
+fn operator_from_row(row: &Row<'_>) -> rusqlite::Result<Operator> {
+    let status: String = row.get("status")?;
+    Ok(Operator {
+        id: row.get("id")?,
+        domain: row.get("domain")?,
+        public_key: key_bytes(row, "public_key")?,
+        thumbprint: row.get("thumbprint")?,
+        txt_token: row.get("txt_token")?,
+        status: OperatorStatus::parse(&status)
+            .ok_or_else(|| corrupt("operator status", &status))?,
+        domain_verified_at: row.get("domain_verified_at")?,
+        verification_expires_at: row.get("verification_expires_at")?,
+        created_at: row.get("created_at")?,
+    })
+}
+
+const AGENT_COLUMNS: &str = "did, operator_id, public_key, thumbprint, status, allowed_scopes, \
+     created_at, updated_at, revoked_at";
+
+fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
+    let status: String = row.get("status")?;
+    let scopes: String = row.get("allowed_scopes")?;
+    Ok(Agent {
+        did: row.get("did")?,
+        operator_id: row.get("operator_id")?,
+        public_key: key_bytes(row, "public_key")?,
+        thumbprint: row.get("thumbprint")?,
+        status: AgentStatus::parse(&status).ok_or_else(|| corrupt("agent status", &status))?,
+        allowed_scopes: serde_json::from_str(&scopes)
+            .map_err(|_| corrupt("allowed scopes", &scopes))?,
+        created_at: row.get("created_at")?,
+        updated_at: row.get("updated_at")?,
+        revoked_at: row.get("revoked_at")?,
+    })
+}
+
+fn challenge_from_row(row: &Row<'_>) -> rusqlite::Result<Challenge> {
+    Ok(Challenge {
+        id: row.get("id")?,
+        did: row.get("did")?,
+        nonce: row.get("nonce")?,
+        expires_at: row.get("expires_at")?,
+        used_at: row.get("used_at")?,
+    })
+}
+
+fn revoked_from_row(row: &Row<'_>) -> rusqlite::Result<RevokedToken> {
+    Ok(RevokedToken {
+        jti: row.get("jti")?,
+        did: row.get("did")?,
+        operator_id: row.get("operator_id")?,
+        expires_at: row.get("expires_at")?,
+        revoked_at: row.get("revoked_at")?,
+    })
+}
+
+fn signing_key_from_row(row: &Row<'_>) -> rusqlite::Result<SigningKeyRecord> {
+    Ok(SigningKeyRecord {
+        kid: row.get("kid")?,
+        pkcs8_pem: zeroize::Zeroizing::new(row.get("pkcs8_pem")?),
+        created_at: row.get("created_at")?,
+        retired_at: row.get("retired_at")?,
+        not_after: row.get("not_after")?,
+    })
+}
+
+fn get_agent_row(conn: &Connection, did: &str) -> Result<Option<Agent>, StoreError> {
+    conn.prepare_cached(&format!(
+        "SELECT {AGENT_COLUMNS} FROM agents WHERE did = ?1"
+    ))
+    .and_then(|mut s| s.query_row([did], agent_from_row).optional())
+    .map_err(map_err)
+}
+
+fn normalize_scopes(mut scopes: Vec<String>) -> Vec<String> {
+    scopes.sort();
+    scopes.dedup();
+    scopes
+}
+
+fn scopes_json(scopes: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(scopes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+impl Store for SqliteStore {
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        self.read(|conn| {
+            conn.prepare_cached("SELECT count(*) FROM sqlite_schema")
+                .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
+                .map(|_| ())
+                .map_err(map_err)
+        })
+    }
+
+    fn insert_operator(&self, op: Operator) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            conn.prepare_cached(&format!(
+                "INSERT INTO operators ({OPERATOR_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ))
+            .and_then(|mut s| {
+                s.execute(params![
+                    op.id,
+                    op.domain,
+                    &op.public_key[..],
+                    op.thumbprint,
+                    op.txt_token,
+                    op.status.as_str(),
+                    op.domain_verified_at,
+                    op.verification_expires_at,
+                    op.created_at,
+                ])
+            })
+            .map(|_| ())
+            .map_err(map_err)
+        })
+    }
+
+    fn get_operator(&self, id: &str) -> StoreFuture<'_, Option<Operator>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = ?1"
+            ))
+            .and_then(|mut s| s.query_row([id], operator_from_row).optional())
+            .map_err(map_err)
+        })
+    }
+
+    fn get_operator_by_domain(&self, domain: &str) -> StoreFuture<'_, Option<Operator>> {
+        let domain = domain.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(&format!(
+                "SELECT {OPERATOR_COLUMNS} FROM operators WHERE domain = ?1"
+            ))
+            .and_then(|mut s| s.query_row([domain], operator_from_row).optional())
+            .map_err(map_err)
+        })
+    }
+
+    fn set_operator_verified(
+        &self,
+        id: &str,
+        verified_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'_, Operator> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            conn.prepare_cached(&format!(
+                "UPDATE operators SET status = 'verified', domain_verified_at = ?2, \
+                 verification_expires_at = ?3 WHERE id = ?1 RETURNING {OPERATOR_COLUMNS}"
+            ))
+            .and_then(|mut s| {
+                s.query_row(params![id, verified_at, expires_at], operator_from_row)
+                    .optional()
+            })
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)
+        })
+    }
+
+    fn set_operator_unverified(&self, id: &str) -> StoreFuture<'_, Operator> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            conn.prepare_cached(&format!(
+                "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
+                 verification_expires_at = NULL WHERE id = ?1 RETURNING {OPERATOR_COLUMNS}"
+            ))
+            .and_then(|mut s| s.query_row([id], operator_from_row).optional())
+            .map_err(map_err)?
+            .ok_or(StoreError::NotFound)
+        })
+    }
+
+    fn list_operators_due_for_reverification(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<Operator>> {
+        self.read(move |conn| {
+            let mut s = conn
+                .prepare_cached(&format!(
+                    "SELECT {OPERATOR_COLUMNS} FROM operators WHERE status = 'verified' \
+                     AND verification_expires_at <= ?1 ORDER BY verification_expires_at LIMIT ?2"
+                ))
+                .map_err(map_err)?;
+            s.query_map(params![now, limit], operator_from_row)
+                .and_then(|rows| rows.collect())
+                .map_err(map_err)
+        })
+    }
+
+    fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            let scopes = scopes_json(&normalize_scopes(agent.allowed_scopes))?;
+            conn.prepare_cached(&format!(
+                "INSERT INTO agents ({AGENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+            ))
+            .and_then(|mut s| {
+                s.execute(params![
+                    agent.did,
+                    agent.operator_id,
+                    &agent.public_key[..],
+                    agent.thumbprint,
+                    agent.status.as_str(),
+                    scopes,
+                    agent.created_at,
+                    agent.updated_at,
+                    agent.revoked_at,
+                ])
+            })
+            .map(|_| ())
+            .map_err(map_err)
+        })
+    }
+
+    fn get_agent(&self, did: &str) -> StoreFuture<'_, Option<Agent>> {
+        let did = did.to_owned();
+        self.read(move |conn| get_agent_row(conn, &did))
+    }
+
+    fn list_agents(&self, operator_id: &str) -> StoreFuture<'_, Vec<Agent>> {
+        let operator_id = operator_id.to_owned();
+        self.read(move |conn| {
+            let mut s = conn
+                .prepare_cached(&format!(
+                    "SELECT {AGENT_COLUMNS} FROM agents WHERE operator_id = ?1 \
+                     ORDER BY created_at, did"
+                ))
+                .map_err(map_err)?;
+            s.query_map([operator_id], agent_from_row)
+                .and_then(|rows| rows.collect())
+                .map_err(map_err)
+        })
+    }
+
+    fn set_agent_scopes(
+        &self,
+        did: &str,
+        scopes: Vec<String>,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Agent> {
+        let did = did.to_owned();
+        self.write(move |conn| {
+            let scopes = scopes_json(&normalize_scopes(scopes))?;
+            let updated = conn
+                .prepare_cached(&format!(
+                    "UPDATE agents SET allowed_scopes = ?2, updated_at = ?3, \
+                     status = CASE WHEN status = 'pending' THEN 'active' ELSE status END \
+                     WHERE did = ?1 AND status <> 'revoked' RETURNING {AGENT_COLUMNS}"
+                ))
+                .and_then(|mut s| {
+                    s.query_row(params![did, scopes, now], agent_from_row)
+                        .optional()
+                })
+                .map_err(map_err)?;
+            match updated {
+                Some(agent) => Ok(agent),
+                None => match get_agent_row(conn, &did)? {
+                    Some(_) => Err(StoreError::Revoked),
+                    None => Err(StoreError::NotFound),
+                },
+            }
+        })
+    }
+
+    fn set_agent_status(
+        &self,
+        did: &str,
+        status: AgentStatus,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Agent> {
+        let did = did.to_owned();
+        self.write(move |conn| {
+            let updated = conn
+                .prepare_cached(&format!(
+                    "UPDATE agents SET status = ?2, updated_at = ?3, \
+                     revoked_at = CASE WHEN ?2 = 'revoked' THEN ?3 ELSE revoked_at END \
+                     WHERE did = ?1 AND status <> 'revoked' RETURNING {AGENT_COLUMNS}"
+                ))
+                .and_then(|mut s| {
+                    s.query_row(params![did, status.as_str(), now], agent_from_row)
+                        .optional()
+                })
+                .map_err(map_err)?;
+            match updated {
+                Some(agent) => Ok(agent),
+                None => match get_agent_row(conn, &did)? {
+                    Some(agent) if status == AgentStatus::Revoked => Ok(agent),
+                    Some(_) => Err(StoreError::Revoked),
+                    None => Err(StoreError::NotFound),
+                },
+            }
+        })
+    }
+
+    fn insert_challenge(&self, ch: Challenge) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO challenges (id, did, nonce, expires_at, used_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| {
+                s.execute(params![ch.id, ch.did, ch.nonce, ch.expires_at, ch.used_at])
+            })
+            .map(|_| ())
+            .map_err(map_err)
+        })
+    }
+
+    fn get_challenge(&self, id: &str) -> StoreFuture<'_, Option<Challenge>> {
+        let id = id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(
+                "SELECT id, did, nonce, expires_at, used_at FROM challenges WHERE id = ?1",
+            )
+            .and_then(|mut s| s.query_row([id], challenge_from_row).optional())
+            .map_err(map_err)
+        })
+    }
+
+    fn consume_challenge(&self, id: &str, now: UnixTime) -> StoreFuture<'_, ()> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE challenges SET used_at = ?2 \
+                     WHERE id = ?1 AND used_at IS NULL AND expires_at > ?2",
+                )
+                .and_then(|mut s| s.execute(params![id, now]))
+                .map_err(map_err)?;
+            if changed == 1 {
+                return Ok(());
+            }
+            // Diagnose why nothing changed. Both outcomes are final states, so a read after the
+            // failed update cannot report a wrong reason.
+            let row: Option<(Option<UnixTime>, UnixTime)> = conn
+                .prepare_cached("SELECT used_at, expires_at FROM challenges WHERE id = ?1")
+                .and_then(|mut s| {
+                    s.query_row([&id], |r| Ok((r.get(0)?, r.get(1)?)))
+                        .optional()
+                })
+                .map_err(map_err)?;
+            Err(match row {
+                None => StoreError::NotFound,
+                Some((Some(_), _)) => StoreError::AlreadyUsed,
+                Some((None, _)) => StoreError::Expired,
+            })
+        })
+    }
+
+    fn consume_request_jti(
+        &self,
+        signer: &str,
+        jti: &str,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'_, ()> {
+        let signer = signer.to_owned();
+        let jti = jti.to_owned();
+        self.write(move |conn| {
+            match conn
+                .prepare_cached(
+                    "INSERT INTO request_jtis (signer, jti, expires_at) VALUES (?1, ?2, ?3)",
+                )
+                .and_then(|mut s| s.execute(params![signer, jti, expires_at]))
+                .map_err(map_err)
+            {
+                Ok(_) => Ok(()),
+                Err(StoreError::Conflict(_)) => Err(StoreError::Replayed),
+                Err(e) => Err(e),
+            }
+        })
+    }
+
+    fn revoke_token(&self, t: RevokedToken) -> StoreFuture<'_, bool> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO revoked_tokens (jti, did, operator_id, expires_at, revoked_at) \
+                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (jti) DO NOTHING",
+            )
+            .and_then(|mut s| {
+                s.execute(params![
+                    t.jti,
+                    t.did,
+                    t.operator_id,
+                    t.expires_at,
+                    t.revoked_at
+                ])
+            })
+            .map(|n| n == 1)
+            .map_err(map_err)
+        })
+    }
+
+    fn is_token_revoked(&self, jti: &str) -> StoreFuture<'_, bool> {
+        let jti = jti.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached("SELECT 1 FROM revoked_tokens WHERE jti = ?1")
+                .and_then(|mut s| s.exists([jti]))
+                .map_err(map_err)
+        })
+    }
+
+    fn list_revoked_tokens(&self, operator_id: &str) -> StoreFuture<'_, Vec<RevokedToken>> {
+        let operator_id = operator_id.to_owned();
+        self.read(move |conn| {
+            let mut s = conn
+                .prepare_cached(
+                    "SELECT jti, did, operator_id, expires_at, revoked_at FROM revoked_tokens \
+                     WHERE operator_id = ?1 ORDER BY revoked_at DESC, jti",
+                )
+                .map_err(map_err)?;
+            s.query_map([operator_id], revoked_from_row)
+                .and_then(|rows| rows.collect())
+                .map_err(map_err)
+        })
+    }
+
+    fn append_audit(&self, e: AuditEvent) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "INSERT INTO audit_events (at, actor, action, subject, detail) \
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )
+            .and_then(|mut s| s.execute(params![e.at, e.actor, e.action, e.subject, e.detail]))
+            .map(|_| ())
+            .map_err(map_err)
+        })
+    }
+
+    fn list_audit(&self, limit: u32) -> StoreFuture<'_, Vec<AuditEvent>> {
+        self.read(move |conn| {
+            let mut s = conn
+                .prepare_cached(
+                    "SELECT at, actor, action, subject, detail FROM audit_events \
+                     ORDER BY id DESC LIMIT ?1",
+                )
+                .map_err(map_err)?;
+            s.query_map([limit], |r| {
+                Ok(AuditEvent {
+                    at: r.get(0)?,
+                    actor: r.get(1)?,
+                    action: r.get(2)?,
+                    subject: r.get(3)?,
+                    detail: r.get(4)?,
+                })
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(map_err)
+        })
+    }
+
+    fn load_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKeyRecord>> {
+        self.read(|conn| {
+            let mut s = conn
+                .prepare_cached(
+                    "SELECT kid, pkcs8_pem, created_at, retired_at, not_after FROM signing_keys \
+                     ORDER BY created_at, rowid",
+                )
+                .map_err(map_err)?;
+            s.query_map([], signing_key_from_row)
+                .and_then(|rows| rows.collect())
+                .map_err(map_err)
+        })
+    }
+
+    fn insert_signing_key(&self, key: SigningKeyRecord) -> StoreFuture<'_, ()> {
+        self.write(move |conn| insert_key(conn, &key))
+    }
+
+    fn rotate_signing_key(
+        &self,
+        new_key: SigningKeyRecord,
+        now: UnixTime,
+        not_after: UnixTime,
+    ) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            tx.prepare_cached(
+                "UPDATE signing_keys SET retired_at = ?1, not_after = ?2 WHERE retired_at IS NULL",
+            )
+            .and_then(|mut s| s.execute(params![now, not_after]))
+            .map_err(map_err)?;
+            insert_key(&tx, &new_key)?;
+            tx.commit().map_err(map_err)
+        })
+    }
+
+    fn purge_retired_signing_keys(&self, now: UnixTime) -> StoreFuture<'_, u64> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND not_after <= ?1",
+            )
+            .and_then(|mut s| s.execute([now]))
+            .map(|n| n as u64)
+            .map_err(map_err)
+        })
+    }
+
+    fn purge_expired(&self, now: UnixTime) -> StoreFuture<'_, PurgeStats> {
+        self.write(move |conn| {
+            let tx = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(map_err)?;
+            let purge = |sql: &str| -> Result<u64, StoreError> {
+                tx.prepare_cached(sql)
+                    .and_then(|mut s| s.execute([now]))
+                    .map(|n| n as u64)
+                    .map_err(map_err)
+            };
+            let stats = PurgeStats {
+                challenges: purge("DELETE FROM challenges WHERE expires_at <= ?1")?,
+                request_jtis: purge("DELETE FROM request_jtis WHERE expires_at <= ?1")?,
+                revoked_tokens: purge("DELETE FROM revoked_tokens WHERE expires_at <= ?1")?,
+            };
+            tx.commit().map_err(map_err)?;
+            Ok(stats)
+        })
+    }
+}
+
+fn insert_key(conn: &Connection, key: &SigningKeyRecord) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO signing_keys (kid, pkcs8_pem, created_at, retired_at, not_after) \
+         VALUES (?1, ?2, ?3, ?4, ?5)",
+    )
+    .and_then(|mut s| {
+        s.execute(params![
+            key.kid,
+            key.pkcs8_pem.as_str(),
+            key.created_at,
+            key.retired_at,
+            key.not_after
+        ])
+    })
+    .map(|_| ())
+    .map_err(map_err)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connections_are_durable_and_checked() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("db.sqlite")).unwrap();
+        let writer = lock(&store.inner.writer).unwrap();
+        let reader = open_reader(store.path()).unwrap();
+        for conn in [&*writer, &reader] {
+            let sync: i64 = conn
+                .query_row("PRAGMA synchronous", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(sync, 2, "synchronous=FULL");
+            let fk: i64 = conn
+                .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+                .unwrap();
+            assert_eq!(fk, 1);
+        }
+        let mode: String = writer
+            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(mode, "wal");
+        assert!(
+            reader.execute("DELETE FROM audit_events", []).is_err(),
+            "reader connections are read-only"
+        );
+    }
+}

@@ -1,0 +1,1185 @@
+//! In-process router tests (`tower::ServiceExt::oneshot`) over a real SQLite file, a manual clock and
+//! a DNS server on loopback: every endpoint's success and its refusals.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use auth4agent_protocol::{Did, Domain, KeySet, PublicKey, Verifier, sign_request};
+use auth4agent_server::background;
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, header};
+use serde_json::{Value, json};
+
+use common::dns::Answer;
+use common::{Harness, ISSUER, START, json_request, jti, new_key, raw_request, test_config};
+
+// ---------------------------------------------------------------- health, keys, discovery
+
+#[tokio::test]
+async fn health_ready_jwks_and_discovery() {
+    let h = Harness::start().await;
+    let resp = h.send(raw_request("GET", "/health", vec![], None)).await;
+    assert_eq!(
+        resp.assert_ok(200),
+        &json!({"status": "ok", "timestamp": START})
+    );
+
+    let resp = h.send(raw_request("GET", "/ready", vec![], None)).await;
+    assert_eq!(resp.assert_ok(200)["status"], "ready");
+
+    let resp = h
+        .send(raw_request("GET", "/.well-known/jwks.json", vec![], None))
+        .await;
+    let jwks = resp.assert_ok(200).clone();
+    assert_eq!(resp.headers[header::CACHE_CONTROL], "public, max-age=300");
+    let keys = jwks["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0]["kty"], "OKP");
+    assert_eq!(keys[0]["crv"], "Ed25519");
+    assert_eq!(keys[0]["alg"], "EdDSA");
+    assert_eq!(keys[0]["use"], "sig");
+    assert_eq!(
+        keys[0]["kid"].as_str().unwrap(),
+        h.state.keyring.active().kid()
+    );
+
+    let resp = h
+        .send(raw_request(
+            "GET",
+            "/.well-known/auth4agent-configuration",
+            vec![],
+            None,
+        ))
+        .await;
+    let doc = resp.assert_ok(200);
+    assert_eq!(doc["issuer"], ISSUER);
+    assert_eq!(doc["jwks_uri"], format!("{ISSUER}/.well-known/jwks.json"));
+    for (name, path) in [
+        ("operators", "/v1/operators"),
+        ("agents", "/v1/agents"),
+        ("challenge", "/v1/challenge"),
+        ("token", "/v1/token"),
+        ("introspect", "/v1/introspect"),
+        ("revoke", "/v1/revoke"),
+    ] {
+        assert_eq!(doc["endpoints"][name], format!("{ISSUER}{path}"), "{name}");
+    }
+    assert_eq!(doc["limits"]["max_body_bytes"], 65536);
+    assert_eq!(doc["limits"]["challenge_ttl"], 60);
+    assert_eq!(doc["limits"]["token_max_ttl"], 3600);
+    assert_eq!(doc["limits"]["token_default_ttl"], 900);
+    assert_eq!(doc["limits"]["request_max_age"], 120);
+    assert_eq!(doc["signing_alg_values_supported"], json!(["EdDSA"]));
+}
+
+#[tokio::test]
+async fn unknown_route_and_wrong_method_are_json() {
+    let h = Harness::start().await;
+    h.send(raw_request("GET", "/nope", vec![], None))
+        .await
+        .assert_error(404, "not_found");
+    h.send(raw_request("DELETE", "/health", vec![], None))
+        .await
+        .assert_error(405, "method_not_allowed");
+    h.send(raw_request("GET", "/v1/token", vec![], None))
+        .await
+        .assert_error(405, "method_not_allowed");
+}
+
+// ---------------------------------------------------------------- operators
+
+#[tokio::test]
+async fn operator_registration_and_refusals() {
+    let h = Harness::start().await;
+    let key = new_key();
+    let body = json!({"domain": "Alpha.Example.COM.", "public_key": key.public_key().to_jwk()});
+    let resp = h
+        .send(h.signed(&key, "POST", "/v1/operators", Some(&body)))
+        .await;
+    let op = resp.assert_ok(201).clone();
+    assert!(op["id"].as_str().unwrap().starts_with("op_"));
+    assert_eq!(op["domain"], "alpha.example.com", "normalized");
+    assert_eq!(op["status"], "unverified");
+
+    // Same domain again (another key): conflict.
+    let other = new_key();
+    let body = json!({"domain": "alpha.example.com", "public_key": other.public_key().to_jwk()});
+    h.send(h.signed(&other, "POST", "/v1/operators", Some(&body)))
+        .await
+        .assert_error(409, "operator_exists");
+
+    // Proof of possession: signed by a key other than the one registered.
+    let body = json!({"domain": "beta.example.com", "public_key": key.public_key().to_jwk()});
+    h.send(h.signed(&other, "POST", "/v1/operators", Some(&body)))
+        .await
+        .assert_error(401, "invalid_signature");
+
+    // No signature at all.
+    h.send(json_request("POST", "/v1/operators", &body))
+        .await
+        .assert_error(401, "missing_signature");
+
+    // Bad domain, public suffix, bad key.
+    let bad = json!({"domain": "not a domain", "public_key": key.public_key().to_jwk()});
+    h.send(h.signed(&key, "POST", "/v1/operators", Some(&bad)))
+        .await
+        .assert_error(400, "invalid_domain");
+    let suffix = json!({"domain": "co.uk", "public_key": key.public_key().to_jwk()});
+    h.send(h.signed(&key, "POST", "/v1/operators", Some(&suffix)))
+        .await
+        .assert_error(400, "public_suffix_domain");
+    let badkey =
+        json!({"domain": "gamma.example.com", "public_key": {"kty": "RSA", "n": "x", "e": "AQAB"}});
+    h.send(h.signed(&key, "POST", "/v1/operators", Some(&badkey)))
+        .await
+        .assert_error(400, "invalid_key");
+}
+
+#[tokio::test]
+async fn operator_status_and_isolation() {
+    let h = Harness::start().await;
+    let a = h.register_operator("alpha.example.com").await;
+    let b = h.register_operator("beta.example.com").await;
+    let path = format!("/v1/operators/{}", a.id);
+    let resp = h.send(h.signed(&a.key, "GET", &path, None)).await;
+    let status = resp.assert_ok(200);
+    assert_eq!(status["id"], a.id.as_str());
+    assert_eq!(status["status"], "unverified");
+    assert_eq!(status["domain_verified_at"], Value::Null);
+    assert_eq!(status["created_at"], START);
+
+    // B's key cannot read A.
+    h.send(h.signed(&b.key, "GET", &path, None))
+        .await
+        .assert_error(403, "forbidden");
+    h.send(h.signed(&b.key, "GET", &format!("{path}/agents"), None))
+        .await
+        .assert_error(403, "forbidden");
+    h.send(h.signed(&b.key, "GET", &format!("{path}/verification"), None))
+        .await
+        .assert_error(403, "forbidden");
+    // Unknown operator.
+    h.send(h.signed(
+        &a.key,
+        "GET",
+        "/v1/operators/op_aaaaaaaaaaaaaaaaaaaaaaaaaa",
+        None,
+    ))
+    .await
+    .assert_error(404, "operator_not_found");
+}
+
+#[tokio::test]
+async fn dns_verification_outcomes() {
+    let h = Harness::start().await;
+    let op = h.register_operator("alpha.example.com").await;
+    let path = format!("/v1/operators/{}/verification", op.id);
+    let resp = h.send(h.signed(&op.key, "GET", &path, None)).await;
+    let instr = resp.assert_ok(200).clone();
+    assert_eq!(instr["domain"], "alpha.example.com");
+    assert_eq!(instr["txt_record_name"], "_auth4agent.alpha.example.com");
+    let value = instr["txt_record_value"].as_str().unwrap().to_owned();
+    assert!(
+        value.starts_with("auth4agent-verification=") && value.len() == 24 + 32,
+        "{value}"
+    );
+    let name = "_auth4agent.alpha.example.com";
+
+    // No record.
+    h.send(h.signed(&op.key, "POST", &path, None))
+        .await
+        .assert_error(422, "dns_record_not_found");
+    // Wrong value.
+    h.dns.set_txt(
+        name,
+        "auth4agent-verification=00000000000000000000000000000000",
+    );
+    h.send(h.signed(&op.key, "POST", &path, None))
+        .await
+        .assert_error(422, "dns_record_mismatch");
+    // Lookup failure.
+    h.dns.set(name, Answer::ServFail);
+    h.send(h.signed(&op.key, "POST", &path, None))
+        .await
+        .assert_error(502, "dns_lookup_failed");
+    // Split into two strings, added after the failed attempts: found now.
+    let (head, tail) = value.split_at(17);
+    h.dns.set(
+        name,
+        Answer::Txt(vec![
+            vec!["unrelated".into()],
+            vec![head.into(), tail.into()],
+        ]),
+    );
+    let resp = h.send(h.signed(&op.key, "POST", &path, None)).await;
+    let status = resp.assert_ok(200);
+    assert_eq!(status["status"], "verified");
+    assert_eq!(status["domain_verified_at"], START);
+    assert_eq!(status["verification_expires_at"], START + 30 * 86_400);
+
+    let audit = h.store.list_audit(50).await.unwrap();
+    let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
+    assert!(actions.contains(&"operator.register"));
+    assert!(actions.contains(&"operator.verify"));
+    assert_eq!(
+        actions
+            .iter()
+            .filter(|a| **a == "operator.verify_failed")
+            .count(),
+        3
+    );
+}
+
+// ---------------------------------------------------------------- signed-request refusals
+
+#[tokio::test]
+async fn signed_request_refusals() {
+    let h = Harness::start().await;
+    let op = h.register_operator("alpha.example.com").await;
+    let path = format!("/v1/operators/{}", op.id);
+
+    // Replay: the same signed request twice.
+    let sig = sign_request(
+        &op.key,
+        "GET",
+        &format!("{ISSUER}{path}"),
+        b"",
+        h.now(),
+        &jti(),
+    )
+    .unwrap();
+    h.send(raw_request("GET", &path, vec![], Some(&sig)))
+        .await
+        .assert_ok(200);
+    h.send(raw_request("GET", &path, vec![], Some(&sig)))
+        .await
+        .assert_error(409, "request_replayed");
+
+    // Signed for another URL / another method / another body.
+    let sig = sign_request(
+        &op.key,
+        "GET",
+        &format!("{ISSUER}/v1/operators/other"),
+        b"",
+        h.now(),
+        &jti(),
+    )
+    .unwrap();
+    h.send(raw_request("GET", &path, vec![], Some(&sig)))
+        .await
+        .assert_error(401, "htu_mismatch");
+    let sig = sign_request(
+        &op.key,
+        "GET",
+        &format!("http://elsewhere.test{path}"),
+        b"",
+        h.now(),
+        &jti(),
+    )
+    .unwrap();
+    h.send(raw_request("GET", &path, vec![], Some(&sig)))
+        .await
+        .assert_error(401, "htu_mismatch");
+    let sig = sign_request(
+        &op.key,
+        "POST",
+        &format!("{ISSUER}{path}"),
+        b"",
+        h.now(),
+        &jti(),
+    )
+    .unwrap();
+    h.send(raw_request("GET", &path, vec![], Some(&sig)))
+        .await
+        .assert_error(401, "htm_mismatch");
+    let vpath = format!("{path}/verification");
+    let sig = sign_request(
+        &op.key,
+        "POST",
+        &format!("{ISSUER}{vpath}"),
+        b"{}",
+        h.now(),
+        &jti(),
+    )
+    .unwrap();
+    h.send(raw_request(
+        "POST",
+        &vpath,
+        b"{\"x\":1}".to_vec(),
+        Some(&sig),
+    ))
+    .await
+    .assert_error(401, "body_hash_mismatch");
+
+    // Too old, and from the future.
+    let sig = sign_request(
+        &op.key,
+        "GET",
+        &format!("{ISSUER}{path}"),
+        b"",
+        h.now() - 600,
+        &jti(),
+    )
+    .unwrap();
+    h.send(raw_request("GET", &path, vec![], Some(&sig)))
+        .await
+        .assert_error(401, "request_expired");
+    let sig = sign_request(
+        &op.key,
+        "GET",
+        &format!("{ISSUER}{path}"),
+        b"",
+        h.now() + 600,
+        &jti(),
+    )
+    .unwrap();
+    h.send(raw_request("GET", &path, vec![], Some(&sig)))
+        .await
+        .assert_error(401, "request_expired");
+
+    // Garbage and a tampered signature.
+    h.send(raw_request("GET", &path, vec![], Some("not.a.jws")))
+        .await
+        .assert_error(401, "invalid_signature");
+    let sig = sign_request(
+        &op.key,
+        "GET",
+        &format!("{ISSUER}{path}"),
+        b"",
+        h.now(),
+        &jti(),
+    )
+    .unwrap();
+    let mut tampered = sig.clone();
+    let last = tampered.pop().unwrap();
+    tampered.push(if last == 'A' { 'B' } else { 'A' });
+    h.send(raw_request("GET", &path, vec![], Some(&tampered)))
+        .await
+        .assert_error(401, "invalid_signature");
+    // The untampered one still works (the failed attempt did not burn its jti).
+    h.send(raw_request("GET", &path, vec![], Some(&sig)))
+        .await
+        .assert_ok(200);
+    // Missing.
+    h.send(raw_request("GET", &path, vec![], None))
+        .await
+        .assert_error(401, "missing_signature");
+}
+
+#[tokio::test]
+async fn body_refusals_are_4xx_json() {
+    let h = Harness::start().await;
+    let key = new_key();
+    // Malformed JSON (signed over its exact bytes).
+    let bytes = b"{\"domain\": ".to_vec();
+    let sig = sign_request(
+        &key,
+        "POST",
+        &format!("{ISSUER}/v1/operators"),
+        &bytes,
+        h.now(),
+        &jti(),
+    )
+    .unwrap();
+    h.send(raw_request("POST", "/v1/operators", bytes, Some(&sig)))
+        .await
+        .assert_error(400, "invalid_json");
+    // Wrong types.
+    h.send(json_request("POST", "/v1/challenge", &json!({"did": 42})))
+        .await
+        .assert_error(400, "invalid_request");
+    h.send(json_request("POST", "/v1/challenge", &json!({})))
+        .await
+        .assert_error(400, "invalid_request");
+    h.send(json_request("POST", "/v1/challenge", &json!([1, 2])))
+        .await
+        .assert_error(400, "invalid_request");
+    // Empty body where JSON is required.
+    h.send(raw_request("POST", "/v1/challenge", vec![], None))
+        .await
+        .assert_error(400, "invalid_json");
+    // Wrong content type.
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/challenge")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from("did=x"))
+        .unwrap();
+    h.send(req)
+        .await
+        .assert_error(415, "unsupported_media_type");
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/challenge")
+        .body(Body::from("{}"))
+        .unwrap();
+    h.send(req)
+        .await
+        .assert_error(415, "unsupported_media_type");
+    // Oversized: declared length, and a body without a declared length.
+    let big = vec![b' '; 64 * 1024 + 1];
+    let req = Request::builder()
+        .method("POST")
+        .uri("/v1/challenge")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::CONTENT_LENGTH, big.len())
+        .body(Body::from(big.clone()))
+        .unwrap();
+    h.send(req).await.assert_error(413, "payload_too_large");
+    h.send(raw_request("POST", "/v1/challenge", big, None))
+        .await
+        .assert_error(413, "payload_too_large");
+    // Just under the limit is read (and then refused as JSON).
+    let mut near = b"{\"did\": \"x\"}".to_vec();
+    near.resize(64 * 1024, b' ');
+    h.send(raw_request("POST", "/v1/challenge", near, None))
+        .await
+        .assert_error(400, "invalid_did");
+}
+
+// ---------------------------------------------------------------- agents
+
+#[tokio::test]
+async fn agent_lifecycle_and_isolation() {
+    let h = Harness::start().await;
+    let a = h.register_operator("alpha.example.com").await;
+    let b = h.register_operator("beta.example.com").await;
+
+    let key = new_key();
+    let body = json!({"operator_id": a.id, "public_key": key.public_key().to_jwk()});
+    let resp = h
+        .send(h.signed(&key, "POST", "/v1/agents", Some(&body)))
+        .await;
+    let created = resp.assert_ok(201).clone();
+    let expected = Did::from_key(
+        &Domain::parse("alpha.example.com").unwrap(),
+        &key.public_key(),
+    );
+    assert_eq!(
+        created["did"],
+        expected.as_str(),
+        "the server computes the DID"
+    );
+    assert_eq!(created["status"], "pending");
+    assert_eq!(created["operator_id"], a.id.as_str());
+    let did = expected.as_str().to_owned();
+    let agent = common::Agent {
+        did: did.clone(),
+        key,
+    };
+
+    // Duplicate, unknown operator, proof of possession by another key.
+    h.send(h.signed(&agent.key, "POST", "/v1/agents", Some(&body)))
+        .await
+        .assert_error(409, "agent_exists");
+    let other = new_key();
+    let ghost = json!({"operator_id": "op_aaaaaaaaaaaaaaaaaaaaaaaaaa", "public_key": other.public_key().to_jwk()});
+    h.send(h.signed(&other, "POST", "/v1/agents", Some(&ghost)))
+        .await
+        .assert_error(404, "operator_not_found");
+    let mismatched = json!({"operator_id": a.id, "public_key": other.public_key().to_jwk()});
+    h.send(h.signed(&agent.key, "POST", "/v1/agents", Some(&mismatched)))
+        .await
+        .assert_error(401, "invalid_signature");
+
+    // Read: by the agent, by its operator; not by another operator.
+    let path = format!("/v1/agents/{did}");
+    let resp = h.send(h.signed(&agent.key, "GET", &path, None)).await;
+    let view = resp.assert_ok(200);
+    assert_eq!(view["allowed_scopes"], json!([]));
+    assert_eq!(view["did_document"]["id"], did.as_str());
+    h.send(h.signed(&a.key, "GET", &path, None))
+        .await
+        .assert_ok(200);
+    h.send(h.signed(&b.key, "GET", &path, None))
+        .await
+        .assert_error(403, "forbidden");
+    h.send(h.signed(&a.key, "GET", "/v1/agents/not-a-did", None))
+        .await
+        .assert_error(400, "invalid_did");
+    let unknown = Did::from_key(
+        &Domain::parse("alpha.example.com").unwrap(),
+        &new_key().public_key(),
+    );
+    h.send(h.signed(&a.key, "GET", &format!("/v1/agents/{unknown}"), None))
+        .await
+        .assert_error(404, "agent_not_found");
+
+    // Scopes: never by the agent itself, never by another operator; invalid scopes refused.
+    let scopes = json!({"allowed_scopes": ["read:mail", "send:mail"]});
+    let spath = format!("{path}/scopes");
+    h.send(h.signed(&agent.key, "PUT", &spath, Some(&scopes)))
+        .await
+        .assert_error(403, "forbidden");
+    h.send(h.signed(&b.key, "PUT", &spath, Some(&scopes)))
+        .await
+        .assert_error(403, "forbidden");
+    h.send(h.signed(
+        &a.key,
+        "PUT",
+        &spath,
+        Some(&json!({"allowed_scopes": ["bad scope"]})),
+    ))
+    .await
+    .assert_error(400, "invalid_scope");
+    h.send(h.signed(
+        &a.key,
+        "PUT",
+        &spath,
+        Some(&json!({"allowed_scopes": "read"})),
+    ))
+    .await
+    .assert_error(400, "invalid_request");
+    let resp = h.send(h.signed(&a.key, "PUT", &spath, Some(&scopes))).await;
+    let view = resp.assert_ok(200);
+    assert_eq!(view["status"], "active");
+    assert_eq!(view["allowed_scopes"], json!(["read:mail", "send:mail"]));
+
+    // Listing is per operator.
+    let resp = h
+        .send(h.signed(
+            &a.key,
+            "GET",
+            &format!("/v1/operators/{}/agents", a.id),
+            None,
+        ))
+        .await;
+    assert_eq!(resp.assert_ok(200)["agents"].as_array().unwrap().len(), 1);
+    let resp = h
+        .send(h.signed(
+            &b.key,
+            "GET",
+            &format!("/v1/operators/{}/agents", b.id),
+            None,
+        ))
+        .await;
+    assert_eq!(resp.assert_ok(200)["agents"], json!([]));
+
+    // Status changes: B cannot; A can; revoke is permanent.
+    h.send(h.signed(&b.key, "POST", &format!("{path}/suspend"), None))
+        .await
+        .assert_error(403, "forbidden");
+    h.send(h.signed(&agent.key, "POST", &format!("{path}/suspend"), None))
+        .await
+        .assert_error(403, "forbidden");
+    let resp = h
+        .send(h.signed(&a.key, "POST", &format!("{path}/suspend"), None))
+        .await;
+    assert_eq!(resp.assert_ok(200)["status"], "suspended");
+    let resp = h
+        .send(h.signed(&a.key, "POST", &format!("{path}/reactivate"), None))
+        .await;
+    assert_eq!(resp.assert_ok(200)["status"], "active");
+    let resp = h
+        .send(h.signed(&a.key, "POST", &format!("{path}/revoke"), None))
+        .await;
+    assert_eq!(resp.assert_ok(200)["status"], "revoked");
+    h.send(h.signed(&a.key, "POST", &format!("{path}/reactivate"), None))
+        .await
+        .assert_error(409, "agent_revoked");
+    h.send(h.signed(&a.key, "PUT", &spath, Some(&scopes)))
+        .await
+        .assert_error(409, "agent_revoked");
+    let resp = h
+        .send(h.signed(&a.key, "POST", &format!("{path}/revoke"), None))
+        .await;
+    assert_eq!(
+        resp.assert_ok(200)["status"],
+        "revoked",
+        "revoking again is idempotent"
+    );
+
+    let resp = h
+        .send(h.signed(
+            &a.key,
+            "GET",
+            &format!("/v1/operators/{}/revocations", a.id),
+            None,
+        ))
+        .await;
+    let rev = resp.assert_ok(200);
+    assert_eq!(rev["agents"][0]["did"], did.as_str());
+
+    let actions: Vec<String> = h
+        .store
+        .list_audit(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    for expected in [
+        "agent.register",
+        "agent.scopes",
+        "agent.approve",
+        "agent.suspend",
+        "agent.reactivate",
+        "agent.revoke",
+    ] {
+        assert!(
+            actions.iter().any(|a| a == expected),
+            "audit has {expected}: {actions:?}"
+        );
+    }
+}
+
+// ---------------------------------------------------------------- tokens
+
+#[tokio::test]
+async fn token_issuance_verifies_offline_and_introspects() {
+    let h = Harness::start().await;
+    let (_op, agent) = h
+        .active_agent("alpha.example.com", &["read", "write"])
+        .await;
+    let ch = h.challenge(&agent.did).await;
+    assert!(ch["challenge_id"].as_str().unwrap().starts_with("ch_"));
+    assert_eq!(ch["nonce"].as_str().unwrap().len(), 43);
+    assert_eq!(ch["expires_at"], START + 60);
+
+    let proof = h.proof(&agent, &ch, "read", 120);
+    let resp = h.token_with_proof(&proof).await;
+    let issued = resp.assert_ok(200).clone();
+    assert_eq!(issued["token_type"], "Bearer");
+    assert_eq!(issued["scope"], "read");
+    assert_eq!(issued["aud"], "https://api.example.com");
+    assert_eq!(issued["expires_at"], START + 120);
+    let token = issued["token"].as_str().unwrap();
+
+    // Offline verification against the published JWKS.
+    let resp = h
+        .send(raw_request("GET", "/.well-known/jwks.json", vec![], None))
+        .await;
+    let keys = KeySet::from_json(&resp.json.to_string()).unwrap();
+    let verified = Verifier::new(ISSUER)
+        .audience("https://api.example.com")
+        .verify(token, &keys, h.now())
+        .unwrap();
+    let claims = verified.claims();
+    assert_eq!(claims.sub, agent.did);
+    assert_eq!(claims.client_id, agent.did);
+    assert_eq!(claims.cnf.jkt, agent.key.public_key().thumbprint());
+    assert_eq!(claims.exp - claims.iat, 120);
+
+    let intro = h.introspect(token).await;
+    assert_eq!(intro["active"], true);
+    assert_eq!(intro["sub"], agent.did.as_str());
+    assert_eq!(intro["scope"], "read");
+    assert_eq!(intro["jti"], claims.jti.as_str());
+    assert_eq!(intro["agent_status"], "active");
+    assert_eq!(intro["operator_status"], "verified");
+
+    // Default lifetime when ttl is 0.
+    let ch = h.challenge(&agent.did).await;
+    let resp = h
+        .token_with_proof(&h.proof(&agent, &ch, "read write", 0))
+        .await;
+    let json = resp.assert_ok(200);
+    assert_eq!(json["expires_at"], START + 900);
+    assert_eq!(json["scope"], "read write");
+
+    // After expiry, introspection says inactive.
+    h.clock.advance(121 + 60);
+    assert_eq!(h.introspect(token).await, json!({"active": false}));
+    assert_eq!(h.introspect("garbage").await, json!({"active": false}));
+
+    let actions: Vec<String> = h
+        .store
+        .list_audit(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions.iter().filter(|a| *a == "token.issue").count(), 2);
+}
+
+#[tokio::test]
+async fn token_refusals() {
+    let h = Harness::start().await;
+    let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+
+    // scope_not_allowed.
+    let ch = h.challenge(&agent.did).await;
+    h.token_with_proof(&h.proof(&agent, &ch, "read admin", 0))
+        .await
+        .assert_error(403, "scope_not_allowed");
+    // The refused attempt did not consume the challenge.
+    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+        .await
+        .assert_ok(200);
+    // challenge_used.
+    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+        .await
+        .assert_error(409, "challenge_used");
+
+    // invalid_ttl.
+    let ch = h.challenge(&agent.did).await;
+    h.token_with_proof(&h.proof(&agent, &ch, "read", 7200))
+        .await
+        .assert_error(400, "invalid_ttl");
+
+    // challenge_expired.
+    let ch = h.challenge(&agent.did).await;
+    let proof = h.proof(&agent, &ch, "read", 0);
+    h.clock.advance(61);
+    h.token_with_proof(&proof)
+        .await
+        .assert_error(410, "challenge_expired");
+
+    // challenge_not_found.
+    let mut fake = h.challenge(&agent.did).await;
+    fake["challenge_id"] = json!("ch_aaaaaaaaaaaaaaaaaaaaaaaaaa");
+    h.token_with_proof(&h.proof(&agent, &fake, "read", 0))
+        .await
+        .assert_error(404, "challenge_not_found");
+
+    // invalid_proof: signed by another key, wrong nonce, wrong server, garbage.
+    let ch = h.challenge(&agent.did).await;
+    let impostor = common::Agent {
+        did: agent.did.clone(),
+        key: new_key(),
+    };
+    h.token_with_proof(&h.proof(&impostor, &ch, "read", 0))
+        .await
+        .assert_error(401, "invalid_proof");
+    let mut wrong_nonce = ch.clone();
+    wrong_nonce["nonce"] = json!("A".repeat(43));
+    h.token_with_proof(&h.proof(&agent, &wrong_nonce, "read", 0))
+        .await
+        .assert_error(401, "invalid_proof");
+    h.token_with_proof("garbage")
+        .await
+        .assert_error(401, "invalid_proof");
+    // After those failures the real proof still works.
+    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+        .await
+        .assert_ok(200);
+
+    // Another agent cannot answer this agent's challenge.
+    let other = h.register_agent(&op).await;
+    h.set_scopes(&op, &other, &["read"]).await.assert_ok(200);
+    let ch = h.challenge(&agent.did).await;
+    let stolen = common::Agent {
+        did: other.did.clone(),
+        key: other.key,
+    };
+    h.token_with_proof(&h.proof(&stolen, &ch, "read", 0))
+        .await
+        .assert_error(401, "invalid_proof");
+
+    // Challenges: only for registered agents.
+    h.send(json_request(
+        "POST",
+        "/v1/challenge",
+        &json!({"did": "did:agent:nope"}),
+    ))
+    .await
+    .assert_error(400, "invalid_did");
+    let unknown = Did::from_key(
+        &Domain::parse("alpha.example.com").unwrap(),
+        &new_key().public_key(),
+    );
+    h.send(json_request(
+        "POST",
+        "/v1/challenge",
+        &json!({"did": unknown.as_str()}),
+    ))
+    .await
+    .assert_error(404, "agent_not_found");
+}
+
+#[tokio::test]
+async fn agent_and_operator_status_gate_tokens() {
+    let h = Harness::start().await;
+    // Pending agent (never approved).
+    let op = h.register_operator("alpha.example.com").await;
+    h.verify_operator(&op).await;
+    let pending = h.register_agent(&op).await;
+    let ch = h.challenge(&pending.did).await;
+    h.token_with_proof(&h.proof(&pending, &ch, "read", 0))
+        .await
+        .assert_error(403, "agent_not_active");
+
+    // Approved agent, suspended.
+    h.set_scopes(&op, &pending, &["read"]).await.assert_ok(200);
+    let agent = pending;
+    let token = h.token(&agent, "read").await;
+    h.send(h.signed(
+        &op.key,
+        "POST",
+        &format!("/v1/agents/{}/suspend", agent.did),
+        None,
+    ))
+    .await
+    .assert_ok(200);
+    let ch = h.challenge(&agent.did).await;
+    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+        .await
+        .assert_error(403, "agent_not_active");
+    assert_eq!(
+        h.introspect(&token).await["active"],
+        false,
+        "a suspended agent's token is inactive"
+    );
+    h.send(h.signed(
+        &op.key,
+        "POST",
+        &format!("/v1/agents/{}/reactivate", agent.did),
+        None,
+    ))
+    .await
+    .assert_ok(200);
+    assert_eq!(h.introspect(&token).await["active"], true);
+
+    // Operator never verified.
+    let unverified = h.register_operator("beta.example.com").await;
+    let b_agent = h.register_agent(&unverified).await;
+    h.set_scopes(&unverified, &b_agent, &["read"])
+        .await
+        .assert_ok(200);
+    let ch = h.challenge(&b_agent.did).await;
+    h.token_with_proof(&h.proof(&b_agent, &ch, "read", 0))
+        .await
+        .assert_error(403, "operator_not_verified");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn one_proof_fifty_concurrent_requests_one_token() {
+    let h = Harness::start().await;
+    let (_op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let ch = h.challenge(&agent.did).await;
+    let proof = h.proof(&agent, &ch, "read", 0);
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let app = h.app.clone();
+        let body = json!({"proof": proof});
+        tasks.push(tokio::spawn(async move {
+            common::send(&app, json_request("POST", "/v1/token", &body)).await
+        }));
+    }
+    let mut ok = 0;
+    for t in tasks {
+        let resp = t.await.unwrap();
+        match resp.status.as_u16() {
+            200 => ok += 1,
+            _ => resp.assert_error(409, "challenge_used"),
+        }
+    }
+    assert_eq!(ok, 1, "exactly one token for one proof");
+}
+
+// ---------------------------------------------------------------- revocation
+
+#[tokio::test]
+async fn token_revocation() {
+    let h = Harness::start().await;
+    let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let other_op = h.register_operator("beta.example.com").await;
+
+    // By the agent.
+    let token = h.token(&agent, "read").await;
+    let body = json!({"token": token});
+    h.send(h.signed(&other_op.key, "POST", "/v1/revoke", Some(&body)))
+        .await
+        .assert_error(403, "forbidden");
+    let resp = h
+        .send(h.signed(&agent.key, "POST", "/v1/revoke", Some(&body)))
+        .await;
+    let json = resp.assert_ok(200);
+    assert_eq!(json["revoked"], true);
+    let jti = json["jti"].as_str().unwrap().to_owned();
+    assert_eq!(h.introspect(&token).await, json!({"active": false}));
+    // Again: idempotent.
+    h.send(h.signed(&agent.key, "POST", "/v1/revoke", Some(&body)))
+        .await
+        .assert_ok(200);
+
+    // By the operator, after the token expired.
+    let token2 = h.token(&agent, "read").await;
+    h.clock.advance(2000);
+    let body2 = json!({"token": token2});
+    h.send(h.signed(&op.key, "POST", "/v1/revoke", Some(&body2)))
+        .await
+        .assert_ok(200);
+
+    // Not a token of ours.
+    h.send(h.signed(
+        &agent.key,
+        "POST",
+        "/v1/revoke",
+        Some(&json!({"token": "x.y.z"})),
+    ))
+    .await
+    .assert_error(401, "invalid_token");
+    h.send(json_request("POST", "/v1/revoke", &body))
+        .await
+        .assert_error(401, "missing_signature");
+
+    let resp = h
+        .send(h.signed(
+            &op.key,
+            "GET",
+            &format!("/v1/operators/{}/revocations", op.id),
+            None,
+        ))
+        .await;
+    let list = resp.assert_ok(200)["tokens"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 2);
+    assert!(list.iter().any(|t| t["jti"] == jti.as_str()));
+    let actions: Vec<String> = h
+        .store
+        .list_audit(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(actions.iter().filter(|a| *a == "token.revoke").count(), 2);
+}
+
+// ---------------------------------------------------------------- background work
+
+#[tokio::test]
+async fn reverification_lapses_when_the_record_is_gone() {
+    let mut config = test_config();
+    config.verification_lifetime = 3600;
+    config.reverify_interval = Duration::from_secs(600);
+    let h = Harness::with_config(config).await;
+    let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let token = h.token(&agent, "read").await;
+
+    // Not due yet: nothing happens.
+    assert_eq!(
+        background::reverify_due(&h.state).await.unwrap(),
+        Default::default()
+    );
+
+    // Due, record still there: renewed.
+    h.clock.advance(3000);
+    let stats = background::reverify_due(&h.state).await.unwrap();
+    assert_eq!(stats.renewed, 1);
+    let renewed = h.store.get_operator(&op.id).await.unwrap().unwrap();
+    assert_eq!(renewed.verification_expires_at, Some(h.now() + 3600));
+
+    // Due, record gone: unverified, and the agent gets no tokens.
+    h.dns.remove("_auth4agent.alpha.example.com");
+    h.clock.advance(3000);
+    let stats = background::reverify_due(&h.state).await.unwrap();
+    assert_eq!(stats.lapsed, 1);
+    let resp = h
+        .send(h.signed(&op.key, "GET", &format!("/v1/operators/{}", op.id), None))
+        .await;
+    assert_eq!(resp.assert_ok(200)["status"], "unverified");
+    let ch = h.challenge(&agent.did).await;
+    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+        .await
+        .assert_error(403, "operator_not_verified");
+    assert_eq!(h.introspect(&token).await["active"], false);
+}
+
+#[tokio::test]
+async fn purge_removes_expired_challenges() {
+    let h = Harness::start().await;
+    let (_op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let ch = h.challenge(&agent.did).await;
+    let id = ch["challenge_id"].as_str().unwrap();
+    assert!(h.store.get_challenge(id).await.unwrap().is_some());
+    h.clock.advance(120);
+    let stats = background::purge(&h.state).await.unwrap();
+    assert!(stats.challenges >= 1);
+    assert!(h.store.get_challenge(id).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn background_task_stops_on_shutdown() {
+    let h = Harness::start().await;
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let task = background::spawn(h.state.clone(), rx);
+    tx.send(true).unwrap();
+    tokio::time::timeout(Duration::from_secs(5), task)
+        .await
+        .expect("stops")
+        .unwrap();
+}
+
+// ---------------------------------------------------------------- operations
+
+#[tokio::test]
+async fn rate_limit_per_client() {
+    let mut config = test_config();
+    config.rate_limit = 1.0;
+    config.rate_limit_burst = 2;
+    let h = Harness::with_config(config).await;
+    let from = |ip: [u8; 4]| {
+        let mut req = json_request("POST", "/v1/challenge", &json!({"did": "x"}));
+        req.extensions_mut()
+            .insert(ConnectInfo(SocketAddr::from((ip, 40000))));
+        req
+    };
+    h.send(from([127, 0, 0, 1]))
+        .await
+        .assert_error(400, "invalid_did");
+    h.send(from([127, 0, 0, 1]))
+        .await
+        .assert_error(400, "invalid_did");
+    let resp = h.send(from([127, 0, 0, 1])).await;
+    resp.assert_error(429, "rate_limited");
+    let retry: u64 = resp.headers[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=2).contains(&retry));
+    // Another client is not affected; authenticated and public read endpoints are not limited.
+    h.send(from([127, 0, 0, 2]))
+        .await
+        .assert_error(400, "invalid_did");
+    let mut health = raw_request("GET", "/health", vec![], None);
+    health
+        .extensions_mut()
+        .insert(ConnectInfo(SocketAddr::from(([127, 0, 0, 1], 40000))));
+    h.send(health).await.assert_ok(200);
+}
+
+#[tokio::test]
+async fn slow_body_hits_the_request_timeout() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut config = test_config();
+    config.request_timeout = Duration::from_millis(500);
+    let h = Harness::with_config(config).await;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = h.app.clone();
+    tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        .unwrap();
+    });
+    let mut conn = tokio::net::TcpStream::connect(addr).await.unwrap();
+    conn.write_all(
+        b"POST /v1/challenge HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"did\"",
+    )
+    .await
+    .unwrap();
+    let mut response = Vec::new();
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        let mut buf = [0u8; 1024];
+        loop {
+            let n = conn.read(&mut buf).await.unwrap();
+            if n == 0 {
+                break;
+            }
+            response.extend_from_slice(&buf[..n]);
+            if response.windows(4).any(|w| w == b"\r\n\r\n") && response.ends_with(b"}") {
+                break;
+            }
+        }
+    })
+    .await;
+    assert!(
+        read.is_ok(),
+        "the server answered before the client gave up"
+    );
+    let text = String::from_utf8_lossy(&response);
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(text.contains("\"error\":\"request_timeout\""), "{text}");
+}
+
+#[tokio::test]
+async fn restart_keeps_state_and_jwks() {
+    let h = Harness::start().await;
+    let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let token = h.token(&agent, "read").await;
+    let jwks_before = h
+        .send(raw_request("GET", "/.well-known/jwks.json", vec![], None))
+        .await
+        .json;
+
+    // A second app over the same database file.
+    let store: Arc<dyn auth4agent_server::store::Store> =
+        Arc::new(auth4agent_server::store::SqliteStore::open(&h.db).unwrap());
+    let verifier = auth4agent_server::dns::DnsVerifier::new(vec![h.dns.addr]);
+    let (app2, _state2) =
+        auth4agent_server::app::build(test_config(), store, h.clock.clone(), verifier)
+            .await
+            .unwrap();
+    let jwks_after = common::send(
+        &app2,
+        raw_request("GET", "/.well-known/jwks.json", vec![], None),
+    )
+    .await
+    .json;
+    assert_eq!(jwks_before, jwks_after);
+    let resp = common::send(
+        &app2,
+        h.signed(&op.key, "GET", &format!("/v1/operators/{}", op.id), None),
+    )
+    .await;
+    assert_eq!(resp.assert_ok(200)["status"], "verified");
+    let resp = common::send(
+        &app2,
+        json_request("POST", "/v1/introspect", &json!({"token": token})),
+    )
+    .await;
+    assert_eq!(resp.assert_ok(200)["active"], true);
+}
+
+#[tokio::test]
+async fn key_rotation_keeps_old_tokens_valid() {
+    let h = Harness::start().await;
+    let (_op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let old_kid = h.state.keyring.active().kid().to_owned();
+    let token = h.token(&agent, "read").await;
+    let new_kid = h.state.keyring.rotate(h.now()).await.unwrap();
+    assert_ne!(old_kid, new_kid);
+    let jwks = h
+        .send(raw_request("GET", "/.well-known/jwks.json", vec![], None))
+        .await
+        .json;
+    let kids: Vec<&str> = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap())
+        .collect();
+    assert!(
+        kids.contains(&old_kid.as_str()) && kids.contains(&new_kid.as_str()),
+        "{kids:?}"
+    );
+    assert_eq!(h.introspect(&token).await["active"], true);
+    let token2 = h.token(&agent, "read").await;
+    let header = auth4agent_protocol::UnverifiedJws::decode(&token2, "at+jwt").unwrap();
+    assert_eq!(header.kid(), new_kid);
+    // Past the retention, the retired key leaves the JWKS.
+    h.clock.advance(3600 + 60 + 1);
+    let jwks = h
+        .send(raw_request("GET", "/.well-known/jwks.json", vec![], None))
+        .await
+        .json;
+    assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
+    let _ = PublicKey::from_jwk(&serde_json::from_value(jwks["keys"][0].clone()).unwrap()).unwrap();
+}
+
+#[tokio::test]
+async fn panics_become_json_500() {
+    let h = Harness::start().await;
+    let routes = axum::Router::new().route(
+        "/boom",
+        axum::routing::get(|| async {
+            if true {
+                panic!("handler bug");
+            }
+        }),
+    );
+    let app = auth4agent_server::app::with_middleware(routes, h.state.clone());
+    let resp = common::send(&app, raw_request("GET", "/boom", vec![], None)).await;
+    resp.assert_error(500, "internal_error");
+    assert!(!resp.json["message"].as_str().unwrap().contains("handler bug"), "no internals leak");
+}

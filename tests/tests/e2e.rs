@@ -1,0 +1,23 @@
+//! THE end-to-end test binary: real `auth4agent-server` and `auth4agent` processes, real SQLite
+//! files, and a real DNS server on loopback ([`auth4agent_e2e::TestDns`]).
+//!
+//! Modules by subject live in `e2e/`; `support` holds the shared fixtures (a DNS server, a server,
+//! CLI homes, the quick-start steps).
+
+#[path = "e2e/support.rs"]
+mod support;
+
+#[path = "e2e/api.rs"]
+mod api;
+#[path = "e2e/dns.rs"]
+mod dns;
+#[path = "e2e/dns_verification.rs"]
+mod dns_verification;
+#[path = "e2e/persistence.rs"]
+mod persistence;
+#[path = "e2e/quickstart.rs"]
+mod quickstart;
+#[path = "e2e/refusals.rs"]
+mod refusals;
+#[path = "e2e/testdns_bin.rs"]
+mod testdns_bin;
