@@ -62,6 +62,8 @@ pub enum Error {
     WrongIssuer(String),
     #[error("audience does not include an accepted audience")]
     WrongAudience,
+    #[error("invalid audience: {0}")]
+    InvalidAudience(String),
     #[error("audience list is empty")]
     EmptyAudience,
     #[error("subject does not match")]
@@ -124,6 +126,7 @@ impl Error {
             Error::LifetimeTooLong => "lifetime_too_long",
             Error::WrongIssuer(_) => "wrong_issuer",
             Error::WrongAudience => "wrong_audience",
+            Error::InvalidAudience(_) => "invalid_audience",
             Error::EmptyAudience => "empty_audience",
             Error::WrongSubject => "wrong_subject",
             Error::InvalidDid(_) => "invalid_did",

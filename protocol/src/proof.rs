@@ -13,6 +13,8 @@ use crate::scope::ScopeSet;
 pub const MAX_CHALLENGE_TTL: u64 = 60;
 /// Longest proof lifetime (`exp - iat`), in seconds.
 pub const MAX_PROOF_LIFETIME: u64 = 60;
+/// Longest requested token audience.
+pub const MAX_TOKEN_AUD_LEN: usize = 256;
 /// Minimum nonce entropy, in bytes (256 bits).
 pub const MIN_NONCE_BYTES: usize = 32;
 
@@ -125,8 +127,13 @@ impl UnverifiedProof {
             ));
         }
         let token_aud = string_claim(c, "token_aud")?;
-        if token_aud.is_empty() {
-            return Err(Error::InvalidClaim("token_aud", "must not be empty".into()));
+        if token_aud.is_empty()
+            || token_aud.len() > MAX_TOKEN_AUD_LEN
+            || !token_aud.bytes().all(|b| (0x21..=0x7e).contains(&b))
+        {
+            return Err(Error::InvalidAudience(
+                "token_aud must be 1 to 256 printable ASCII characters without spaces".into(),
+            ));
         }
         let ttl = match c.get("ttl") {
             None => 0,

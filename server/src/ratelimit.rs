@@ -92,7 +92,7 @@ mod tests {
             "half a second refills one token at 2/s"
         );
         assert!(rl.check(ip, 1500).is_err());
-        rl.cleanup(1000 + IDLE_MS + 1);
+        rl.cleanup(1500 + IDLE_MS);
         assert!(rl.is_empty());
     }
 

@@ -210,3 +210,24 @@ pub fn field<'a>(doc: &'a serde_json::Value, name: &str) -> &'a str {
         .and_then(serde_json::Value::as_str)
         .unwrap_or("?")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tokens_come_from_the_argument_or_a_file() {
+        assert_eq!(read_token(" a.b.c \n").unwrap(), "a.b.c");
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "x.y.z\n").unwrap();
+        assert_eq!(read_token(file.to_str().unwrap()).unwrap(), "x.y.z");
+        let dotted = dir.path().join("token.txt");
+        std::fs::write(&dotted, "p.q.r").unwrap();
+        assert_eq!(read_token(dotted.to_str().unwrap()).unwrap(), "p.q.r");
+        std::fs::write(&file, "  \n").unwrap();
+        assert_eq!(read_token(file.to_str().unwrap()).unwrap_err().code, "invalid_token_input");
+        let missing = dir.path().join("missing");
+        assert_eq!(read_token(missing.to_str().unwrap()).unwrap_err().exit, crate::error::Exit::Usage);
+    }
+}

@@ -53,7 +53,7 @@ fn confirm(ctx: &Context, args: &ConfirmArgs) -> Result<Report> {
             }
             Err(err)
                 if is_retryable(&err.code)
-                    && deadline.is_some_and(|d| Instant::now() + POLL_INTERVAL < d) =>
+                    && deadline.is_some_and(|d| Instant::now() < d) =>
             {
                 ctx.out.progress(&format!(
                     "waiting for the TXT record: attempt {attempt}, {} ({}s elapsed)",
@@ -61,7 +61,9 @@ fn confirm(ctx: &Context, args: &ConfirmArgs) -> Result<Report> {
                     started.elapsed().as_secs()
                 ));
                 attempt += 1;
-                std::thread::sleep(POLL_INTERVAL);
+                let remaining =
+                    deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));
+                std::thread::sleep(POLL_INTERVAL.min(remaining));
             }
             Err(err) => {
                 ctx.out.progress_done();

@@ -1,0 +1,97 @@
+//! Offline verification cost: the protocol crate's full `Verifier::verify` path against bare ed25519-dalek
+//! `verify_strict` over the same signing input and signature, measured in the same run (target: ≥0.9× the bare
+//! throughput). `UnverifiedJws::decode` alone and token signing are measured for context.
+//!
+//! After criterion's groups, a paired A/B loop (interleaved rounds, so frequency drift and noisy neighbours hit
+//! both sides alike) prints both throughputs and their ratio on one line.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use auth4agent_bench::fixture::TokenFixture;
+use auth4agent_protocol::{UnverifiedJws, issue_token, typ};
+use criterion::{Criterion, Throughput};
+
+fn benches(c: &mut Criterion, fx: &TokenFixture) {
+    let mut group = c.benchmark_group("verify");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("verifier_full", |b| {
+        b.iter(|| {
+            fx.verifier
+                .verify(black_box(&fx.token), &fx.keys, fx.now)
+                .expect("valid token")
+        });
+    });
+    group.bench_function("dalek_verify_strict", |b| {
+        b.iter(|| {
+            fx.dalek_key
+                .verify_strict(black_box(fx.signing_input()), &fx.dalek_signature)
+                .expect("valid signature")
+        });
+    });
+    group.finish();
+
+    let mut group = c.benchmark_group("context");
+    group.throughput(Throughput::Elements(1));
+    group.bench_function("jws_decode", |b| {
+        b.iter(|| UnverifiedJws::decode(black_box(&fx.token), typ::ACCESS_TOKEN).expect("decodes"));
+    });
+    group.bench_function("issue_token", |b| {
+        b.iter(|| issue_token(&fx.signer, &fx.kid, black_box(&fx.claims)).expect("signs"));
+    });
+    group.finish();
+}
+
+/// Interleaved rounds of the two verifications; returns (full per second, bare per second, median round ratio).
+fn paired(fx: &TokenFixture, rounds: usize, iters: usize) -> (f64, f64, f64) {
+    let mut full_total = Duration::ZERO;
+    let mut bare_total = Duration::ZERO;
+    let mut ratios = Vec::with_capacity(rounds);
+    for _ in 0..rounds {
+        let start = Instant::now();
+        for _ in 0..iters {
+            fx.verifier
+                .verify(black_box(&fx.token), &fx.keys, fx.now)
+                .expect("valid token");
+        }
+        let full = start.elapsed();
+        let start = Instant::now();
+        for _ in 0..iters {
+            fx.dalek_key
+                .verify_strict(black_box(fx.signing_input()), &fx.dalek_signature)
+                .expect("valid signature");
+        }
+        let bare = start.elapsed();
+        full_total += full;
+        bare_total += bare;
+        ratios.push(bare.as_secs_f64() / full.as_secs_f64());
+    }
+    ratios.sort_by(f64::total_cmp);
+    let n = (rounds * iters) as f64;
+    (
+        n / full_total.as_secs_f64(),
+        n / bare_total.as_secs_f64(),
+        ratios[ratios.len() / 2],
+    )
+}
+
+fn main() {
+    let fx = TokenFixture::new();
+    // `cargo bench` passes --bench; `cargo test --benches` does not: then run everything once, briefly.
+    let bench_mode = std::env::args().any(|a| a == "--bench");
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .sample_size(50)
+        .configure_from_args();
+    benches(&mut c, &fx);
+    c.final_summary();
+
+    let (rounds, iters) = if bench_mode { (21, 2000) } else { (1, 10) };
+    let (full, bare, ratio) = paired(&fx, rounds, iters);
+    let verdict = if ratio >= 0.9 { "met" } else { "MISSED" };
+    println!(
+        "paired ({rounds} rounds x {iters}): Verifier::verify {full:.0}/s, dalek verify_strict {bare:.0}/s, \
+         ratio {ratio:.3} (median of rounds; target >= 0.9: {verdict})"
+    );
+}
