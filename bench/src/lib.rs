@@ -1,4 +1,12 @@
 //! auth4agent benchmarks: the token fixture shared by the criterion benches ([`fixture`]) and the pieces of the
-//! `auth4agent-loadgen` load generator.
+//! `auth4agent-loadgen` load generator: deterministic identities ([`identity`]), the API client ([`api`]), a
+//! spawned server and `/proc` readings ([`server`]), direct database seeding ([`seed`]) and the measured loop
+//! ([`load`]).
 
+pub mod api;
+pub mod clock;
 pub mod fixture;
+pub mod identity;
+pub mod load;
+pub mod seed;
+pub mod server;

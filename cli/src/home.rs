@@ -218,7 +218,12 @@ impl Home {
     pub fn save_key(&self, role: Role, key: &SigningKey) -> Result<()> {
         let path = self.key_path(role);
         let pem = key.to_pkcs8_pem().map_err(|e| CliError::protocol(&e))?;
-        self.write_private(&path, pem.as_bytes())
+        self.write_private(&path, pem.as_bytes())?;
+        // `keys/` is ours alone even if it pre-existed with a looser mode (the home itself may be any directory
+        // the user chose, so it is left as it is unless we created it).
+        let keys = path.parent().expect("key paths have a parent");
+        fs::set_permissions(keys, fs::Permissions::from_mode(0o700))
+            .map_err(|e| CliError::io("restrict the permissions of", keys, &e))
     }
 
     /// The cached JWKS text, if any.
@@ -374,6 +379,8 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let home = Home::new(tmp.path().join("h"));
         let key = SigningKey::from_seed(&[7u8; 32]);
+        fs::create_dir_all(tmp.path().join("h/keys")).unwrap();
+        fs::set_permissions(tmp.path().join("h/keys"), fs::Permissions::from_mode(0o755)).unwrap();
         home.save_key(Role::Agent, &key).unwrap();
         let path = home.key_path(Role::Agent);
         assert_eq!(

@@ -48,17 +48,30 @@ fn main() -> ExitCode {
 /// clap's own output for help and version; for usage errors also, with `--json`, one error document on stdout.
 fn usage_error(err: &clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(err.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion)
-        || err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    if matches!(
+        err.kind(),
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion
+    ) || err.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     {
         let _ = err.print();
-        return ExitCode::from(if err.use_stderr() { Exit::Usage as u8 } else { 0 });
+        return ExitCode::from(if err.use_stderr() {
+            Exit::Usage as u8
+        } else {
+            0
+        });
     }
     if std::env::args_os().any(|arg| arg == "--json") {
         let message = err.render().to_string();
-        let first = message.lines().next().unwrap_or("usage error").trim_start_matches("error: ");
+        let first = message
+            .lines()
+            .next()
+            .unwrap_or("usage error")
+            .trim_start_matches("error: ");
         let doc = serde_json::json!({ "error": "usage_error", "message": first });
-        println!("{}", serde_json::to_string_pretty(&doc).expect("JSON serializes"));
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&doc).expect("JSON serializes")
+        );
     }
     let _ = err.print();
     ExitCode::from(Exit::Usage as u8)

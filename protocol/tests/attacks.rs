@@ -18,13 +18,17 @@ struct Attack {
 }
 
 fn attack(name: &'static str, expect: &'static str, token: String) -> Attack {
-    Attack { name, expect, token }
+    Attack {
+        name,
+        expect,
+        token,
+    }
 }
 
 /// Ed25519 group order L, little-endian.
 const L: [u8; 32] = [
-    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0,
-    0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+    0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14,
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
 ];
 
 /// `a + b` as 256-bit little-endian integers; panics on overflow (S + L always fits: S < L < 2^253).
@@ -64,7 +68,11 @@ fn hs256_header() -> String {
 
 /// Algorithm confusion: HS256 with the server's public key bytes as the HMAC secret.
 fn hs256_with_public_key() -> String {
-    let signing_input = format!("{}.{}", seg(hs256_header().as_bytes()), seg(to_json(&token_claims()).as_bytes()));
+    let signing_input = format!(
+        "{}.{}",
+        seg(hs256_header().as_bytes()),
+        seg(to_json(&token_claims()).as_bytes())
+    );
     let mut mac = Hmac::<Sha256>::new_from_slice(server_key().public_key().as_bytes()).unwrap();
     mac.update(signing_input.as_bytes());
     format!("{signing_input}.{}", seg(&mac.finalize().into_bytes()))
@@ -136,30 +144,77 @@ fn corpus() -> Vec<Attack> {
     let proof_typed = token_with_header(&header_set("typ", json!(typ::PROOF)));
     vec![
         // --- algorithm tricks
-        attack("alg none", "unsupported_alg", token_with_header(&header_set("alg", json!("none")))),
-        attack("alg None", "unsupported_alg", token_with_header(&header_set("alg", json!("None")))),
-        attack("alg NONE", "unsupported_alg", token_with_header(&header_set("alg", json!("NONE")))),
-        attack("alg nOnE", "unsupported_alg", token_with_header(&header_set("alg", json!("nOnE")))),
+        attack(
+            "alg none",
+            "unsupported_alg",
+            token_with_header(&header_set("alg", json!("none"))),
+        ),
+        attack(
+            "alg None",
+            "unsupported_alg",
+            token_with_header(&header_set("alg", json!("None"))),
+        ),
+        attack(
+            "alg NONE",
+            "unsupported_alg",
+            token_with_header(&header_set("alg", json!("NONE"))),
+        ),
+        attack(
+            "alg nOnE",
+            "unsupported_alg",
+            token_with_header(&header_set("alg", json!("nOnE"))),
+        ),
         attack("alg none, empty signature", "malformed_token", {
             let hn = seg(to_json(&header_set("alg", json!("none"))).as_bytes());
             format!("{hn}.{p}.")
         }),
         attack("alg none, honest signature kept", "unsupported_alg", {
-            format!("{}.{p}.{s}", seg(to_json(&header_set("alg", json!("none"))).as_bytes()))
+            format!(
+                "{}.{p}.{s}",
+                seg(to_json(&header_set("alg", json!("none"))).as_bytes())
+            )
         }),
-        attack("HS256 keyed with the public key", "unsupported_alg", hs256_with_public_key()),
-        attack("RS256 label", "unsupported_alg", token_with_header(&header_set("alg", json!("RS256")))),
-        attack("ES256 label", "unsupported_alg", token_with_header(&header_set("alg", json!("ES256")))),
-        attack("EdDSA in other case", "unsupported_alg", token_with_header(&header_set("alg", json!("EDDSA")))),
-        attack("alg missing", "unsupported_alg", token_with_header(&header_without("alg"))),
+        attack(
+            "HS256 keyed with the public key",
+            "unsupported_alg",
+            hs256_with_public_key(),
+        ),
+        attack(
+            "RS256 label",
+            "unsupported_alg",
+            token_with_header(&header_set("alg", json!("RS256"))),
+        ),
+        attack(
+            "ES256 label",
+            "unsupported_alg",
+            token_with_header(&header_set("alg", json!("ES256"))),
+        ),
+        attack(
+            "EdDSA in other case",
+            "unsupported_alg",
+            token_with_header(&header_set("alg", json!("EDDSA"))),
+        ),
+        attack(
+            "alg missing",
+            "unsupported_alg",
+            token_with_header(&header_without("alg")),
+        ),
         // --- key tricks
-        attack("unknown kid", "unknown_kid", token_with_header(&header_set("kid", json!("unknown-kid")))),
+        attack(
+            "unknown kid",
+            "unknown_kid",
+            token_with_header(&header_set("kid", json!("unknown-kid"))),
+        ),
         attack(
             "path traversal kid",
             "unknown_kid",
             token_with_header(&header_set("kid", json!("../../../etc/passwd"))),
         ),
-        attack("kid missing", "missing_kid", token_with_header(&header_without("kid"))),
+        attack(
+            "kid missing",
+            "missing_kid",
+            token_with_header(&header_without("kid")),
+        ),
         attack("embedded jwk", "embedded_key", embedded("jwk")),
         attack("jku", "embedded_key", embedded("jku")),
         attack("x5u", "embedded_key", embedded("x5u")),
@@ -174,37 +229,82 @@ fn corpus() -> Vec<Attack> {
             "unknown_kid",
             forge_with(
                 &attacker_key(),
-                &to_json(&header_set("kid", json!(attacker_key().public_key().thumbprint()))),
+                &to_json(&header_set(
+                    "kid",
+                    json!(attacker_key().public_key().thumbprint()),
+                )),
                 &honest_claims,
             ),
         ),
         // --- tampering
         attack("changed payload", "bad_signature", {
-            format!("{h}.{}.{s}", seg(to_json(&claims_set("scope", json!("admin"))).as_bytes()))
+            format!(
+                "{h}.{}.{s}",
+                seg(to_json(&claims_set("scope", json!("admin"))).as_bytes())
+            )
         }),
         attack("changed header", "bad_signature", {
-            format!("{}.{p}.{s}", seg(to_json(&header_set("alg", json!("Ed25519"))).as_bytes()))
+            format!(
+                "{}.{p}.{s}",
+                seg(to_json(&header_set("alg", json!("Ed25519"))).as_bytes())
+            )
         }),
         attack("S+L malleability", "bad_signature", s_plus_l_token()),
         attack("flipped bit in R", "bad_signature", flip_sig_bit(3)),
         attack("flipped bit in S", "bad_signature", flip_sig_bit(300)),
         attack("flipped top bit of S", "bad_signature", flip_sig_bit(511)),
-        attack("flipped bit in payload", "bad_signature", flip_payload_bit(honest_claims.find("tok_").unwrap() + 1, 0)),
+        attack(
+            "flipped bit in payload",
+            "bad_signature",
+            flip_payload_bit(honest_claims.find("tok_").unwrap() + 1, 0),
+        ),
         attack("signature swapped from another token", "bad_signature", {
             let other = token_with_claims(&claims_set("jti", json!("tok_other_0123456789")));
             format!("{h}.{p}.{}", segments(&other)[2])
         }),
         // --- time
         attack("expired", "expired", timed(NOW - 3600, NOW - 1800, None)),
-        attack("not yet valid", "not_yet_valid", timed(NOW - 10, NOW + 890, Some(NOW + 600))),
-        attack("iat in the future", "issued_in_future", timed(NOW + 600, NOW + 1200, None)),
-        attack("lifetime beyond the maximum", "lifetime_too_long", timed(NOW - 10, NOW + 86_400, None)),
+        attack(
+            "not yet valid",
+            "not_yet_valid",
+            timed(NOW - 10, NOW + 890, Some(NOW + 600)),
+        ),
+        attack(
+            "iat in the future",
+            "issued_in_future",
+            timed(NOW + 600, NOW + 1200, None),
+        ),
+        attack(
+            "lifetime beyond the maximum",
+            "lifetime_too_long",
+            timed(NOW - 10, NOW + 86_400, None),
+        ),
         // --- wrong or missing claims
-        attack("aud wrong", "wrong_audience", token_with_claims(&claims_set("aud", json!("https://other.example")))),
-        attack("aud missing", "missing_claim", token_with_claims(&claims_without("aud"))),
-        attack("aud empty list", "empty_audience", token_with_claims(&claims_set("aud", json!([])))),
-        attack("iss wrong", "wrong_issuer", token_with_claims(&claims_set("iss", json!("https://evil.example")))),
-        attack("iss missing", "missing_claim", token_with_claims(&claims_without("iss"))),
+        attack(
+            "aud wrong",
+            "wrong_audience",
+            token_with_claims(&claims_set("aud", json!("https://other.example"))),
+        ),
+        attack(
+            "aud missing",
+            "missing_claim",
+            token_with_claims(&claims_without("aud")),
+        ),
+        attack(
+            "aud empty list",
+            "empty_audience",
+            token_with_claims(&claims_set("aud", json!([]))),
+        ),
+        attack(
+            "iss wrong",
+            "wrong_issuer",
+            token_with_claims(&claims_set("iss", json!("https://evil.example"))),
+        ),
+        attack(
+            "iss missing",
+            "missing_claim",
+            token_with_claims(&claims_without("iss")),
+        ),
         attack("sub wrong (not a DID)", "wrong_subject", {
             let mut c = claims_set("sub", json!("admin"));
             c["client_id"] = json!("admin");
@@ -214,45 +314,130 @@ fn corpus() -> Vec<Attack> {
             let other = format!("did:agent:example.com:{}", "0".repeat(32));
             token_with_claims(&claims_set("sub", json!(other)))
         }),
-        attack("sub missing", "missing_claim", token_with_claims(&claims_without("sub"))),
-        attack("exp as string", "invalid_numeric_date", token_with_claims(&claims_set("exp", json!("1800000890")))),
-        attack("exp as float", "invalid_numeric_date", token_with_claims(&claims_set("exp", json!(1_800_000_890.5)))),
-        attack("exp as boolean", "invalid_numeric_date", token_with_claims(&claims_set("exp", json!(true)))),
-        attack("exp missing", "missing_claim", token_with_claims(&claims_without("exp"))),
+        attack(
+            "sub missing",
+            "missing_claim",
+            token_with_claims(&claims_without("sub")),
+        ),
+        attack(
+            "exp as string",
+            "invalid_numeric_date",
+            token_with_claims(&claims_set("exp", json!("1800000890"))),
+        ),
+        attack(
+            "exp as float",
+            "invalid_numeric_date",
+            token_with_claims(&claims_set("exp", json!(1_800_000_890.5))),
+        ),
+        attack(
+            "exp as boolean",
+            "invalid_numeric_date",
+            token_with_claims(&claims_set("exp", json!(true))),
+        ),
+        attack(
+            "exp missing",
+            "missing_claim",
+            token_with_claims(&claims_without("exp")),
+        ),
         // --- header games
-        attack("typ missing", "missing_typ", token_with_header(&header_without("typ"))),
-        attack("typ JWT", "wrong_typ", token_with_header(&header_set("typ", json!("JWT")))),
+        attack(
+            "typ missing",
+            "missing_typ",
+            token_with_header(&header_without("typ")),
+        ),
+        attack(
+            "typ JWT",
+            "wrong_typ",
+            token_with_header(&header_set("typ", json!("JWT"))),
+        ),
         attack("typ of a proof", "wrong_typ", proof_typed),
-        attack("typ of a signed request", "wrong_typ", token_with_header(&header_set("typ", json!(typ::REQUEST)))),
+        attack(
+            "typ of a signed request",
+            "wrong_typ",
+            token_with_header(&header_set("typ", json!(typ::REQUEST))),
+        ),
         attack(
             "a real signed request",
             "wrong_typ",
-            sign_request(&server_key(), "GET", ISSUER, b"", NOW, "req_0123456789abcdef").unwrap(),
+            sign_request(
+                &server_key(),
+                "GET",
+                ISSUER,
+                b"",
+                NOW,
+                "req_0123456789abcdef",
+            )
+            .unwrap(),
         ),
-        attack("crit unknown", "unknown_crit", token_with_header(&header_set("crit", json!(["exp"])))),
-        attack("crit empty", "empty_crit", token_with_header(&header_set("crit", json!([])))),
+        attack(
+            "crit unknown",
+            "unknown_crit",
+            token_with_header(&header_set("crit", json!(["exp"]))),
+        ),
+        attack(
+            "crit empty",
+            "empty_crit",
+            token_with_header(&header_set("crit", json!([]))),
+        ),
         attack(
             "duplicate header name",
             "duplicate_member",
-            forge(&format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"unknown","kid":"{kid}"}}"#), &honest_claims),
+            forge(
+                &format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"unknown","kid":"{kid}"}}"#),
+                &honest_claims,
+            ),
         ),
         attack(
             "duplicate claim name",
             "duplicate_member",
-            forge(&honest_header, &format!(r#"{},"aud":"https://other.example"}}"#, honest_claims.trim_end_matches('}'))),
+            forge(
+                &honest_header,
+                &format!(
+                    r#"{},"aud":"https://other.example"}}"#,
+                    honest_claims.trim_end_matches('}')
+                ),
+            ),
         ),
         // --- malformed encodings
-        attack("payload is an array", "payload_not_object", forge(&honest_header, &format!("[{honest_claims}]"))),
-        attack("payload is not JSON", "invalid_json", forge(&honest_header, "iss=https://auth.example.com")),
+        attack(
+            "payload is an array",
+            "payload_not_object",
+            forge(&honest_header, &format!("[{honest_claims}]")),
+        ),
+        attack(
+            "payload is not JSON",
+            "invalid_json",
+            forge(&honest_header, "iss=https://auth.example.com"),
+        ),
         attack("one segment", "malformed_token", h.clone()),
         attack("two segments", "malformed_token", format!("{h}.{p}")),
-        attack("four segments", "malformed_token", format!("{h}.{p}.{s}.{s}")),
-        attack("five segments (JWE shape)", "malformed_token", format!("{h}.{p}.{s}.{p}.{s}")),
+        attack(
+            "four segments",
+            "malformed_token",
+            format!("{h}.{p}.{s}.{s}"),
+        ),
+        attack(
+            "five segments (JWE shape)",
+            "malformed_token",
+            format!("{h}.{p}.{s}.{p}.{s}"),
+        ),
         attack("padding", "invalid_base64", format!("{h}.{p}.{s}==")),
         attack("non-url-safe base64", "invalid_base64", standard_alphabet()),
-        attack("whitespace inside", "invalid_base64", format!("{h}.{p}.{} {}", &s[..43], &s[43..])),
-        attack("leading whitespace", "invalid_base64", format!(" {h}.{p}.{s}")),
-        attack("trailing newline", "invalid_base64", format!("{h}.{p}.{s}\n")),
+        attack(
+            "whitespace inside",
+            "invalid_base64",
+            format!("{h}.{p}.{} {}", &s[..43], &s[43..]),
+        ),
+        attack(
+            "leading whitespace",
+            "invalid_base64",
+            format!(" {h}.{p}.{s}"),
+        ),
+        attack(
+            "trailing newline",
+            "invalid_base64",
+            format!("{h}.{p}.{s}\n"),
+        ),
         attack("empty token", "malformed_token", String::new()),
         attack("64 KiB of junk", "token_too_large", junk_64k()),
         attack(
@@ -265,7 +450,9 @@ fn corpus() -> Vec<Attack> {
 
 #[test]
 fn honest_token_is_accepted() {
-    let verified = verifier().verify(&honest_token(), &keyset(), NOW).expect("honest token");
+    let verified = verifier()
+        .verify(&honest_token(), &keyset(), NOW)
+        .expect("honest token");
     assert_eq!(verified.claims().iss, ISSUER);
     assert_eq!(verified.claims().sub, agent_did().as_str());
     assert_eq!(verified.claims().jti, "tok_0123456789abcdef");
@@ -277,29 +464,48 @@ fn every_attack_is_refused_with_its_code() {
     let honest = honest_token();
     let mut wrong = Vec::new();
     let mut names = std::collections::BTreeSet::new();
-    for Attack { name, expect, token } in &corpus {
+    for Attack {
+        name,
+        expect,
+        token,
+    } in &corpus
+    {
         assert!(names.insert(*name), "duplicate attack name {name:?}");
-        assert_ne!(token, &honest, "{name}: the attack must differ from the honest token");
+        assert_ne!(
+            token, &honest,
+            "{name}: the attack must differ from the honest token"
+        );
         match verifier().verify(token, &keyset(), NOW) {
             Ok(_) => wrong.push(format!("{name}: ACCEPTED (expected {expect})")),
-            Err(e) if e.code() != *expect => wrong.push(format!("{name}: {} (expected {expect}): {e}", e.code())),
+            Err(e) if e.code() != *expect => {
+                wrong.push(format!("{name}: {} (expected {expect}): {e}", e.code()))
+            }
             Err(_) => {}
         }
     }
-    assert!(wrong.is_empty(), "attacks not refused as expected:\n{}", wrong.join("\n"));
+    assert!(
+        wrong.is_empty(),
+        "attacks not refused as expected:\n{}",
+        wrong.join("\n")
+    );
     assert!(corpus.len() >= 60, "corpus has {} attacks", corpus.len());
 }
 
 #[test]
 fn attacks_are_refused_by_a_lenient_verifier_too() {
     // No audience restriction, long lifetime, large leeway: only time- and audience-specific attacks may pass.
-    let lenient = auth4agent_protocol::Verifier::new(ISSUER).leeway(0).max_lifetime(u64::MAX);
+    let lenient = auth4agent_protocol::Verifier::new(ISSUER)
+        .leeway(0)
+        .max_lifetime(u64::MAX);
     let may_pass = ["aud wrong", "lifetime beyond the maximum"];
     for Attack { name, token, .. } in corpus() {
         if may_pass.contains(&name) {
             continue;
         }
-        assert!(lenient.verify(&token, &keyset(), NOW).is_err(), "{name} accepted by a lenient verifier");
+        assert!(
+            lenient.verify(&token, &keyset(), NOW).is_err(),
+            "{name} accepted by a lenient verifier"
+        );
     }
 }
 
@@ -312,9 +518,13 @@ fn hs256_attack_token_is_a_real_hmac_under_the_public_key() {
     validation.validate_aud = false;
     validation.required_spec_claims.clear();
     let secret = jsonwebtoken::DecodingKey::from_secret(server_key().public_key().as_bytes());
-    jsonwebtoken::decode::<serde_json::Value>(&token, &secret, &validation).expect("a valid HS256 token");
+    jsonwebtoken::decode::<serde_json::Value>(&token, &secret, &validation)
+        .expect("a valid HS256 token");
     // Ours refuses it before looking at any key.
-    assert_eq!(code(verifier().verify(&token, &keyset(), NOW)), "unsupported_alg");
+    assert_eq!(
+        code(verifier().verify(&token, &keyset(), NOW)),
+        "unsupported_alg"
+    );
 }
 
 #[test]
@@ -327,17 +537,32 @@ fn s_plus_l_is_the_same_scalar_with_another_encoding() {
     assert!(forged[63] >= 0x10, "S' is at least 2^252");
     let honest_key: PublicKey = server_key().public_key();
     let [h, p, _] = segments(&honest_token());
-    honest_key.verify_strict(format!("{h}.{p}").as_bytes(), &sig).expect("the original verifies");
-    assert_eq!(code(honest_key.verify_strict(format!("{h}.{p}").as_bytes(), &forged)), "bad_signature");
+    honest_key
+        .verify_strict(format!("{h}.{p}").as_bytes(), &sig)
+        .expect("the original verifies");
+    assert_eq!(
+        code(honest_key.verify_strict(format!("{h}.{p}").as_bytes(), &forged)),
+        "bad_signature"
+    );
 }
 
 #[test]
 fn another_key_under_a_trusted_kid_is_validly_signed_by_that_key() {
-    let token = forge_with(&attacker_key(), &to_json(&token_header()), &to_json(&token_claims()));
+    let token = forge_with(
+        &attacker_key(),
+        &to_json(&token_header()),
+        &to_json(&token_claims()),
+    );
     let [h, p, s] = segments(&token);
     let sig = b64url_decode(&s).unwrap();
-    attacker_key().public_key().verify_strict(format!("{h}.{p}").as_bytes(), &sig).expect("valid under the attacker key");
-    assert_eq!(code(verifier().verify(&token, &keyset(), NOW)), "bad_signature");
+    attacker_key()
+        .public_key()
+        .verify_strict(format!("{h}.{p}").as_bytes(), &sig)
+        .expect("valid under the attacker key");
+    assert_eq!(
+        code(verifier().verify(&token, &keyset(), NOW)),
+        "bad_signature"
+    );
 }
 
 #[test]
@@ -345,12 +570,18 @@ fn single_bit_flips_of_the_signature_are_refused() {
     // Every bit of the first and last byte of R and of S, and a stride through the rest (debug-build
     // Ed25519 is slow; the stride keeps the suite fast).
     let (honest, sig, keys, verifier) = (honest_token(), honest_sig(), keyset(), verifier());
-    let edges = [0, 31, 32, 63].into_iter().flat_map(|byte| (0..8).map(move |b| byte * 8 + b));
+    let edges = [0, 31, 32, 63]
+        .into_iter()
+        .flat_map(|byte| (0..8).map(move |b| byte * 8 + b));
     for bit in edges.chain((0..512).step_by(13)) {
         let mut flipped = sig.clone();
         flipped[bit / 8] ^= 1 << (bit % 8);
         let token = with_signature(&honest, &flipped);
-        assert_eq!(code(verifier.verify(&token, &keys, NOW)), "bad_signature", "bit {bit}");
+        assert_eq!(
+            code(verifier.verify(&token, &keys, NOW)),
+            "bad_signature",
+            "bit {bit}"
+        );
     }
 }
 
@@ -361,7 +592,8 @@ fn single_character_changes_are_refused() {
     let (honest, keys, verifier) = (honest_token(), keyset(), verifier());
     let bytes = honest.as_bytes();
     for (i, c) in honest.char_indices() {
-        let segment_edge = i == 0 || i + 1 == bytes.len() || bytes[i - 1] == b'.' || bytes[i + 1] == b'.';
+        let segment_edge =
+            i == 0 || i + 1 == bytes.len() || bytes[i - 1] == b'.' || bytes[i + 1] == b'.';
         if c == '.' || (i % 5 != 0 && !segment_edge) {
             continue;
         }
@@ -369,6 +601,9 @@ fn single_character_changes_are_refused() {
         let mut bytes = honest.clone().into_bytes();
         bytes[i] = replacement as u8;
         let mutated = String::from_utf8(bytes).unwrap();
-        assert!(verifier.verify(&mutated, &keys, NOW).is_err(), "mutation at {i} accepted");
+        assert!(
+            verifier.verify(&mutated, &keys, NOW).is_err(),
+            "mutation at {i} accepted"
+        );
     }
 }

@@ -13,7 +13,8 @@ use std::process::Command;
 
 use auth4agent_protocol::jws::typ;
 use auth4agent_protocol::{
-    AccessTokenClaims, Audience, Confirmation, KeySet, SigningKey, Verifier, b64url_encode, issue_token,
+    AccessTokenClaims, Audience, Confirmation, KeySet, SigningKey, Verifier, b64url_encode,
+    issue_token,
 };
 use common::*;
 use jsonwebtoken::jwk::{JwkSet, ThumbprintHash};
@@ -31,7 +32,9 @@ fn claims_at(now: u64, aud: Audience) -> AccessTokenClaims {
         nbf: None,
         exp: now + 900,
         jti: "tok_interop_0123456789".into(),
-        cnf: Confirmation { jkt: agent_key().public_key().thumbprint() },
+        cnf: Confirmation {
+            jkt: agent_key().public_key().thumbprint(),
+        },
     }
 }
 
@@ -51,11 +54,15 @@ fn their_key() -> DecodingKey {
 #[test]
 fn tokens_we_issue_validate_in_jsonwebtoken() {
     let now = jsonwebtoken::get_current_timestamp();
-    for aud in [Audience::One(AUDIENCE.into()), Audience::Many(vec!["https://x.example".into(), AUDIENCE.into()])] {
+    for aud in [
+        Audience::One(AUDIENCE.into()),
+        Audience::Many(vec!["https://x.example".into(), AUDIENCE.into()]),
+    ] {
         let claims = claims_at(now, aud);
         let token = issue_token(&server_key(), &server_kid(), &claims).unwrap();
-        let data = jsonwebtoken::decode::<AccessTokenClaims>(&token, &their_key(), &their_validation())
-            .expect("jsonwebtoken validates our token");
+        let data =
+            jsonwebtoken::decode::<AccessTokenClaims>(&token, &their_key(), &their_validation())
+                .expect("jsonwebtoken validates our token");
         assert_eq!(data.claims, claims);
         assert_eq!(data.header.alg, Algorithm::EdDSA);
         assert_eq!(data.header.typ.as_deref(), Some(typ::ACCESS_TOKEN));
@@ -70,17 +77,34 @@ fn jsonwebtoken_refuses_what_we_would_refuse() {
     let mut expired = claims_at(now - 7200, Audience::One(AUDIENCE.into()));
     expired.exp = now - 3600;
     let token = issue_token(&server_key(), &server_kid(), &expired).unwrap();
-    let err = jsonwebtoken::decode::<AccessTokenClaims>(&token, &their_key(), &their_validation()).unwrap_err();
-    assert_eq!(err.kind(), &jsonwebtoken::errors::ErrorKind::ExpiredSignature);
+    let err = jsonwebtoken::decode::<AccessTokenClaims>(&token, &their_key(), &their_validation())
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        &jsonwebtoken::errors::ErrorKind::ExpiredSignature
+    );
     // Another audience.
     let other = claims_at(now, Audience::One("https://other.example".into()));
     let token = issue_token(&server_key(), &server_kid(), &other).unwrap();
-    let err = jsonwebtoken::decode::<AccessTokenClaims>(&token, &their_key(), &their_validation()).unwrap_err();
-    assert_eq!(err.kind(), &jsonwebtoken::errors::ErrorKind::InvalidAudience);
+    let err = jsonwebtoken::decode::<AccessTokenClaims>(&token, &their_key(), &their_validation())
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        &jsonwebtoken::errors::ErrorKind::InvalidAudience
+    );
     // Signed by another key.
-    let forged = issue_token(&attacker_key(), &server_kid(), &claims_at(now, Audience::One(AUDIENCE.into()))).unwrap();
-    let err = jsonwebtoken::decode::<AccessTokenClaims>(&forged, &their_key(), &their_validation()).unwrap_err();
-    assert_eq!(err.kind(), &jsonwebtoken::errors::ErrorKind::InvalidSignature);
+    let forged = issue_token(
+        &attacker_key(),
+        &server_kid(),
+        &claims_at(now, Audience::One(AUDIENCE.into())),
+    )
+    .unwrap();
+    let err = jsonwebtoken::decode::<AccessTokenClaims>(&forged, &their_key(), &their_validation())
+        .unwrap_err();
+    assert_eq!(
+        err.kind(),
+        &jsonwebtoken::errors::ErrorKind::InvalidSignature
+    );
 }
 
 #[test]
@@ -89,14 +113,18 @@ fn our_jwks_is_a_jsonwebtoken_jwk_set_with_the_same_thumbprint() {
     let json = serde_json::to_string(&keys.to_jwks()).unwrap();
     let theirs: JwkSet = serde_json::from_str(&json).expect("jsonwebtoken parses our JWKS");
     let jwk = theirs.find(&server_kid()).expect("kid found");
-    assert_eq!(jwk.thumbprint(ThumbprintHash::SHA256).unwrap(), server_kid());
+    assert_eq!(
+        jwk.thumbprint(ThumbprintHash::SHA256).unwrap(),
+        server_kid()
+    );
     assert!(jwk.is_supported());
 
     let now = jsonwebtoken::get_current_timestamp();
     let claims = claims_at(now, Audience::One(AUDIENCE.into()));
     let token = issue_token(&server_key(), &server_kid(), &claims).unwrap();
     let key = DecodingKey::from_jwk(jwk).unwrap();
-    let data = jsonwebtoken::decode::<AccessTokenClaims>(&token, &key, &their_validation()).unwrap();
+    let data =
+        jsonwebtoken::decode::<AccessTokenClaims>(&token, &key, &their_validation()).unwrap();
     assert_eq!(data.claims, claims);
 
     // And back: their serialization of the set is a JWKS we accept, with the same key under the same kid.
@@ -106,7 +134,8 @@ fn our_jwks_is_a_jsonwebtoken_jwk_set_with_the_same_thumbprint() {
 
 fn their_signed_token(key: &SigningKey, header: &Header, claims: &AccessTokenClaims) -> String {
     let pem = key.to_pkcs8_pem().unwrap();
-    let encoding = EncodingKey::from_ed_pem(pem.as_bytes()).expect("jsonwebtoken reads our PKCS#8 PEM");
+    let encoding =
+        EncodingKey::from_ed_pem(pem.as_bytes()).expect("jsonwebtoken reads our PKCS#8 PEM");
     jsonwebtoken::encode(header, claims, &encoding).unwrap()
 }
 
@@ -128,7 +157,9 @@ fn tokens_jsonwebtoken_signs_verify_with_ours() {
     let direct = KeySet::from_keys([(kid.clone(), key.public_key())]).unwrap();
     let published = KeySet::from_json(&serde_json::to_string(&direct.to_jwks()).unwrap()).unwrap();
     for keys in [&direct, &published] {
-        let verified = verifier().verify(&token, keys, NOW).expect("our verifier accepts their token");
+        let verified = verifier()
+            .verify(&token, keys, NOW)
+            .expect("our verifier accepts their token");
         assert_eq!(verified.claims(), &claims);
         assert_eq!(verified.kid(), kid);
     }
@@ -149,16 +180,25 @@ fn tokens_jsonwebtoken_signs_are_still_held_to_our_rules() {
     // Its default header says typ JWT.
     let mut plain = Header::new(Algorithm::EdDSA);
     plain.kid = Some(kid.clone());
-    assert_eq!(code(verifier().verify(&their_signed_token(&key, &plain, &claims), &keys, NOW)), "wrong_typ");
+    assert_eq!(
+        code(verifier().verify(&their_signed_token(&key, &plain, &claims), &keys, NOW)),
+        "wrong_typ"
+    );
     // No kid.
     let mut no_kid = at_jwt_header(&kid);
     no_kid.kid = None;
-    assert_eq!(code(verifier().verify(&their_signed_token(&key, &no_kid, &claims), &keys, NOW)), "missing_kid");
+    assert_eq!(
+        code(verifier().verify(&their_signed_token(&key, &no_kid, &claims), &keys, NOW)),
+        "missing_kid"
+    );
     // An embedded jwk it is happy to write.
     let mut with_jwk = at_jwt_header(&kid);
     let jwk_json = serde_json::to_value(key.public_key().to_jwk()).unwrap();
     with_jwk.jwk = Some(serde_json::from_value(jwk_json).unwrap());
-    assert_eq!(code(verifier().verify(&their_signed_token(&key, &with_jwk, &claims), &keys, NOW)), "embedded_key");
+    assert_eq!(
+        code(verifier().verify(&their_signed_token(&key, &with_jwk, &claims), &keys, NOW)),
+        "embedded_key"
+    );
     // Wrong issuer.
     let mut wrong_iss = claims.clone();
     wrong_iss.iss = "https://evil.example".into();
@@ -166,7 +206,10 @@ fn tokens_jsonwebtoken_signs_are_still_held_to_our_rules() {
     assert_eq!(code(verifier().verify(&token, &keys, NOW)), "wrong_issuer");
     // A verifier for another issuer.
     let token = their_signed_token(&key, &at_jwt_header(&kid), &claims);
-    assert_eq!(code(Verifier::new("https://other.example").verify(&token, &keys, NOW)), "wrong_issuer");
+    assert_eq!(
+        code(Verifier::new("https://other.example").verify(&token, &keys, NOW)),
+        "wrong_issuer"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -189,9 +232,15 @@ impl KeyFile {
     fn write(name: &str, pem: &str) -> KeyFile {
         use std::io::Write as _;
         use std::os::unix::fs::OpenOptionsExt as _;
-        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}.pem", std::process::id()));
+        let path = PathBuf::from(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("{name}-{}.pem", std::process::id()));
         let _ = std::fs::remove_file(&path);
-        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&path).unwrap();
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&path)
+            .unwrap();
         f.write_all(pem.as_bytes()).unwrap();
         KeyFile(path)
     }
@@ -218,7 +267,12 @@ fn openssl(args: &[&str], stdin: Option<&[u8]>) -> Vec<u8> {
     drop(input);
     let out = child.wait_with_output().unwrap();
     // Only stderr is shown on failure: stdout may hold key material.
-    assert!(out.status.success(), "openssl {} failed: {}", args[0], String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "openssl {} failed: {}",
+        args[0],
+        String::from_utf8_lossy(&out.stderr)
+    );
     out.stdout
 }
 
@@ -234,7 +288,10 @@ fn openssl_reads_our_pem() {
     let path = file.0.to_str().unwrap();
 
     let text = String::from_utf8(openssl(&["pkey", "-in", path, "-noout", "-text"], None)).unwrap();
-    assert!(text.contains("ED25519 Private-Key"), "openssl names the key type");
+    assert!(
+        text.contains("ED25519 Private-Key"),
+        "openssl names the key type"
+    );
     // The public key it derives, from the "pub:" hex block, is ours.
     let pub_hex: String = text
         .split("pub:")
@@ -252,7 +309,8 @@ fn openssl_reads_our_pem() {
     let kid = key.public_key().thumbprint();
     let claims = claims_at(now, Audience::One(AUDIENCE.into()));
     let token = issue_token(&key, &kid, &claims).unwrap();
-    let data = jsonwebtoken::decode::<AccessTokenClaims>(&token, &decoding, &their_validation()).unwrap();
+    let data =
+        jsonwebtoken::decode::<AccessTokenClaims>(&token, &decoding, &their_validation()).unwrap();
     assert_eq!(data.claims, claims);
 }
 
@@ -268,18 +326,30 @@ fn we_read_openssl_keys_and_verify_its_signatures() {
 
     // A JWS whose signature openssl computes over our signing input.
     let kid = key.public_key().thumbprint();
-    let header = to_json(&serde_json::json!({ "alg": "EdDSA", "typ": typ::ACCESS_TOKEN, "kid": kid }));
-    let payload = serde_json::to_string(&claims_at(NOW - 10, Audience::One(AUDIENCE.into()))).unwrap();
+    let header =
+        to_json(&serde_json::json!({ "alg": "EdDSA", "typ": typ::ACCESS_TOKEN, "kid": kid }));
+    let payload =
+        serde_json::to_string(&claims_at(NOW - 10, Audience::One(AUDIENCE.into()))).unwrap();
     let signing_input = format!("{}.{}", seg(header.as_bytes()), seg(payload.as_bytes()));
     // openssl 3.0 signs Ed25519 one-shot, which needs a file rather than a pipe.
     let input = KeyFile::write("signing-input", &signing_input);
     let input_path = input.0.to_str().unwrap();
-    let sig = openssl(&["pkeyutl", "-sign", "-rawin", "-inkey", path, "-in", input_path], None);
+    let sig = openssl(
+        &[
+            "pkeyutl", "-sign", "-rawin", "-inkey", path, "-in", input_path,
+        ],
+        None,
+    );
     assert_eq!(sig.len(), 64);
     let token = format!("{signing_input}.{}", b64url_encode(&sig));
 
     let keys = KeySet::from_keys([(kid, key.public_key())]).unwrap();
-    verifier().verify(&token, &keys, NOW).expect("our verifier accepts openssl's signature");
+    verifier()
+        .verify(&token, &keys, NOW)
+        .expect("our verifier accepts openssl's signature");
     // Deterministic Ed25519: we produce the very same token.
-    assert_eq!(auth4agent_protocol::jws::sign_raw(&key, header.as_bytes(), payload.as_bytes()), token);
+    assert_eq!(
+        auth4agent_protocol::jws::sign_raw(&key, header.as_bytes(), payload.as_bytes()),
+        token
+    );
 }

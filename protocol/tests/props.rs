@@ -6,8 +6,9 @@ mod common;
 
 use auth4agent_protocol::keys::Jwk;
 use auth4agent_protocol::{
-    AccessTokenClaims, Audience, Confirmation, Did, Domain, KeySet, PublicKey, ScopeSet, SigningKey, TxtMatch,
-    UnverifiedJws, UnverifiedProof, UnverifiedRequest, Verifier, did_document, issue_token, match_txt,
+    AccessTokenClaims, Audience, Confirmation, Did, Domain, KeySet, PublicKey, ScopeSet,
+    SigningKey, TxtMatch, UnverifiedJws, UnverifiedProof, UnverifiedRequest, Verifier,
+    did_document, issue_token, match_txt,
 };
 use common::*;
 use proptest::prelude::*;
@@ -15,7 +16,10 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 fn config(cases: u32) -> ProptestConfig {
-    ProptestConfig { cases, ..ProptestConfig::default() }
+    ProptestConfig {
+        cases,
+        ..ProptestConfig::default()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -41,10 +45,18 @@ fn scope_token() -> impl Strategy<Value = String> {
 }
 
 fn audience() -> impl Strategy<Value = (Audience, String)> {
-    (prop::collection::vec("https://[a-z]{1,10}\\.example(/[a-z]{1,5})?", 1..4), any::<bool>(), any::<prop::sample::Index>())
+    (
+        prop::collection::vec("https://[a-z]{1,10}\\.example(/[a-z]{1,5})?", 1..4),
+        any::<bool>(),
+        any::<prop::sample::Index>(),
+    )
         .prop_map(|(list, one, pick)| {
             let accepted = list[pick.index(list.len())].clone();
-            let aud = if one { Audience::One(accepted.clone()) } else { Audience::Many(list) };
+            let aud = if one {
+                Audience::One(accepted.clone())
+            } else {
+                Audience::Many(list)
+            };
             (aud, accepted)
         })
 }
@@ -58,12 +70,16 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<u64>().prop_map(Value::from),
         (-1e12f64..1e12).prop_map(Value::from),
         "[ -~]{0,12}".prop_map(Value::from),
-        prop::sample::select(vec!["EdDSA", "Ed25519", "none", "at+jwt", "OKP", "Ed25519", "sig", "x"]).prop_map(Value::from),
+        prop::sample::select(vec![
+            "EdDSA", "Ed25519", "none", "at+jwt", "OKP", "Ed25519", "sig", "x"
+        ])
+        .prop_map(Value::from),
     ];
     leaf.prop_recursive(3, 24, 6, |inner| {
         prop_oneof![
             prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-            prop::collection::btree_map(json_key(), inner, 0..6).prop_map(|m| Value::Object(m.into_iter().collect())),
+            prop::collection::btree_map(json_key(), inner, 0..6)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
         ]
     })
 }
@@ -71,8 +87,34 @@ fn json_value() -> impl Strategy<Value = Value> {
 fn json_key() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec![
-            "alg", "typ", "kid", "crit", "jwk", "iss", "sub", "aud", "exp", "iat", "nbf", "jti", "scope", "cnf", "jkt",
-            "kty", "crv", "x", "d", "use", "keys", "htm", "htu", "ath", "nonce", "challenge_id", "ttl", "token_aud",
+            "alg",
+            "typ",
+            "kid",
+            "crit",
+            "jwk",
+            "iss",
+            "sub",
+            "aud",
+            "exp",
+            "iat",
+            "nbf",
+            "jti",
+            "scope",
+            "cnf",
+            "jkt",
+            "kty",
+            "crv",
+            "x",
+            "d",
+            "use",
+            "keys",
+            "htm",
+            "htu",
+            "ath",
+            "nonce",
+            "challenge_id",
+            "ttl",
+            "token_aud",
         ])
         .prop_map(str::to_owned),
         "[a-z]{1,6}",
@@ -242,7 +284,12 @@ fn poke_all(s: &str) {
     let _ = match_txt(&[vec![s.as_bytes().to_vec()]], s);
     if let Ok(p) = UnverifiedProof::decode(s) {
         let _ = p.did();
-        let ch = auth4agent_protocol::Challenge { id: "ch_x".into(), nonce: "n".into(), expires_at: NOW, did: agent_did() };
+        let ch = auth4agent_protocol::Challenge {
+            id: "ch_x".into(),
+            nonce: "n".into(),
+            expires_at: NOW,
+            did: agent_did(),
+        };
         let _ = p.verify(&agent_key().public_key(), ISSUER, &ch, NOW, 60);
     }
     if let Ok(r) = UnverifiedRequest::decode(s) {
@@ -308,6 +355,19 @@ proptest! {
     #![proptest_config(config(40))]
 
     #[test]
+    fn smoke_extreme_times(now in any::<u64>(), leeway in any::<u64>(), max in any::<u64>(), iat in any::<u64>(), exp in any::<u64>()) {
+        // Times and limits anywhere in u64 never overflow or panic; an honest token is judged only by its times.
+        let v = Verifier::new(ISSUER).audience(AUDIENCE).leeway(leeway).max_lifetime(max);
+        let _ = v.verify(&honest_token(), &keyset(), now);
+        let mut c = claims_set("iat", json!(iat));
+        c["exp"] = json!(exp);
+        c["nbf"] = json!(iat);
+        let _ = v.verify(&token_with_claims(&c), &keyset(), now);
+        let request = auth4agent_protocol::sign_request(&agent_key(), "GET", ISSUER, b"", now.min(u64::MAX - 60), "req_0123456789abcdef").unwrap();
+        let _ = UnverifiedRequest::decode(&request).unwrap().verify(&agent_key().public_key(), "GET", ISSUER, b"", now, leeway);
+    }
+
+    #[test]
     fn smoke_signed_json(header in json_value(), payload in json_value(), extra in prop::collection::btree_map(json_key(), json_value(), 0..4)) {
         // Arbitrary JSON, and arbitrary members on an otherwise honest header and claims.
         poke_all(&signed_from_json(&header, &payload));
@@ -337,11 +397,18 @@ fn domain_normalization_cases() {
         ("Example.COM.", "example.com"),
         ("https://example.com:8443/x", "example.com"),
         ("bücher.example", "xn--bcher-kva.example"),
-        ("HTTPS://Bücher.Example:443/path?q#f", "xn--bcher-kva.example"),
+        (
+            "HTTPS://Bücher.Example:443/path?q#f",
+            "xn--bcher-kva.example",
+        ),
         ("  example.com  ", "example.com"),
         ("sub.example.co.uk", "sub.example.co.uk"),
     ] {
-        assert_eq!(Domain::parse(input).map(|d| d.to_string()), Ok(expected.to_owned()), "{input:?}");
+        assert_eq!(
+            Domain::parse(input).map(|d| d.to_string()),
+            Ok(expected.to_owned()),
+            "{input:?}"
+        );
     }
 }
 
@@ -350,9 +417,24 @@ fn domain_refusals() {
     let label64 = format!("{}.com", "a".repeat(64));
     let too_long = format!("{}.com", vec!["a".repeat(60); 5].join("."));
     for input in [
-        "", "com", "localhost", "1.2.3.4", "exa mple.com", "-a.com", "a-.com", label64.as_str(), too_long.as_str(),
-        "example..com", ".example.com", "exam_ple.com", "user@example.com", "[::1]", "example.com:", "example.com:x",
-        "https://", "example.com:8443:1",
+        "",
+        "com",
+        "localhost",
+        "1.2.3.4",
+        "exa mple.com",
+        "-a.com",
+        "a-.com",
+        label64.as_str(),
+        too_long.as_str(),
+        "example..com",
+        ".example.com",
+        "exam_ple.com",
+        "user@example.com",
+        "[::1]",
+        "example.com:",
+        "example.com:x",
+        "https://",
+        "example.com:8443:1",
     ] {
         assert_eq!(code(Domain::parse(input)), "invalid_domain", "{input:?}");
     }
@@ -362,13 +444,22 @@ fn domain_refusals() {
 
 #[test]
 fn public_suffixes_are_refused() {
-    assert_eq!(code(Domain::parse("com")), "invalid_domain", "a single label is not even a DNS name here");
+    assert_eq!(
+        code(Domain::parse("com")),
+        "invalid_domain",
+        "a single label is not even a DNS name here"
+    );
     for suffix in ["co.uk", "github.io", "com.au", "s3.amazonaws.com"] {
         let d = Domain::parse(suffix).unwrap();
         assert!(d.is_public_suffix(), "{suffix}");
         assert_eq!(code(d.ensure_registrable()), "public_suffix", "{suffix}");
     }
-    for registrable in ["example.com", "example.co.uk", "someone.github.io", "xn--bcher-kva.example"] {
+    for registrable in [
+        "example.com",
+        "example.co.uk",
+        "someone.github.io",
+        "xn--bcher-kva.example",
+    ] {
         let d = Domain::parse(registrable).unwrap();
         assert!(!d.is_public_suffix(), "{registrable}");
         d.ensure_registrable().unwrap();
@@ -403,6 +494,11 @@ fn did_document_of_any_key_starts_with_z6mk() {
         let key = SigningKey::from_seed(&[s; 32]).public_key();
         let did = Did::from_key(&Domain::parse("example.com").unwrap(), &key);
         let doc = did_document(&did, &key);
-        assert!(doc["verificationMethod"][0]["publicKeyMultibase"].as_str().unwrap().starts_with("z6Mk"));
+        assert!(
+            doc["verificationMethod"][0]["publicKeyMultibase"]
+                .as_str()
+                .unwrap()
+                .starts_with("z6Mk")
+        );
     }
 }

@@ -7,9 +7,9 @@ mod common;
 use auth4agent_protocol::jws::{self, typ};
 use auth4agent_protocol::keys::Jwk;
 use auth4agent_protocol::{
-    Challenge, Did, Domain, KeySet, PublicKey, ScopeSet, SigningKey, TxtMatch, TxtRecord, UnverifiedJws,
-    UnverifiedProof, UnverifiedRequest, b64url_decode, b64url_encode, match_txt, sign_proof, sign_request,
-    txt_record_name, txt_record_value,
+    Challenge, Did, Domain, KeySet, PublicKey, ScopeSet, SigningKey, TxtMatch, TxtRecord,
+    UnverifiedJws, UnverifiedProof, UnverifiedRequest, b64url_decode, b64url_encode, match_txt,
+    sign_proof, sign_request, txt_record_name, txt_record_value,
 };
 use common::*;
 use serde_json::{Value, json};
@@ -23,7 +23,9 @@ fn verify(token: &str) -> &'static str {
 
 #[test]
 fn honest_token_is_accepted() {
-    let t = verifier().verify(&honest_token(), &keyset(), NOW).expect("honest token");
+    let t = verifier()
+        .verify(&honest_token(), &keyset(), NOW)
+        .expect("honest token");
     assert_eq!(t.claims().sub, agent_did().as_str());
     assert_eq!(t.kid(), server_kid());
     assert_eq!(t.agent().unwrap(), agent_did());
@@ -33,7 +35,9 @@ fn honest_token_is_accepted() {
 #[test]
 fn alg_ed25519_fully_specified_is_accepted() {
     let tok = token_with_header(&header_set("alg", json!("Ed25519")));
-    verifier().verify(&tok, &keyset(), NOW).expect("RFC 9864 Ed25519 alg is accepted");
+    verifier()
+        .verify(&tok, &keyset(), NOW)
+        .expect("RFC 9864 Ed25519 alg is accepted");
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -42,7 +46,11 @@ fn alg_ed25519_fully_specified_is_accepted() {
 #[test]
 fn alg_none_in_any_case_is_refused() {
     for alg in ["none", "None", "NONE", "nOnE"] {
-        assert_eq!(verify(&token_with_header(&header_set("alg", json!(alg)))), "unsupported_alg", "{alg}");
+        assert_eq!(
+            verify(&token_with_header(&header_set("alg", json!(alg)))),
+            "unsupported_alg",
+            "{alg}"
+        );
     }
     // An alg none token as attackers send it: empty signature segment.
     let unsigned = format!(
@@ -55,16 +63,35 @@ fn alg_none_in_any_case_is_refused() {
 
 #[test]
 fn other_algs_are_refused() {
-    for alg in ["HS256", "RS256", "ES256", "PS256", "ES256K", "EdDSA ", "eddsa", "EDDSA", "ed25519", "Ed448", ""] {
-        assert_eq!(verify(&token_with_header(&header_set("alg", json!(alg)))), "unsupported_alg", "{alg:?}");
+    for alg in [
+        "HS256", "RS256", "ES256", "PS256", "ES256K", "EdDSA ", "eddsa", "EDDSA", "ed25519",
+        "Ed448", "",
+    ] {
+        assert_eq!(
+            verify(&token_with_header(&header_set("alg", json!(alg)))),
+            "unsupported_alg",
+            "{alg:?}"
+        );
     }
 }
 
 #[test]
 fn alg_missing_or_not_a_string_is_refused() {
-    assert_eq!(verify(&token_with_header(&header_without("alg"))), "unsupported_alg");
-    for v in [json!(null), json!(["EdDSA"]), json!(1), json!({"alg": "EdDSA"})] {
-        assert_eq!(verify(&token_with_header(&header_set("alg", v.clone()))), "unsupported_alg", "{v}");
+    assert_eq!(
+        verify(&token_with_header(&header_without("alg"))),
+        "unsupported_alg"
+    );
+    for v in [
+        json!(null),
+        json!(["EdDSA"]),
+        json!(1),
+        json!({"alg": "EdDSA"}),
+    ] {
+        assert_eq!(
+            verify(&token_with_header(&header_set("alg", v.clone()))),
+            "unsupported_alg",
+            "{v}"
+        );
     }
 }
 
@@ -73,15 +100,56 @@ fn alg_missing_or_not_a_string_is_refused() {
 
 #[test]
 fn typ_missing_is_refused() {
-    assert_eq!(verify(&token_with_header(&header_without("typ"))), "missing_typ");
+    assert_eq!(
+        verify(&token_with_header(&header_without("typ"))),
+        "missing_typ"
+    );
 }
 
 #[test]
 fn typ_of_another_kind_is_refused() {
-    for t in ["JWT", "jwt", typ::PROOF, typ::REQUEST, "at+jwt2", "", "application/jwt"] {
-        assert_eq!(verify(&token_with_header(&header_set("typ", json!(t)))), "wrong_typ", "{t:?}");
+    for t in [
+        "JWT",
+        "jwt",
+        typ::PROOF,
+        typ::REQUEST,
+        "at+jwt2",
+        "",
+        "application/jwt",
+    ] {
+        assert_eq!(
+            verify(&token_with_header(&header_set("typ", json!(t)))),
+            "wrong_typ",
+            "{t:?}"
+        );
     }
-    assert_eq!(verify(&token_with_header(&header_set("typ", json!(["at+jwt"])))), "wrong_typ");
+    assert_eq!(
+        verify(&token_with_header(&header_set("typ", json!(["at+jwt"])))),
+        "wrong_typ"
+    );
+}
+
+#[test]
+fn typ_is_compared_as_a_media_type() {
+    // spec/protocol.md, RFC 9068 §4: ASCII case-insensitive, optional "application/" prefix.
+    for t in ["application/at+jwt", "AT+JWT", "Application/At+Jwt"] {
+        let tok = token_with_header(&header_set("typ", json!(t)));
+        verifier()
+            .verify(&tok, &keyset(), NOW)
+            .unwrap_or_else(|e| panic!("{t}: {e}"));
+    }
+    for t in [
+        "application/application/at+jwt",
+        "text/at+jwt",
+        "application/",
+        "at+jwt; charset=utf-8",
+    ] {
+        assert_eq!(
+            verify(&token_with_header(&header_set("typ", json!(t)))),
+            "wrong_typ",
+            "{t}"
+        );
+    }
 }
 
 #[test]
@@ -98,8 +166,19 @@ fn typ_is_checked_by_every_message_kind() {
 
 #[test]
 fn crit_unknown_is_refused() {
-    for v in [json!(["exp"]), json!(["b64"]), json!(["x-custom"]), json!("exp"), json!(null), json!({})] {
-        assert_eq!(verify(&token_with_header(&header_set("crit", v.clone()))), "unknown_crit", "{v}");
+    for v in [
+        json!(["exp"]),
+        json!(["b64"]),
+        json!(["x-custom"]),
+        json!("exp"),
+        json!(null),
+        json!({}),
+    ] {
+        assert_eq!(
+            verify(&token_with_header(&header_set("crit", v.clone()))),
+            "unknown_crit",
+            "{v}"
+        );
     }
     let mut h = header_set("crit", json!(["b64"]));
     h["b64"] = json!(false);
@@ -108,7 +187,10 @@ fn crit_unknown_is_refused() {
 
 #[test]
 fn crit_empty_is_refused() {
-    assert_eq!(verify(&token_with_header(&header_set("crit", json!([])))), "empty_crit");
+    assert_eq!(
+        verify(&token_with_header(&header_set("crit", json!([])))),
+        "empty_crit"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -128,7 +210,11 @@ fn embedded_or_referenced_keys_are_refused() {
     for (name, value) in cases {
         let tok = token_with_header(&header_set(name, value));
         assert_eq!(verify(&tok), "embedded_key", "{name}");
-        assert_eq!(code(UnverifiedJws::decode(&tok, typ::ACCESS_TOKEN)), "embedded_key", "{name}");
+        assert_eq!(
+            code(UnverifiedJws::decode(&tok, typ::ACCESS_TOKEN)),
+            "embedded_key",
+            "{name}"
+        );
     }
 }
 
@@ -137,9 +223,18 @@ fn embedded_or_referenced_keys_are_refused() {
 
 #[test]
 fn kid_missing_or_empty_is_refused() {
-    assert_eq!(verify(&token_with_header(&header_without("kid"))), "missing_kid");
-    assert_eq!(verify(&token_with_header(&header_set("kid", json!("")))), "missing_kid");
-    assert_eq!(verify(&token_with_header(&header_set("kid", json!(7)))), "missing_kid");
+    assert_eq!(
+        verify(&token_with_header(&header_without("kid"))),
+        "missing_kid"
+    );
+    assert_eq!(
+        verify(&token_with_header(&header_set("kid", json!("")))),
+        "missing_kid"
+    );
+    assert_eq!(
+        verify(&token_with_header(&header_set("kid", json!(7)))),
+        "missing_kid"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -153,8 +248,14 @@ fn duplicate_header_member_is_refused() {
         format!(r#"{{"alg":"none","alg":"EdDSA","typ":"at+jwt","kid":"{kid}"}}"#),
         format!(r#"{{"alg":"EdDSA","typ":"JWT","typ":"at+jwt","kid":"{kid}"}}"#),
         format!(r#"{{"alg":"EdDSA","typ":"at+jwt","kid":"unknown","kid":"{kid}"}}"#),
+        // The same name spelled with a JSON escape is still the same name.
+        format!(r#"{{"alg":"EdDSA","\u0061lg":"none","typ":"at+jwt","kid":"{kid}"}}"#),
     ] {
-        assert_eq!(verify(&forge(&header, &to_json(&token_claims()))), "duplicate_member", "{header}");
+        assert_eq!(
+            verify(&forge(&header, &to_json(&token_claims()))),
+            "duplicate_member",
+            "{header}"
+        );
     }
 }
 
@@ -168,12 +269,19 @@ fn duplicate_claim_is_refused() {
         r#","exp":9999999999"#.to_owned(),
     ] {
         let payload = format!("{body}{extra}}}");
-        assert_eq!(verify(&forge(&to_json(&token_header()), &payload)), "duplicate_member", "{extra}");
+        assert_eq!(
+            verify(&forge(&to_json(&token_header()), &payload)),
+            "duplicate_member",
+            "{extra}"
+        );
     }
     // Nested: two jkt inside cnf.
     let payload = honest.replace(r#""cnf":{"jkt":"#, r#""cnf":{"jkt":"x","jkt":"#);
     assert_ne!(payload, honest);
-    assert_eq!(verify(&forge(&to_json(&token_header()), &payload)), "duplicate_member");
+    assert_eq!(
+        verify(&forge(&to_json(&token_header()), &payload)),
+        "duplicate_member"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -201,10 +309,13 @@ fn standard_alphabet_is_refused() {
         .find_map(|i| {
             let tok = token_with_claims(&claims_set("jti", json!(format!("tok_std_alphabet_{i}"))));
             let sig = segments(&tok)[2].clone();
-            (sig.contains('-') || sig.contains('_')).then(|| (tok, sig.replace('-', "+").replace('_', "/")))
+            (sig.contains('-') || sig.contains('_'))
+                .then(|| (tok, sig.replace('-', "+").replace('_', "/")))
         })
         .expect("some signature has '-' or '_'");
-    verifier().verify(&tok, &keyset(), NOW).expect("the url-safe original verifies");
+    verifier()
+        .verify(&tok, &keyset(), NOW)
+        .expect("the url-safe original verifies");
     let [h, p, _] = segments(&tok);
     assert_eq!(verify(&format!("{h}.{p}.{std_sig}")), "invalid_base64");
 }
@@ -229,7 +340,11 @@ fn whitespace_is_refused() {
 #[test]
 fn non_alphabet_characters_are_refused() {
     let [h, p, s] = segments(&honest_token());
-    for bad in [format!("{h}.{p}.{}!", &s[..85]), format!("{h}.{p}*.{s}"), format!("{h}.{p}.{}é", &s[..85])] {
+    for bad in [
+        format!("{h}.{p}.{}!", &s[..85]),
+        format!("{h}.{p}*.{s}"),
+        format!("{h}.{p}.{}é", &s[..85]),
+    ] {
         assert_eq!(verify(&bad), "invalid_base64", "{bad:?}");
     }
 }
@@ -275,7 +390,10 @@ fn empty_token_and_empty_segments_are_refused() {
     assert_eq!(verify(&format!(".{p}.{s}")), "malformed_token");
     assert_eq!(verify(&format!("{h}.{p}.")), "malformed_token");
     // An empty payload is not a JSON object (nor JSON at all).
-    assert_eq!(verify(&forge(&to_json(&token_header()), "")), "invalid_json");
+    assert_eq!(
+        verify(&forge(&to_json(&token_header()), "")),
+        "invalid_json"
+    );
 }
 
 #[test]
@@ -283,18 +401,27 @@ fn oversized_token_is_refused() {
     let big = "A".repeat(jws::MAX_COMPACT_LEN + 1);
     assert_eq!(verify(&big), "token_too_large");
     let padded_claims = claims_set("pad", json!("x".repeat(jws::MAX_COMPACT_LEN)));
-    assert_eq!(verify(&token_with_claims(&padded_claims)), "token_too_large");
+    assert_eq!(
+        verify(&token_with_claims(&padded_claims)),
+        "token_too_large"
+    );
 }
 
 #[test]
 fn signature_of_wrong_length_is_refused() {
     let [h, p, s] = segments(&honest_token());
     let sig = b64url_decode(&s).unwrap();
-    assert_eq!(verify(&format!("{h}.{p}.{}", seg(&sig[..63]))), "bad_signature");
+    assert_eq!(
+        verify(&format!("{h}.{p}.{}", seg(&sig[..63]))),
+        "bad_signature"
+    );
     let mut long = sig.clone();
     long.push(0);
     assert_eq!(verify(&format!("{h}.{p}.{}", seg(&long))), "bad_signature");
-    assert_eq!(verify(&format!("{h}.{p}.{}", seg(&[0u8; 32]))), "bad_signature");
+    assert_eq!(
+        verify(&format!("{h}.{p}.{}", seg(&[0u8; 32]))),
+        "bad_signature"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -303,7 +430,15 @@ fn signature_of_wrong_length_is_refused() {
 #[test]
 fn header_not_json_or_not_an_object_is_refused() {
     let claims = to_json(&token_claims());
-    for header in ["not json", "[]", r#""EdDSA""#, "null", "{", r#"{"alg":"EdDSA"} {}"#, ""] {
+    for header in [
+        "not json",
+        "[]",
+        r#""EdDSA""#,
+        "null",
+        "{",
+        r#"{"alg":"EdDSA"} {}"#,
+        "",
+    ] {
         let tok = forge(header, &claims);
         let c = verify(&tok);
         if header.is_empty() {
@@ -317,8 +452,20 @@ fn header_not_json_or_not_an_object_is_refused() {
 #[test]
 fn payload_not_an_object_is_refused() {
     let h = to_json(&token_header());
-    for payload in ["[]", r#"["iss"]"#, r#""claims""#, "42", "true", "null", r#"[{"iss":"x"}]"#] {
-        assert_eq!(verify(&forge(&h, payload)), "payload_not_object", "{payload}");
+    for payload in [
+        "[]",
+        r#"["iss"]"#,
+        r#""claims""#,
+        "42",
+        "true",
+        "null",
+        r#"[{"iss":"x"}]"#,
+    ] {
+        assert_eq!(
+            verify(&forge(&h, payload)),
+            "payload_not_object",
+            "{payload}"
+        );
     }
 }
 
@@ -337,14 +484,22 @@ fn payload_not_json_is_refused() {
         assert_eq!(verify(&forge(&h, &payload)), "invalid_json", "{payload}");
     }
     // Not UTF-8.
-    let tok = format!("{}.{}.{}", seg(h.as_bytes()), seg(&[0x7b, 0xff, 0xfe, 0x7d]), segments(&honest_token())[2]);
+    let tok = format!(
+        "{}.{}.{}",
+        seg(h.as_bytes()),
+        seg(&[0x7b, 0xff, 0xfe, 0x7d]),
+        segments(&honest_token())[2]
+    );
     assert_eq!(verify(&tok), "invalid_json");
 }
 
 #[test]
 fn payload_nested_too_deep_is_refused() {
     let deep = format!(r#"{{"x":{}1{}}}"#, "[".repeat(200), "]".repeat(200));
-    assert_eq!(verify(&forge(&to_json(&token_header()), &deep)), "invalid_json");
+    assert_eq!(
+        verify(&forge(&to_json(&token_header()), &deep)),
+        "invalid_json"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -369,8 +524,14 @@ fn numeric_dates_must_be_json_integers() {
         }
     }
     // Beyond u64: serde_json reads it as a float.
-    let payload = to_json(&token_claims()).replace(&format!(r#""exp":{}"#, NOW + 890), r#""exp":18446744073709551616"#);
-    assert_eq!(verify(&forge(&to_json(&token_header()), &payload)), "invalid_numeric_date");
+    let payload = to_json(&token_claims()).replace(
+        &format!(r#""exp":{}"#, NOW + 890),
+        r#""exp":18446744073709551616"#,
+    );
+    assert_eq!(
+        verify(&forge(&to_json(&token_header()), &payload)),
+        "invalid_numeric_date"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -378,15 +539,30 @@ fn numeric_dates_must_be_json_integers() {
 
 #[test]
 fn unknown_kid_is_refused() {
-    for kid in ["unknown", "../../../etc/passwd", &attacker_key().public_key().thumbprint()] {
-        assert_eq!(verify(&token_with_header(&header_set("kid", json!(kid)))), "unknown_kid", "{kid}");
+    for kid in [
+        "unknown",
+        "../../../etc/passwd",
+        &attacker_key().public_key().thumbprint(),
+    ] {
+        assert_eq!(
+            verify(&token_with_header(&header_set("kid", json!(kid)))),
+            "unknown_kid",
+            "{kid}"
+        );
     }
-    assert_eq!(code(verifier().verify(&honest_token(), &KeySet::default(), NOW)), "unknown_kid");
+    assert_eq!(
+        code(verifier().verify(&honest_token(), &KeySet::default(), NOW)),
+        "unknown_kid"
+    );
 }
 
 #[test]
 fn signature_by_another_key_is_refused() {
-    let tok = forge_with(&attacker_key(), &to_json(&token_header()), &to_json(&token_claims()));
+    let tok = forge_with(
+        &attacker_key(),
+        &to_json(&token_header()),
+        &to_json(&token_claims()),
+    );
     assert_eq!(verify(&tok), "bad_signature");
 }
 
@@ -394,14 +570,20 @@ fn signature_by_another_key_is_refused() {
 fn tampered_payload_is_refused() {
     let [h, _, s] = segments(&honest_token());
     let evil = claims_set("scope", json!("admin"));
-    assert_eq!(verify(&format!("{h}.{}.{s}", seg(to_json(&evil).as_bytes()))), "bad_signature");
+    assert_eq!(
+        verify(&format!("{h}.{}.{s}", seg(to_json(&evil).as_bytes()))),
+        "bad_signature"
+    );
 }
 
 #[test]
 fn tampered_header_is_refused() {
     let [_, p, s] = segments(&honest_token());
     let h2 = header_set("alg", json!("Ed25519"));
-    assert_eq!(verify(&format!("{}.{p}.{s}", seg(to_json(&h2).as_bytes()))), "bad_signature");
+    assert_eq!(
+        verify(&format!("{}.{p}.{s}", seg(to_json(&h2).as_bytes()))),
+        "bad_signature"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -409,40 +591,95 @@ fn tampered_header_is_refused() {
 
 #[test]
 fn wrong_issuer_is_refused() {
-    for iss in ["https://evil.example", "https://auth.example.com/", "HTTPS://AUTH.EXAMPLE.COM", ""] {
-        assert_eq!(verify(&token_with_claims(&claims_set("iss", json!(iss)))), "wrong_issuer", "{iss}");
+    for iss in [
+        "https://evil.example",
+        "https://auth.example.com/",
+        "HTTPS://AUTH.EXAMPLE.COM",
+        "",
+    ] {
+        assert_eq!(
+            verify(&token_with_claims(&claims_set("iss", json!(iss)))),
+            "wrong_issuer",
+            "{iss}"
+        );
     }
 }
 
 #[test]
 fn wrong_audience_is_refused() {
-    assert_eq!(verify(&token_with_claims(&claims_set("aud", json!("https://other.example")))), "wrong_audience");
+    assert_eq!(
+        verify(&token_with_claims(&claims_set(
+            "aud",
+            json!("https://other.example")
+        ))),
+        "wrong_audience"
+    );
     let list = json!(["https://other.example", "https://third.example"]);
-    assert_eq!(verify(&token_with_claims(&claims_set("aud", list))), "wrong_audience");
+    assert_eq!(
+        verify(&token_with_claims(&claims_set("aud", list))),
+        "wrong_audience"
+    );
     // A list that contains the accepted audience is fine.
     let ok = claims_set("aud", json!(["https://other.example", AUDIENCE]));
-    verifier().verify(&token_with_claims(&ok), &keyset(), NOW).expect("aud list containing ours");
+    verifier()
+        .verify(&token_with_claims(&ok), &keyset(), NOW)
+        .expect("aud list containing ours");
 }
 
 #[test]
 fn empty_audience_list_is_refused() {
-    assert_eq!(verify(&token_with_claims(&claims_set("aud", json!([])))), "empty_audience");
+    assert_eq!(
+        verify(&token_with_claims(&claims_set("aud", json!([])))),
+        "empty_audience"
+    );
     // Even a verifier that accepts any audience wants a non-empty one.
     let any = auth4agent_protocol::Verifier::new(ISSUER);
-    assert_eq!(code(any.verify(&token_with_claims(&claims_set("aud", json!([]))), &keyset(), NOW)), "empty_audience");
+    assert_eq!(
+        code(any.verify(
+            &token_with_claims(&claims_set("aud", json!([]))),
+            &keyset(),
+            NOW
+        )),
+        "empty_audience"
+    );
 }
 
 #[test]
 fn malformed_audience_is_refused() {
-    for v in [json!(""), json!(7), json!([AUDIENCE, 7]), json!([""]), json!({"aud": AUDIENCE}), json!(null)] {
-        assert_eq!(verify(&token_with_claims(&claims_set("aud", v.clone()))), "invalid_claim", "{v}");
+    for v in [
+        json!(""),
+        json!(7),
+        json!([AUDIENCE, 7]),
+        json!([""]),
+        json!({"aud": AUDIENCE}),
+        json!(null),
+    ] {
+        assert_eq!(
+            verify(&token_with_claims(&claims_set("aud", v.clone()))),
+            "invalid_claim",
+            "{v}"
+        );
     }
 }
 
 #[test]
 fn missing_required_claims_are_refused() {
-    for name in ["iss", "sub", "client_id", "aud", "scope", "iat", "exp", "jti", "cnf"] {
-        assert_eq!(verify(&token_with_claims(&claims_without(name))), "missing_claim", "{name}");
+    for name in [
+        "iss",
+        "sub",
+        "client_id",
+        "aud",
+        "scope",
+        "iat",
+        "exp",
+        "jti",
+        "cnf",
+    ] {
+        assert_eq!(
+            verify(&token_with_claims(&claims_without(name))),
+            "missing_claim",
+            "{name}"
+        );
     }
     let no_jkt = claims_set("cnf", json!({}));
     assert_eq!(verify(&token_with_claims(&no_jkt)), "missing_claim");
@@ -458,14 +695,26 @@ fn claims_of_the_wrong_type_are_refused() {
         ("jti", json!(5)),
         ("cnf", json!("jkt")),
     ] {
-        assert_eq!(verify(&token_with_claims(&claims_set(name, v.clone()))), "invalid_claim", "{name}: {v}");
+        assert_eq!(
+            verify(&token_with_claims(&claims_set(name, v.clone()))),
+            "invalid_claim",
+            "{name}: {v}"
+        );
     }
-    assert_eq!(verify(&token_with_claims(&claims_set("cnf", json!({"jkt": 1})))), "invalid_claim");
+    assert_eq!(
+        verify(&token_with_claims(&claims_set("cnf", json!({"jkt": 1})))),
+        "invalid_claim"
+    );
 }
 
 #[test]
 fn subject_that_is_not_a_did_is_refused() {
-    for sub in ["agent-1", "did:agent:EXAMPLE.com:0123456789abcdef0123456789abcdef", "did:web:example.com", ""] {
+    for sub in [
+        "agent-1",
+        "did:agent:EXAMPLE.com:0123456789abcdef0123456789abcdef",
+        "did:web:example.com",
+        "",
+    ] {
         let mut c = claims_set("sub", json!(sub));
         c["client_id"] = json!(sub);
         assert_eq!(verify(&token_with_claims(&c)), "wrong_subject", "{sub:?}");
@@ -474,20 +723,41 @@ fn subject_that_is_not_a_did_is_refused() {
 
 #[test]
 fn client_id_other_than_sub_is_refused() {
-    let other = Did::from_key(&Domain::parse("example.com").unwrap(), &attacker_key().public_key());
-    assert_eq!(verify(&token_with_claims(&claims_set("client_id", json!(other.as_str())))), "invalid_claim");
+    let other = Did::from_key(
+        &Domain::parse("example.com").unwrap(),
+        &attacker_key().public_key(),
+    );
+    assert_eq!(
+        verify(&token_with_claims(&claims_set(
+            "client_id",
+            json!(other.as_str())
+        ))),
+        "invalid_claim"
+    );
 }
 
 #[test]
 fn invalid_scope_claim_is_refused() {
-    for scope in ["read:orders  write:orders", " read:orders", "read\"orders", "ré"] {
-        assert_eq!(verify(&token_with_claims(&claims_set("scope", json!(scope)))), "invalid_scope", "{scope:?}");
+    for scope in [
+        "read:orders  write:orders",
+        " read:orders",
+        "read\"orders",
+        "ré",
+    ] {
+        assert_eq!(
+            verify(&token_with_claims(&claims_set("scope", json!(scope)))),
+            "invalid_scope",
+            "{scope:?}"
+        );
     }
 }
 
 #[test]
 fn empty_jti_is_refused() {
-    assert_eq!(verify(&token_with_claims(&claims_set("jti", json!("")))), "invalid_claim");
+    assert_eq!(
+        verify(&token_with_claims(&claims_set("jti", json!("")))),
+        "invalid_claim"
+    );
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -505,36 +775,85 @@ fn timed(iat: u64, exp: u64, nbf: Option<u64>) -> String {
 #[test]
 fn expired_is_refused_after_leeway() {
     // Default leeway 60 s: exp + 60 is the first refused second.
-    verifier().verify(&timed(NOW - 900, NOW - 59, None), &keyset(), NOW).expect("within leeway");
+    verifier()
+        .verify(&timed(NOW - 900, NOW - 59, None), &keyset(), NOW)
+        .expect("within leeway");
     assert_eq!(verify(&timed(NOW - 900, NOW - 60, None)), "expired");
     assert_eq!(verify(&timed(NOW - 3600, NOW - 1800, None)), "expired");
-    assert_eq!(code(verifier().leeway(0).verify(&timed(NOW - 900, NOW, None), &keyset(), NOW)), "expired");
+    assert_eq!(
+        code(
+            verifier()
+                .leeway(0)
+                .verify(&timed(NOW - 900, NOW, None), &keyset(), NOW)
+        ),
+        "expired"
+    );
     // Revocation may look at an expired token's claims, still only with a valid signature.
-    verifier().verify_ignoring_time(&timed(NOW - 3600, NOW - 1800, None), &keyset()).expect("ignoring time");
-    let forged = forge_with(&attacker_key(), &to_json(&token_header()), &to_json(&token_claims()));
-    assert_eq!(code(verifier().verify_ignoring_time(&forged, &keyset())), "bad_signature");
+    verifier()
+        .verify_ignoring_time(&timed(NOW - 3600, NOW - 1800, None), &keyset())
+        .expect("ignoring time");
+    let forged = forge_with(
+        &attacker_key(),
+        &to_json(&token_header()),
+        &to_json(&token_claims()),
+    );
+    assert_eq!(
+        code(verifier().verify_ignoring_time(&forged, &keyset())),
+        "bad_signature"
+    );
 }
 
 #[test]
 fn not_yet_valid_is_refused() {
-    verifier().verify(&timed(NOW - 10, NOW + 890, Some(NOW + 60)), &keyset(), NOW).expect("nbf within leeway");
-    assert_eq!(verify(&timed(NOW - 10, NOW + 890, Some(NOW + 61))), "not_yet_valid");
-    assert_eq!(verify(&timed(NOW - 10, NOW + 890, Some(NOW + 600))), "not_yet_valid");
+    verifier()
+        .verify(&timed(NOW - 10, NOW + 890, Some(NOW + 60)), &keyset(), NOW)
+        .expect("nbf within leeway");
+    assert_eq!(
+        verify(&timed(NOW - 10, NOW + 890, Some(NOW + 61))),
+        "not_yet_valid"
+    );
+    assert_eq!(
+        verify(&timed(NOW - 10, NOW + 890, Some(NOW + 600))),
+        "not_yet_valid"
+    );
 }
 
 #[test]
 fn issued_in_future_is_refused() {
-    verifier().verify(&timed(NOW + 60, NOW + 900, None), &keyset(), NOW).expect("iat within leeway");
-    assert_eq!(verify(&timed(NOW + 61, NOW + 900, None)), "issued_in_future");
-    assert_eq!(verify(&timed(NOW + 600, NOW + 1200, None)), "issued_in_future");
+    verifier()
+        .verify(&timed(NOW + 60, NOW + 900, None), &keyset(), NOW)
+        .expect("iat within leeway");
+    assert_eq!(
+        verify(&timed(NOW + 61, NOW + 900, None)),
+        "issued_in_future"
+    );
+    assert_eq!(
+        verify(&timed(NOW + 600, NOW + 1200, None)),
+        "issued_in_future"
+    );
 }
 
 #[test]
 fn lifetime_too_long_is_refused() {
-    verifier().verify(&timed(NOW - 10, NOW - 10 + 3600, None), &keyset(), NOW).expect("exactly the max");
-    assert_eq!(verify(&timed(NOW - 10, NOW - 10 + 3601, None)), "lifetime_too_long");
-    assert_eq!(verify(&timed(NOW - 10, u64::MAX, None)), "lifetime_too_long");
-    assert_eq!(code(verifier().max_lifetime(300).verify(&honest_token(), &keyset(), NOW)), "lifetime_too_long");
+    verifier()
+        .verify(&timed(NOW - 10, NOW - 10 + 3600, None), &keyset(), NOW)
+        .expect("exactly the max");
+    assert_eq!(
+        verify(&timed(NOW - 10, NOW - 10 + 3601, None)),
+        "lifetime_too_long"
+    );
+    assert_eq!(
+        verify(&timed(NOW - 10, u64::MAX, None)),
+        "lifetime_too_long"
+    );
+    assert_eq!(
+        code(
+            verifier()
+                .max_lifetime(300)
+                .verify(&honest_token(), &keyset(), NOW)
+        ),
+        "lifetime_too_long"
+    );
 }
 
 #[test]
@@ -553,7 +872,12 @@ fn nonce() -> String {
 }
 
 fn challenge() -> Challenge {
-    Challenge { id: CHALLENGE_ID.into(), nonce: nonce(), expires_at: NOW + 60, did: agent_did() }
+    Challenge {
+        id: CHALLENGE_ID.into(),
+        nonce: nonce(),
+        expires_at: NOW + 60,
+        did: agent_did(),
+    }
 }
 
 fn proof_claims() -> Value {
@@ -592,7 +916,9 @@ fn honest_proof_is_accepted_both_hand_built_and_signed() {
     let p = UnverifiedProof::decode(&proof_with(&proof_claims())).unwrap();
     assert_eq!(p.challenge_id(), CHALLENGE_ID);
     assert_eq!(p.did().unwrap(), agent_did());
-    let claims = p.verify(&agent_key().public_key(), ISSUER, &challenge(), NOW, 60).unwrap();
+    let claims = p
+        .verify(&agent_key().public_key(), ISSUER, &challenge(), NOW, 60)
+        .unwrap();
     assert_eq!(claims.ttl, 900);
 
     let typed: auth4agent_protocol::ProofClaims = serde_json::from_value(proof_claims()).unwrap();
@@ -607,14 +933,30 @@ fn honest_proof_is_accepted_both_hand_built_and_signed() {
 #[test]
 fn proof_for_another_server_is_refused() {
     let p = UnverifiedProof::decode(&proof_with(&proof_claims())).unwrap();
-    assert_eq!(code(p.verify(&agent_key().public_key(), "https://other.example", &challenge(), NOW, 60)), "wrong_audience");
-    assert_eq!(verify_proof(&proof_set("aud", json!("https://other.example"))), "wrong_audience");
+    assert_eq!(
+        code(p.verify(
+            &agent_key().public_key(),
+            "https://other.example",
+            &challenge(),
+            NOW,
+            60
+        )),
+        "wrong_audience"
+    );
+    assert_eq!(
+        verify_proof(&proof_set("aud", json!("https://other.example"))),
+        "wrong_audience"
+    );
 }
 
 #[test]
 fn captured_proof_cannot_be_rebound_to_other_scopes_or_audience() {
     let [h, _, s] = segments(&proof_with(&proof_claims()));
-    for (name, v) in [("scope", json!("admin")), ("token_aud", json!("https://other.example")), ("ttl", json!(3600))] {
+    for (name, v) in [
+        ("scope", json!("admin")),
+        ("token_aud", json!("https://other.example")),
+        ("ttl", json!(3600)),
+    ] {
         let mut c = proof_claims();
         c[name] = v;
         let tampered = format!("{h}.{}.{s}", seg(to_json(&c).as_bytes()));
@@ -624,44 +966,81 @@ fn captured_proof_cannot_be_rebound_to_other_scopes_or_audience() {
 
 #[test]
 fn proof_with_wrong_nonce_is_refused() {
-    assert_eq!(verify_proof(&proof_set("nonce", json!(b64url_encode(&[0x5b; 32])))), "nonce_mismatch");
-    assert_eq!(verify_proof(&proof_set("nonce", json!(""))), "nonce_mismatch");
+    assert_eq!(
+        verify_proof(&proof_set("nonce", json!(b64url_encode(&[0x5b; 32])))),
+        "nonce_mismatch"
+    );
+    assert_eq!(
+        verify_proof(&proof_set("nonce", json!(""))),
+        "nonce_mismatch"
+    );
 }
 
 #[test]
 fn proof_for_another_challenge_is_refused() {
-    assert_eq!(verify_proof(&proof_set("challenge_id", json!("ch_other"))), "invalid_claim");
+    assert_eq!(
+        verify_proof(&proof_set("challenge_id", json!("ch_other"))),
+        "invalid_claim"
+    );
 }
 
 #[test]
 fn proof_missing_challenge_id_is_refused_at_decode() {
     let mut c = proof_claims();
     c.as_object_mut().unwrap().remove("challenge_id");
-    assert_eq!(code(UnverifiedProof::decode(&proof_with(&c))), "missing_claim");
+    assert_eq!(
+        code(UnverifiedProof::decode(&proof_with(&c))),
+        "missing_claim"
+    );
 }
 
 #[test]
 fn proof_from_another_did_is_refused() {
-    let other = Did::from_key(&Domain::parse("example.com").unwrap(), &attacker_key().public_key());
-    assert_eq!(verify_proof(&proof_set("iss", json!(other.as_str()))), "wrong_subject");
-    assert_eq!(verify_proof(&proof_set("sub", json!(other.as_str()))), "wrong_subject");
+    let other = Did::from_key(
+        &Domain::parse("example.com").unwrap(),
+        &attacker_key().public_key(),
+    );
+    assert_eq!(
+        verify_proof(&proof_set("iss", json!(other.as_str()))),
+        "wrong_subject"
+    );
+    assert_eq!(
+        verify_proof(&proof_set("sub", json!(other.as_str()))),
+        "wrong_subject"
+    );
     // The challenge was bound to another DID.
     let p = UnverifiedProof::decode(&proof_with(&proof_claims())).unwrap();
-    let ch = Challenge { did: other, ..challenge() };
-    assert_eq!(code(p.verify(&agent_key().public_key(), ISSUER, &ch, NOW, 60)), "wrong_subject");
+    let ch = Challenge {
+        did: other,
+        ..challenge()
+    };
+    assert_eq!(
+        code(p.verify(&agent_key().public_key(), ISSUER, &ch, NOW, 60)),
+        "wrong_subject"
+    );
 }
 
 #[test]
 fn proof_signed_by_another_key_is_refused() {
     // Right kid, wrong signer.
-    let forged = forge_with(&attacker_key(), &to_json(&proof_header()), &to_json(&proof_claims()));
+    let forged = forge_with(
+        &attacker_key(),
+        &to_json(&proof_header()),
+        &to_json(&proof_claims()),
+    );
     assert_eq!(verify_proof(&forged), "bad_signature");
     // The attacker's own kid does not match the registered key.
     let typed: auth4agent_protocol::ProofClaims = serde_json::from_value(proof_claims()).unwrap();
-    assert_eq!(verify_proof(&sign_proof(&attacker_key(), &typed).unwrap()), "unknown_kid");
+    assert_eq!(
+        verify_proof(&sign_proof(&attacker_key(), &typed).unwrap()),
+        "unknown_kid"
+    );
     // Key of the DID's domain but not the DID's own: the DID fingerprint binds the key.
     let p = UnverifiedProof::decode(&sign_proof(&attacker_key(), &typed).unwrap()).unwrap();
-    assert_eq!(code(p.verify(&attacker_key().public_key(), ISSUER, &challenge(), NOW, 60)), "wrong_subject");
+    assert_eq!(
+        code(p.verify(&attacker_key().public_key(), ISSUER, &challenge(), NOW, 60)),
+        "wrong_subject"
+    );
 }
 
 #[test]
@@ -673,20 +1052,53 @@ fn proof_times_are_checked() {
         proof_with(&c)
     };
     assert_eq!(verify_proof(&timed(NOW - 200, NOW - 140)), "expired");
-    assert_eq!(verify_proof(&timed(NOW + 120, NOW + 150)), "issued_in_future");
+    assert_eq!(
+        verify_proof(&timed(NOW + 120, NOW + 150)),
+        "issued_in_future"
+    );
     assert_eq!(verify_proof(&timed(NOW, NOW + 61)), "lifetime_too_long");
     assert_eq!(verify_proof(&timed(NOW, NOW)), "invalid_claim");
-    assert_eq!(verify_proof(&proof_set("exp", json!("1800000060"))), "invalid_numeric_date");
-    assert_eq!(verify_proof(&proof_set("iat", json!(1.8e9))), "invalid_numeric_date");
+    assert_eq!(
+        verify_proof(&proof_set("exp", json!("1800000060"))),
+        "invalid_numeric_date"
+    );
+    assert_eq!(
+        verify_proof(&proof_set("iat", json!(1.8e9))),
+        "invalid_numeric_date"
+    );
 }
 
 #[test]
 fn proof_claim_values_are_checked() {
-    assert_eq!(verify_proof(&proof_set("scope", json!(""))), "invalid_scope");
-    assert_eq!(verify_proof(&proof_set("scope", json!("a  b"))), "invalid_scope");
-    assert_eq!(verify_proof(&proof_set("token_aud", json!(""))), "invalid_claim");
+    assert_eq!(
+        verify_proof(&proof_set("scope", json!(""))),
+        "invalid_scope"
+    );
+    assert_eq!(
+        verify_proof(&proof_set("scope", json!("a  b"))),
+        "invalid_scope"
+    );
+    for aud in [
+        String::new(),
+        "https://api.example.com/a b".into(),
+        "https://api.example.com/é".into(),
+        "a".repeat(257),
+    ] {
+        assert_eq!(
+            verify_proof(&proof_set("token_aud", json!(aud))),
+            "invalid_audience",
+            "{aud:?}"
+        );
+    }
+    assert_eq!(
+        verify_proof(&proof_set("token_aud", json!(["https://api.example.com"]))),
+        "invalid_claim"
+    );
     assert_eq!(verify_proof(&proof_set("ttl", json!(-5))), "invalid_claim");
-    assert_eq!(verify_proof(&proof_set("ttl", json!("900"))), "invalid_claim");
+    assert_eq!(
+        verify_proof(&proof_set("ttl", json!("900"))),
+        "invalid_claim"
+    );
     let mut c = proof_claims();
     c.as_object_mut().unwrap().remove("nonce");
     assert_eq!(verify_proof(&proof_with(&c)), "missing_claim");
@@ -696,12 +1108,33 @@ fn proof_claim_values_are_checked() {
 fn proof_inherits_the_jws_refusals() {
     let mut h = proof_header();
     h["alg"] = json!("none");
-    assert_eq!(verify_proof(&forge_with(&agent_key(), &to_json(&h), &to_json(&proof_claims()))), "unsupported_alg");
+    assert_eq!(
+        verify_proof(&forge_with(
+            &agent_key(),
+            &to_json(&h),
+            &to_json(&proof_claims())
+        )),
+        "unsupported_alg"
+    );
     let mut h = proof_header();
     h["jwk"] = serde_json::to_value(agent_key().public_key().to_jwk()).unwrap();
-    assert_eq!(verify_proof(&forge_with(&agent_key(), &to_json(&h), &to_json(&proof_claims()))), "embedded_key");
+    assert_eq!(
+        verify_proof(&forge_with(
+            &agent_key(),
+            &to_json(&h),
+            &to_json(&proof_claims())
+        )),
+        "embedded_key"
+    );
     let payload = to_json(&proof_claims()).replace(r#""nonce":"#, r#""nonce":"x","nonce":"#);
-    assert_eq!(verify_proof(&forge_with(&agent_key(), &to_json(&proof_header()), &payload)), "duplicate_member");
+    assert_eq!(
+        verify_proof(&forge_with(
+            &agent_key(),
+            &to_json(&proof_header()),
+            &payload
+        )),
+        "duplicate_member"
+    );
     // An access token or signed request presented as a proof.
     assert_eq!(verify_proof(&honest_token()), "wrong_typ");
     assert_eq!(verify_proof(&signed_request()), "wrong_typ");
@@ -752,21 +1185,36 @@ fn request_set(name: &str, v: Value) -> String {
 fn honest_request_is_accepted() {
     let r = UnverifiedRequest::decode(&signed_request()).unwrap();
     assert_eq!(r.kid(), agent_key().public_key().thumbprint());
-    let v = r.verify(&agent_key().public_key(), "POST", URL, BODY, NOW, 60).unwrap();
+    let v = r
+        .verify(&agent_key().public_key(), "POST", URL, BODY, NOW, 60)
+        .unwrap();
     assert_eq!(v.jti(), JTI);
     assert_eq!(v.exp(), NOW + 60);
     assert_eq!(v.kid(), agent_key().public_key().thumbprint());
     // The hand-built twin verifies the same way, and the URL may differ in case, default port and query.
     UnverifiedRequest::decode(&request_with(&request_claims()))
         .unwrap()
-        .verify(&agent_key().public_key(), "POST", "HTTPS://Auth.Example.com:443/v1/operators/example.com/agents?x=1", BODY, NOW, 60)
+        .verify(
+            &agent_key().public_key(),
+            "POST",
+            "HTTPS://Auth.Example.com:443/v1/operators/example.com/agents?x=1",
+            BODY,
+            NOW,
+            60,
+        )
         .unwrap();
 }
 
 #[test]
 fn request_with_other_method_is_refused() {
-    assert_eq!(verify_request_with(&signed_request(), "DELETE", URL, BODY), "htm_mismatch");
-    assert_eq!(verify_request_with(&signed_request(), "post", URL, BODY), "htm_mismatch");
+    assert_eq!(
+        verify_request_with(&signed_request(), "DELETE", URL, BODY),
+        "htm_mismatch"
+    );
+    assert_eq!(
+        verify_request_with(&signed_request(), "post", URL, BODY),
+        "htm_mismatch"
+    );
 }
 
 #[test]
@@ -778,15 +1226,28 @@ fn request_for_other_url_is_refused() {
         "https://auth.example.com:8443/v1/operators/example.com/agents",
         "https://auth.example.com/v1/operators/EXAMPLE.com/agents",
     ] {
-        assert_eq!(verify_request_with(&signed_request(), "POST", url, BODY), "htu_mismatch", "{url}");
+        assert_eq!(
+            verify_request_with(&signed_request(), "POST", url, BODY),
+            "htu_mismatch",
+            "{url}"
+        );
     }
 }
 
 #[test]
 fn request_with_other_body_is_refused() {
-    assert_eq!(verify_request_with(&signed_request(), "POST", URL, b""), "body_hash_mismatch");
-    assert_eq!(verify_request_with(&signed_request(), "POST", URL, br#"{"public_key":"y"}"#), "body_hash_mismatch");
-    assert_eq!(verify_request(&request_set("ath", json!(""))), "body_hash_mismatch");
+    assert_eq!(
+        verify_request_with(&signed_request(), "POST", URL, b""),
+        "body_hash_mismatch"
+    );
+    assert_eq!(
+        verify_request_with(&signed_request(), "POST", URL, br#"{"public_key":"y"}"#),
+        "body_hash_mismatch"
+    );
+    assert_eq!(
+        verify_request(&request_set("ath", json!(""))),
+        "body_hash_mismatch"
+    );
 }
 
 #[test]
@@ -798,18 +1259,33 @@ fn request_times_are_checked() {
         request_with(&c)
     };
     assert_eq!(verify_request(&timed(NOW - 300, NOW - 240)), "expired");
-    assert_eq!(verify_request(&timed(NOW + 300, NOW + 360)), "issued_in_future");
+    assert_eq!(
+        verify_request(&timed(NOW + 300, NOW + 360)),
+        "issued_in_future"
+    );
     assert_eq!(verify_request(&timed(NOW, NOW + 121)), "lifetime_too_long");
-    assert_eq!(verify_request(&request_set("exp", json!(true))), "invalid_numeric_date");
+    assert_eq!(
+        verify_request(&request_set("exp", json!(true))),
+        "invalid_numeric_date"
+    );
     let old = sign_request(&agent_key(), "POST", URL, BODY, NOW - 121, JTI).unwrap();
     assert_eq!(verify_request(&old), "expired");
 }
 
 #[test]
 fn request_jti_length_is_checked() {
-    assert_eq!(verify_request(&request_set("jti", json!("short"))), "invalid_claim");
-    assert_eq!(verify_request(&request_set("jti", json!("j".repeat(129)))), "invalid_claim");
-    assert_eq!(verify_request(&request_set("jti", json!(12345678901234567u64))), "invalid_claim");
+    assert_eq!(
+        verify_request(&request_set("jti", json!("short"))),
+        "invalid_claim"
+    );
+    assert_eq!(
+        verify_request(&request_set("jti", json!("j".repeat(129)))),
+        "invalid_claim"
+    );
+    assert_eq!(
+        verify_request(&request_set("jti", json!(12345678901234567u64))),
+        "invalid_claim"
+    );
 }
 
 #[test]
@@ -837,7 +1313,14 @@ fn request_inherits_the_jws_refusals() {
     assert_eq!(verify_request(&honest_token()), "wrong_typ");
     assert_eq!(verify_request(&proof_with(&proof_claims())), "wrong_typ");
     let h = json!({ "alg": "EdDSA", "typ": typ::REQUEST, "kid": agent_key().public_key().thumbprint(), "crit": [] });
-    assert_eq!(verify_request(&forge_with(&agent_key(), &to_json(&h), &to_json(&request_claims()))), "empty_crit");
+    assert_eq!(
+        verify_request(&forge_with(
+            &agent_key(),
+            &to_json(&h),
+            &to_json(&request_claims())
+        )),
+        "empty_crit"
+    );
     let [h, p, s] = segments(&signed_request());
     assert_eq!(verify_request(&format!("{h}.{p}.{s}==")), "invalid_base64");
     assert_eq!(verify_request(&format!("{h}.{p}")), "malformed_token");
@@ -857,12 +1340,27 @@ fn foreign_or_private_jwks_are_refused() {
         ("RSA", json!({"kty": "RSA", "n": "AQAB", "e": "AQAB"})),
         ("X25519", json!({"kty": "OKP", "crv": "X25519", "x": x})),
         ("no crv", json!({"kty": "OKP", "x": x})),
-        ("private", json!({"kty": "OKP", "crv": "Ed25519", "x": x, "d": b64url_encode(&[0x22; 32])})),
-        ("alg RS256", json!({"kty": "OKP", "crv": "Ed25519", "x": x, "alg": "RS256"})),
+        (
+            "private",
+            json!({"kty": "OKP", "crv": "Ed25519", "x": x, "d": b64url_encode(&[0x22; 32])}),
+        ),
+        (
+            "alg RS256",
+            json!({"kty": "OKP", "crv": "Ed25519", "x": x, "alg": "RS256"}),
+        ),
         ("no x", json!({"kty": "OKP", "crv": "Ed25519"})),
-        ("short x", json!({"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(&[1; 31])})),
-        ("padded x", json!({"kty": "OKP", "crv": "Ed25519", "x": format!("{x}=")})),
-        ("small order x", json!({"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(&identity())})),
+        (
+            "short x",
+            json!({"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(&[1; 31])}),
+        ),
+        (
+            "padded x",
+            json!({"kty": "OKP", "crv": "Ed25519", "x": format!("{x}=")}),
+        ),
+        (
+            "small order x",
+            json!({"kty": "OKP", "crv": "Ed25519", "x": b64url_encode(&identity())}),
+        ),
     ] {
         assert_eq!(code(PublicKey::from_jwk(&jwk(v))), "invalid_key", "{what}");
     }
@@ -898,7 +1396,13 @@ fn malformed_pem_is_refused() {
 fn duplicate_kid_is_refused() {
     let pk = agent_key().public_key();
     let other = attacker_key().public_key();
-    assert_eq!(code(KeySet::from_keys([("k".to_owned(), pk), ("k".to_owned(), other)])), "duplicate_kid");
+    assert_eq!(
+        code(KeySet::from_keys([
+            ("k".to_owned(), pk),
+            ("k".to_owned(), other)
+        ])),
+        "duplicate_kid"
+    );
     let mut jwks = KeySet::from_keys([("k".to_owned(), pk)]).unwrap().to_jwks();
     let mut second = jwks.keys[0].clone();
     second.x = other.to_jwk().x;
@@ -910,7 +1414,8 @@ fn duplicate_kid_is_refused() {
 #[test]
 fn jwks_with_duplicate_members_or_bad_json_is_refused() {
     let x = agent_key().public_key().to_jwk().x.unwrap();
-    let dup = format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{x}","kid":"a","kid":"b"}}]}}"#);
+    let dup =
+        format!(r#"{{"keys":[{{"kty":"OKP","crv":"Ed25519","x":"{x}","kid":"a","kid":"b"}}]}}"#);
     assert_eq!(code(KeySet::from_json(&dup)), "duplicate_member");
     assert_eq!(code(KeySet::from_json("{")), "invalid_json");
     assert_eq!(code(KeySet::from_json(r#"{"keys":{}}"#)), "invalid_json");
@@ -962,13 +1467,24 @@ fn malformed_dids_are_refused() {
     ] {
         assert_eq!(code(Did::parse(&bad)), "invalid_did", "{bad:?}");
     }
-    Did::parse(&format!("did:agent:xn--bcher-kva.example:{fp}")).expect("punycode domain is normalized");
+    Did::parse(&format!("did:agent:xn--bcher-kva.example:{fp}"))
+        .expect("punycode domain is normalized");
 }
 
 #[test]
 fn invalid_scopes_are_refused() {
     let long = "a".repeat(129);
-    for bad in ["a  b", " a", "a ", "a\tb", "a\"b", "a\\b", "é", "a\nb", long.as_str()] {
+    for bad in [
+        "a  b",
+        " a",
+        "a ",
+        "a\tb",
+        "a\"b",
+        "a\\b",
+        "é",
+        "a\nb",
+        long.as_str(),
+    ] {
         assert_eq!(code(ScopeSet::parse(bad)), "invalid_scope", "{bad:?}");
     }
     let many: Vec<String> = (0..65).map(|i| format!("s{i}")).collect();
@@ -984,11 +1500,24 @@ fn scopes_beyond_the_grant_are_refused() {
     let err = asked.ensure_allowed(&granted).unwrap_err();
     assert_eq!(err.code(), "scope_not_allowed");
     // Deny by default: nothing is allowed by the empty grant; the empty request is within any grant.
-    assert_eq!(code(ScopeSet::parse("read:orders").unwrap().ensure_allowed(&ScopeSet::default())), "scope_not_allowed");
+    assert_eq!(
+        code(
+            ScopeSet::parse("read:orders")
+                .unwrap()
+                .ensure_allowed(&ScopeSet::default())
+        ),
+        "scope_not_allowed"
+    );
     ScopeSet::default().ensure_allowed(&granted).unwrap();
-    ScopeSet::parse("write:orders read:orders").unwrap().ensure_allowed(&granted).unwrap();
+    ScopeSet::parse("write:orders read:orders")
+        .unwrap()
+        .ensure_allowed(&granted)
+        .unwrap();
     // No prefix or wildcard semantics.
-    assert_eq!(code(ScopeSet::parse("read").unwrap().ensure_allowed(&granted)), "scope_not_allowed");
+    assert_eq!(
+        code(ScopeSet::parse("read").unwrap().ensure_allowed(&granted)),
+        "scope_not_allowed"
+    );
 }
 
 #[test]
@@ -997,25 +1526,54 @@ fn txt_no_record_and_wrong_value_are_distinct() {
     let rec = TxtRecord::new(&domain, "0123456789abcdef0123456789abcdef");
     assert_eq!(rec.name, "_auth4agent.example.com");
     assert_eq!(rec.name, txt_record_name(&domain));
-    assert_eq!(rec.value, "auth4agent-verification=0123456789abcdef0123456789abcdef");
-    assert_eq!(rec.value, txt_record_value("0123456789abcdef0123456789abcdef"));
+    assert_eq!(
+        rec.value,
+        "auth4agent-verification=0123456789abcdef0123456789abcdef"
+    );
+    assert_eq!(
+        rec.value,
+        txt_record_value("0123456789abcdef0123456789abcdef")
+    );
 
     assert_eq!(rec.matches(&[]), TxtMatch::NoRecord);
-    let wrong = vec![vec![b"auth4agent-verification=ffff".to_vec()], vec![b"v=spf1 -all".to_vec()]];
+    let wrong = vec![
+        vec![b"auth4agent-verification=ffff".to_vec()],
+        vec![b"v=spf1 -all".to_vec()],
+    ];
     assert_eq!(
         rec.matches(&wrong),
-        TxtMatch::WrongValue { found: vec!["auth4agent-verification=ffff".into(), "v=spf1 -all".into()] }
+        TxtMatch::WrongValue {
+            found: vec!["auth4agent-verification=ffff".into(), "v=spf1 -all".into()]
+        }
     );
     // Case, surrounding space and a prefix-only match are wrong values.
-    for v in [rec.value.to_uppercase(), format!(" {}", rec.value), format!("{}x", rec.value), rec.value[..30].to_owned()] {
-        assert!(matches!(rec.matches(&[vec![v.into_bytes()]]), TxtMatch::WrongValue { .. }));
+    for v in [
+        rec.value.to_uppercase(),
+        format!(" {}", rec.value),
+        format!("{}x", rec.value),
+        rec.value[..30].to_owned(),
+    ] {
+        assert!(matches!(
+            rec.matches(&[vec![v.into_bytes()]]),
+            TxtMatch::WrongValue { .. }
+        ));
     }
     // Character-strings are concatenated; any one matching record passes.
-    let split = vec![b"auth4agent-verif".to_vec(), b"ication=0123456789abcdef".to_vec(), b"0123456789abcdef".to_vec()];
-    assert_eq!(rec.matches(&[vec![b"other".to_vec()], split.clone()]), TxtMatch::Matched);
+    let split = vec![
+        b"auth4agent-verif".to_vec(),
+        b"ication=0123456789abcdef".to_vec(),
+        b"0123456789abcdef".to_vec(),
+    ];
+    assert_eq!(
+        rec.matches(&[vec![b"other".to_vec()], split.clone()]),
+        TxtMatch::Matched
+    );
     assert_eq!(match_txt(&[split], &rec.value), TxtMatch::Matched);
     // An empty record is a wrong value, not "no record".
-    assert!(matches!(match_txt(&[vec![]], &rec.value), TxtMatch::WrongValue { .. }));
+    assert!(matches!(
+        match_txt(&[vec![]], &rec.value),
+        TxtMatch::WrongValue { .. }
+    ));
 }
 
 #[test]
@@ -1024,7 +1582,10 @@ fn jws_decode_exposes_only_routing_data_before_verification() {
     assert_eq!(jws.kid(), server_kid());
     assert_eq!(jws.header().alg, "EdDSA");
     assert_eq!(jws.claims()["iss"], ISSUER);
-    assert_eq!(code(jws.verify(&attacker_key().public_key())), "bad_signature");
+    assert_eq!(
+        code(jws.verify(&attacker_key().public_key())),
+        "bad_signature"
+    );
 }
 
 #[test]

@@ -18,7 +18,10 @@ fn rfc8037_a4_sign_is_byte_exact_and_verifies() {
     let payload = v["payload"].as_str().unwrap();
     let expected = v["jws_compact"].as_str().unwrap();
     let compact = jws::sign_raw(&key, header.as_bytes(), payload.as_bytes());
-    assert_eq!(compact, expected, "signing must reproduce RFC 8037 A.4 byte for byte");
+    assert_eq!(
+        compact, expected,
+        "signing must reproduce RFC 8037 A.4 byte for byte"
+    );
 
     // The public JWK from the RFC verifies the published JWS over its signing input.
     let public: Jwk = serde_json::from_value(serde_json::json!({
@@ -29,11 +32,14 @@ fn rfc8037_a4_sign_is_byte_exact_and_verifies() {
     assert_eq!(pk, key.public_key(), "the seed derives the published x");
     let (signing_input, sig_b64) = expected.rsplit_once('.').unwrap();
     let sig = b64url_decode(sig_b64).unwrap();
-    pk.verify_strict(signing_input.as_bytes(), &sig).expect("A.4 verifies");
+    pk.verify_strict(signing_input.as_bytes(), &sig)
+        .expect("A.4 verifies");
 
     // A different message under the same signature does not.
     assert_eq!(
-        pk.verify_strict(b"Example of Ed25519 signinG", &sig).unwrap_err().code(),
+        pk.verify_strict(b"Example of Ed25519 signinG", &sig)
+            .unwrap_err()
+            .code(),
         "bad_signature"
     );
 
@@ -77,7 +83,10 @@ fn wycheproof_ed25519_all_cases() {
                 Err(_) => false,
             };
             if accepted != expected_valid {
-                failures.push(format!("tcId {id} ({}): expected valid={expected_valid}", case["comment"]));
+                failures.push(format!(
+                    "tcId {id} ({}): expected valid={expected_valid}",
+                    case["comment"]
+                ));
             }
             checked += 1;
             valid += usize::from(accepted);
@@ -90,7 +99,12 @@ fn wycheproof_ed25519_all_cases() {
 
 #[test]
 fn cctv_small_order_and_non_canonical_vectors_are_refused() {
-    const MUST_REFUSE: [&str; 4] = ["low_order_A", "low_order_R", "non_canonical_A", "non_canonical_R"];
+    const MUST_REFUSE: [&str; 4] = [
+        "low_order_A",
+        "low_order_R",
+        "non_canonical_A",
+        "non_canonical_R",
+    ];
     let v = vector_file("cctv_ed25519vectors.json");
     let vectors = v.as_array().unwrap();
     assert_eq!(vectors.len(), 914);
@@ -121,8 +135,14 @@ fn cctv_small_order_and_non_canonical_vectors_are_refused() {
             }
         }
     }
-    assert!(accepted.is_empty(), "CCTV vectors a strict verifier accepted: {accepted:?}");
-    assert_eq!(checked, 808, "vectors flagged low_order_A/R or non_canonical_A/R");
+    assert!(
+        accepted.is_empty(),
+        "CCTV vectors a strict verifier accepted: {accepted:?}"
+    );
+    assert_eq!(
+        checked, 808,
+        "vectors flagged low_order_A/R or non_canonical_A/R"
+    );
     // Every small-order or non-canonical key is refused at import, before any signature is looked at.
     assert!(refused_by_key > 0);
 }

@@ -13,7 +13,8 @@ use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::TraceLayer;
+use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tracing::Level;
 
 use crate::clock::SharedClock;
 use crate::config::Config;
@@ -109,7 +110,10 @@ pub fn router(state: AppState) -> Router {
             get(operators::instructions).post(operators::confirm),
         )
         .route("/v1/operators/{id}/agents", get(operators::agents))
-        .route("/v1/operators/{id}/revocations", get(operators::revocations))
+        .route(
+            "/v1/operators/{id}/revocations",
+            get(operators::revocations),
+        )
         .route("/v1/agents/{did}", get(agents::get))
         .route("/v1/agents/{did}/scopes", put(agents::set_scopes))
         .route("/v1/agents/{did}/suspend", post(agents::suspend))
@@ -129,7 +133,11 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), declared_length_limit))
         .layer(from_fn_with_state(state.clone(), timeout))
         .layer(from_fn(json_errors))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
         .layer(CatchPanicLayer::custom(|_| {
             AppError::internal("internal error").into_response()
         }))

@@ -96,17 +96,12 @@ impl SignedBody {
     }
 }
 
-/// Parses JSON, telling syntax errors (`invalid_json`) from wrong shapes (`invalid_request`).
+/// Parses JSON strictly (duplicate member names refused, as everywhere in the protocol): syntax
+/// errors → `invalid_json`, wrong shapes → `invalid_request`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
-    serde_json::from_slice(bytes).map_err(|e| {
-        use serde_json::error::Category;
-        match e.classify() {
-            Category::Data => AppError::invalid_request(e.to_string()),
-            Category::Syntax | Category::Eof | Category::Io => {
-                AppError::invalid_json(format!("body is not valid JSON: {e}"))
-            }
-        }
-    })
+    let value = auth4agent_protocol::parse_strict_json(bytes)
+        .map_err(|e| AppError::invalid_json(format!("body is not valid JSON: {e}")))?;
+    serde_json::from_value(value).map_err(|e| AppError::invalid_request(e.to_string()))
 }
 
 /// What a wrong `kid` means: for administrative calls the signer is not allowed (403); for a
@@ -212,6 +207,14 @@ mod tests {
             "invalid_request"
         );
         assert_eq!(parse_json::<B>(b"{}").unwrap_err().code, "invalid_request");
+        assert_eq!(
+            parse_json::<B>(b"{\"n\":1,\"n\":2}").unwrap_err().code,
+            "invalid_json"
+        );
+        assert_eq!(
+            parse_json::<B>(b"{\"n\":1} x").unwrap_err().code,
+            "invalid_json"
+        );
         assert!(parse_json::<B>(b"{\"n\":1}").is_ok());
     }
 }

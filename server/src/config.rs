@@ -90,10 +90,10 @@ pub struct ServeArgs {
     #[arg(long, env = "AUTH4AGENT_TOKEN_DEFAULT_TTL", default_value = "900", value_parser = parse_duration_secs)]
     pub token_default_ttl: u64,
     /// Requests per second per client IP on unauthenticated endpoints (0 disables). Enforced per server process.
-    #[arg(long, env = "AUTH4AGENT_RATE_LIMIT", default_value_t = 10.0)]
+    #[arg(long, env = "AUTH4AGENT_RATE_LIMIT", default_value_t = 20.0)]
     pub rate_limit: f64,
     /// Burst size of the per-client rate limit.
-    #[arg(long, env = "AUTH4AGENT_RATE_LIMIT_BURST", default_value_t = 20)]
+    #[arg(long, env = "AUTH4AGENT_RATE_LIMIT_BURST", default_value_t = 100)]
     pub rate_limit_burst: u32,
     /// Per-request timeout (reading the body included).
     #[arg(long, env = "AUTH4AGENT_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration_secs)]
@@ -139,8 +139,8 @@ impl Config {
             request_max_age: REQUEST_MAX_AGE,
             max_body_bytes: MAX_BODY_BYTES,
             request_timeout: Duration::from_secs(10),
-            rate_limit: 10.0,
-            rate_limit_burst: 20,
+            rate_limit: 20.0,
+            rate_limit_burst: 100,
         }
     }
 

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use auth4agent_server::app;
 use auth4agent_server::background;
 use auth4agent_server::clock::{SharedClock, SystemClock};
-use auth4agent_server::config::{Cli, Command, Config, KeysCommand, LogFormat};
+use auth4agent_server::config::{Cli, Command, Config, KeysCommand, LEEWAY, LogFormat};
 use auth4agent_server::dns::DnsVerifier;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{SqliteStore, Store};
@@ -60,12 +60,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .with_context(|| format!("cannot open the database {}", cli.db.display()))?,
     );
     let clock: SharedClock = Arc::new(SystemClock);
-    let mut config = Config::from_args(&cli.serve).map_err(anyhow::Error::msg)?;
     match cli.command {
         Some(Command::Keys {
             action: KeysCommand::Rotate,
         }) => {
-            let retention = config.token_max_ttl + config.leeway;
+            // Retired keys stay published for the longest token lifetime plus the verifiers' leeway.
+            let retention = cli.serve.token_max_ttl + LEEWAY;
             let ring = KeyRing::load_or_init(store, clock.now(), retention).await?;
             let old = ring.active().kid().to_owned();
             let kid = ring.rotate(clock.now()).await?;
@@ -74,6 +74,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         None => {
+            let mut config = Config::from_args(&cli.serve).map_err(anyhow::Error::msg)?;
             let listener = tokio::net::TcpListener::bind(config.listen)
                 .await
                 .with_context(|| format!("cannot listen on {}", config.listen))?;

@@ -105,7 +105,14 @@ async fn operator_registration_and_refusals() {
     assert_eq!(op["domain"], "alpha.example.com", "normalized");
     assert_eq!(op["status"], "unverified");
 
-    // Same domain again (another key): conflict.
+    // Once the domain is verified, nobody can register it again.
+    let first = common::Operator {
+        id: op["id"].as_str().unwrap().to_owned(),
+        domain: "alpha.example.com".into(),
+        key,
+    };
+    h.verify_operator(&first).await;
+    let key = first.key;
     let other = new_key();
     let body = json!({"domain": "alpha.example.com", "public_key": other.public_key().to_jwk()});
     h.send(h.signed(&other, "POST", "/v1/operators", Some(&body)))
@@ -220,6 +227,25 @@ async fn dns_verification_outcomes() {
     assert_eq!(status["status"], "verified");
     assert_eq!(status["domain_verified_at"], START);
     assert_eq!(status["verification_expires_at"], START + 30 * 86_400);
+
+    // A lookup failure changes nothing; a definite "wrong record" withdraws the verification.
+    h.dns.set(name, Answer::ServFail);
+    h.send(h.signed(&op.key, "POST", &path, None))
+        .await
+        .assert_error(502, "dns_lookup_failed");
+    let status_path = format!("/v1/operators/{}", op.id);
+    let resp = h.send(h.signed(&op.key, "GET", &status_path, None)).await;
+    assert_eq!(resp.assert_ok(200)["status"], "verified");
+    h.dns.set_txt(
+        name,
+        "auth4agent-verification=00000000000000000000000000000000",
+    );
+    h.send(h.signed(&op.key, "POST", &path, None))
+        .await
+        .assert_error(422, "dns_record_mismatch");
+    let resp = h.send(h.signed(&op.key, "GET", &status_path, None)).await;
+    assert_eq!(resp.assert_ok(200)["status"], "unverified");
+    assert_eq!(resp.json["domain_verified_at"], Value::Null);
 
     let audit = h.store.list_audit(50).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
@@ -388,6 +414,14 @@ async fn body_refusals_are_4xx_json() {
     h.send(raw_request("POST", "/v1/operators", bytes, Some(&sig)))
         .await
         .assert_error(400, "invalid_json");
+    // Duplicate member names are refused like everywhere in the protocol.
+    let req = raw_request(
+        "POST",
+        "/v1/introspect",
+        br#"{"token":"a","token":"b"}"#.to_vec(),
+        None,
+    );
+    h.send(req).await.assert_error(400, "invalid_json");
     // Wrong types.
     h.send(json_request("POST", "/v1/challenge", &json!({"did": 42})))
         .await
@@ -448,6 +482,8 @@ async fn agent_lifecycle_and_isolation() {
     let h = Harness::start().await;
     let a = h.register_operator("alpha.example.com").await;
     let b = h.register_operator("beta.example.com").await;
+    h.verify_operator(&a).await;
+    h.verify_operator(&b).await;
 
     let key = new_key();
     let body = json!({"operator_id": a.id, "public_key": key.public_key().to_jwk()});
@@ -643,6 +679,7 @@ async fn token_issuance_verifies_offline_and_introspects() {
     let proof = h.proof(&agent, &ch, "read", 120);
     let resp = h.token_with_proof(&proof).await;
     let issued = resp.assert_ok(200).clone();
+    assert_eq!(resp.headers[header::CACHE_CONTROL], "no-store");
     assert_eq!(issued["token_type"], "Bearer");
     assert_eq!(issued["scope"], "read");
     assert_eq!(issued["aud"], "https://api.example.com");
@@ -835,16 +872,80 @@ async fn agent_and_operator_status_gate_tokens() {
     .assert_ok(200);
     assert_eq!(h.introspect(&token).await["active"], true);
 
-    // Operator never verified.
+    // Operator never verified: it may register agents but grant them nothing.
     let unverified = h.register_operator("beta.example.com").await;
     let b_agent = h.register_agent(&unverified).await;
     h.set_scopes(&unverified, &b_agent, &["read"])
         .await
-        .assert_ok(200);
+        .assert_error(403, "operator_not_verified");
     let ch = h.challenge(&b_agent.did).await;
     h.token_with_proof(&h.proof(&b_agent, &ch, "read", 0))
         .await
+        .assert_error(403, "agent_not_active");
+    // A pending agent can be neither suspended nor reactivated, only approved (or revoked).
+    for action in ["suspend", "reactivate"] {
+        h.send(h.signed(
+            &unverified.key,
+            "POST",
+            &format!("/v1/agents/{}/{action}", b_agent.did),
+            None,
+        ))
+        .await
+        .assert_error(403, "agent_not_active");
+    }
+
+    // A verification past its lifetime counts as none: no tokens, no grants; restricting still works.
+    h.clock.advance(30 * 86_400);
+    let status = h
+        .send(h.signed(&op.key, "GET", &format!("/v1/operators/{}", op.id), None))
+        .await;
+    assert_eq!(status.assert_ok(200)["status"], "unverified");
+    assert_eq!(status.json["verification_expires_at"], Value::Null);
+    let ch = h.challenge(&agent.did).await;
+    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+        .await
         .assert_error(403, "operator_not_verified");
+    assert_eq!(h.introspect(&token).await["active"], false);
+    h.set_scopes(&op, &agent, &["read"])
+        .await
+        .assert_error(403, "operator_not_verified");
+    let path = format!("/v1/agents/{}", agent.did);
+    let resp = h
+        .send(h.signed(&op.key, "POST", &format!("{path}/suspend"), None))
+        .await;
+    assert_eq!(resp.assert_ok(200)["status"], "suspended");
+    h.send(h.signed(&op.key, "POST", &format!("{path}/reactivate"), None))
+        .await
+        .assert_error(403, "operator_not_verified");
+    // Confirming again restores everything.
+    h.verify_operator(&op).await;
+    let resp = h
+        .send(h.signed(&op.key, "POST", &format!("{path}/reactivate"), None))
+        .await;
+    assert_eq!(resp.assert_ok(200)["status"], "active");
+    h.token(&agent, "read").await;
+}
+
+#[tokio::test]
+#[ignore = "needs the store to keep domains unique among verified operators only"]
+async fn unverified_claims_coexist_and_the_first_to_verify_owns_the_domain() {
+    let h = Harness::start().await;
+    let first = h.register_operator("alpha.example.com").await;
+    let second = h.register_operator("alpha.example.com").await;
+    assert_ne!(first.id, second.id);
+    h.verify_operator(&second).await;
+    // The first claim's record is published too, but the domain is taken.
+    let path = format!("/v1/operators/{}/verification", first.id);
+    let instr = h.send(h.signed(&first.key, "GET", &path, None)).await.json;
+    h.dns.set(
+        "_auth4agent.alpha.example.com",
+        Answer::Txt(vec![vec![
+            instr["txt_record_value"].as_str().unwrap().to_owned(),
+        ]]),
+    );
+    h.send(h.signed(&first.key, "POST", &path, None))
+        .await
+        .assert_error(409, "operator_exists");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -1181,5 +1282,11 @@ async fn panics_become_json_500() {
     let app = auth4agent_server::app::with_middleware(routes, h.state.clone());
     let resp = common::send(&app, raw_request("GET", "/boom", vec![], None)).await;
     resp.assert_error(500, "internal_error");
-    assert!(!resp.json["message"].as_str().unwrap().contains("handler bug"), "no internals leak");
+    assert!(
+        !resp.json["message"]
+            .as_str()
+            .unwrap()
+            .contains("handler bug"),
+        "no internals leak"
+    );
 }

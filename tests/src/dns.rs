@@ -46,14 +46,21 @@ impl TxtRecord {
     pub fn strings<S: AsRef<[u8]>>(strings: impl IntoIterator<Item = S>) -> TxtRecord {
         let strings: Vec<Vec<u8>> = strings.into_iter().map(|s| s.as_ref().to_vec()).collect();
         for s in &strings {
-            assert!(s.len() <= 255, "a TXT character-string holds at most 255 bytes, got {}", s.len());
+            assert!(
+                s.len() <= 255,
+                "a TXT character-string holds at most 255 bytes, got {}",
+                s.len()
+            );
         }
         TxtRecord(strings)
     }
 
     /// A record holding `value` cut into character-strings of at most `chunk` bytes (1..=255).
     pub fn chunked(value: &str, chunk: usize) -> TxtRecord {
-        assert!((1..=255).contains(&chunk), "chunk size must be 1..=255, got {chunk}");
+        assert!(
+            (1..=255).contains(&chunk),
+            "chunk size must be 1..=255, got {chunk}"
+        );
         if value.is_empty() {
             return TxtRecord(vec![Vec::new()]);
         }
@@ -167,23 +174,34 @@ impl TestDns {
     pub fn bind(addr: SocketAddr) -> io::Result<TestDns> {
         let (udp, tcp) = bind_pair(addr)?;
         let addr = udp.local_addr()?;
-        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
         let zone = Arc::new(Zone::default());
         let (shutdown, stop) = oneshot::channel();
         let server_zone = Arc::clone(&zone);
-        let thread = std::thread::Builder::new().name(format!("test-dns-{}", addr.port())).spawn(move || {
-            runtime.block_on(async move {
-                let udp = tokio::net::UdpSocket::from_std(udp).expect("TestDns: register UDP socket");
-                let tcp = tokio::net::TcpListener::from_std(tcp).expect("TestDns: register TCP listener");
-                tokio::select! {
-                    () = serve_udp(udp, Arc::clone(&server_zone)) => {}
-                    () = serve_tcp(tcp, server_zone) => {}
-                    _ = stop => {}
-                }
-            });
-            // Dropping the runtime here cancels every open TCP connection task.
-        })?;
-        Ok(TestDns { addr, zone, shutdown: Some(shutdown), thread: Some(thread) })
+        let thread = std::thread::Builder::new()
+            .name(format!("test-dns-{}", addr.port()))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let udp =
+                        tokio::net::UdpSocket::from_std(udp).expect("TestDns: register UDP socket");
+                    let tcp = tokio::net::TcpListener::from_std(tcp)
+                        .expect("TestDns: register TCP listener");
+                    tokio::select! {
+                        () = serve_udp(udp, Arc::clone(&server_zone)) => {}
+                        () = serve_tcp(tcp, server_zone) => {}
+                        _ = stop => {}
+                    }
+                });
+                // Dropping the runtime here cancels every open TCP connection task.
+            })?;
+        Ok(TestDns {
+            addr,
+            zone,
+            shutdown: Some(shutdown),
+            thread: Some(thread),
+        })
     }
 
     /// The address both UDP and TCP listen on, e.g. `127.0.0.1:40123`.
@@ -198,7 +216,12 @@ impl TestDns {
 
     /// Adds one TXT record at `name`, next to those already there.
     pub fn add_txt(&self, name: &str, record: impl Into<TxtRecord>) {
-        self.zone.lock().records.entry(normalize(name)).or_default().push(record.into());
+        self.zone
+            .lock()
+            .records
+            .entry(normalize(name))
+            .or_default()
+            .push(record.into());
     }
 
     /// Forgets `name` entirely: it answers NXDOMAIN again (unless a name below it is still known).
@@ -234,7 +257,12 @@ impl TestDns {
     /// How many queries (any type, any transport) were received for `name`.
     pub fn query_count(&self, name: &str) -> usize {
         let name = normalize(name);
-        self.zone.lock().log.iter().filter(|q| q.name == name).count()
+        self.zone
+            .lock()
+            .log
+            .iter()
+            .filter(|q| q.name == name)
+            .count()
     }
 }
 
@@ -251,7 +279,9 @@ impl Drop for TestDns {
 
 impl fmt::Debug for TestDns {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("TestDns").field("addr", &self.addr).finish_non_exhaustive()
+        f.debug_struct("TestDns")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
     }
 }
 
@@ -283,7 +313,9 @@ fn bind_pair(addr: SocketAddr) -> io::Result<(std::net::UdpSocket, std::net::Tcp
 async fn serve_udp(socket: tokio::net::UdpSocket, zone: Arc<Zone>) {
     let mut buf = vec![0u8; 65535];
     loop {
-        let Ok((len, peer)) = socket.recv_from(&mut buf).await else { continue };
+        let Ok((len, peer)) = socket.recv_from(&mut buf).await else {
+            continue;
+        };
         if let Some(reply) = respond(&zone, &buf[..len], Transport::Udp) {
             let _ = socket.send_to(&reply, peer).await;
         }
@@ -292,7 +324,9 @@ async fn serve_udp(socket: tokio::net::UdpSocket, zone: Arc<Zone>) {
 
 async fn serve_tcp(listener: tokio::net::TcpListener, zone: Arc<Zone>) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((stream, _)) = listener.accept().await else {
+            continue;
+        };
         tokio::spawn(serve_tcp_connection(stream, Arc::clone(&zone)));
     }
 }
@@ -308,8 +342,12 @@ async fn serve_tcp_connection(mut stream: tokio::net::TcpStream, zone: Arc<Zone>
         if stream.read_exact(&mut request).await.is_err() {
             return;
         }
-        let Some(reply) = respond(&zone, &request, Transport::Tcp) else { continue };
-        let Ok(reply_len) = u16::try_from(reply.len()) else { return };
+        let Some(reply) = respond(&zone, &request, Transport::Tcp) else {
+            continue;
+        };
+        let Ok(reply_len) = u16::try_from(reply.len()) else {
+            return;
+        };
         let mut framed = Vec::with_capacity(reply.len() + 2);
         framed.extend_from_slice(&reply_len.to_be_bytes());
         framed.extend_from_slice(&reply);
@@ -326,7 +364,9 @@ fn respond(zone: &Zone, request: &[u8], transport: Transport) -> Option<Vec<u8>>
         Err(_) => {
             // Not a DNS message we can read: FORMERR if there is at least an id to answer to.
             let id = u16::from_be_bytes([*request.first()?, *request.get(1)?]);
-            return Message::error_msg(id, OpCode::Query, ResponseCode::FormErr).to_vec().ok();
+            return Message::error_msg(id, OpCode::Query, ResponseCode::FormErr)
+                .to_vec()
+                .ok();
         }
     };
     if request.message_type != MessageType::Query {
@@ -354,7 +394,12 @@ fn respond(zone: &Zone, request: &[u8], transport: Transport) -> Option<Vec<u8>>
     }
 
     let name = normalize(&query.name().to_ascii());
-    let mut logged = LoggedQuery { name, record_type: query.query_type(), transport, truncated: false };
+    let mut logged = LoggedQuery {
+        name,
+        record_type: query.query_type(),
+        transport,
+        truncated: false,
+    };
 
     match state.behavior {
         Behavior::Silent => {
@@ -396,7 +441,11 @@ fn answer(state: &ZoneState, query: &Query, name: &str, response: &mut Message) 
     match state.records.get(name) {
         Some(records) if wants_txt && !records.is_empty() => {
             for record in records {
-                response.add_answer(Record::from_rdata(query.name().clone(), ttl, record.to_rdata()));
+                response.add_answer(Record::from_rdata(
+                    query.name().clone(),
+                    ttl,
+                    record.to_rdata(),
+                ));
             }
         }
         Some(_) => {
@@ -453,7 +502,10 @@ mod tests {
 
     #[test]
     fn names_are_case_and_dot_insensitive() {
-        assert_eq!(normalize("_Auth4Agent.Example.COM."), "_auth4agent.example.com");
+        assert_eq!(
+            normalize("_Auth4Agent.Example.COM."),
+            "_auth4agent.example.com"
+        );
     }
 
     #[test]

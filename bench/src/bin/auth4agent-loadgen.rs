@@ -1,6 +1,336 @@
-//! `auth4agent-loadgen`: drives challenge + token issuance (or introspection) against a real server.
+//! `auth4agent-loadgen`: sets up a verified operator (DNS TXT served by its own loopback DNS server) and N
+//! approved agents, then drives challenge + token issuance (or introspection) at a chosen concurrency for a
+//! chosen time and prints one JSON document: throughput, latency percentiles, errors, server peak RSS.
 
-fn main() {
-    eprintln!("auth4agent-loadgen: not implemented yet");
-    std::process::exit(2);
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use auth4agent_bench::api::{Api, TokenRequest};
+use auth4agent_bench::identity::Identities;
+use auth4agent_bench::load::{LoadSpec, Operation, Percentiles, drive};
+use auth4agent_bench::server::{
+    ServerSpec, SpawnedServer, cpu_seconds, db_bytes, free_port, peak_rss_kb,
+};
+use auth4agent_bench::{clock, seed};
+use auth4agent_e2e::TestDns;
+use clap::{Parser, ValueEnum};
+use serde::Serialize;
+
+/// Scopes every bench agent is approved for; the loop requests the first.
+const SCOPES: [&str; 2] = ["bench:read", "bench:write"];
+/// Audience requested for every token.
+const TOKEN_AUD: &str = "https://api.bench.example";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    /// Challenge + token (one issuance per operation).
+    Issue,
+    /// Introspection of pre-issued tokens.
+    Introspect,
+}
+
+/// Load generator for auth4agent-server.
+#[derive(Debug, Parser)]
+#[command(name = "auth4agent-loadgen", version, about)]
+struct Args {
+    /// Spawn this server binary (temporary database, free port, rate limit off, --dns-server = our DNS).
+    #[arg(long, conflicts_with = "url", required_unless_present = "url")]
+    server_bin: Option<PathBuf>,
+    /// Target a running server instead; its --dns-server must point at --dns-listen and its rate limit be off.
+    #[arg(long)]
+    url: Option<String>,
+    /// Where our DNS server listens (UDP+TCP). Default: 127.0.0.1:5353 with --url, a free port otherwise.
+    #[arg(long)]
+    dns_listen: Option<SocketAddr>,
+    /// Database file for the spawned server (kept afterwards). Default: a temporary file, removed.
+    #[arg(long, requires = "server_bin")]
+    db: Option<PathBuf>,
+    /// Extra flag for the spawned server (repeatable), e.g. --server-arg=--token-default-ttl=600.
+    #[arg(long = "server-arg", allow_hyphen_values = true)]
+    server_args: Vec<String>,
+    /// `AUTH4AGENT_LOG` filter of the spawned server (its log goes to <db>.log).
+    #[arg(long, default_value = "warn")]
+    server_log: String,
+    /// Agents registered and approved over HTTP (signed requests).
+    #[arg(long, default_value_t = 100)]
+    agents: u64,
+    /// Agents inserted straight into the database while the server is stopped (needs --server-bin).
+    #[arg(long, default_value_t = 0, requires = "server_bin")]
+    seed_agents: u64,
+    /// How many distinct agents the loop cycles through, spread evenly over all agents.
+    #[arg(long, default_value_t = 10_000)]
+    drive_agents: u64,
+    /// Concurrent requests during HTTP setup.
+    #[arg(long, default_value_t = 16)]
+    setup_concurrency: usize,
+    /// What to drive.
+    #[arg(long, value_enum, default_value = "issue")]
+    mode: Mode,
+    /// Tokens issued before an introspection run (cycled through).
+    #[arg(long, default_value_t = 1000)]
+    tokens: u64,
+    /// Concurrent in-flight operations.
+    #[arg(long, default_value_t = 64)]
+    concurrency: usize,
+    /// Measured seconds.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Seconds of warm-up before measuring.
+    #[arg(long, default_value_t = 2.0)]
+    warmup: f64,
+    /// Paced total operations per second (default: closed loop, as fast as the server answers).
+    #[arg(long)]
+    rate: Option<f64>,
+    /// Worker threads of the load generator's runtime (default: all cores).
+    #[arg(long)]
+    client_threads: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct Report {
+    mode: Mode,
+    requests: u64,
+    http_requests: u64,
+    errors: u64,
+    error_kinds: std::collections::BTreeMap<String, u64>,
+    throughput_per_s: f64,
+    latency_ms: Percentiles,
+    concurrency: usize,
+    rate_target_per_s: Option<f64>,
+    duration_s: f64,
+    agents: u64,
+    drive_agents: usize,
+    server_peak_rss_kb: Option<u64>,
+    server_cpu_s: Option<f64>,
+    client_cpu_s: Option<f64>,
+    db_bytes: Option<u64>,
+    seed_db_bytes_per_agent: Option<f64>,
+    setup_s: f64,
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let mut rt = tokio::runtime::Builder::new_multi_thread();
+    if let Some(n) = args.client_threads {
+        rt.worker_threads(n.max(1));
+    }
+    let report = rt.enable_all().build()?.block_on(run(args))?;
+    println!("{}", serde_json::to_string_pretty(&report)?);
+    Ok(())
+}
+
+async fn run(args: Args) -> anyhow::Result<Report> {
+    let setup_started = Instant::now();
+    let dns_addr = match (args.dns_listen, &args.url) {
+        (Some(a), _) => a,
+        (None, Some(_)) => auth4agent_e2e::dns::default_listen(),
+        (None, None) => SocketAddr::from(([127, 0, 0, 1], 0)),
+    };
+    let dns = TestDns::bind(dns_addr).with_context(|| format!("DNS server on {dns_addr}"))?;
+    let tmp = tempfile::tempdir()?;
+    let db = args
+        .db
+        .clone()
+        .unwrap_or_else(|| tmp.path().join("auth4agent.db"));
+
+    let spec = match &args.server_bin {
+        Some(bin) => Some(ServerSpec {
+            bin: bin.clone(),
+            db: db.clone(),
+            listen: free_port()?,
+            dns: dns.addr(),
+            log: args.server_log.clone(),
+            extra_args: args.server_args.clone(),
+        }),
+        None => None,
+    };
+    let mut server = match &spec {
+        Some(spec) => Some(SpawnedServer::start(spec).await?),
+        None => None,
+    };
+    let base = match (&server, &args.url) {
+        (Some(s), _) => s.base.clone(),
+        (None, Some(url)) => url.clone(),
+        (None, None) => bail!("give --server-bin or --url"),
+    };
+    let pool = args.concurrency.max(args.setup_concurrency);
+    let mut api = Api::connect(&base, pool).await?;
+
+    // Operator: register, publish the TXT record in our DNS, confirm.
+    let ids = Identities::random();
+    let op_key = ids.operator_key();
+    let op_id = api
+        .register_operator(&op_key, ids.domain().as_str())
+        .await?;
+    let (name, value) = api.verification(&op_id, &op_key).await?;
+    dns.add_txt(&name, value.as_str());
+    let status = api.confirm_verification(&op_id, &op_key).await?;
+    if status != "verified" {
+        bail!("operator status after verification: {status}");
+    }
+    eprintln!(
+        "loadgen: operator {op_id} verified ({})",
+        ids.domain().as_str()
+    );
+
+    register_agents(&api, &ids, &op_id, args.agents, args.setup_concurrency).await?;
+    eprintln!(
+        "loadgen: {} agents registered and approved over HTTP",
+        args.agents
+    );
+
+    let mut seed_per_agent = None;
+    if args.seed_agents > 0 {
+        let (Some(spec), Some(running)) = (&spec, server.as_mut()) else {
+            bail!("--seed-agents needs --server-bin");
+        };
+        running.stop()?;
+        let before = db_bytes(&db);
+        let started = Instant::now();
+        let range = args.agents..args.agents + args.seed_agents;
+        let scopes = SCOPES;
+        let (db2, ids2, op2) = (db.clone(), ids.clone(), op_id.clone());
+        tokio::task::spawn_blocking(move || {
+            seed::seed_agents(&db2, &ids2, &op2, range, &scopes, clock::now())
+        })
+        .await??;
+        let after = db_bytes(&db);
+        seed_per_agent = Some(after.saturating_sub(before) as f64 / args.seed_agents as f64);
+        eprintln!(
+            "loadgen: seeded {} agents in {:.1} s ({} agents in the database)",
+            args.seed_agents,
+            started.elapsed().as_secs_f64(),
+            seed::count_agents(&db)?
+        );
+        server = Some(SpawnedServer::start(spec).await?);
+        api = Api::connect(&base, pool).await?;
+    }
+
+    let total_agents = args.agents + args.seed_agents;
+    if total_agents == 0 {
+        bail!("no agents: give --agents or --seed-agents");
+    }
+    let k = args.drive_agents.clamp(1, total_agents);
+    let drive_ids: Vec<u64> = (0..k).map(|i| i * total_agents / k).collect();
+    let agents = Arc::new(drive_ids.iter().map(|&i| ids.agent(i)).collect::<Vec<_>>());
+    let request = TokenRequest {
+        scope: SCOPES[0].into(),
+        token_aud: TOKEN_AUD.into(),
+    };
+
+    let op = match args.mode {
+        Mode::Issue => Operation::Issue {
+            agents: Arc::clone(&agents),
+            request,
+        },
+        Mode::Introspect => {
+            let mut tokens = Vec::with_capacity(args.tokens as usize);
+            for n in 0..args.tokens as usize {
+                let a = &agents[n % agents.len()];
+                let t = api
+                    .issue(&a.key, a.did.as_str(), &request)
+                    .await
+                    .map_err(|f| anyhow::anyhow!("pre-issuing a token: {}", f.0))?;
+                tokens.push(t.token);
+            }
+            Operation::Introspect {
+                tokens: Arc::new(tokens),
+            }
+        }
+    };
+    let setup_s = setup_started.elapsed().as_secs_f64();
+    eprintln!(
+        "loadgen: setup done in {setup_s:.1} s; driving {:?}",
+        args.mode
+    );
+
+    let load = LoadSpec {
+        concurrency: args.concurrency.max(1),
+        warmup: Duration::from_secs_f64(args.warmup),
+        duration: Duration::from_secs_f64(args.duration),
+        rate: args.rate,
+    };
+    let pid = server.as_ref().map(SpawnedServer::pid);
+    let me = std::process::id();
+    let cpu_before = (pid.and_then(cpu_seconds), cpu_seconds(me));
+    let mut outcome = drive(&api, &op, load).await;
+    let cpu_after = (pid.and_then(cpu_seconds), cpu_seconds(me));
+    let server_peak_rss_kb = pid.and_then(peak_rss_kb);
+    let latency_ms = outcome.percentiles();
+    let per_op = match args.mode {
+        Mode::Issue => 2,
+        Mode::Introspect => 1,
+    };
+    if let Some(mut s) = server.take() {
+        s.stop()?;
+    }
+    Ok(Report {
+        mode: args.mode,
+        requests: outcome.ok,
+        http_requests: (outcome.ok + outcome.error_count()) * per_op,
+        errors: outcome.error_count(),
+        error_kinds: outcome.errors.clone(),
+        throughput_per_s: round1(outcome.throughput()),
+        latency_ms,
+        concurrency: load.concurrency,
+        rate_target_per_s: args.rate,
+        duration_s: outcome.measured.as_secs_f64(),
+        agents: total_agents,
+        drive_agents: agents.len(),
+        server_peak_rss_kb,
+        server_cpu_s: cpu_before.0.zip(cpu_after.0).map(|(a, b)| round1(b - a)),
+        client_cpu_s: cpu_before.1.zip(cpu_after.1).map(|(a, b)| round1(b - a)),
+        db_bytes: spec.as_ref().map(|_| db_bytes(&db)),
+        seed_db_bytes_per_agent: seed_per_agent.map(round1),
+        setup_s: round1(setup_s),
+    })
+}
+
+fn round1(x: f64) -> f64 {
+    (x * 10.0).round() / 10.0
+}
+
+/// Registers agents `0..count` over HTTP and approves each with [`SCOPES`], `concurrency` at a time.
+async fn register_agents(
+    api: &Api,
+    ids: &Identities,
+    operator_id: &str,
+    count: u64,
+    concurrency: usize,
+) -> anyhow::Result<()> {
+    let next = Arc::new(AtomicU64::new(0));
+    let op_key = Arc::new(ids.operator_key());
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency.max(1) {
+        let (api, ids, next, op_key) = (
+            api.clone(),
+            ids.clone(),
+            Arc::clone(&next),
+            Arc::clone(&op_key),
+        );
+        let operator_id = operator_id.to_owned();
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= count {
+                    return anyhow::Ok(());
+                }
+                let agent = ids.agent(i);
+                api.register_agent(&agent.key, &operator_id).await?;
+                let status = api.set_scopes(agent.did.as_str(), &op_key, &SCOPES).await?;
+                if status != "active" {
+                    bail!("agent {} is {status} after approval", agent.did);
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
 }

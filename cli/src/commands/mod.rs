@@ -161,7 +161,7 @@ pub fn read_token(arg: &str) -> Result<String> {
             )
         })?;
         buf
-    } else if !arg.contains('.') || Path::new(arg).is_file() {
+    } else if Path::new(arg).is_file() || !looks_like_jws(arg.trim()) {
         std::fs::read_to_string(arg).map_err(|e| {
             CliError::usage(
                 "invalid_token_input",
@@ -178,6 +178,13 @@ pub fn read_token(arg: &str) -> Result<String> {
             .with_hint("pass the token, a file holding it, or - to read it from stdin"));
     }
     Ok(token)
+}
+
+/// Three segments of base64url characters: a compact JWS rather than a file name.
+fn looks_like_jws(s: &str) -> bool {
+    s.split('.').count() == 3
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
 }
 
 /// Validates a DID given on the command line.
@@ -226,8 +233,14 @@ mod tests {
         std::fs::write(&dotted, "p.q.r").unwrap();
         assert_eq!(read_token(dotted.to_str().unwrap()).unwrap(), "p.q.r");
         std::fs::write(&file, "  \n").unwrap();
-        assert_eq!(read_token(file.to_str().unwrap()).unwrap_err().code, "invalid_token_input");
+        assert_eq!(
+            read_token(file.to_str().unwrap()).unwrap_err().code,
+            "invalid_token_input"
+        );
         let missing = dir.path().join("missing");
-        assert_eq!(read_token(missing.to_str().unwrap()).unwrap_err().exit, crate::error::Exit::Usage);
+        assert_eq!(
+            read_token(missing.to_str().unwrap()).unwrap_err().exit,
+            crate::error::Exit::Usage
+        );
     }
 }

@@ -240,7 +240,8 @@ mod tests {
         .unwrap();
         let kid = server_key.public_key().thumbprint();
         let keys = KeySet::from_keys([(kid, server_key.public_key())]).unwrap();
-        home.save_jwks(&serde_json::to_string(&keys.to_jwks()).unwrap()).unwrap();
+        home.save_jwks(&serde_json::to_string(&keys.to_jwks()).unwrap())
+            .unwrap();
         Context {
             home,
             server_flag: None,
@@ -306,7 +307,9 @@ mod tests {
         // Signed by a key the JWKS does not hold; the refresh attempt hits the unreachable server.
         let stranger = SigningKey::from_seed(&[4u8; 32]);
         std::fs::write(&file, token(&stranger, now, now + 900)).unwrap();
-        let err = run(&ctx, &args(&file, None)).err().expect("refresh must fail offline");
+        let err = run(&ctx, &args(&file, None))
+            .err()
+            .expect("refresh must fail offline");
         assert_eq!(err.exit, Exit::Network);
     }
 
@@ -314,7 +317,11 @@ mod tests {
     fn explicit_issuer_and_jwks_file_need_no_identity() {
         let dir = tempfile::tempdir().unwrap();
         let server_key = SigningKey::from_seed(&[5u8; 32]);
-        let keys = KeySet::from_keys([(server_key.public_key().thumbprint(), server_key.public_key())]).unwrap();
+        let keys = KeySet::from_keys([(
+            server_key.public_key().thumbprint(),
+            server_key.public_key(),
+        )])
+        .unwrap();
         let jwks = dir.path().join("jwks.json");
         std::fs::write(&jwks, serde_json::to_string(&keys.to_jwks()).unwrap()).unwrap();
         let file = dir.path().join("tok");

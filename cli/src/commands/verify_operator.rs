@@ -51,18 +51,16 @@ fn confirm(ctx: &Context, args: &ConfirmArgs) -> Result<Report> {
                 ctx.out.progress_done();
                 return verified(answer);
             }
-            Err(err)
-                if is_retryable(&err.code)
-                    && deadline.is_some_and(|d| Instant::now() < d) =>
-            {
+            Err(err) if is_retryable(&err.code) && deadline.is_some_and(|d| Instant::now() < d) => {
                 ctx.out.progress(&format!(
                     "waiting for the TXT record: attempt {attempt}, {} ({}s elapsed)",
                     err.code,
                     started.elapsed().as_secs()
                 ));
                 attempt += 1;
-                let remaining =
-                    deadline.map_or(Duration::ZERO, |d| d.saturating_duration_since(Instant::now()));
+                let remaining = deadline.map_or(Duration::ZERO, |d| {
+                    d.saturating_duration_since(Instant::now())
+                });
                 std::thread::sleep(POLL_INTERVAL.min(remaining));
             }
             Err(err) => {

@@ -42,7 +42,10 @@ pub fn keyset() -> KeySet {
 }
 
 pub fn agent_did() -> Did {
-    Did::from_key(&Domain::parse(AGENT_DOMAIN).expect("domain"), &agent_key().public_key())
+    Did::from_key(
+        &Domain::parse(AGENT_DOMAIN).expect("domain"),
+        &agent_key().public_key(),
+    )
 }
 
 /// The verifier relying parties run: expected issuer and audience, default leeway and lifetime.
@@ -133,7 +136,11 @@ pub fn header_without(name: &str) -> Value {
 pub fn segments(compact: &str) -> [String; 3] {
     let parts: Vec<&str> = compact.split('.').collect();
     assert_eq!(parts.len(), 3, "compact JWS has three segments");
-    [parts[0].to_owned(), parts[1].to_owned(), parts[2].to_owned()]
+    [
+        parts[0].to_owned(),
+        parts[1].to_owned(),
+        parts[2].to_owned(),
+    ]
 }
 
 /// Re-encodes raw bytes as a segment.

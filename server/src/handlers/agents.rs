@@ -10,7 +10,9 @@ use serde_json::Value;
 use auth4agent_protocol::{Did, Domain, Jwk, ScopeSet};
 
 use super::operators::body_key;
-use super::{agent_view, audit, load_agent, load_operator, parse_did, stored_key};
+use super::{
+    agent_view, audit, load_agent, load_operator, parse_did, require_verified, stored_key,
+};
 use crate::app::AppState;
 use crate::auth::{KidMismatch, SignedBody, verify_signed};
 use crate::errors::{AppError, AppResult};
@@ -130,6 +132,11 @@ pub async fn set_scopes(
     let body: SetScopes = req.json()?;
     let scopes = ScopeSet::from_list(&body.allowed_scopes)
         .map_err(|e| AppError::bad_request("invalid_scope", e.to_string()))?;
+    if agent.status == AgentStatus::Revoked {
+        return Err(agent_revoked(&agent.did));
+    }
+    // Granting needs a proven domain; restricting (suspend, revoke) never does.
+    require_verified(&operator, state.clock.now())?;
     let was = agent.status;
     let updated = state
         .store
@@ -195,6 +202,7 @@ async fn change_status(
     action: &str,
 ) -> AppResult<Json<Value>> {
     let (agent, operator) = authorize(&state, &did, &req, false).await?;
+    check_transition(&state, &agent, &operator, to)?;
     let updated = state
         .store
         .set_agent_status(&agent.did, to, state.clock.now())
@@ -211,12 +219,40 @@ async fn change_status(
     Ok(Json(agent_view(&updated)?))
 }
 
+/// Which status changes an operator may make. Suspending and reactivating apply to approved agents
+/// (a pending agent is approved by setting its scopes); reactivating is a grant, so it needs a
+/// verified operator; revoking is always possible and permanent.
+fn check_transition(
+    state: &AppState,
+    agent: &Agent,
+    operator: &Operator,
+    to: AgentStatus,
+) -> AppResult<()> {
+    match (agent.status, to) {
+        (_, AgentStatus::Revoked) => Ok(()),
+        (AgentStatus::Revoked, _) => Err(agent_revoked(&agent.did)),
+        (AgentStatus::Pending, _) => Err(AppError::forbidden(
+            "agent_not_active",
+            format!(
+                "agent {} is pending; approve it by setting its scopes",
+                agent.did
+            ),
+        )),
+        (_, AgentStatus::Active) => require_verified(operator, state.clock.now()),
+        _ => Ok(()),
+    }
+}
+
+fn agent_revoked(did: &str) -> AppError {
+    AppError::conflict(
+        "agent_revoked",
+        format!("agent {did} is revoked; revocation is permanent"),
+    )
+}
+
 fn agent_store_error(did: &str, e: StoreError) -> AppError {
     match e {
-        StoreError::Revoked => AppError::conflict(
-            "agent_revoked",
-            format!("agent {did} is revoked; revocation is permanent"),
-        ),
+        StoreError::Revoked => agent_revoked(did),
         StoreError::NotFound => AppError::not_found("agent_not_found", format!("no agent {did}")),
         e => e.into(),
     }

@@ -11,18 +11,49 @@ use serde_json::{Value, json};
 
 use crate::app::AppState;
 use crate::errors::{AppError, AppResult};
-use crate::store::{Agent, AuditEvent, Operator};
+use crate::store::{Agent, AuditEvent, Operator, OperatorStatus};
 
-/// The operator status object.
-pub fn operator_view(op: &Operator) -> Value {
+/// Whether an operator's domain proof is current at `now` (a verification past its expiry counts
+/// as none until re-verified).
+pub fn operator_verified(op: &Operator, now: u64) -> bool {
+    op.status == OperatorStatus::Verified && op.verification_expires_at.is_some_and(|t| t > now)
+}
+
+/// The operator status object as of `now`: a lapsed verification shows as `unverified`, with no times.
+pub fn operator_view(op: &Operator, now: u64) -> Value {
+    let verified = operator_verified(op, now);
     json!({
         "id": op.id,
         "domain": op.domain,
-        "status": op.status.as_str(),
-        "domain_verified_at": op.domain_verified_at,
-        "verification_expires_at": op.verification_expires_at,
+        "status": if verified { "verified" } else { "unverified" },
+        "domain_verified_at": if verified { op.domain_verified_at } else { None },
+        "verification_expires_at": if verified { op.verification_expires_at } else { None },
         "created_at": op.created_at,
     })
+}
+
+/// The operator status as reported (`verified` only while current).
+pub fn effective_status(op: &Operator, now: u64) -> &'static str {
+    if operator_verified(op, now) {
+        "verified"
+    } else {
+        "unverified"
+    }
+}
+
+/// Refuses grants (scopes, reactivation, tokens) while the operator's domain is not proven.
+pub fn require_verified(op: &Operator, now: u64) -> AppResult<()> {
+    if operator_verified(op, now) {
+        Ok(())
+    } else {
+        Err(AppError::forbidden(
+            "operator_not_verified",
+            format!(
+                "operator {} has no current DNS verification of {}",
+                op.id, op.domain
+            ),
+        ))
+    }
 }
 
 /// The agent object, with its DID document.

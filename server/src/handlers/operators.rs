@@ -56,12 +56,8 @@ pub async fn register(
     )
     .await?;
 
-    if state
-        .store
-        .get_operator_by_domain(domain.as_str())
-        .await?
-        .is_some()
-    {
+    // Unverified claims on a domain may coexist; once one operator has proven it, it owns it.
+    if domain_owner(&state, &domain, None).await?.is_some() {
         return Err(operator_exists(&domain));
     }
     let operator = Operator {
@@ -88,7 +84,10 @@ pub async fn register(
         format!("domain={domain}"),
     )
     .await;
-    Ok((StatusCode::CREATED, Json(operator_view(&operator))))
+    Ok((
+        StatusCode::CREATED,
+        Json(operator_view(&operator, state.clock.now())),
+    ))
 }
 
 fn operator_exists(domain: &Domain) -> AppError {
@@ -114,7 +113,7 @@ pub async fn status(
     req: SignedBody,
 ) -> AppResult<Json<Value>> {
     let operator = signed_by_operator(&state, &id, &req).await?;
-    Ok(Json(operator_view(&operator)))
+    Ok(Json(operator_view(&operator, state.clock.now())))
 }
 
 /// `GET /v1/operators/{id}/verification` (operator-signed): what to publish in DNS.
@@ -142,15 +141,27 @@ pub async fn confirm(
 ) -> AppResult<Json<Value>> {
     let operator = signed_by_operator(&state, &id, &req).await?;
     let domain = registrable_domain(&operator.domain)?;
+    if let Some(owner) = domain_owner(&state, &domain, Some(&operator.id)).await? {
+        return Err(AppError::conflict(
+            "operator_exists",
+            format!("{domain} is already verified by operator {}", owner.id),
+        ));
+    }
     let outcome = state.dns.verify(&domain, &operator.txt_token).await;
     let now = state.clock.now();
     match outcome {
         TxtVerification::Verified => {
             let expires = now.saturating_add(state.config.verification_lifetime);
-            let updated = state
+            let updated = match state
                 .store
                 .set_operator_verified(&operator.id, now, expires)
-                .await?;
+                .await
+            {
+                Ok(updated) => updated,
+                // Another operator proved the same domain a moment earlier.
+                Err(StoreError::Conflict(_)) => return Err(operator_exists(&domain)),
+                Err(e) => return Err(e.into()),
+            };
             audit(
                 &state,
                 &operator.id,
@@ -159,7 +170,7 @@ pub async fn confirm(
                 format!("success domain={domain}"),
             )
             .await;
-            Ok(Json(operator_view(&updated)))
+            Ok(Json(operator_view(&updated, now)))
         }
         failure => {
             let err = dns_failure(&domain, &operator.txt_token, failure);
@@ -171,9 +182,37 @@ pub async fn confirm(
                 format!("{}: {}", err.code, err.message),
             )
             .await;
+            // A definite answer (no record, wrong record) withdraws a standing verification; a failed
+            // lookup says nothing about the record and changes nothing.
+            if err.status == StatusCode::UNPROCESSABLE_ENTITY
+                && operator.status == OperatorStatus::Verified
+            {
+                state.store.set_operator_unverified(&operator.id).await?;
+                audit(
+                    &state,
+                    &operator.id,
+                    "operator.unverified",
+                    &operator.id,
+                    err.code,
+                )
+                .await;
+            }
             Err(err)
         }
     }
+}
+
+/// The operator that has proven `domain`, other than `except`, if any.
+async fn domain_owner(
+    state: &AppState,
+    domain: &Domain,
+    except: Option<&str>,
+) -> AppResult<Option<Operator>> {
+    Ok(state
+        .store
+        .get_operator_by_domain(domain.as_str())
+        .await?
+        .filter(|op| op.status == OperatorStatus::Verified && Some(op.id.as_str()) != except))
 }
 
 /// The wire error for a failed TXT check.

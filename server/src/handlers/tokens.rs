@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -12,12 +13,15 @@ use auth4agent_protocol::{
     UnverifiedProof, Verifier, issue_token,
 };
 
-use super::{audit, load_agent, load_operator, parse_did, stored_key};
+use super::{
+    audit, effective_status, load_agent, load_operator, operator_verified, parse_did,
+    require_verified, stored_key,
+};
 use crate::app::AppState;
 use crate::auth::{KidMismatch, SignedBody, verify_signed};
 use crate::errors::{AppError, AppResult};
 use crate::ids;
-use crate::store::{AgentStatus, Challenge, Operator, OperatorStatus, RevokedToken, StoreError};
+use crate::store::{AgentStatus, Challenge, RevokedToken, StoreError};
 
 #[derive(Deserialize)]
 struct ChallengeRequest {
@@ -65,13 +69,8 @@ fn proof_error(e: auth4agent_protocol::Error) -> AppError {
     }
 }
 
-/// Whether an operator's domain proof is current at `now`.
-pub fn operator_verified(op: &Operator, now: u64) -> bool {
-    op.status == OperatorStatus::Verified && op.verification_expires_at.is_some_and(|t| t > now)
-}
-
 /// `POST /v1/token`: exchanges a proof answering a challenge for an access token.
-pub async fn token(State(state): State<AppState>, req: SignedBody) -> AppResult<Json<Value>> {
+pub async fn token(State(state): State<AppState>, req: SignedBody) -> AppResult<impl IntoResponse> {
     let body: TokenRequest = req.json()?;
     let proof = UnverifiedProof::decode(&body.proof).map_err(proof_error)?;
     let challenge = state
@@ -112,15 +111,7 @@ pub async fn token(State(state): State<AppState>, req: SignedBody) -> AppResult<
             format!("agent is {}", agent.status),
         ));
     }
-    if !operator_verified(&operator, now) {
-        return Err(AppError::forbidden(
-            "operator_not_verified",
-            format!(
-                "operator {} has no current DNS verification of {}",
-                operator.id, operator.domain
-            ),
-        ));
-    }
+    require_verified(&operator, now)?;
     let requested = ScopeSet::parse(&claims.scope)
         .map_err(|e| AppError::bad_request("invalid_scope", e.to_string()))?;
     let allowed = ScopeSet::from_list(&agent.allowed_scopes)
@@ -188,13 +179,17 @@ pub async fn token(State(state): State<AppState>, req: SignedBody) -> AppResult<
         ),
     )
     .await;
-    Ok(Json(json!({
-        "token": token,
-        "token_type": "Bearer",
-        "expires_at": token_claims.exp,
-        "scope": scope,
-        "aud": claims.token_aud,
-    })))
+    // RFC 6749 §5.1: responses carrying tokens are not cached.
+    Ok((
+        [(header::CACHE_CONTROL, "no-store")],
+        Json(json!({
+            "token": token,
+            "token_type": "Bearer",
+            "expires_at": token_claims.exp,
+            "scope": scope,
+            "aud": claims.token_aud,
+        })),
+    ))
 }
 
 fn challenge_used() -> AppError {
@@ -212,9 +207,10 @@ fn challenge_expired() -> AppError {
     )
 }
 
+/// The server's own verifier. The server is the clock of record, so introspection grants no leeway.
 fn verifier(state: &AppState) -> Verifier {
     Verifier::new(state.config.issuer.clone())
-        .leeway(state.config.leeway)
+        .leeway(0)
         .max_lifetime(state.config.token_max_ttl)
 }
 
@@ -252,7 +248,10 @@ pub async fn introspect(State(state): State<AppState>, req: SignedBody) -> AppRe
         map.insert("active".into(), Value::Bool(true));
         map.insert("token_type".into(), json!("Bearer"));
         map.insert("agent_status".into(), json!(agent.status.as_str()));
-        map.insert("operator_status".into(), json!(operator.status.as_str()));
+        map.insert(
+            "operator_status".into(),
+            json!(effective_status(&operator, now)),
+        );
         map.insert("operator_id".into(), json!(operator.id));
     }
     Ok(Json(out))

@@ -39,15 +39,21 @@ fn main() -> anyhow::Result<()> {
     let mut records = Vec::new();
     for spec in &args.txt {
         let Some((name, value)) = spec.split_once('=') else {
-            bail!("--txt {spec:?}: expected NAME=VALUE, e.g. _auth4agent.example.com=auth4agent-verification=…");
+            bail!(
+                "--txt {spec:?}: expected NAME=VALUE, e.g. _auth4agent.example.com=auth4agent-verification=…"
+            );
         };
         if name.is_empty() {
             bail!("--txt {spec:?}: the name is empty");
         }
-        records.push((name.to_owned(), TxtRecord::chunked(value, usize::from(args.chunk))));
+        records.push((
+            name.to_owned(),
+            TxtRecord::chunked(value, usize::from(args.chunk)),
+        ));
     }
 
-    let dns = TestDns::bind(args.listen).with_context(|| format!("cannot bind {} (UDP and TCP)", args.listen))?;
+    let dns = TestDns::bind(args.listen)
+        .with_context(|| format!("cannot bind {} (UDP and TCP)", args.listen))?;
     dns.set_ttl(args.ttl);
     for (name, record) in records {
         dns.add_txt(&name, record);

@@ -5,14 +5,14 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use auth4agent_e2e::dns::{Behavior, Transport, TxtRecord};
 use auth4agent_e2e::TestDns;
+use auth4agent_e2e::dns::{Behavior, Transport, TxtRecord};
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
-use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
-use hickory_resolver::net::runtime::TokioRuntimeProvider;
-use hickory_resolver::net::NetError;
 use hickory_resolver::Resolver;
+use hickory_resolver::config::{NameServerConfig, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::NetError;
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
 
 const NAME: &str = "_auth4agent.example.com";
 const VALUE: &str = "auth4agent-verification=0123456789abcdef0123456789abcdef";
@@ -34,9 +34,16 @@ fn resolve_txt(addr: SocketAddr, name: &str) -> Result<Vec<Vec<Vec<u8>>>, NetErr
     .with_options(options)
     .build()
     .expect("build the resolver");
-    let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let lookup = runtime.block_on(resolver.txt_lookup(format!("{name}.")))?;
-    Ok(lookup.answers().iter().filter_map(|record| txt_strings(&record.data)).collect())
+    Ok(lookup
+        .answers()
+        .iter()
+        .filter_map(|record| txt_strings(&record.data))
+        .collect())
 }
 
 fn txt_strings(data: &RData) -> Option<Vec<Vec<u8>>> {
@@ -48,7 +55,10 @@ fn txt_strings(data: &RData) -> Option<Vec<Vec<u8>>> {
 
 fn query(name: &str, record_type: RecordType, edns: Option<u16>) -> Message {
     let mut message = Message::query();
-    message.add_query(Query::query(Name::from_ascii(format!("{name}.")).expect("name"), record_type));
+    message.add_query(Query::query(
+        Name::from_ascii(format!("{name}.")).expect("name"),
+        record_type,
+    ));
     message.metadata.recursion_desired = true;
     if let Some(size) = edns {
         let mut opt = Edns::new();
@@ -73,7 +83,9 @@ fn udp_exchange(addr: SocketAddr, message: &Message) -> std::io::Result<(Message
 /// One raw query over TCP (length-prefixed).
 fn tcp_exchange(addr: SocketAddr, message: &Message) -> Message {
     let mut stream = TcpStream::connect(addr).expect("connect over TCP");
-    stream.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
     let wire = message.to_vec().expect("encode");
     let len = u16::try_from(wire.len()).expect("small query");
     stream.write_all(&len.to_be_bytes()).expect("write length");
@@ -86,7 +98,11 @@ fn tcp_exchange(addr: SocketAddr, message: &Message) -> Message {
 }
 
 fn answer_strings(message: &Message) -> Vec<Vec<Vec<u8>>> {
-    message.answers.iter().filter_map(|record| txt_strings(&record.data)).collect()
+    message
+        .answers
+        .iter()
+        .filter_map(|record| txt_strings(&record.data))
+        .collect()
 }
 
 fn bytes(strings: &[&str]) -> Vec<Vec<u8>> {
@@ -98,7 +114,10 @@ fn resolver_sees_a_txt_record() {
     let dns = TestDns::start();
     assert!(dns.addr().ip().is_loopback());
     dns.add_txt(NAME, VALUE);
-    assert_eq!(resolve_txt(dns.addr(), NAME).expect("lookup"), vec![bytes(&[VALUE])]);
+    assert_eq!(
+        resolve_txt(dns.addr(), NAME).expect("lookup"),
+        vec![bytes(&[VALUE])]
+    );
     let logged = dns.queries();
     assert_eq!(logged.len(), 1, "{logged:?}");
     assert_eq!(logged[0].name, NAME);
@@ -134,7 +153,10 @@ fn long_value_is_served_in_255_byte_strings() {
     dns.add_txt(NAME, long.as_str());
     let records = resolve_txt(dns.addr(), NAME).expect("lookup");
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].iter().map(Vec::len).collect::<Vec<_>>(), vec![255, 255, 90]);
+    assert_eq!(
+        records[0].iter().map(Vec::len).collect::<Vec<_>>(),
+        vec![255, 255, 90]
+    );
     assert_eq!(records[0].concat(), long.as_bytes());
 }
 
@@ -145,12 +167,16 @@ fn unknown_name_is_nxdomain() {
     let error = resolve_txt(dns.addr(), NAME).expect_err("no such name");
     assert!(error.is_nx_domain(), "{error:?}");
 
-    let (answer, _) = udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
+    let (answer, _) =
+        udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
     assert_eq!(answer.response_code, ResponseCode::NXDomain);
     assert!(answer.answers.is_empty());
     assert!(answer.authoritative, "answers are authoritative");
     assert!(
-        answer.authorities.iter().any(|r| r.record_type() == RecordType::SOA),
+        answer
+            .authorities
+            .iter()
+            .any(|r| r.record_type() == RecordType::SOA),
         "negative answers carry an SOA (negative TTL): {answer:?}"
     );
 }
@@ -162,7 +188,10 @@ fn known_name_without_txt_is_nodata() {
     dns.add_txt("_auth4agent.sub.example.org", VALUE);
 
     let error = resolve_txt(dns.addr(), NAME).expect_err("no TXT");
-    assert!(error.is_no_records_found() && !error.is_nx_domain(), "{error:?}");
+    assert!(
+        error.is_no_records_found() && !error.is_nx_domain(),
+        "{error:?}"
+    );
 
     for (name, record_type) in [
         (NAME, RecordType::TXT),
@@ -171,35 +200,66 @@ fn known_name_without_txt_is_nodata() {
         // An empty non-terminal exists (RFC 8020).
         ("sub.example.org", RecordType::TXT),
     ] {
-        let (answer, _) = udp_exchange(dns.addr(), &query(name, record_type, None)).expect("answer");
-        assert_eq!(answer.response_code, ResponseCode::NoError, "{name} {record_type}");
-        assert!(answer.answers.is_empty(), "{name} {record_type}: {answer:?}");
-        assert!(answer.authorities.iter().any(|r| r.record_type() == RecordType::SOA));
+        let (answer, _) =
+            udp_exchange(dns.addr(), &query(name, record_type, None)).expect("answer");
+        assert_eq!(
+            answer.response_code,
+            ResponseCode::NoError,
+            "{name} {record_type}"
+        );
+        assert!(
+            answer.answers.is_empty(),
+            "{name} {record_type}: {answer:?}"
+        );
+        assert!(
+            answer
+                .authorities
+                .iter()
+                .any(|r| r.record_type() == RecordType::SOA)
+        );
     }
 }
 
 #[test]
 fn records_change_at_runtime() {
     let dns = TestDns::start();
-    assert!(resolve_txt(dns.addr(), NAME).expect_err("empty zone").is_nx_domain());
+    assert!(
+        resolve_txt(dns.addr(), NAME)
+            .expect_err("empty zone")
+            .is_nx_domain()
+    );
 
     dns.add_txt(NAME, VALUE);
-    assert_eq!(resolve_txt(dns.addr(), NAME).expect("added"), vec![bytes(&[VALUE])]);
+    assert_eq!(
+        resolve_txt(dns.addr(), NAME).expect("added"),
+        vec![bytes(&[VALUE])]
+    );
 
     dns.set_txt(NAME, vec![TxtRecord::from("auth4agent-verification=wrong")]);
     assert_eq!(
         resolve_txt(dns.addr(), NAME).expect("replaced"),
         vec![bytes(&["auth4agent-verification=wrong"])]
     );
-    assert_eq!(dns.txt(NAME), Some(vec![TxtRecord::from("auth4agent-verification=wrong")]));
+    assert_eq!(
+        dns.txt(NAME),
+        Some(vec![TxtRecord::from("auth4agent-verification=wrong")])
+    );
 
     dns.remove(NAME);
-    assert!(resolve_txt(dns.addr(), NAME).expect_err("removed").is_nx_domain());
+    assert!(
+        resolve_txt(dns.addr(), NAME)
+            .expect_err("removed")
+            .is_nx_domain()
+    );
     assert_eq!(dns.txt(NAME), None);
 
     dns.add_txt(NAME, VALUE);
     dns.clear();
-    assert!(resolve_txt(dns.addr(), NAME).expect_err("cleared").is_nx_domain());
+    assert!(
+        resolve_txt(dns.addr(), NAME)
+            .expect_err("cleared")
+            .is_nx_domain()
+    );
     assert_eq!(dns.query_count(NAME), 5);
 }
 
@@ -207,7 +267,10 @@ fn records_change_at_runtime() {
 fn names_match_case_insensitively() {
     let dns = TestDns::start();
     dns.add_txt("_Auth4Agent.Example.COM.", VALUE);
-    assert_eq!(resolve_txt(dns.addr(), "_AUTH4AGENT.example.com").expect("lookup"), vec![bytes(&[VALUE])]);
+    assert_eq!(
+        resolve_txt(dns.addr(), "_AUTH4AGENT.example.com").expect("lookup"),
+        vec![bytes(&[VALUE])]
+    );
 }
 
 #[test]
@@ -219,18 +282,30 @@ fn tcp_serves_the_same_answers() {
     assert_eq!(answer_strings(&answer), vec![bytes(&[VALUE])]);
     let missing = tcp_exchange(dns.addr(), &query("nothing.example", RecordType::TXT, None));
     assert_eq!(missing.response_code, ResponseCode::NXDomain);
-    assert_eq!(dns.queries().iter().filter(|q| q.transport == Transport::Tcp).count(), 2);
+    assert_eq!(
+        dns.queries()
+            .iter()
+            .filter(|q| q.transport == Transport::Tcp)
+            .count(),
+        2
+    );
 }
 
 #[test]
 fn large_answer_is_truncated_over_udp_and_complete_over_tcp() {
     let dns = TestDns::start();
-    let records: Vec<TxtRecord> = (0..20).map(|i| TxtRecord::from(format!("{i:02}-{}", "y".repeat(200)))).collect();
+    let records: Vec<TxtRecord> = (0..20)
+        .map(|i| TxtRecord::from(format!("{i:02}-{}", "y".repeat(200))))
+        .collect();
     dns.set_txt(NAME, records.clone());
 
-    let (truncated, size) = udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
+    let (truncated, size) =
+        udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
     assert!(truncated.truncation, "TC must be set: {truncated:?}");
-    assert!(size <= 512, "a client without EDNS gets at most 512 bytes, got {size}");
+    assert!(
+        size <= 512,
+        "a client without EDNS gets at most 512 bytes, got {size}"
+    );
     assert!(truncated.answers.is_empty());
     assert_eq!(truncated.queries.len(), 1, "the question is echoed");
 
@@ -244,7 +319,11 @@ fn large_answer_is_truncated_over_udp_and_complete_over_tcp() {
     let mut expected: Vec<Vec<Vec<u8>>> = records.iter().map(|r| r.parts().to_vec()).collect();
     expected.sort();
     assert_eq!(seen, expected);
-    assert!(dns.queries().iter().any(|q| q.transport == Transport::Udp && q.truncated));
+    assert!(
+        dns.queries()
+            .iter()
+            .any(|q| q.transport == Transport::Udp && q.truncated)
+    );
     assert!(dns.queries().iter().any(|q| q.transport == Transport::Tcp));
 }
 
@@ -252,17 +331,23 @@ fn large_answer_is_truncated_over_udp_and_complete_over_tcp() {
 fn edns_clients_get_larger_udp_answers() {
     let dns = TestDns::start();
     // About 800 bytes of answer: over 512, under 1232.
-    let records: Vec<TxtRecord> = (0..4).map(|i| TxtRecord::from(format!("{i}-{}", "z".repeat(180)))).collect();
+    let records: Vec<TxtRecord> = (0..4)
+        .map(|i| TxtRecord::from(format!("{i}-{}", "z".repeat(180))))
+        .collect();
     dns.set_txt(NAME, records);
 
     let (plain, _) = udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
     assert!(plain.truncation, "without EDNS the 512-byte limit applies");
 
-    let (edns, size) = udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, Some(1232))).expect("answer");
+    let (edns, size) =
+        udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, Some(1232))).expect("answer");
     assert!(!edns.truncation, "{size} bytes fit in 1232");
     assert!(size > 512);
     assert_eq!(edns.answers.len(), 4);
-    assert!(edns.edns.is_some(), "an EDNS query gets an OPT record back (RFC 6891)");
+    assert!(
+        edns.edns.is_some(),
+        "an EDNS query gets an OPT record back (RFC 6891)"
+    );
 }
 
 #[test]
@@ -271,32 +356,46 @@ fn failure_behaviors() {
     dns.add_txt(NAME, VALUE);
 
     dns.set_behavior(Behavior::Fail(ResponseCode::ServFail));
-    let (answer, _) = udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
+    let (answer, _) =
+        udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
     assert_eq!(answer.response_code, ResponseCode::ServFail);
     assert!(answer.answers.is_empty());
     assert!(resolve_txt(dns.addr(), NAME).is_err());
 
     dns.set_behavior(Behavior::Fail(ResponseCode::Refused));
-    let (answer, _) = udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
+    let (answer, _) =
+        udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
     assert_eq!(answer.response_code, ResponseCode::Refused);
 
     dns.set_behavior(Behavior::Silent);
     let silent = udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None));
-    assert!(silent.is_err(), "a silent server does not answer: {silent:?}");
-    assert_eq!(dns.queries().last().map(|q| q.name.as_str()), Some(NAME), "silent queries are still logged");
+    assert!(
+        silent.is_err(),
+        "a silent server does not answer: {silent:?}"
+    );
+    assert_eq!(
+        dns.queries().last().map(|q| q.name.as_str()),
+        Some(NAME),
+        "silent queries are still logged"
+    );
 
     dns.set_behavior(Behavior::Answer);
-    assert_eq!(resolve_txt(dns.addr(), NAME).expect("answers again"), vec![bytes(&[VALUE])]);
+    assert_eq!(
+        resolve_txt(dns.addr(), NAME).expect("answers again"),
+        vec![bytes(&[VALUE])]
+    );
 }
 
 #[test]
 fn ttl_is_served_and_configurable() {
     let dns = TestDns::start();
     dns.add_txt(NAME, VALUE);
-    let (answer, _) = udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
+    let (answer, _) =
+        udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
     assert_eq!(answer.answers[0].ttl, auth4agent_e2e::dns::DEFAULT_TTL);
     dns.set_ttl(0);
-    let (answer, _) = udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
+    let (answer, _) =
+        udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
     assert_eq!(answer.answers[0].ttl, 0);
 }
 
@@ -305,24 +404,37 @@ fn garbage_gets_formerr_and_the_server_keeps_serving() {
     let dns = TestDns::start();
     dns.add_txt(NAME, VALUE);
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket.set_read_timeout(Some(Duration::from_millis(500))).expect("timeout");
-    socket.send_to(&[0xab, 0xcd, 0xff], dns.addr()).expect("send");
+    socket
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    socket
+        .send_to(&[0xab, 0xcd, 0xff], dns.addr())
+        .expect("send");
     let mut buf = [0u8; 512];
     let (len, _) = socket.recv_from(&mut buf).expect("an answer to garbage");
     let answer = Message::from_vec(&buf[..len]).expect("decode");
     assert_eq!(answer.id, 0xabcd);
     assert_eq!(answer.response_code, ResponseCode::FormErr);
-    assert_eq!(resolve_txt(dns.addr(), NAME).expect("still serving"), vec![bytes(&[VALUE])]);
+    assert_eq!(
+        resolve_txt(dns.addr(), NAME).expect("still serving"),
+        vec![bytes(&[VALUE])]
+    );
 }
 
 #[test]
 fn binds_a_given_port_and_frees_it_on_drop() {
     let first = TestDns::start();
     let addr = first.addr();
-    assert!(TestDns::bind(addr).is_err(), "the port is taken while the first server runs");
+    assert!(
+        TestDns::bind(addr).is_err(),
+        "the port is taken while the first server runs"
+    );
     drop(first);
     let second = TestDns::bind(addr).expect("the port is free again after drop");
     assert_eq!(second.addr(), addr);
     second.add_txt(NAME, VALUE);
-    assert_eq!(resolve_txt(addr, NAME).expect("lookup"), vec![bytes(&[VALUE])]);
+    assert_eq!(
+        resolve_txt(addr, NAME).expect("lookup"),
+        vec![bytes(&[VALUE])]
+    );
 }

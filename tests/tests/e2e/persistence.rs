@@ -4,8 +4,17 @@
 use crate::support::{AUD, World, assert_invalid, assert_valid, str_field, strings, token_kid};
 
 fn jwks_kids(world: &World) -> Vec<String> {
-    let jwks = world.server.http().get("/.well-known/jwks.json").expect("GET jwks");
-    jwks.json()["keys"].as_array().expect("keys").iter().map(|k| str_field(k, "kid")).collect()
+    let jwks = world
+        .server
+        .http()
+        .get("/.well-known/jwks.json")
+        .expect("GET jwks");
+    jwks.json()["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| str_field(k, "kid"))
+        .collect()
 }
 
 /// Sets up a verified operator, an active agent, one valid and one revoked token; restarts the
@@ -15,7 +24,9 @@ fn survives(restart: impl FnOnce(&mut World)) {
     let (operator, agent) = world.operator_and_agent();
     let valid = agent.token("read");
     let revoked = agent.token("write");
-    agent.cli.ok_json_stdin(["revoke", "token", "--token", "-"], &revoked);
+    agent
+        .cli
+        .ok_json_stdin(["revoke", "token", "--token", "-"], &revoked);
     let kids = jwks_kids(&world);
     let db = world.server.db_path();
     assert!(db.is_file(), "the database is a file: {}", db.display());
@@ -34,7 +45,11 @@ fn survives(restart: impl FnOnce(&mut World)) {
     assert_eq!(list["tokens"].as_array().map(Vec::len), Some(1), "{list}");
 
     let fresh = agent.token("read");
-    assert_eq!(token_kid(&fresh), token_kid(&valid), "same signing key after restart");
+    assert_eq!(
+        token_kid(&fresh),
+        token_kid(&valid),
+        "same signing key after restart"
+    );
     assert_valid(&agent.verify(&fresh, &["--aud", AUD, "--online"]));
 }
 
@@ -42,7 +57,10 @@ fn survives(restart: impl FnOnce(&mut World)) {
 fn state_survives_a_graceful_restart() {
     survives(|world| {
         let status = world.server.terminate().expect("the server was running");
-        assert!(status.success(), "SIGTERM is a graceful shutdown with exit 0, got {status}");
+        assert!(
+            status.success(),
+            "SIGTERM is a graceful shutdown with exit 0, got {status}"
+        );
         world.server.start_again();
     });
 }
@@ -91,7 +109,11 @@ fn key_rotation_keeps_old_tokens_valid() {
     let url = world.server.url();
     let jwks = format!("{url}/.well-known/jwks.json");
     for jwt in [&old, &new] {
-        assert_valid(&crate::support::verify(&service, jwt, &["--jwks", &jwks, "--iss", &url, "--aud", AUD]));
+        assert_valid(&crate::support::verify(
+            &service,
+            jwt,
+            &["--jwks", &jwks, "--iss", &url, "--aud", AUD],
+        ));
         assert_valid(&agent.verify(jwt, &["--aud", AUD, "--online"]));
     }
 }

@@ -25,7 +25,10 @@ impl World {
     pub fn with(configure: impl FnOnce(TestServerBuilder) -> TestServerBuilder) -> World {
         let dns = TestDns::start();
         let server = configure(TestServer::builder(dns.addr())).start();
-        let homes = tempfile::Builder::new().prefix("auth4agent-e2e-homes-").tempdir().expect("homes temp dir");
+        let homes = tempfile::Builder::new()
+            .prefix("auth4agent-e2e-homes-")
+            .tempdir()
+            .expect("homes temp dir");
         World { dns, server, homes }
     }
 
@@ -63,7 +66,10 @@ impl World {
 
     /// Publishes the operator's expected TXT record (one single-string record).
     pub fn publish(&self, operator: &Operator) {
-        self.dns.set_txt(&operator.txt_name, vec![TxtRecord::from(operator.txt_value.as_str())]);
+        self.dns.set_txt(
+            &operator.txt_name,
+            vec![TxtRecord::from(operator.txt_value.as_str())],
+        );
     }
 
     /// `init --domain` and `register agent --operator-id` in home `name`: a pending agent.
@@ -105,7 +111,8 @@ pub struct Operator {
 impl Operator {
     /// `agent-scopes set --scopes SCOPES --did DID`; returns the agent object.
     pub fn set_scopes(&self, did: &str, scopes: &str) -> Value {
-        self.cli.ok_json(["agent-scopes", "set", "--scopes", scopes, "--did", did])
+        self.cli
+            .ok_json(["agent-scopes", "set", "--scopes", scopes, "--did", did])
     }
 
     /// The operator object (`verify-operator status`).
@@ -179,7 +186,10 @@ pub fn assert_invalid(output: &auth4agent_e2e::CliOutput, code: &str) {
 /// A string member of a JSON object; panics with the document when missing.
 #[track_caller]
 pub fn str_field(doc: &Value, name: &str) -> String {
-    doc.get(name).and_then(Value::as_str).unwrap_or_else(|| panic!("no string {name:?} in {doc}")).to_owned()
+    doc.get(name)
+        .and_then(Value::as_str)
+        .unwrap_or_else(|| panic!("no string {name:?} in {doc}"))
+        .to_owned()
 }
 
 /// A JSON array of strings as a `Vec`.
@@ -189,7 +199,11 @@ pub fn strings(value: &Value) -> Vec<String> {
         .as_array()
         .unwrap_or_else(|| panic!("not an array: {value}"))
         .iter()
-        .map(|v| v.as_str().unwrap_or_else(|| panic!("not a string: {v}")).to_owned())
+        .map(|v| {
+            v.as_str()
+                .unwrap_or_else(|| panic!("not a string: {v}"))
+                .to_owned()
+        })
         .collect()
 }
 

@@ -28,17 +28,29 @@ fn start(args: &[&str]) -> (Running, SocketAddr) {
     let stdout = child.stdout.take().expect("stdout");
     let running = Running(child);
     let mut line = String::new();
-    BufReader::new(stdout).read_line(&mut line).expect("read the bound address");
-    let addr: SocketAddr = line.trim().parse().unwrap_or_else(|e| panic!("{line:?} is not an address: {e}"));
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("read the bound address");
+    let addr: SocketAddr = line
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("{line:?} is not an address: {e}"));
     (running, addr)
 }
 
 fn txt(addr: SocketAddr, name: &str) -> (ResponseCode, Vec<Vec<Vec<u8>>>) {
     let mut query = Message::query();
-    query.add_query(Query::query(Name::from_ascii(name).expect("name"), RecordType::TXT));
+    query.add_query(Query::query(
+        Name::from_ascii(name).expect("name"),
+        RecordType::TXT,
+    ));
     let socket = UdpSocket::bind("127.0.0.1:0").expect("bind");
-    socket.set_read_timeout(Some(Duration::from_secs(2))).expect("timeout");
-    socket.send_to(&query.to_vec().expect("encode"), addr).expect("send");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .expect("timeout");
+    socket
+        .send_to(&query.to_vec().expect("encode"), addr)
+        .expect("send");
     let mut buf = [0u8; 4096];
     let (len, _) = socket.recv_from(&mut buf).expect("answer");
     let answer = Message::from_vec(&buf[..len]).expect("decode");
@@ -85,10 +97,21 @@ fn serves_records_given_on_the_command_line() {
 
 #[test]
 fn chunk_serves_split_records() {
-    let (_dns, addr) = start(&["--listen", "127.0.0.1:0", "--chunk", "10", "--txt", "x.example=0123456789abcdefghij-"]);
+    let (_dns, addr) = start(&[
+        "--listen",
+        "127.0.0.1:0",
+        "--chunk",
+        "10",
+        "--txt",
+        "x.example=0123456789abcdefghij-",
+    ]);
     assert_eq!(
         txt(addr, "x.example.").1,
-        vec![vec![b"0123456789".to_vec(), b"abcdefghij".to_vec(), b"-".to_vec()]]
+        vec![vec![
+            b"0123456789".to_vec(),
+            b"abcdefghij".to_vec(),
+            b"-".to_vec()
+        ]]
     );
 }
 
@@ -99,5 +122,8 @@ fn refuses_a_malformed_record() {
         .output()
         .expect("run auth4agent-testdns");
     assert!(!output.status.success());
-    assert!(String::from_utf8_lossy(&output.stderr).contains("NAME=VALUE"), "{output:?}");
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("NAME=VALUE"),
+        "{output:?}"
+    );
 }

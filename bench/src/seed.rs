@@ -1,0 +1,105 @@
+//! `--seed-agents`: inserts active agents straight into the server's SQLite file while the server is stopped,
+//! for cost-growth runs with a million agents (registration over HTTP would take hours on 2 cores).
+//!
+//! Safe because the `agents` table (schema v1) is plain rows with no derived state: the row written here is the
+//! one `POST /v1/agents` + `PUT /v1/agents/{did}/scopes` leave behind (status `active`, `allowed_scopes` as a
+//! sorted JSON array). The seeder refuses to run on any other schema version.
+
+use std::path::Path;
+use std::sync::mpsc;
+
+use anyhow::{Context as _, bail};
+use rusqlite::{Connection, params};
+
+use crate::identity::Identities;
+
+/// The schema version this seeder writes rows for (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: i64 = 1;
+
+/// Rows committed per transaction.
+const BATCH: u64 = 50_000;
+
+/// Inserts agents `range` of `ids` under `operator_id`, active with `scopes`. Key derivation runs on a second
+/// thread while this one inserts.
+pub fn seed_agents(
+    db: &Path,
+    ids: &Identities,
+    operator_id: &str,
+    range: std::ops::Range<u64>,
+    scopes: &[&str],
+    now: u64,
+) -> anyhow::Result<()> {
+    let mut conn = Connection::open(db).with_context(|| format!("opening {}", db.display()))?;
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version != SCHEMA_VERSION {
+        bail!("database schema v{version}; the seeder knows v{SCHEMA_VERSION} only");
+    }
+    let exists: bool = conn.query_row(
+        "SELECT count(*) FROM operators WHERE id = ?1 AND status = 'verified'",
+        [operator_id],
+        |r| r.get::<_, i64>(0).map(|n| n == 1),
+    )?;
+    if !exists {
+        bail!("operator {operator_id} is not a verified operator of this database");
+    }
+    let mut sorted: Vec<&str> = scopes.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    let scopes_json = serde_json::to_string(&sorted)?;
+    let now_i64 = i64::try_from(now).context("time out of range")?;
+
+    let (tx, rx) = mpsc::sync_channel::<(String, [u8; 32], String)>(4096);
+    let producer_ids = ids.clone();
+    let producer_range = range.clone();
+    let producer = std::thread::spawn(move || {
+        for i in producer_range {
+            let agent = producer_ids.agent(i);
+            let row = (
+                agent.did.as_str().to_owned(),
+                *agent.public.as_bytes(),
+                agent.public.thumbprint(),
+            );
+            if tx.send(row).is_err() {
+                break;
+            }
+        }
+    });
+
+    let total = range.end - range.start;
+    let mut done = 0u64;
+    while done < total {
+        let txn = conn.transaction()?;
+        {
+            let mut stmt = txn.prepare_cached(
+                "INSERT INTO agents (did, operator_id, public_key, thumbprint, status, allowed_scopes, \
+                 created_at, updated_at, revoked_at) VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?6, NULL)",
+            )?;
+            let end = (done + BATCH).min(total);
+            while done < end {
+                let (did, key, thumbprint) = rx.recv().context("key derivation thread stopped")?;
+                stmt.execute(params![
+                    did,
+                    operator_id,
+                    &key[..],
+                    thumbprint,
+                    scopes_json,
+                    now_i64
+                ])?;
+                done += 1;
+            }
+        }
+        txn.commit()?;
+    }
+    drop(rx);
+    producer
+        .join()
+        .map_err(|_| anyhow::anyhow!("key derivation thread panicked"))?;
+    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
+    Ok(())
+}
+
+/// Number of rows in `agents`.
+pub fn count_agents(db: &Path) -> anyhow::Result<u64> {
+    let conn = Connection::open(db)?;
+    Ok(conn.query_row("SELECT count(*) FROM agents", [], |r| r.get::<_, i64>(0))? as u64)
+}

@@ -1,0 +1,60 @@
+//! Runs the real `auth4agent-loadgen` binary against the real `auth4agent-server` (spawned by the load generator
+//! itself, with its own loopback DNS server) for a second per mode, and checks the JSON report.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn loadgen(args: &[&str]) -> Value {
+    let server = auth4agent_e2e::kit::server_bin();
+    let out = Command::new(env!("CARGO_BIN_EXE_auth4agent-loadgen"))
+        .arg("--server-bin")
+        .arg(&server)
+        .args(["--duration", "1", "--warmup", "0.2", "--concurrency", "4"])
+        .args(args)
+        .output()
+        .expect("runs auth4agent-loadgen");
+    assert!(
+        out.status.success(),
+        "loadgen failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("one JSON document on stdout")
+}
+
+#[test]
+fn issuance_with_registered_and_seeded_agents() {
+    let r = loadgen(&["--agents", "3", "--seed-agents", "40"]);
+    assert_eq!(r["mode"], "issue");
+    assert_eq!(r["agents"], 43);
+    assert_eq!(r["drive_agents"], 43);
+    assert_eq!(r["errors"], 0, "report: {r}");
+    assert!(r["requests"].as_u64().unwrap() > 0);
+    assert_eq!(
+        r["http_requests"].as_u64(),
+        r["requests"].as_u64().map(|n| n * 2)
+    );
+    assert!(r["throughput_per_s"].as_f64().unwrap() > 0.0);
+    let lat = &r["latency_ms"];
+    assert!(lat["p50"].as_f64().unwrap() <= lat["p99"].as_f64().unwrap());
+    assert!(lat["p99"].as_f64().unwrap() <= lat["max"].as_f64().unwrap());
+    assert!(r["server_peak_rss_kb"].as_u64().unwrap() > 1000);
+    assert!(r["seed_db_bytes_per_agent"].as_f64().unwrap() > 100.0);
+}
+
+#[test]
+fn introspection_of_issued_tokens_is_active() {
+    let r = loadgen(&["--agents", "2", "--mode", "introspect", "--tokens", "5"]);
+    assert_eq!(r["mode"], "introspect");
+    assert_eq!(r["errors"], 0, "report: {r}");
+    assert!(r["requests"].as_u64().unwrap() > 0);
+}
+
+#[test]
+fn paced_run_stays_near_its_rate() {
+    let r = loadgen(&["--agents", "2", "--rate", "20"]);
+    let got = r["throughput_per_s"].as_f64().unwrap();
+    assert!((10.0..=25.0).contains(&got), "paced at 20/s, got {got}/s");
+    assert_eq!(r["rate_target_per_s"], 20.0);
+}

@@ -1,0 +1,219 @@
+//! A small blocking HTTP client for the server API, and request signing by hand with a key from a
+//! CLI home (for refusals the CLI would never send).
+
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, SystemTime};
+
+use serde_json::Value;
+
+/// An HTTP response read completely, for assertions.
+#[derive(Clone, Debug)]
+pub struct HttpResponse {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+    /// The body parsed as JSON, when it is JSON.
+    pub json: Option<Value>,
+}
+
+impl HttpResponse {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The JSON body; panics with the raw body when it is not JSON.
+    pub fn json(&self) -> &Value {
+        self.json
+            .as_ref()
+            .unwrap_or_else(|| panic!("HTTP {}: body is not JSON: {:?}", self.status, self.body))
+    }
+
+    /// The `error` code of an error body, if any.
+    pub fn error_code(&self) -> Option<&str> {
+        self.json.as_ref()?.get("error")?.as_str()
+    }
+}
+
+/// A small blocking HTTP client bound to one base URL.
+#[derive(Clone, Debug)]
+pub struct Http {
+    base: String,
+    client: reqwest::blocking::Client,
+}
+
+impl Http {
+    pub fn new(base: impl Into<String>) -> Http {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .expect("build the HTTP client");
+        Http {
+            base: base.into().trim_end_matches('/').to_owned(),
+            client,
+        }
+    }
+
+    /// Full URL of `path` (which starts with `/`).
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub fn get(&self, path: &str) -> reqwest::Result<HttpResponse> {
+        read_response(self.client.get(self.url(path)).send()?)
+    }
+
+    /// POST with a JSON body and optional extra headers (e.g. `Auth4Agent-Signature`).
+    pub fn post_json(
+        &self,
+        path: &str,
+        body: &Value,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Result<HttpResponse> {
+        self.send("POST", path, Some(body.to_string().into_bytes()), headers)
+    }
+
+    /// Any method with a raw body; `Content-Type: application/json` when there is a body.
+    pub fn send(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Vec<u8>>,
+        headers: &[(&str, &str)],
+    ) -> reqwest::Result<HttpResponse> {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("valid HTTP method");
+        let mut request = self.client.request(method, self.url(path));
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        if let Some(body) = body {
+            request = request
+                .header("content-type", "application/json")
+                .body(body);
+        }
+        read_response(request.send()?)
+    }
+}
+
+fn read_response(response: reqwest::blocking::Response) -> reqwest::Result<HttpResponse> {
+    let status = response.status().as_u16();
+    let headers = response
+        .headers()
+        .iter()
+        .map(|(n, v)| {
+            (
+                n.as_str().to_owned(),
+                String::from_utf8_lossy(v.as_bytes()).into_owned(),
+            )
+        })
+        .collect();
+    let body = response.text()?;
+    let json = serde_json::from_str(&body).ok();
+    Ok(HttpResponse {
+        status,
+        headers,
+        body,
+        json,
+    })
+}
+
+/// Unix time now. The testkit's one clock (the product takes time as a parameter instead).
+#[allow(clippy::disallowed_methods)]
+pub fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs()
+}
+
+/// A private key read from a CLI home, to sign administrative requests by hand (for refusals the
+/// CLI would never send, e.g. an agent signing its own scope change, or a replay).
+pub struct Signer {
+    key: auth4agent_protocol::SigningKey,
+}
+
+impl Signer {
+    /// Reads a PKCS#8 PEM key file (e.g. `<home>/keys/agent.key`).
+    pub fn from_pem_file(path: &Path) -> Signer {
+        let pem = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let key = auth4agent_protocol::SigningKey::from_pkcs8_pem(&pem)
+            .unwrap_or_else(|e| panic!("{} is not a PKCS#8 Ed25519 key: {e}", path.display()));
+        Signer { key }
+    }
+
+    /// RFC 7638 thumbprint of the public key (the `kid` of what it signs).
+    pub fn thumbprint(&self) -> String {
+        self.key.public_key().thumbprint()
+    }
+
+    /// The `Auth4Agent-Signature` value for `method url` with `body`, a fresh `jti`, issued now.
+    pub fn sign(&self, method: &str, url: &str, body: &[u8]) -> String {
+        let jti = auth4agent_protocol::b64url_encode(&rand::random::<[u8; 16]>());
+        auth4agent_protocol::sign_request(&self.key, method, url, body, unix_now(), &jti)
+            .unwrap_or_else(|e| panic!("sign {method} {url}: {e}"))
+    }
+
+    /// A proof of possession answering challenge `challenge_id`/`nonce` for `did`, addressed to
+    /// the server `issuer`, requesting `scope` (space-separated) for `token_aud`, `ttl` seconds.
+    #[allow(clippy::too_many_arguments)]
+    pub fn proof(
+        &self,
+        did: &str,
+        issuer: &str,
+        challenge_id: &str,
+        nonce: &str,
+        scope: &str,
+        token_aud: &str,
+        ttl: u64,
+    ) -> String {
+        let now = unix_now();
+        let claims = auth4agent_protocol::ProofClaims {
+            iss: did.to_owned(),
+            sub: did.to_owned(),
+            aud: issuer.to_owned(),
+            challenge_id: challenge_id.to_owned(),
+            nonce: nonce.to_owned(),
+            scope: scope.to_owned(),
+            token_aud: token_aud.to_owned(),
+            ttl,
+            iat: now,
+            exp: now + 30,
+        };
+        auth4agent_protocol::sign_proof(&self.key, &claims)
+            .unwrap_or_else(|e| panic!("sign a proof: {e}"))
+    }
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signer")
+            .field("kid", &self.thumbprint())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Http {
+    /// A request signed by `signer` (`htu` = base URL + path), with an optional JSON body.
+    pub fn signed(
+        &self,
+        signer: &Signer,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> HttpResponse {
+        let body = body.map(|b| b.to_string().into_bytes());
+        let signature = signer.sign(method, &self.url(path), body.as_deref().unwrap_or_default());
+        self.send(
+            method,
+            path,
+            body,
+            &[(auth4agent_protocol::SIGNATURE_HEADER, &signature)],
+        )
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+    }
+}
