@@ -281,7 +281,7 @@ cat <<'EOF'
 
 Run it for real (details, every flag, systemd, reverse proxy, backups: SETUP.md):
 
-  cargo install --path server && cargo install --path cli
+  cargo install --locked --path server && cargo install --locked --path cli
   auth4agent-server --listen 127.0.0.1:8080 --issuer https://auth.example.com \
       --db /var/lib/auth4agent/auth4agent.db            # behind a TLS reverse proxy
   auth4agent init --operator --domain example.com --server https://auth.example.com

@@ -19,6 +19,20 @@ pub const SCHEMA_VERSION: i64 = 1;
 /// Rows committed per transaction.
 const BATCH: u64 = 50_000;
 
+/// Database size around a seeding, in bytes (`page_count * page_size` after a WAL checkpoint).
+#[derive(Debug, Clone, Copy)]
+pub struct SeedStats {
+    pub bytes_before: u64,
+    pub bytes_after: u64,
+}
+
+fn checkpointed_bytes(conn: &Connection) -> anyhow::Result<u64> {
+    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+    let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+    Ok(u64::try_from(pages * size)?)
+}
+
 /// Inserts agents `range` of `ids` under `operator_id`, active with `scopes`. Key derivation runs on a second
 /// thread while this one inserts.
 pub fn seed_agents(
@@ -28,7 +42,7 @@ pub fn seed_agents(
     range: std::ops::Range<u64>,
     scopes: &[&str],
     now: u64,
-) -> anyhow::Result<()> {
+) -> anyhow::Result<SeedStats> {
     let mut conn = Connection::open(db).with_context(|| format!("opening {}", db.display()))?;
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version != SCHEMA_VERSION {
@@ -46,6 +60,7 @@ pub fn seed_agents(
     sorted.sort_unstable();
     sorted.dedup();
     let scopes_json = serde_json::to_string(&sorted)?;
+    let bytes_before = checkpointed_bytes(&conn)?;
     let now_i64 = i64::try_from(now).context("time out of range")?;
 
     let (tx, rx) = mpsc::sync_channel::<(String, [u8; 32], String)>(4096);
@@ -94,8 +109,10 @@ pub fn seed_agents(
     producer
         .join()
         .map_err(|_| anyhow::anyhow!("key derivation thread panicked"))?;
-    conn.execute_batch("PRAGMA wal_checkpoint(TRUNCATE);")?;
-    Ok(())
+    Ok(SeedStats {
+        bytes_before,
+        bytes_after: checkpointed_bytes(&conn)?,
+    })
 }
 
 /// Number of rows in `agents`.

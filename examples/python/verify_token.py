@@ -71,9 +71,11 @@ def verify(token, jwks_client, issuer, audience):
         leeway=LEEWAY_SECONDS,
         options={"require": REQUIRED_CLAIMS},
     )
-    # The header is covered by the signature, so it is checked after verification.
+    # The header is covered by the signature, so it is checked after verification. typ is a media
+    # type: case-insensitive, "application/" optional (RFC 9068 §4).
     typ = decoded["header"].get("typ")
-    if typ != EXPECTED_TYP:
+    normalized = typ.lower().removeprefix("application/") if isinstance(typ, str) else None
+    if normalized != EXPECTED_TYP:
         raise jwt.InvalidTokenError(f"typ is {typ!r}, expected {EXPECTED_TYP!r}")
     return decoded["payload"]
 

@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{Method, header};
+use axum::http::{HeaderValue, Method, header};
 use serde::de::DeserializeOwned;
 
 use auth4agent_protocol::{PublicKey, SIGNATURE_HEADER, UnverifiedRequest, VerifiedRequest};
@@ -18,7 +18,8 @@ pub struct SignedBody {
     pub method: Method,
     /// Request path exactly as received (no query); `htu` is the issuer followed by it.
     pub path: String,
-    pub signature: Option<String>,
+    /// Every `Auth4Agent-Signature` header (a signed call must carry exactly one).
+    pub signatures: Vec<HeaderValue>,
     pub body: Bytes,
 }
 
@@ -28,17 +29,12 @@ impl FromRequest<AppState> for SignedBody {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let method = req.method().clone();
         let path = req.uri().path().to_owned();
-        let signature = match req.headers().get(SIGNATURE_HEADER) {
-            Some(v) => Some(
-                v.to_str()
-                    .map_err(|_| {
-                        AppError::unauthorized("invalid_signature", "signature header is not ASCII")
-                    })?
-                    .trim()
-                    .to_owned(),
-            ),
-            None => None,
-        };
+        let signatures = req
+            .headers()
+            .get_all(SIGNATURE_HEADER)
+            .iter()
+            .cloned()
+            .collect();
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -60,7 +56,7 @@ impl FromRequest<AppState> for SignedBody {
         Ok(SignedBody {
             method,
             path,
-            signature,
+            signatures,
             body,
         })
     }
@@ -86,21 +82,37 @@ impl SignedBody {
 
     /// Decodes the signature header (structural JWS checks only; nothing is trusted yet).
     pub fn unverified(&self) -> AppResult<UnverifiedRequest> {
-        let compact = self.signature.as_deref().ok_or_else(|| {
-            AppError::unauthorized(
-                "missing_signature",
-                format!("this call must carry a signed {SIGNATURE_HEADER} header"),
-            )
-        })?;
-        UnverifiedRequest::decode(compact).map_err(signature_error)
+        let compact = match self.signatures.as_slice() {
+            [] => {
+                return Err(AppError::unauthorized(
+                    "missing_signature",
+                    format!("this call must carry a signed {SIGNATURE_HEADER} header"),
+                ));
+            }
+            [one] => one.to_str().map_err(|_| {
+                AppError::unauthorized("invalid_signature", "the signature header is not ASCII")
+            })?,
+            _ => {
+                return Err(AppError::unauthorized(
+                    "invalid_signature",
+                    format!("more than one {SIGNATURE_HEADER} header"),
+                ));
+            }
+        };
+        UnverifiedRequest::decode(compact.trim()).map_err(signature_error)
     }
 }
 
-/// Parses JSON strictly (duplicate member names refused, as everywhere in the protocol): syntax
-/// errors → `invalid_json`, wrong shapes → `invalid_request`.
+/// Parses a JSON body strictly: text that is not JSON → `invalid_json`; JSON of the wrong shape
+/// (not an object, a member missing, mistyped or given twice) → `invalid_request`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
-    let value = auth4agent_protocol::parse_strict_json(bytes)
-        .map_err(|e| AppError::invalid_json(format!("body is not valid JSON: {e}")))?;
+    use auth4agent_protocol::Error as P;
+    let value = auth4agent_protocol::parse_strict_json(bytes).map_err(|e| match e {
+        P::DuplicateMember(name) => {
+            AppError::invalid_request(format!("member {name:?} is given twice"))
+        }
+        e => AppError::invalid_json(format!("body is not valid JSON: {e}")),
+    })?;
     serde_json::from_value(value).map_err(|e| AppError::invalid_request(e.to_string()))
 }
 
@@ -209,7 +221,7 @@ mod tests {
         assert_eq!(parse_json::<B>(b"{}").unwrap_err().code, "invalid_request");
         assert_eq!(
             parse_json::<B>(b"{\"n\":1,\"n\":2}").unwrap_err().code,
-            "invalid_json"
+            "invalid_request"
         );
         assert_eq!(
             parse_json::<B>(b"{\"n\":1} x").unwrap_err().code,

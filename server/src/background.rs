@@ -125,11 +125,16 @@ pub async fn reverify_due(state: &AppState) -> Result<ReverifyStats, StoreError>
     Ok(stats)
 }
 
-/// Deletes expired rows and retired signing keys that can verify no live token, then reloads the
+/// Deletes rows expired for more than the leeway, and retired signing keys that can verify no live token, then reloads the
 /// key ring (which also picks up a rotation made by `keys rotate` while the server runs).
 pub async fn purge(state: &AppState) -> Result<PurgeStats, StoreError> {
     let now = state.clock.now();
-    let stats = state.store.purge_expired(now).await?;
+    // Request jtis and token revocations must outlive `exp` by the leeway, during which the request
+    // or token could still be accepted; challenges expire on the server clock, a leeway later is harmless.
+    let stats = state
+        .store
+        .purge_expired(now.saturating_sub(state.config.leeway))
+        .await?;
     state.store.purge_retired_signing_keys(now).await?;
     if let Err(e) = state.keyring.reload().await {
         tracing::error!(error = %e, "reloading the signing keys failed");

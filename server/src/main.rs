@@ -82,6 +82,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if cli.serve.issuer.is_none() {
                 // Derived from the bound address, so `--listen 127.0.0.1:0` gets a usable issuer.
                 config.issuer = format!("http://{local}");
+                if local.ip().is_unspecified() {
+                    tracing::warn!(
+                        issuer = %config.issuer,
+                        "listening on all interfaces without --issuer; clients must sign requests for this issuer URL"
+                    );
+                }
             }
             config.listen = local;
             serve(listener, config, store, clock).await

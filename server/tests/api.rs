@@ -7,7 +7,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth4agent_protocol::{Did, Domain, KeySet, PublicKey, Verifier, sign_request};
+use auth4agent_protocol::{
+    Did, Domain, KeySet, PublicKey, SIGNATURE_HEADER, Verifier, sign_request,
+};
 use auth4agent_server::background;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
@@ -228,7 +230,7 @@ async fn dns_verification_outcomes() {
     assert_eq!(status["domain_verified_at"], START);
     assert_eq!(status["verification_expires_at"], START + 30 * 86_400);
 
-    // A lookup failure changes nothing; a definite "wrong record" withdraws the verification.
+    // A failed explicit check (lookup failure or wrong record) leaves a current verification unchanged.
     h.dns.set(name, Answer::ServFail);
     h.send(h.signed(&op.key, "POST", &path, None))
         .await
@@ -244,8 +246,8 @@ async fn dns_verification_outcomes() {
         .await
         .assert_error(422, "dns_record_mismatch");
     let resp = h.send(h.signed(&op.key, "GET", &status_path, None)).await;
-    assert_eq!(resp.assert_ok(200)["status"], "unverified");
-    assert_eq!(resp.json["domain_verified_at"], Value::Null);
+    assert_eq!(resp.assert_ok(200)["status"], "verified");
+    assert_eq!(resp.json["domain_verified_at"], START);
 
     let audit = h.store.list_audit(50).await.unwrap();
     let actions: Vec<&str> = audit.iter().map(|e| e.action.as_str()).collect();
@@ -256,7 +258,7 @@ async fn dns_verification_outcomes() {
             .iter()
             .filter(|a| **a == "operator.verify_failed")
             .count(),
-        3
+        5
     );
 }
 
@@ -390,6 +392,29 @@ async fn signed_request_refusals() {
     h.send(raw_request("GET", &path, vec![], Some(&sig)))
         .await
         .assert_ok(200);
+    // Two signature headers.
+    let one = sign_request(
+        &op.key,
+        "GET",
+        &format!("{ISSUER}{path}"),
+        b"",
+        h.now(),
+        &jti(),
+    )
+    .unwrap();
+    let two = sign_request(
+        &op.key,
+        "GET",
+        &format!("{ISSUER}{path}"),
+        b"",
+        h.now(),
+        &jti(),
+    )
+    .unwrap();
+    let mut req = raw_request("GET", &path, vec![], Some(&one));
+    req.headers_mut()
+        .append(SIGNATURE_HEADER, two.parse().unwrap());
+    h.send(req).await.assert_error(401, "invalid_signature");
     // Missing.
     h.send(raw_request("GET", &path, vec![], None))
         .await
@@ -414,14 +439,14 @@ async fn body_refusals_are_4xx_json() {
     h.send(raw_request("POST", "/v1/operators", bytes, Some(&sig)))
         .await
         .assert_error(400, "invalid_json");
-    // Duplicate member names are refused like everywhere in the protocol.
+    // Duplicate member names are a wrong shape (spec §15.3).
     let req = raw_request(
         "POST",
         "/v1/introspect",
         br#"{"token":"a","token":"b"}"#.to_vec(),
         None,
     );
-    h.send(req).await.assert_error(400, "invalid_json");
+    h.send(req).await.assert_error(400, "invalid_request");
     // Wrong types.
     h.send(json_request("POST", "/v1/challenge", &json!({"did": 42})))
         .await
@@ -872,57 +897,62 @@ async fn agent_and_operator_status_gate_tokens() {
     .assert_ok(200);
     assert_eq!(h.introspect(&token).await["active"], true);
 
-    // Operator never verified: it may register agents but grant them nothing.
+    // Operator never verified: it may prepare (register, approve) but its agents get no token.
     let unverified = h.register_operator("beta.example.com").await;
     let b_agent = h.register_agent(&unverified).await;
-    h.set_scopes(&unverified, &b_agent, &["read"])
-        .await
-        .assert_error(403, "operator_not_verified");
+    let resp = h.set_scopes(&unverified, &b_agent, &["read"]).await;
+    assert_eq!(resp.assert_ok(200)["status"], "active");
     let ch = h.challenge(&b_agent.did).await;
     h.token_with_proof(&h.proof(&b_agent, &ch, "read", 0))
         .await
-        .assert_error(403, "agent_not_active");
-    // A pending agent can be neither suspended nor reactivated, only approved (or revoked).
-    for action in ["suspend", "reactivate"] {
-        h.send(h.signed(
-            &unverified.key,
-            "POST",
-            &format!("/v1/agents/{}/{action}", b_agent.did),
-            None,
-        ))
-        .await
-        .assert_error(403, "agent_not_active");
+        .assert_error(403, "operator_not_verified");
+    // Lifecycle from pending (spec §11.3): suspend and reactivate are allowed.
+    let c_agent = h.register_agent(&unverified).await;
+    for (action, status) in [("suspend", "suspended"), ("reactivate", "active")] {
+        let resp = h
+            .send(h.signed(
+                &unverified.key,
+                "POST",
+                &format!("/v1/agents/{}/{action}", c_agent.did),
+                None,
+            ))
+            .await;
+        assert_eq!(resp.assert_ok(200)["status"], status);
     }
+    // Active without scopes: deny by default.
+    let ch = h.challenge(&c_agent.did).await;
+    h.token_with_proof(&h.proof(&c_agent, &ch, "read", 0))
+        .await
+        .assert_error(403, "operator_not_verified");
 
-    // A verification past its lifetime counts as none: no tokens, no grants; restricting still works.
+    // A verification past its lifetime counts as none: no tokens; every other call still works.
     h.clock.advance(30 * 86_400);
     let status = h
         .send(h.signed(&op.key, "GET", &format!("/v1/operators/{}", op.id), None))
         .await;
     assert_eq!(status.assert_ok(200)["status"], "unverified");
-    assert_eq!(status.json["verification_expires_at"], Value::Null);
+    assert_eq!(status.json["verification_expires_at"], START + 30 * 86_400);
     let ch = h.challenge(&agent.did).await;
     h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
         .await
         .assert_error(403, "operator_not_verified");
     assert_eq!(h.introspect(&token).await["active"], false);
-    h.set_scopes(&op, &agent, &["read"])
-        .await
-        .assert_error(403, "operator_not_verified");
+    h.set_scopes(&op, &agent, &["read"]).await.assert_ok(200);
     let path = format!("/v1/agents/{}", agent.did);
     let resp = h
         .send(h.signed(&op.key, "POST", &format!("{path}/suspend"), None))
         .await;
     assert_eq!(resp.assert_ok(200)["status"], "suspended");
-    h.send(h.signed(&op.key, "POST", &format!("{path}/reactivate"), None))
-        .await
-        .assert_error(403, "operator_not_verified");
-    // Confirming again restores everything.
-    h.verify_operator(&op).await;
     let resp = h
         .send(h.signed(&op.key, "POST", &format!("{path}/reactivate"), None))
         .await;
     assert_eq!(resp.assert_ok(200)["status"], "active");
+    let ch = h.challenge(&agent.did).await;
+    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+        .await
+        .assert_error(403, "operator_not_verified");
+    // Confirming again restores everything.
+    h.verify_operator(&op).await;
     h.token(&agent, "read").await;
 }
 
@@ -998,6 +1028,13 @@ async fn token_revocation() {
     h.send(h.signed(&agent.key, "POST", "/v1/revoke", Some(&body)))
         .await
         .assert_ok(200);
+    let revocations = format!("/v1/operators/{}/revocations", op.id);
+    let resp = h.send(h.signed(&op.key, "GET", &revocations, None)).await;
+    let list = resp.assert_ok(200)["tokens"].as_array().unwrap().clone();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0]["jti"], jti.as_str());
+    assert_eq!(list[0]["did"], agent.did.as_str());
+    assert_eq!(list[0]["revoked_at"], START);
 
     // By the operator, after the token expired.
     let token2 = h.token(&agent, "read").await;
@@ -1020,17 +1057,9 @@ async fn token_revocation() {
         .await
         .assert_error(401, "missing_signature");
 
-    let resp = h
-        .send(h.signed(
-            &op.key,
-            "GET",
-            &format!("/v1/operators/{}/revocations", op.id),
-            None,
-        ))
-        .await;
-    let list = resp.assert_ok(200)["tokens"].as_array().unwrap().clone();
-    assert_eq!(list.len(), 2);
-    assert!(list.iter().any(|t| t["jti"] == jti.as_str()));
+    // Expired tokens leave the list.
+    let resp = h.send(h.signed(&op.key, "GET", &revocations, None)).await;
+    assert_eq!(resp.assert_ok(200)["tokens"], json!([]));
     let actions: Vec<String> = h
         .store
         .list_audit(100)
@@ -1066,9 +1095,20 @@ async fn reverification_lapses_when_the_record_is_gone() {
     let renewed = h.store.get_operator(&op.id).await.unwrap().unwrap();
     assert_eq!(renewed.verification_expires_at, Some(h.now() + 3600));
 
-    // Due, record gone: unverified, and the agent gets no tokens.
-    h.dns.remove("_auth4agent.alpha.example.com");
+    // Due, DNS failing: nothing changes, it is retried on the next pass.
+    let record = "_auth4agent.alpha.example.com";
+    h.dns.set(record, Answer::ServFail);
     h.clock.advance(3000);
+    let stats = background::reverify_due(&h.state).await.unwrap();
+    assert_eq!((stats.failed, stats.renewed, stats.lapsed), (1, 0, 0));
+    let op_row = h.store.get_operator(&op.id).await.unwrap().unwrap();
+    assert_eq!(
+        op_row.verification_expires_at,
+        renewed.verification_expires_at
+    );
+
+    // Due, record gone: unverified, and the agent gets no tokens.
+    h.dns.remove(record);
     let stats = background::reverify_due(&h.state).await.unwrap();
     assert_eq!(stats.lapsed, 1);
     let resp = h

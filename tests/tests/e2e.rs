@@ -13,6 +13,10 @@ mod api;
 mod dns;
 #[path = "e2e/dns_verification.rs"]
 mod dns_verification;
+#[path = "e2e/hardening_replay.rs"]
+mod hardening_replay;
+#[path = "e2e/hardening_support.rs"]
+mod hardening_support;
 #[path = "e2e/persistence.rs"]
 mod persistence;
 #[path = "e2e/quickstart.rs"]

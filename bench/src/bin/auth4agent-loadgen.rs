@@ -190,17 +190,17 @@ async fn run(args: Args) -> anyhow::Result<Report> {
             bail!("--seed-agents needs --server-bin");
         };
         running.stop()?;
-        let before = db_bytes(&db);
         let started = Instant::now();
         let range = args.agents..args.agents + args.seed_agents;
         let scopes = SCOPES;
         let (db2, ids2, op2) = (db.clone(), ids.clone(), op_id.clone());
-        tokio::task::spawn_blocking(move || {
+        let stats = tokio::task::spawn_blocking(move || {
             seed::seed_agents(&db2, &ids2, &op2, range, &scopes, clock::now())
         })
         .await??;
-        let after = db_bytes(&db);
-        seed_per_agent = Some(after.saturating_sub(before) as f64 / args.seed_agents as f64);
+        seed_per_agent = Some(
+            stats.bytes_after.saturating_sub(stats.bytes_before) as f64 / args.seed_agents as f64,
+        );
         eprintln!(
             "loadgen: seeded {} agents in {:.1} s ({} agents in the database)",
             args.seed_agents,

@@ -101,9 +101,19 @@ pub fn set_server(ctx: &Context, url: &str) -> Result<Report> {
         )
         .with_hint("create an identity with `auth4agent init`, or pass --home DIR"));
     }
-    let human = format!("server set to {url} in {}", updated.join(" and "));
+    // The cached keys belong to the old server; the next verify or issue fetches the new server's.
+    let jwks = ctx.home.jwks_path();
+    let jwks_removed = match std::fs::remove_file(&jwks) {
+        Ok(()) => true,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => false,
+        Err(e) => return Err(CliError::io("remove", &jwks, &e)),
+    };
+    let mut human = format!("server set to {url} in {}", updated.join(" and "));
+    if jwks_removed {
+        human.push_str("\nthe cached JWKS of the old server was removed");
+    }
     Ok(Report::new(
-        json!({ "server": url, "updated": updated }),
+        json!({ "server": url, "updated": updated, "jwks_cache_removed": jwks_removed }),
         human,
     ))
 }

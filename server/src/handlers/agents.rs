@@ -10,9 +10,7 @@ use serde_json::Value;
 use auth4agent_protocol::{Did, Domain, Jwk, ScopeSet};
 
 use super::operators::body_key;
-use super::{
-    agent_view, audit, load_agent, load_operator, parse_did, require_verified, stored_key,
-};
+use super::{agent_view, audit, load_agent, load_operator, parse_did, stored_key};
 use crate::app::AppState;
 use crate::auth::{KidMismatch, SignedBody, verify_signed};
 use crate::errors::{AppError, AppResult};
@@ -132,11 +130,7 @@ pub async fn set_scopes(
     let body: SetScopes = req.json()?;
     let scopes = ScopeSet::from_list(&body.allowed_scopes)
         .map_err(|e| AppError::bad_request("invalid_scope", e.to_string()))?;
-    if agent.status == AgentStatus::Revoked {
-        return Err(agent_revoked(&agent.did));
-    }
-    // Granting needs a proven domain; restricting (suspend, revoke) never does.
-    require_verified(&operator, state.clock.now())?;
+    // Approval does not need a verified domain; token issuance does (spec §11.3).
     let was = agent.status;
     let updated = state
         .store
@@ -202,7 +196,7 @@ async fn change_status(
     action: &str,
 ) -> AppResult<Json<Value>> {
     let (agent, operator) = authorize(&state, &did, &req, false).await?;
-    check_transition(&state, &agent, &operator, to)?;
+    check_transition(&agent, to)?;
     let updated = state
         .store
         .set_agent_status(&agent.did, to, state.clock.now())
@@ -219,26 +213,12 @@ async fn change_status(
     Ok(Json(agent_view(&updated)?))
 }
 
-/// Which status changes an operator may make. Suspending and reactivating apply to approved agents
-/// (a pending agent is approved by setting its scopes); reactivating is a grant, so it needs a
-/// verified operator; revoking is always possible and permanent.
-fn check_transition(
-    state: &AppState,
-    agent: &Agent,
-    operator: &Operator,
-    to: AgentStatus,
-) -> AppResult<()> {
+/// Status changes (spec §11.3): any status may be revoked (revoking again is a no-op); a revoked
+/// agent can change no more; every other change is allowed and idempotent.
+fn check_transition(agent: &Agent, to: AgentStatus) -> AppResult<()> {
     match (agent.status, to) {
         (_, AgentStatus::Revoked) => Ok(()),
         (AgentStatus::Revoked, _) => Err(agent_revoked(&agent.did)),
-        (AgentStatus::Pending, _) => Err(AppError::forbidden(
-            "agent_not_active",
-            format!(
-                "agent {} is pending; approve it by setting its scopes",
-                agent.did
-            ),
-        )),
-        (_, AgentStatus::Active) => require_verified(operator, state.clock.now()),
         _ => Ok(()),
     }
 }

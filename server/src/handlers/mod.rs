@@ -19,15 +19,15 @@ pub fn operator_verified(op: &Operator, now: u64) -> bool {
     op.status == OperatorStatus::Verified && op.verification_expires_at.is_some_and(|t| t > now)
 }
 
-/// The operator status object as of `now`: a lapsed verification shows as `unverified`, with no times.
+/// The operator object as of `now`: `status` is `verified` only while the verification is current
+/// (a lapsed one shows `unverified`, with the times of the verification that lapsed).
 pub fn operator_view(op: &Operator, now: u64) -> Value {
-    let verified = operator_verified(op, now);
     json!({
         "id": op.id,
         "domain": op.domain,
-        "status": if verified { "verified" } else { "unverified" },
-        "domain_verified_at": if verified { op.domain_verified_at } else { None },
-        "verification_expires_at": if verified { op.verification_expires_at } else { None },
+        "status": effective_status(op, now),
+        "domain_verified_at": op.domain_verified_at,
+        "verification_expires_at": op.verification_expires_at,
         "created_at": op.created_at,
     })
 }

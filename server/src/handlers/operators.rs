@@ -182,21 +182,8 @@ pub async fn confirm(
                 format!("{}: {}", err.code, err.message),
             )
             .await;
-            // A definite answer (no record, wrong record) withdraws a standing verification; a failed
-            // lookup says nothing about the record and changes nothing.
-            if err.status == StatusCode::UNPROCESSABLE_ENTITY
-                && operator.status == OperatorStatus::Verified
-            {
-                state.store.set_operator_unverified(&operator.id).await?;
-                audit(
-                    &state,
-                    &operator.id,
-                    "operator.unverified",
-                    &operator.id,
-                    err.code,
-                )
-                .await;
-            }
+            // A failed explicit check leaves a current verification unchanged (spec §10.4): the error
+            // tells the operator what is wrong; the background re-check withdraws it if the record is gone.
             Err(err)
         }
     }
@@ -273,7 +260,10 @@ pub async fn revocations(
     req: SignedBody,
 ) -> AppResult<Json<Value>> {
     let operator = signed_by_operator(&state, &id, &req).await?;
-    let tokens = state.store.list_revoked_tokens(&operator.id).await?;
+    let now = state.clock.now();
+    let mut tokens = state.store.list_revoked_tokens(&operator.id).await?;
+    // Rows outlive the token by the leeway (see `background::purge`); the list shows live tokens only.
+    tokens.retain(|t| t.expires_at > now);
     let agents = state.store.list_agents(&operator.id).await?;
     Ok(Json(json!({
         "tokens": tokens.iter().map(|t| json!({

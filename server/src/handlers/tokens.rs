@@ -63,7 +63,9 @@ fn proof_error(e: auth4agent_protocol::Error) -> AppError {
     use auth4agent_protocol::Error as P;
     match &e {
         P::InvalidScope(_) => AppError::bad_request("invalid_scope", e.to_string()),
-        P::InvalidClaim("token_aud", _) => AppError::bad_request("invalid_audience", e.to_string()),
+        P::InvalidAudience(_) | P::InvalidClaim("token_aud", _) => {
+            AppError::bad_request("invalid_audience", e.to_string())
+        }
         P::InvalidClaim("ttl", _) => AppError::bad_request("invalid_ttl", e.to_string()),
         _ => AppError::unauthorized("invalid_proof", format!("{}: {e}", e.code())),
     }
@@ -207,10 +209,10 @@ fn challenge_expired() -> AppError {
     )
 }
 
-/// The server's own verifier. The server is the clock of record, so introspection grants no leeway.
+/// The server's own verifier: its issuer, no audience matching, its leeway and maximum token lifetime.
 fn verifier(state: &AppState) -> Verifier {
     Verifier::new(state.config.issuer.clone())
-        .leeway(0)
+        .leeway(state.config.leeway)
         .max_lifetime(state.config.token_max_ttl)
 }
 

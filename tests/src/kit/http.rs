@@ -146,6 +146,18 @@ impl Signer {
         Signer { key }
     }
 
+    /// A fresh random key that lives only in this process (for API-level setup without a CLI home).
+    pub fn generate() -> Signer {
+        Signer {
+            key: auth4agent_protocol::SigningKey::from_seed(&rand::random::<[u8; 32]>()),
+        }
+    }
+
+    /// The public key as an OKP JWK (`{"kty":"OKP","crv":"Ed25519","x":…}`), as request bodies carry it.
+    pub fn public_jwk(&self) -> Value {
+        serde_json::to_value(self.key.public_key().to_jwk()).expect("a JWK serializes")
+    }
+
     /// RFC 7638 thumbprint of the public key (the `kid` of what it signs).
     pub fn thumbprint(&self) -> String {
         self.key.public_key().thumbprint()
