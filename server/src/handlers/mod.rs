@@ -41,7 +41,7 @@ pub fn effective_status(op: &Operator, now: u64) -> &'static str {
     }
 }
 
-/// Refuses grants (scopes, reactivation, tokens) while the operator's domain is not proven.
+/// Refuses token issuance while the operator's domain is not proven now (`operator_not_verified`).
 pub fn require_verified(op: &Operator, now: u64) -> AppResult<()> {
     if operator_verified(op, now) {
         Ok(())
