@@ -1391,13 +1391,18 @@ fn non_canonical_encodings_of_ordinary_points_are_refused() {
     for k in [3u8, 4, 5, 6, 9, 10, 14, 15, 16, 18] {
         let mut canonical = [0u8; 32];
         canonical[0] = k;
-        let canonical_key = PublicKey::from_bytes(&canonical).unwrap_or_else(|e| panic!("y = {k}: {e}"));
+        let canonical_key =
+            PublicKey::from_bytes(&canonical).unwrap_or_else(|e| panic!("y = {k}: {e}"));
         assert_eq!(canonical_key.as_bytes(), &canonical);
         for sign in [0u8, 0x80] {
             let mut twin = [0xffu8; 32];
             twin[0] = 0xed + k; // p = 2^255 - 19: low byte 0xed, no carry for k <= 18
             twin[31] = 0x7f | sign;
-            assert_eq!(code(PublicKey::from_bytes(&twin)), "invalid_key", "y = p + {k}, sign {sign:#x}");
+            assert_eq!(
+                code(PublicKey::from_bytes(&twin)),
+                "invalid_key",
+                "y = p + {k}, sign {sign:#x}"
+            );
         }
     }
 }

@@ -103,13 +103,14 @@ impl SignedBody {
     }
 }
 
-/// Parses a JSON body strictly: text that is not JSON → `invalid_json`; JSON of the wrong shape
-/// (not an object, a member missing, mistyped or given twice) → `invalid_request`.
+/// Parses a JSON body strictly: text that is not JSON, or an object naming a member twice (RFC 8259
+/// §4 leaves its meaning undefined) → `invalid_json`; JSON of the wrong shape (not an object, a member
+/// missing or mistyped) → `invalid_request`.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
     use auth4agent_protocol::Error as P;
     let value = auth4agent_protocol::parse_strict_json(bytes).map_err(|e| match e {
         P::DuplicateMember(name) => {
-            AppError::invalid_request(format!("member {name:?} is given twice"))
+            AppError::invalid_json(format!("member {name:?} is given twice"))
         }
         e => AppError::invalid_json(format!("body is not valid JSON: {e}")),
     })?;
@@ -221,7 +222,7 @@ mod tests {
         assert_eq!(parse_json::<B>(b"{}").unwrap_err().code, "invalid_request");
         assert_eq!(
             parse_json::<B>(b"{\"n\":1,\"n\":2}").unwrap_err().code,
-            "invalid_request"
+            "invalid_json"
         );
         assert_eq!(
             parse_json::<B>(b"{\"n\":1} x").unwrap_err().code,

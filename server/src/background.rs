@@ -14,7 +14,7 @@ use crate::handlers::audit;
 use crate::store::{PurgeStats, StoreError};
 
 /// Operators re-checked per pass.
-const REVERIFY_BATCH: u32 = 100;
+const REVERIFY_BATCH: u32 = 1000;
 
 /// What one re-verification pass did.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -60,12 +60,21 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
     })
 }
 
-/// Re-checks the DNS record of every verified operator whose verification expires before the next
-/// pass. A record still in place extends the verification; a record gone or changed makes the
+/// Re-checks the DNS record of every verified operator last checked at least one interval ago or
+/// whose verification expires before the next pass. A record still in place extends the verification; a record gone or changed makes the
 /// operator unverified (its agents get no tokens); a failed lookup leaves it for the next pass.
 pub async fn reverify_due(state: &AppState) -> Result<ReverifyStats, StoreError> {
     let now = state.clock.now();
-    let horizon = now.saturating_add(state.config.reverify_interval.as_secs());
+    // Due: last checked at least one interval ago (expires_at = checked_at + lifetime), or expiring
+    // before the next pass. A withdrawn record is thus noticed within one interval, not one lifetime.
+    let interval = state.config.reverify_interval.as_secs();
+    let horizon = now.saturating_add(
+        state
+            .config
+            .verification_lifetime
+            .saturating_sub(interval)
+            .max(interval),
+    );
     let due = state
         .store
         .list_operators_due_for_reverification(horizon, REVERIFY_BATCH)

@@ -13,6 +13,10 @@ mod api;
 mod dns;
 #[path = "e2e/dns_verification.rs"]
 mod dns_verification;
+#[path = "e2e/hardening_crash.rs"]
+mod hardening_crash;
+#[path = "e2e/hardening_hostile.rs"]
+mod hardening_hostile;
 #[path = "e2e/hardening_replay.rs"]
 mod hardening_replay;
 #[path = "e2e/hardening_support.rs"]

@@ -10,7 +10,9 @@ use serde_json::Value;
 use auth4agent_protocol::{Did, Domain, Jwk, ScopeSet};
 
 use super::operators::body_key;
-use super::{agent_view, audit, load_agent, load_operator, parse_did, stored_key};
+use super::{
+    agent_view, audit, load_agent, load_operator, parse_did, require_verified, stored_key,
+};
 use crate::app::AppState;
 use crate::auth::{KidMismatch, SignedBody, verify_signed};
 use crate::errors::{AppError, AppResult};
@@ -130,7 +132,9 @@ pub async fn set_scopes(
     let body: SetScopes = req.json()?;
     let scopes = ScopeSet::from_list(&body.allowed_scopes)
         .map_err(|e| AppError::bad_request("invalid_scope", e.to_string()))?;
-    // Approval does not need a verified domain; token issuance does (spec §11.3).
+    // Granting needs a proven domain: an agent's DID names the domain, so an operator that has not
+    // proven it (or whose proof lapsed) grants nothing. Narrowing powers (suspend, revoke) stays open.
+    require_verified(&operator, state.clock.now())?;
     let was = agent.status;
     let updated = state
         .store
@@ -197,6 +201,9 @@ async fn change_status(
 ) -> AppResult<Json<Value>> {
     let (agent, operator) = authorize(&state, &did, &req, false).await?;
     check_transition(&agent, to)?;
+    if to == AgentStatus::Active {
+        require_verified(&operator, state.clock.now())?;
+    }
     let updated = state
         .store
         .set_agent_status(&agent.did, to, state.clock.now())
@@ -214,11 +221,19 @@ async fn change_status(
 }
 
 /// Status changes (spec §11.3): any status may be revoked (revoking again is a no-op); a revoked
-/// agent can change no more; every other change is allowed and idempotent.
+/// agent can change no more; a pending agent is only approved (scopes) or revoked; suspend and
+/// reactivate between active and suspended are idempotent.
 fn check_transition(agent: &Agent, to: AgentStatus) -> AppResult<()> {
     match (agent.status, to) {
         (_, AgentStatus::Revoked) => Ok(()),
         (AgentStatus::Revoked, _) => Err(agent_revoked(&agent.did)),
+        (AgentStatus::Pending, _) => Err(AppError::forbidden(
+            "agent_not_active",
+            format!(
+                "agent {} is pending: approve it with PUT /v1/agents/{{did}}/scopes (or revoke it)",
+                agent.did
+            ),
+        )),
         _ => Ok(()),
     }
 }

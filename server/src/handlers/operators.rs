@@ -182,8 +182,21 @@ pub async fn confirm(
                 format!("{}: {}", err.code, err.message),
             )
             .await;
-            // A failed explicit check leaves a current verification unchanged (spec §10.4): the error
-            // tells the operator what is wrong; the background re-check withdraws it if the record is gone.
+            // A definite answer (no record, wrong record) withdraws a current verification: the proof is
+            // gone. A lookup failure proves nothing either way and changes nothing (spec §10.4).
+            if matches!(err.code, "dns_record_not_found" | "dns_record_mismatch")
+                && operator.status == OperatorStatus::Verified
+            {
+                state.store.set_operator_unverified(&operator.id).await?;
+                audit(
+                    &state,
+                    &operator.id,
+                    "operator.unverify",
+                    &operator.id,
+                    format!("explicit check: {}", err.code),
+                )
+                .await;
+            }
             Err(err)
         }
     }

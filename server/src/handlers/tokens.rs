@@ -209,10 +209,11 @@ fn challenge_expired() -> AppError {
     )
 }
 
-/// The server's own verifier: its issuer, no audience matching, its leeway and maximum token lifetime.
+/// The server's own verifier: its issuer, no audience matching, its maximum token lifetime, and no
+/// leeway: leeway absorbs skew between two clocks, and here the clock that judges is the one that issued.
 fn verifier(state: &AppState) -> Verifier {
     Verifier::new(state.config.issuer.clone())
-        .leeway(state.config.leeway)
+        .leeway(0)
         .max_lifetime(state.config.token_max_ttl)
 }
 

@@ -235,11 +235,13 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     // ----- operators -----
 
-    /// Conflict if the id or the domain already exists.
+    /// Conflict if the id already exists. Several unverified operators may claim one domain.
     fn insert_operator(&self, operator: Operator) -> StoreFuture<'_, ()>;
     fn get_operator(&self, id: &str) -> StoreFuture<'_, Option<Operator>>;
+    /// The operator holding `domain`: the verified one if any, else the oldest claim.
     fn get_operator_by_domain(&self, domain: &str) -> StoreFuture<'_, Option<Operator>>;
-    /// Marks the domain proven at `verified_at` until `expires_at`. NotFound if no such operator.
+    /// Marks the domain proven at `verified_at` until `expires_at`. NotFound if no such operator;
+    /// Conflict if another operator's verification of the same domain is still current at `verified_at`.
     fn set_operator_verified(
         &self,
         id: &str,

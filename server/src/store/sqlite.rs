@@ -47,6 +47,7 @@ impl SqliteStore {
     /// transaction. Blocking: call before serving, or from `spawn_blocking`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
         let path = path.as_ref().to_path_buf();
+        create_private(&path)?;
         let mut writer = Connection::open_with_flags(
             &path,
             OpenFlags::SQLITE_OPEN_READ_WRITE
@@ -177,6 +178,25 @@ fn migrate(conn: &mut Connection) -> Result<(), StoreError> {
             .map_err(map_err)?;
     }
     tx.commit().map_err(map_err)
+}
+
+/// Creates the database file readable by its owner only (it holds the signing keys); SQLite gives its
+/// `-wal` and `-shm` files the same mode. An existing file keeps the mode its owner chose.
+fn create_private(path: &Path) -> Result<(), StoreError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(StoreError::Unavailable(format!(
+            "cannot create {}: {e}",
+            path.display()
+        ))),
+    }
 }
 
 /// Maps a SQLite error to the store's categories.
@@ -352,7 +372,8 @@ impl Store for SqliteStore {
         let domain = domain.to_owned();
         self.read(move |conn| {
             conn.prepare_cached(&format!(
-                "SELECT {OPERATOR_COLUMNS} FROM operators WHERE domain = ?1"
+                "SELECT {OPERATOR_COLUMNS} FROM operators WHERE domain = ?1 \
+                 ORDER BY status = 'verified' DESC, created_at LIMIT 1"
             ))
             .and_then(|mut s| s.query_row([domain], operator_from_row).optional())
             .map_err(map_err)
@@ -367,6 +388,15 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'_, Operator> {
         let id = id.to_owned();
         self.write(move |conn| {
+            // Another operator's lapsed proof of the same domain no longer holds it.
+            conn.prepare_cached(
+                "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
+                 verification_expires_at = NULL WHERE status = 'verified' AND id <> ?1 \
+                 AND verification_expires_at <= ?2 \
+                 AND domain = (SELECT domain FROM operators WHERE id = ?1)",
+            )
+            .and_then(|mut s| s.execute(params![id, verified_at]))
+            .map_err(map_err)?;
             conn.prepare_cached(&format!(
                 "UPDATE operators SET status = 'verified', domain_verified_at = ?2, \
                  verification_expires_at = ?3 WHERE id = ?1 RETURNING {OPERATOR_COLUMNS}"

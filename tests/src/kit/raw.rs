@@ -212,7 +212,9 @@ fn read_response(stream: &mut TcpStream, deadline: Instant) -> io::Result<RawOut
         .next()
         .and_then(|line| line.split(' ').nth(1))
         .and_then(|code| code.parse::<u16>().ok())
-        .ok_or_else(|| io::Error::new(ErrorKind::InvalidData, format!("bad status line: {head}")))?;
+        .ok_or_else(|| {
+            io::Error::new(ErrorKind::InvalidData, format!("bad status line: {head}"))
+        })?;
     let headers: Vec<(String, String)> = lines
         .filter_map(|line| line.split_once(':'))
         .map(|(n, v)| (n.trim().to_owned(), v.trim().to_owned()))

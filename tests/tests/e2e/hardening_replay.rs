@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use auth4agent_e2e::kit::{Http, HttpResponse, unix_now};
+use auth4agent_e2e::kit::{HttpResponse, unix_now};
 use auth4agent_protocol::{KeySet, SIGNATURE_HEADER, Verifier};
 use serde_json::json;
 
@@ -32,7 +32,10 @@ fn signed_copies() -> usize {
 }
 
 /// Sends `copies` requests made by `send` from `IN_FLIGHT` threads; returns the responses.
-fn flood(copies: usize, send: impl Fn() -> reqwest::Result<HttpResponse> + Sync) -> Vec<HttpResponse> {
+fn flood(
+    copies: usize,
+    send: impl Fn() -> reqwest::Result<HttpResponse> + Sync,
+) -> Vec<HttpResponse> {
     let next = AtomicUsize::new(0);
     let responses = Mutex::new(Vec::with_capacity(copies));
     std::thread::scope(|scope| {
@@ -159,11 +162,19 @@ fn consumed_challenge_and_jti_survive_a_graceful_restart() {
     let http = world.server.http().clone();
     let proof = fresh_proof(&http, &issuer, &agent, "read");
     let body = json!({ "proof": proof });
-    expect(&http.post_json("/v1/token", &body, &[]).expect("token"), 200, None);
+    expect(
+        &http.post_json("/v1/token", &body, &[]).expect("token"),
+        200,
+        None,
+    );
     let path = format!("/v1/agents/{}", agent.did);
     let signature = agent.signer.sign("GET", &http.url(&path), b"");
     let header = [(SIGNATURE_HEADER, signature.as_str())];
-    expect(&http.send("GET", &path, None, &header).expect("get"), 200, None);
+    expect(
+        &http.send("GET", &path, None, &header).expect("get"),
+        200,
+        None,
+    );
 
     let before = Instant::now();
     world.server.restart();

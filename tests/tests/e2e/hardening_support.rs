@@ -11,12 +11,7 @@ use serde_json::{Value, json};
 use crate::support::{AUD, World, str_field};
 
 /// Server flags that take the rate limiter out of the way of floods that are not about it.
-pub const NO_RATE_LIMIT: [&str; 4] = [
-    "--rate-limit",
-    "1000000",
-    "--rate-limit-burst",
-    "1000000",
-];
+pub const NO_RATE_LIMIT: [&str; 4] = ["--rate-limit", "1000000", "--rate-limit-burst", "1000000"];
 
 /// An operator whose key lives in memory.
 pub struct ApiOperator {
@@ -145,13 +140,19 @@ pub fn active_agent(world: &World, operator: &ApiOperator, scopes: &[&str]) -> A
 }
 
 /// `POST /v1/challenge` for `did`; returns `(challenge_id, nonce)` or the refusal.
-pub fn try_challenge(http: &Http, did: &str) -> reqwest::Result<Result<(String, String), HttpResponse>> {
+pub fn try_challenge(
+    http: &Http,
+    did: &str,
+) -> reqwest::Result<Result<(String, String), HttpResponse>> {
     let response = http.post_json("/v1/challenge", &json!({ "did": did }), &[])?;
     if response.status != 200 {
         return Ok(Err(response));
     }
     let doc = response.json();
-    Ok(Ok((str_field(doc, "challenge_id"), str_field(doc, "nonce"))))
+    Ok(Ok((
+        str_field(doc, "challenge_id"),
+        str_field(doc, "nonce"),
+    )))
 }
 
 /// A proof for a fresh challenge (requesting `scope` for [`AUD`], default lifetime).

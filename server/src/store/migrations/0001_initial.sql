@@ -2,7 +2,7 @@
 
 CREATE TABLE operators (
     id                      TEXT PRIMARY KEY,
-    domain                  TEXT NOT NULL UNIQUE,
+    domain                  TEXT NOT NULL,
     public_key              BLOB NOT NULL CHECK (length(public_key) = 32),
     thumbprint              TEXT NOT NULL,
     txt_token               TEXT NOT NULL,
@@ -11,6 +11,11 @@ CREATE TABLE operators (
     verification_expires_at INTEGER,
     created_at              INTEGER NOT NULL
 ) STRICT;
+
+-- Unverified claims on one domain may coexist (a squatter cannot block the owner); the first operator to
+-- prove the domain owns it while its verification is current.
+CREATE INDEX operators_by_domain ON operators (domain);
+CREATE UNIQUE INDEX operators_verified_domain ON operators (domain) WHERE status = 'verified';
 
 CREATE INDEX operators_reverification ON operators (verification_expires_at)
     WHERE status = 'verified';
