@@ -43,7 +43,7 @@ pub fn sign_request(
         htu: strip_query(url).to_owned(),
         ath: sha256_b64url(body),
         iat: now,
-        exp: now + REQUEST_LIFETIME,
+        exp: now.saturating_add(REQUEST_LIFETIME),
         jti: jti.to_owned(),
     };
     jws::sign(key, typ::REQUEST, &key.public_key().thumbprint(), &claims)
