@@ -17,10 +17,16 @@ mod dns_verification;
 mod hardening_crash;
 #[path = "e2e/hardening_hostile.rs"]
 mod hardening_hostile;
+#[path = "e2e/hardening_ratelimit.rs"]
+mod hardening_ratelimit;
 #[path = "e2e/hardening_replay.rs"]
 mod hardening_replay;
+#[path = "e2e/hardening_secrets.rs"]
+mod hardening_secrets;
 #[path = "e2e/hardening_support.rs"]
 mod hardening_support;
+#[path = "e2e/interop.rs"]
+mod interop;
 #[path = "e2e/persistence.rs"]
 mod persistence;
 #[path = "e2e/quickstart.rs"]
