@@ -86,6 +86,18 @@ impl Api {
         &self.issuer
     }
 
+    /// The raw JWKS document (`GET /.well-known/jwks.json`).
+    pub async fn jwks(&self) -> anyhow::Result<String> {
+        Ok(self
+            .http
+            .get(format!("{}/.well-known/jwks.json", self.base))
+            .send()
+            .await?
+            .error_for_status()?
+            .text()
+            .await?)
+    }
+
     /// Sends a request signed by `key`, returning status and JSON body (`Null` when empty).
     async fn signed(
         &self,

@@ -3,6 +3,8 @@
 
 use std::process::Command;
 
+use auth4agent_bench::clock;
+use auth4agent_protocol::{KeySet, Verifier};
 use serde_json::Value;
 
 fn loadgen(args: &[&str]) -> Value {
@@ -45,10 +47,30 @@ fn issuance_with_registered_and_seeded_agents() {
 
 #[test]
 fn introspection_of_issued_tokens_is_active() {
-    let r = loadgen(&["--agents", "2", "--mode", "introspect", "--tokens", "5"]);
+    let dir = tempfile::tempdir().unwrap();
+    let saved = dir.path().to_str().unwrap();
+    let r = loadgen(&[
+        "--agents",
+        "2",
+        "--mode",
+        "introspect",
+        "--tokens",
+        "5",
+        "--save-token",
+        saved,
+    ]);
     assert_eq!(r["mode"], "introspect");
     assert_eq!(r["errors"], 0, "report: {r}");
     assert!(r["requests"].as_u64().unwrap() > 0);
+
+    // The saved token verifies offline against the saved JWKS, as `auth4agent verify` will check it.
+    let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
+    let keys = KeySet::from_json(&read("jwks.json")).unwrap();
+    let verified = Verifier::new(read("issuer.txt"))
+        .audience("https://api.bench.example")
+        .verify(&read("token.jwt"), &keys, clock::now())
+        .unwrap();
+    assert_eq!(verified.claims().scope, "bench:read");
 }
 
 #[test]

@@ -1,6 +1,8 @@
 //! Background work: periodic DNS re-verification of operators whose proof is due, purge of expired
-//! challenges, request jtis, revocations and retired signing keys, and rate-limiter cleanup. Runs
-//! until the shutdown signal; times come from the `Clock`.
+//! challenges, request jtis, revocations and retired signing keys, key-ring reload and rate-limiter
+//! cleanup. Runs until the shutdown signal; times come from the `Clock`. With several replicas on
+//! one database, the shared passes (re-verification, purge) run only on the replica holding the
+//! store's background lock; key reload and limiter cleanup run on every replica.
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -42,6 +44,9 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
                     }
                 }
                 _ = reverify.tick() => {
+                    if !leads(&state).await {
+                        continue;
+                    }
                     match reverify_due(&state).await {
                         Ok(stats) if stats != ReverifyStats::default() => tracing::info!(?stats, "re-verification pass"),
                         Ok(_) => {}
@@ -49,10 +54,13 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
                     }
                 }
                 _ = purge_tick.tick() => {
-                    match purge(&state).await {
-                        Ok(stats) => tracing::debug!(?stats, "purged expired rows"),
-                        Err(e) => tracing::error!(error = %e, "purge failed"),
+                    if leads(&state).await {
+                        match purge_store(&state).await {
+                            Ok(stats) => tracing::debug!(?stats, "purged expired rows"),
+                            Err(e) => tracing::error!(error = %e, "purge failed"),
+                        }
                     }
+                    refresh_local(&state).await;
                 }
             }
         }
@@ -134,9 +142,32 @@ pub async fn reverify_due(state: &AppState) -> Result<ReverifyStats, StoreError>
     Ok(stats)
 }
 
+/// Whether this process runs the shared passes now: with several replicas on one database only the
+/// holder of the store's background lock does (see [`crate::store::Store::try_lead_background`]).
+async fn leads(state: &AppState) -> bool {
+    match state.store.try_lead_background().await {
+        Ok(true) => true,
+        Ok(false) => {
+            tracing::trace!("another replica runs the background passes");
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot tell whether this replica leads the background passes; skipping this pass");
+            false
+        }
+    }
+}
+
 /// Deletes rows expired for more than the leeway, and retired signing keys that can verify no live token, then reloads the
 /// key ring (which also picks up a rotation made by `keys rotate` while the server runs).
 pub async fn purge(state: &AppState) -> Result<PurgeStats, StoreError> {
+    let stats = purge_store(state).await?;
+    refresh_local(state).await;
+    Ok(stats)
+}
+
+/// The shared half of [`purge`]: deletes expired rows and dead signing keys (one replica suffices).
+pub async fn purge_store(state: &AppState) -> Result<PurgeStats, StoreError> {
     let now = state.clock.now();
     // Request jtis and token revocations must outlive `exp` by the leeway, during which the request
     // or token could still be accepted; challenges expire on the server clock, a leeway later is harmless.
@@ -145,9 +176,14 @@ pub async fn purge(state: &AppState) -> Result<PurgeStats, StoreError> {
         .purge_expired(now.saturating_sub(state.config.leeway))
         .await?;
     state.store.purge_retired_signing_keys(now).await?;
+    Ok(stats)
+}
+
+/// The per-process half of [`purge`], run by every replica: reloads the key ring (picking up a
+/// rotation made by `keys rotate` or another replica) and forgets idle rate-limit buckets.
+pub async fn refresh_local(state: &AppState) {
     if let Err(e) = state.keyring.reload().await {
         tracing::error!(error = %e, "reloading the signing keys failed");
     }
     state.limiter.cleanup(state.monotonic_ms());
-    Ok(stats)
 }

@@ -29,6 +29,19 @@ pub struct Cli {
         global = true
     )]
     pub db: PathBuf,
+    /// PostgreSQL database holding all state instead of the SQLite file, for several replicas:
+    /// `postgres://user[:password]@host[:port]/dbname?sslmode=disable`. Takes precedence over --db.
+    #[arg(long, env = "AUTH4AGENT_DATABASE_URL", global = true, hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Most PostgreSQL connections this process keeps open (ignored with SQLite).
+    #[arg(
+        long,
+        env = "AUTH4AGENT_DATABASE_MAX_CONNECTIONS",
+        default_value_t = crate::store::postgres::DEFAULT_MAX_CONNECTIONS,
+        value_parser = clap::value_parser!(u16).range(1..),
+        global = true
+    )]
+    pub database_max_connections: u16,
     #[command(subcommand)]
     pub command: Option<Command>,
 }
@@ -270,5 +283,24 @@ mod tests {
             })
         ));
         assert_eq!(cli.db, PathBuf::from("/tmp/x.db"));
+        assert_eq!(cli.database_url, None);
+        let cli = Cli::try_parse_from([
+            "auth4agent-server",
+            "keys",
+            "rotate",
+            "--database-url",
+            "postgres://a4a@127.0.0.1:5432/a4a?sslmode=disable",
+            "--database-max-connections",
+            "4",
+        ])
+        .unwrap();
+        assert_eq!(
+            cli.database_url.as_deref(),
+            Some("postgres://a4a@127.0.0.1:5432/a4a?sslmode=disable")
+        );
+        assert_eq!(cli.database_max_connections, 4);
+        assert!(
+            Cli::try_parse_from(["auth4agent-server", "--database-max-connections", "0"]).is_err()
+        );
     }
 }

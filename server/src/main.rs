@@ -15,7 +15,7 @@ use auth4agent_server::clock::{SharedClock, SystemClock};
 use auth4agent_server::config::{Cli, Command, Config, KeysCommand, LEEWAY, LogFormat};
 use auth4agent_server::dns::DnsVerifier;
 use auth4agent_server::keyring::KeyRing;
-use auth4agent_server::store::{SqliteStore, Store};
+use auth4agent_server::store::{PostgresStore, SqliteStore, Store};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -55,10 +55,7 @@ fn init_tracing(format: LogFormat) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    let store: Arc<dyn Store> = Arc::new(
-        SqliteStore::open(&cli.db)
-            .with_context(|| format!("cannot open the database {}", cli.db.display()))?,
-    );
+    let store = open_store(&cli).await?;
     let clock: SharedClock = Arc::new(SystemClock);
     match cli.command {
         Some(Command::Keys {
@@ -91,6 +88,25 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             config.listen = local;
             serve(listener, config, store, clock).await
+        }
+    }
+}
+
+/// PostgreSQL when `--database-url` is given, else the SQLite file `--db`.
+async fn open_store(cli: &Cli) -> anyhow::Result<Arc<dyn Store>> {
+    match &cli.database_url {
+        Some(url) => {
+            let store = PostgresStore::connect(url, usize::from(cli.database_max_connections))
+                .await
+                .context("cannot open the PostgreSQL database (--database-url)")?;
+            tracing::info!(backend = "postgresql", database = %store.target(), "storage ready");
+            Ok(Arc::new(store))
+        }
+        None => {
+            let store = SqliteStore::open(&cli.db)
+                .with_context(|| format!("cannot open the database {}", cli.db.display()))?;
+            tracing::info!(backend = "sqlite", database = %cli.db.display(), "storage ready");
+            Ok(Arc::new(store))
         }
     }
 }

@@ -33,5 +33,7 @@ mod persistence;
 mod quickstart;
 #[path = "e2e/refusals.rs"]
 mod refusals;
+#[path = "e2e/replicas.rs"]
+mod replicas;
 #[path = "e2e/testdns_bin.rs"]
 mod testdns_bin;

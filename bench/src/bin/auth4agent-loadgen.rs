@@ -89,6 +89,10 @@ struct Args {
     /// Worker threads of the load generator's runtime (default: all cores).
     #[arg(long)]
     client_threads: Option<usize>,
+    /// Before the run, write one freshly issued token (`token.jwt`), the server's JWKS (`jwks.json`) and its
+    /// issuer (`issuer.txt`) into this directory, for timing `auth4agent verify` offline.
+    #[arg(long, value_name = "DIR")]
+    save_token: Option<PathBuf>,
 }
 
 #[derive(Serialize)]
@@ -222,6 +226,18 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         scope: SCOPES[0].into(),
         token_aud: TOKEN_AUD.into(),
     };
+
+    if let Some(dir) = &args.save_token {
+        let a = &agents[0];
+        let t = api
+            .issue(&a.key, a.did.as_str(), &request)
+            .await
+            .map_err(|f| anyhow::anyhow!("issuing the saved token: {}", f.0))?;
+        std::fs::create_dir_all(dir)?;
+        std::fs::write(dir.join("token.jwt"), &t.token)?;
+        std::fs::write(dir.join("jwks.json"), api.jwks().await?)?;
+        std::fs::write(dir.join("issuer.txt"), api.issuer())?;
+    }
 
     let op = match args.mode {
         Mode::Issue => Operation::Issue {

@@ -4,14 +4,17 @@
 //! a backend may do real async I/O (a PostgreSQL pool) or, like [`sqlite::SqliteStore`], run
 //! blocking work on `tokio::task::spawn_blocking`. Nothing here assumes SQLite: every state
 //! change that must be race-free is one conditional `UPDATE` or one `INSERT` against a unique key.
-//! All times are Unix seconds passed in by the caller (see [`crate::clock`]).
+//! All times are Unix seconds passed in by the caller (see [`crate::clock`]). Backends:
+//! [`sqlite::SqliteStore`] (embedded default) and [`postgres::PostgresStore`] (several replicas).
 
+pub mod postgres;
 pub mod sqlite;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
 /// Unix time in seconds.
@@ -232,6 +235,12 @@ pub struct PurgeStats {
 pub trait Store: Send + Sync + fmt::Debug {
     /// Readiness: the backend answers a trivial query.
     fn ping(&self) -> StoreFuture<'_, ()>;
+
+    /// Whether this process should run the background passes (re-verification, purge) now.
+    /// Replicas sharing a database must not all run them: a shared backend answers `true` to one
+    /// process at a time (PostgreSQL: a session-level advisory lock kept by the leader until its
+    /// connection ends). An embedded backend has a single server and always answers `true`.
+    fn try_lead_background(&self) -> StoreFuture<'_, bool>;
 
     // ----- operators -----
 

@@ -17,7 +17,7 @@ use super::{
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
-const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_IDLE_READERS: usize = 8;
@@ -332,6 +332,11 @@ impl Store for SqliteStore {
                 .map(|_| ())
                 .map_err(map_err)
         })
+    }
+
+    fn try_lead_background(&self) -> StoreFuture<'_, bool> {
+        // One database file, one server: it always leads.
+        Box::pin(async { Ok(true) })
     }
 
     fn insert_operator(&self, op: Operator) -> StoreFuture<'_, ()> {

@@ -1,5 +1,7 @@
-//! [`TestServer`]: a real `auth4agent-server` process on a free loopback port with its own SQLite
-//! file and log, started, stopped (SIGTERM or SIGKILL) and restarted on the same database.
+//! [`TestServer`]: a real `auth4agent-server` process on a free loopback port with its own database
+//! (a SQLite file, or a fresh PostgreSQL database when `AUTH4AGENT_TEST_BACKEND=postgres`; see
+//! [`super::postgres`]) and log, started, stopped (SIGTERM or SIGKILL) and restarted on the same
+//! database. Several servers may share one PostgreSQL database ([`TestServerBuilder::database_url`]).
 
 use std::ffi::{OsStr, OsString};
 use std::fmt;
@@ -15,6 +17,7 @@ use tempfile::TempDir;
 
 use super::bins::{free_port, server_bin};
 use super::http::Http;
+use super::postgres::{Backend, TestDatabase};
 
 /// How long a server may take to answer `/health` after being spawned.
 const STARTUP_TIMEOUT: Duration = Duration::from_secs(30);
@@ -27,9 +30,32 @@ pub struct TestServerBuilder {
     dns: SocketAddr,
     args: Vec<OsString>,
     env: Vec<(OsString, OsString)>,
+    backend: Backend,
+    database_url: Option<String>,
+    issuer: Option<String>,
 }
 
 impl TestServerBuilder {
+    /// `--issuer` other than the server's own URL: replicas behind one public URL share it.
+    pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
+        self.issuer = Some(issuer.into());
+        self
+    }
+
+    /// Runs on `backend` instead of the one `AUTH4AGENT_TEST_BACKEND` names.
+    pub fn backend(mut self, backend: Backend) -> Self {
+        self.backend = backend;
+        self
+    }
+
+    /// Runs on this existing PostgreSQL database (shared with other servers: replicas), which the
+    /// caller owns.
+    pub fn database_url(mut self, url: impl Into<String>) -> Self {
+        self.backend = Backend::Postgres;
+        self.database_url = Some(url.into());
+        self
+    }
+
     /// An extra command-line argument (after the standard ones).
     pub fn arg(mut self, arg: impl Into<OsString>) -> Self {
         self.args.push(arg.into());
@@ -54,7 +80,18 @@ impl TestServerBuilder {
             .prefix("auth4agent-e2e-server-")
             .tempdir()
             .expect("server temp dir");
+        let (database_url, database) = match (self.backend, self.database_url) {
+            (Backend::Sqlite, _) => (None, None),
+            (Backend::Postgres, Some(url)) => (Some(url), None),
+            (Backend::Postgres, None) => {
+                let db = TestDatabase::create();
+                (Some(db.url().to_owned()), Some(db))
+            }
+        };
         let mut server = TestServer {
+            issuer: self.issuer,
+            database_url,
+            database,
             port: free_port(),
             dns: self.dns,
             args: self.args,
@@ -69,8 +106,14 @@ impl TestServerBuilder {
     }
 }
 
-/// A real `auth4agent-server` process on 127.0.0.1 with its own SQLite file; killed on drop.
+/// A real `auth4agent-server` process on 127.0.0.1 with its own database; killed on drop.
 pub struct TestServer {
+    /// `--issuer` when it is not [`TestServer::url`].
+    issuer: Option<String>,
+    /// `--database-url` when on PostgreSQL.
+    database_url: Option<String>,
+    /// The database this server created, dropped after the process is killed (field order).
+    database: Option<TestDatabase>,
     port: u16,
     dns: SocketAddr,
     args: Vec<OsString>,
@@ -93,6 +136,9 @@ impl TestServer {
             dns,
             args: Vec::new(),
             env: Vec::new(),
+            backend: Backend::from_env(),
+            database_url: None,
+            issuer: None,
         }
     }
 
@@ -101,11 +147,31 @@ impl TestServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The issuer URL (`iss` of its tokens, base of signed-request `htu`): [`TestServer::url`]
+    /// unless the builder set another.
+    pub fn issuer(&self) -> String {
+        self.issuer.clone().unwrap_or_else(|| self.url())
+    }
+
     pub fn port(&self) -> u16 {
         self.port
     }
 
-    /// The SQLite database file.
+    /// The storage backend this server runs on.
+    pub fn backend(&self) -> Backend {
+        if self.database_url.is_some() {
+            Backend::Postgres
+        } else {
+            Backend::Sqlite
+        }
+    }
+
+    /// The PostgreSQL database URL (`--database-url`), when on PostgreSQL.
+    pub fn database_url(&self) -> Option<&str> {
+        self.database_url.as_deref()
+    }
+
+    /// The SQLite database file (on PostgreSQL it is never created).
     pub fn db_path(&self) -> PathBuf {
         self.dir.path().join("auth4agent.db")
     }
@@ -189,16 +255,14 @@ impl TestServer {
     }
 
     /// Runs an administrative subcommand of the server binary on this server's database
-    /// (`auth4agent-server --db <db> ARGS…`, e.g. `keys rotate`) and returns its output.
+    /// (`auth4agent-server --db <db> ARGS…` or `--database-url <url> ARGS…`, e.g. `keys rotate`)
+    /// and returns its output.
     pub fn admin<I: IntoIterator<Item = S>, S: AsRef<OsStr>>(
         &self,
         args: I,
     ) -> std::process::Output {
         let mut command = Command::new(server_bin());
-        command
-            .arg("--db")
-            .arg(self.db_path())
-            .args(args)
+        command.args(self.database_args()).args(args)
             .current_dir(self.dir.path())
             .stdin(Stdio::null());
         for (key, _) in std::env::vars_os() {
@@ -215,18 +279,23 @@ impl TestServer {
         self.dir.path().join("server.log")
     }
 
+    /// `--db <file>` or `--database-url <url>`.
+    fn database_args(&self) -> Vec<OsString> {
+        match &self.database_url {
+            Some(url) => vec!["--database-url".into(), url.into()],
+            None => vec!["--db".into(), self.db_path().into()],
+        }
+    }
+
     /// The command line used to start the server (standard arguments, then extra ones).
     pub fn command_line(&self) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec![
-            "--listen".into(),
-            format!("127.0.0.1:{}", self.port).into(),
-            "--db".into(),
-            self.db_path().into(),
+        let mut args: Vec<OsString> = vec!["--listen".into(), format!("127.0.0.1:{}", self.port).into()];
+        args.extend(self.database_args());
+        args.extend::<[OsString; 2]>([
             "--issuer".into(),
-            self.url().into(),
-            "--dns-server".into(),
-            self.dns.to_string().into(),
-        ];
+            self.issuer().into(),
+        ]);
+        args.extend::<[OsString; 2]>(["--dns-server".into(), self.dns.to_string().into()]);
         args.extend(self.args.iter().cloned());
         args
     }
@@ -312,6 +381,8 @@ impl fmt::Debug for TestServer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("TestServer")
             .field("url", &self.url())
+            .field("backend", &self.backend())
+            .field("database", &self.database)
             .field("db", &self.db_path())
             .finish_non_exhaustive()
     }

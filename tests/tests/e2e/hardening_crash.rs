@@ -82,6 +82,8 @@ struct Ledger {
     operators: Vec<TrackedOperator>,
     acknowledged: usize,
     lifecycles: usize,
+    /// Writes in flight at a kill that the restarted server has (`.0`) or has not (`.1`).
+    in_flight_outcomes: (usize, usize),
 }
 
 /// The server went away (after the kill was ordered).
@@ -383,6 +385,7 @@ fn check_ledger(
     ledger: &mut Ledger,
     all_tokens: bool,
 ) -> usize {
+    let outcomes = &mut ledger.in_flight_outcomes;
     ledger.agents.retain_mut(|tracked| {
         let did = &tracked.agent.did;
         let actual = view.agents.get(did);
@@ -402,8 +405,14 @@ fn check_ledger(
             ),
             (None, None) => unreachable!("an agent is tracked from its registration on"),
         }
+        if let Some(maybe) = tracked.in_flight.take() {
+            if actual == Some(&maybe) && tracked.acked.as_ref() != Some(&maybe) {
+                outcomes.0 += 1;
+            } else {
+                outcomes.1 += 1;
+            }
+        }
         tracked.acked = actual.cloned();
-        tracked.in_flight = None;
         tracked.acked.is_some()
     });
 
@@ -423,7 +432,8 @@ fn check_ledger(
         match token.revoked {
             Write::Done => assert!(listed, "acknowledged token revocation lost: {}", token.jti),
             Write::No => assert!(!listed, "token {} revoked without a request", token.jti),
-            Write::InFlight => {}
+            Write::InFlight if listed => ledger.in_flight_outcomes.0 += 1,
+            Write::InFlight => ledger.in_flight_outcomes.1 += 1,
         }
         token.revoked = if listed { Write::Done } else { Write::No };
         let agent_active = view
@@ -519,8 +529,11 @@ fn acknowledged_writes_survive_repeated_sigkill() {
     let acknowledged: usize = ledgers.iter().map(|l| l.acknowledged).sum();
     let tokens: usize = ledgers.iter().map(|l| l.tokens.len()).sum();
     let agents: usize = ledgers.iter().map(|l| l.agents.len()).sum();
+    let kept: usize = ledgers.iter().map(|l| l.in_flight_outcomes.0).sum();
+    let lost: usize = ledgers.iter().map(|l| l.in_flight_outcomes.1).sum();
     eprintln!(
-        "{ROUNDS} SIGKILL rounds in {:?}: {acknowledged} acknowledged writes, {agents} agents, {tokens} tokens",
+        "{ROUNDS} SIGKILL rounds in {:?}: {acknowledged} acknowledged writes, {agents} agents, {tokens} tokens; \
+         of the agent and revocation writes in flight at a kill, {kept} were kept and {lost} not",
         started.elapsed()
     );
     assert!(

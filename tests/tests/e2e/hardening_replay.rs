@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use auth4agent_e2e::kit::{HttpResponse, unix_now};
 use auth4agent_protocol::{KeySet, SIGNATURE_HEADER, Verifier};
@@ -15,33 +15,19 @@ use crate::hardening_support::{
 };
 use crate::support::{AUD, World, str_field};
 
-/// How many copies of one proof are sent.
+/// How many copies of one request are sent.
 const COPIES: usize = 1_000;
 /// How many requests are in flight at once.
 const IN_FLIGHT: usize = 64;
 
-/// How many copies of one signed request are sent. The server verifies every copy's Ed25519
-/// signature before it may consume the `jti` (§9.2), and unoptimized (debug) curve arithmetic costs
-/// tens of milliseconds per verification on a small machine, so debug builds send 150 copies and
-/// release builds (`cargo test --release`) the full 1,000. `AUTH4AGENT_E2E_REPLAY_COPIES` overrides.
-fn signed_copies() -> usize {
-    std::env::var("AUTH4AGENT_E2E_REPLAY_COPIES")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(if cfg!(debug_assertions) { 150 } else { COPIES })
-}
-
-/// Sends `copies` requests made by `send` from `IN_FLIGHT` threads; returns the responses.
-fn flood(
-    copies: usize,
-    send: impl Fn() -> reqwest::Result<HttpResponse> + Sync,
-) -> Vec<HttpResponse> {
+/// Sends `COPIES` requests made by `send` from `IN_FLIGHT` threads; returns the responses.
+fn flood(send: impl Fn() -> reqwest::Result<HttpResponse> + Sync) -> Vec<HttpResponse> {
     let next = AtomicUsize::new(0);
-    let responses = Mutex::new(Vec::with_capacity(copies));
+    let responses = Mutex::new(Vec::with_capacity(COPIES));
     std::thread::scope(|scope| {
-        for _ in 0..IN_FLIGHT.min(copies) {
+        for _ in 0..IN_FLIGHT {
             scope.spawn(|| {
-                while next.fetch_add(1, Ordering::Relaxed) < copies {
+                while next.fetch_add(1, Ordering::Relaxed) < COPIES {
                     let response = send().expect("the server answers every copy");
                     responses.lock().expect("lock").push(response);
                 }
@@ -82,7 +68,7 @@ fn one_proof_sent_a_thousand_times_at_once_yields_one_token() {
     let body = json!({ "proof": proof });
 
     let started = Instant::now();
-    let responses = flood(COPIES, || http.post_json("/v1/token", &body, &[]));
+    let responses = flood(|| http.post_json("/v1/token", &body, &[]));
     assert_eq!(responses.len(), COPIES);
     eprintln!("{COPIES} token requests in {:?}", started.elapsed());
     assert_exactly_one_success(&responses, 200, (409, "challenge_used"));
@@ -115,11 +101,10 @@ fn one_signed_request_sent_a_thousand_times_at_once_is_served_once() {
     let signature = operator.signer.sign("GET", &http.url(&path), b"");
     let header = [(SIGNATURE_HEADER, signature.as_str())];
 
-    let copies = signed_copies();
     let started = Instant::now();
-    let responses = flood(copies, || http.send("GET", &path, None, &header));
-    assert_eq!(responses.len(), copies);
-    eprintln!("{copies} signed requests in {:?}", started.elapsed());
+    let responses = flood(|| http.send("GET", &path, None, &header));
+    assert_eq!(responses.len(), COPIES);
+    eprintln!("{COPIES} signed requests in {:?}", started.elapsed());
     assert_exactly_one_success(&responses, 200, (409, "request_replayed"));
 
     // A write endpoint too: one scope change, however many copies race.
@@ -130,7 +115,7 @@ fn one_signed_request_sent_a_thousand_times_at_once_is_served_once() {
         operator
             .signer
             .sign("PUT", &http.url(&scopes_path), scopes_body.as_bytes());
-    let responses = flood(copies, || {
+    let responses = flood(|| {
         http.send(
             "PUT",
             &scopes_path,
@@ -176,9 +161,7 @@ fn consumed_challenge_and_jti_survive_a_graceful_restart() {
         None,
     );
 
-    let before = Instant::now();
     world.server.restart();
-    assert!(before.elapsed() < Duration::from_secs(30));
 
     let http = world.server.http();
     expect(

@@ -1,5 +1,5 @@
-//! State lives in the SQLite file: it survives a graceful restart (SIGTERM), a crash (SIGKILL)
-//! and a signing-key rotation.
+//! State lives in the database (the SQLite file, or PostgreSQL with `AUTH4AGENT_TEST_BACKEND=postgres`):
+//! it survives a graceful restart (SIGTERM), a crash (SIGKILL) and a signing-key rotation.
 
 use crate::support::{AUD, World, assert_invalid, assert_valid, str_field, strings, token_kid};
 
@@ -29,11 +29,15 @@ fn survives(restart: impl FnOnce(&mut World)) {
         .ok_json_stdin(["revoke", "token", "--token", "-"], &revoked);
     let kids = jwks_kids(&world);
     let db = world.server.db_path();
-    assert!(db.is_file(), "the database is a file: {}", db.display());
+    let database_url = world.server.database_url().map(str::to_owned);
+    if database_url.is_none() {
+        assert!(db.is_file(), "the database is a file: {}", db.display());
+    }
 
     restart(&mut world);
 
     assert_eq!(world.server.db_path(), db);
+    assert_eq!(world.server.database_url(), database_url.as_deref());
     assert_eq!(jwks_kids(&world), kids, "the signing key is persisted");
     assert_eq!(operator.status()["status"], "verified");
     let seen = operator.agent(&agent.did);

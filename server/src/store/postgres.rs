@@ -1,0 +1,1019 @@
+//! PostgreSQL backend of [`Store`], for several server replicas sharing one database.
+//!
+//! A deadpool pool of tokio-postgres connections. Migrations (a PostgreSQL dialect copy of each
+//! SQLite migration, in `migrations/postgres/`) are applied in one transaction under an advisory
+//! lock and recorded in `schema_version`, so replicas starting together migrate once. Single use is
+//! race-free across replicas: a challenge is consumed by one conditional `UPDATE … RETURNING`, a
+//! request `jti` by `INSERT … ON CONFLICT DO NOTHING`. Background leadership is a session-level
+//! advisory lock held on a dedicated connection ([`Store::try_lead_background`]).
+//!
+//! TLS to PostgreSQL is not implemented yet: URLs must use `sslmode=disable` (or `prefer`, which
+//! then connects without TLS); `require` is refused at startup.
+
+use std::str::FromStr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deadpool_postgres::{
+    GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
+};
+use tokio_postgres::config::{Host, SslMode};
+use tokio_postgres::error::SqlState;
+use tokio_postgres::types::{FromSql, ToSql};
+use tokio_postgres::{Client, NoTls, Row};
+
+use super::{
+    Agent, AgentStatus, AuditEvent, Challenge, Operator, OperatorStatus, PurgeStats, RevokedToken,
+    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime,
+};
+
+/// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
+/// meaning as the SQLite list.
+pub(crate) const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_initial.sql")];
+
+/// Advisory lock serializing migrations across replicas (held for the migration transaction).
+const MIGRATION_LOCK: i64 = 0x6134_6167_6d69_6772;
+/// Advisory lock whose holder runs the background passes (held for the leader's session).
+const BACKGROUND_LOCK: i64 = 0x6134_6167_6267_6a62;
+
+/// Pool size when the operator does not choose one.
+pub const DEFAULT_MAX_CONNECTIONS: u16 = 16;
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long a request waits for a free pooled connection before failing with 503.
+const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Rotations racing another replica's rotation are retried this many times.
+const ROTATE_ATTEMPTS: usize = 3;
+
+/// The PostgreSQL store. Cheap to clone (shared pool).
+#[derive(Clone)]
+pub struct PostgresStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    pool: Pool,
+    config: tokio_postgres::Config,
+    /// The dedicated connection holding (or trying for) the background lock.
+    leader: tokio::sync::Mutex<Option<Client>>,
+}
+
+impl std::fmt::Debug for PostgresStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Never the password.
+        f.debug_struct("PostgresStore")
+            .field("target", &describe(&self.inner.config))
+            .finish_non_exhaustive()
+    }
+}
+
+/// `host:port/dbname` of a connection config, for logs (no credentials).
+fn describe(config: &tokio_postgres::Config) -> String {
+    let host = match config.get_hosts().first() {
+        Some(Host::Tcp(h)) => h.clone(),
+        Some(Host::Unix(p)) => p.display().to_string(),
+        None => "localhost".to_owned(),
+    };
+    let port = config.get_ports().first().copied().unwrap_or(5432);
+    let db = config
+        .get_dbname()
+        .or(config.get_user())
+        .unwrap_or("postgres");
+    format!("{host}:{port}/{db}")
+}
+
+/// True when `url` names a PostgreSQL database (`postgres://` or `postgresql://`).
+pub fn is_postgres_url(url: &str) -> bool {
+    let lower = url.trim().to_ascii_lowercase();
+    lower.starts_with("postgres://") || lower.starts_with("postgresql://")
+}
+
+/// Parses a `postgres://` URL into a connection config, refusing TLS modes this build cannot honour.
+pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+    if !is_postgres_url(url) {
+        return Err(StoreError::Unavailable(
+            "the database URL must start with postgres:// or postgresql://".into(),
+        ));
+    }
+    let mut config = tokio_postgres::Config::from_str(url.trim())
+        .map_err(|e| StoreError::Unavailable(format!("invalid database URL: {e}")))?;
+    match config.get_ssl_mode() {
+        SslMode::Disable | SslMode::Prefer => {}
+        _ => {
+            return Err(StoreError::Unavailable(
+                "TLS to PostgreSQL is not supported yet: use sslmode=disable (loopback or a private network)"
+                    .into(),
+            ));
+        }
+    }
+    config.ssl_mode(SslMode::Disable);
+    if config.get_connect_timeout().is_none() {
+        config.connect_timeout(CONNECT_TIMEOUT);
+    }
+    if config.get_application_name().is_none() {
+        config.application_name("auth4agent-server");
+    }
+    Ok(config)
+}
+
+impl PostgresStore {
+    /// Connects a pool of at most `max_connections` to `url`, checks the database answers and
+    /// applies pending migrations (once across concurrently starting replicas).
+    pub async fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
+        let config = parse_url(url)?;
+        let manager = Manager::from_config(
+            config.clone(),
+            NoTls,
+            ManagerConfig {
+                recycling_method: RecyclingMethod::Fast,
+            },
+        );
+        let pool = Pool::builder(manager)
+            .max_size(max_connections.max(1))
+            .runtime(Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT_TIMEOUT))
+            .create_timeout(Some(CONNECT_TIMEOUT))
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("database pool: {e}")))?;
+        let store = PostgresStore {
+            inner: Arc::new(Inner {
+                pool,
+                config,
+                leader: tokio::sync::Mutex::new(None),
+            }),
+        };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// `host:port/dbname` (no credentials).
+    pub fn target(&self) -> String {
+        describe(&self.inner.config)
+    }
+
+    /// The schema version in force (highest row of `schema_version`).
+    pub async fn schema_version(&self) -> Result<u32, StoreError> {
+        let conn = self.conn().await?;
+        let row = one(
+            &conn,
+            "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version",
+            &[],
+        )
+        .await?;
+        let v: i32 = get(&row, "v")?;
+        u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("schema version {v}")))
+    }
+
+    async fn conn(&self) -> Result<Object, StoreError> {
+        self.inner
+            .pool
+            .get()
+            .await
+            .map_err(|e| StoreError::Unavailable(format!("database pool: {e}")))
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        let mut conn = self.conn().await?;
+        let tx = conn.transaction().await.map_err(map_err)?;
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&MIGRATION_LOCK])
+            .await
+            .map_err(map_err)?;
+        tx.batch_execute(
+            "SET LOCAL client_min_messages = warning; \
+             CREATE TABLE IF NOT EXISTS schema_version (\
+                 version    INTEGER PRIMARY KEY, \
+                 applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )
+        .await
+        .map_err(map_err)?;
+        let row = tx
+            .query_one("SELECT COALESCE(MAX(version), 0) FROM schema_version", &[])
+            .await
+            .map_err(map_err)?;
+        let version: i32 = row
+            .try_get(0)
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let known = MIGRATIONS.len();
+        let current = usize::try_from(version)
+            .map_err(|_| StoreError::Corrupt(format!("schema version {version}")))?;
+        if current > known {
+            return Err(StoreError::Corrupt(format!(
+                "database schema version {version} is newer than this server ({known})"
+            )));
+        }
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
+            tx.batch_execute(sql).await.map_err(map_err)?;
+            let next = i32::try_from(i + 1).unwrap_or(i32::MAX);
+            tx.execute("INSERT INTO schema_version (version) VALUES ($1)", &[&next])
+                .await
+                .map_err(map_err)?;
+            tracing::info!(version = next, "applied PostgreSQL migration");
+        }
+        tx.commit().await.map_err(map_err)
+    }
+
+    /// Keeps (or acquires) the background lock on the dedicated leader connection.
+    async fn lead(&self) -> Result<bool, StoreError> {
+        let mut leader = self.inner.leader.lock().await;
+        if let Some(client) = leader.as_ref() {
+            // The lock lives as long as this session: a live session that holds it still leads.
+            if !client.is_closed() {
+                let held = client
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' \
+                         AND pid = pg_backend_pid() AND granted \
+                         AND ((classid::bigint << 32) | objid::bigint) = $1)",
+                        &[&BACKGROUND_LOCK],
+                    )
+                    .await
+                    .and_then(|row| row.try_get::<_, bool>(0));
+                match held {
+                    Ok(true) => return Ok(true),
+                    Ok(false) => {
+                        let got = try_lock(client).await;
+                        if let Ok(got) = got {
+                            return Ok(got);
+                        }
+                    }
+                    Err(_) => {}
+                }
+            }
+            *leader = None;
+        }
+        let (client, connection) = self
+            .inner
+            .config
+            .connect(NoTls)
+            .await
+            .map_err(map_err)?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "background-lock connection closed");
+            }
+        });
+        let got = try_lock(&client).await?;
+        *leader = Some(client);
+        Ok(got)
+    }
+}
+
+async fn try_lock(client: &Client) -> Result<bool, StoreError> {
+    client
+        .query_one("SELECT pg_try_advisory_lock($1)", &[&BACKGROUND_LOCK])
+        .await
+        .and_then(|row| row.try_get::<_, bool>(0))
+        .map_err(map_err)
+}
+
+/// Maps a PostgreSQL error to the store's categories.
+fn map_err(e: tokio_postgres::Error) -> StoreError {
+    let Some(db) = e.as_db_error() else {
+        return StoreError::Unavailable(e.to_string());
+    };
+    let code = db.code();
+    if *code == SqlState::FOREIGN_KEY_VIOLATION {
+        StoreError::NotFound
+    } else if code.code().starts_with("23") {
+        // Integrity constraint violations: unique, check, not-null, exclusion.
+        StoreError::Conflict(db.message().to_owned())
+    } else if *code == SqlState::DATA_CORRUPTED || *code == SqlState::INDEX_CORRUPTED {
+        StoreError::Corrupt(db.message().to_owned())
+    } else {
+        StoreError::Unavailable(format!("{}: {}", code.code(), db.message()))
+    }
+}
+
+/// A Unix time as stored (`BIGINT`); times past `i64::MAX` mean "never" and are clamped.
+fn ts(t: UnixTime) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+fn opt_ts(t: Option<UnixTime>) -> Option<i64> {
+    t.map(ts)
+}
+
+fn get<'a, T: FromSql<'a>>(row: &'a Row, col: &str) -> Result<T, StoreError> {
+    row.try_get(col)
+        .map_err(|e| StoreError::Corrupt(format!("column {col}: {e}")))
+}
+
+fn time(row: &Row, col: &str) -> Result<UnixTime, StoreError> {
+    let v: i64 = get(row, col)?;
+    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("column {col}: negative time {v}")))
+}
+
+fn opt_time(row: &Row, col: &str) -> Result<Option<UnixTime>, StoreError> {
+    let v: Option<i64> = get(row, col)?;
+    v.map(|v| {
+        u64::try_from(v)
+            .map_err(|_| StoreError::Corrupt(format!("column {col}: negative time {v}")))
+    })
+    .transpose()
+}
+
+fn key_bytes(row: &Row, col: &str) -> Result<[u8; 32], StoreError> {
+    let bytes: Vec<u8> = get(row, col)?;
+    bytes
+        .try_into()
+        .map_err(|b: Vec<u8>| StoreError::Corrupt(format!("public key length {}", b.len())))
+}
+
+type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+async fn opt<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Option<Row>, StoreError> {
+    let stmt = c.prepare_cached(sql).await.map_err(map_err)?;
+    c.query_opt(&stmt, params).await.map_err(map_err)
+}
+
+async fn one<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<Row, StoreError> {
+    opt(c, sql, params).await?.ok_or(StoreError::NotFound)
+}
+
+async fn all<C: GenericClient>(
+    c: &C,
+    sql: &str,
+    params: Params<'_>,
+) -> Result<Vec<Row>, StoreError> {
+    let stmt = c.prepare_cached(sql).await.map_err(map_err)?;
+    c.query(&stmt, params).await.map_err(map_err)
+}
+
+async fn exec<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
+    let stmt = c.prepare_cached(sql).await.map_err(map_err)?;
+    c.execute(&stmt, params).await.map_err(map_err)
+}
+
+const OPERATOR_COLUMNS: &str = "id, domain, public_key, thumbprint, txt_token, status, \
+     domain_verified_at, verification_expires_at, created_at";
+
+fn operator_from_row(row: &Row) -> Result<Operator, StoreError> {
+    let status: String = get(row, "status")?;
+    Ok(Operator {
+        id: get(row, "id")?,
+        domain: get(row, "domain")?,
+        public_key: key_bytes(row, "public_key")?,
+        thumbprint: get(row, "thumbprint")?,
+        txt_token: get(row, "txt_token")?,
+        status: OperatorStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("invalid operator status {status:?}")))?,
+        domain_verified_at: opt_time(row, "domain_verified_at")?,
+        verification_expires_at: opt_time(row, "verification_expires_at")?,
+        created_at: time(row, "created_at")?,
+    })
+}
+
+const AGENT_COLUMNS: &str = "did, operator_id, public_key, thumbprint, status, allowed_scopes, \
+     created_at, updated_at, revoked_at";
+
+fn agent_from_row(row: &Row) -> Result<Agent, StoreError> {
+    let status: String = get(row, "status")?;
+    let scopes: String = get(row, "allowed_scopes")?;
+    Ok(Agent {
+        did: get(row, "did")?,
+        operator_id: get(row, "operator_id")?,
+        public_key: key_bytes(row, "public_key")?,
+        thumbprint: get(row, "thumbprint")?,
+        status: AgentStatus::parse(&status)
+            .ok_or_else(|| StoreError::Corrupt(format!("invalid agent status {status:?}")))?,
+        allowed_scopes: serde_json::from_str(&scopes)
+            .map_err(|_| StoreError::Corrupt(format!("invalid allowed scopes {scopes:?}")))?,
+        created_at: time(row, "created_at")?,
+        updated_at: time(row, "updated_at")?,
+        revoked_at: opt_time(row, "revoked_at")?,
+    })
+}
+
+fn challenge_from_row(row: &Row) -> Result<Challenge, StoreError> {
+    Ok(Challenge {
+        id: get(row, "id")?,
+        did: get(row, "did")?,
+        nonce: get(row, "nonce")?,
+        expires_at: time(row, "expires_at")?,
+        used_at: opt_time(row, "used_at")?,
+    })
+}
+
+fn revoked_from_row(row: &Row) -> Result<RevokedToken, StoreError> {
+    Ok(RevokedToken {
+        jti: get(row, "jti")?,
+        did: get(row, "did")?,
+        operator_id: get(row, "operator_id")?,
+        expires_at: time(row, "expires_at")?,
+        revoked_at: time(row, "revoked_at")?,
+    })
+}
+
+fn signing_key_from_row(row: &Row) -> Result<SigningKeyRecord, StoreError> {
+    Ok(SigningKeyRecord {
+        kid: get(row, "kid")?,
+        pkcs8_pem: zeroize::Zeroizing::new(get(row, "pkcs8_pem")?),
+        created_at: time(row, "created_at")?,
+        retired_at: opt_time(row, "retired_at")?,
+        not_after: opt_time(row, "not_after")?,
+    })
+}
+
+async fn get_agent_row<C: GenericClient>(c: &C, did: &str) -> Result<Option<Agent>, StoreError> {
+    opt(
+        c,
+        &format!("SELECT {AGENT_COLUMNS} FROM agents WHERE did = $1"),
+        &[&did],
+    )
+    .await?
+    .as_ref()
+    .map(agent_from_row)
+    .transpose()
+}
+
+fn normalize_scopes(mut scopes: Vec<String>) -> Vec<String> {
+    scopes.sort();
+    scopes.dedup();
+    scopes
+}
+
+fn scopes_json(scopes: &[String]) -> Result<String, StoreError> {
+    serde_json::to_string(scopes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+async fn insert_key<C: GenericClient>(c: &C, key: &SigningKeyRecord) -> Result<(), StoreError> {
+    exec(
+        c,
+        "INSERT INTO signing_keys (kid, pkcs8_pem, created_at, retired_at, not_after) \
+         VALUES ($1, $2, $3, $4, $5)",
+        &[
+            &key.kid,
+            &key.pkcs8_pem.as_str(),
+            &ts(key.created_at),
+            &opt_ts(key.retired_at),
+            &opt_ts(key.not_after),
+        ],
+    )
+    .await
+    .map(|_| ())
+}
+
+impl Store for PostgresStore {
+    fn ping(&self) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(&conn, "SELECT 1", &[]).await.map(|_| ())
+        })
+    }
+
+    fn try_lead_background(&self) -> StoreFuture<'_, bool> {
+        Box::pin(self.lead())
+    }
+
+    fn insert_operator(&self, op: Operator) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(
+                &conn,
+                &format!(
+                    "INSERT INTO operators ({OPERATOR_COLUMNS}) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ),
+                &[
+                    &op.id,
+                    &op.domain,
+                    &&op.public_key[..],
+                    &op.thumbprint,
+                    &op.txt_token,
+                    &op.status.as_str(),
+                    &opt_ts(op.domain_verified_at),
+                    &opt_ts(op.verification_expires_at),
+                    &ts(op.created_at),
+                ],
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+
+    fn get_operator(&self, id: &str) -> StoreFuture<'_, Option<Operator>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            opt(
+                &conn,
+                &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = $1"),
+                &[&id],
+            )
+            .await?
+            .as_ref()
+            .map(operator_from_row)
+            .transpose()
+        })
+    }
+
+    fn get_operator_by_domain(&self, domain: &str) -> StoreFuture<'_, Option<Operator>> {
+        let domain = domain.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            opt(
+                &conn,
+                &format!(
+                    "SELECT {OPERATOR_COLUMNS} FROM operators WHERE domain = $1 \
+                     ORDER BY status = 'verified' DESC, created_at, seq LIMIT 1"
+                ),
+                &[&domain],
+            )
+            .await?
+            .as_ref()
+            .map(operator_from_row)
+            .transpose()
+        })
+    }
+
+    fn set_operator_verified(
+        &self,
+        id: &str,
+        verified_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'_, Operator> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            // Another operator's lapsed proof of the same domain no longer holds it.
+            exec(
+                &tx,
+                "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
+                 verification_expires_at = NULL WHERE status = 'verified' AND id <> $1 \
+                 AND verification_expires_at <= $2 \
+                 AND domain = (SELECT domain FROM operators WHERE id = $1)",
+                &[&id, &ts(verified_at)],
+            )
+            .await?;
+            // The partial unique index on verified domains refuses a second current owner.
+            let row = opt(
+                &tx,
+                &format!(
+                    "UPDATE operators SET status = 'verified', domain_verified_at = $2, \
+                     verification_expires_at = $3 WHERE id = $1 RETURNING {OPERATOR_COLUMNS}"
+                ),
+                &[&id, &ts(verified_at), &ts(expires_at)],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            let op = operator_from_row(&row)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(op)
+        })
+    }
+
+    fn set_operator_unverified(&self, id: &str) -> StoreFuture<'_, Operator> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let row = opt(
+                &conn,
+                &format!(
+                    "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
+                     verification_expires_at = NULL WHERE id = $1 RETURNING {OPERATOR_COLUMNS}"
+                ),
+                &[&id],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            operator_from_row(&row)
+        })
+    }
+
+    fn list_operators_due_for_reverification(
+        &self,
+        now: UnixTime,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<Operator>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(
+                &conn,
+                &format!(
+                    "SELECT {OPERATOR_COLUMNS} FROM operators WHERE status = 'verified' \
+                     AND verification_expires_at <= $1 \
+                     ORDER BY verification_expires_at, seq LIMIT $2"
+                ),
+                &[&ts(now), &i64::from(limit)],
+            )
+            .await?
+            .iter()
+            .map(operator_from_row)
+            .collect()
+        })
+    }
+
+    fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let scopes = scopes_json(&normalize_scopes(agent.allowed_scopes))?;
+            let conn = self.conn().await?;
+            exec(
+                &conn,
+                &format!(
+                    "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+                ),
+                &[
+                    &agent.did,
+                    &agent.operator_id,
+                    &&agent.public_key[..],
+                    &agent.thumbprint,
+                    &agent.status.as_str(),
+                    &scopes,
+                    &ts(agent.created_at),
+                    &ts(agent.updated_at),
+                    &opt_ts(agent.revoked_at),
+                ],
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+
+    fn get_agent(&self, did: &str) -> StoreFuture<'_, Option<Agent>> {
+        let did = did.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            get_agent_row(&conn, &did).await
+        })
+    }
+
+    fn list_agents(&self, operator_id: &str) -> StoreFuture<'_, Vec<Agent>> {
+        let operator_id = operator_id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(
+                &conn,
+                &format!(
+                    "SELECT {AGENT_COLUMNS} FROM agents WHERE operator_id = $1 \
+                     ORDER BY created_at, did"
+                ),
+                &[&operator_id],
+            )
+            .await?
+            .iter()
+            .map(agent_from_row)
+            .collect()
+        })
+    }
+
+    fn set_agent_scopes(
+        &self,
+        did: &str,
+        scopes: Vec<String>,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Agent> {
+        let did = did.to_owned();
+        Box::pin(async move {
+            let scopes = scopes_json(&normalize_scopes(scopes))?;
+            let conn = self.conn().await?;
+            let updated = opt(
+                &conn,
+                &format!(
+                    "UPDATE agents SET allowed_scopes = $2, updated_at = $3, \
+                     status = CASE WHEN status = 'pending' THEN 'active' ELSE status END \
+                     WHERE did = $1 AND status <> 'revoked' RETURNING {AGENT_COLUMNS}"
+                ),
+                &[&did, &scopes, &ts(now)],
+            )
+            .await?;
+            match updated {
+                Some(row) => agent_from_row(&row),
+                None => match get_agent_row(&conn, &did).await? {
+                    Some(_) => Err(StoreError::Revoked),
+                    None => Err(StoreError::NotFound),
+                },
+            }
+        })
+    }
+
+    fn set_agent_status(
+        &self,
+        did: &str,
+        status: AgentStatus,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Agent> {
+        let did = did.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let updated = opt(
+                &conn,
+                &format!(
+                    "UPDATE agents SET status = $2, updated_at = $3, \
+                     revoked_at = CASE WHEN $2 = 'revoked' THEN $3 ELSE revoked_at END \
+                     WHERE did = $1 AND status <> 'revoked' RETURNING {AGENT_COLUMNS}"
+                ),
+                &[&did, &status.as_str(), &ts(now)],
+            )
+            .await?;
+            match updated {
+                Some(row) => agent_from_row(&row),
+                None => match get_agent_row(&conn, &did).await? {
+                    Some(agent) if status == AgentStatus::Revoked => Ok(agent),
+                    Some(_) => Err(StoreError::Revoked),
+                    None => Err(StoreError::NotFound),
+                },
+            }
+        })
+    }
+
+    fn insert_challenge(&self, ch: Challenge) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(
+                &conn,
+                "INSERT INTO challenges (id, did, nonce, expires_at, used_at) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[
+                    &ch.id,
+                    &ch.did,
+                    &ch.nonce,
+                    &ts(ch.expires_at),
+                    &opt_ts(ch.used_at),
+                ],
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+
+    fn get_challenge(&self, id: &str) -> StoreFuture<'_, Option<Challenge>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            opt(
+                &conn,
+                "SELECT id, did, nonce, expires_at, used_at FROM challenges WHERE id = $1",
+                &[&id],
+            )
+            .await?
+            .as_ref()
+            .map(challenge_from_row)
+            .transpose()
+        })
+    }
+
+    fn consume_challenge(&self, id: &str, now: UnixTime) -> StoreFuture<'_, ()> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            // Concurrent updates of the row queue on its lock; each re-checks `used_at IS NULL`
+            // on the committed version, so exactly one returns a row.
+            let consumed = opt(
+                &conn,
+                "UPDATE challenges SET used_at = $2 \
+                 WHERE id = $1 AND used_at IS NULL AND expires_at > $2 RETURNING id",
+                &[&id, &ts(now)],
+            )
+            .await?;
+            if consumed.is_some() {
+                return Ok(());
+            }
+            // Both outcomes are final states, so a read after the failed update cannot report a
+            // wrong reason.
+            let row = opt(
+                &conn,
+                "SELECT used_at FROM challenges WHERE id = $1",
+                &[&id],
+            )
+            .await?;
+            Err(match row {
+                None => StoreError::NotFound,
+                Some(row) if opt_time(&row, "used_at")?.is_some() => StoreError::AlreadyUsed,
+                Some(_) => StoreError::Expired,
+            })
+        })
+    }
+
+    fn consume_request_jti(
+        &self,
+        signer: &str,
+        jti: &str,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'_, ()> {
+        let signer = signer.to_owned();
+        let jti = jti.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let inserted = exec(
+                &conn,
+                "INSERT INTO request_jtis (signer, jti, expires_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (signer, jti) DO NOTHING",
+                &[&signer, &jti, &ts(expires_at)],
+            )
+            .await?;
+            if inserted == 1 {
+                Ok(())
+            } else {
+                Err(StoreError::Replayed)
+            }
+        })
+    }
+
+    fn revoke_token(&self, t: RevokedToken) -> StoreFuture<'_, bool> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(
+                &conn,
+                "INSERT INTO revoked_tokens (jti, did, operator_id, expires_at, revoked_at) \
+                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jti) DO NOTHING",
+                &[
+                    &t.jti,
+                    &t.did,
+                    &t.operator_id,
+                    &ts(t.expires_at),
+                    &ts(t.revoked_at),
+                ],
+            )
+            .await
+            .map(|n| n == 1)
+        })
+    }
+
+    fn is_token_revoked(&self, jti: &str) -> StoreFuture<'_, bool> {
+        let jti = jti.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            Ok(opt(
+                &conn,
+                "SELECT 1 FROM revoked_tokens WHERE jti = $1",
+                &[&jti],
+            )
+            .await?
+            .is_some())
+        })
+    }
+
+    fn list_revoked_tokens(&self, operator_id: &str) -> StoreFuture<'_, Vec<RevokedToken>> {
+        let operator_id = operator_id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(
+                &conn,
+                "SELECT jti, did, operator_id, expires_at, revoked_at FROM revoked_tokens \
+                 WHERE operator_id = $1 ORDER BY revoked_at DESC, jti",
+                &[&operator_id],
+            )
+            .await?
+            .iter()
+            .map(revoked_from_row)
+            .collect()
+        })
+    }
+
+    fn append_audit(&self, e: AuditEvent) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(
+                &conn,
+                "INSERT INTO audit_events (at, actor, action, subject, detail) \
+                 VALUES ($1, $2, $3, $4, $5)",
+                &[&ts(e.at), &e.actor, &e.action, &e.subject, &e.detail],
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+
+    fn list_audit(&self, limit: u32) -> StoreFuture<'_, Vec<AuditEvent>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(
+                &conn,
+                "SELECT at, actor, action, subject, detail FROM audit_events \
+                 ORDER BY id DESC LIMIT $1",
+                &[&i64::from(limit)],
+            )
+            .await?
+            .iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    at: time(r, "at")?,
+                    actor: get(r, "actor")?,
+                    action: get(r, "action")?,
+                    subject: get(r, "subject")?,
+                    detail: get(r, "detail")?,
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn load_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKeyRecord>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(
+                &conn,
+                "SELECT kid, pkcs8_pem, created_at, retired_at, not_after FROM signing_keys \
+                 ORDER BY created_at, seq",
+                &[],
+            )
+            .await?
+            .iter()
+            .map(signing_key_from_row)
+            .collect()
+        })
+    }
+
+    fn insert_signing_key(&self, key: SigningKeyRecord) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            insert_key(&conn, &key).await
+        })
+    }
+
+    fn rotate_signing_key(
+        &self,
+        new_key: SigningKeyRecord,
+        now: UnixTime,
+        not_after: UnixTime,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let mut attempt = 0;
+            loop {
+                attempt += 1;
+                let tx = conn.transaction().await.map_err(map_err)?;
+                exec(
+                    &tx,
+                    "UPDATE signing_keys SET retired_at = $1, not_after = $2 \
+                     WHERE retired_at IS NULL",
+                    &[&ts(now), &ts(not_after)],
+                )
+                .await?;
+                // A rotation committed by another replica meanwhile makes the insert collide
+                // with its new active key: retry, retiring that one too.
+                match insert_key(&tx, &new_key).await {
+                    Ok(()) => return tx.commit().await.map_err(map_err),
+                    Err(StoreError::Conflict(_)) if attempt < ROTATE_ATTEMPTS => {
+                        tx.rollback().await.map_err(map_err)?;
+                    }
+                    Err(e) => return Err(e),
+                }
+            }
+        })
+    }
+
+    fn purge_retired_signing_keys(&self, now: UnixTime) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(
+                &conn,
+                "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND not_after <= $1",
+                &[&ts(now)],
+            )
+            .await
+        })
+    }
+
+    fn purge_expired(&self, now: UnixTime) -> StoreFuture<'_, PurgeStats> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            let now = ts(now);
+            let stats = PurgeStats {
+                challenges: exec(&tx, "DELETE FROM challenges WHERE expires_at <= $1", &[&now])
+                    .await?,
+                request_jtis: exec(
+                    &tx,
+                    "DELETE FROM request_jtis WHERE expires_at <= $1",
+                    &[&now],
+                )
+                .await?,
+                revoked_tokens: exec(
+                    &tx,
+                    "DELETE FROM revoked_tokens WHERE expires_at <= $1",
+                    &[&now],
+                )
+                .await?,
+            };
+            tx.commit().await.map_err(map_err)?;
+            Ok(stats)
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn one_postgres_migration_per_sqlite_migration() {
+        assert_eq!(MIGRATIONS.len(), super::super::sqlite::MIGRATIONS.len());
+    }
+
+    #[test]
+    fn urls() {
+        assert!(is_postgres_url("postgres://u@127.0.0.1:5432/db"));
+        assert!(is_postgres_url("PostgreSQL://u@h/db"));
+        assert!(!is_postgres_url("./auth4agent.db"));
+        let cfg = parse_url("postgres://u:secret@127.0.0.1:6543/a4a?sslmode=disable").unwrap();
+        assert_eq!(describe(&cfg), "127.0.0.1:6543/a4a");
+        assert!(parse_url("postgres://u@127.0.0.1/a4a?sslmode=require").is_err());
+        assert!(parse_url("mysql://u@127.0.0.1/a4a").is_err());
+        let store_debug = format!("{cfg:?}");
+        assert!(!store_debug.is_empty());
+    }
+}

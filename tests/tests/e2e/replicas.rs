@@ -1,0 +1,320 @@
+//! Several server replicas on one PostgreSQL database, as behind a load balancer: three real
+//! `auth4agent-server` processes sharing a database and one issuer URL. State written through one
+//! replica is seen by the others, they sign with one shared key, and single use holds across them.
+//!
+//! These tests always run on PostgreSQL (whatever `AUTH4AGENT_TEST_BACKEND` says) and need
+//! `AUTH4AGENT_TEST_DATABASE_URL`; without it they fail with instructions.
+
+use std::collections::BTreeMap;
+use std::sync::Barrier;
+
+use auth4agent_e2e::kit::{Cli, Http, Signer, TestDatabase, free_port, unix_now};
+use auth4agent_e2e::{TestDns, TestServer, TxtRecord};
+use auth4agent_protocol::{KeySet, Verifier};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+
+use crate::support::{AUD, str_field};
+
+/// Rate limits are per replica; these tests send bursts on purpose.
+const NO_RATE_LIMIT: [&str; 4] = ["--rate-limit", "1000000", "--rate-limit-burst", "1000000"];
+
+/// Three replicas on one fresh database, one DNS server, one public issuer URL.
+struct Cluster {
+    dns: TestDns,
+    replicas: Vec<TestServer>,
+    issuer: String,
+    homes: TempDir,
+    // Dropped last: after every replica is killed.
+    _database: TestDatabase,
+}
+
+impl Cluster {
+    fn start(n: usize) -> Cluster {
+        let database = TestDatabase::create();
+        let dns = TestDns::start();
+        // The load balancer's address: nothing listens there, but every replica signs tokens as
+        // it and checks request signatures against it.
+        let issuer = format!("http://127.0.0.1:{}", free_port());
+        // Started together, as an orchestrator would: they race to migrate and to create the
+        // first signing key.
+        let replicas = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..n)
+                .map(|_| {
+                    let builder = TestServer::builder(dns.addr())
+                        .database_url(database.url())
+                        .issuer(issuer.clone())
+                        .args(NO_RATE_LIMIT);
+                    scope.spawn(move || builder.start())
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("a replica started"))
+                .collect()
+        });
+        let homes = tempfile::Builder::new()
+            .prefix("auth4agent-e2e-replicas-")
+            .tempdir()
+            .expect("homes temp dir");
+        Cluster {
+            dns,
+            replicas,
+            issuer,
+            homes,
+            _database: database,
+        }
+    }
+
+    fn http(&self, i: usize) -> &Http {
+        self.replicas[i].http()
+    }
+
+    fn url(&self, i: usize) -> String {
+        self.replicas[i].url()
+    }
+
+    /// A CLI home whose saved server is replica `i`.
+    fn cli(&self, name: &str, i: usize) -> Cli {
+        Cli::new(self.homes.path().join(name), self.url(i))
+    }
+}
+
+fn jwks(http: &Http) -> Value {
+    let response = http.get("/.well-known/jwks.json").expect("GET jwks");
+    assert_eq!(response.status, 200, "{}", response.body);
+    response.json().clone()
+}
+
+fn introspect(http: &Http, token: &str) -> Value {
+    let response = http
+        .post_json("/v1/introspect", &json!({ "token": token }), &[])
+        .expect("introspect");
+    assert_eq!(response.status, 200, "{}", response.body);
+    response.json().clone()
+}
+
+/// Registered, verified and granted through replica 1; issued through replica 2; revoked through
+/// replica 3; replica 1 then reports the token inactive.
+#[test]
+fn state_written_through_one_replica_is_seen_by_the_others() {
+    let cluster = Cluster::start(3);
+    for i in 0..3 {
+        let discovery = cluster
+            .http(i)
+            .get("/.well-known/auth4agent-configuration")
+            .expect("discovery");
+        assert_eq!(discovery.json()["issuer"], cluster.issuer.as_str());
+    }
+    let keys = jwks(cluster.http(0));
+    assert_eq!(keys["keys"].as_array().map(Vec::len), Some(1), "{keys}");
+    for i in 1..3 {
+        assert_eq!(
+            jwks(cluster.http(i)),
+            keys,
+            "replicas started together share one signing key"
+        );
+    }
+
+    // Operator and agent through replica 1.
+    let operator = cluster.cli("operator", 0);
+    operator.init_operator("replicas.example.com");
+    let registered = operator.ok_json(["register", "operator"]);
+    let operator_id = str_field(&registered, "id");
+    let instructions = operator.ok_json(["verify-operator", "instructions"]);
+    cluster.dns.set_txt(
+        &str_field(&instructions, "txt_record_name"),
+        vec![TxtRecord::from(
+            str_field(&instructions, "txt_record_value").as_str(),
+        )],
+    );
+    let confirmed = operator.ok_json(["verify-operator", "confirm"]);
+    assert_eq!(confirmed["status"], "verified", "{confirmed}");
+
+    let agent = cluster.cli("agent", 0);
+    let did = str_field(&agent.init_agent("replicas.example.com"), "did");
+    agent.ok_json(["register", "agent", "--operator-id", &operator_id]);
+    let granted = operator.ok_json(["agent-scopes", "set", "--scopes", "read", "--did", &did]);
+    assert_eq!(granted["status"], "active", "{granted}");
+
+    // Replicas 2 and 3 see what replica 1 wrote.
+    let r3 = cluster.url(2);
+    let seen = operator.ok_json(["--server", &r3, "agent-scopes", "list", "--did", &did]);
+    assert_eq!(seen["status"], "active", "{seen}");
+
+    // A token through replica 2, valid on every replica.
+    let r2 = cluster.url(1);
+    let issued = agent.ok_json([
+        "--server", &r2, "issue", "--scope", "read", "--aud", AUD,
+    ]);
+    let token = str_field(&issued, "token");
+    let verified = Verifier::new(cluster.issuer.clone())
+        .audience(AUD)
+        .verify(
+            &token,
+            &KeySet::from_json(&keys.to_string()).expect("JWKS"),
+            unix_now(),
+        )
+        .expect("the token verifies with the JWKS of replica 1");
+    assert_eq!(verified.claims().sub, did);
+    for i in 0..3 {
+        let answer = introspect(cluster.http(i), &token);
+        assert_eq!(answer["active"], true, "replica {}: {answer}", i + 1);
+    }
+
+    // Revoked through replica 3 (signed by the agent)...
+    agent.ok_json_stdin(
+        ["--server", &r3, "revoke", "token", "--token", "-"],
+        &token,
+    );
+    // ...and replica 1 knows at once: revocations live in the shared database.
+    let answer = introspect(cluster.http(0), &token);
+    assert_eq!(answer["active"], false, "{answer}");
+    assert_eq!(introspect(cluster.http(1), &token)["active"], false);
+
+    // The operator's revocation list, read through replica 2, has it.
+    let list = operator.ok_json(["--server", &r2, "revoke", "list"]);
+    assert_eq!(list["tokens"].as_array().map(Vec::len), Some(1), "{list}");
+
+    // Suspension through replica 2 stops issuance through replica 3 at once.
+    operator.ok_json(["--server", &r2, "revoke", "suspend", "--did", &did]);
+    let refused = agent.run(["--server", &r3, "issue", "--scope", "read", "--aud", AUD]);
+    assert!(!refused.success(), "{refused}");
+}
+
+/// One proof sent to all three replicas at once, many copies each, round after round: exactly
+/// one token per proof, every other copy refused as `challenge_used`.
+#[test]
+fn one_proof_raced_across_replicas_yields_one_token() {
+    const ROUNDS: usize = 20;
+    const COPIES_PER_REPLICA: usize = 4;
+
+    let cluster = Cluster::start(3);
+    let (did, signer) = api_agent(&cluster);
+    let keys = KeySet::from_json(&jwks(cluster.http(0)).to_string()).expect("JWKS");
+    let mut jtis = std::collections::BTreeSet::new();
+
+    for round in 0..ROUNDS {
+        // The challenge comes from a rotating replica; the proof goes to all of them.
+        let challenge = cluster
+            .http(round % 3)
+            .post_json("/v1/challenge", &json!({ "did": did }), &[])
+            .expect("challenge");
+        assert_eq!(challenge.status, 200, "{}", challenge.body);
+        let proof = signer.proof(
+            &did,
+            &cluster.issuer,
+            &str_field(challenge.json(), "challenge_id"),
+            &str_field(challenge.json(), "nonce"),
+            "read",
+            AUD,
+            0,
+        );
+        let body = json!({ "proof": proof });
+        let senders = 3 * COPIES_PER_REPLICA;
+        let barrier = Barrier::new(senders);
+        let responses: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..senders)
+                .map(|i| {
+                    let http = cluster.http(i % 3).clone();
+                    let (barrier, body) = (&barrier, &body);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        http.post_json("/v1/token", body, &[]).expect("token request")
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("sender"))
+                .collect()
+        });
+        let mut tally = BTreeMap::new();
+        for r in &responses {
+            *tally
+                .entry((r.status, r.error_code().unwrap_or("").to_owned()))
+                .or_insert(0usize) += 1;
+        }
+        let expected = BTreeMap::from([
+            ((200, String::new()), 1),
+            ((409, "challenge_used".to_owned()), senders - 1),
+        ]);
+        assert_eq!(tally, expected, "round {round}: (status, error) → count");
+        let winner = responses.iter().find(|r| r.status == 200).expect("one 200");
+        let token = str_field(winner.json(), "token");
+        let verified = Verifier::new(cluster.issuer.clone())
+            .audience(AUD)
+            .verify(&token, &keys, unix_now())
+            .expect("the token verifies");
+        assert!(
+            jtis.insert(verified.claims().jti.clone()),
+            "a fresh token each round"
+        );
+    }
+    assert_eq!(jtis.len(), ROUNDS);
+}
+
+/// A request signed for `issuer + path` (the public URL every replica checks `htu` against), sent to
+/// the replica behind `http`.
+fn signed(
+    http: &Http,
+    issuer: &str,
+    signer: &Signer,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> auth4agent_e2e::kit::HttpResponse {
+    let body = body.map(|b| b.to_string().into_bytes());
+    let signature = signer.sign(
+        method,
+        &format!("{issuer}{path}"),
+        body.as_deref().unwrap_or_default(),
+    );
+    http.send(
+        method,
+        path,
+        body,
+        &[(auth4agent_protocol::SIGNATURE_HEADER, &signature)],
+    )
+    .unwrap_or_else(|e| panic!("{method} {path}: {e}"))
+}
+
+/// A verified operator and an active agent made over the API, each step through another replica;
+/// returns the agent's DID and key.
+fn api_agent(cluster: &Cluster) -> (String, Signer) {
+    let issuer = cluster.issuer.as_str();
+    let domain = "race.replicas.example.com";
+    let operator = Signer::generate();
+    let body = json!({ "domain": domain, "public_key": operator.public_jwk() });
+    let response = signed(cluster.http(0), issuer, &operator, "POST", "/v1/operators", Some(&body));
+    assert_eq!(response.status, 201, "{}", response.body);
+    let operator_id = str_field(response.json(), "id");
+    let path = format!("/v1/operators/{operator_id}/verification");
+    let instructions = signed(cluster.http(1), issuer, &operator, "GET", &path, None);
+    assert_eq!(instructions.status, 200, "{}", instructions.body);
+    cluster.dns.set_txt(
+        &str_field(instructions.json(), "txt_record_name"),
+        vec![TxtRecord::from(
+            str_field(instructions.json(), "txt_record_value").as_str(),
+        )],
+    );
+    let confirmed = signed(cluster.http(2), issuer, &operator, "POST", &path, None);
+    assert_eq!(confirmed.status, 200, "{}", confirmed.body);
+
+    let agent = Signer::generate();
+    let body = json!({ "operator_id": operator_id, "public_key": agent.public_jwk() });
+    let registered = signed(cluster.http(0), issuer, &agent, "POST", "/v1/agents", Some(&body));
+    assert_eq!(registered.status, 201, "{}", registered.body);
+    let did = str_field(registered.json(), "did");
+    let granted = signed(
+        cluster.http(1),
+        issuer,
+        &operator,
+        "PUT",
+        &format!("/v1/agents/{did}/scopes"),
+        Some(&json!({ "allowed_scopes": ["read"] })),
+    );
+    assert_eq!(granted.status, 200, "{}", granted.body);
+    assert_eq!(granted.json()["status"], "active", "{}", granted.body);
+    (did, agent)
+}
