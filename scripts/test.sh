@@ -1,9 +1,30 @@
 #!/usr/bin/env bash
-# Runs every test: builds the binaries the end-to-end tests drive, then the whole workspace's tests.
+# Runs every test: builds the binaries the end-to-end tests drive, then the whole workspace's tests on
+# SQLite, then the end-to-end suite again with every server on PostgreSQL.
+#
+# PostgreSQL: AUTH4AGENT_TEST_DATABASE_URL names a server whose role may create databases. When it is
+# unset, a throwaway cluster is started with scripts/postgres.sh (needs the PostgreSQL server binaries:
+# `apt-get install -y postgresql`) and stopped at the end. Without either, this fails: the PostgreSQL
+# tests are never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # The interop tests run the shipped Python (PyJWT) and Node (jose) verifiers.
 python3 -m pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt
 [ -d examples/node/node_modules/jose ] || npm ci --prefix examples/node --silent --no-audit --no-fund
 cargo build --workspace --bins
-cargo test --workspace "$@"
+
+if [ -z "${AUTH4AGENT_TEST_DATABASE_URL:-}" ]; then
+    if ! bash scripts/postgres.sh available; then
+        echo "error: the PostgreSQL tests need a server and none is available." >&2
+        echo "  Install one (Debian: apt-get install -y postgresql) so scripts/postgres.sh can start a throwaway" >&2
+        echo "  cluster, or set AUTH4AGENT_TEST_DATABASE_URL=postgres://user@host:port/db?sslmode=disable" >&2
+        echo "  (a role allowed to CREATE DATABASE)." >&2
+        exit 1
+    fi
+    AUTH4AGENT_TEST_DATABASE_URL=$(bash scripts/postgres.sh start)
+    trap 'bash scripts/postgres.sh stop' EXIT
+fi
+export AUTH4AGENT_TEST_DATABASE_URL
+
+AUTH4AGENT_TEST_BACKEND=sqlite cargo test --workspace "$@"
+AUTH4AGENT_TEST_BACKEND=postgres cargo test -p auth4agent-e2e --test e2e "$@"

@@ -31,7 +31,12 @@ pub struct Cli {
     pub db: PathBuf,
     /// PostgreSQL database holding all state instead of the SQLite file, for several replicas:
     /// `postgres://user[:password]@host[:port]/dbname?sslmode=disable`. Takes precedence over --db.
-    #[arg(long, env = "AUTH4AGENT_DATABASE_URL", global = true, hide_env_values = true)]
+    #[arg(
+        long,
+        env = "AUTH4AGENT_DATABASE_URL",
+        global = true,
+        hide_env_values = true
+    )]
     pub database_url: Option<String>,
     /// Most PostgreSQL connections this process keeps open (ignored with SQLite).
     #[arg(

@@ -5,7 +5,8 @@
 //! `kid` is the RFC 7638 thumbprint of the public key. Readers take a cheap snapshot
 //! (`Arc`) so signing never waits on a rotation.
 
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use auth4agent_protocol::{Jwks, KeySet, PublicKey, SigningKey};
 
@@ -60,12 +61,17 @@ struct Snapshot {
     published: Vec<PublishedKey>,
 }
 
+/// Least time between two reloads caused by tokens carrying an unknown `kid`.
+const UNKNOWN_KID_RELOAD_SPACING: Duration = Duration::from_secs(5);
+
 /// The signing key ring. Share it as `Arc<KeyRing>`.
 #[derive(Debug)]
 pub struct KeyRing {
     store: Arc<dyn Store>,
     retention: u64,
     state: RwLock<Arc<Snapshot>>,
+    /// When an unknown `kid` last caused a reload (see [`KeyRing::reload_for_unknown_kid`]).
+    unknown_kid_reload: Mutex<Option<Instant>>,
 }
 
 impl KeyRing {
@@ -94,6 +100,7 @@ impl KeyRing {
             store,
             retention,
             state: RwLock::new(Arc::new(snapshot)),
+            unknown_kid_reload: Mutex::new(None),
         })
     }
 
@@ -149,6 +156,30 @@ impl KeyRing {
             .await?;
         self.reload().await?;
         Ok(kid)
+    }
+
+    /// Re-reads the keys after a token named a `kid` this ring does not hold: another replica may
+    /// have rotated since the last periodic reload. At most one such reload per
+    /// `UNKNOWN_KID_RELOAD_SPACING`, so tokens with made-up kids cannot hammer the store. Returns
+    /// whether it reloaded.
+    pub async fn reload_for_unknown_kid(&self) -> bool {
+        {
+            let mut last = match self.unknown_kid_reload.lock() {
+                Ok(guard) => guard,
+                Err(poisoned) => poisoned.into_inner(),
+            };
+            if last.is_some_and(|t| t.elapsed() < UNKNOWN_KID_RELOAD_SPACING) {
+                return false;
+            }
+            *last = Some(Instant::now());
+        }
+        match self.reload().await {
+            Ok(()) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "reloading the signing keys for an unknown kid failed");
+                false
+            }
+        }
     }
 
     /// Re-reads the keys from the store (e.g. after another replica rotated).

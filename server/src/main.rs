@@ -42,8 +42,19 @@ fn main() -> ExitCode {
 
 fn init_tracing(format: LogFormat) {
     use tracing_subscriber::EnvFilter;
-    let filter =
+    let mut filter =
         EnvFilter::try_from_env("AUTH4AGENT_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
+    // tokio-postgres logs every statement's parameters at debug level, and inserting a signing key
+    // passes its private PEM as one: cap that crate at info whatever AUTH4AGENT_LOG asks.
+    for target in [
+        "tokio_postgres",
+        "tokio_postgres::query",
+        "tokio_postgres::prepare",
+    ] {
+        if let Ok(directive) = format!("{target}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+    }
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -761,7 +761,10 @@ async fn signing_keys_insert_rotate_purge() {
         "a rotation to an existing kid fails"
     );
     let keys = store.load_signing_keys().await.unwrap();
-    assert_eq!(keys[1].retired_at, None, "and leaves the active key in place");
+    assert_eq!(
+        keys[1].retired_at, None,
+        "and leaves the active key in place"
+    );
     assert_eq!(
         store.purge_retired_signing_keys(NOW + 3759).await.unwrap(),
         0
@@ -901,7 +904,10 @@ async fn store_recovers_from_killed_connections() {
             assert_eq!(found, ag);
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "store did not recover");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "store did not recover"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let deadline = std::time::Instant::now() + Duration::from_secs(10);

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use auth4agent_protocol::{
-    AccessTokenClaims, Audience, Challenge as ProofChallenge, Confirmation, ScopeSet,
+    AccessTokenClaims, Audience, Challenge as ProofChallenge, Confirmation, Error, ScopeSet,
     UnverifiedProof, Verifier, issue_token,
 };
 
@@ -223,7 +223,13 @@ pub async fn introspect(State(state): State<AppState>, req: SignedBody) -> AppRe
     let body: TokenBody = req.json()?;
     let now = state.clock.now();
     let inactive = || Json(json!({"active": false}));
-    let verified = match verifier(&state).verify(&body.token, &state.keyring.key_set(now), now) {
+    let mut verified = verifier(&state).verify(&body.token, &state.keyring.key_set(now), now);
+    if matches!(verified, Err(Error::UnknownKid(_))) && state.keyring.reload_for_unknown_kid().await
+    {
+        // Signed by a key another replica rotated in since our last reload.
+        verified = verifier(&state).verify(&body.token, &state.keyring.key_set(now), now);
+    }
+    let verified = match verified {
         Ok(v) => v,
         Err(e) => {
             tracing::debug!(code = e.code(), "introspection: token does not verify");
@@ -265,8 +271,13 @@ pub async fn introspect(State(state): State<AppState>, req: SignedBody) -> AppRe
 pub async fn revoke(State(state): State<AppState>, req: SignedBody) -> AppResult<Json<Value>> {
     let body: TokenBody = req.json()?;
     let now = state.clock.now();
-    let verified = verifier(&state)
-        .verify_ignoring_time(&body.token, &state.keyring.key_set(now))
+    let mut verified =
+        verifier(&state).verify_ignoring_time(&body.token, &state.keyring.key_set(now));
+    if matches!(verified, Err(Error::UnknownKid(_))) && state.keyring.reload_for_unknown_kid().await
+    {
+        verified = verifier(&state).verify_ignoring_time(&body.token, &state.keyring.key_set(now));
+    }
+    let verified = verified
         .map_err(|e| AppError::unauthorized("invalid_token", format!("{}: {e}", e.code())))?;
     let claims = verified.claims();
     let did = parse_did(&claims.sub)?;

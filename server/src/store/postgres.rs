@@ -239,12 +239,7 @@ impl PostgresStore {
             }
             *leader = None;
         }
-        let (client, connection) = self
-            .inner
-            .config
-            .connect(NoTls)
-            .await
-            .map_err(map_err)?;
+        let (client, connection) = self.inner.config.connect(NoTls).await.map_err(map_err)?;
         tokio::spawn(async move {
             if let Err(e) = connection.await {
                 tracing::debug!(error = %e, "background-lock connection closed");
@@ -974,8 +969,12 @@ impl Store for PostgresStore {
             let tx = conn.transaction().await.map_err(map_err)?;
             let now = ts(now);
             let stats = PurgeStats {
-                challenges: exec(&tx, "DELETE FROM challenges WHERE expires_at <= $1", &[&now])
-                    .await?,
+                challenges: exec(
+                    &tx,
+                    "DELETE FROM challenges WHERE expires_at <= $1",
+                    &[&now],
+                )
+                .await?,
                 request_jtis: exec(
                     &tx,
                     "DELETE FROM request_jtis WHERE expires_at <= $1",

@@ -262,7 +262,9 @@ impl TestServer {
         args: I,
     ) -> std::process::Output {
         let mut command = Command::new(server_bin());
-        command.args(self.database_args()).args(args)
+        command
+            .args(self.database_args())
+            .args(args)
             .current_dir(self.dir.path())
             .stdin(Stdio::null());
         for (key, _) in std::env::vars_os() {
@@ -289,12 +291,10 @@ impl TestServer {
 
     /// The command line used to start the server (standard arguments, then extra ones).
     pub fn command_line(&self) -> Vec<OsString> {
-        let mut args: Vec<OsString> = vec!["--listen".into(), format!("127.0.0.1:{}", self.port).into()];
+        let mut args: Vec<OsString> =
+            vec!["--listen".into(), format!("127.0.0.1:{}", self.port).into()];
         args.extend(self.database_args());
-        args.extend::<[OsString; 2]>([
-            "--issuer".into(),
-            self.issuer().into(),
-        ]);
+        args.extend::<[OsString; 2]>(["--issuer".into(), self.issuer().into()]);
         args.extend::<[OsString; 2]>(["--dns-server".into(), self.dns.to_string().into()]);
         args.extend(self.args.iter().cloned());
         args

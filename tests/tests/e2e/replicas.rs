@@ -144,9 +144,7 @@ fn state_written_through_one_replica_is_seen_by_the_others() {
 
     // A token through replica 2, valid on every replica.
     let r2 = cluster.url(1);
-    let issued = agent.ok_json([
-        "--server", &r2, "issue", "--scope", "read", "--aud", AUD,
-    ]);
+    let issued = agent.ok_json(["--server", &r2, "issue", "--scope", "read", "--aud", AUD]);
     let token = str_field(&issued, "token");
     let verified = Verifier::new(cluster.issuer.clone())
         .audience(AUD)
@@ -163,10 +161,7 @@ fn state_written_through_one_replica_is_seen_by_the_others() {
     }
 
     // Revoked through replica 3 (signed by the agent)...
-    agent.ok_json_stdin(
-        ["--server", &r3, "revoke", "token", "--token", "-"],
-        &token,
-    );
+    agent.ok_json_stdin(["--server", &r3, "revoke", "token", "--token", "-"], &token);
     // ...and replica 1 knows at once: revocations live in the shared database.
     let answer = introspect(cluster.http(0), &token);
     assert_eq!(answer["active"], false, "{answer}");
@@ -220,7 +215,8 @@ fn one_proof_raced_across_replicas_yields_one_token() {
                     let (barrier, body) = (&barrier, &body);
                     scope.spawn(move || {
                         barrier.wait();
-                        http.post_json("/v1/token", body, &[]).expect("token request")
+                        http.post_json("/v1/token", body, &[])
+                            .expect("token request")
                     })
                 })
                 .collect();
@@ -252,6 +248,75 @@ fn one_proof_raced_across_replicas_yields_one_token() {
         );
     }
     assert_eq!(jtis.len(), ROUNDS);
+}
+
+/// Challenge from replica `i`, proof, token from replica `i`: the token.
+fn issue(cluster: &Cluster, i: usize, did: &str, signer: &Signer) -> String {
+    let challenge = cluster
+        .http(i)
+        .post_json("/v1/challenge", &json!({ "did": did }), &[])
+        .expect("challenge");
+    assert_eq!(challenge.status, 200, "{}", challenge.body);
+    let proof = signer.proof(
+        did,
+        &cluster.issuer,
+        &str_field(challenge.json(), "challenge_id"),
+        &str_field(challenge.json(), "nonce"),
+        "read",
+        AUD,
+        0,
+    );
+    let response = cluster
+        .http(i)
+        .post_json("/v1/token", &json!({ "proof": proof }), &[])
+        .expect("token");
+    assert_eq!(response.status, 200, "{}", response.body);
+    str_field(response.json(), "token")
+}
+
+fn kids(http: &Http) -> Vec<String> {
+    jwks(http)["keys"]
+        .as_array()
+        .expect("keys")
+        .iter()
+        .map(|k| str_field(k, "kid"))
+        .collect()
+}
+
+/// `keys rotate` while the replicas run: a replica that has the new key signs with it at once,
+/// and a replica that has not reloaded yet still accepts those tokens (it reloads on the unknown
+/// `kid`) and publishes both keys.
+#[test]
+fn a_rotation_made_while_replicas_run_is_honoured_by_all() {
+    let mut cluster = Cluster::start(3);
+    let (did, signer) = api_agent(&cluster);
+    let before = issue(&cluster, 0, &did, &signer);
+    let old_kid = crate::support::token_kid(&before);
+
+    let rotated = cluster.replicas[0].admin(["keys", "rotate"]);
+    assert!(rotated.status.success(), "keys rotate failed: {rotated:?}");
+    let new_kid = String::from_utf8_lossy(&rotated.stdout).trim().to_owned();
+    assert_ne!(new_kid, old_kid);
+
+    // Replica 2 restarts (a rolling deploy) and signs with the new key; replicas 1 and 3 have not
+    // reloaded yet (their periodic reload is a minute apart).
+    cluster.replicas[1].restart();
+    let after = issue(&cluster, 1, &did, &signer);
+    assert_eq!(crate::support::token_kid(&after), new_kid);
+    for i in [0, 2] {
+        let answer = introspect(cluster.http(i), &after);
+        assert_eq!(answer["active"], true, "replica {}: {answer}", i + 1);
+        let published = kids(cluster.http(i));
+        assert!(
+            published.contains(&old_kid) && published.contains(&new_kid),
+            "replica {} publishes both keys: {published:?}",
+            i + 1
+        );
+    }
+    // The token signed before the rotation stays valid everywhere.
+    for i in 0..3 {
+        assert_eq!(introspect(cluster.http(i), &before)["active"], true);
+    }
 }
 
 /// A request signed for `issuer + path` (the public URL every replica checks `htu` against), sent to
@@ -286,7 +351,14 @@ fn api_agent(cluster: &Cluster) -> (String, Signer) {
     let domain = "race.replicas.example.com";
     let operator = Signer::generate();
     let body = json!({ "domain": domain, "public_key": operator.public_jwk() });
-    let response = signed(cluster.http(0), issuer, &operator, "POST", "/v1/operators", Some(&body));
+    let response = signed(
+        cluster.http(0),
+        issuer,
+        &operator,
+        "POST",
+        "/v1/operators",
+        Some(&body),
+    );
     assert_eq!(response.status, 201, "{}", response.body);
     let operator_id = str_field(response.json(), "id");
     let path = format!("/v1/operators/{operator_id}/verification");
@@ -303,7 +375,14 @@ fn api_agent(cluster: &Cluster) -> (String, Signer) {
 
     let agent = Signer::generate();
     let body = json!({ "operator_id": operator_id, "public_key": agent.public_jwk() });
-    let registered = signed(cluster.http(0), issuer, &agent, "POST", "/v1/agents", Some(&body));
+    let registered = signed(
+        cluster.http(0),
+        issuer,
+        &agent,
+        "POST",
+        "/v1/agents",
+        Some(&body),
+    );
     assert_eq!(registered.status, 201, "{}", registered.body);
     let did = str_field(registered.json(), "did");
     let granted = signed(
