@@ -41,6 +41,8 @@ pub const DEFAULT_MAX_CONNECTIONS: u16 = 16;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long a request waits for a free pooled connection before failing with 503.
 const POOL_WAIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// Longest wait for the background lock check (it must never stall the background loop).
+const LEAD_TIMEOUT: Duration = Duration::from_secs(10);
 /// Rotations racing another replica's rotation are retried this many times.
 const ROTATE_ATTEMPTS: usize = 3;
 
@@ -459,7 +461,18 @@ impl Store for PostgresStore {
     }
 
     fn try_lead_background(&self) -> StoreFuture<'_, bool> {
-        Box::pin(self.lead())
+        Box::pin(async move {
+            match tokio::time::timeout(LEAD_TIMEOUT, self.lead()).await {
+                Ok(result) => result,
+                Err(_) => {
+                    // A hung session cannot be trusted to hold the lock: start afresh next pass.
+                    *self.inner.leader.lock().await = None;
+                    Err(StoreError::Unavailable(
+                        "timed out checking the background lock".into(),
+                    ))
+                }
+            }
+        })
     }
 
     fn insert_operator(&self, op: Operator) -> StoreFuture<'_, ()> {

@@ -294,8 +294,12 @@ impl TestServer {
         let mut args: Vec<OsString> =
             vec!["--listen".into(), format!("127.0.0.1:{}", self.port).into()];
         args.extend(self.database_args());
-        args.extend::<[OsString; 2]>(["--issuer".into(), self.issuer().into()]);
-        args.extend::<[OsString; 2]>(["--dns-server".into(), self.dns.to_string().into()]);
+        args.extend([
+            OsString::from("--issuer"),
+            self.issuer().into(),
+            "--dns-server".into(),
+            self.dns.to_string().into(),
+        ]);
         args.extend(self.args.iter().cloned());
         args
     }

@@ -12,10 +12,12 @@ use crate::hardening_support::{addr, assert_healthy, try_register_operator, try_
 use crate::support::World;
 
 /// Requests per second, and burst, of the server under test.
-const RATE: u64 = 5;
+const RATE: u64 = 2;
 const BURST: usize = 5;
 /// Requests in one flood.
 const FLOOD: usize = 30;
+/// Tokens that may refill while a flood runs on a loaded machine.
+const SLACK: usize = 5;
 
 /// The `Retry-After` of a 429, checked to be a JSON `rate_limited` refusal with integer seconds.
 #[track_caller]
@@ -68,6 +70,16 @@ fn challenge(http: &Http) -> HttpResponse {
         .expect("challenge")
 }
 
+/// Empties this client's bucket: challenges until one is refused.
+fn drain(http: &Http) {
+    for _ in 0..=FLOOD {
+        if challenge(http).status == 429 {
+            return;
+        }
+    }
+    panic!("{FLOOD} challenges in a row were admitted");
+}
+
 #[test]
 fn floods_of_challenges_and_registrations_get_429_with_retry_after() {
     let world = World::with(|b| {
@@ -85,7 +97,7 @@ fn floods_of_challenges_and_registrations_get_429_with_retry_after() {
     let responses: Vec<HttpResponse> = (0..FLOOD).map(|_| challenge(http)).collect();
     let (admitted, limited, wait) = split(&responses);
     assert!(
-        admitted.len() >= BURST && admitted.len() <= BURST + 3,
+        admitted.len() >= BURST && admitted.len() <= BURST + SLACK,
         "about the burst ({BURST}) is admitted, got {}",
         admitted.len()
     );
@@ -96,7 +108,10 @@ fn floods_of_challenges_and_registrations_get_429_with_retry_after() {
             "{response:?}"
         );
     }
-    assert!(limited >= FLOOD - BURST - 3, "{limited} of {FLOOD} limited");
+    assert!(
+        limited >= FLOOD - BURST - SLACK,
+        "{limited} of {FLOOD} limited"
+    );
 
     // Endpoints outside the limit still answer this client.
     assert_healthy(http, "a flood of challenges");
@@ -107,6 +122,7 @@ fn floods_of_challenges_and_registrations_get_429_with_retry_after() {
 
     // Every limited endpoint shares the client's bucket: registrations are refused too, before
     // any work is done for them.
+    drain(http);
     let (_, refused) = try_register_operator(http, "limited.example.com").expect("register");
     retry_after(&refused);
 
@@ -142,16 +158,20 @@ fn floods_of_challenges_and_registrations_get_429_with_retry_after() {
         .collect();
     let (admitted, limited, _) = split(&responses);
     assert!(
-        admitted.len() >= BURST && admitted.len() <= BURST + 3,
+        admitted.len() >= BURST && admitted.len() <= BURST + SLACK,
         "about the burst ({BURST}) of registrations is admitted, got {}",
         admitted.len()
     );
     for response in &admitted {
         assert_eq!(response.status, 201, "{response:?}");
     }
-    assert!(limited >= FLOOD - BURST - 3, "{limited} of {FLOOD} limited");
+    assert!(
+        limited >= FLOOD - BURST - SLACK,
+        "{limited} of {FLOOD} limited"
+    );
 
     // Agent registrations share the same bucket...
+    drain(http);
     let agent = Signer::generate();
     let body =
         json!({ "operator_id": "op_aaaaaaaaaaaaaaaaaaaaaaaaaa", "public_key": agent.public_jwk() });

@@ -2,13 +2,13 @@
 //! level, then the server's log, every CLI stdout and stderr (JSON and human, success and error)
 //! and every non-key file in the homes are scanned for private key material: the PEM marker, the
 //! PEM body, and each key's 32-byte seed in base64, base64url and hex. Key files must be 0600 in
-//! 0700 directories, and the server's database (it holds the signing key) is closed to group and
-//! others. A private JWK sent to the server is refused and not logged.
+//! 0700 directories, and the server's SQLite file (it holds the signing key) is closed to group
+//! and others. A private JWK sent to the server is refused and not logged.
 
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use auth4agent_e2e::kit::{Cli, CliOutput, Signer};
+use auth4agent_e2e::kit::{Backend, Cli, CliOutput, Signer};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use serde_json::{Value, json};
@@ -287,13 +287,15 @@ fn private_keys_never_appear_in_logs_output_or_other_files() {
     for home in [operator.home(), agent.home()] {
         assert_eq!(mode(home), 0o700, "{}", home.display());
     }
-    // The server's database holds its signing key: no access for group or others.
-    let db = world.server.db_path();
-    assert_eq!(
-        mode(&db) & 0o077,
-        0,
-        "{} is mode {:o}",
-        db.display(),
-        mode(&db)
-    );
+    // The server's SQLite file holds its signing key: no access for group or others.
+    if world.server.backend() == Backend::Sqlite {
+        let db = world.server.db_path();
+        assert_eq!(
+            mode(&db) & 0o077,
+            0,
+            "{} is mode {:o}",
+            db.display(),
+            mode(&db)
+        );
+    }
 }

@@ -1,0 +1,101 @@
+#!/usr/bin/env bash
+# Issuance throughput on PostgreSQL with 1 and 2 server replicas on one database, next to SQLite, with the load
+# generator (bench/, auth4agent-loadgen): the figures of the PostgreSQL section of BENCHMARKS.md.
+#
+# Usage: bash scripts/bench-postgres.sh [OUT_DIR]
+# Environment: DURATION (s, default 20), CONCURRENCY (total in-flight operations, default 64), AGENTS (default 200).
+# PostgreSQL runs durable (fsync and synchronous_commit on) in its own throwaway cluster on port 55433.
+# With 2 replicas, one load generator drives each replica (each with its own operator and DNS server) at half the
+# concurrency, started together; the replicas' throughputs are added.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+OUT=${1:-target/bench-results/postgres-$(date -u +%Y%m%dT%H%M%SZ)}
+DURATION=${DURATION:-20}
+CONCURRENCY=${CONCURRENCY:-64}
+AGENTS=${AGENTS:-200}
+mkdir -p "$OUT"
+OUT=$(cd "$OUT" && pwd)
+
+cargo build --release -p auth4agent-server -p auth4agent-bench --bins
+SERVER=target/release/auth4agent-server
+LOADGEN=target/release/auth4agent-loadgen
+
+export AUTH4AGENT_PG_DIR=${AUTH4AGENT_PG_DIR:-${TMPDIR:-/tmp}/auth4agent-pg-bench}
+export AUTH4AGENT_PG_PORT=${AUTH4AGENT_PG_PORT:-55433}
+export AUTH4AGENT_PG_FSYNC=on
+ADMIN=$(bash scripts/postgres.sh start)
+
+PIDS=()
+cleanup() {
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+    bash scripts/postgres.sh stop
+}
+trap cleanup EXIT
+
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+    echo "nproc: $(nproc)"
+    grep -m1 'model name' /proc/cpuinfo || true
+    echo "postgres: $(psql "$ADMIN" -Atc 'SHOW server_version') fsync=$(psql "$ADMIN" -Atc 'SHOW fsync')"
+    echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$OUT/machine.txt"
+
+throughput() { python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['throughput_per_s'])" "$1"; }
+summary() {
+    python3 - "$@" <<'EOF'
+import json, sys
+for f in sys.argv[1:]:
+    r = json.load(open(f))
+    l = r["latency_ms"]
+    print(f'{f.rsplit("/",1)[-1]}: {r["throughput_per_s"]}/s p50 {l["p50"]} ms p99 {l["p99"]} ms '
+          f'errors {r["errors"]} c={r["concurrency"]} agents={r["agents"]}')
+EOF
+}
+
+# Baseline: SQLite, same load, same machine, same moment.
+"$LOADGEN" --server-bin "$SERVER" --agents "$AGENTS" --concurrency "$CONCURRENCY" \
+    --duration "$DURATION" --warmup 3 > "$OUT/sqlite.json"
+summary "$OUT/sqlite.json" | tee -a "$OUT/summary.txt"
+
+# N replicas on one fresh database, each driven by its own load generator.
+replicas() {
+    local n=$1 db url i
+    db="a4a_bench_r${n}_$$"
+    psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
+    url=$(python3 -c "import sys;u=sys.argv[1];h,q=u.split('?',1);print(h.rsplit('/',1)[0]+'/'+sys.argv[2]+'?'+q)" "$ADMIN" "$db")
+    PIDS=()
+    for i in $(seq 1 "$n"); do
+        AUTH4AGENT_LOG=warn "$SERVER" --listen "127.0.0.1:$((18180 + i))" --database-url "$url" \
+            --dns-server "127.0.0.1:$((15350 + i))" --rate-limit 0 2>"$OUT/pg-r$n-server$i.log" &
+        PIDS+=($!)
+    done
+    for i in $(seq 1 "$n"); do
+        for _ in $(seq 1 100); do
+            curl -fsS "http://127.0.0.1:$((18180 + i))/health" >/dev/null 2>&1 && break
+            sleep 0.1
+        done
+    done
+    local gens=()
+    for i in $(seq 1 "$n"); do
+        "$LOADGEN" --url "http://127.0.0.1:$((18180 + i))" --dns-listen "127.0.0.1:$((15350 + i))" \
+            --agents "$AGENTS" --concurrency $((CONCURRENCY / n)) --duration "$DURATION" --warmup 3 \
+            > "$OUT/pg-r$n-gen$i.json" &
+        gens+=($!)
+    done
+    for pid in "${gens[@]}"; do wait "$pid"; done
+    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
+    PIDS=()
+    summary "$OUT"/pg-r"$n"-gen*.json | tee -a "$OUT/summary.txt"
+    local total=0 t
+    for i in $(seq 1 "$n"); do
+        t=$(throughput "$OUT/pg-r$n-gen$i.json")
+        total=$(python3 -c "print(round($total + $t, 1))")
+    done
+    echo "postgres, $n replica(s): $total tokens/s in total" | tee -a "$OUT/summary.txt"
+}
+
+replicas 1
+replicas 2
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
+echo "results in $OUT"
