@@ -13,5 +13,6 @@ pub mod errors;
 pub mod handlers;
 pub mod ids;
 pub mod keyring;
+pub mod listener;
 pub mod ratelimit;
 pub mod store;

@@ -1,9 +1,9 @@
 //! `auth4agent-server` binary: parses flags, opens the store, then serves or runs a subcommand.
 
 use std::io::IsTerminal as _;
-use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Parser as _;
@@ -15,6 +15,7 @@ use auth4agent_server::clock::{SharedClock, SystemClock};
 use auth4agent_server::config::{Cli, Command, Config, KeysCommand, LEEWAY, LogFormat};
 use auth4agent_server::dns::DnsVerifier;
 use auth4agent_server::keyring::KeyRing;
+use auth4agent_server::listener;
 use auth4agent_server::store::{PostgresStore, SqliteStore, Store};
 
 fn main() -> ExitCode {
@@ -122,6 +123,9 @@ async fn open_store(cli: &Cli) -> anyhow::Result<Arc<dyn Store>> {
     }
 }
 
+/// How long a client may take to send a request head.
+const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
 async fn serve(
     listener: tokio::net::TcpListener,
     config: Config,
@@ -136,11 +140,7 @@ async fn serve(
 
     tracing::info!(issuer = %issuer, "listening on {}", listener.local_addr()?);
     let mut server_stop = stop_rx;
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let server = listener::serve(listener, router, HEADER_READ_TIMEOUT, async move {
         let _ = server_stop.wait_for(|stop| *stop).await;
     });
     let signals = tokio::spawn(async move {
@@ -148,7 +148,7 @@ async fn serve(
         tracing::info!("shutting down");
         let _ = stop_tx.send(true);
     });
-    server.await.context("server failed")?;
+    server.await;
     signals.abort();
     let _ = tasks.await;
     tracing::info!("stopped");

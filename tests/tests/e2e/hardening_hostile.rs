@@ -674,3 +674,62 @@ fn slow_bodies_hit_the_request_timeout_on_every_endpoint() {
         failures.join("\n")
     );
 }
+
+/// A request head that trickles in (slowloris) is cut off by the server's header-read timeout
+/// instead of holding the connection open forever.
+#[test]
+fn slow_request_head_is_cut_off() {
+    use std::io::{Read as _, Write as _};
+    let world = World::new();
+    let addr: SocketAddr = world
+        .server
+        .url()
+        .trim_start_matches("http://")
+        .parse()
+        .expect("server address");
+    let mut stream = std::net::TcpStream::connect(addr).expect("connect");
+    stream
+        .write_all(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+        .expect("start the head");
+    let started = std::time::Instant::now();
+    let mut closed = false;
+    while started.elapsed() < Duration::from_secs(30) {
+        std::thread::sleep(Duration::from_secs(1));
+        if stream.write_all(b"X-Slow: a\r\n").is_err() {
+            closed = true;
+            break;
+        }
+        stream
+            .set_read_timeout(Some(Duration::from_millis(10)))
+            .expect("timeout");
+        let mut buf = [0u8; 512];
+        match stream.read(&mut buf) {
+            Ok(0) => {
+                closed = true;
+                break;
+            }
+            Ok(_) => {
+                // hyper answers 408 before closing; either way the connection ends.
+                closed = true;
+                break;
+            }
+            Err(_) => {}
+        }
+    }
+    assert!(
+        closed,
+        "the server kept a trickling request head open for 30 s"
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(5),
+        "cut off too early ({:?}): the timeout is 10 s",
+        started.elapsed()
+    );
+    let health = raw::exchange(
+        addr,
+        &raw::request("GET", "/health", &[], None),
+        ANSWER_WITHIN,
+    )
+    .expect("health answers");
+    assert_eq!(health.response().map(|r| r.status), Some(200), "{health:?}");
+}
