@@ -4,7 +4,7 @@
 #
 # Usage: bash scripts/bench-postgres.sh [OUT_DIR]
 # Environment: DURATION (s, default 20), CONCURRENCY (total in-flight operations, default 64), AGENTS (default 200).
-# PostgreSQL runs durable (fsync and synchronous_commit on) in its own throwaway cluster on port 55433.
+# NO_BUILD=1 uses the release binaries already built. PostgreSQL runs durable (fsync and synchronous_commit on) in its own throwaway cluster on port 55433.
 # With 2 replicas, one load generator drives each replica (each with its own operator and DNS server) at half the
 # concurrency, started together; the replicas' throughputs are added.
 set -euo pipefail
@@ -16,7 +16,7 @@ AGENTS=${AGENTS:-200}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
-cargo build --release -p auth4agent-server -p auth4agent-bench --bins
+[ -n "${NO_BUILD:-}" ] || cargo build --release -p auth4agent-server -p auth4agent-bench --bins
 SERVER=target/release/auth4agent-server
 LOADGEN=target/release/auth4agent-loadgen
 

@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use auth4agent_bench::fixture::TokenFixture;
-use auth4agent_protocol::{UnverifiedJws, issue_token, typ};
+use auth4agent_protocol::{PublicKey, UnverifiedJws, issue_token, typ};
 use criterion::{Criterion, Throughput};
 
 fn benches(c: &mut Criterion, fx: &TokenFixture) {
@@ -38,6 +38,12 @@ fn benches(c: &mut Criterion, fx: &TokenFixture) {
     });
     group.bench_function("issue_token", |b| {
         b.iter(|| issue_token(&fx.signer, &fx.kid, black_box(&fx.claims)).expect("signs"));
+    });
+    // What the server pays per request to turn a stored 32-byte key into a `PublicKey` (decompress, small-order
+    // and canonical re-encoding checks): the saving of a parsed-key cache.
+    let raw = *fx.signer.public_key().as_bytes();
+    group.bench_function("public_key_from_bytes", |b| {
+        b.iter(|| PublicKey::from_bytes(black_box(&raw)).expect("valid key"));
     });
     group.finish();
 }

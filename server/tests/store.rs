@@ -139,12 +139,14 @@ async fn operators_insert_get_conflict_and_verification() {
         None
     );
 
-    // Same domain, other id and key: conflict. Same id, other domain: conflict.
+    // Same domain, other id and key: another unverified claim, allowed (the oldest stays the
+    // domain's operator until one verifies). Same id, other domain: conflict.
     let dup_domain = operator("example.com", 3);
-    assert!(matches!(
-        store.insert_operator(dup_domain).await,
-        Err(StoreError::Conflict(_))
-    ));
+    store.insert_operator(dup_domain).await.unwrap();
+    assert_eq!(
+        store.get_operator_by_domain("example.com").await.unwrap(),
+        Some(op.clone())
+    );
     let mut dup_id = operator("other.com", 4);
     dup_id.id = op.id.clone();
     assert!(matches!(
