@@ -14,6 +14,11 @@ python3 -m pip install --quiet --disable-pip-version-check -r examples/python/re
 cargo build --workspace --bins
 
 if [ -z "${AUTH4AGENT_TEST_DATABASE_URL:-}" ]; then
+    if ! bash scripts/postgres.sh available && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+        echo "test.sh: installing PostgreSQL from Debian's packages for the PostgreSQL backend's tests" >&2
+        apt-get update -qq
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null
+    fi
     if ! bash scripts/postgres.sh available; then
         echo "error: the PostgreSQL tests need a server and none is available." >&2
         echo "  Install one (Debian: apt-get install -y postgresql) so scripts/postgres.sh can start a throwaway" >&2

@@ -40,11 +40,19 @@ struct TestDns {
 
 impl TestDns {
     async fn start() -> TestDns {
-        let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        // UDP and TCP share one port; the UDP port chosen may be taken for TCP, so retry.
+        let (socket, tcp) = 'bind: {
+            for _ in 0..50 {
+                let socket = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+                if let Ok(tcp) = TcpListener::bind(socket.local_addr().unwrap()).await {
+                    break 'bind (socket, tcp);
+                }
+            }
+            panic!("no loopback port free for both UDP and TCP");
+        };
         let addr = socket.local_addr().unwrap();
         let zone: Zone = Arc::default();
         let queries = Arc::new(Mutex::new(0));
-        let tcp = TcpListener::bind(addr).await.unwrap();
         let (z, q) = (Arc::clone(&zone), Arc::clone(&queries));
         tokio::spawn(async move {
             while let Ok((mut stream, _)) = tcp.accept().await {
