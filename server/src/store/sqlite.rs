@@ -1,9 +1,15 @@
 //! SQLite backend of [`Store`]: one database file in WAL mode with `synchronous=FULL` (a
 //! committed write survives a crash or power loss), built-in migrations keyed on
-//! `PRAGMA user_version`, one writer connection behind a mutex plus a small pool of read-only
-//! connections. Every call runs on `tokio::task::spawn_blocking`, never on a runtime worker.
+//! `PRAGMA user_version`, one writer thread plus a small pool of read-only connections.
+//!
+//! Writes use group commit: the writer thread takes every write queued while the previous commit
+//! was syncing, runs each in its own savepoint (a failing write rolls back only itself), commits
+//! them in one transaction — one fsync for the batch — and only then answers each caller. A write
+//! is acknowledged only after the commit that made it durable. Reads run on
+//! `tokio::task::spawn_blocking`, never on a runtime worker.
 
 use std::path::{Path, PathBuf};
+use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
@@ -21,6 +27,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.s
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_IDLE_READERS: usize = 8;
+/// Most writes committed together.
+const MAX_BATCH: usize = 256;
+
+/// Called once the batch holding a write has committed (or failed to).
+type Deliver = Box<dyn FnOnce(Result<(), StoreError>) + Send>;
+/// A queued write: runs on the writer connection inside its savepoint; says whether it succeeded.
+type Job = Box<dyn FnOnce(&mut Connection) -> (bool, Deliver) + Send>;
 
 /// The SQLite store. Cheap to clone (shared inner state).
 #[derive(Clone)]
@@ -30,7 +43,7 @@ pub struct SqliteStore {
 
 struct Inner {
     path: PathBuf,
-    writer: Mutex<Connection>,
+    writer: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
 }
 
@@ -65,10 +78,15 @@ impl SqliteStore {
             )));
         }
         migrate(&mut writer)?;
+        let (jobs, queue) = mpsc::channel::<Job>();
+        std::thread::Builder::new()
+            .name("sqlite-writer".into())
+            .spawn(move || write_loop(writer, queue))
+            .map_err(|e| StoreError::Unavailable(format!("cannot start the writer thread: {e}")))?;
         Ok(Self {
             inner: Arc::new(Inner {
                 path,
-                writer: Mutex::new(writer),
+                writer: jobs,
                 readers: Mutex::new(Vec::new()),
             }),
         })
@@ -81,8 +99,8 @@ impl SqliteStore {
 
     /// The schema version in force (`PRAGMA user_version`).
     pub fn schema_version(&self) -> Result<u32, StoreError> {
-        let conn = lock(&self.inner.writer)?;
-        conn.query_row("PRAGMA user_version", [], |r| r.get(0))
+        open_reader(&self.inner.path)?
+            .query_row("PRAGMA user_version", [], |r| r.get(0))
             .map_err(map_err)
     }
 
@@ -92,10 +110,25 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        blocking(move || {
-            let mut conn = lock(&inner.writer)?;
-            f(&mut conn)
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let job: Job = Box::new(move |conn| {
+            let result = f(conn);
+            let ok = result.is_ok();
+            let deliver: Deliver = Box::new(move |commit| {
+                let _ = tx.send(match result {
+                    Ok(value) => commit.map(|()| value),
+                    Err(e) => Err(e),
+                });
+            });
+            (ok, deliver)
+        });
+        let queued = self.inner.writer.send(job).is_ok();
+        Box::pin(async move {
+            if !queued {
+                return Err(StoreError::Unavailable("the writer thread has stopped".into()));
+            }
+            rx.await
+                .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?
         })
     }
 
@@ -119,6 +152,46 @@ impl SqliteStore {
             }
             result
         })
+    }
+}
+
+/// The writer thread: commits queued writes in batches until every sender is gone.
+fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>) {
+    while let Ok(first) = queue.recv() {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(job) => batch.push(job),
+                Err(_) => break,
+            }
+        }
+        if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+            // Cannot group: run each write in its own implicit transaction.
+            for job in batch {
+                let (_, deliver) = job(&mut conn);
+                deliver(Ok(()));
+            }
+            continue;
+        }
+        let mut delivers = Vec::with_capacity(batch.len());
+        for job in batch {
+            let savepoint = conn.execute_batch("SAVEPOINT job");
+            let (ok, deliver) = job(&mut conn);
+            if savepoint.is_ok() {
+                let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                if let Err(e) = conn.execute_batch(end) {
+                    tracing::error!(error = %e, "savepoint release failed");
+                }
+            }
+            delivers.push(deliver);
+        }
+        let commit = conn.execute_batch("COMMIT").map_err(map_err);
+        if commit.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        for deliver in delivers {
+            deliver(commit.clone());
+        }
     }
 }
 
@@ -731,9 +804,7 @@ impl Store for SqliteStore {
         not_after: UnixTime,
     ) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx = conn.savepoint().map_err(map_err)?;
             tx.prepare_cached(
                 "UPDATE signing_keys SET retired_at = ?1, not_after = ?2 WHERE retired_at IS NULL",
             )
@@ -757,9 +828,7 @@ impl Store for SqliteStore {
 
     fn purge_expired(&self, now: UnixTime) -> StoreFuture<'_, PurgeStats> {
         self.write(move |conn| {
-            let tx = conn
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(map_err)?;
+            let tx = conn.savepoint().map_err(map_err)?;
             let purge = |sql: &str| -> Result<u64, StoreError> {
                 tx.prepare_cached(sql)
                     .and_then(|mut s| s.execute([now]))
@@ -803,25 +872,66 @@ mod tests {
     fn connections_are_durable_and_checked() {
         let dir = tempfile::tempdir().unwrap();
         let store = SqliteStore::open(dir.path().join("db.sqlite")).unwrap();
-        let writer = lock(&store.inner.writer).unwrap();
-        let reader = open_reader(store.path()).unwrap();
-        for conn in [&*writer, &reader] {
-            let sync: i64 = conn
-                .query_row("PRAGMA synchronous", [], |r| r.get(0))
-                .unwrap();
-            assert_eq!(sync, 2, "synchronous=FULL");
-            let fk: i64 = conn
-                .query_row("PRAGMA foreign_keys", [], |r| r.get(0))
-                .unwrap();
-            assert_eq!(fk, 1);
-        }
-        let mode: String = writer
-            .query_row("PRAGMA journal_mode", [], |r| r.get(0))
+        let pragmas = |conn: &Connection| -> (i64, i64, String) {
+            (
+                conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap(),
+                conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap(),
+                conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap(),
+            )
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let writer = runtime
+            .block_on(store.write(move |conn| Ok(pragmas(conn))))
             .unwrap();
-        assert_eq!(mode, "wal");
+        let reader = open_reader(store.path()).unwrap();
+        for (sync, fk, mode) in [writer, pragmas(&reader)] {
+            assert_eq!(sync, 2, "synchronous=FULL");
+            assert_eq!(fk, 1);
+            assert_eq!(mode, "wal");
+        }
         assert!(
             reader.execute("DELETE FROM audit_events", []).is_err(),
             "reader connections are read-only"
         );
+    }
+
+    #[test]
+    fn a_failing_write_in_a_batch_rolls_back_only_itself() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SqliteStore::open(dir.path().join("db.sqlite")).unwrap();
+        let runtime = tokio::runtime::Builder::new_multi_thread().build().unwrap();
+        let results: Vec<Result<(), StoreError>> = runtime.block_on(async {
+            let mut handles = Vec::new();
+            for i in 0..64u32 {
+                let store = store.clone();
+                handles.push(tokio::spawn(async move {
+                    store
+                        .write(move |conn| {
+                            conn.execute(
+                                "INSERT INTO audit_events (at, actor, action, subject, detail) \
+                                 VALUES (?1, 'test', 'batch', ?2, '')",
+                                params![i, i.to_string()],
+                            )
+                            .map_err(map_err)?;
+                            if i % 2 == 1 {
+                                return Err(StoreError::Conflict(format!("job {i} fails")));
+                            }
+                            Ok(())
+                        })
+                        .await
+                }));
+            }
+            let mut out = Vec::new();
+            for h in handles {
+                out.push(h.await.unwrap());
+            }
+            out
+        });
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 32);
+        let rows: i64 = open_reader(store.path())
+            .unwrap()
+            .query_row("SELECT count(*) FROM audit_events WHERE action = 'batch'", [], |r| r.get(0))
+            .unwrap();
+        assert_eq!(rows, 32, "the failing writes left nothing behind");
     }
 }
