@@ -125,7 +125,9 @@ impl SqliteStore {
         let queued = self.inner.writer.send(job).is_ok();
         Box::pin(async move {
             if !queued {
-                return Err(StoreError::Unavailable("the writer thread has stopped".into()));
+                return Err(StoreError::Unavailable(
+                    "the writer thread has stopped".into(),
+                ));
             }
             rx.await
                 .map_err(|_| StoreError::Unavailable("the writer thread has stopped".into()))?
@@ -178,7 +180,11 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>) {
             let savepoint = conn.execute_batch("SAVEPOINT job");
             let (ok, deliver) = job(&mut conn);
             if savepoint.is_ok() {
-                let end = if ok { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+                let end = if ok {
+                    "RELEASE job"
+                } else {
+                    "ROLLBACK TO job; RELEASE job"
+                };
                 if let Err(e) = conn.execute_batch(end) {
                     tracing::error!(error = %e, "savepoint release failed");
                 }
@@ -874,12 +880,17 @@ mod tests {
         let store = SqliteStore::open(dir.path().join("db.sqlite")).unwrap();
         let pragmas = |conn: &Connection| -> (i64, i64, String) {
             (
-                conn.query_row("PRAGMA synchronous", [], |r| r.get(0)).unwrap(),
-                conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap(),
-                conn.query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap(),
+                conn.query_row("PRAGMA synchronous", [], |r| r.get(0))
+                    .unwrap(),
+                conn.query_row("PRAGMA foreign_keys", [], |r| r.get(0))
+                    .unwrap(),
+                conn.query_row("PRAGMA journal_mode", [], |r| r.get(0))
+                    .unwrap(),
             )
         };
-        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap();
         let writer = runtime
             .block_on(store.write(move |conn| Ok(pragmas(conn))))
             .unwrap();
@@ -930,7 +941,11 @@ mod tests {
         assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 32);
         let rows: i64 = open_reader(store.path())
             .unwrap()
-            .query_row("SELECT count(*) FROM audit_events WHERE action = 'batch'", [], |r| r.get(0))
+            .query_row(
+                "SELECT count(*) FROM audit_events WHERE action = 'batch'",
+                [],
+                |r| r.get(0),
+            )
             .unwrap();
         assert_eq!(rows, 32, "the failing writes left nothing behind");
     }
