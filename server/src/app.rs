@@ -207,7 +207,8 @@ async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> 
     match state.limiter.check(ip, state.monotonic_ms()) {
         Ok(()) => next.run(req).await,
         Err(wait) => {
-            tracing::warn!(client = %ip, path = req.uri().path(), "rate limited");
+            // Debug, not warn: a flood would otherwise turn into a flood of log lines.
+            tracing::debug!(client = %ip, path = req.uri().path(), "rate limited");
             AppError::rate_limited(wait).into_response()
         }
     }
