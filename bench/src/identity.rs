@@ -1,8 +1,8 @@
 //! Deterministic bench identities: agent `i` of a run has the key derived from SHA-256(run salt ‖ i), so
 //! registered and seeded agents alike can be driven without storing a million private keys.
 
+use auth4agent_protocol::encoding::sha256;
 use auth4agent_protocol::{Did, Domain, PublicKey, SigningKey};
-use sha2::{Digest, Sha256};
 
 /// A run's identity space: its operator domain and the salt that keeps its agents distinct from other runs'.
 #[derive(Clone, Debug)]
@@ -49,12 +49,11 @@ impl Identities {
     }
 
     fn seed(&self, role: &[u8], index: u64) -> [u8; 32] {
-        let mut h = Sha256::new();
-        h.update(b"auth4agent-bench/");
-        h.update(role);
-        h.update(self.salt);
-        h.update(index.to_be_bytes());
-        h.finalize().into()
+        let mut input = b"auth4agent-bench/".to_vec();
+        input.extend_from_slice(role);
+        input.extend_from_slice(&self.salt);
+        input.extend_from_slice(&index.to_be_bytes());
+        sha256(&input)
     }
 }
 

@@ -2,8 +2,8 @@
 //! Formats follow the wire contract; randomness comes from the OS (directly or via `rand`'s
 //! OS-seeded CSPRNG).
 
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use auth4agent_protocol::b64url_encode;
+use auth4agent_protocol::encoding::hex;
 use rand::RngCore as _;
 use rand::TryRngCore as _;
 use zeroize::Zeroizing;
@@ -46,17 +46,17 @@ pub fn challenge_id() -> String {
 
 /// base64url of 32 random bytes (43 chars).
 pub fn nonce() -> String {
-    URL_SAFE_NO_PAD.encode(random::<32>())
+    b64url_encode(&random::<32>())
 }
 
 /// base64url of 16 random bytes (22 chars): token and request `jti`.
 pub fn jti() -> String {
-    URL_SAFE_NO_PAD.encode(random::<16>())
+    b64url_encode(&random::<16>())
 }
 
 /// 32 lowercase hex chars (128 bits): the DNS TXT verification token.
 pub fn txt_token() -> String {
-    random::<16>().iter().map(|b| format!("{b:02x}")).collect()
+    hex(&random::<16>())
 }
 
 /// 32 bytes straight from the OS RNG, for `SigningKey::from_seed`.
