@@ -9,8 +9,8 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use auth4agent_protocol::{
-    AccessTokenClaims, Audience, Challenge as ProofChallenge, Confirmation, Error, ScopeSet,
-    UnverifiedProof, Verifier, issue_token,
+    AccessTokenClaims, Audience, Challenge as ProofChallenge, Confirmation, Error, KeySet,
+    ScopeSet, UnverifiedProof, VerifiedToken, Verifier, issue_token,
 };
 
 use super::{
@@ -63,9 +63,7 @@ fn proof_error(e: auth4agent_protocol::Error) -> AppError {
     use auth4agent_protocol::Error as P;
     match &e {
         P::InvalidScope(_) => AppError::bad_request("invalid_scope", e.to_string()),
-        P::InvalidAudience(_) | P::InvalidClaim("token_aud", _) => {
-            AppError::bad_request("invalid_audience", e.to_string())
-        }
+        P::InvalidAudience(_) => AppError::bad_request("invalid_audience", e.to_string()),
         P::InvalidClaim("ttl", _) => AppError::bad_request("invalid_ttl", e.to_string()),
         _ => AppError::unauthorized("invalid_proof", format!("{}: {e}", e.code())),
     }
@@ -87,13 +85,8 @@ pub async fn token(State(state): State<AppState>, req: SignedBody) -> AppResult<
     if challenge.expires_at <= now {
         return Err(challenge_expired());
     }
+    // The proof's binding to this DID is checked by `UnverifiedProof::verify` below.
     let did = parse_did(&challenge.did)?;
-    if proof.did().map_err(proof_error)? != did {
-        return Err(AppError::unauthorized(
-            "invalid_proof",
-            "the proof is not from the DID the challenge was issued to",
-        ));
-    }
     let agent = load_agent(&state, &did).await?;
     let operator = load_operator(&state, &agent.operator_id).await?;
     let key = stored_key(&agent.public_key)?;
@@ -209,12 +202,33 @@ fn challenge_expired() -> AppError {
     )
 }
 
-/// The server's own verifier: its issuer, no audience matching, its maximum token lifetime, and no
-/// leeway: leeway absorbs skew between two clocks, and here the clock that judges is the one that issued.
-fn verifier(state: &AppState) -> Verifier {
-    Verifier::new(state.config.issuer.clone())
+/// Verifies one of this server's own tokens against its live keys: its issuer, no audience
+/// matching, its maximum token lifetime, and no leeway (leeway absorbs skew between two clocks;
+/// here the clock that judges is the one that issued). `check_time: false` skips the time checks
+/// (revocation of an expired token). A `kid`
+/// unknown here may have been rotated in by another replica: reload the keys once and retry.
+async fn verify_own_token(
+    state: &AppState,
+    token: &str,
+    now: u64,
+    check_time: bool,
+) -> Result<VerifiedToken, Error> {
+    let verifier = Verifier::new(state.config.issuer.clone())
         .leeway(0)
-        .max_lifetime(state.config.token_max_ttl)
+        .max_lifetime(state.config.token_max_ttl);
+    let verify = |keys: &KeySet| {
+        if check_time {
+            verifier.verify(token, keys, now)
+        } else {
+            verifier.verify_ignoring_time(token, keys)
+        }
+    };
+    let verified = verify(&state.keyring.key_set(now));
+    if matches!(verified, Err(Error::UnknownKid(_))) && state.keyring.reload_for_unknown_kid().await
+    {
+        return verify(&state.keyring.key_set(now));
+    }
+    verified
 }
 
 /// `POST /v1/introspect`: `{"active": false}` unless the token verifies, is not revoked, and its
@@ -223,13 +237,7 @@ pub async fn introspect(State(state): State<AppState>, req: SignedBody) -> AppRe
     let body: TokenBody = req.json()?;
     let now = state.clock.now();
     let inactive = || Json(json!({"active": false}));
-    let mut verified = verifier(&state).verify(&body.token, &state.keyring.key_set(now), now);
-    if matches!(verified, Err(Error::UnknownKid(_))) && state.keyring.reload_for_unknown_kid().await
-    {
-        // Signed by a key another replica rotated in since our last reload.
-        verified = verifier(&state).verify(&body.token, &state.keyring.key_set(now), now);
-    }
-    let verified = match verified {
+    let verified = match verify_own_token(&state, &body.token, now, true).await {
         Ok(v) => v,
         Err(e) => {
             tracing::debug!(code = e.code(), "introspection: token does not verify");
@@ -271,13 +279,8 @@ pub async fn introspect(State(state): State<AppState>, req: SignedBody) -> AppRe
 pub async fn revoke(State(state): State<AppState>, req: SignedBody) -> AppResult<Json<Value>> {
     let body: TokenBody = req.json()?;
     let now = state.clock.now();
-    let mut verified =
-        verifier(&state).verify_ignoring_time(&body.token, &state.keyring.key_set(now));
-    if matches!(verified, Err(Error::UnknownKid(_))) && state.keyring.reload_for_unknown_kid().await
-    {
-        verified = verifier(&state).verify_ignoring_time(&body.token, &state.keyring.key_set(now));
-    }
-    let verified = verified
+    let verified = verify_own_token(&state, &body.token, now, false)
+        .await
         .map_err(|e| AppError::unauthorized("invalid_token", format!("{}: {e}", e.code())))?;
     let claims = verified.claims();
     let did = parse_did(&claims.sub)?;

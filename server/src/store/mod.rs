@@ -346,3 +346,11 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Deletes challenges, request jtis and revoked-token rows with `expires_at <= now`.
     fn purge_expired(&self, now: UnixTime) -> StoreFuture<'_, PurgeStats>;
 }
+
+/// The stored form of `allowed_scopes`, shared by every backend: a JSON array, sorted, without
+/// duplicates.
+pub(crate) fn scopes_column(mut scopes: Vec<String>) -> Result<String, StoreError> {
+    scopes.sort();
+    scopes.dedup();
+    serde_json::to_string(&scopes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}

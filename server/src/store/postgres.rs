@@ -24,7 +24,7 @@ use tokio_postgres::{Client, NoTls, Row};
 
 use super::{
     Agent, AgentStatus, AuditEvent, Challenge, Operator, OperatorStatus, PurgeStats, RevokedToken,
-    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime,
+    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, scopes_column,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
@@ -425,16 +425,6 @@ async fn get_agent_row<C: GenericClient>(c: &C, did: &str) -> Result<Option<Agen
     .transpose()
 }
 
-fn normalize_scopes(mut scopes: Vec<String>) -> Vec<String> {
-    scopes.sort();
-    scopes.dedup();
-    scopes
-}
-
-fn scopes_json(scopes: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(scopes).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 async fn insert_key<C: GenericClient>(c: &C, key: &SigningKeyRecord) -> Result<(), StoreError> {
     exec(
         c,
@@ -616,7 +606,7 @@ impl Store for PostgresStore {
 
     fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let scopes = scopes_json(&normalize_scopes(agent.allowed_scopes))?;
+            let scopes = scopes_column(agent.allowed_scopes)?;
             let conn = self.conn().await?;
             exec(
                 &conn,
@@ -675,7 +665,7 @@ impl Store for PostgresStore {
     ) -> StoreFuture<'_, Agent> {
         let did = did.to_owned();
         Box::pin(async move {
-            let scopes = scopes_json(&normalize_scopes(scopes))?;
+            let scopes = scopes_column(scopes)?;
             let conn = self.conn().await?;
             let updated = opt(
                 &conn,

@@ -19,7 +19,7 @@ use rusqlite::{
 
 use super::{
     Agent, AgentStatus, AuditEvent, Challenge, Operator, OperatorStatus, PurgeStats, RevokedToken,
-    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime,
+    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, scopes_column,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
@@ -393,16 +393,6 @@ fn get_agent_row(conn: &Connection, did: &str) -> Result<Option<Agent>, StoreErr
     .map_err(map_err)
 }
 
-fn normalize_scopes(mut scopes: Vec<String>) -> Vec<String> {
-    scopes.sort();
-    scopes.dedup();
-    scopes
-}
-
-fn scopes_json(scopes: &[String]) -> Result<String, StoreError> {
-    serde_json::to_string(scopes).map_err(|e| StoreError::Corrupt(e.to_string()))
-}
-
 impl Store for SqliteStore {
     fn ping(&self) -> StoreFuture<'_, ()> {
         self.read(|conn| {
@@ -527,7 +517,7 @@ impl Store for SqliteStore {
 
     fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
-            let scopes = scopes_json(&normalize_scopes(agent.allowed_scopes))?;
+            let scopes = scopes_column(agent.allowed_scopes)?;
             conn.prepare_cached(&format!(
                 "INSERT INTO agents ({AGENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ))
@@ -577,7 +567,7 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'_, Agent> {
         let did = did.to_owned();
         self.write(move |conn| {
-            let scopes = scopes_json(&normalize_scopes(scopes))?;
+            let scopes = scopes_column(scopes)?;
             let updated = conn
                 .prepare_cached(&format!(
                     "UPDATE agents SET allowed_scopes = ?2, updated_at = ?3, \
