@@ -16,24 +16,36 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+use auth4agent_protocol::Verifier;
+
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dns::DnsVerifier;
 use crate::errors::AppError;
 use crate::handlers::{agents, health, operators, tokens, wellknown};
+use crate::keycache::KeyCache;
 use crate::keyring::{KeyRing, KeyRingError};
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
 
-/// Everything a handler needs. Cheap to clone.
+/// Everything a handler needs. One reference count to clone: the middleware and every handler
+/// take their own copy per request.
 #[derive(Clone, Debug)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+/// The state behind [`AppState`].
+#[derive(Debug)]
+pub struct Shared {
     pub config: Arc<Config>,
     pub store: Arc<dyn Store>,
     pub clock: SharedClock,
     pub dns: Arc<DnsVerifier>,
     pub keyring: Arc<KeyRing>,
     pub limiter: Arc<RateLimiter>,
+    /// Verifies this server's own tokens: its issuer, its maximum lifetime, no leeway.
+    pub own_tokens: Verifier,
+    /// Parsed agent and operator public keys, keyed by their stored bytes.
+    pub keys: KeyCache,
     /// Monotonic origin for the rate limiter.
     started: Instant,
 }
@@ -50,15 +62,21 @@ impl AppState {
         let retention = config.token_max_ttl + config.leeway;
         let keyring = KeyRing::load_or_init(Arc::clone(&store), clock.now(), retention).await?;
         let limiter = RateLimiter::new(config.rate_limit, config.rate_limit_burst);
-        Ok(AppState {
+        // Leeway absorbs skew between two clocks; the clock that judges here is the one that issued.
+        let own_tokens = Verifier::new(config.issuer.clone())
+            .leeway(0)
+            .max_lifetime(config.token_max_ttl);
+        Ok(AppState(Arc::new(Shared {
             config: Arc::new(config),
             store,
             clock,
             dns: Arc::new(dns),
             keyring: Arc::new(keyring),
             limiter: Arc::new(limiter),
+            own_tokens,
+            keys: KeyCache::default(),
             started: Instant::now(),
-        })
+        })))
     }
 
     /// Milliseconds since the state was built (monotonic; for rate limiting only).
@@ -69,6 +87,14 @@ impl AppState {
     /// `issuer` + `path`.
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.config.issuer, path)
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
     }
 }
 

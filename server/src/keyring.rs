@@ -59,6 +59,10 @@ struct PublishedKey {
 struct Snapshot {
     active: Arc<ActiveKey>,
     published: Vec<PublishedKey>,
+    /// Every published key, built once: what [`KeyRing::key_set`] answers until the first
+    /// retired key's `not_after` passes.
+    all: Arc<KeySet>,
+    earliest_not_after: Option<UnixTime>,
 }
 
 /// Least time between two reloads caused by tokens carrying an unknown `kid`.
@@ -126,15 +130,18 @@ impl KeyRing {
 
     /// Keys a token may be verified with at `now`: the active key and retired keys whose
     /// `not_after > now`.
-    pub fn key_set(&self, now: UnixTime) -> KeySet {
+    pub fn key_set(&self, now: UnixTime) -> Arc<KeySet> {
         let snapshot = self.snapshot();
+        if snapshot.earliest_not_after.is_none_or(|t| t > now) {
+            return Arc::clone(&snapshot.all);
+        }
         let live = snapshot
             .published
             .iter()
             .filter(|k| k.not_after.is_none_or(|t| t > now))
             .map(|k| (k.kid.clone(), k.public));
         // Kids are unique (primary key), so this cannot fail.
-        KeySet::from_keys(live).unwrap_or_default()
+        Arc::new(KeySet::from_keys(live).unwrap_or_default())
     }
 
     /// The JWKS document for `now`.
@@ -243,8 +250,17 @@ async fn load(store: &dyn Store) -> Result<Snapshot, KeyRingError> {
         }
     }
     let active = active.ok_or(KeyRingError::NoActiveKey)?;
+    let all = KeySet::from_keys(published.iter().map(|k| (k.kid.clone(), k.public))).map_err(
+        |source| KeyRingError::Key {
+            kid: active.kid.clone(),
+            source,
+        },
+    )?;
+    let earliest_not_after = published.iter().filter_map(|k| k.not_after).min();
     Ok(Snapshot {
         active: Arc::new(active),
         published,
+        all: Arc::new(all),
+        earliest_not_after,
     })
 }

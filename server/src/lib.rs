@@ -12,6 +12,7 @@ pub mod dns;
 pub mod errors;
 pub mod handlers;
 pub mod ids;
+pub mod keycache;
 pub mod keyring;
 pub mod listener;
 pub mod ratelimit;

@@ -18,6 +18,10 @@ use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::listener;
 use auth4agent_server::store::{PostgresStore, SqliteStore, Store};
 
+/// Under load glibc malloc/free cost ~10% of server CPU (perf); mimalloc's per-thread heaps less.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     init_tracing(cli.serve.log_format);

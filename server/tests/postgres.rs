@@ -9,15 +9,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth4agent_protocol::SigningKey;
 use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
-    Agent, AgentStatus, AuditEvent, Challenge, Operator, OperatorStatus, PostgresStore,
-    RevokedToken, SigningKeyRecord, Store, StoreError,
+    AgentStatus, AuditEvent, OperatorStatus, PostgresStore, RevokedToken, Store, StoreError,
 };
 
-const NOW: u64 = 1_700_000_000;
+mod store_common;
+
+use store_common::*;
 
 /// The admin URL from the environment, or a panic saying how to get one.
 fn base_url() -> String {
@@ -90,71 +90,6 @@ async fn raw_client(url: &str) -> tokio_postgres::Client {
         .unwrap();
     tokio::spawn(connection);
     client
-}
-
-fn key_bytes(seed: u8) -> ([u8; 32], String) {
-    let key = SigningKey::from_seed(&[seed; 32]);
-    let public = key.public_key();
-    (*public.as_bytes(), public.thumbprint())
-}
-
-fn operator(domain: &str, seed: u8) -> Operator {
-    let (public_key, thumbprint) = key_bytes(seed);
-    Operator {
-        id: ids::operator_id(),
-        domain: domain.to_owned(),
-        public_key,
-        thumbprint,
-        txt_token: ids::txt_token(),
-        status: OperatorStatus::Unverified,
-        domain_verified_at: None,
-        verification_expires_at: None,
-        created_at: NOW,
-    }
-}
-
-fn agent(op: &Operator, seed: u8) -> Agent {
-    let (public_key, thumbprint) = key_bytes(seed);
-    Agent {
-        did: format!("did:agent:{}:{:032x}", op.domain, seed),
-        operator_id: op.id.clone(),
-        public_key,
-        thumbprint,
-        status: AgentStatus::Pending,
-        allowed_scopes: vec![],
-        created_at: NOW + u64::from(seed),
-        updated_at: NOW + u64::from(seed),
-        revoked_at: None,
-    }
-}
-
-fn challenge(did: &str, expires_at: u64) -> Challenge {
-    Challenge {
-        id: ids::challenge_id(),
-        did: did.to_owned(),
-        nonce: ids::nonce(),
-        expires_at,
-        used_at: None,
-    }
-}
-
-async fn seeded(store: &dyn Store) -> (Operator, Agent) {
-    let op = operator("example.com", 1);
-    store.insert_operator(op.clone()).await.unwrap();
-    let ag = agent(&op, 2);
-    store.insert_agent(ag.clone()).await.unwrap();
-    (op, ag)
-}
-
-fn key_record(seed: u8, now: u64) -> SigningKeyRecord {
-    let key = SigningKey::from_seed(&[seed; 32]);
-    SigningKeyRecord {
-        kid: key.public_key().thumbprint(),
-        pkcs8_pem: key.to_pkcs8_pem().unwrap(),
-        created_at: now,
-        retired_at: None,
-        not_after: None,
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -918,4 +853,10 @@ async fn store_recovers_from_killed_connections() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn redeem_challenge_commits_single_use_and_audit_together() {
+    let (_url, store) = fresh_store().await;
+    store_common::redeem_and_joined_read(&store).await;
 }

@@ -2,75 +2,21 @@
 
 use std::sync::{Arc, Barrier};
 
-use auth4agent_protocol::{KeySet, SigningKey};
+use auth4agent_protocol::KeySet;
 use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
-    Agent, AgentStatus, AuditEvent, Challenge, Operator, OperatorStatus, RevokedToken,
-    SigningKeyRecord, SqliteStore, Store, StoreError,
+    AgentStatus, AuditEvent, OperatorStatus, RevokedToken, SqliteStore, Store, StoreError,
 };
 
-const NOW: u64 = 1_700_000_000;
+mod store_common;
+
+use store_common::*;
 
 fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("auth4agent.db");
     (dir, path)
-}
-
-fn key_bytes(seed: u8) -> ([u8; 32], String) {
-    let key = SigningKey::from_seed(&[seed; 32]);
-    let public = key.public_key();
-    (*public.as_bytes(), public.thumbprint())
-}
-
-fn operator(domain: &str, seed: u8) -> Operator {
-    let (public_key, thumbprint) = key_bytes(seed);
-    Operator {
-        id: ids::operator_id(),
-        domain: domain.to_owned(),
-        public_key,
-        thumbprint,
-        txt_token: ids::txt_token(),
-        status: OperatorStatus::Unverified,
-        domain_verified_at: None,
-        verification_expires_at: None,
-        created_at: NOW,
-    }
-}
-
-fn agent(op: &Operator, seed: u8) -> Agent {
-    let (public_key, thumbprint) = key_bytes(seed);
-    Agent {
-        did: format!("did:agent:{}:{:032x}", op.domain, seed),
-        operator_id: op.id.clone(),
-        public_key,
-        thumbprint,
-        status: AgentStatus::Pending,
-        allowed_scopes: vec![],
-        created_at: NOW + u64::from(seed),
-        updated_at: NOW + u64::from(seed),
-        revoked_at: None,
-    }
-}
-
-fn challenge(did: &str, expires_at: u64) -> Challenge {
-    Challenge {
-        id: ids::challenge_id(),
-        did: did.to_owned(),
-        nonce: ids::nonce(),
-        expires_at,
-        used_at: None,
-    }
-}
-
-/// An operator with one agent, stored.
-async fn seeded(store: &dyn Store) -> (Operator, Agent) {
-    let op = operator("example.com", 1);
-    store.insert_operator(op.clone()).await.unwrap();
-    let ag = agent(&op, 2);
-    store.insert_agent(ag.clone()).await.unwrap();
-    (op, ag)
 }
 
 #[tokio::test]
@@ -605,17 +551,6 @@ async fn purge_removes_only_expired_rows() {
     assert_eq!(store.purge_expired(NOW + 10).await.unwrap().challenges, 0);
 }
 
-fn key_record(seed: u8, now: u64) -> SigningKeyRecord {
-    let key = SigningKey::from_seed(&[seed; 32]);
-    SigningKeyRecord {
-        kid: key.public_key().thumbprint(),
-        pkcs8_pem: key.to_pkcs8_pem().unwrap(),
-        created_at: now,
-        retired_at: None,
-        not_after: None,
-    }
-}
-
 #[tokio::test]
 async fn signing_keys_insert_rotate_purge() {
     let (_dir, path) = temp_db();
@@ -862,4 +797,11 @@ async fn concurrent_first_start_yields_one_active_key() {
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert_eq!(ra.active().kid(), rb.active().kid());
     assert_eq!(a.load_signing_keys().await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn redeem_challenge_commits_single_use_and_audit_together() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).unwrap();
+    store_common::redeem_and_joined_read(&store).await;
 }

@@ -10,9 +10,7 @@ use serde_json::Value;
 use auth4agent_protocol::{Did, Domain, Jwk, ScopeSet};
 
 use super::operators::body_key;
-use super::{
-    agent_view, audit, load_agent, load_operator, parse_did, require_verified, stored_key,
-};
+use super::{agent_view, audit, load_agent, load_operator, parse_did, require_verified};
 use crate::app::AppState;
 use crate::auth::{KidMismatch, SignedBody, verify_signed};
 use crate::errors::{AppError, AppResult};
@@ -104,9 +102,9 @@ async fn authorize(
     let operator = load_operator(state, &agent.operator_id).await?;
     let unverified = req.unverified()?;
     let key = if agent_may_sign && unverified.kid() == agent.thumbprint {
-        stored_key(&agent.public_key)?
+        state.keys.get(&agent.public_key)?
     } else {
-        stored_key(&operator.public_key)?
+        state.keys.get(&operator.public_key)?
     };
     verify_signed(state, req, unverified, &key, KidMismatch::Forbidden).await?;
     Ok((agent, operator))

@@ -111,6 +111,20 @@ pub async fn audit(
     subject: &str,
     detail: impl Into<String>,
 ) {
+    let event = audit_event(state, actor, action, subject, detail);
+    if let Err(e) = state.store.append_audit(event).await {
+        tracing::error!(error = %e, action, subject, "could not append to the audit log");
+    }
+}
+
+/// An audit event as of now, also written to the log; the caller stores it (see [`audit`]).
+pub fn audit_event(
+    state: &AppState,
+    actor: &str,
+    action: &str,
+    subject: &str,
+    detail: impl Into<String>,
+) -> AuditEvent {
     let event = AuditEvent {
         at: state.clock.now(),
         actor: actor.to_owned(),
@@ -119,7 +133,5 @@ pub async fn audit(
         detail: detail.into(),
     };
     tracing::info!(target: "audit", actor, action, subject, detail = %event.detail, "audit");
-    if let Err(e) = state.store.append_audit(event).await {
-        tracing::error!(error = %e, action, subject, "could not append to the audit log");
-    }
+    event
 }

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use auth4agent_protocol::{Domain, Jwk, PublicKey, TxtRecord};
 
-use super::{agent_view, audit, load_operator, operator_view, stored_key};
+use super::{agent_view, audit, load_operator, operator_view};
 use crate::app::AppState;
 use crate::auth::{KidMismatch, SignedBody, verify_signed};
 use crate::dns::TxtVerification;
@@ -101,7 +101,7 @@ fn operator_exists(domain: &Domain) -> AppError {
 async fn signed_by_operator(state: &AppState, id: &str, req: &SignedBody) -> AppResult<Operator> {
     let operator = load_operator(state, id).await?;
     let unverified = req.unverified()?;
-    let key = stored_key(&operator.public_key)?;
+    let key = state.keys.get(&operator.public_key)?;
     verify_signed(state, req, unverified, &key, KidMismatch::Forbidden).await?;
     Ok(operator)
 }

@@ -10,12 +10,12 @@ use serde_json::{Value, json};
 
 use auth4agent_protocol::{
     AccessTokenClaims, Audience, Challenge as ProofChallenge, Confirmation, Error, KeySet,
-    ScopeSet, UnverifiedProof, VerifiedToken, Verifier, issue_token,
+    ScopeSet, UnverifiedProof, VerifiedToken, issue_token,
 };
 
 use super::{
-    audit, effective_status, load_agent, load_operator, operator_verified, parse_did,
-    require_verified, stored_key,
+    audit, audit_event, effective_status, load_agent, load_operator, operator_verified, parse_did,
+    require_verified,
 };
 use crate::app::AppState;
 use crate::auth::{KidMismatch, SignedBody, verify_signed};
@@ -87,14 +87,17 @@ pub async fn token(State(state): State<AppState>, req: SignedBody) -> AppResult<
     }
     // The proof's binding to this DID is checked by `UnverifiedProof::verify` below.
     let did = parse_did(&challenge.did)?;
-    let agent = load_agent(&state, &did).await?;
-    let operator = load_operator(&state, &agent.operator_id).await?;
-    let key = stored_key(&agent.public_key)?;
+    let (agent, operator) = state
+        .store
+        .get_agent_with_operator(did.as_str())
+        .await?
+        .ok_or_else(|| AppError::not_found("agent_not_found", format!("no agent {did}")))?;
+    let key = state.keys.get(&agent.public_key)?;
     let bound = ProofChallenge {
         id: challenge.id.clone(),
         nonce: challenge.nonce.clone(),
         expires_at: challenge.expires_at,
-        did: did.clone(),
+        did,
     };
     let claims = proof
         .verify(&key, &state.config.issuer, &bound, now, state.config.leeway)
@@ -129,20 +132,6 @@ pub async fn token(State(state): State<AppState>, req: SignedBody) -> AppResult<
         ));
     }
 
-    // The single point of truth for single use: one conditional update.
-    match state.store.consume_challenge(&challenge.id, now).await {
-        Ok(()) => {}
-        Err(StoreError::AlreadyUsed) => return Err(challenge_used()),
-        Err(StoreError::Expired) => return Err(challenge_expired()),
-        Err(StoreError::NotFound) => {
-            return Err(AppError::not_found(
-                "challenge_not_found",
-                "no such challenge",
-            ));
-        }
-        Err(e) => return Err(e.into()),
-    }
-
     let scope = requested.to_scope_string();
     let token_claims = AccessTokenClaims {
         iss: state.config.issuer.clone(),
@@ -159,9 +148,7 @@ pub async fn token(State(state): State<AppState>, req: SignedBody) -> AppResult<
         },
     };
     let active = state.keyring.active();
-    let token = issue_token(active.signing_key(), active.kid(), &token_claims)
-        .map_err(|e| AppError::internal(format!("signing the token failed: {e}")))?;
-    audit(
+    let event = audit_event(
         &state,
         &agent.did,
         "token.issue",
@@ -172,8 +159,26 @@ pub async fn token(State(state): State<AppState>, req: SignedBody) -> AppResult<
             token_claims.exp,
             active.kid()
         ),
-    )
-    .await;
+    );
+    // Single use and the audit row commit together, in the token path's only write.
+    match state
+        .store
+        .redeem_challenge(&challenge.id, now, event)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::AlreadyUsed) => return Err(challenge_used()),
+        Err(StoreError::Expired) => return Err(challenge_expired()),
+        Err(StoreError::NotFound) => {
+            return Err(AppError::not_found(
+                "challenge_not_found",
+                "no such challenge",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    let token = issue_token(active.signing_key(), active.kid(), &token_claims)
+        .map_err(|e| AppError::internal(format!("signing the token failed: {e}")))?;
     // RFC 6749 §5.1: responses carrying tokens are not cached.
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
@@ -213,14 +218,11 @@ async fn verify_own_token(
     now: u64,
     check_time: bool,
 ) -> Result<VerifiedToken, Error> {
-    let verifier = Verifier::new(state.config.issuer.clone())
-        .leeway(0)
-        .max_lifetime(state.config.token_max_ttl);
     let verify = |keys: &KeySet| {
         if check_time {
-            verifier.verify(token, keys, now)
+            state.own_tokens.verify(token, keys, now)
         } else {
-            verifier.verify_ignoring_time(token, keys)
+            state.own_tokens.verify_ignoring_time(token, keys)
         }
     };
     let verified = verify(&state.keyring.key_set(now));
@@ -248,10 +250,7 @@ pub async fn introspect(State(state): State<AppState>, req: SignedBody) -> AppRe
     if state.store.is_token_revoked(&claims.jti).await? {
         return Ok(inactive());
     }
-    let Some(agent) = state.store.get_agent(&claims.sub).await? else {
-        return Ok(inactive());
-    };
-    let Some(operator) = state.store.get_operator(&agent.operator_id).await? else {
+    let Some((agent, operator)) = state.store.get_agent_with_operator(&claims.sub).await? else {
         return Ok(inactive());
     };
     if agent.status != AgentStatus::Active
@@ -288,9 +287,9 @@ pub async fn revoke(State(state): State<AppState>, req: SignedBody) -> AppResult
     let operator = load_operator(&state, &agent.operator_id).await?;
     let unverified = req.unverified()?;
     let (key, actor) = if unverified.kid() == agent.thumbprint {
-        (stored_key(&agent.public_key)?, agent.did.clone())
+        (state.keys.get(&agent.public_key)?, agent.did.clone())
     } else {
-        (stored_key(&operator.public_key)?, operator.id.clone())
+        (state.keys.get(&operator.public_key)?, operator.id.clone())
     };
     verify_signed(&state, &req, unverified, &key, KidMismatch::Forbidden).await?;
     let newly = state

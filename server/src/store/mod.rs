@@ -1,8 +1,8 @@
 //! Storage layer: the backend-neutral [`Store`] trait, its row types and [`StoreError`].
 //!
 //! The trait is object-safe (`Arc<dyn Store>`) and every method returns a boxed `Send` future, so
-//! a backend may do real async I/O (a PostgreSQL pool) or, like [`sqlite::SqliteStore`], run
-//! blocking work on `tokio::task::spawn_blocking`. Nothing here assumes SQLite: every state
+//! a backend may do real async I/O (a PostgreSQL pool) or, like [`sqlite::SqliteStore`], hand
+//! blocking work to a thread of its own. Nothing here assumes SQLite: every state
 //! change that must be race-free is one conditional `UPDATE` or one `INSERT` against a unique key.
 //! All times are Unix seconds passed in by the caller (see [`crate::clock`]). Backends:
 //! [`sqlite::SqliteStore`] (embedded default) and [`postgres::PostgresStore`] (several replicas).
@@ -271,6 +271,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// Conflict if the DID already exists; NotFound if `operator_id` does not exist.
     fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()>;
     fn get_agent(&self, did: &str) -> StoreFuture<'_, Option<Agent>>;
+    /// An agent and its operator, read together: the token and introspection paths need both.
+    /// `None` if the agent does not exist.
+    fn get_agent_with_operator(&self, did: &str) -> StoreFuture<'_, Option<(Agent, Operator)>>;
     /// All agents of an operator, oldest first.
     fn list_agents(&self, operator_id: &str) -> StoreFuture<'_, Vec<Agent>>;
     /// Replaces the allowed scopes atomically; a `Pending` agent becomes `Active`, other
@@ -299,6 +302,9 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// (`SET used_at = now WHERE id = ? AND used_at IS NULL AND expires_at > now`). Under any
     /// concurrency exactly one caller gets `Ok`; the others get AlreadyUsed, Expired or NotFound.
     fn consume_challenge(&self, id: &str, now: UnixTime) -> StoreFuture<'_, ()>;
+    /// [`Self::consume_challenge`] and [`Self::append_audit`] of `event` in one transaction: the
+    /// token path's only write. Either both happen or neither does.
+    fn redeem_challenge(&self, id: &str, now: UnixTime, event: AuditEvent) -> StoreFuture<'_, ()>;
 
     // ----- signed-request replay protection -----
 

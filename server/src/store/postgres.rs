@@ -413,6 +413,59 @@ fn signing_key_from_row(row: &Row) -> Result<SigningKeyRecord, StoreError> {
     })
 }
 
+/// The single point of truth for single use: one conditional update.
+async fn consume_challenge_row<C: GenericClient>(
+    c: &C,
+    id: &str,
+    now: UnixTime,
+) -> Result<(), StoreError> {
+    // Concurrent updates of the row queue on its lock; each re-checks `used_at IS NULL` on the
+    // committed version, so exactly one returns a row.
+    let consumed = opt(
+        c,
+        "UPDATE challenges SET used_at = $2 \
+         WHERE id = $1 AND used_at IS NULL AND expires_at > $2 RETURNING id",
+        &[&id, &ts(now)],
+    )
+    .await?;
+    if consumed.is_some() {
+        return Ok(());
+    }
+    // Both outcomes are final states, so a read after the failed update cannot report a wrong
+    // reason.
+    let row = opt(c, "SELECT used_at FROM challenges WHERE id = $1", &[&id]).await?;
+    Err(match row {
+        None => StoreError::NotFound,
+        Some(row) if opt_time(&row, "used_at")?.is_some() => StoreError::AlreadyUsed,
+        Some(_) => StoreError::Expired,
+    })
+}
+
+async fn insert_audit<C: GenericClient>(c: &C, e: &AuditEvent) -> Result<(), StoreError> {
+    exec(
+        c,
+        "INSERT INTO audit_events (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
+        &[&ts(e.at), &e.actor, &e.action, &e.subject, &e.detail],
+    )
+    .await
+    .map(|_| ())
+}
+
+async fn get_operator_row<C: GenericClient>(
+    c: &C,
+    id: &str,
+) -> Result<Option<Operator>, StoreError> {
+    opt(
+        c,
+        &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = $1"),
+        &[&id],
+    )
+    .await?
+    .as_ref()
+    .map(operator_from_row)
+    .transpose()
+}
+
 async fn get_agent_row<C: GenericClient>(c: &C, did: &str) -> Result<Option<Agent>, StoreError> {
     opt(
         c,
@@ -495,15 +548,7 @@ impl Store for PostgresStore {
         let id = id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            opt(
-                &conn,
-                &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = $1"),
-                &[&id],
-            )
-            .await?
-            .as_ref()
-            .map(operator_from_row)
-            .transpose()
+            get_operator_row(&conn, &id).await
         })
     }
 
@@ -638,6 +683,19 @@ impl Store for PostgresStore {
         })
     }
 
+    fn get_agent_with_operator(&self, did: &str) -> StoreFuture<'_, Option<(Agent, Operator)>> {
+        let did = did.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let Some(agent) = get_agent_row(&conn, &did).await? else {
+                return Ok(None);
+            };
+            Ok(get_operator_row(&conn, &agent.operator_id)
+                .await?
+                .map(|op| (agent, op)))
+        })
+    }
+
     fn list_agents(&self, operator_id: &str) -> StoreFuture<'_, Vec<Agent>> {
         let operator_id = operator_id.to_owned();
         Box::pin(async move {
@@ -757,31 +815,18 @@ impl Store for PostgresStore {
         let id = id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            // Concurrent updates of the row queue on its lock; each re-checks `used_at IS NULL`
-            // on the committed version, so exactly one returns a row.
-            let consumed = opt(
-                &conn,
-                "UPDATE challenges SET used_at = $2 \
-                 WHERE id = $1 AND used_at IS NULL AND expires_at > $2 RETURNING id",
-                &[&id, &ts(now)],
-            )
-            .await?;
-            if consumed.is_some() {
-                return Ok(());
-            }
-            // Both outcomes are final states, so a read after the failed update cannot report a
-            // wrong reason.
-            let row = opt(
-                &conn,
-                "SELECT used_at FROM challenges WHERE id = $1",
-                &[&id],
-            )
-            .await?;
-            Err(match row {
-                None => StoreError::NotFound,
-                Some(row) if opt_time(&row, "used_at")?.is_some() => StoreError::AlreadyUsed,
-                Some(_) => StoreError::Expired,
-            })
+            consume_challenge_row(&conn, &id, now).await
+        })
+    }
+
+    fn redeem_challenge(&self, id: &str, now: UnixTime, event: AuditEvent) -> StoreFuture<'_, ()> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            consume_challenge_row(&tx, &id, now).await?;
+            insert_audit(&tx, &event).await?;
+            tx.commit().await.map_err(map_err)
         })
     }
 
@@ -864,14 +909,7 @@ impl Store for PostgresStore {
     fn append_audit(&self, e: AuditEvent) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            exec(
-                &conn,
-                "INSERT INTO audit_events (at, actor, action, subject, detail) \
-                 VALUES ($1, $2, $3, $4, $5)",
-                &[&ts(e.at), &e.actor, &e.action, &e.subject, &e.detail],
-            )
-            .await
-            .map(|_| ())
+            insert_audit(&conn, &e).await
         })
     }
 

@@ -1,0 +1,132 @@
+//! Row builders and backend-neutral checks shared by the SQLite and PostgreSQL store tests.
+
+#![allow(dead_code)]
+
+use auth4agent_protocol::SigningKey;
+use auth4agent_server::ids;
+use auth4agent_server::store::{
+    Agent, AgentStatus, AuditEvent, Challenge, Operator, OperatorStatus, SigningKeyRecord, Store,
+    StoreError,
+};
+
+pub const NOW: u64 = 1_700_000_000;
+
+pub fn key_bytes(seed: u8) -> ([u8; 32], String) {
+    let key = SigningKey::from_seed(&[seed; 32]);
+    let public = key.public_key();
+    (*public.as_bytes(), public.thumbprint())
+}
+
+pub fn operator(domain: &str, seed: u8) -> Operator {
+    let (public_key, thumbprint) = key_bytes(seed);
+    Operator {
+        id: ids::operator_id(),
+        domain: domain.to_owned(),
+        public_key,
+        thumbprint,
+        txt_token: ids::txt_token(),
+        status: OperatorStatus::Unverified,
+        domain_verified_at: None,
+        verification_expires_at: None,
+        created_at: NOW,
+    }
+}
+
+pub fn agent(op: &Operator, seed: u8) -> Agent {
+    let (public_key, thumbprint) = key_bytes(seed);
+    Agent {
+        did: format!("did:agent:{}:{:032x}", op.domain, seed),
+        operator_id: op.id.clone(),
+        public_key,
+        thumbprint,
+        status: AgentStatus::Pending,
+        allowed_scopes: vec![],
+        created_at: NOW + u64::from(seed),
+        updated_at: NOW + u64::from(seed),
+        revoked_at: None,
+    }
+}
+
+pub fn challenge(did: &str, expires_at: u64) -> Challenge {
+    Challenge {
+        id: ids::challenge_id(),
+        did: did.to_owned(),
+        nonce: ids::nonce(),
+        expires_at,
+        used_at: None,
+    }
+}
+
+/// An operator with one agent, stored.
+pub async fn seeded(store: &dyn Store) -> (Operator, Agent) {
+    let op = operator("example.com", 1);
+    store.insert_operator(op.clone()).await.unwrap();
+    let ag = agent(&op, 2);
+    store.insert_agent(ag.clone()).await.unwrap();
+    (op, ag)
+}
+
+pub fn key_record(seed: u8, now: u64) -> SigningKeyRecord {
+    let key = SigningKey::from_seed(&[seed; 32]);
+    SigningKeyRecord {
+        kid: key.public_key().thumbprint(),
+        pkcs8_pem: key.to_pkcs8_pem().unwrap(),
+        created_at: now,
+        retired_at: None,
+        not_after: None,
+    }
+}
+
+/// `redeem_challenge` consumes and audits in one transaction (a refused redemption leaves no audit
+/// row), and `get_agent_with_operator` returns both rows or `None`.
+pub async fn redeem_and_joined_read(store: &dyn Store) {
+    let (op, ag) = seeded(store).await;
+    assert_eq!(
+        store.get_agent_with_operator(&ag.did).await.unwrap(),
+        Some((ag.clone(), op.clone()))
+    );
+    assert_eq!(
+        store
+            .get_agent_with_operator("did:agent:example.com:ff")
+            .await
+            .unwrap(),
+        None
+    );
+    let event = |jti: &str| AuditEvent {
+        at: NOW + 1,
+        actor: ag.did.clone(),
+        action: "token.issue".into(),
+        subject: jti.into(),
+        detail: String::new(),
+    };
+    let ch = challenge(&ag.did, NOW + 60);
+    store.insert_challenge(ch.clone()).await.unwrap();
+    store
+        .redeem_challenge(&ch.id, NOW + 1, event("jti-1"))
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .redeem_challenge(&ch.id, NOW + 2, event("jti-2"))
+            .await,
+        Err(StoreError::AlreadyUsed)
+    );
+    assert_eq!(
+        store
+            .redeem_challenge("ch_missing", NOW + 2, event("jti-3"))
+            .await,
+        Err(StoreError::NotFound)
+    );
+    let subjects: Vec<String> = store
+        .list_audit(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.subject)
+        .collect();
+    assert_eq!(
+        subjects,
+        ["jti-1"],
+        "only the redemption that happened is audited"
+    );
+}
