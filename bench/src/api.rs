@@ -1,6 +1,6 @@
-//! The HTTP client side of the auth4agent API as the load generator uses it: signed administrative calls for
-//! setup, and the unauthenticated challenge, token and introspection calls for the measured loop. One pooled
-//! keep-alive `reqwest::Client` is shared by every task.
+//! The HTTP client side of the auth4agent API as the load generator's setup uses it: signed administrative
+//! calls, and single issuances (saved token, tokens to introspect), over one pooled keep-alive
+//! `reqwest::Client`. The measured loop has its own leaner client ([`crate::load`], [`crate::http1`]).
 
 use std::time::Duration;
 

@@ -1,11 +1,12 @@
 //! auth4agent benchmarks: the token fixture shared by the criterion benches ([`fixture`]) and the pieces of the
-//! `auth4agent-loadgen` load generator: deterministic identities ([`identity`]), the API client ([`api`]), a
-//! spawned server and `/proc` readings ([`server`]), direct database seeding ([`seed`]) and the measured loop
-//! ([`load`]).
+//! `auth4agent-loadgen` load generator: deterministic identities ([`identity`]), the setup API client ([`api`]),
+//! a spawned server and `/proc` readings ([`server`]), direct database seeding ([`seed`]), and the measured loop
+//! ([`load`]) with its per-task HTTP/1.1 connections ([`http1`]).
 
 pub mod api;
 pub mod clock;
 pub mod fixture;
+pub mod http1;
 pub mod identity;
 pub mod load;
 pub mod seed;

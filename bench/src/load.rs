@@ -1,27 +1,268 @@
 //! The measured loop: `concurrency` tasks each repeat one operation (challenge + token, or introspection)
 //! over a shared agent list for `warmup + duration`, closed-loop or paced at a total `rate` (wrk2 style:
 //! latency counts from the scheduled start, so a stalled server is not hidden by coordinated omission).
+//!
+//! Each task owns one keep-alive connection ([`Conn`]). Request bodies that do not depend on the server's
+//! answers (the challenge request per agent, the introspection request per token) and each agent's proof
+//! header are built before the run; answers are parsed into borrowed fields.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use auth4agent_protocol::{ProofClaims, SigningKey, jws, sign_proof};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
 
-use crate::api::{Api, Failure, TokenRequest};
+use crate::api::{Failure, TokenRequest};
+use crate::clock;
+use crate::http1::{Conn, ConnError, Target};
 use crate::identity::AgentIdentity;
+
+/// How long after the end of the run an operation still in flight is given before it counts as `timeout`.
+const GRACE: Duration = Duration::from_secs(30);
 
 /// What each iteration does.
 #[derive(Clone)]
 pub enum Operation {
     /// `POST /v1/challenge` then `POST /v1/token` with a signed proof.
-    Issue {
-        agents: Arc<Vec<AgentIdentity>>,
-        request: TokenRequest,
-    },
+    Issue(Arc<IssuePlan>),
     /// `POST /v1/introspect` of pre-issued tokens; a token reported inactive counts as an error.
-    Introspect { tokens: Arc<Vec<String>> },
+    Introspect(Arc<Vec<Vec<u8>>>),
+}
+
+/// Everything an issuance needs that does not depend on the server's answers, built once.
+pub struct IssuePlan {
+    agents: Vec<PreparedAgent>,
+    issuer: String,
+    request: TokenRequest,
+    /// Whether proofs are assembled from the cached header (checked equal to [`sign_proof`] at build time).
+    cached_header: bool,
+}
+
+struct PreparedAgent {
+    key: SigningKey,
+    did: String,
+    challenge_body: Vec<u8>,
+    /// The proof's protected header JSON, as [`sign_proof`] builds it (`kid` = the key's thumbprint).
+    proof_header: Vec<u8>,
+}
+
+/// The proof claims with borrowed strings; serializes exactly like [`ProofClaims`] (same fields, same order).
+#[derive(Serialize)]
+struct ProofClaimsRef<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    challenge_id: &'a str,
+    nonce: &'a str,
+    scope: &'a str,
+    token_aud: &'a str,
+    ttl: u64,
+    iat: u64,
+    exp: u64,
+}
+
+#[derive(Deserialize)]
+struct ChallengeReply<'a> {
+    challenge_id: &'a str,
+    nonce: &'a str,
+    #[expect(
+        dead_code,
+        reason = "required in the response, not needed by the proof"
+    )]
+    expires_at: u64,
+}
+
+#[derive(Deserialize)]
+struct TokenReply<'a> {
+    token: &'a str,
+    expires_at: u64,
+}
+
+#[derive(Deserialize)]
+struct IntrospectionReply {
+    active: bool,
+}
+
+impl IssuePlan {
+    /// Prepares `agents` for proofs addressed to `issuer`.
+    ///
+    /// # Panics
+    /// If `agents` is empty.
+    pub fn new(agents: Vec<AgentIdentity>, issuer: &str, request: TokenRequest) -> IssuePlan {
+        assert!(!agents.is_empty(), "no agents to drive");
+        let agents: Vec<PreparedAgent> = agents
+            .into_iter()
+            .map(|a| {
+                let did = a.did.as_str().to_owned();
+                let header = json!({ "alg": jws::ALG, "kid": a.public.thumbprint(), "typ": jws::typ::PROOF });
+                PreparedAgent {
+                    challenge_body: serde_json::to_vec(&json!({ "did": did })).expect("JSON"),
+                    proof_header: serde_json::to_vec(&header).expect("JSON"),
+                    key: a.key,
+                    did,
+                }
+            })
+            .collect();
+        let mut plan = IssuePlan {
+            agents,
+            issuer: issuer.to_owned(),
+            request,
+            cached_header: true,
+        };
+        plan.cached_header = plan.cached_header_matches_protocol();
+        if !plan.cached_header {
+            eprintln!(
+                "loadgen: cached proof header differs from sign_proof's; signing with sign_proof"
+            );
+        }
+        plan
+    }
+
+    /// Whether [`IssuePlan::proof`]'s fast assembly yields the very bytes of [`sign_proof`] (Ed25519 is deterministic).
+    fn cached_header_matches_protocol(&self) -> bool {
+        let agent = &self.agents[0];
+        let (id, nonce, now) = ("ch_check", "bm9uY2U", 1_800_000_000);
+        let expected = sign_proof(&agent.key, &self.claims(agent, id, nonce, now));
+        expected.is_ok_and(|e| {
+            self.sign_cached(agent, id, nonce, now)
+                .is_ok_and(|f| f == e)
+        })
+    }
+
+    fn claims(
+        &self,
+        agent: &PreparedAgent,
+        challenge_id: &str,
+        nonce: &str,
+        now: u64,
+    ) -> ProofClaims {
+        ProofClaims {
+            iss: agent.did.clone(),
+            sub: agent.did.clone(),
+            aud: self.issuer.clone(),
+            challenge_id: challenge_id.to_owned(),
+            nonce: nonce.to_owned(),
+            scope: self.request.scope.clone(),
+            token_aud: self.request.token_aud.clone(),
+            ttl: 0,
+            iat: now,
+            exp: now + 60,
+        }
+    }
+
+    fn sign_cached(
+        &self,
+        agent: &PreparedAgent,
+        challenge_id: &str,
+        nonce: &str,
+        now: u64,
+    ) -> serde_json::Result<String> {
+        let payload = serde_json::to_vec(&ProofClaimsRef {
+            iss: &agent.did,
+            sub: &agent.did,
+            aud: &self.issuer,
+            challenge_id,
+            nonce,
+            scope: &self.request.scope,
+            token_aud: &self.request.token_aud,
+            ttl: 0,
+            iat: now,
+            exp: now + 60,
+        })?;
+        Ok(jws::sign_raw(&agent.key, &agent.proof_header, &payload))
+    }
+
+    /// The signed proof answering a challenge, as an agent builds it with [`sign_proof`].
+    fn proof(
+        &self,
+        agent: &PreparedAgent,
+        challenge_id: &str,
+        nonce: &str,
+    ) -> Result<String, Failure> {
+        let now = clock::now();
+        if self.cached_header {
+            self.sign_cached(agent, challenge_id, nonce, now)
+                .map_err(|_| Failure("sign_json".into()))
+        } else {
+            sign_proof(&agent.key, &self.claims(agent, challenge_id, nonce, now))
+                .map_err(|e| Failure(format!("sign_{}", e.code())))
+        }
+    }
+}
+
+impl Operation {
+    /// Challenge + token for `agents` (cycled), proofs addressed to `issuer`.
+    pub fn issue(agents: Vec<AgentIdentity>, issuer: &str, request: TokenRequest) -> Operation {
+        Operation::Issue(Arc::new(IssuePlan::new(agents, issuer, request)))
+    }
+
+    /// Introspection of `tokens` (cycled).
+    ///
+    /// # Panics
+    /// If `tokens` is empty.
+    pub fn introspect(tokens: &[String]) -> Operation {
+        assert!(!tokens.is_empty(), "no tokens to introspect");
+        let bodies = tokens
+            .iter()
+            .map(|t| serde_json::to_vec(&json!({ "token": t })).expect("JSON"))
+            .collect();
+        Operation::Introspect(Arc::new(bodies))
+    }
+
+    async fn run_once(&self, conn: &mut Conn, n: usize) -> Result<(), Failure> {
+        match self {
+            Operation::Issue(plan) => {
+                let agent = &plan.agents[n % plan.agents.len()];
+                let body = exchange(conn, "/v1/challenge", &agent.challenge_body).await?;
+                let challenge: ChallengeReply = parse(body)?;
+                let proof = plan.proof(agent, challenge.challenge_id, challenge.nonce)?;
+                // A compact JWS is base64url and dots: nothing to escape.
+                let mut body = Vec::with_capacity(proof.len() + 12);
+                body.extend_from_slice(b"{\"proof\":\"");
+                body.extend_from_slice(proof.as_bytes());
+                body.extend_from_slice(b"\"}");
+                let token: TokenReply = parse(exchange(conn, "/v1/token", &body).await?)?;
+                if token.token.is_empty() || token.expires_at == 0 {
+                    return Err(Failure("bad_response".into()));
+                }
+                Ok(())
+            }
+            Operation::Introspect(bodies) => {
+                let body = &bodies[n % bodies.len()];
+                let body = exchange(conn, "/v1/introspect", body).await?;
+                match parse::<IntrospectionReply>(body)?.active {
+                    true => Ok(()),
+                    false => Err(Failure("inactive".into())),
+                }
+            }
+        }
+    }
+}
+
+/// One POST; a non-2xx answer becomes `http_<status>_<error code>`.
+async fn exchange<'c>(conn: &'c mut Conn, path: &str, body: &[u8]) -> Result<&'c [u8], Failure> {
+    match conn.post_json(path, body).await {
+        Ok((status, body)) if (200..300).contains(&status) => Ok(body),
+        Ok((status, body)) => Err(http_failure(status, body)),
+        Err(ConnError::Transport) => Err(Failure("transport".into())),
+        Err(ConnError::BadResponse) => Err(Failure("bad_response".into())),
+    }
+}
+
+#[cold]
+fn http_failure(status: u16, body: &[u8]) -> Failure {
+    let code = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    Failure(format!("http_{status}_{code}"))
+}
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Failure> {
+    serde_json::from_slice(body).map_err(|_| Failure("bad_response".into()))
 }
 
 /// How hard and how long to drive.
@@ -34,13 +275,17 @@ pub struct LoadSpec {
     pub rate: Option<f64>,
 }
 
-/// What a run measured (warm-up excluded).
+/// What a run measured (warm-up excluded, except `operations` and `reconnects`).
 #[derive(Debug, Default)]
 pub struct LoadOutcome {
     pub ok: u64,
     pub errors: BTreeMap<String, u64>,
     pub latencies_us: Vec<u32>,
     pub measured: Duration,
+    /// Operations run, warm-up included, successful or not: the denominator for CPU time per operation.
+    pub operations: u64,
+    /// Connections reopened after a transport error, warm-up included.
+    pub reconnects: u64,
 }
 
 /// Latency percentiles in milliseconds.
@@ -83,27 +328,8 @@ impl LoadOutcome {
     }
 }
 
-impl Operation {
-    async fn run_once(&self, api: &Api, n: usize) -> Result<(), Failure> {
-        match self {
-            Operation::Issue { agents, request } => {
-                let agent = &agents[n % agents.len()];
-                api.issue(&agent.key, agent.did.as_str(), request)
-                    .await
-                    .map(drop)
-            }
-            Operation::Introspect { tokens } => {
-                match api.introspect(&tokens[n % tokens.len()]).await? {
-                    true => Ok(()),
-                    false => Err(Failure("inactive".into())),
-                }
-            }
-        }
-    }
-}
-
-/// Drives `op` against `api` as `spec` says.
-pub async fn drive(api: &Api, op: &Operation, spec: LoadSpec) -> LoadOutcome {
+/// Drives `op` against `target` as `spec` says.
+pub async fn drive(target: &Target, op: &Operation, spec: LoadSpec) -> LoadOutcome {
     let counter = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let measure_from = start + spec.warmup;
@@ -113,13 +339,15 @@ pub async fn drive(api: &Api, op: &Operation, spec: LoadSpec) -> LoadOutcome {
         .map(|r| Duration::from_secs_f64(spec.concurrency as f64 / r));
     let mut tasks = Vec::with_capacity(spec.concurrency);
     for worker in 0..spec.concurrency {
-        let api = api.clone();
+        let mut conn = Conn::new(target.clone());
         let op = op.clone();
         let counter = Arc::clone(&counter);
         let first = interval.map(|i| start + i.mul_f64(worker as f64 / spec.concurrency as f64));
         tasks.push(tokio::spawn(async move {
             let mut out = LoadOutcome::default();
             let mut scheduled = first;
+            let deadline = tokio::time::sleep_until((end + GRACE).into());
+            tokio::pin!(deadline);
             loop {
                 let t0 = match scheduled {
                     Some(at) => {
@@ -135,8 +363,13 @@ pub async fn drive(api: &Api, op: &Operation, spec: LoadSpec) -> LoadOutcome {
                     break;
                 }
                 let n = counter.fetch_add(1, Ordering::Relaxed);
-                let result = op.run_once(&api, n).await;
+                let (result, timed_out) = tokio::select! {
+                    biased;
+                    r = op.run_once(&mut conn, n) => (r, false),
+                    () = &mut deadline => (Err(Failure("timeout".into())), true),
+                };
                 let elapsed = t0.elapsed();
+                out.operations += 1;
                 if t0 >= measure_from {
                     match result {
                         Ok(()) => {
@@ -147,10 +380,14 @@ pub async fn drive(api: &Api, op: &Operation, spec: LoadSpec) -> LoadOutcome {
                         Err(Failure(kind)) => *out.errors.entry(kind).or_default() += 1,
                     }
                 }
+                if timed_out {
+                    break;
+                }
                 if let (Some(at), Some(i)) = (scheduled.as_mut(), interval) {
                     *at += i;
                 }
             }
+            out.reconnects = conn.reconnects;
             out
         }));
     }
@@ -158,6 +395,8 @@ pub async fn drive(api: &Api, op: &Operation, spec: LoadSpec) -> LoadOutcome {
     for task in tasks {
         if let Ok(part) = task.await {
             total.ok += part.ok;
+            total.operations += part.operations;
+            total.reconnects += part.reconnects;
             total.latencies_us.extend(part.latencies_us);
             for (k, v) in part.errors {
                 *total.errors.entry(k).or_default() += v;
@@ -173,6 +412,7 @@ pub async fn drive(api: &Api, op: &Operation, spec: LoadSpec) -> LoadOutcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::identity::Identities;
 
     #[test]
     fn nearest_rank_percentiles() {
@@ -188,5 +428,27 @@ mod tests {
         assert_eq!(p.p99, 99.0);
         assert_eq!(p.max, 100.0);
         assert_eq!(o.throughput(), 50.0);
+    }
+
+    #[test]
+    fn cached_header_proofs_are_sign_proof_bytes() {
+        let ids = Identities::random();
+        let request = TokenRequest {
+            scope: "a:b".into(),
+            token_aud: "https://api.example".into(),
+        };
+        let plan = IssuePlan::new(
+            vec![ids.agent(0), ids.agent(1)],
+            "http://127.0.0.1:1",
+            request,
+        );
+        assert!(plan.cached_header);
+        let agent = &plan.agents[1];
+        let fast = plan
+            .sign_cached(agent, "ch_x", "nonce\"quoted", 42)
+            .unwrap();
+        let slow =
+            sign_proof(&agent.key, &plan.claims(agent, "ch_x", "nonce\"quoted", 42)).unwrap();
+        assert_eq!(fast, slow);
     }
 }

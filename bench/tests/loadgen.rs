@@ -43,6 +43,11 @@ fn issuance_with_registered_and_seeded_agents() {
     assert!(lat["p99"].as_f64().unwrap() <= lat["max"].as_f64().unwrap());
     assert!(r["server_peak_rss_kb"].as_u64().unwrap() > 1000);
     assert!(r["seed_db_bytes_per_agent"].as_f64().unwrap() > 50.0);
+    assert_eq!(r["client_threads"], 1);
+    assert_eq!(r["client_reconnects"], 0, "report: {r}");
+    assert!(r["operations_incl_warmup"].as_u64().unwrap() >= r["requests"].as_u64().unwrap());
+    assert!(r["client_cpu_us_per_op"].as_f64().unwrap() > 0.0);
+    assert!(r["server_cpu_us_per_op"].as_f64().unwrap() > 0.0);
 }
 
 #[test]
@@ -75,8 +80,10 @@ fn introspection_of_issued_tokens_is_active() {
 
 #[test]
 fn paced_run_stays_near_its_rate() {
-    let r = loadgen(&["--agents", "2", "--rate", "20"]);
+    let r = loadgen(&["--agents", "2", "--rate", "20", "--client-threads", "2"]);
     let got = r["throughput_per_s"].as_f64().unwrap();
     assert!((10.0..=25.0).contains(&got), "paced at 20/s, got {got}/s");
     assert_eq!(r["rate_target_per_s"], 20.0);
+    assert_eq!(r["client_threads"], 2);
+    assert_eq!(r["errors"], 0, "report: {r}");
 }

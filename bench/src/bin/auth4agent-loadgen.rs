@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use auth4agent_bench::api::{Api, TokenRequest};
+use auth4agent_bench::http1::Target;
 use auth4agent_bench::identity::Identities;
 use auth4agent_bench::load::{LoadSpec, Operation, Percentiles, drive};
 use auth4agent_bench::server::{
@@ -86,9 +87,9 @@ struct Args {
     /// Paced total operations per second (default: closed loop, as fast as the server answers).
     #[arg(long)]
     rate: Option<f64>,
-    /// Worker threads of the load generator's runtime (default: all cores).
-    #[arg(long)]
-    client_threads: Option<usize>,
+    /// Worker threads of the load generator's runtime (1 = a single-threaded runtime).
+    #[arg(long, default_value_t = 1)]
+    client_threads: usize,
     /// Before the run, write one freshly issued token (`token.jwt`), the server's JWKS (`jwks.json`) and its
     /// issuer (`issuer.txt`) into this directory, for timing `auth4agent verify` offline.
     #[arg(long, value_name = "DIR")]
@@ -112,6 +113,15 @@ struct Report {
     server_peak_rss_kb: Option<u64>,
     server_cpu_s: Option<f64>,
     client_cpu_s: Option<f64>,
+    /// Server CPU time per operation in µs, warm-up operations included in the denominator as in the CPU window.
+    server_cpu_us_per_op: Option<f64>,
+    /// Load generator CPU time per operation in µs (same window).
+    client_cpu_us_per_op: Option<f64>,
+    /// Operations run in warm-up plus measured window, successful or not.
+    operations_incl_warmup: u64,
+    /// Connections the measured loop reopened (after a failed exchange or a close by the server).
+    client_reconnects: u64,
+    client_threads: usize,
     db_bytes: Option<u64>,
     seed_db_bytes_per_agent: Option<f64>,
     setup_s: f64,
@@ -119,10 +129,14 @@ struct Report {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let mut rt = tokio::runtime::Builder::new_multi_thread();
-    if let Some(n) = args.client_threads {
-        rt.worker_threads(n.max(1));
-    }
+    // Every core the load generator takes is one the server on the same machine does not get.
+    let mut rt = if args.client_threads <= 1 {
+        tokio::runtime::Builder::new_current_thread()
+    } else {
+        let mut rt = tokio::runtime::Builder::new_multi_thread();
+        rt.worker_threads(args.client_threads);
+        rt
+    };
     let report = rt.enable_all().build()?.block_on(run(args))?;
     println!("{}", serde_json::to_string_pretty(&report)?);
     Ok(())
@@ -162,7 +176,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         (None, Some(url)) => url.clone(),
         (None, None) => bail!("give --server-bin or --url"),
     };
-    let pool = args.concurrency.max(args.setup_concurrency);
+    let pool = args.setup_concurrency;
     let mut api = Api::connect(&base, pool).await?;
 
     // Operator: register, publish the TXT record in our DNS, confirm.
@@ -221,7 +235,8 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     }
     let k = args.drive_agents.clamp(1, total_agents);
     let drive_ids: Vec<u64> = (0..k).map(|i| i * total_agents / k).collect();
-    let agents = Arc::new(drive_ids.iter().map(|&i| ids.agent(i)).collect::<Vec<_>>());
+    let agents: Vec<_> = drive_ids.iter().map(|&i| ids.agent(i)).collect();
+    let drive_agents = agents.len();
     let request = TokenRequest {
         scope: SCOPES[0].into(),
         token_aud: TOKEN_AUD.into(),
@@ -240,10 +255,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     }
 
     let op = match args.mode {
-        Mode::Issue => Operation::Issue {
-            agents: Arc::clone(&agents),
-            request,
-        },
+        Mode::Issue => Operation::issue(agents, api.issuer(), request),
         Mode::Introspect => {
             let mut tokens = Vec::with_capacity(args.tokens as usize);
             for n in 0..args.tokens as usize {
@@ -254,9 +266,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
                     .map_err(|f| anyhow::anyhow!("pre-issuing a token: {}", f.0))?;
                 tokens.push(t.token);
             }
-            Operation::Introspect {
-                tokens: Arc::new(tokens),
-            }
+            Operation::introspect(&tokens)
         }
     };
     let setup_s = setup_started.elapsed().as_secs_f64();
@@ -271,10 +281,11 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         duration: Duration::from_secs_f64(args.duration),
         rate: args.rate,
     };
+    let target = Target::resolve(&base).await?;
     let pid = server.as_ref().map(SpawnedServer::pid);
     let me = std::process::id();
     let cpu_before = (pid.and_then(cpu_seconds), cpu_seconds(me));
-    let mut outcome = drive(&api, &op, load).await;
+    let mut outcome = drive(&target, &op, load).await;
     let cpu_after = (pid.and_then(cpu_seconds), cpu_seconds(me));
     let server_peak_rss_kb = pid.and_then(peak_rss_kb);
     let latency_ms = outcome.percentiles();
@@ -282,6 +293,9 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         Mode::Issue => 2,
         Mode::Introspect => 1,
     };
+    let server_cpu_s = cpu_before.0.zip(cpu_after.0).map(|(a, b)| b - a);
+    let client_cpu_s = cpu_before.1.zip(cpu_after.1).map(|(a, b)| b - a);
+    let per_op_us = |cpu: f64| round1(cpu * 1e6 / outcome.operations.max(1) as f64);
     if let Some(mut s) = server.take() {
         s.stop()?;
     }
@@ -297,10 +311,15 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         rate_target_per_s: args.rate,
         duration_s: outcome.measured.as_secs_f64(),
         agents: total_agents,
-        drive_agents: agents.len(),
+        drive_agents,
         server_peak_rss_kb,
-        server_cpu_s: cpu_before.0.zip(cpu_after.0).map(|(a, b)| round1(b - a)),
-        client_cpu_s: cpu_before.1.zip(cpu_after.1).map(|(a, b)| round1(b - a)),
+        server_cpu_s: server_cpu_s.map(round1),
+        client_cpu_s: client_cpu_s.map(round1),
+        server_cpu_us_per_op: server_cpu_s.map(per_op_us),
+        client_cpu_us_per_op: client_cpu_s.map(per_op_us),
+        operations_incl_warmup: outcome.operations,
+        client_reconnects: outcome.reconnects,
+        client_threads: args.client_threads.max(1),
         db_bytes: spec.as_ref().map(|_| db_bytes(&db)),
         seed_db_bytes_per_agent: seed_per_agent.map(round1),
         setup_s: round1(setup_s),
