@@ -83,11 +83,10 @@ fn validate_dns_name(name: &str) -> std::result::Result<(), &'static str> {
     if name.is_empty() || name.len() > 253 {
         return Err("a DNS name is 1 to 253 octets");
     }
-    let labels: Vec<&str> = name.split('.').collect();
-    if labels.len() < 2 {
+    if !name.contains('.') {
         return Err("at least two labels are required");
     }
-    for label in &labels {
+    for label in name.split('.') {
         if label.is_empty() || label.len() > 63 {
             return Err("each label is 1 to 63 octets");
         }
@@ -101,13 +100,42 @@ fn validate_dns_name(name: &str) -> std::result::Result<(), &'static str> {
             return Err("labels do not start or end with '-'");
         }
     }
-    if labels
-        .last()
+    if name
+        .rsplit('.')
+        .next()
         .is_some_and(|tld| tld.bytes().all(|b| b.is_ascii_digit()))
     {
         return Err("an IP address is not a domain");
     }
     Ok(())
+}
+
+/// Whether `domain` is exactly what [`Domain::parse`] makes of it.
+fn is_normalized_domain(domain: &str) -> bool {
+    match plain_ldh_normalized(domain) {
+        Some(normalized) => normalized,
+        None => is_normalized_domain_slow(domain),
+    }
+}
+
+fn is_normalized_domain_slow(domain: &str) -> bool {
+    Domain::parse(domain).is_ok_and(|normalized| normalized.as_str() == domain)
+}
+
+/// The answer of [`is_normalized_domain_slow`] without IDNA processing, for names made only of lowercase LDH
+/// labels none of which has `--` in its third and fourth positions (so no `xn--` label and nothing UTS-46 maps,
+/// refuses or decodes); `None` for any other name.
+fn plain_ldh_normalized(domain: &str) -> Option<bool> {
+    let plain_label = |label: &str| {
+        label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            && label.get(2..4) != Some("--")
+    };
+    if !domain.split('.').all(plain_label) {
+        return None;
+    }
+    Some(validate_dns_name(domain).is_ok())
 }
 
 /// A valid `did:agent:<domain>:<fingerprint>`. The fingerprint is lowercase hex of the first 16 bytes of
@@ -121,6 +149,15 @@ pub struct Did {
 impl Did {
     /// Parses a DID string. The domain part must already be in normalized form.
     pub fn parse(s: &str) -> Result<Did> {
+        let domain_len = Did::validate(s)?;
+        Ok(Did {
+            value: s.to_owned(),
+            domain_end: DID_PREFIX.len() + domain_len,
+        })
+    }
+
+    /// The checks of [`Self::parse`] without building a `Did`; returns the length of the domain part.
+    pub(crate) fn validate(s: &str) -> Result<usize> {
         let bad = |why: &str| Error::InvalidDid(why.to_string());
         if s.len() > DID_PREFIX.len() + 253 + 1 + 32 {
             return Err(bad("too long"));
@@ -138,18 +175,12 @@ impl Did {
         {
             return Err(bad("the fingerprint is 32 lowercase hex digits"));
         }
-        match Domain::parse(domain) {
-            Ok(normalized) if normalized.as_str() == domain => {}
-            _ => {
-                return Err(bad(
-                    "the domain must be a normalized DNS name (lowercase ASCII, no port)",
-                ));
-            }
+        if !is_normalized_domain(domain) {
+            return Err(bad(
+                "the domain must be a normalized DNS name (lowercase ASCII, no port)",
+            ));
         }
-        Ok(Did {
-            value: s.to_owned(),
-            domain_end: DID_PREFIX.len() + domain.len(),
-        })
+        Ok(domain.len())
     }
 
     /// The DID of `key` under an operator's `domain`.
@@ -241,4 +272,68 @@ pub fn did_document(did: &Did, key: &PublicKey) -> Value {
         "authentication": [vm],
         "assertionMethod": [vm],
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// The fast path must agree with full IDNA processing wherever it gives an answer.
+    fn check(domain: &str) {
+        if let Some(fast) = plain_ldh_normalized(domain) {
+            assert_eq!(fast, is_normalized_domain_slow(domain), "{domain:?}");
+        }
+    }
+
+    #[test]
+    fn fast_path_cases() {
+        for d in [
+            "agents.example.com",
+            "a.b",
+            "a-b.example",
+            "ab--cd.example",
+            "xn--bcher-kva.example",
+            "xn--a.example",
+            "-a.example",
+            "a-.example",
+            "example.123",
+            "123.example",
+            "example",
+            "a..example",
+            ".example.com",
+            "example.com.",
+            "",
+            ".",
+            &format!("{}.com", "a".repeat(63)),
+            &format!("{}.com", "a".repeat(64)),
+            &format!("{}.com", vec!["a".repeat(62); 4].join(".")),
+            &format!("{}.co", vec!["a".repeat(62); 4].join(".")),
+        ] {
+            check(d);
+        }
+        assert_eq!(plain_ldh_normalized("agents.example.com"), Some(true));
+        assert_eq!(plain_ldh_normalized("xn--bcher-kva.example"), None);
+        assert_eq!(plain_ldh_normalized("Agents.example.com"), None);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
+
+        #[test]
+        fn fast_path_agrees_with_idna(d in "([a-z0-9-]{0,6}|xn--[a-z0-9-]{0,6}|[a-z]{1,3}--[a-z]{0,3})(\\.([a-z0-9-]{0,6}|xn--[a-z0-9]{1,5}-[a-z0-9]{1,4})){0,4}") {
+            check(&d);
+        }
+
+        #[test]
+        fn fast_path_agrees_on_any_ldh_string(d in "[a-z0-9.-]{0,70}") {
+            check(&d);
+        }
+
+        #[test]
+        fn long_names_agree(n in 1usize..70, k in 1usize..6) {
+            check(&vec!["a".repeat(n); k].join("."));
+        }
+    }
 }

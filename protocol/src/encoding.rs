@@ -14,18 +14,29 @@ pub fn b64url_encode(bytes: &[u8]) -> String {
 /// Decodes unpadded base64url, refusing padding, whitespace, the standard alphabet's `+` and `/`,
 /// and non-canonical trailing bits.
 pub fn b64url_decode(s: &str) -> Result<Vec<u8>> {
+    // The engine refuses all of these itself; the scans below only pick the message, so they run on failure only.
+    URL_SAFE_NO_PAD.decode(s).map_err(|_| decode_error(s))
+}
+
+/// Decodes `s` like [`b64url_decode`] if it decodes to exactly `N` bytes; `None` otherwise (including any error).
+pub(crate) fn b64url_decode_array<const N: usize>(s: &str) -> Option<[u8; N]> {
+    let mut out = [0u8; N];
+    match URL_SAFE_NO_PAD.decode_slice(s, &mut out) {
+        Ok(n) if n == N => Some(out),
+        _ => None,
+    }
+}
+
+fn decode_error(s: &str) -> Error {
     if s.contains('=') {
-        return Err(Error::InvalidBase64("padding is not allowed"));
+        Error::InvalidBase64("padding is not allowed")
+    } else if s.bytes().any(|b| b.is_ascii_whitespace()) {
+        Error::InvalidBase64("whitespace is not allowed")
+    } else if s.bytes().any(|b| b == b'+' || b == b'/') {
+        Error::InvalidBase64("'+' and '/' are not base64url")
+    } else {
+        Error::InvalidBase64("not base64url")
     }
-    if s.bytes().any(|b| b.is_ascii_whitespace()) {
-        return Err(Error::InvalidBase64("whitespace is not allowed"));
-    }
-    if s.bytes().any(|b| b == b'+' || b == b'/') {
-        return Err(Error::InvalidBase64("'+' and '/' are not base64url"));
-    }
-    URL_SAFE_NO_PAD
-        .decode(s)
-        .map_err(|_| Error::InvalidBase64("not base64url"))
 }
 
 /// SHA-256 of `bytes`.

@@ -1,13 +1,18 @@
 //! The strict compact JWS core (RFC 7515) shared by access tokens, proofs and signed requests: EdDSA over Ed25519
 //! only, explicit `typ`, no embedded keys, no `crit`, no duplicate members, strict base64url, `verify_strict`.
 
+use std::borrow::Cow;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
+use serde::de::MapAccess;
 use serde_json::{Map, Value};
 
-use crate::encoding::{b64url_decode, b64url_encode};
+use crate::encoding::{b64url_decode, b64url_decode_array};
 use crate::error::{Error, Result};
 use crate::keys::{PublicKey, SigningKey};
-use crate::strict_json;
+use crate::strict_json::{self, Fields, Member, MemberSeed, fill, mark};
 
 /// The `typ` header value of each message kind. A message of one kind never verifies as another (RFC 8725 §3.11).
 pub mod typ {
@@ -33,18 +38,28 @@ const KEY_HEADERS: [&str; 6] = ["jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256"];
 
 /// Signs `payload` under `header_json` exactly as given: `b64url(header) '.' b64url(payload) '.' b64url(sig)`.
 pub fn sign_raw(key: &SigningKey, header_json: &[u8], payload: &[u8]) -> String {
-    let mut out = b64url_encode(header_json);
+    let b64_len = |n: usize| n.div_ceil(3) * 4;
+    let mut out = String::with_capacity(b64_len(header_json.len()) + b64_len(payload.len()) + 88);
+    URL_SAFE_NO_PAD.encode_string(header_json, &mut out);
     out.push('.');
-    out.push_str(&b64url_encode(payload));
+    URL_SAFE_NO_PAD.encode_string(payload, &mut out);
     let sig = key.sign(out.as_bytes());
     out.push('.');
-    out.push_str(&b64url_encode(&sig));
+    URL_SAFE_NO_PAD.encode_string(sig, &mut out);
     out
+}
+
+/// The protected header written when signing; members in the order `{"alg","kid","typ"}`.
+#[derive(Serialize)]
+struct SignHeader<'a> {
+    alg: &'a str,
+    kid: &'a str,
+    typ: &'a str,
 }
 
 /// Signs `claims` with header `{"alg":"EdDSA","kid":kid,"typ":typ}`.
 pub fn sign(key: &SigningKey, typ: &str, kid: &str, claims: &impl Serialize) -> Result<String> {
-    let header = serde_json::to_vec(&serde_json::json!({ "alg": ALG, "kid": kid, "typ": typ }))
+    let header = serde_json::to_vec(&SignHeader { alg: ALG, kid, typ })
         .map_err(|e| Error::InvalidJson(e.to_string()))?;
     let payload = serde_json::to_vec(claims).map_err(|e| Error::InvalidJson(e.to_string()))?;
     Ok(sign_raw(key, &header, &payload))
@@ -64,7 +79,7 @@ pub struct UnverifiedJws {
     header: Header,
     claims: Map<String, Value>,
     signing_input: String,
-    signature: Vec<u8>,
+    signature: [u8; 64],
 }
 
 /// A JWS whose signature verified under a key the caller chose.
@@ -78,40 +93,18 @@ impl UnverifiedJws {
     /// Parses `compact` and applies every structural refusal; `expected_typ` is the only `typ` accepted
     /// (compared as a media type: case-insensitive, optional `application/` prefix, RFC 7515 §4.1.9).
     pub fn decode(compact: &str, expected_typ: &str) -> Result<UnverifiedJws> {
-        if compact.len() > MAX_COMPACT_LEN {
-            return Err(Error::TokenTooLarge(MAX_COMPACT_LEN));
-        }
-        if compact.is_empty() {
-            return Err(Error::MalformedToken);
-        }
-        let mut parts = compact.split('.');
-        let (Some(h), Some(p), Some(s), None) =
-            (parts.next(), parts.next(), parts.next(), parts.next())
-        else {
-            return Err(Error::MalformedToken);
-        };
-        if h.is_empty() || s.is_empty() {
-            return Err(Error::MalformedToken);
-        }
-        let header_value = strict_json::parse(&b64url_decode(h)?)?;
-        let Value::Object(header) = header_value else {
-            return Err(Error::InvalidJson(
-                "protected header is not a JSON object".into(),
-            ));
-        };
-        let header = check_header(&header, expected_typ)?;
-        let payload = b64url_decode(p)?;
+        let segments = Segments::split(compact)?;
+        let header_json = b64url_decode(segments.header)?;
+        let header = parse_header(&header_json, expected_typ)?.into_owned();
+        let payload = b64url_decode(segments.payload)?;
         let Value::Object(claims) = strict_json::parse(&payload)? else {
             return Err(Error::PayloadNotObject);
         };
-        let signature = b64url_decode(s)?;
-        if signature.len() != 64 {
-            return Err(Error::BadSignature);
-        }
+        let signature = decode_signature(segments.signature)?;
         Ok(UnverifiedJws {
             header,
             claims,
-            signing_input: compact[..h.len() + 1 + p.len()].to_owned(),
+            signing_input: segments.signing_input.to_owned(),
             signature,
         })
     }
@@ -141,41 +134,148 @@ impl UnverifiedJws {
     }
 }
 
-fn check_header(header: &Map<String, Value>, expected_typ: &str) -> Result<Header> {
-    let alg = match header.get("alg") {
-        Some(Value::String(alg)) if ACCEPTED_ALGS.contains(&alg.as_str()) => alg.clone(),
-        Some(Value::String(alg)) => return Err(Error::UnsupportedAlg(alg.clone())),
-        Some(other) => return Err(Error::UnsupportedAlg(other.to_string())),
+/// The three segments of a compact JWS that passed the size and shape checks.
+pub(crate) struct Segments<'a> {
+    pub header: &'a str,
+    pub payload: &'a str,
+    pub signature: &'a str,
+    /// `header '.' payload`: the bytes the signature covers.
+    pub signing_input: &'a str,
+}
+
+impl<'a> Segments<'a> {
+    /// Applies the size limit and splits `compact` into exactly three segments, header and signature non-empty.
+    pub(crate) fn split(compact: &'a str) -> Result<Segments<'a>> {
+        if compact.len() > MAX_COMPACT_LEN {
+            return Err(Error::TokenTooLarge(MAX_COMPACT_LEN));
+        }
+        if compact.is_empty() {
+            return Err(Error::MalformedToken);
+        }
+        let mut parts = compact.split('.');
+        let (Some(h), Some(p), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(Error::MalformedToken);
+        };
+        if h.is_empty() || s.is_empty() {
+            return Err(Error::MalformedToken);
+        }
+        Ok(Segments {
+            header: h,
+            payload: p,
+            signature: s,
+            signing_input: &compact[..h.len() + 1 + p.len()],
+        })
+    }
+}
+
+/// Decodes the signature segment, which must hold exactly 64 bytes.
+pub(crate) fn decode_signature(segment: &str) -> Result<[u8; 64]> {
+    if let Some(signature) = b64url_decode_array(segment) {
+        return Ok(signature);
+    }
+    b64url_decode(segment)?
+        .try_into()
+        .map_err(|_| Error::BadSignature)
+}
+
+/// The header members the checks read; every other member is checked for syntax and duplicates only.
+#[derive(Default)]
+struct HeaderFields<'a> {
+    alg: Option<Member<'a>>,
+    typ: Option<Member<'a>>,
+    kid: Option<Member<'a>>,
+    crit: Option<Member<'a>>,
+    /// Presence of each of [`KEY_HEADERS`], in that order.
+    key_headers: [bool; KEY_HEADERS.len()],
+}
+
+impl<'de> Fields<'de> for HeaderFields<'de> {
+    fn capture<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> std::result::Result<Option<bool>, A::Error> {
+        let filled = match key {
+            "alg" => fill::<_, MemberSeed>(&mut self.alg, map)?,
+            "typ" => fill::<_, MemberSeed>(&mut self.typ, map)?,
+            "kid" => fill::<_, MemberSeed>(&mut self.kid, map)?,
+            "crit" => fill::<_, MemberSeed>(&mut self.crit, map)?,
+            _ => match KEY_HEADERS.iter().position(|k| *k == key) {
+                Some(i) => mark(&mut self.key_headers[i], map)?,
+                None => return Ok(None),
+            },
+        };
+        Ok(Some(filled))
+    }
+}
+
+/// An accepted protected header, borrowing from the decoded header JSON where it can.
+pub(crate) struct HeaderRef<'a> {
+    pub alg: Cow<'a, str>,
+    pub typ: Cow<'a, str>,
+    pub kid: Cow<'a, str>,
+}
+
+impl HeaderRef<'_> {
+    fn into_owned(self) -> Header {
+        Header {
+            alg: self.alg.into_owned(),
+            typ: self.typ.into_owned(),
+            kid: self.kid.into_owned(),
+        }
+    }
+}
+
+/// Parses the decoded protected header and applies every header refusal, in a fixed order: `alg` allow-list,
+/// embedded keys, `crit`, `typ`, `kid`.
+pub(crate) fn parse_header<'a>(json: &'a [u8], expected_typ: &str) -> Result<HeaderRef<'a>> {
+    let Some(header) = strict_json::parse_object::<HeaderFields<'a>>(json)? else {
+        return Err(Error::InvalidJson(
+            "protected header is not a JSON object".into(),
+        ));
+    };
+    let alg = match header.alg {
+        Some(Member::Str(alg)) if ACCEPTED_ALGS.contains(&&*alg) => alg,
+        Some(Member::Str(alg)) => return Err(Error::UnsupportedAlg(alg.into_owned())),
+        Some(other) => return Err(Error::UnsupportedAlg(other.to_value().to_string())),
         None => return Err(Error::UnsupportedAlg(String::new())),
     };
-    if let Some(name) = KEY_HEADERS.iter().find(|k| header.contains_key(**k)) {
-        return Err(Error::EmbeddedKey((*name).to_string()));
+    if let Some(i) = header.key_headers.iter().position(|present| *present) {
+        return Err(Error::EmbeddedKey(KEY_HEADERS[i].to_string()));
     }
-    match header.get("crit") {
+    match header.crit {
         None => {}
-        Some(Value::Array(items)) if items.is_empty() => return Err(Error::EmptyCrit),
+        Some(Member::Other(Value::Array(items))) if items.is_empty() => {
+            return Err(Error::EmptyCrit);
+        }
         Some(_) => return Err(Error::UnknownCrit),
     }
-    let typ = match header.get("typ") {
+    let typ = match header.typ {
         None => return Err(Error::MissingTyp),
-        Some(Value::String(t)) if typ_matches(t, expected_typ) => t.clone(),
+        Some(Member::Str(t)) if typ_matches(&t, expected_typ) => t,
+        Some(Member::Str(t)) => {
+            return Err(Error::WrongTyp {
+                expected: expected_typ.to_string(),
+                found: t.into_owned(),
+            });
+        }
         Some(other) => {
             return Err(Error::WrongTyp {
                 expected: expected_typ.to_string(),
-                found: other
-                    .as_str()
-                    .map_or_else(|| other.to_string(), str::to_string),
+                found: other.to_value().to_string(),
             });
         }
     };
-    let kid = match header.get("kid") {
-        Some(Value::String(kid)) if !kid.is_empty() => kid.clone(),
+    let kid = match header.kid {
+        Some(Member::Str(kid)) if !kid.is_empty() => kid,
         _ => return Err(Error::MissingKid),
     };
-    Ok(Header { alg, typ, kid })
+    Ok(HeaderRef { alg, typ, kid })
 }
 
-fn typ_matches(found: &str, expected: &str) -> bool {
+pub(crate) fn typ_matches(found: &str, expected: &str) -> bool {
     let found = match found.get(..12) {
         Some(prefix) if prefix.eq_ignore_ascii_case("application/") => &found[12..],
         _ => found,

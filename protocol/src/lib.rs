@@ -9,6 +9,8 @@
 pub mod did;
 pub mod dns;
 pub mod encoding;
+#[cfg(test)]
+mod equivalence_tests;
 pub mod error;
 pub mod jwks;
 pub mod jws;

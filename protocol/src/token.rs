@@ -1,15 +1,20 @@
 //! The access-token profile (RFC 9068): claims, issuance, and the `Verifier` that alone can produce a
 //! [`VerifiedToken`].
 
+use std::borrow::Cow;
+
+use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 use crate::did::Did;
+use crate::encoding::b64url_decode;
 use crate::error::{Error, Result};
 use crate::jwks::KeySet;
-use crate::jws::{self, UnverifiedJws, numeric_date, required_date, string_claim, typ};
+use crate::jws::{self, Segments, typ};
 use crate::keys::SigningKey;
 use crate::scope::ScopeSet;
+use crate::strict_json::{self, Fields, Member, MemberSeed, ObjectSeed, fill};
 
 /// Default clock-skew allowance, in seconds.
 pub const DEFAULT_LEEWAY: u64 = 60;
@@ -148,14 +153,22 @@ impl Verifier {
     }
 
     fn verify_inner(&self, token: &str, keys: &KeySet, now: Option<u64>) -> Result<VerifiedToken> {
-        let jws = UnverifiedJws::decode(token, typ::ACCESS_TOKEN)?;
+        // The same steps, in the same order, as `UnverifiedJws::decode` then `verify`, but the claims are parsed
+        // straight into borrowed fields instead of a `Map` that would then be copied out.
+        let segments = Segments::split(token)?;
+        let header_json = b64url_decode(segments.header)?;
+        let header = jws::parse_header(&header_json, typ::ACCESS_TOKEN)?;
+        let payload = b64url_decode(segments.payload)?;
+        let fields = strict_json::parse_object::<ClaimFields<'_>>(&payload)?
+            .ok_or(Error::PayloadNotObject)?;
+        let signature = jws::decode_signature(segments.signature)?;
         let key = keys
-            .get(jws.kid())
-            .ok_or_else(|| Error::UnknownKid(jws.kid().to_owned()))?;
-        let verified = jws.verify(key)?;
-        let claims = parse_claims(&verified.claims)?;
+            .get(&header.kid)
+            .ok_or_else(|| Error::UnknownKid(header.kid.clone().into_owned()))?;
+        key.verify_strict(segments.signing_input.as_bytes(), &signature)?;
+        let claims = fields.check()?;
         if claims.iss != self.issuer {
-            return Err(Error::WrongIssuer(claims.iss));
+            return Err(Error::WrongIssuer(claims.iss.into_owned()));
         }
         if claims.aud.as_slice().is_empty() {
             return Err(Error::EmptyAudience);
@@ -173,63 +186,171 @@ impl Verifier {
             }
         }
         Ok(VerifiedToken {
-            claims,
-            kid: verified.header.kid,
+            claims: AccessTokenClaims {
+                iss: claims.iss.into_owned(),
+                sub: claims.sub.into_owned(),
+                client_id: claims.client_id.into_owned(),
+                aud: claims.aud,
+                scope: claims.scope.into_owned(),
+                iat: claims.iat,
+                nbf: claims.nbf,
+                exp: claims.exp,
+                jti: claims.jti.into_owned(),
+                cnf: Confirmation {
+                    jkt: claims.jkt.into_owned(),
+                },
+            },
+            kid: header.kid.into_owned(),
         })
     }
 }
 
-fn parse_claims(c: &Map<String, Value>) -> Result<AccessTokenClaims> {
-    let iss = string_claim(c, "iss")?.to_owned();
-    let sub = string_claim(c, "sub")?;
-    Did::parse(sub).map_err(|_| Error::WrongSubject)?;
-    let client_id = string_claim(c, "client_id")?;
-    if client_id != sub {
-        return Err(Error::InvalidClaim("client_id", "must equal sub".into()));
+/// The access-token claims as found in the payload, before any claim check.
+#[derive(Default)]
+struct ClaimFields<'a> {
+    iss: Option<Member<'a>>,
+    sub: Option<Member<'a>>,
+    client_id: Option<Member<'a>>,
+    aud: Option<Member<'a>>,
+    scope: Option<Member<'a>>,
+    jti: Option<Member<'a>>,
+    cnf: Option<Option<CnfFields<'a>>>,
+    iat: Option<Member<'a>>,
+    nbf: Option<Member<'a>>,
+    exp: Option<Member<'a>>,
+}
+
+impl<'de> Fields<'de> for ClaimFields<'de> {
+    fn capture<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> std::result::Result<Option<bool>, A::Error> {
+        let slot = match key {
+            "iss" => &mut self.iss,
+            "sub" => &mut self.sub,
+            "client_id" => &mut self.client_id,
+            "aud" => &mut self.aud,
+            "scope" => &mut self.scope,
+            "jti" => &mut self.jti,
+            "iat" => &mut self.iat,
+            "nbf" => &mut self.nbf,
+            "exp" => &mut self.exp,
+            "cnf" => return fill::<_, ObjectSeed<CnfFields<'de>>>(&mut self.cnf, map).map(Some),
+            _ => return Ok(None),
+        };
+        fill::<_, MemberSeed>(slot, map).map(Some)
     }
-    let aud = match c.get("aud") {
-        None => return Err(Error::MissingClaim("aud")),
-        Some(Value::String(a)) if !a.is_empty() => Audience::One(a.clone()),
-        Some(Value::Array(items)) => Audience::Many(
-            items
-                .iter()
-                .map(|v| match v {
-                    Value::String(s) if !s.is_empty() => Ok(s.clone()),
-                    _ => Err(Error::InvalidClaim(
-                        "aud",
-                        "entries must be non-empty strings".into(),
-                    )),
-                })
-                .collect::<Result<_>>()?,
-        ),
-        Some(_) => {
-            return Err(Error::InvalidClaim(
-                "aud",
-                "must be a string or an array".into(),
-            ));
+}
+
+/// The members of `cnf` the checks read.
+#[derive(Default)]
+struct CnfFields<'a> {
+    jkt: Option<Member<'a>>,
+}
+
+impl<'de> Fields<'de> for CnfFields<'de> {
+    fn capture<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> std::result::Result<Option<bool>, A::Error> {
+        match key {
+            "jkt" => fill::<_, MemberSeed>(&mut self.jkt, map).map(Some),
+            _ => Ok(None),
         }
-    };
-    let scope = string_claim(c, "scope")?;
-    ScopeSet::parse(scope)?;
-    let jti = string_claim(c, "jti")?;
-    if jti.is_empty() {
-        return Err(Error::InvalidClaim("jti", "must not be empty".into()));
     }
-    let jkt = match c.get("cnf") {
-        None => return Err(Error::MissingClaim("cnf")),
-        Some(Value::Object(cnf)) => string_claim(cnf, "jkt")?.to_owned(),
-        Some(_) => return Err(Error::InvalidClaim("cnf", "must be an object".into())),
-    };
-    Ok(AccessTokenClaims {
-        iss,
-        sub: sub.to_owned(),
-        client_id: client_id.to_owned(),
-        aud,
-        scope: scope.to_owned(),
-        iat: required_date(c, "iat")?,
-        nbf: numeric_date(c, "nbf")?,
-        exp: required_date(c, "exp")?,
-        jti: jti.to_owned(),
-        cnf: Confirmation { jkt },
-    })
+}
+
+/// Access-token claims that passed the claim checks, borrowing from the payload.
+struct CheckedClaims<'a> {
+    iss: Cow<'a, str>,
+    sub: Cow<'a, str>,
+    client_id: Cow<'a, str>,
+    aud: Audience,
+    scope: Cow<'a, str>,
+    iat: u64,
+    nbf: Option<u64>,
+    exp: u64,
+    jti: Cow<'a, str>,
+    jkt: Cow<'a, str>,
+}
+
+impl<'a> ClaimFields<'a> {
+    /// The claim checks, in a fixed order (which decides the error when several claims are wrong).
+    fn check(self) -> Result<CheckedClaims<'a>> {
+        let iss = string_member(self.iss, "iss")?;
+        let sub = string_member(self.sub, "sub")?;
+        Did::validate(&sub).map_err(|_| Error::WrongSubject)?;
+        let client_id = string_member(self.client_id, "client_id")?;
+        if client_id != sub {
+            return Err(Error::InvalidClaim("client_id", "must equal sub".into()));
+        }
+        let aud = match self.aud {
+            None => return Err(Error::MissingClaim("aud")),
+            Some(Member::Str(a)) if !a.is_empty() => Audience::One(a.into_owned()),
+            Some(Member::Other(Value::Array(items))) => Audience::Many(
+                items
+                    .into_iter()
+                    .map(|v| match v {
+                        Value::String(s) if !s.is_empty() => Ok(s),
+                        _ => Err(Error::InvalidClaim(
+                            "aud",
+                            "entries must be non-empty strings".into(),
+                        )),
+                    })
+                    .collect::<Result<_>>()?,
+            ),
+            Some(_) => {
+                return Err(Error::InvalidClaim(
+                    "aud",
+                    "must be a string or an array".into(),
+                ));
+            }
+        };
+        let scope = string_member(self.scope, "scope")?;
+        ScopeSet::validate(&scope)?;
+        let jti = string_member(self.jti, "jti")?;
+        if jti.is_empty() {
+            return Err(Error::InvalidClaim("jti", "must not be empty".into()));
+        }
+        let jkt = match self.cnf {
+            None => return Err(Error::MissingClaim("cnf")),
+            Some(Some(cnf)) => string_member(cnf.jkt, "jkt")?,
+            Some(None) => return Err(Error::InvalidClaim("cnf", "must be an object".into())),
+        };
+        let iat = date_member(self.iat, "iat")?.ok_or(Error::MissingClaim("iat"))?;
+        let nbf = date_member(self.nbf, "nbf")?;
+        let exp = date_member(self.exp, "exp")?.ok_or(Error::MissingClaim("exp"))?;
+        Ok(CheckedClaims {
+            iss,
+            sub,
+            client_id,
+            aud,
+            scope,
+            iat,
+            nbf,
+            exp,
+            jti,
+            jkt,
+        })
+    }
+}
+
+/// A required string claim (as [`jws::string_claim`]).
+fn string_member<'a>(member: Option<Member<'a>>, name: &'static str) -> Result<Cow<'a, str>> {
+    match member {
+        None => Err(Error::MissingClaim(name)),
+        Some(Member::Str(s)) => Ok(s),
+        Some(_) => Err(Error::InvalidClaim(name, "must be a string".into())),
+    }
+}
+
+/// A NumericDate claim (as [`jws::numeric_date`]): a non-negative JSON integer.
+fn date_member(member: Option<Member<'_>>, name: &'static str) -> Result<Option<u64>> {
+    match member {
+        None => Ok(None),
+        Some(Member::UInt(n)) => Ok(Some(n)),
+        Some(_) => Err(Error::InvalidNumericDate(name)),
+    }
 }
