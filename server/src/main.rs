@@ -119,8 +119,14 @@ async fn open_store(cli: &Cli) -> anyhow::Result<Arc<dyn Store>> {
             Ok(Arc::new(store))
         }
         None => {
-            let store = SqliteStore::open(&cli.db)
-                .with_context(|| format!("cannot open the database {}", cli.db.display()))?;
+            // The serving process owns the file (exclusive lock, row cache); `keys rotate` does not.
+            let store = if cli.command.is_none() {
+                SqliteStore::open_serving(&cli.db)
+            } else {
+                SqliteStore::open(&cli.db)
+            };
+            let store =
+                store.with_context(|| format!("cannot open the database {}", cli.db.display()))?;
             tracing::info!(backend = "sqlite", database = %cli.db.display(), "storage ready");
             Ok(Arc::new(store))
         }

@@ -805,3 +805,65 @@ async fn redeem_challenge_commits_single_use_and_audit_together() {
     let store = SqliteStore::open(&path).unwrap();
     store_common::redeem_and_joined_read(&store).await;
 }
+
+#[tokio::test]
+async fn one_serving_process_per_file_and_its_row_cache_sees_every_change() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open_serving(&path).unwrap();
+    match SqliteStore::open_serving(&path) {
+        Err(StoreError::Unavailable(msg)) => assert!(msg.contains("already served"), "{msg}"),
+        other => panic!("a second serving open must be refused: {other:?}"),
+    }
+    // Tools that do not serve (keys rotate) may still open the file.
+    drop(SqliteStore::open(&path).unwrap());
+
+    let (op, ag) = seeded(&store).await;
+    // Cached by these reads...
+    assert_eq!(
+        store.get_agent_with_operator(&ag.did).await.unwrap(),
+        Some((ag.clone(), op.clone()))
+    );
+    // ...and every acknowledged change is visible to the next read.
+    let suspended = store
+        .set_agent_status(&ag.did, AgentStatus::Suspended, NOW + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_agent(&ag.did).await.unwrap().map(|a| a.status),
+        Some(AgentStatus::Suspended)
+    );
+    assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(suspended));
+    let scoped = store
+        .set_agent_scopes(&ag.did, vec!["read".into()], NOW + 6)
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .get_agent_with_operator(&ag.did)
+            .await
+            .unwrap()
+            .map(|(a, _)| a),
+        Some(scoped)
+    );
+    store
+        .set_operator_verified(&op.id, NOW + 7, NOW + 100)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_operator(&op.id).await.unwrap().map(|o| o.status),
+        Some(OperatorStatus::Verified)
+    );
+    store.set_operator_unverified(&op.id).await.unwrap();
+    assert_eq!(
+        store
+            .get_agent_with_operator(&ag.did)
+            .await
+            .unwrap()
+            .map(|(_, o)| o.status),
+        Some(OperatorStatus::Unverified)
+    );
+
+    drop(store);
+    // The lock goes with the store.
+    drop(SqliteStore::open_serving(&path).unwrap());
+}

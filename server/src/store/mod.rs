@@ -7,6 +7,7 @@
 //! All times are Unix seconds passed in by the caller (see [`crate::clock`]). Backends:
 //! [`sqlite::SqliteStore`] (embedded default) and [`postgres::PostgresStore`] (several replicas).
 
+mod identities;
 pub mod postgres;
 pub mod sqlite;
 

@@ -9,6 +9,7 @@
 //! the caller's thread (microseconds, never blocked by the writer under WAL); scans run on
 //! `tokio::task::spawn_blocking`.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -18,6 +19,7 @@ use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
 };
 
+use super::identities::IdentityCache;
 use super::{
     Agent, AgentStatus, AuditEvent, Challenge, Operator, OperatorStatus, PurgeStats, RevokedToken,
     SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, scopes_column,
@@ -46,6 +48,10 @@ struct Inner {
     path: PathBuf,
     writer: mpsc::Sender<Job>,
     readers: Mutex<Vec<Connection>>,
+    /// Agent and operator rows, only while this process holds the serving lock.
+    identities: Option<Arc<IdentityCache>>,
+    /// The exclusive lock on the database file held while serving (see [`SqliteStore::open_serving`]).
+    _serving_lock: Option<File>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -60,7 +66,37 @@ impl SqliteStore {
     /// Opens (creating if needed) the database file and applies pending migrations in one
     /// transaction. Blocking: call before serving, or from `spawn_blocking`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
-        let path = path.as_ref().to_path_buf();
+        Self::open_with(path.as_ref(), None)
+    }
+
+    /// [`Self::open`] for the one server process that serves this file: takes an exclusive lock
+    /// on `<file>.lock` (a second server on the same file is refused, not left to read stale rows) and then
+    /// caches agent and operator rows in memory, which is sound only because every change to
+    /// them now goes through this process. Other tools (`keys rotate`, `sqlite3`) may still open
+    /// the file; a change made to agents or operators by hand needs a server restart.
+    pub fn open_serving(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref();
+        // A separate lock file: closing any descriptor of the database file itself would drop
+        // SQLite's own POSIX locks on it.
+        let lock_path = lock_path(path);
+        create_private(&lock_path)?;
+        let lock = File::open(&lock_path)
+            .map_err(|e| StoreError::Unavailable(format!("{}: {e}", lock_path.display())))?;
+        lock.try_lock().map_err(|e| match e {
+            std::fs::TryLockError::WouldBlock => StoreError::Unavailable(format!(
+                "{} is already served by another auth4agent-server process (SQLite serves one process; \
+                 use PostgreSQL for several replicas)",
+                path.display()
+            )),
+            std::fs::TryLockError::Error(e) => {
+                StoreError::Unavailable(format!("cannot lock {}: {e}", path.display()))
+            }
+        })?;
+        Self::open_with(path, Some(lock))
+    }
+
+    fn open_with(path: &Path, serving_lock: Option<File>) -> Result<Self, StoreError> {
+        let path = path.to_path_buf();
         create_private(&path)?;
         let mut writer = Connection::open_with_flags(
             &path,
@@ -89,6 +125,10 @@ impl SqliteStore {
                 path,
                 writer: jobs,
                 readers: Mutex::new(Vec::new()),
+                identities: serving_lock
+                    .is_some()
+                    .then(|| Arc::new(IdentityCache::default())),
+                _serving_lock: serving_lock,
             }),
         })
     }
@@ -105,8 +145,30 @@ impl SqliteStore {
             .map_err(map_err)
     }
 
-    /// Runs `f` on the writer connection on the blocking pool.
+    /// Queues `f` for the writer thread; resolves once the batch holding it has committed.
     fn write<T, F>(&self, f: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.write_with(None, f)
+    }
+
+    /// [`Self::write`] for a change to agents or operators: the identity cache is invalidated
+    /// after the commit and before the caller hears of it.
+    fn write_identity<T, F>(&self, f: F) -> StoreFuture<'static, T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        self.write_with(self.inner.identities.clone(), f)
+    }
+
+    fn write_with<T, F>(
+        &self,
+        invalidate: Option<Arc<IdentityCache>>,
+        f: F,
+    ) -> StoreFuture<'static, T>
     where
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
@@ -116,6 +178,9 @@ impl SqliteStore {
             let result = f(conn);
             let ok = result.is_ok();
             let deliver: Deliver = Box::new(move |commit| {
+                if let Some(cache) = invalidate {
+                    cache.invalidate();
+                }
                 let _ = tx.send(match result {
                     Ok(value) => commit.map(|()| value),
                     Err(e) => Err(e),
@@ -144,6 +209,34 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError>,
     {
         Box::pin(std::future::ready(with_reader(&self.inner, f)))
+    }
+
+    /// An agent row, from the identity cache when serving.
+    fn agent(&self, did: &str) -> Result<Option<Agent>, StoreError> {
+        let Some(cache) = &self.inner.identities else {
+            return with_reader(&self.inner, |conn| get_agent_row(conn, did));
+        };
+        let ticket = match cache.agent(did) {
+            Ok(agent) => return Ok(Some(agent)),
+            Err(ticket) => ticket,
+        };
+        let agent = with_reader(&self.inner, |conn| get_agent_row(conn, did))?;
+        cache.fill(ticket, agent.as_ref(), None);
+        Ok(agent)
+    }
+
+    /// An operator row, from the identity cache when serving.
+    fn operator(&self, id: &str) -> Result<Option<Operator>, StoreError> {
+        let Some(cache) = &self.inner.identities else {
+            return with_reader(&self.inner, |conn| get_operator_row(conn, id));
+        };
+        let ticket = match cache.operator(id) {
+            Ok(op) => return Ok(Some(op)),
+            Err(ticket) => ticket,
+        };
+        let op = with_reader(&self.inner, |conn| get_operator_row(conn, id))?;
+        cache.fill(ticket, None, op.as_ref());
+        Ok(op)
     }
 
     /// Runs `f` on a pooled read-only connection on the blocking pool.
@@ -185,7 +278,7 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>) {
                 Err(_) => break,
             }
         }
-        if conn.execute_batch("BEGIN IMMEDIATE").is_err() {
+        if control(&conn, "BEGIN IMMEDIATE").is_err() {
             // Cannot group: run each write in its own implicit transaction.
             for job in batch {
                 let (_, deliver) = job(&mut conn);
@@ -195,28 +288,44 @@ fn write_loop(mut conn: Connection, queue: mpsc::Receiver<Job>) {
         }
         let mut delivers = Vec::with_capacity(batch.len());
         for job in batch {
-            let savepoint = conn.execute_batch("SAVEPOINT job");
+            let savepoint = control(&conn, "SAVEPOINT job");
             let (ok, deliver) = job(&mut conn);
             if savepoint.is_ok() {
                 let end = if ok {
-                    "RELEASE job"
+                    control(&conn, "RELEASE job")
                 } else {
-                    "ROLLBACK TO job; RELEASE job"
+                    control(&conn, "ROLLBACK TO job").and_then(|()| control(&conn, "RELEASE job"))
                 };
-                if let Err(e) = conn.execute_batch(end) {
+                if let Err(e) = end {
                     tracing::error!(error = %e, "savepoint release failed");
                 }
             }
             delivers.push(deliver);
         }
-        let commit = conn.execute_batch("COMMIT").map_err(map_err);
+        let commit = control(&conn, "COMMIT");
         if commit.is_err() {
-            let _ = conn.execute_batch("ROLLBACK");
+            let _ = control(&conn, "ROLLBACK");
         }
         for deliver in delivers {
             deliver(commit.clone());
         }
     }
+}
+
+/// `<database>.lock`, beside the database file.
+fn lock_path(db: &Path) -> PathBuf {
+    let mut name = db.as_os_str().to_owned();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Runs a transaction-control statement through the statement cache (the writer runs several per
+/// batch; `execute_batch` would parse each one every time).
+fn control(conn: &Connection, sql: &str) -> Result<(), StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute([]))
+        .map(|_| ())
+        .map_err(map_err)
 }
 
 fn blocking<T, F>(f: F) -> StoreFuture<'static, T>
@@ -492,7 +601,7 @@ impl Store for SqliteStore {
     }
 
     fn get_operator(&self, id: &str) -> StoreFuture<'_, Option<Operator>> {
-        self.lookup(|conn| get_operator_row(conn, id))
+        Box::pin(std::future::ready(self.operator(id)))
     }
 
     fn get_operator_by_domain(&self, domain: &str) -> StoreFuture<'_, Option<Operator>> {
@@ -513,7 +622,7 @@ impl Store for SqliteStore {
         expires_at: UnixTime,
     ) -> StoreFuture<'_, Operator> {
         let id = id.to_owned();
-        self.write(move |conn| {
+        self.write_identity(move |conn| {
             // Another operator's lapsed proof of the same domain no longer holds it.
             conn.prepare_cached(
                 "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
@@ -538,7 +647,7 @@ impl Store for SqliteStore {
 
     fn set_operator_unverified(&self, id: &str) -> StoreFuture<'_, Operator> {
         let id = id.to_owned();
-        self.write(move |conn| {
+        self.write_identity(move |conn| {
             conn.prepare_cached(&format!(
                 "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
                  verification_expires_at = NULL WHERE id = ?1 RETURNING {OPERATOR_COLUMNS}"
@@ -592,16 +701,15 @@ impl Store for SqliteStore {
     }
 
     fn get_agent(&self, did: &str) -> StoreFuture<'_, Option<Agent>> {
-        self.lookup(|conn| get_agent_row(conn, did))
+        Box::pin(std::future::ready(self.agent(did)))
     }
 
     fn get_agent_with_operator(&self, did: &str) -> StoreFuture<'_, Option<(Agent, Operator)>> {
-        self.lookup(|conn| {
-            let Some(agent) = get_agent_row(conn, did)? else {
-                return Ok(None);
-            };
-            Ok(get_operator_row(conn, &agent.operator_id)?.map(|op| (agent, op)))
-        })
+        let both = self.agent(did).and_then(|agent| match agent {
+            None => Ok(None),
+            Some(agent) => Ok(self.operator(&agent.operator_id)?.map(|op| (agent, op))),
+        });
+        Box::pin(std::future::ready(both))
     }
 
     fn list_agents(&self, operator_id: &str) -> StoreFuture<'_, Vec<Agent>> {
@@ -626,7 +734,7 @@ impl Store for SqliteStore {
         now: UnixTime,
     ) -> StoreFuture<'_, Agent> {
         let did = did.to_owned();
-        self.write(move |conn| {
+        self.write_identity(move |conn| {
             let scopes = scopes_column(scopes)?;
             let updated = conn
                 .prepare_cached(&format!(
@@ -656,7 +764,7 @@ impl Store for SqliteStore {
         now: UnixTime,
     ) -> StoreFuture<'_, Agent> {
         let did = did.to_owned();
-        self.write(move |conn| {
+        self.write_identity(move |conn| {
             let updated = conn
                 .prepare_cached(&format!(
                     "UPDATE agents SET status = ?2, updated_at = ?3, \

@@ -118,7 +118,7 @@ impl Harness {
     pub async fn with_config(config: Config) -> Harness {
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("auth4agent.db");
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&db).unwrap());
+        let store: Arc<dyn Store> = Arc::new(SqliteStore::open_serving(&db).unwrap());
         let clock = Arc::new(ManualClock::new(START));
         let dns = TestDns::start().await;
         let verifier = DnsVerifier::new(vec![dns.addr]).with_timeout(Duration::from_secs(1));
