@@ -158,7 +158,7 @@ pub fn code<T: Debug>(r: auth4agent_protocol::Result<T>) -> &'static str {
 
 /// Lowercase or uppercase hex to bytes.
 pub fn unhex(s: &str) -> Vec<u8> {
-    assert!(s.len() % 2 == 0, "odd-length hex");
+    assert!(s.len().is_multiple_of(2), "odd-length hex");
     (0..s.len())
         .step_by(2)
         .map(|i| u8::from_str_radix(&s[i..i + 2], 16).expect("hex digit"))

@@ -68,14 +68,12 @@ pub fn bin_dir() -> &'static Path {
 /// `<target>/<profile>`: taken from the running test binary (`<target>/<profile>/deps/e2e-…`)
 /// when possible, so that `CARGO_TARGET_DIR`, `--release` and `--target-dir` are all followed.
 fn profile_dir() -> PathBuf {
-    if let Ok(current) = std::env::current_exe() {
-        if let Some(deps) = current.parent() {
-            if deps.file_name() == Some(OsStr::new("deps")) {
-                if let Some(profile) = deps.parent() {
-                    return profile.to_path_buf();
-                }
-            }
-        }
+    if let Ok(current) = std::env::current_exe()
+        && let Some(deps) = current.parent()
+        && deps.file_name() == Some(OsStr::new("deps"))
+        && let Some(profile) = deps.parent()
+    {
+        return profile.to_path_buf();
     }
     let target = match std::env::var_os("CARGO_TARGET_DIR") {
         Some(dir) => workspace_root().join(dir),

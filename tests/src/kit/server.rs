@@ -339,15 +339,15 @@ impl TestServer {
         let http = Http::new(self.url());
         let deadline = Instant::now() + STARTUP_TIMEOUT;
         loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Some(status) = child.try_wait().expect("wait for the server") {
-                    self.child = None;
-                    panic!(
-                        "auth4agent-server exited during startup ({status})\ncommand: {:?}\n--- server log ---\n{}",
-                        self.command_line(),
-                        self.log()
-                    );
-                }
+            if let Some(child) = self.child.as_mut()
+                && let Some(status) = child.try_wait().expect("wait for the server")
+            {
+                self.child = None;
+                panic!(
+                    "auth4agent-server exited during startup ({status})\ncommand: {:?}\n--- server log ---\n{}",
+                    self.command_line(),
+                    self.log()
+                );
             }
             let last = match http.get("/health") {
                 Ok(response) if response.status == 200 => return,

@@ -272,7 +272,7 @@ impl Writer<'_> {
     fn lifecycle(&mut self) -> Result<(), Killed> {
         let n = self.ledger.lifecycles;
         self.ledger.lifecycles += 1;
-        if n % 4 == 0 {
+        if n.is_multiple_of(4) {
             self.register_operator()?;
         }
         let agent = self.register_agent()?;

@@ -85,11 +85,11 @@ fn spec_operations() -> Vec<(String, String)> {
         }
         if let Some(p) = line.strip_prefix("  /") {
             path = Some(format!("/{}", p.trim_end().trim_end_matches(':')));
-        } else if let Some(method) = line.strip_prefix("    ").and_then(|m| m.strip_suffix(':')) {
-            if ["get", "post", "put", "delete", "patch"].contains(&method) {
-                let path = path.clone().expect("a method under a path");
-                operations.push((method.to_ascii_uppercase(), path));
-            }
+        } else if let Some(method) = line.strip_prefix("    ").and_then(|m| m.strip_suffix(':'))
+            && ["get", "post", "put", "delete", "patch"].contains(&method)
+        {
+            let path = path.clone().expect("a method under a path");
+            operations.push((method.to_ascii_uppercase(), path));
         }
     }
     operations
@@ -637,10 +637,10 @@ fn slow_bodies_hit_the_request_timeout_on_every_endpoint() {
         };
         if !ep.reads_body() {
             // Reads no body: it may answer at once; it must not fail.
-            if let Some(r) = trickled.outcome.response() {
-                if r.status >= 500 {
-                    failures.push(format!("{label}: {} {}", r.status, r.text()));
-                }
+            if let Some(r) = trickled.outcome.response()
+                && r.status >= 500
+            {
+                failures.push(format!("{label}: {} {}", r.status, r.text()));
             }
             continue;
         }
