@@ -113,6 +113,10 @@ pub struct ServeArgs {
     /// Burst size of the per-client rate limit.
     #[arg(long, env = "AUTH4AGENT_RATE_LIMIT_BURST", default_value_t = 100)]
     pub rate_limit_burst: u32,
+    /// How long audit events are kept before the background purge deletes them (e.g. 90d; 0 keeps
+    /// every event). Each issued token adds one event of ~240 bytes.
+    #[arg(long, env = "AUTH4AGENT_AUDIT_RETENTION", default_value = "90d", value_parser = parse_duration_secs)]
+    pub audit_retention: u64,
     /// Per-request timeout (reading the body included).
     #[arg(long, env = "AUTH4AGENT_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration_secs)]
     pub request_timeout: u64,
@@ -128,6 +132,8 @@ pub struct Config {
     pub verification_lifetime: u64,
     pub reverify_interval: Duration,
     pub purge_interval: Duration,
+    /// Audit events older than this many seconds are purged; 0 keeps them all.
+    pub audit_retention: u64,
     pub token_max_ttl: u64,
     pub token_default_ttl: u64,
     pub challenge_ttl: u64,
@@ -150,6 +156,7 @@ impl Config {
             verification_lifetime: 30 * 86_400,
             reverify_interval: Duration::from_secs(3600),
             purge_interval: Duration::from_secs(60),
+            audit_retention: 90 * 86_400,
             token_max_ttl: 3600,
             token_default_ttl: 900,
             challenge_ttl: CHALLENGE_TTL,
@@ -196,6 +203,7 @@ impl Config {
             dns_servers: args.dns_servers.clone(),
             verification_lifetime: args.verification_lifetime,
             reverify_interval: Duration::from_secs(args.reverify_interval),
+            audit_retention: args.audit_retention,
             token_max_ttl: args.token_max_ttl,
             token_default_ttl: args.token_default_ttl,
             request_timeout: Duration::from_secs(args.request_timeout),

@@ -1141,6 +1141,22 @@ async fn purge_removes_expired_challenges() {
 }
 
 #[tokio::test]
+async fn purge_drops_audit_events_past_the_retention() {
+    let mut config = test_config();
+    config.audit_retention = 1_000;
+    let h = Harness::with_config(config).await;
+    h.active_agent("alpha.example.com", &["read"]).await;
+    let before = h.store.list_audit(100).await.unwrap().len();
+    assert!(before > 0, "registration and approval are audited");
+    h.clock.advance(500);
+    assert_eq!(background::purge(&h.state).await.unwrap().audit_events, 0);
+    h.clock.advance(501);
+    let stats = background::purge(&h.state).await.unwrap();
+    assert_eq!(stats.audit_events as usize, before);
+    assert!(h.store.list_audit(100).await.unwrap().is_empty());
+}
+
+#[tokio::test]
 async fn background_task_stops_on_shutdown() {
     let h = Harness::start().await;
     let (tx, rx) = tokio::sync::watch::channel(false);

@@ -860,3 +860,9 @@ async fn redeem_challenge_commits_single_use_and_audit_together() {
     let (_url, store) = fresh_store().await;
     store_common::redeem_and_joined_read(&store).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn audit_purge_keeps_recent_events() {
+    let (_url, store) = fresh_store().await;
+    store_common::audit_purge_keeps_recent_events(&store).await;
+}

@@ -867,3 +867,10 @@ async fn one_serving_process_per_file_and_its_row_cache_sees_every_change() {
     // The lock goes with the store.
     drop(SqliteStore::open_serving(&path).unwrap());
 }
+
+#[tokio::test]
+async fn audit_purge_keeps_recent_events() {
+    let (_dir, path) = temp_db();
+    let store = SqliteStore::open(&path).unwrap();
+    store_common::audit_purge_keeps_recent_events(&store).await;
+}

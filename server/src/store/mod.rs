@@ -229,6 +229,8 @@ pub struct PurgeStats {
     pub challenges: u64,
     pub request_jtis: u64,
     pub revoked_tokens: u64,
+    /// Audit events past the retention ([`Store::purge_audit`]; 0 from `purge_expired`).
+    pub audit_events: u64,
 }
 
 /// The persistence interface of the server. Implementations must be safe to share across tasks
@@ -328,6 +330,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     // ----- audit -----
 
     fn append_audit(&self, event: AuditEvent) -> StoreFuture<'_, ()>;
+    /// Deletes, among the `batch` oldest events (by insertion), those with `at < before`; returns
+    /// how many. Looks at no more than `batch` rows, so a pass with nothing to delete stays cheap;
+    /// call again while it returns `batch`.
+    fn purge_audit(&self, before: UnixTime, batch: u32) -> StoreFuture<'_, u64>;
     /// Most recent events first, at most `limit`.
     fn list_audit(&self, limit: u32) -> StoreFuture<'_, Vec<AuditEvent>>;
 

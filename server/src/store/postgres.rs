@@ -913,6 +913,19 @@ impl Store for PostgresStore {
         })
     }
 
+    fn purge_audit(&self, before: UnixTime, batch: u32) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(
+                &conn,
+                "DELETE FROM audit_events WHERE id IN (SELECT id FROM \
+                 (SELECT id, at FROM audit_events ORDER BY id LIMIT $2) AS oldest WHERE at < $1)",
+                &[&ts(before), &i64::from(batch)],
+            )
+            .await
+        })
+    }
+
     fn list_audit(&self, limit: u32) -> StoreFuture<'_, Vec<AuditEvent>> {
         Box::pin(async move {
             let conn = self.conn().await?;
@@ -1028,6 +1041,7 @@ impl Store for PostgresStore {
                     &[&now],
                 )
                 .await?,
+                audit_events: 0,
             };
             tx.commit().await.map_err(map_err)?;
             Ok(stats)

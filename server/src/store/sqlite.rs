@@ -894,6 +894,18 @@ impl Store for SqliteStore {
         self.write(move |conn| insert_audit(conn, &e))
     }
 
+    fn purge_audit(&self, before: UnixTime, batch: u32) -> StoreFuture<'_, u64> {
+        self.write(move |conn| {
+            conn.prepare_cached(
+                "DELETE FROM audit_events WHERE id IN (SELECT id FROM \
+                 (SELECT id, at FROM audit_events ORDER BY id LIMIT ?2) WHERE at < ?1)",
+            )
+            .and_then(|mut s| s.execute(params![before, batch]))
+            .map(|n| n as u64)
+            .map_err(map_err)
+        })
+    }
+
     fn list_audit(&self, limit: u32) -> StoreFuture<'_, Vec<AuditEvent>> {
         self.read(move |conn| {
             let mut s = conn
@@ -976,6 +988,7 @@ impl Store for SqliteStore {
                 challenges: purge("DELETE FROM challenges WHERE expires_at <= ?1")?,
                 request_jtis: purge("DELETE FROM request_jtis WHERE expires_at <= ?1")?,
                 revoked_tokens: purge("DELETE FROM revoked_tokens WHERE expires_at <= ?1")?,
+                audit_events: 0,
             };
             tx.commit().map_err(map_err)?;
             Ok(stats)

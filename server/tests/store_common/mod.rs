@@ -130,3 +130,35 @@ pub async fn redeem_and_joined_read(store: &dyn Store) {
         "only the redemption that happened is audited"
     );
 }
+
+/// `purge_audit` deletes old events oldest first, looks at no more than `batch` rows, and keeps
+/// events inside the retention.
+pub async fn audit_purge_keeps_recent_events(store: &dyn Store) {
+    for (i, at) in [NOW - 300, NOW - 200, NOW - 100, NOW]
+        .into_iter()
+        .enumerate()
+    {
+        store
+            .append_audit(AuditEvent {
+                at,
+                actor: "op_a".into(),
+                action: format!("action.{i}"),
+                subject: "s".into(),
+                detail: String::new(),
+            })
+            .await
+            .unwrap();
+    }
+    // Batches of 2: the two oldest go first, then the third; the newest stays.
+    assert_eq!(store.purge_audit(NOW - 50, 2).await.unwrap(), 2);
+    assert_eq!(store.purge_audit(NOW - 50, 2).await.unwrap(), 1);
+    assert_eq!(store.purge_audit(NOW - 50, 2).await.unwrap(), 0);
+    let left: Vec<String> = store
+        .list_audit(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert_eq!(left, ["action.3"]);
+}
