@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Runs every test: builds the binaries the end-to-end tests drive, then the whole workspace's tests on
-# SQLite, then the end-to-end suite again with every server on PostgreSQL.
+# Runs every check and test: formatting and lints, then builds the binaries the end-to-end tests drive,
+# then the whole workspace's tests on SQLite, then the end-to-end suite again with every server on
+# PostgreSQL. CI (.ci/run) runs exactly this script.
 #
 # PostgreSQL: AUTH4AGENT_TEST_DATABASE_URL names a server whose role may create databases. When it is
 # unset, a throwaway cluster is started with scripts/postgres.sh (needs the PostgreSQL server binaries:
@@ -8,6 +9,8 @@
 # tests are never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+cargo fmt --all --check
+cargo clippy --workspace --all-targets -- -D warnings
 # The interop tests run the shipped Python (PyJWT) and Node (jose) verifiers.
 python3 -m pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt
 [ -d examples/node/node_modules/jose ] || npm ci --prefix examples/node --silent --no-audit --no-fund
