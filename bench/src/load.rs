@@ -3,15 +3,16 @@
 //! latency counts from the scheduled start, so a stalled server is not hidden by coordinated omission).
 //!
 //! Each task owns one keep-alive connection ([`Conn`]). Request bodies that do not depend on the server's
-//! answers (the challenge request per agent, the introspection request per token) and each agent's proof
-//! header are built before the run; answers are parsed into borrowed fields.
+//! answers (the challenge request per agent, the introspection request per token) are built before the
+//! run; proofs are signed with the protocol crate's [`sign_proof`], as an agent does; answers are parsed
+//! into borrowed fields.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use auth4agent_protocol::{ProofClaims, SigningKey, jws, sign_proof};
+use auth4agent_protocol::{ProofClaims, SigningKey, sign_proof};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -37,31 +38,12 @@ pub struct IssuePlan {
     agents: Vec<PreparedAgent>,
     issuer: String,
     request: TokenRequest,
-    /// Whether proofs are assembled from the cached header (checked equal to [`sign_proof`] at build time).
-    cached_header: bool,
 }
 
 struct PreparedAgent {
     key: SigningKey,
     did: String,
     challenge_body: Vec<u8>,
-    /// The proof's protected header JSON, as [`sign_proof`] builds it (`kid` = the key's thumbprint).
-    proof_header: Vec<u8>,
-}
-
-/// The proof claims with borrowed strings; serializes exactly like [`ProofClaims`] (same fields, same order).
-#[derive(Serialize)]
-struct ProofClaimsRef<'a> {
-    iss: &'a str,
-    sub: &'a str,
-    aud: &'a str,
-    challenge_id: &'a str,
-    nonce: &'a str,
-    scope: &'a str,
-    token_aud: &'a str,
-    ttl: u64,
-    iat: u64,
-    exp: u64,
 }
 
 #[derive(Deserialize)]
@@ -97,39 +79,18 @@ impl IssuePlan {
             .into_iter()
             .map(|a| {
                 let did = a.did.as_str().to_owned();
-                let header = json!({ "alg": jws::ALG, "kid": a.public.thumbprint(), "typ": jws::typ::PROOF });
                 PreparedAgent {
                     challenge_body: serde_json::to_vec(&json!({ "did": did })).expect("JSON"),
-                    proof_header: serde_json::to_vec(&header).expect("JSON"),
                     key: a.key,
                     did,
                 }
             })
             .collect();
-        let mut plan = IssuePlan {
+        IssuePlan {
             agents,
             issuer: issuer.to_owned(),
             request,
-            cached_header: true,
-        };
-        plan.cached_header = plan.cached_header_matches_protocol();
-        if !plan.cached_header {
-            eprintln!(
-                "loadgen: cached proof header differs from sign_proof's; signing with sign_proof"
-            );
         }
-        plan
-    }
-
-    /// Whether [`IssuePlan::proof`]'s fast assembly yields the very bytes of [`sign_proof`] (Ed25519 is deterministic).
-    fn cached_header_matches_protocol(&self) -> bool {
-        let agent = &self.agents[0];
-        let (id, nonce, now) = ("ch_check", "bm9uY2U", 1_800_000_000);
-        let expected = sign_proof(&agent.key, &self.claims(agent, id, nonce, now));
-        expected.is_ok_and(|e| {
-            self.sign_cached(agent, id, nonce, now)
-                .is_ok_and(|f| f == e)
-        })
     }
 
     fn claims(
@@ -153,28 +114,6 @@ impl IssuePlan {
         }
     }
 
-    fn sign_cached(
-        &self,
-        agent: &PreparedAgent,
-        challenge_id: &str,
-        nonce: &str,
-        now: u64,
-    ) -> serde_json::Result<String> {
-        let payload = serde_json::to_vec(&ProofClaimsRef {
-            iss: &agent.did,
-            sub: &agent.did,
-            aud: &self.issuer,
-            challenge_id,
-            nonce,
-            scope: &self.request.scope,
-            token_aud: &self.request.token_aud,
-            ttl: 0,
-            iat: now,
-            exp: now + 60,
-        })?;
-        Ok(jws::sign_raw(&agent.key, &agent.proof_header, &payload))
-    }
-
     /// The signed proof answering a challenge, as an agent builds it with [`sign_proof`].
     fn proof(
         &self,
@@ -182,14 +121,11 @@ impl IssuePlan {
         challenge_id: &str,
         nonce: &str,
     ) -> Result<String, Failure> {
-        let now = clock::now();
-        if self.cached_header {
-            self.sign_cached(agent, challenge_id, nonce, now)
-                .map_err(|_| Failure("sign_json".into()))
-        } else {
-            sign_proof(&agent.key, &self.claims(agent, challenge_id, nonce, now))
-                .map_err(|e| Failure(format!("sign_{}", e.code())))
-        }
+        sign_proof(
+            &agent.key,
+            &self.claims(agent, challenge_id, nonce, clock::now()),
+        )
+        .map_err(|e| Failure(format!("sign_{}", e.code())))
     }
 }
 
@@ -412,7 +348,6 @@ pub async fn drive(target: &Target, op: &Operation, spec: LoadSpec) -> LoadOutco
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::identity::Identities;
 
     #[test]
     fn nearest_rank_percentiles() {
@@ -428,27 +363,5 @@ mod tests {
         assert_eq!(p.p99, 99.0);
         assert_eq!(p.max, 100.0);
         assert_eq!(o.throughput(), 50.0);
-    }
-
-    #[test]
-    fn cached_header_proofs_are_sign_proof_bytes() {
-        let ids = Identities::random();
-        let request = TokenRequest {
-            scope: "a:b".into(),
-            token_aud: "https://api.example".into(),
-        };
-        let plan = IssuePlan::new(
-            vec![ids.agent(0), ids.agent(1)],
-            "http://127.0.0.1:1",
-            request,
-        );
-        assert!(plan.cached_header);
-        let agent = &plan.agents[1];
-        let fast = plan
-            .sign_cached(agent, "ch_x", "nonce\"quoted", 42)
-            .unwrap();
-        let slow =
-            sign_proof(&agent.key, &plan.claims(agent, "ch_x", "nonce\"quoted", 42)).unwrap();
-        assert_eq!(fast, slow);
     }
 }
