@@ -9,12 +9,13 @@ use std::sync::Mutex;
 
 use auth4agent_protocol::PublicKey;
 
-use crate::errors::{AppError, AppResult};
+use crate::errors::AppResult;
+use crate::handlers::stored_key;
 
 /// Most keys held; when full the cache starts over (cheap, bounded, no eviction bookkeeping).
 const CAPACITY: usize = 16_384;
 
-/// A bounded cache of [`PublicKey::from_bytes`].
+/// A bounded cache of [`stored_key`] ([`PublicKey::from_bytes`] of stored bytes).
 #[derive(Debug, Default)]
 pub struct KeyCache {
     keys: Mutex<HashMap<[u8; 32], PublicKey>>,
@@ -26,8 +27,7 @@ impl KeyCache {
         if let Some(key) = self.lock().get(bytes) {
             return Ok(*key);
         }
-        let key = PublicKey::from_bytes(bytes)
-            .map_err(|e| AppError::internal(format!("stored public key is invalid: {e}")))?;
+        let key = stored_key(bytes)?;
         let mut keys = self.lock();
         if keys.len() >= CAPACITY {
             keys.clear();

@@ -454,9 +454,14 @@ async fn challenge_consumption_outcomes() {
         Err(StoreError::NotFound),
         "a challenge needs an existing agent"
     );
-    store.consume_challenge(&ch.id, NOW + 5).await.unwrap();
+    store
+        .redeem_challenge(&ch.id, NOW + 5, redemption_event())
+        .await
+        .unwrap();
     assert_eq!(
-        store.consume_challenge(&ch.id, NOW + 6).await,
+        store
+            .redeem_challenge(&ch.id, NOW + 6, redemption_event())
+            .await,
         Err(StoreError::AlreadyUsed)
     );
     assert_eq!(
@@ -466,17 +471,23 @@ async fn challenge_consumption_outcomes() {
     let expiring = challenge(&ag.did, NOW + 60);
     store.insert_challenge(expiring.clone()).await.unwrap();
     assert_eq!(
-        store.consume_challenge(&expiring.id, NOW + 60).await,
+        store
+            .redeem_challenge(&expiring.id, NOW + 60, redemption_event())
+            .await,
         Err(StoreError::Expired),
         "expires_at is exclusive"
     );
     assert_eq!(
-        store.consume_challenge(&expiring.id, NOW + 59).await,
+        store
+            .redeem_challenge(&expiring.id, NOW + 59, redemption_event())
+            .await,
         Ok(()),
         "an expired attempt does not burn a still-valid challenge"
     );
     assert_eq!(
-        store.consume_challenge("ch_missing", NOW).await,
+        store
+            .redeem_challenge("ch_missing", NOW, redemption_event())
+            .await,
         Err(StoreError::NotFound)
     );
 }
@@ -499,7 +510,9 @@ async fn challenge_consumed_exactly_once_across_pools() {
                 let id = ch.id.clone();
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.consume_challenge(&id, NOW + 1).await
+                    store
+                        .redeem_challenge(&id, NOW + 1, redemption_event())
+                        .await
                 })
             })
             .collect();

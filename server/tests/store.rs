@@ -311,9 +311,14 @@ async fn challenge_consumption_outcomes() {
         "a challenge needs an existing agent"
     );
 
-    store.consume_challenge(&ch.id, NOW + 5).await.unwrap();
+    store
+        .redeem_challenge(&ch.id, NOW + 5, redemption_event())
+        .await
+        .unwrap();
     assert_eq!(
-        store.consume_challenge(&ch.id, NOW + 6).await,
+        store
+            .redeem_challenge(&ch.id, NOW + 6, redemption_event())
+            .await,
         Err(StoreError::AlreadyUsed)
     );
     assert_eq!(
@@ -324,18 +329,24 @@ async fn challenge_consumption_outcomes() {
     let expiring = challenge(&ag.did, NOW + 60);
     store.insert_challenge(expiring.clone()).await.unwrap();
     assert_eq!(
-        store.consume_challenge(&expiring.id, NOW + 60).await,
+        store
+            .redeem_challenge(&expiring.id, NOW + 60, redemption_event())
+            .await,
         Err(StoreError::Expired),
         "expires_at is exclusive"
     );
     assert_eq!(
-        store.consume_challenge(&expiring.id, NOW + 59).await,
+        store
+            .redeem_challenge(&expiring.id, NOW + 59, redemption_event())
+            .await,
         Ok(()),
         "an expired attempt does not burn a still-valid challenge"
     );
 
     assert_eq!(
-        store.consume_challenge("ch_missing", NOW).await,
+        store
+            .redeem_challenge("ch_missing", NOW, redemption_event())
+            .await,
         Err(StoreError::NotFound)
     );
 }
@@ -380,7 +391,7 @@ fn challenge_consumed_exactly_once_under_50_threads() {
                 let id = ch.id.clone();
                 std::thread::spawn(move || {
                     barrier.wait();
-                    handle.block_on(store.consume_challenge(&id, NOW + 1))
+                    handle.block_on(store.redeem_challenge(&id, NOW + 1, redemption_event()))
                 })
             })
             .collect();
@@ -626,7 +637,10 @@ async fn reopen_keeps_data() {
             .unwrap();
         let ch = challenge(&ag.did, NOW + 60);
         store.insert_challenge(ch.clone()).await.unwrap();
-        store.consume_challenge(&ch.id, NOW + 2).await.unwrap();
+        store
+            .redeem_challenge(&ch.id, NOW + 2, redemption_event())
+            .await
+            .unwrap();
         let jti = ids::jti();
         store
             .consume_request_jti("t", &jti, NOW + 60)
@@ -638,7 +652,9 @@ async fn reopen_keeps_data() {
     assert_eq!(store.get_operator(&op.id).await.unwrap(), Some(op));
     assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(ag));
     assert_eq!(
-        store.consume_challenge(&ch.id, NOW + 3).await,
+        store
+            .redeem_challenge(&ch.id, NOW + 3, redemption_event())
+            .await,
         Err(StoreError::AlreadyUsed)
     );
     assert_eq!(

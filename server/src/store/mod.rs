@@ -302,11 +302,10 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn insert_challenge(&self, challenge: Challenge) -> StoreFuture<'_, ()>;
     fn get_challenge(&self, id: &str) -> StoreFuture<'_, Option<Challenge>>;
     /// Consumes the challenge with ONE conditional update
-    /// (`SET used_at = now WHERE id = ? AND used_at IS NULL AND expires_at > now`). Under any
-    /// concurrency exactly one caller gets `Ok`; the others get AlreadyUsed, Expired or NotFound.
-    fn consume_challenge(&self, id: &str, now: UnixTime) -> StoreFuture<'_, ()>;
-    /// [`Self::consume_challenge`] and [`Self::append_audit`] of `event` in one transaction: the
-    /// token path's only write. Either both happen or neither does.
+    /// (`SET used_at = now WHERE id = ? AND used_at IS NULL AND expires_at > now`) and appends
+    /// `event` to the audit log, in one transaction: the token path's only write. Under any
+    /// concurrency exactly one caller gets `Ok`; the others get AlreadyUsed, Expired or NotFound,
+    /// and leave no audit row.
     fn redeem_challenge(&self, id: &str, now: UnixTime, event: AuditEvent) -> StoreFuture<'_, ()>;
 
     // ----- signed-request replay protection -----

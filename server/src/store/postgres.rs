@@ -811,14 +811,6 @@ impl Store for PostgresStore {
         })
     }
 
-    fn consume_challenge(&self, id: &str, now: UnixTime) -> StoreFuture<'_, ()> {
-        let id = id.to_owned();
-        Box::pin(async move {
-            let conn = self.conn().await?;
-            consume_challenge_row(&conn, &id, now).await
-        })
-    }
-
     fn redeem_challenge(&self, id: &str, now: UnixTime, event: AuditEvent) -> StoreFuture<'_, ()> {
         let id = id.to_owned();
         Box::pin(async move {

@@ -811,11 +811,6 @@ impl Store for SqliteStore {
         })
     }
 
-    fn consume_challenge(&self, id: &str, now: UnixTime) -> StoreFuture<'_, ()> {
-        let id = id.to_owned();
-        self.write(move |conn| consume_challenge_row(conn, &id, now))
-    }
-
     fn redeem_challenge(&self, id: &str, now: UnixTime, event: AuditEvent) -> StoreFuture<'_, ()> {
         let id = id.to_owned();
         self.write(move |conn| {

@@ -57,6 +57,17 @@ pub fn challenge(did: &str, expires_at: u64) -> Challenge {
     }
 }
 
+/// The audit event a token issuance records with its redemption.
+pub fn redemption_event() -> AuditEvent {
+    AuditEvent {
+        at: NOW,
+        actor: "did:agent:example.com:00".into(),
+        action: "token.issue".into(),
+        subject: "jti".into(),
+        detail: String::new(),
+    }
+}
+
 /// An operator with one agent, stored.
 pub async fn seeded(store: &dyn Store) -> (Operator, Agent) {
     let op = operator("example.com", 1);
