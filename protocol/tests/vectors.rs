@@ -1,4 +1,4 @@
-//! Published test vectors from `shared/vectors/`: RFC 8037 A.4 byte for byte, all 151 Wycheproof Ed25519 cases,
+//! Published test vectors from `tests/vectors/` (copied into the repository): RFC 8037 A.4 byte for byte, all 151 Wycheproof Ed25519 cases,
 //! and every CCTV vector that a strict verifier must refuse (small-order or non-canonical A or R).
 
 mod common;
