@@ -1,9 +1,8 @@
-//! The application: shared state, the router, and the middleware stack (panic catching, tracing,
+//! The HTTP application: the router and the middleware stack (panic catching, tracing,
 //! JSON error bodies, request timeout, body limit, per-client rate limits).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
@@ -16,87 +15,14 @@ use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-use auth4agent_protocol::Verifier;
-
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dns::DnsVerifier;
 use crate::errors::AppError;
 use crate::handlers::{agents, health, operators, tokens, wellknown};
-use crate::keycache::KeyCache;
-use crate::keyring::{KeyRing, KeyRingError};
-use crate::ratelimit::RateLimiter;
+use crate::keyring::KeyRingError;
+pub use crate::state::AppState;
 use crate::store::Store;
-
-/// Everything a handler needs. One reference count to clone: the middleware and every handler
-/// take their own copy per request.
-#[derive(Clone, Debug)]
-pub struct AppState(Arc<Shared>);
-
-/// The state behind [`AppState`].
-#[derive(Debug)]
-pub struct Shared {
-    pub config: Arc<Config>,
-    pub store: Arc<dyn Store>,
-    pub clock: SharedClock,
-    pub dns: Arc<DnsVerifier>,
-    pub keyring: Arc<KeyRing>,
-    pub limiter: Arc<RateLimiter>,
-    /// Verifies this server's own tokens: its issuer, its maximum lifetime, no leeway.
-    pub own_tokens: Verifier,
-    /// Parsed agent and operator public keys, keyed by their stored bytes.
-    pub keys: KeyCache,
-    /// Monotonic origin for the rate limiter.
-    started: Instant,
-}
-
-impl AppState {
-    /// Loads (or creates on first start) the signing key ring and assembles the state.
-    pub async fn new(
-        config: Config,
-        store: Arc<dyn Store>,
-        clock: SharedClock,
-        dns: DnsVerifier,
-    ) -> Result<AppState, KeyRingError> {
-        // A retired key stays published until every token it signed has expired.
-        let retention = config.token_max_ttl + config.leeway;
-        let keyring = KeyRing::load_or_init(Arc::clone(&store), clock.now(), retention).await?;
-        let limiter = RateLimiter::new(config.rate_limit, config.rate_limit_burst);
-        // Leeway absorbs skew between two clocks; the clock that judges here is the one that issued.
-        let own_tokens = Verifier::new(config.issuer.clone())
-            .leeway(0)
-            .max_lifetime(config.token_max_ttl);
-        Ok(AppState(Arc::new(Shared {
-            config: Arc::new(config),
-            store,
-            clock,
-            dns: Arc::new(dns),
-            keyring: Arc::new(keyring),
-            limiter: Arc::new(limiter),
-            own_tokens,
-            keys: KeyCache::default(),
-            started: Instant::now(),
-        })))
-    }
-
-    /// Milliseconds since the state was built (monotonic; for rate limiting only).
-    pub fn monotonic_ms(&self) -> u64 {
-        u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX)
-    }
-
-    /// `issuer` + `path`.
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.config.issuer, path)
-    }
-}
-
-impl std::ops::Deref for AppState {
-    type Target = Shared;
-
-    fn deref(&self) -> &Shared {
-        &self.0
-    }
-}
 
 /// Builds the state and the router in one step.
 pub async fn build(

@@ -1,40 +1,45 @@
-//! Signed requests (`Auth4Agent-Signature`): raw-body extraction, signer selection, verification and
-//! single-use `jti` consumption. Handlers pick the key that must sign; this module checks the rest.
+//! The HTTP extractors of request bodies: [`JsonBody`] for the unsigned endpoints, and for signed
+//! ones [`SelfSigned`] (a registration, signed by the key it registers), [`OperatorSigned`] (the
+//! operator named in the path, or the operator of the agent named in the path) and [`AgentSigned`]
+//! (an agent's own key or its operator's). Each verifies the signature through
+//! [`crate::service::signatures`] before the handler runs, so a handler that needs a signature
+//! cannot be written without one. [`SignedBody`] carries a request whose signer the service picks
+//! (token revocation: the token's agent or its operator).
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
-use axum::http::{HeaderValue, Method, header};
+use axum::http::header;
 use serde::de::DeserializeOwned;
 
-use auth4agent_protocol::{PublicKey, SIGNATURE_HEADER, UnverifiedRequest, VerifiedRequest};
+use auth4agent_protocol::{Jwk, PublicKey, SIGNATURE_HEADER};
+use axum::RequestExt as _;
+use axum::extract::Path;
 
-use crate::app::AppState;
 use crate::errors::{AppError, AppResult};
-use crate::store::StoreError;
+use crate::service::signatures::{self, KidMismatch, SignatureHeader, SignedRequest};
+use crate::service::{agents, operators};
+use crate::state::AppState;
+use crate::store::{Agent, Operator};
 
-/// A request as the signature covers it: method, path, raw body bytes and the signature header.
+/// A signed request as received, not yet verified: the service that knows its signer verifies it.
 #[derive(Debug)]
-pub struct SignedBody {
-    pub method: Method,
-    /// Request path exactly as received (no query); `htu` is the issuer followed by it.
-    pub path: String,
-    /// Every `Auth4Agent-Signature` header (a signed call must carry exactly one).
-    pub signatures: Vec<HeaderValue>,
-    pub body: Bytes,
-}
+pub struct SignedBody(pub SignedRequest);
 
 impl FromRequest<AppState> for SignedBody {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let method = req.method().clone();
+        let method = req.method().as_str().to_owned();
         let path = req.uri().path().to_owned();
-        let signatures = req
-            .headers()
-            .get_all(SIGNATURE_HEADER)
-            .iter()
-            .cloned()
-            .collect();
+        let mut headers = req.headers().get_all(SIGNATURE_HEADER).iter();
+        let signature = match (headers.next(), headers.next()) {
+            (None, _) => SignatureHeader::Missing,
+            (Some(_), Some(_)) => SignatureHeader::Many,
+            (Some(one), None) => match one.to_str() {
+                Ok(value) => SignatureHeader::One(value.to_owned()),
+                Err(_) => SignatureHeader::NotAscii,
+            },
+        };
         let content_type = req
             .headers()
             .get(header::CONTENT_TYPE)
@@ -53,12 +58,12 @@ impl FromRequest<AppState> for SignedBody {
         if !body.is_empty() && !content_type.as_deref().is_some_and(is_json_content_type) {
             return Err(AppError::unsupported_media_type());
         }
-        Ok(SignedBody {
+        Ok(SignedBody(SignedRequest {
             method,
             path,
-            signatures,
-            body,
-        })
+            signature,
+            body: body.to_vec(),
+        }))
     }
 }
 
@@ -75,31 +80,124 @@ fn is_json_content_type(value: &str) -> bool {
 }
 
 impl SignedBody {
-    /// Parses the body as JSON: syntax errors → `invalid_json`, shape errors → `invalid_request`.
+    /// Parses the body as JSON (see [`parse_json`]).
     pub fn json<T: DeserializeOwned>(&self) -> AppResult<T> {
-        parse_json(&self.body)
+        parse_json(&self.0.body)
     }
+}
 
-    /// Decodes the signature header (structural JWS checks only; nothing is trusted yet).
-    pub fn unverified(&self) -> AppResult<UnverifiedRequest> {
-        let compact = match self.signatures.as_slice() {
-            [] => {
-                return Err(AppError::unauthorized(
-                    "missing_signature",
-                    format!("this call must carry a signed {SIGNATURE_HEADER} header"),
-                ));
-            }
-            [one] => one.to_str().map_err(|_| {
-                AppError::unauthorized("invalid_signature", "the signature header is not ASCII")
-            })?,
-            _ => {
-                return Err(AppError::unauthorized(
-                    "invalid_signature",
-                    format!("more than one {SIGNATURE_HEADER} header"),
-                ));
-            }
+/// A JSON body of an unsigned endpoint (same content-type and size rules as a signed one).
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let SignedBody(raw) = SignedBody::from_request(req, state).await?;
+        Ok(JsonBody(parse_json(&raw.body)?))
+    }
+}
+
+/// A body that names the public key its request must be signed with (a registration).
+pub trait RegistersKey {
+    fn public_key(&self) -> &Jwk;
+}
+
+/// A registration: the body, and the key it registers, whose holder signed the request (proof of
+/// possession).
+#[derive(Debug)]
+pub struct SelfSigned<T> {
+    pub key: PublicKey,
+    pub body: T,
+}
+
+impl<T: DeserializeOwned + RegistersKey + Send> FromRequest<AppState> for SelfSigned<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let SignedBody(raw) = SignedBody::from_request(req, state).await?;
+        let body: T = parse_json(&raw.body)?;
+        let key = operators::body_key(body.public_key())?;
+        let now = state.clock.now();
+        signatures::verify(state, &raw, &key, KidMismatch::InvalidSignature, now).await?;
+        Ok(SelfSigned { key, body })
+    }
+}
+
+/// The `{id}` or `{did}` of the path.
+async fn path_param(req: &mut Request) -> AppResult<String> {
+    req.extract_parts::<Path<String>>()
+        .await
+        .map(|Path(p)| p)
+        .map_err(|rejection| AppError::invalid_request(rejection.body_text()))
+}
+
+/// A request signed by an operator's root key: the operator named in the path (`{id}`), or the
+/// operator of the agent named in the path (`{did}`, then `agent` is that agent).
+#[derive(Debug)]
+pub struct OperatorSigned {
+    pub operator: Operator,
+    pub agent: Option<Agent>,
+    pub request: SignedBody,
+}
+
+impl OperatorSigned {
+    /// The agent of an `/v1/agents/{did}/…` route.
+    pub fn agent(&self) -> AppResult<Agent> {
+        self.agent
+            .clone()
+            .ok_or_else(|| AppError::internal("operator route has no agent in its path"))
+    }
+}
+
+impl FromRequest<AppState> for OperatorSigned {
+    type Rejection = AppError;
+
+    async fn from_request(mut req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let param = path_param(&mut req).await?;
+        let (operator, agent) = if param.starts_with("did:") {
+            let did = agents::parse_did(&param)?;
+            let (agent, operator) = agents::load_with_operator(state, &did).await?;
+            (operator, Some(agent))
+        } else {
+            (operators::load(state, &param).await?, None)
         };
-        UnverifiedRequest::decode(compact.trim()).map_err(signature_error)
+        let request = SignedBody::from_request(req, state).await?;
+        let key = state.keys.get(&operator.public_key)?;
+        let now = state.clock.now();
+        signatures::verify(state, &request.0, &key, KidMismatch::Forbidden, now).await?;
+        Ok(OperatorSigned {
+            operator,
+            agent,
+            request,
+        })
+    }
+}
+
+/// A read of the agent named in the path (`{did}`), signed by that agent's own key or by its
+/// operator's root key.
+#[derive(Debug)]
+pub struct AgentSigned {
+    pub agent: Agent,
+    pub operator: Operator,
+}
+
+impl FromRequest<AppState> for AgentSigned {
+    type Rejection = AppError;
+
+    async fn from_request(mut req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let did = agents::parse_did(&path_param(&mut req).await?)?;
+        let (agent, operator) = agents::load_with_operator(state, &did).await?;
+        let SignedBody(raw) = SignedBody::from_request(req, state).await?;
+        let key = if raw.unverified()?.kid() == agent.thumbprint {
+            state.keys.get(&agent.public_key)?
+        } else {
+            state.keys.get(&operator.public_key)?
+        };
+        let now = state.clock.now();
+        signatures::verify(state, &raw, &key, KidMismatch::Forbidden, now).await?;
+        Ok(AgentSigned { agent, operator })
     }
 }
 
@@ -115,82 +213,6 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> AppResult<T> {
         e => AppError::invalid_json(format!("body is not valid JSON: {e}")),
     })?;
     serde_json::from_value(value).map_err(|e| AppError::invalid_request(e.to_string()))
-}
-
-/// What a wrong `kid` means: for administrative calls the signer is not allowed (403); for a
-/// registration the proof of possession of the key in the body failed (401).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KidMismatch {
-    Forbidden,
-    InvalidSignature,
-}
-
-/// Verifies `unverified` against `key` for this request, then consumes its `jti` for that signer.
-pub async fn verify_signed(
-    state: &AppState,
-    req: &SignedBody,
-    unverified: UnverifiedRequest,
-    key: &PublicKey,
-    on_mismatch: KidMismatch,
-) -> AppResult<VerifiedRequest> {
-    let thumbprint = key.thumbprint();
-    if unverified.kid() != thumbprint {
-        return Err(match on_mismatch {
-            KidMismatch::Forbidden => AppError::forbidden(
-                "forbidden",
-                "the request is signed by a key that may not make this call",
-            ),
-            KidMismatch::InvalidSignature => AppError::unauthorized(
-                "invalid_signature",
-                "the request must be signed by the key it registers (kid mismatch)",
-            ),
-        });
-    }
-    let url = format!("{}{}", state.config.issuer, req.path);
-    let now = state.clock.now();
-    let verified = unverified
-        .verify(
-            key,
-            req.method.as_str(),
-            &url,
-            &req.body,
-            now,
-            state.config.leeway,
-        )
-        .map_err(signature_error)?;
-    match state
-        .store
-        .consume_request_jti(&thumbprint, verified.jti(), verified.exp())
-        .await
-    {
-        Ok(()) => Ok(verified),
-        Err(StoreError::Replayed) => Err(AppError::conflict(
-            "request_replayed",
-            "this signed request (jti) was already used",
-        )),
-        Err(e) => Err(e.into()),
-    }
-}
-
-/// Maps a protocol refusal of a signed request to its wire error.
-pub fn signature_error(e: auth4agent_protocol::Error) -> AppError {
-    use auth4agent_protocol::Error as P;
-    match &e {
-        P::Expired | P::NotYetValid | P::IssuedInFuture | P::LifetimeTooLong => {
-            AppError::unauthorized(
-                "request_expired",
-                format!(
-                    "signed request is outside its validity window ({}): {e}",
-                    e.code()
-                ),
-            )
-        }
-        P::HtmMismatch { .. } => AppError::unauthorized("htm_mismatch", e.to_string()),
-        P::HtuMismatch { .. } => AppError::unauthorized("htu_mismatch", e.to_string()),
-        P::BodyHashMismatch => AppError::unauthorized("body_hash_mismatch", e.to_string()),
-        P::Replayed => AppError::conflict("request_replayed", e.to_string()),
-        _ => AppError::unauthorized("invalid_signature", format!("{}: {e}", e.code())),
-    }
 }
 
 #[cfg(test)]

@@ -8,26 +8,9 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 use tokio::time::{MissedTickBehavior, interval};
 
-use auth4agent_protocol::Domain;
-
-use crate::app::AppState;
-use crate::dns::TxtVerification;
-use crate::handlers::audit;
+pub use crate::service::operators::{ReverifyStats, reverify_due};
+use crate::state::AppState;
 use crate::store::{PurgeStats, StoreError};
-
-/// Operators re-checked per pass.
-const REVERIFY_BATCH: u32 = 1000;
-
-/// What one re-verification pass did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct ReverifyStats {
-    /// Still published: verification extended.
-    pub renewed: u32,
-    /// Record gone or changed: the operator is now unverified.
-    pub lapsed: u32,
-    /// Lookup failed: left as is, retried next pass.
-    pub failed: u32,
-}
 
 /// Starts the background loop; it ends when `shutdown` flips to `true` (or its sender is dropped).
 pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
@@ -66,80 +49,6 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
         }
         tracing::debug!("background tasks stopped");
     })
-}
-
-/// Re-checks the DNS record of every verified operator last checked at least one interval ago or
-/// whose verification expires before the next pass. A record still in place extends the verification; a record gone or changed makes the
-/// operator unverified (its agents get no tokens); a failed lookup leaves it for the next pass.
-pub async fn reverify_due(state: &AppState) -> Result<ReverifyStats, StoreError> {
-    let now = state.clock.now();
-    // Due: last checked at least one interval ago (expires_at = checked_at + lifetime), or expiring
-    // before the next pass. A withdrawn record is thus noticed within one interval, not one lifetime.
-    let interval = state.config.reverify_interval.as_secs();
-    let horizon = now.saturating_add(
-        state
-            .config
-            .verification_lifetime
-            .saturating_sub(interval)
-            .max(interval),
-    );
-    let due = state
-        .store
-        .list_operators_due_for_reverification(horizon, REVERIFY_BATCH)
-        .await?;
-    let mut stats = ReverifyStats::default();
-    for operator in due {
-        let outcome = match Domain::parse(&operator.domain)
-            .and_then(|d| d.ensure_registrable().map(|()| d))
-        {
-            Ok(domain) => state.dns.verify(&domain, &operator.txt_token).await,
-            Err(e) => TxtVerification::WrongValue {
-                found: vec![format!("domain refused: {e}")],
-            },
-        };
-        let now = state.clock.now();
-        match outcome {
-            TxtVerification::Verified => {
-                let expires = now.saturating_add(state.config.verification_lifetime);
-                state
-                    .store
-                    .set_operator_verified(&operator.id, now, expires)
-                    .await?;
-                audit(
-                    state,
-                    "server",
-                    "operator.reverify",
-                    &operator.id,
-                    "success",
-                )
-                .await;
-                stats.renewed += 1;
-            }
-            TxtVerification::NoRecord | TxtVerification::WrongValue { .. } => {
-                let reason = match &outcome {
-                    TxtVerification::NoRecord => "no TXT record".to_owned(),
-                    other => format!("{other:?}"),
-                };
-                state.store.set_operator_unverified(&operator.id).await?;
-                audit(state, "server", "operator.unverified", &operator.id, reason).await;
-                tracing::warn!(operator = %operator.id, domain = %operator.domain, "domain verification lapsed");
-                stats.lapsed += 1;
-            }
-            TxtVerification::LookupFailed(message) => {
-                audit(
-                    state,
-                    "server",
-                    "operator.reverify_failed",
-                    &operator.id,
-                    message.clone(),
-                )
-                .await;
-                tracing::warn!(operator = %operator.id, error = %message, "re-verification lookup failed");
-                stats.failed += 1;
-            }
-        }
-    }
-    Ok(stats)
 }
 
 /// Whether this process runs the shared passes now: with several replicas on one database only the

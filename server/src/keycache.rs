@@ -9,25 +9,25 @@ use std::sync::Mutex;
 
 use auth4agent_protocol::PublicKey;
 
-use crate::errors::AppResult;
-use crate::handlers::stored_key;
+use crate::store::StoreError;
 
 /// Most keys held; when full the cache starts over (cheap, bounded, no eviction bookkeeping).
 const CAPACITY: usize = 16_384;
 
-/// A bounded cache of [`stored_key`] ([`PublicKey::from_bytes`] of stored bytes).
+/// A bounded cache of [`PublicKey::from_bytes`] of stored bytes.
 #[derive(Debug, Default)]
 pub struct KeyCache {
     keys: Mutex<HashMap<[u8; 32], PublicKey>>,
 }
 
 impl KeyCache {
-    /// The parsed key for stored bytes; an invalid stored key is an internal error.
-    pub fn get(&self, bytes: &[u8; 32]) -> AppResult<PublicKey> {
+    /// The parsed key for stored bytes; an invalid stored key is corrupt data.
+    pub fn get(&self, bytes: &[u8; 32]) -> Result<PublicKey, StoreError> {
         if let Some(key) = self.lock().get(bytes) {
             return Ok(*key);
         }
-        let key = stored_key(bytes)?;
+        let key = PublicKey::from_bytes(bytes)
+            .map_err(|e| StoreError::Corrupt(format!("stored public key is invalid: {e}")))?;
         let mut keys = self.lock();
         if keys.len() >= CAPACITY {
             keys.clear();

@@ -1,7 +1,9 @@
 //! `auth4agent-server`: the HTTP daemon (axum + tokio) over the protocol crate.
 //!
-//! Layers: [`app`] (router, state, middleware) → [`handlers`] → [`store`]; [`auth`] verifies signed
-//! requests, [`errors`] maps every failure to the wire, [`background`] re-verifies domains and purges.
+//! Layers, top to bottom: [`app`] (router, middleware) → [`handlers`] (HTTP adapters and the
+//! extractors of [`auth`]) → [`service`] (the rules, no axum) → [`store`]. [`state`] holds what they
+//! share; [`errors`] maps every failure to the wire; [`background`] re-verifies domains and purges
+//! through the service layer.
 
 pub mod app;
 pub mod auth;
@@ -16,4 +18,6 @@ pub mod keycache;
 pub mod keyring;
 pub mod listener;
 pub mod ratelimit;
+pub mod service;
+pub mod state;
 pub mod store;

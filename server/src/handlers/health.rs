@@ -4,8 +4,8 @@ use axum::Json;
 use axum::extract::State;
 use serde_json::{Value, json};
 
-use crate::app::AppState;
 use crate::errors::{AppError, AppResult};
+use crate::state::AppState;
 
 pub async fn health(State(state): State<AppState>) -> Json<Value> {
     Json(json!({"status": "ok", "timestamp": state.clock.now()}))

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use auth4agent_protocol::SIGNATURE_HEADER;
 use auth4agent_protocol::typ;
 
-use crate::app::AppState;
+use crate::state::AppState;
 
 /// `GET /.well-known/jwks.json`: the active key and retired keys whose tokens may still be live.
 pub async fn jwks(State(state): State<AppState>) -> Response {

@@ -43,9 +43,10 @@ pub enum StoreError {
     /// The (signer, jti) pair of a signed request was already consumed.
     #[error("replayed")]
     Replayed,
-    /// The agent is revoked; revocation is permanent.
-    #[error("agent revoked")]
-    Revoked,
+    /// A compare-and-set missed: the agent's status is no longer the one expected; it is this
+    /// one now (see [`classify_agent_miss`]).
+    #[error("agent status changed to {0}")]
+    StatusChanged(AgentStatus),
     /// The backend cannot be reached or failed transiently (I/O, busy, pool closed).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
@@ -156,6 +157,16 @@ pub struct Agent {
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
     /// Set once when the agent becomes `Revoked`.
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// The new state [`Store::update_agent`] writes over an agent row.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AgentUpdate {
+    pub status: AgentStatus,
+    /// Stored sorted and deduplicated.
+    pub allowed_scopes: Vec<String>,
+    pub updated_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
 }
 
@@ -279,21 +290,16 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn get_agent_with_operator(&self, did: &str) -> StoreFuture<'_, Option<(Agent, Operator)>>;
     /// All agents of an operator, oldest first.
     fn list_agents(&self, operator_id: &str) -> StoreFuture<'_, Vec<Agent>>;
-    /// Replaces the allowed scopes atomically; a `Pending` agent becomes `Active`, other
-    /// statuses are kept. Revoked if the agent is revoked; NotFound if absent.
-    fn set_agent_scopes(
+    /// Compare-and-set: writes `update` over the agent if its status is still `expected`, with ONE
+    /// conditional update (`UPDATE … WHERE did = $1 AND status = $2 RETURNING …`), and returns the
+    /// row as written. On a miss, [`classify_agent_miss`] names the error: NotFound, or
+    /// StatusChanged with the status found. The transitions themselves are the service layer's
+    /// (`AgentStatus::apply`).
+    fn update_agent(
         &self,
         did: &str,
-        scopes: Vec<String>,
-        now: UnixTime,
-    ) -> StoreFuture<'_, Agent>;
-    /// Sets the status. Leaving `Revoked` is refused (Revoked); revoking an already revoked agent
-    /// returns it unchanged. Becoming `Revoked` sets `revoked_at = now`. NotFound if absent.
-    fn set_agent_status(
-        &self,
-        did: &str,
-        status: AgentStatus,
-        now: UnixTime,
+        expected: AgentStatus,
+        update: AgentUpdate,
     ) -> StoreFuture<'_, Agent>;
 
     // ----- challenges -----
@@ -357,6 +363,15 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Deletes challenges, request jtis and revoked-token rows with `expires_at <= now`.
     fn purge_expired(&self, now: UnixTime) -> StoreFuture<'_, PurgeStats>;
+}
+
+/// Why [`Store::update_agent`] wrote nothing, judged from the row as it is now; shared by every
+/// backend.
+pub(crate) fn classify_agent_miss(current: Option<Agent>) -> StoreError {
+    match current {
+        None => StoreError::NotFound,
+        Some(agent) => StoreError::StatusChanged(agent.status),
+    }
 }
 
 /// The stored form of `allowed_scopes`, shared by every backend: a JSON array, sorted, without

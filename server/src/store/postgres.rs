@@ -23,8 +23,9 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Client, NoTls, Row};
 
 use super::{
-    Agent, AgentStatus, AuditEvent, Challenge, Operator, OperatorStatus, PurgeStats, RevokedToken,
-    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, scopes_column,
+    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, Operator, OperatorStatus, PurgeStats,
+    RevokedToken, SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
+    scopes_column,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
@@ -715,62 +716,35 @@ impl Store for PostgresStore {
         })
     }
 
-    fn set_agent_scopes(
+    fn update_agent(
         &self,
         did: &str,
-        scopes: Vec<String>,
-        now: UnixTime,
+        expected: AgentStatus,
+        update: AgentUpdate,
     ) -> StoreFuture<'_, Agent> {
         let did = did.to_owned();
         Box::pin(async move {
-            let scopes = scopes_column(scopes)?;
+            let scopes = scopes_column(update.allowed_scopes)?;
             let conn = self.conn().await?;
             let updated = opt(
                 &conn,
                 &format!(
-                    "UPDATE agents SET allowed_scopes = $2, updated_at = $3, \
-                     status = CASE WHEN status = 'pending' THEN 'active' ELSE status END \
-                     WHERE did = $1 AND status <> 'revoked' RETURNING {AGENT_COLUMNS}"
+                    "UPDATE agents SET status = $3, allowed_scopes = $4, updated_at = $5, \
+                     revoked_at = $6 WHERE did = $1 AND status = $2 RETURNING {AGENT_COLUMNS}"
                 ),
-                &[&did, &scopes, &ts(now)],
+                &[
+                    &did,
+                    &expected.as_str(),
+                    &update.status.as_str(),
+                    &scopes,
+                    &ts(update.updated_at),
+                    &opt_ts(update.revoked_at),
+                ],
             )
             .await?;
             match updated {
                 Some(row) => agent_from_row(&row),
-                None => match get_agent_row(&conn, &did).await? {
-                    Some(_) => Err(StoreError::Revoked),
-                    None => Err(StoreError::NotFound),
-                },
-            }
-        })
-    }
-
-    fn set_agent_status(
-        &self,
-        did: &str,
-        status: AgentStatus,
-        now: UnixTime,
-    ) -> StoreFuture<'_, Agent> {
-        let did = did.to_owned();
-        Box::pin(async move {
-            let conn = self.conn().await?;
-            let updated = opt(
-                &conn,
-                &format!(
-                    "UPDATE agents SET status = $2, updated_at = $3, \
-                     revoked_at = CASE WHEN $2 = 'revoked' THEN $3 ELSE revoked_at END \
-                     WHERE did = $1 AND status <> 'revoked' RETURNING {AGENT_COLUMNS}"
-                ),
-                &[&did, &status.as_str(), &ts(now)],
-            )
-            .await?;
-            match updated {
-                Some(row) => agent_from_row(&row),
-                None => match get_agent_row(&conn, &did).await? {
-                    Some(agent) if status == AgentStatus::Revoked => Ok(agent),
-                    Some(_) => Err(StoreError::Revoked),
-                    None => Err(StoreError::NotFound),
-                },
+                None => Err(classify_agent_miss(get_agent_row(&conn, &did).await?)),
             }
         })
     }

@@ -21,8 +21,9 @@ use rusqlite::{
 
 use super::identities::IdentityCache;
 use super::{
-    Agent, AgentStatus, AuditEvent, Challenge, Operator, OperatorStatus, PurgeStats, RevokedToken,
-    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, scopes_column,
+    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, Operator, OperatorStatus, PurgeStats,
+    RevokedToken, SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
+    scopes_column,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
@@ -727,62 +728,38 @@ impl Store for SqliteStore {
         })
     }
 
-    fn set_agent_scopes(
+    fn update_agent(
         &self,
         did: &str,
-        scopes: Vec<String>,
-        now: UnixTime,
+        expected: AgentStatus,
+        update: AgentUpdate,
     ) -> StoreFuture<'_, Agent> {
         let did = did.to_owned();
         self.write_identity(move |conn| {
-            let scopes = scopes_column(scopes)?;
+            let scopes = scopes_column(update.allowed_scopes)?;
             let updated = conn
                 .prepare_cached(&format!(
-                    "UPDATE agents SET allowed_scopes = ?2, updated_at = ?3, \
-                     status = CASE WHEN status = 'pending' THEN 'active' ELSE status END \
-                     WHERE did = ?1 AND status <> 'revoked' RETURNING {AGENT_COLUMNS}"
+                    "UPDATE agents SET status = ?3, allowed_scopes = ?4, updated_at = ?5, \
+                     revoked_at = ?6 WHERE did = ?1 AND status = ?2 RETURNING {AGENT_COLUMNS}"
                 ))
                 .and_then(|mut s| {
-                    s.query_row(params![did, scopes, now], agent_from_row)
-                        .optional()
+                    s.query_row(
+                        params![
+                            did,
+                            expected.as_str(),
+                            update.status.as_str(),
+                            scopes,
+                            update.updated_at,
+                            update.revoked_at
+                        ],
+                        agent_from_row,
+                    )
+                    .optional()
                 })
                 .map_err(map_err)?;
             match updated {
                 Some(agent) => Ok(agent),
-                None => match get_agent_row(conn, &did)? {
-                    Some(_) => Err(StoreError::Revoked),
-                    None => Err(StoreError::NotFound),
-                },
-            }
-        })
-    }
-
-    fn set_agent_status(
-        &self,
-        did: &str,
-        status: AgentStatus,
-        now: UnixTime,
-    ) -> StoreFuture<'_, Agent> {
-        let did = did.to_owned();
-        self.write_identity(move |conn| {
-            let updated = conn
-                .prepare_cached(&format!(
-                    "UPDATE agents SET status = ?2, updated_at = ?3, \
-                     revoked_at = CASE WHEN ?2 = 'revoked' THEN ?3 ELSE revoked_at END \
-                     WHERE did = ?1 AND status <> 'revoked' RETURNING {AGENT_COLUMNS}"
-                ))
-                .and_then(|mut s| {
-                    s.query_row(params![did, status.as_str(), now], agent_from_row)
-                        .optional()
-                })
-                .map_err(map_err)?;
-            match updated {
-                Some(agent) => Ok(agent),
-                None => match get_agent_row(conn, &did)? {
-                    Some(agent) if status == AgentStatus::Revoked => Ok(agent),
-                    Some(_) => Err(StoreError::Revoked),
-                    None => Err(StoreError::NotFound),
-                },
+                None => Err(classify_agent_miss(get_agent_row(conn, &did)?)),
             }
         })
     }

@@ -1,0 +1,236 @@
+//! Agents: registration under an operator, and every change an operator makes to one (scopes,
+//! suspension, reactivation, revocation), each one [`AgentStatus::apply`] compare-and-set in the
+//! store. Only the agent's operator may change an agent; the agent itself may only read.
+
+use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
+
+use super::lifecycle::{AgentEvent, Refusal};
+use super::operators::require_verified;
+use super::{ServiceError, ServiceResult, audit};
+use crate::state::AppState;
+use crate::store::{Agent, AgentStatus, AgentUpdate, Operator, StoreError, UnixTime};
+
+/// How often a change is re-applied when the agent's status changed under it.
+const CAS_ATTEMPTS: usize = 4;
+
+/// Parses a DID from a path or body, or refuses with `invalid_did`.
+pub fn parse_did(s: &str) -> ServiceResult<Did> {
+    Did::parse(s).map_err(|e| ServiceError::refused("invalid_did", e.to_string()))
+}
+
+pub(crate) fn not_found(did: &str) -> ServiceError {
+    ServiceError::refused("agent_not_found", format!("no agent {did}"))
+}
+
+/// Loads an agent or refuses with `agent_not_found`.
+pub async fn load(state: &AppState, did: &Did) -> ServiceResult<Agent> {
+    state
+        .store
+        .get_agent(did.as_str())
+        .await?
+        .ok_or_else(|| not_found(did.as_str()))
+}
+
+/// Loads an agent and its operator.
+pub async fn load_with_operator(state: &AppState, did: &Did) -> ServiceResult<(Agent, Operator)> {
+    state
+        .store
+        .get_agent_with_operator(did.as_str())
+        .await?
+        .ok_or_else(|| not_found(did.as_str()))
+}
+
+fn agent_exists(did: &Did) -> ServiceError {
+    ServiceError::refused("agent_exists", format!("agent {did} is already registered"))
+}
+
+/// Registers the agent holding `key` (its proof of possession checked by the caller) under
+/// `operator`. The DID is computed here; the agent stays `pending` until its operator grants scopes.
+pub async fn register(
+    state: &AppState,
+    operator: &Operator,
+    key: PublicKey,
+    now: UnixTime,
+) -> ServiceResult<Agent> {
+    let domain = Domain::parse(&operator.domain)
+        .map_err(|e| ServiceError::internal(format!("stored domain: {e}")))?;
+    let did = Did::from_key(&domain, &key);
+    if state.store.get_agent(did.as_str()).await?.is_some() {
+        return Err(agent_exists(&did));
+    }
+    let agent = Agent {
+        did: did.as_str().to_owned(),
+        operator_id: operator.id.clone(),
+        public_key: *key.as_bytes(),
+        thumbprint: key.thumbprint(),
+        status: AgentStatus::Pending,
+        allowed_scopes: Vec::new(),
+        created_at: now,
+        updated_at: now,
+        revoked_at: None,
+    };
+    match state.store.insert_agent(agent.clone()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(agent_exists(&did)),
+        Err(StoreError::NotFound) => return Err(super::operators::not_found(&operator.id)),
+        Err(e) => return Err(e.into()),
+    }
+    let detail = format!("operator={}", operator.id);
+    audit::record(
+        state,
+        now,
+        did.as_str(),
+        "agent.register",
+        did.as_str(),
+        detail,
+    )
+    .await;
+    Ok(agent)
+}
+
+/// Replaces the agent's allowed scopes; a pending agent becomes active. Granting needs a proven
+/// domain: an agent's DID names the domain, so an operator that has not proven it (or whose proof
+/// lapsed) grants nothing.
+pub async fn set_scopes(
+    state: &AppState,
+    agent: Agent,
+    operator: &Operator,
+    scopes: ScopeSet,
+    now: UnixTime,
+) -> ServiceResult<Agent> {
+    require_verified(operator, now)?;
+    let previous = agent.allowed_scopes.clone();
+    let was = agent.status;
+    let updated = transition(
+        state,
+        agent,
+        AgentEvent::SetScopes,
+        Some(scopes.to_vec()),
+        now,
+    )
+    .await?;
+    let detail = format!(
+        "allowed_scopes={:?} previous={previous:?}",
+        updated.allowed_scopes
+    );
+    audit::record(
+        state,
+        now,
+        &operator.id,
+        "agent.scopes",
+        &updated.did,
+        detail,
+    )
+    .await;
+    if was == AgentStatus::Pending && updated.status == AgentStatus::Active {
+        let did = &updated.did;
+        audit::record(
+            state,
+            now,
+            &operator.id,
+            "agent.approve",
+            did,
+            "pending -> active",
+        )
+        .await;
+    }
+    Ok(updated)
+}
+
+/// Suspends, reactivates or revokes the agent. Reactivation needs a proven domain; narrowing
+/// powers (suspend, revoke) stays open.
+pub async fn change_status(
+    state: &AppState,
+    agent: Agent,
+    operator: &Operator,
+    event: AgentEvent,
+    now: UnixTime,
+) -> ServiceResult<Agent> {
+    // Refuse the transition itself before any other check, as the lifecycle decides first.
+    agent
+        .status
+        .apply(event)
+        .map_err(|r| refusal(&agent.did, r))?;
+    if event == AgentEvent::Reactivate {
+        require_verified(operator, now)?;
+    }
+    let action = match event {
+        AgentEvent::Suspend => "agent.suspend",
+        AgentEvent::Reactivate => "agent.reactivate",
+        AgentEvent::Revoke => "agent.revoke",
+        AgentEvent::SetScopes => "agent.scopes",
+    };
+    let was = agent.status;
+    let updated = transition(state, agent, event, None, now).await?;
+    let detail = format!("{was} -> {}", updated.status);
+    audit::record(state, now, &operator.id, action, &updated.did, detail).await;
+    Ok(updated)
+}
+
+/// Applies `event` to the agent with a compare-and-set on its status, re-reading and re-applying
+/// when another change won the race. Revoking a revoked agent writes nothing.
+async fn transition(
+    state: &AppState,
+    mut agent: Agent,
+    event: AgentEvent,
+    scopes: Option<Vec<String>>,
+    now: UnixTime,
+) -> ServiceResult<Agent> {
+    for _ in 0..CAS_ATTEMPTS {
+        let next = agent
+            .status
+            .apply(event)
+            .map_err(|r| refusal(&agent.did, r))?;
+        if agent.status == AgentStatus::Revoked {
+            return Ok(agent);
+        }
+        let update = AgentUpdate {
+            status: next,
+            allowed_scopes: scopes
+                .clone()
+                .unwrap_or_else(|| agent.allowed_scopes.clone()),
+            updated_at: now,
+            revoked_at: if next == AgentStatus::Revoked {
+                Some(now)
+            } else {
+                agent.revoked_at
+            },
+        };
+        match state
+            .store
+            .update_agent(&agent.did, agent.status, update)
+            .await
+        {
+            Ok(updated) => return Ok(updated),
+            Err(StoreError::StatusChanged(_)) => {
+                agent = state
+                    .store
+                    .get_agent(&agent.did)
+                    .await?
+                    .ok_or_else(|| not_found(&agent.did))?;
+            }
+            Err(StoreError::NotFound) => return Err(not_found(&agent.did)),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(ServiceError::Storage(StoreError::Unavailable(format!(
+        "agent {} kept changing during the update",
+        agent.did
+    ))))
+}
+
+/// The wire refusal of a lifecycle transition.
+fn refusal(did: &str, refusal: Refusal) -> ServiceError {
+    match refusal {
+        Refusal::Revoked => ServiceError::refused(
+            "agent_revoked",
+            format!("agent {did} is revoked; revocation is permanent"),
+        ),
+        Refusal::Pending => ServiceError::refused(
+            "agent_not_active",
+            format!(
+                "agent {did} is pending: approve it with PUT /v1/agents/{{did}}/scopes (or revoke it)"
+            ),
+        ),
+    }
+}

@@ -1,0 +1,181 @@
+//! Token issuance: a single-use challenge for a registered agent, then a proof answering it
+//! exchanged for an access token. [`issue`] is the one function every token path calls: it checks
+//! the agent, its operator and the scopes, consumes the challenge atomically with its audit row,
+//! and signs the token.
+
+use auth4agent_protocol::{
+    AccessTokenClaims, Audience, Challenge as ProofChallenge, Confirmation, Did, ScopeSet,
+    UnverifiedProof, issue_token,
+};
+
+use super::agents::{load, not_found as agent_not_found};
+use super::operators::require_verified;
+use super::{ServiceError, ServiceResult, audit};
+use crate::ids;
+use crate::state::AppState;
+use crate::store::{AgentStatus, Challenge, StoreError, UnixTime};
+
+/// A signed access token and what the agent is told about it.
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_at: UnixTime,
+    pub scope: String,
+    pub aud: String,
+}
+
+/// Issues a challenge for a registered agent, valid for the configured lifetime.
+pub async fn challenge(state: &AppState, did: &Did, now: UnixTime) -> ServiceResult<Challenge> {
+    let agent = load(state, did).await?;
+    let challenge = Challenge {
+        id: ids::challenge_id(),
+        did: agent.did,
+        nonce: ids::nonce(),
+        expires_at: now.saturating_add(state.config.challenge_ttl),
+        used_at: None,
+    };
+    state.store.insert_challenge(challenge.clone()).await?;
+    Ok(challenge)
+}
+
+/// Maps a refused proof to its wire code.
+fn proof_error(e: auth4agent_protocol::Error) -> ServiceError {
+    use auth4agent_protocol::Error as P;
+    match &e {
+        P::InvalidScope(_) => ServiceError::refused("invalid_scope", e.to_string()),
+        P::InvalidAudience(_) => ServiceError::refused("invalid_audience", e.to_string()),
+        P::InvalidClaim("ttl", _) => ServiceError::refused("invalid_ttl", e.to_string()),
+        _ => ServiceError::refused("invalid_proof", format!("{}: {e}", e.code())),
+    }
+}
+
+fn challenge_not_found() -> ServiceError {
+    ServiceError::refused("challenge_not_found", "no such challenge")
+}
+
+fn challenge_used() -> ServiceError {
+    ServiceError::refused(
+        "challenge_used",
+        "this challenge was already answered; request a new one",
+    )
+}
+
+fn challenge_expired() -> ServiceError {
+    ServiceError::refused(
+        "challenge_expired",
+        "this challenge has expired; request a new one",
+    )
+}
+
+/// Exchanges a proof answering a challenge for an access token.
+pub async fn issue(state: &AppState, proof: &str, now: UnixTime) -> ServiceResult<IssuedToken> {
+    let proof = UnverifiedProof::decode(proof).map_err(proof_error)?;
+    let challenge = state
+        .store
+        .get_challenge(proof.challenge_id())
+        .await?
+        .ok_or_else(challenge_not_found)?;
+    if challenge.used_at.is_some() {
+        return Err(challenge_used());
+    }
+    if challenge.expires_at <= now {
+        return Err(challenge_expired());
+    }
+    // A stored challenge names a DID the server itself wrote: one that does not parse is corrupt.
+    let did = Did::parse(&challenge.did)
+        .map_err(|e| ServiceError::internal(format!("stored challenge DID: {e}")))?;
+    let (agent, operator) = state
+        .store
+        .get_agent_with_operator(did.as_str())
+        .await?
+        .ok_or_else(|| agent_not_found(did.as_str()))?;
+    let key = state.keys.get(&agent.public_key)?;
+    let bound = ProofChallenge {
+        id: challenge.id.clone(),
+        nonce: challenge.nonce.clone(),
+        expires_at: challenge.expires_at,
+        did,
+    };
+    // Also checks the proof's binding to this DID.
+    let claims = proof
+        .verify(&key, &state.config.issuer, &bound, now, state.config.leeway)
+        .map_err(proof_error)?;
+
+    if agent.status != AgentStatus::Active {
+        return Err(ServiceError::refused(
+            "agent_not_active",
+            format!("agent is {}", agent.status),
+        ));
+    }
+    require_verified(&operator, now)?;
+    let requested = ScopeSet::parse(&claims.scope)
+        .map_err(|e| ServiceError::refused("invalid_scope", e.to_string()))?;
+    let allowed = ScopeSet::from_list(&agent.allowed_scopes)
+        .map_err(|e| ServiceError::internal(format!("stored scopes are invalid: {e}")))?;
+    requested
+        .ensure_allowed(&allowed)
+        .map_err(|e| ServiceError::refused("scope_not_allowed", e.to_string()))?;
+    let ttl = if claims.ttl == 0 {
+        state.config.token_default_ttl
+    } else {
+        claims.ttl
+    };
+    if ttl > state.config.token_max_ttl {
+        return Err(ServiceError::refused(
+            "invalid_ttl",
+            format!(
+                "requested lifetime {ttl} s exceeds the maximum of {} s",
+                state.config.token_max_ttl
+            ),
+        ));
+    }
+
+    let scope = requested.to_scope_string();
+    let token_claims = AccessTokenClaims {
+        iss: state.config.issuer.clone(),
+        sub: agent.did.clone(),
+        client_id: agent.did.clone(),
+        aud: Audience::One(claims.token_aud.clone()),
+        scope: scope.clone(),
+        iat: now,
+        nbf: None,
+        exp: now.saturating_add(ttl),
+        jti: ids::jti(),
+        cnf: Confirmation {
+            jkt: agent.thumbprint.clone(),
+        },
+    };
+    let active = state.keyring.active();
+    let event = audit::event(
+        now,
+        &agent.did,
+        "token.issue",
+        &token_claims.jti,
+        format!(
+            "scope={scope:?} aud={:?} exp={} kid={}",
+            claims.token_aud,
+            token_claims.exp,
+            active.kid()
+        ),
+    );
+    // Single use and the audit row commit together, in the token path's only write.
+    match state
+        .store
+        .redeem_challenge(&challenge.id, now, event)
+        .await
+    {
+        Ok(()) => {}
+        Err(StoreError::AlreadyUsed) => return Err(challenge_used()),
+        Err(StoreError::Expired) => return Err(challenge_expired()),
+        Err(StoreError::NotFound) => return Err(challenge_not_found()),
+        Err(e) => return Err(e.into()),
+    }
+    let token = issue_token(active.signing_key(), active.kid(), &token_claims)
+        .map_err(|e| ServiceError::internal(format!("signing the token failed: {e}")))?;
+    Ok(IssuedToken {
+        token,
+        expires_at: token_claims.exp,
+        scope,
+        aud: claims.token_aud,
+    })
+}

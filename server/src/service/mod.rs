@@ -1,0 +1,21 @@
+//! The rules of auth4agent, with no HTTP in them: every handler adapts a request to one function
+//! here and maps its result. Each function takes typed inputs and `now` and returns a typed result
+//! or a [`ServiceError`].
+//!
+//! - [`signatures`]: signed administrative requests (verification, single-use `jti`);
+//! - [`operators`]: registration, DNS verification and re-verification, what an operator may see;
+//! - [`agents`]: registration and the lifecycle ([`lifecycle`], one pure transition function);
+//! - [`issuance`]: challenge → proof → token, the one issuance path;
+//! - [`revocation`]: introspection and token revocation;
+//! - [`audit`]: the audit log.
+
+pub mod agents;
+pub mod audit;
+pub mod error;
+pub mod issuance;
+pub mod lifecycle;
+pub mod operators;
+pub mod revocation;
+pub mod signatures;
+
+pub use error::{ServiceError, ServiceResult};

@@ -1,0 +1,331 @@
+//! Operators: registration, DNS verification on demand and in the background re-verification pass,
+//! and what an operator may read (its agents, its revocations).
+
+use auth4agent_protocol::{Domain, Jwk, PublicKey, TxtRecord};
+
+use super::{ServiceError, ServiceResult, audit};
+use crate::dns::TxtVerification;
+use crate::ids;
+use crate::state::AppState;
+use crate::store::{
+    Agent, AgentStatus, Operator, OperatorStatus, RevokedToken, StoreError, UnixTime,
+};
+
+/// Whether an operator's domain proof is current at `now` (a verification past its expiry counts
+/// as none until re-verified).
+pub fn is_verified(op: &Operator, now: UnixTime) -> bool {
+    op.status == OperatorStatus::Verified && op.verification_expires_at.is_some_and(|t| t > now)
+}
+
+/// The operator status as reported (`verified` only while current).
+pub fn effective_status(op: &Operator, now: UnixTime) -> &'static str {
+    if is_verified(op, now) {
+        "verified"
+    } else {
+        "unverified"
+    }
+}
+
+/// Refuses what needs a proven domain (granting scopes, issuing tokens) while the operator's proof
+/// is not current (`operator_not_verified`).
+pub fn require_verified(op: &Operator, now: UnixTime) -> ServiceResult<()> {
+    if is_verified(op, now) {
+        Ok(())
+    } else {
+        Err(ServiceError::refused(
+            "operator_not_verified",
+            format!(
+                "operator {} has no current DNS verification of {}",
+                op.id, op.domain
+            ),
+        ))
+    }
+}
+
+/// Parses a domain an operator may claim: valid DNS name, not a public suffix.
+pub fn registrable_domain(s: &str) -> ServiceResult<Domain> {
+    let domain =
+        Domain::parse(s).map_err(|e| ServiceError::refused("invalid_domain", e.to_string()))?;
+    domain
+        .ensure_registrable()
+        .map_err(|e| ServiceError::refused("public_suffix_domain", e.to_string()))?;
+    Ok(domain)
+}
+
+/// Parses a public JWK from a request body, or refuses with `invalid_key`.
+pub fn body_key(jwk: &Jwk) -> ServiceResult<PublicKey> {
+    PublicKey::from_jwk(jwk).map_err(|e| ServiceError::refused("invalid_key", e.to_string()))
+}
+
+/// Loads an operator or refuses with `operator_not_found`.
+pub async fn load(state: &AppState, id: &str) -> ServiceResult<Operator> {
+    state
+        .store
+        .get_operator(id)
+        .await?
+        .ok_or_else(|| not_found(id))
+}
+
+pub(crate) fn not_found(id: &str) -> ServiceError {
+    ServiceError::refused("operator_not_found", format!("no operator {id:?}"))
+}
+
+fn operator_exists(domain: &Domain) -> ServiceError {
+    ServiceError::refused(
+        "operator_exists",
+        format!("an operator is already registered for {domain}"),
+    )
+}
+
+/// Registers an operator whose request was signed by `key` (checked by the caller). Unverified
+/// claims on a domain may coexist; once one operator has proven it, it owns it.
+pub async fn register(
+    state: &AppState,
+    domain: Domain,
+    key: PublicKey,
+    now: UnixTime,
+) -> ServiceResult<Operator> {
+    if domain_owner(state, &domain, None).await?.is_some() {
+        return Err(operator_exists(&domain));
+    }
+    let operator = Operator {
+        id: ids::operator_id(),
+        domain: domain.as_str().to_owned(),
+        public_key: *key.as_bytes(),
+        thumbprint: key.thumbprint(),
+        txt_token: ids::txt_token(),
+        status: OperatorStatus::Unverified,
+        domain_verified_at: None,
+        verification_expires_at: None,
+        created_at: now,
+    };
+    match state.store.insert_operator(operator.clone()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Err(operator_exists(&domain)),
+        Err(e) => return Err(e.into()),
+    }
+    let detail = format!("domain={domain}");
+    audit::record(
+        state,
+        now,
+        &operator.id,
+        "operator.register",
+        &operator.id,
+        detail,
+    )
+    .await;
+    Ok(operator)
+}
+
+/// What the operator must publish in DNS.
+pub fn instructions(operator: &Operator) -> ServiceResult<TxtRecord> {
+    let domain = Domain::parse(&operator.domain)
+        .map_err(|e| ServiceError::internal(format!("stored domain: {e}")))?;
+    Ok(TxtRecord::new(&domain, &operator.txt_token))
+}
+
+/// Looks the operator's TXT record up now. A definite answer (no record, wrong record) withdraws a
+/// current verification; a lookup failure proves nothing either way and changes nothing (spec §10.4).
+pub async fn confirm(state: &AppState, operator: &Operator) -> ServiceResult<Operator> {
+    let domain = registrable_domain(&operator.domain)?;
+    if let Some(owner) = domain_owner(state, &domain, Some(&operator.id)).await? {
+        return Err(ServiceError::refused(
+            "operator_exists",
+            format!("{domain} is already verified by operator {}", owner.id),
+        ));
+    }
+    let outcome = state.dns.verify(&domain, &operator.txt_token).await;
+    // The lookup takes time: judge and record as of its answer.
+    let now = state.clock.now();
+    let failure = match outcome {
+        TxtVerification::Verified => {
+            let expires = now.saturating_add(state.config.verification_lifetime);
+            let updated = match state
+                .store
+                .set_operator_verified(&operator.id, now, expires)
+                .await
+            {
+                Ok(updated) => updated,
+                // Another operator proved the same domain a moment earlier.
+                Err(StoreError::Conflict(_)) => return Err(operator_exists(&domain)),
+                Err(e) => return Err(e.into()),
+            };
+            let detail = format!("success domain={domain}");
+            audit::record(
+                state,
+                now,
+                &operator.id,
+                "operator.verify",
+                &operator.id,
+                detail,
+            )
+            .await;
+            return Ok(updated);
+        }
+        failure => dns_failure(&domain, &operator.txt_token, failure),
+    };
+    let id = &operator.id;
+    audit::record(
+        state,
+        now,
+        id,
+        "operator.verify_failed",
+        id,
+        failure.to_string(),
+    )
+    .await;
+    let definite = matches!(
+        failure.code(),
+        Some("dns_record_not_found" | "dns_record_mismatch")
+    );
+    if definite && operator.status == OperatorStatus::Verified {
+        state.store.set_operator_unverified(id).await?;
+        let detail = format!("explicit check: {}", failure.code().unwrap_or_default());
+        audit::record(state, now, id, "operator.unverify", id, detail).await;
+    }
+    Err(failure)
+}
+
+/// The operator that has proven `domain`, other than `except`, if any.
+async fn domain_owner(
+    state: &AppState,
+    domain: &Domain,
+    except: Option<&str>,
+) -> ServiceResult<Option<Operator>> {
+    Ok(state
+        .store
+        .get_operator_by_domain(domain.as_str())
+        .await?
+        .filter(|op| op.status == OperatorStatus::Verified && Some(op.id.as_str()) != except))
+}
+
+/// The refusal for a failed TXT check.
+fn dns_failure(domain: &Domain, token: &str, outcome: TxtVerification) -> ServiceError {
+    let record = TxtRecord::new(domain, token);
+    match outcome {
+        TxtVerification::Verified => ServiceError::internal("verified outcome treated as failure"),
+        TxtVerification::NoRecord => ServiceError::refused(
+            "dns_record_not_found",
+            format!(
+                "no TXT record at {}; publish {:?} there",
+                record.name, record.value
+            ),
+        ),
+        TxtVerification::WrongValue { found } => {
+            let shown: Vec<String> = found
+                .iter()
+                .take(5)
+                .map(|v| v.chars().take(200).collect())
+                .collect();
+            ServiceError::refused(
+                "dns_record_mismatch",
+                format!(
+                    "TXT records at {} are {:?}; expected {:?}",
+                    record.name, shown, record.value
+                ),
+            )
+        }
+        TxtVerification::LookupFailed(message) => ServiceError::refused(
+            "dns_lookup_failed",
+            format!("looking up {} failed: {message}", record.name),
+        ),
+    }
+}
+
+/// The operator's agents, oldest first.
+pub async fn agents(state: &AppState, operator: &Operator) -> ServiceResult<Vec<Agent>> {
+    Ok(state.store.list_agents(&operator.id).await?)
+}
+
+/// What the operator has revoked: tokens still live at `now`, and revoked agents.
+pub async fn revocations(
+    state: &AppState,
+    operator: &Operator,
+    now: UnixTime,
+) -> ServiceResult<(Vec<RevokedToken>, Vec<Agent>)> {
+    let mut tokens = state.store.list_revoked_tokens(&operator.id).await?;
+    // Rows outlive the token by the leeway (see `background::purge`); the list shows live tokens only.
+    tokens.retain(|t| t.expires_at > now);
+    let mut agents = state.store.list_agents(&operator.id).await?;
+    agents.retain(|a| a.status == AgentStatus::Revoked);
+    Ok((tokens, agents))
+}
+
+/// Operators re-checked per pass.
+const REVERIFY_BATCH: u32 = 1000;
+
+/// What one re-verification pass did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReverifyStats {
+    /// Still published: verification extended.
+    pub renewed: u32,
+    /// Record gone or changed: the operator is now unverified.
+    pub lapsed: u32,
+    /// Lookup failed: left as is, retried next pass.
+    pub failed: u32,
+}
+
+/// Re-checks the DNS record of every verified operator last checked at least one interval ago or
+/// whose verification expires before the next pass. A record still in place extends the
+/// verification; a record gone or changed makes the operator unverified (its agents get no
+/// tokens); a failed lookup leaves it for the next pass.
+pub async fn reverify_due(state: &AppState) -> Result<ReverifyStats, StoreError> {
+    let now = state.clock.now();
+    // Due: last checked at least one interval ago (expires_at = checked_at + lifetime), or expiring
+    // before the next pass. A withdrawn record is thus noticed within one interval, not one lifetime.
+    let interval = state.config.reverify_interval.as_secs();
+    let horizon = now.saturating_add(
+        state
+            .config
+            .verification_lifetime
+            .saturating_sub(interval)
+            .max(interval),
+    );
+    let due = state
+        .store
+        .list_operators_due_for_reverification(horizon, REVERIFY_BATCH)
+        .await?;
+    let mut stats = ReverifyStats::default();
+    for operator in due {
+        let outcome = match registrable_domain(&operator.domain) {
+            Ok(domain) => state.dns.verify(&domain, &operator.txt_token).await,
+            Err(e) => TxtVerification::WrongValue {
+                found: vec![format!("domain refused: {e}")],
+            },
+        };
+        let now = state.clock.now();
+        let id = &operator.id;
+        match outcome {
+            TxtVerification::Verified => {
+                let expires = now.saturating_add(state.config.verification_lifetime);
+                state.store.set_operator_verified(id, now, expires).await?;
+                audit::record(state, now, "server", "operator.reverify", id, "success").await;
+                stats.renewed += 1;
+            }
+            TxtVerification::NoRecord | TxtVerification::WrongValue { .. } => {
+                let reason = match &outcome {
+                    TxtVerification::NoRecord => "no TXT record".to_owned(),
+                    other => format!("{other:?}"),
+                };
+                state.store.set_operator_unverified(id).await?;
+                audit::record(state, now, "server", "operator.unverified", id, reason).await;
+                tracing::warn!(operator = %id, domain = %operator.domain, "domain verification lapsed");
+                stats.lapsed += 1;
+            }
+            TxtVerification::LookupFailed(message) => {
+                audit::record(
+                    state,
+                    now,
+                    "server",
+                    "operator.reverify_failed",
+                    id,
+                    &*message,
+                )
+                .await;
+                tracing::warn!(operator = %id, error = %message, "re-verification lookup failed");
+                stats.failed += 1;
+            }
+        }
+    }
+    Ok(stats)
+}

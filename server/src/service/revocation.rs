@@ -1,0 +1,121 @@
+//! Introspection (RFC 7662 shape) and token revocation, both over this server's own tokens.
+
+use auth4agent_protocol::{AccessTokenClaims, Error, KeySet, VerifiedToken};
+
+use super::agents::{load_with_operator, parse_did};
+use super::operators::{effective_status, is_verified};
+use super::signatures::{self, KidMismatch, SignedRequest};
+use super::{ServiceError, ServiceResult, audit};
+use crate::state::AppState;
+use crate::store::{AgentStatus, RevokedToken, UnixTime};
+
+/// What introspection says of a token.
+#[derive(Debug, Clone)]
+pub enum Introspection {
+    /// Does not verify, revoked, or its agent or operator is not in good standing.
+    Inactive,
+    Active {
+        claims: Box<AccessTokenClaims>,
+        agent_status: AgentStatus,
+        operator_status: &'static str,
+        operator_id: String,
+    },
+}
+
+/// Verifies one of this server's own tokens against its live keys: its issuer, no audience
+/// matching, its maximum token lifetime, and no leeway (leeway absorbs skew between two clocks;
+/// here the clock that judges is the one that issued). `check_time: false` skips the time checks
+/// (revocation of an expired token). A `kid` unknown here may have been rotated in by another
+/// replica: reload the keys once and retry.
+async fn verify_own_token(
+    state: &AppState,
+    token: &str,
+    now: UnixTime,
+    check_time: bool,
+) -> Result<VerifiedToken, Error> {
+    let verify = |keys: &KeySet| {
+        if check_time {
+            state.own_tokens.verify(token, keys, now)
+        } else {
+            state.own_tokens.verify_ignoring_time(token, keys)
+        }
+    };
+    let verified = verify(&state.keyring.key_set(now));
+    if matches!(verified, Err(Error::UnknownKid(_))) && state.keyring.reload_for_unknown_kid().await
+    {
+        return verify(&state.keyring.key_set(now));
+    }
+    verified
+}
+
+/// Active only if the token verifies, is not revoked, and its agent is active under a verified
+/// operator, with the key the token is bound to.
+pub async fn introspect(
+    state: &AppState,
+    token: &str,
+    now: UnixTime,
+) -> ServiceResult<Introspection> {
+    let verified = match verify_own_token(state, token, now, true).await {
+        Ok(v) => v,
+        Err(e) => {
+            tracing::debug!(code = e.code(), "introspection: token does not verify");
+            return Ok(Introspection::Inactive);
+        }
+    };
+    let claims = verified.claims();
+    if state.store.is_token_revoked(&claims.jti).await? {
+        return Ok(Introspection::Inactive);
+    }
+    let Some((agent, operator)) = state.store.get_agent_with_operator(&claims.sub).await? else {
+        return Ok(Introspection::Inactive);
+    };
+    if agent.status != AgentStatus::Active
+        || !is_verified(&operator, now)
+        || agent.thumbprint != claims.cnf.jkt
+    {
+        return Ok(Introspection::Inactive);
+    }
+    Ok(Introspection::Active {
+        claims: Box::new(claims.clone()),
+        agent_status: agent.status,
+        operator_status: effective_status(&operator, now),
+        operator_id: operator.id,
+    })
+}
+
+/// Revokes `token`, on a request signed by the token's agent or that agent's operator. Tokens past
+/// their expiry may still be revoked (idempotently). Returns the token's `jti`.
+pub async fn revoke_token(
+    state: &AppState,
+    req: &SignedRequest,
+    token: &str,
+    now: UnixTime,
+) -> ServiceResult<String> {
+    let verified = verify_own_token(state, token, now, false)
+        .await
+        .map_err(|e| ServiceError::refused("invalid_token", format!("{}: {e}", e.code())))?;
+    let claims = verified.claims();
+    let did = parse_did(&claims.sub)?;
+    let (agent, operator) = load_with_operator(state, &did).await?;
+    let (key, actor) = if req.unverified()?.kid() == agent.thumbprint {
+        (state.keys.get(&agent.public_key)?, agent.did.clone())
+    } else {
+        (state.keys.get(&operator.public_key)?, operator.id.clone())
+    };
+    signatures::verify(state, req, &key, KidMismatch::Forbidden, now).await?;
+    let newly = state
+        .store
+        .revoke_token(RevokedToken {
+            jti: claims.jti.clone(),
+            did: agent.did.clone(),
+            operator_id: operator.id.clone(),
+            expires_at: claims.exp,
+            revoked_at: now,
+        })
+        .await?;
+    if newly {
+        let detail = format!("sub={}", agent.did);
+        audit::record(state, now, &actor, "token.revoke", &claims.jti, detail).await;
+    }
+    Ok(claims.jti.clone())
+}

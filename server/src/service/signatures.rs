@@ -1,0 +1,127 @@
+//! Signed administrative requests (`Auth4Agent-Signature`): the request as its signature covers it,
+//! verification against the key allowed to make the call, and single-use `jti` consumption per
+//! signer. Which key that is, is decided by the caller (the HTTP extractors or a service function).
+
+use auth4agent_protocol::{PublicKey, SIGNATURE_HEADER, UnverifiedRequest, VerifiedRequest};
+
+use super::{ServiceError, ServiceResult};
+use crate::state::AppState;
+use crate::store::{StoreError, UnixTime};
+
+/// What the `Auth4Agent-Signature` header(s) of a request held.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SignatureHeader {
+    Missing,
+    /// More than one header: refused, whatever they say.
+    Many,
+    NotAscii,
+    One(String),
+}
+
+/// A request as its signature covers it. Nothing in it is trusted until [`verify`] succeeds.
+#[derive(Debug, Clone)]
+pub struct SignedRequest {
+    pub method: String,
+    /// Request path exactly as received (no query); `htu` is the issuer followed by it.
+    pub path: String,
+    pub signature: SignatureHeader,
+    pub body: Vec<u8>,
+}
+
+impl SignedRequest {
+    /// Decodes the signature header (structural JWS checks only; nothing is trusted yet).
+    pub fn unverified(&self) -> ServiceResult<UnverifiedRequest> {
+        let compact = match &self.signature {
+            SignatureHeader::Missing => {
+                return Err(ServiceError::refused(
+                    "missing_signature",
+                    format!("this call must carry a signed {SIGNATURE_HEADER} header"),
+                ));
+            }
+            SignatureHeader::Many => {
+                return Err(ServiceError::refused(
+                    "invalid_signature",
+                    format!("more than one {SIGNATURE_HEADER} header"),
+                ));
+            }
+            SignatureHeader::NotAscii => {
+                return Err(ServiceError::refused(
+                    "invalid_signature",
+                    "the signature header is not ASCII",
+                ));
+            }
+            SignatureHeader::One(value) => value,
+        };
+        UnverifiedRequest::decode(compact.trim()).map_err(signature_error)
+    }
+}
+
+/// What a wrong `kid` means: for administrative calls the signer is not allowed (403); for a
+/// registration the proof of possession of the key in the body failed (401).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KidMismatch {
+    Forbidden,
+    InvalidSignature,
+}
+
+/// Verifies `req` against `key`, then consumes its `jti` for that signer: a signed request is good
+/// once, across replicas.
+pub async fn verify(
+    state: &AppState,
+    req: &SignedRequest,
+    key: &PublicKey,
+    on_mismatch: KidMismatch,
+    now: UnixTime,
+) -> ServiceResult<VerifiedRequest> {
+    let unverified = req.unverified()?;
+    let thumbprint = key.thumbprint();
+    if unverified.kid() != thumbprint {
+        return Err(match on_mismatch {
+            KidMismatch::Forbidden => ServiceError::refused(
+                "forbidden",
+                "the request is signed by a key that may not make this call",
+            ),
+            KidMismatch::InvalidSignature => ServiceError::refused(
+                "invalid_signature",
+                "the request must be signed by the key it registers (kid mismatch)",
+            ),
+        });
+    }
+    let url = state.url(&req.path);
+    let verified = unverified
+        .verify(key, &req.method, &url, &req.body, now, state.config.leeway)
+        .map_err(signature_error)?;
+    match state
+        .store
+        .consume_request_jti(&thumbprint, verified.jti(), verified.exp())
+        .await
+    {
+        Ok(()) => Ok(verified),
+        Err(StoreError::Replayed) => Err(ServiceError::refused(
+            "request_replayed",
+            "this signed request (jti) was already used",
+        )),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Maps a protocol refusal of a signed request to its wire code.
+fn signature_error(e: auth4agent_protocol::Error) -> ServiceError {
+    use auth4agent_protocol::Error as P;
+    match &e {
+        P::Expired | P::NotYetValid | P::IssuedInFuture | P::LifetimeTooLong => {
+            ServiceError::refused(
+                "request_expired",
+                format!(
+                    "signed request is outside its validity window ({}): {e}",
+                    e.code()
+                ),
+            )
+        }
+        P::HtmMismatch { .. } => ServiceError::refused("htm_mismatch", e.to_string()),
+        P::HtuMismatch { .. } => ServiceError::refused("htu_mismatch", e.to_string()),
+        P::BodyHashMismatch => ServiceError::refused("body_hash_mismatch", e.to_string()),
+        P::Replayed => ServiceError::refused("request_replayed", e.to_string()),
+        _ => ServiceError::refused("invalid_signature", format!("{}: {e}", e.code())),
+    }
+}
