@@ -16,8 +16,9 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, header};
 use serde_json::{Value, json};
 
-use common::dns::Answer;
+use auth4agent_testkit::TxtRecord;
 use common::{Harness, ISSUER, START, json_request, jti, new_key, raw_request, test_config};
+use hickory_proto::op::ResponseCode;
 
 // ---------------------------------------------------------------- health, keys, discovery
 
@@ -205,24 +206,26 @@ async fn dns_verification_outcomes() {
     // Wrong value.
     h.dns.set_txt(
         name,
-        "auth4agent-verification=00000000000000000000000000000000",
+        vec![TxtRecord::from(
+            "auth4agent-verification=00000000000000000000000000000000",
+        )],
     );
     h.send(h.signed(&op.key, "POST", &path, None))
         .await
         .assert_error(422, "dns_record_mismatch");
     // Lookup failure.
-    h.dns.set(name, Answer::ServFail);
+    h.dns.fail(name, ResponseCode::ServFail);
     h.send(h.signed(&op.key, "POST", &path, None))
         .await
         .assert_error(502, "dns_lookup_failed");
     // Split into two strings, added after the failed attempts: found now.
     let (head, tail) = value.split_at(17);
-    h.dns.set(
+    h.dns.set_txt(
         name,
-        Answer::Txt(vec![
-            vec!["unrelated".into()],
-            vec![head.into(), tail.into()],
-        ]),
+        vec![
+            TxtRecord::strings(["unrelated"]),
+            TxtRecord::strings([head, tail]),
+        ],
     );
     let resp = h.send(h.signed(&op.key, "POST", &path, None)).await;
     let status = resp.assert_ok(200);
@@ -231,7 +234,7 @@ async fn dns_verification_outcomes() {
     assert_eq!(status["verification_expires_at"], START + 30 * 86_400);
 
     // A failed explicit check (lookup failure or wrong record) leaves a current verification unchanged.
-    h.dns.set(name, Answer::ServFail);
+    h.dns.fail(name, ResponseCode::ServFail);
     h.send(h.signed(&op.key, "POST", &path, None))
         .await
         .assert_error(502, "dns_lookup_failed");
@@ -240,7 +243,9 @@ async fn dns_verification_outcomes() {
     assert_eq!(resp.assert_ok(200)["status"], "verified");
     h.dns.set_txt(
         name,
-        "auth4agent-verification=00000000000000000000000000000000",
+        vec![TxtRecord::from(
+            "auth4agent-verification=00000000000000000000000000000000",
+        )],
     );
     h.send(h.signed(&op.key, "POST", &path, None))
         .await
@@ -972,11 +977,9 @@ async fn unverified_claims_coexist_and_the_first_to_verify_owns_the_domain() {
     // The first claim's record is published too, but the domain is taken.
     let path = format!("/v1/operators/{}/verification", first.id);
     let instr = h.send(h.signed(&first.key, "GET", &path, None)).await.json;
-    h.dns.set(
+    h.dns.set_txt(
         "_auth4agent.alpha.example.com",
-        Answer::Txt(vec![vec![
-            instr["txt_record_value"].as_str().unwrap().to_owned(),
-        ]]),
+        vec![TxtRecord::from(instr["txt_record_value"].as_str().unwrap())],
     );
     h.send(h.signed(&first.key, "POST", &path, None))
         .await
@@ -1102,7 +1105,7 @@ async fn reverification_lapses_when_the_record_is_gone() {
 
     // Due, DNS failing: nothing changes, it is retried on the next pass.
     let record = "_auth4agent.alpha.example.com";
-    h.dns.set(record, Answer::ServFail);
+    h.dns.fail(record, ResponseCode::ServFail);
     h.clock.advance(3000);
     let stats = background::reverify_due(&h.state).await.unwrap();
     assert_eq!((stats.failed, stats.renewed, stats.lapsed), (1, 0, 0));
@@ -1267,7 +1270,7 @@ async fn restart_keeps_state_and_jwks() {
     // A second app over the same database file.
     let store: Arc<dyn auth4agent_server::store::Store> =
         Arc::new(auth4agent_server::store::SqliteStore::open(&h.db).unwrap());
-    let verifier = auth4agent_server::dns::DnsVerifier::new(vec![h.dns.addr]);
+    let verifier = auth4agent_server::dns::DnsVerifier::new(vec![h.dns.addr()]);
     let (app2, _state2) =
         auth4agent_server::app::build(test_config(), store, h.clock.clone(), verifier)
             .await

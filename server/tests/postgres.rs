@@ -14,70 +14,32 @@ use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
     AgentStatus, AuditEvent, OperatorStatus, PostgresStore, RevokedToken, Store, StoreError,
 };
+use auth4agent_testkit::TestDatabase;
 
 mod store_common;
 
 use store_common::*;
 
-/// The admin URL from the environment, or a panic saying how to get one.
-fn base_url() -> String {
-    match std::env::var("AUTH4AGENT_TEST_DATABASE_URL") {
-        Ok(url) if !url.trim().is_empty() => url,
-        _ => panic!(
-            "AUTH4AGENT_TEST_DATABASE_URL is not set: the PostgreSQL tests need a server.\n\
-             Start a throwaway one with `bash scripts/postgres.sh start` (needs `apt-get install -y postgresql`) \
-             and export the URL it prints, or run `bash scripts/test.sh`, which does both."
-        ),
+/// A fresh, empty database (the testkit's [`TestDatabase`], dropped at the end of the test) that
+/// reads as its URL.
+struct FreshDb(TestDatabase);
+
+impl std::ops::Deref for FreshDb {
+    type Target = str;
+    fn deref(&self) -> &str {
+        self.0.url()
     }
 }
 
-/// `url` with its database name replaced by `db`.
-fn with_dbname(url: &str, db: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (url, None),
-    };
-    let scheme_end = head.find("://").map_or(0, |i| i + 3);
-    let base = match head[scheme_end..].find('/') {
-        Some(i) => &head[..scheme_end + i],
-        None => head,
-    };
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
-
-/// A fresh, empty database; returns its URL.
-async fn fresh_db() -> String {
-    let base = base_url();
-    let (client, connection) = tokio_postgres::connect(&base, tokio_postgres::NoTls)
-        .await
-        .unwrap_or_else(|e| panic!("cannot connect to AUTH4AGENT_TEST_DATABASE_URL: {e}"));
-    let conn = tokio::spawn(connection);
-    let name = format!(
-        "a4a_store_{}",
-        ids::nonce()
-            .chars()
-            .filter(char::is_ascii_alphanumeric)
-            .take(16)
-            .collect::<String>()
-            .to_ascii_lowercase()
-    );
-    client
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    drop(client);
-    let _ = conn.await;
-    with_dbname(&base, &name)
+async fn fresh_db() -> FreshDb {
+    FreshDb(TestDatabase::create())
 }
 
 async fn open(url: &str) -> PostgresStore {
     PostgresStore::connect(url, 8).await.unwrap()
 }
 
-async fn fresh_store() -> (String, PostgresStore) {
+async fn fresh_store() -> (FreshDb, PostgresStore) {
     let url = fresh_db().await;
     let store = open(&url).await;
     (url, store)
@@ -98,7 +60,7 @@ async fn replicas_starting_together_migrate_once() {
     let stores = futures_join(
         (0..4)
             .map(|_| {
-                let url = url.clone();
+                let url = url.to_owned();
                 tokio::spawn(async move { PostgresStore::connect(&url, 2).await })
             })
             .collect(),
