@@ -16,9 +16,7 @@ use auth4agent_server::store::{
 };
 use auth4agent_testkit::TestDatabase;
 
-mod store_common;
-
-use store_common::*;
+use crate::store_rows::*;
 
 /// A fresh, empty database (the testkit's [`TestDatabase`], dropped at the end of the test) that
 /// reads as its URL.
@@ -833,11 +831,11 @@ async fn store_recovers_from_killed_connections() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn redeem_challenge_commits_single_use_and_audit_together() {
     let (_url, store) = fresh_store().await;
-    store_common::redeem_and_joined_read(&store).await;
+    crate::store_rows::redeem_and_joined_read(&store).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn audit_purge_keeps_recent_events() {
     let (_url, store) = fresh_store().await;
-    store_common::audit_purge_keeps_recent_events(&store).await;
+    crate::store_rows::audit_purge_keeps_recent_events(&store).await;
 }

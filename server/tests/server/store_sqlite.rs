@@ -9,9 +9,7 @@ use auth4agent_server::store::{
     AgentStatus, AuditEvent, OperatorStatus, RevokedToken, SqliteStore, Store, StoreError,
 };
 
-mod store_common;
-
-use store_common::*;
+use crate::store_rows::*;
 
 fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
     let dir = tempfile::tempdir().unwrap();
@@ -768,7 +766,10 @@ async fn acknowledged_write_survives_sigkill() {
         .args([
             "--ignored",
             "--exact",
-            "sigkill_child_writer",
+            // Test names are module paths in the one integration-test binary.
+            concat!(module_path!(), "::sigkill_child_writer")
+                .split_once("::")
+                .map_or("sigkill_child_writer", |(_crate, path)| path),
             "--nocapture",
         ])
         .env("A4A_SIGKILL_DB", &path)
@@ -819,7 +820,7 @@ async fn concurrent_first_start_yields_one_active_key() {
 async fn redeem_challenge_commits_single_use_and_audit_together() {
     let (_dir, path) = temp_db();
     let store = SqliteStore::open(&path).unwrap();
-    store_common::redeem_and_joined_read(&store).await;
+    crate::store_rows::redeem_and_joined_read(&store).await;
 }
 
 #[tokio::test]
@@ -888,5 +889,5 @@ async fn one_serving_process_per_file_and_its_row_cache_sees_every_change() {
 async fn audit_purge_keeps_recent_events() {
     let (_dir, path) = temp_db();
     let store = SqliteStore::open(&path).unwrap();
-    store_common::audit_purge_keeps_recent_events(&store).await;
+    crate::store_rows::audit_purge_keeps_recent_events(&store).await;
 }

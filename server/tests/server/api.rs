@@ -1,8 +1,6 @@
 //! In-process router tests (`tower::ServiceExt::oneshot`) over a real SQLite file, a manual clock and
 //! a DNS server on loopback: every endpoint's success and its refusals.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +14,10 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, header};
 use serde_json::{Value, json};
 
+use crate::harness::{
+    Harness, ISSUER, START, json_request, jti, new_key, raw_request, test_config,
+};
 use auth4agent_testkit::TxtRecord;
-use common::{Harness, ISSUER, START, json_request, jti, new_key, raw_request, test_config};
 use hickory_proto::op::ResponseCode;
 
 // ---------------------------------------------------------------- health, keys, discovery
@@ -109,7 +109,7 @@ async fn operator_registration_and_refusals() {
     assert_eq!(op["status"], "unverified");
 
     // Once the domain is verified, nobody can register it again.
-    let first = common::Operator {
+    let first = crate::harness::Operator {
         id: op["id"].as_str().unwrap().to_owned(),
         domain: "alpha.example.com".into(),
         key,
@@ -534,7 +534,7 @@ async fn agent_lifecycle_and_isolation() {
     assert_eq!(created["status"], "pending");
     assert_eq!(created["operator_id"], a.id.as_str());
     let did = expected.as_str().to_owned();
-    let agent = common::Agent {
+    let agent = crate::harness::Agent {
         did: did.clone(),
         key,
     };
@@ -807,7 +807,7 @@ async fn token_refusals() {
 
     // invalid_proof: signed by another key, wrong nonce, wrong server, garbage.
     let ch = h.challenge(&agent.did).await;
-    let impostor = common::Agent {
+    let impostor = crate::harness::Agent {
         did: agent.did.clone(),
         key: new_key(),
     };
@@ -831,7 +831,7 @@ async fn token_refusals() {
     let other = h.register_agent(&op).await;
     h.set_scopes(&op, &other, &["read"]).await.assert_ok(200);
     let ch = h.challenge(&agent.did).await;
-    let stolen = common::Agent {
+    let stolen = crate::harness::Agent {
         did: other.did.clone(),
         key: other.key,
     };
@@ -997,7 +997,7 @@ async fn one_proof_fifty_concurrent_requests_one_token() {
         let app = h.app.clone();
         let body = json!({"proof": proof});
         tasks.push(tokio::spawn(async move {
-            common::send(&app, json_request("POST", "/v1/token", &body)).await
+            crate::harness::send(&app, json_request("POST", "/v1/token", &body)).await
         }));
     }
     let mut ok = 0;
@@ -1275,20 +1275,20 @@ async fn restart_keeps_state_and_jwks() {
         auth4agent_server::app::build(test_config(), store, h.clock.clone(), verifier)
             .await
             .unwrap();
-    let jwks_after = common::send(
+    let jwks_after = crate::harness::send(
         &app2,
         raw_request("GET", "/.well-known/jwks.json", vec![], None),
     )
     .await
     .json;
     assert_eq!(jwks_before, jwks_after);
-    let resp = common::send(
+    let resp = crate::harness::send(
         &app2,
         h.signed(&op.key, "GET", &format!("/v1/operators/{}", op.id), None),
     )
     .await;
     assert_eq!(resp.assert_ok(200)["status"], "verified");
-    let resp = common::send(
+    let resp = crate::harness::send(
         &app2,
         json_request("POST", "/v1/introspect", &json!({"token": token})),
     )
@@ -1344,7 +1344,7 @@ async fn panics_become_json_500() {
         }),
     );
     let app = auth4agent_server::app::with_middleware(routes, h.state.clone());
-    let resp = common::send(&app, raw_request("GET", "/boom", vec![], None)).await;
+    let resp = crate::harness::send(&app, raw_request("GET", "/boom", vec![], None)).await;
     resp.assert_error(500, "internal_error");
     assert!(
         !resp.json["message"]

@@ -1,0 +1,23 @@
+//! THE server integration-test binary: one process, one link step (kanidm's pattern). Modules by
+//! subject live in `server/`:
+//! - `harness`: the in-process router over a real SQLite file, a manual clock and the testkit's DNS;
+//! - `api`: every endpoint through the router;
+//! - `dns`: the DNS verifier against the testkit's loopback DNS server;
+//! - `store_*`: the store contract on SQLite and PostgreSQL, and what is specific to each backend.
+//!
+//! The PostgreSQL tests need `AUTH4AGENT_TEST_DATABASE_URL`; without it they fail with
+//! instructions, never skip.
+
+#[path = "server/harness.rs"]
+mod harness;
+
+#[path = "server/api.rs"]
+mod api;
+#[path = "server/dns.rs"]
+mod dns;
+#[path = "server/store_postgres.rs"]
+mod store_postgres;
+#[path = "server/store_rows.rs"]
+mod store_rows;
+#[path = "server/store_sqlite.rs"]
+mod store_sqlite;
