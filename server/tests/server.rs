@@ -3,7 +3,8 @@
 //! - `harness`: the in-process router over a real SQLite file, a manual clock and the testkit's DNS;
 //! - `api`: every endpoint through the router;
 //! - `dns`: the DNS verifier against the testkit's loopback DNS server;
-//! - `store_*`: the store contract on SQLite and PostgreSQL, and what is specific to each backend.
+//! - `store_contract`: the store contract, each test run on SQLite and on PostgreSQL;
+//! - `store_sqlite`, `store_postgres`: what only one backend has; `store_rows`: row builders.
 //!
 //! The PostgreSQL tests need `AUTH4AGENT_TEST_DATABASE_URL`; without it they fail with
 //! instructions, never skip.
@@ -15,6 +16,8 @@ mod harness;
 mod api;
 #[path = "server/dns.rs"]
 mod dns;
+#[path = "server/store_contract.rs"]
+mod store_contract;
 #[path = "server/store_postgres.rs"]
 mod store_postgres;
 #[path = "server/store_rows.rs"]

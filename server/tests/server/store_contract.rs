@@ -1,0 +1,979 @@
+//! The store contract, written once and run on both backends: every test here is an async fn over
+//! a [`TestStore`] (a fresh SQLite file or a fresh PostgreSQL database, from which a test opens as
+//! many store handles as it needs: connections to one file, pools on one database, as separate
+//! processes or replicas would), instantiated by [`store_contract!`] as
+//! `store_contract::sqlite::<name>` and `store_contract::postgres::<name>`.
+//!
+//! What only one backend has (file modes and the serving lock; advisory locks, migrations racing
+//! across replicas, URL redaction) lives in `store_sqlite` and `store_postgres`.
+
+use std::sync::{Arc, Barrier};
+
+use auth4agent_protocol::KeySet;
+use auth4agent_server::ids;
+use auth4agent_server::keyring::KeyRing;
+use auth4agent_server::store::{
+    AgentStatus, AuditEvent, OperatorStatus, PostgresStore, RevokedToken, SqliteStore, Store,
+    StoreError,
+};
+use auth4agent_testkit::TestDatabase;
+
+use crate::store_rows::*;
+
+/// One fresh, empty database of one backend, removed when dropped.
+pub enum TestStore {
+    Sqlite(tempfile::TempDir),
+    Postgres(TestDatabase),
+}
+
+impl TestStore {
+    /// A fresh SQLite file in a temporary directory.
+    pub fn sqlite() -> TestStore {
+        TestStore::Sqlite(tempfile::tempdir().unwrap())
+    }
+
+    /// A fresh PostgreSQL database; fails with instructions without `AUTH4AGENT_TEST_DATABASE_URL`.
+    pub fn postgres() -> TestStore {
+        TestStore::Postgres(TestDatabase::create())
+    }
+
+    /// A new store handle on this database (a new connection or a new pool), migrating it first
+    /// if needed.
+    pub async fn open(&self) -> Arc<dyn Store> {
+        match self {
+            TestStore::Sqlite(dir) => {
+                Arc::new(SqliteStore::open(dir.path().join("auth4agent.db")).unwrap())
+            }
+            TestStore::Postgres(db) => Arc::new(PostgresStore::connect(db.url(), 8).await.unwrap()),
+        }
+    }
+}
+
+/// Instantiates the contract: each async test on a two-worker runtime, each blocking test (which
+/// drives its own runtime and threads) as a plain test, once per backend.
+macro_rules! store_contract {
+    (async: [$($test:ident),* $(,)?], blocking: [$($blocking:ident),* $(,)?] $(,)?) => {
+        store_contract!(@backend sqlite, [$($test),*], [$($blocking),*]);
+        store_contract!(@backend postgres, [$($test),*], [$($blocking),*]);
+    };
+    (@backend $backend:ident, [$($test:ident),*], [$($blocking:ident),*]) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::TestStore::$backend()).await;
+                }
+            )*
+            $(
+                #[test]
+                fn $blocking() {
+                    super::$blocking(super::TestStore::$backend());
+                }
+            )*
+        }
+    };
+}
+
+store_contract! {
+    async: [
+        operators_insert_get_conflict_and_verification,
+        operators_due_for_reverification,
+        agents_insert_get_list_conflict,
+        agent_scopes_and_status_lifecycle,
+        challenge_consumption_outcomes,
+        request_jti_replay_is_refused,
+        request_jti_replay_under_concurrency,
+        token_revocation_is_idempotent_and_listed_per_operator,
+        audit_log_appends_and_lists_newest_first,
+        purge_removes_only_expired_rows,
+        signing_keys_insert_rotate_purge,
+        reopen_keeps_data,
+        keyring_creates_one_key_and_keeps_it_across_restarts,
+        keyring_rotation_keeps_retired_key_until_not_after,
+        redeem_challenge_commits_single_use_and_audit_together,
+        audit_purge_keeps_recent_events,
+        operators_insert_get_and_the_verified_domain_constraint,
+        two_replicas_verifying_one_domain_at_once_yield_one_owner,
+        challenge_consumed_exactly_once_across_pools,
+        request_jti_replay_is_refused_across_pools,
+        concurrent_first_start_yields_one_active_key,
+        concurrent_rotations_leave_one_active_key,
+    ],
+    blocking: [challenge_consumed_exactly_once_under_50_threads],
+}
+
+pub async fn operators_insert_get_conflict_and_verification(db: TestStore) {
+    let store = db.open().await;
+    let op = operator("example.com", 1);
+    store.insert_operator(op.clone()).await.unwrap();
+
+    assert_eq!(store.get_operator(&op.id).await.unwrap(), Some(op.clone()));
+    assert_eq!(
+        store.get_operator_by_domain("example.com").await.unwrap(),
+        Some(op.clone())
+    );
+    assert_eq!(store.get_operator("op_missing").await.unwrap(), None);
+    assert_eq!(
+        store.get_operator_by_domain("other.com").await.unwrap(),
+        None
+    );
+
+    // Same domain, other id and key: another unverified claim, allowed (the oldest stays the
+    // domain's operator until one verifies). Same id, other domain: conflict.
+    let dup_domain = operator("example.com", 3);
+    store.insert_operator(dup_domain).await.unwrap();
+    assert_eq!(
+        store.get_operator_by_domain("example.com").await.unwrap(),
+        Some(op.clone())
+    );
+    let mut dup_id = operator("other.com", 4);
+    dup_id.id = op.id.clone();
+    assert!(matches!(
+        store.insert_operator(dup_id).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    let verified = store
+        .set_operator_verified(&op.id, NOW + 10, NOW + 86_400)
+        .await
+        .unwrap();
+    assert_eq!(verified.status, OperatorStatus::Verified);
+    assert_eq!(verified.domain_verified_at, Some(NOW + 10));
+    assert_eq!(verified.verification_expires_at, Some(NOW + 86_400));
+    assert_eq!(store.get_operator(&op.id).await.unwrap(), Some(verified));
+
+    assert_eq!(
+        store.set_operator_verified("op_missing", NOW, NOW).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.set_operator_unverified("op_missing").await,
+        Err(StoreError::NotFound)
+    );
+
+    let unverified = store.set_operator_unverified(&op.id).await.unwrap();
+    assert_eq!(unverified.status, OperatorStatus::Unverified);
+    assert_eq!(unverified.domain_verified_at, None);
+    assert_eq!(unverified.verification_expires_at, None);
+}
+
+pub async fn operators_due_for_reverification(db: TestStore) {
+    let store = db.open().await;
+    let a = operator("a.example", 1);
+    let b = operator("b.example", 2);
+    let c = operator("c.example", 3);
+    let d = operator("d.example", 4);
+    for op in [&a, &b, &c, &d] {
+        store.insert_operator(op.clone()).await.unwrap();
+    }
+    store
+        .set_operator_verified(&a.id, NOW, NOW + 300)
+        .await
+        .unwrap();
+    store
+        .set_operator_verified(&b.id, NOW, NOW + 100)
+        .await
+        .unwrap();
+    store
+        .set_operator_verified(&c.id, NOW, NOW + 10_000)
+        .await
+        .unwrap();
+    // d stays unverified: never due.
+
+    let due = store
+        .list_operators_due_for_reverification(NOW + 300, 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = due.iter().map(|o| o.id.as_str()).collect();
+    assert_eq!(ids, [b.id.as_str(), a.id.as_str()], "oldest expiry first");
+    let limited = store
+        .list_operators_due_for_reverification(NOW + 300, 1)
+        .await
+        .unwrap();
+    assert_eq!(limited.len(), 1);
+    assert_eq!(limited[0].id, b.id);
+    assert!(
+        store
+            .list_operators_due_for_reverification(NOW, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn agents_insert_get_list_conflict(db: TestStore) {
+    let store = db.open().await;
+    let (op, ag) = seeded(&*store).await;
+
+    assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(ag.clone()));
+    assert_eq!(store.get_agent("did:agent:x.com:00").await.unwrap(), None);
+    assert!(matches!(
+        store.insert_agent(ag.clone()).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    let mut orphan = agent(&op, 5);
+    orphan.operator_id = "op_missing".into();
+    assert_eq!(store.insert_agent(orphan).await, Err(StoreError::NotFound));
+
+    let second = agent(&op, 3);
+    store.insert_agent(second.clone()).await.unwrap();
+    let other_op = operator("other.com", 9);
+    store.insert_operator(other_op.clone()).await.unwrap();
+    store.insert_agent(agent(&other_op, 4)).await.unwrap();
+
+    let listed = store.list_agents(&op.id).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![ag, second],
+        "only this operator's, oldest first"
+    );
+    assert!(store.list_agents("op_missing").await.unwrap().is_empty());
+}
+
+pub async fn agent_scopes_and_status_lifecycle(db: TestStore) {
+    let store = db.open().await;
+    let (_op, ag) = seeded(&*store).await;
+
+    // Setting scopes activates a pending agent; scopes are stored sorted and deduplicated.
+    let active = store
+        .set_agent_scopes(
+            &ag.did,
+            vec!["write".into(), "read".into(), "write".into()],
+            NOW + 50,
+        )
+        .await
+        .unwrap();
+    assert_eq!(active.status, AgentStatus::Active);
+    assert_eq!(active.allowed_scopes, ["read", "write"]);
+    assert_eq!(active.updated_at, NOW + 50);
+    assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(active));
+
+    let suspended = store
+        .set_agent_status(&ag.did, AgentStatus::Suspended, NOW + 60)
+        .await
+        .unwrap();
+    assert_eq!(suspended.status, AgentStatus::Suspended);
+
+    // Scopes on a suspended agent keep it suspended; an empty set is allowed (deny all).
+    let still = store
+        .set_agent_scopes(&ag.did, vec![], NOW + 70)
+        .await
+        .unwrap();
+    assert_eq!(still.status, AgentStatus::Suspended);
+    assert!(still.allowed_scopes.is_empty());
+
+    let reactivated = store
+        .set_agent_status(&ag.did, AgentStatus::Active, NOW + 80)
+        .await
+        .unwrap();
+    assert_eq!(reactivated.status, AgentStatus::Active);
+    assert_eq!(reactivated.revoked_at, None);
+
+    let revoked = store
+        .set_agent_status(&ag.did, AgentStatus::Revoked, NOW + 90)
+        .await
+        .unwrap();
+    assert_eq!(revoked.status, AgentStatus::Revoked);
+    assert_eq!(revoked.revoked_at, Some(NOW + 90));
+
+    // Revoking again is idempotent and keeps the first revocation time.
+    let again = store
+        .set_agent_status(&ag.did, AgentStatus::Revoked, NOW + 200)
+        .await
+        .unwrap();
+    assert_eq!(again, revoked);
+
+    // Revoked is permanent.
+    for status in [
+        AgentStatus::Active,
+        AgentStatus::Suspended,
+        AgentStatus::Pending,
+    ] {
+        assert_eq!(
+            store.set_agent_status(&ag.did, status, NOW + 300).await,
+            Err(StoreError::Revoked)
+        );
+    }
+    assert_eq!(
+        store
+            .set_agent_scopes(&ag.did, vec!["read".into()], NOW + 300)
+            .await,
+        Err(StoreError::Revoked)
+    );
+    assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(revoked));
+
+    assert_eq!(
+        store
+            .set_agent_status("did:agent:x.com:00", AgentStatus::Active, NOW)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store
+            .set_agent_scopes("did:agent:x.com:00", vec![], NOW)
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+pub async fn challenge_consumption_outcomes(db: TestStore) {
+    let store = db.open().await;
+    let (_op, ag) = seeded(&*store).await;
+
+    let ch = challenge(&ag.did, NOW + 60);
+    store.insert_challenge(ch.clone()).await.unwrap();
+    assert_eq!(store.get_challenge(&ch.id).await.unwrap(), Some(ch.clone()));
+    assert!(matches!(
+        store.insert_challenge(ch.clone()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .insert_challenge(challenge("did:agent:x.com:00", NOW + 60))
+            .await,
+        Err(StoreError::NotFound),
+        "a challenge needs an existing agent"
+    );
+
+    store
+        .redeem_challenge(&ch.id, NOW + 5, redemption_event())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .redeem_challenge(&ch.id, NOW + 6, redemption_event())
+            .await,
+        Err(StoreError::AlreadyUsed)
+    );
+    assert_eq!(
+        store.get_challenge(&ch.id).await.unwrap().unwrap().used_at,
+        Some(NOW + 5)
+    );
+
+    let expiring = challenge(&ag.did, NOW + 60);
+    store.insert_challenge(expiring.clone()).await.unwrap();
+    assert_eq!(
+        store
+            .redeem_challenge(&expiring.id, NOW + 60, redemption_event())
+            .await,
+        Err(StoreError::Expired),
+        "expires_at is exclusive"
+    );
+    assert_eq!(
+        store
+            .redeem_challenge(&expiring.id, NOW + 59, redemption_event())
+            .await,
+        Ok(()),
+        "an expired attempt does not burn a still-valid challenge"
+    );
+
+    assert_eq!(
+        store
+            .redeem_challenge("ch_missing", NOW, redemption_event())
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+/// 50 threads race to consume one challenge: exactly one wins, the rest see AlreadyUsed. Half of
+/// the threads use a second store opened on the same file (as a second process would), so the
+/// guarantee comes from the conditional UPDATE, not from an in-process lock.
+pub fn challenge_consumed_exactly_once_under_50_threads(db: TestStore) {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .max_blocking_threads(64)
+        .enable_all()
+        .build()
+        .unwrap();
+    let (first, second) = rt.block_on(async { (db.open().await, db.open().await) });
+    let (ag, challenges) = rt.block_on(async {
+        let (_op, ag) = seeded(&*first).await;
+        let mut challenges = Vec::new();
+        for _ in 0..5 {
+            let ch = challenge(&ag.did, NOW + 60);
+            first.insert_challenge(ch.clone()).await.unwrap();
+            challenges.push(ch);
+        }
+        (ag, challenges)
+    });
+    assert!(ag.did.starts_with("did:agent:"));
+
+    for ch in &challenges {
+        let barrier = Arc::new(Barrier::new(50));
+        let handles: Vec<_> = (0..50)
+            .map(|i| {
+                let store = if i % 2 == 0 {
+                    first.clone()
+                } else {
+                    second.clone()
+                };
+                let handle = rt.handle().clone();
+                let barrier = Arc::clone(&barrier);
+                let id = ch.id.clone();
+                std::thread::spawn(move || {
+                    barrier.wait();
+                    handle.block_on(store.redeem_challenge(&id, NOW + 1, redemption_event()))
+                })
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let wins = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(wins, 1, "{results:?}");
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(()) | Err(StoreError::AlreadyUsed))),
+            "{results:?}"
+        );
+    }
+}
+
+pub async fn request_jti_replay_is_refused(db: TestStore) {
+    let store = db.open().await;
+    let jti = ids::jti();
+    store
+        .consume_request_jti("thumb-a", &jti, NOW + 120)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consume_request_jti("thumb-a", &jti, NOW + 120).await,
+        Err(StoreError::Replayed)
+    );
+    // The same jti from another signer is a different request.
+    store
+        .consume_request_jti("thumb-b", &jti, NOW + 120)
+        .await
+        .unwrap();
+}
+
+pub async fn request_jti_replay_under_concurrency(db: TestStore) {
+    let store = db.open().await;
+    let jti = ids::jti();
+    let tasks: Vec<_> = (0..20)
+        .map(|_| {
+            let store = Arc::clone(&store);
+            let jti = jti.clone();
+            tokio::spawn(async move { store.consume_request_jti("thumb", &jti, NOW + 60).await })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Replayed) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(ok, 1);
+}
+
+pub async fn token_revocation_is_idempotent_and_listed_per_operator(db: TestStore) {
+    let store = db.open().await;
+    let revoked = RevokedToken {
+        jti: ids::jti(),
+        did: "did:agent:example.com:00".into(),
+        operator_id: "op_a".into(),
+        expires_at: NOW + 900,
+        revoked_at: NOW,
+    };
+    assert!(!store.is_token_revoked(&revoked.jti).await.unwrap());
+    assert!(store.revoke_token(revoked.clone()).await.unwrap());
+    let mut later = revoked.clone();
+    later.revoked_at = NOW + 10;
+    assert!(
+        !store.revoke_token(later).await.unwrap(),
+        "second revoke is a no-op"
+    );
+    assert!(store.is_token_revoked(&revoked.jti).await.unwrap());
+
+    let other = RevokedToken {
+        jti: ids::jti(),
+        operator_id: "op_b".into(),
+        ..revoked.clone()
+    };
+    store.revoke_token(other).await.unwrap();
+    let newer = RevokedToken {
+        jti: ids::jti(),
+        revoked_at: NOW + 5,
+        ..revoked.clone()
+    };
+    store.revoke_token(newer.clone()).await.unwrap();
+
+    assert_eq!(
+        store.list_revoked_tokens("op_a").await.unwrap(),
+        vec![newer, revoked],
+        "first revocation time kept, newest first, other operators excluded"
+    );
+}
+
+pub async fn audit_log_appends_and_lists_newest_first(db: TestStore) {
+    let store = db.open().await;
+    for i in 0..3u64 {
+        store
+            .append_audit(AuditEvent {
+                at: NOW + i,
+                actor: "op_a".into(),
+                action: format!("action.{i}"),
+                subject: "did:agent:example.com:00".into(),
+                detail: r#"{"k":"v"}"#.into(),
+            })
+            .await
+            .unwrap();
+    }
+    let events = store.list_audit(2).await.unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].action, "action.2");
+    assert_eq!(events[1].action, "action.1");
+    assert_eq!(events[0].detail, r#"{"k":"v"}"#);
+    assert_eq!(events[0].at, NOW + 2);
+}
+
+pub async fn purge_removes_only_expired_rows(db: TestStore) {
+    let store = db.open().await;
+    let (op, ag) = seeded(&*store).await;
+    let old = challenge(&ag.did, NOW + 10);
+    let fresh = challenge(&ag.did, NOW + 100);
+    store.insert_challenge(old.clone()).await.unwrap();
+    store.insert_challenge(fresh.clone()).await.unwrap();
+    store
+        .consume_request_jti("t", "old", NOW + 10)
+        .await
+        .unwrap();
+    store
+        .consume_request_jti("t", "fresh", NOW + 100)
+        .await
+        .unwrap();
+    let token = |jti: &str, exp: u64| RevokedToken {
+        jti: jti.into(),
+        did: ag.did.clone(),
+        operator_id: op.id.clone(),
+        expires_at: exp,
+        revoked_at: NOW,
+    };
+    store.revoke_token(token("old", NOW + 10)).await.unwrap();
+    store.revoke_token(token("fresh", NOW + 100)).await.unwrap();
+
+    let stats = store.purge_expired(NOW + 10).await.unwrap();
+    assert_eq!(
+        (stats.challenges, stats.request_jtis, stats.revoked_tokens),
+        (1, 1, 1)
+    );
+    assert_eq!(store.get_challenge(&old.id).await.unwrap(), None);
+    assert!(store.get_challenge(&fresh.id).await.unwrap().is_some());
+    assert!(!store.is_token_revoked("old").await.unwrap());
+    assert!(store.is_token_revoked("fresh").await.unwrap());
+    // A purged jti can be recorded again (its request has long expired); a live one cannot.
+    store
+        .consume_request_jti("t", "old", NOW + 200)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.consume_request_jti("t", "fresh", NOW + 200).await,
+        Err(StoreError::Replayed)
+    );
+    assert_eq!(store.purge_expired(NOW + 10).await.unwrap().challenges, 0);
+}
+
+pub async fn signing_keys_insert_rotate_purge(db: TestStore) {
+    let store = db.open().await;
+    let first = key_record(1, NOW);
+    store.insert_signing_key(first.clone()).await.unwrap();
+    assert!(matches!(
+        store.insert_signing_key(first.clone()).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        matches!(
+            store.insert_signing_key(key_record(2, NOW)).await,
+            Err(StoreError::Conflict(_))
+        ),
+        "at most one active key"
+    );
+
+    let second = key_record(3, NOW + 100);
+    store
+        .rotate_signing_key(second.clone(), NOW + 100, NOW + 100 + 3660)
+        .await
+        .unwrap();
+    let keys = store.load_signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0].kid, first.kid);
+    assert_eq!(keys[0].retired_at, Some(NOW + 100));
+    assert_eq!(keys[0].not_after, Some(NOW + 3760));
+    assert_eq!(*keys[0].pkcs8_pem, *first.pkcs8_pem);
+    assert_eq!(keys[1].kid, second.kid);
+    assert_eq!(keys[1].retired_at, None);
+
+    // A failed rotation (kid already present) leaves the active key in place.
+    assert!(
+        store
+            .rotate_signing_key(second.clone(), NOW + 200, NOW + 5000)
+            .await
+            .is_err()
+    );
+    let keys = store.load_signing_keys().await.unwrap();
+    assert_eq!(keys[1].retired_at, None);
+
+    assert_eq!(
+        store.purge_retired_signing_keys(NOW + 3759).await.unwrap(),
+        0
+    );
+    assert_eq!(
+        store.purge_retired_signing_keys(NOW + 3760).await.unwrap(),
+        1
+    );
+    let keys = store.load_signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 1);
+    assert_eq!(keys[0].kid, second.kid);
+
+    // Debug never shows the private key.
+    let shown = format!("{:?}", keys[0]);
+    assert!(!shown.contains("PRIVATE KEY"), "{shown}");
+}
+
+pub async fn reopen_keeps_data(db: TestStore) {
+    let (op, ag, ch, jti) = {
+        let store = db.open().await;
+        let (op, ag) = seeded(&*store).await;
+        let op = store
+            .set_operator_verified(&op.id, NOW, NOW + 86_400)
+            .await
+            .unwrap();
+        let ag = store
+            .set_agent_scopes(&ag.did, vec!["read".into()], NOW + 1)
+            .await
+            .unwrap();
+        let ch = challenge(&ag.did, NOW + 60);
+        store.insert_challenge(ch.clone()).await.unwrap();
+        store
+            .redeem_challenge(&ch.id, NOW + 2, redemption_event())
+            .await
+            .unwrap();
+        let jti = ids::jti();
+        store
+            .consume_request_jti("t", &jti, NOW + 60)
+            .await
+            .unwrap();
+        (op, ag, ch, jti)
+    };
+    let store = db.open().await;
+    assert_eq!(store.get_operator(&op.id).await.unwrap(), Some(op));
+    assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(ag));
+    assert_eq!(
+        store
+            .redeem_challenge(&ch.id, NOW + 3, redemption_event())
+            .await,
+        Err(StoreError::AlreadyUsed)
+    );
+    assert_eq!(
+        store.consume_request_jti("t", &jti, NOW + 60).await,
+        Err(StoreError::Replayed)
+    );
+}
+
+pub async fn keyring_creates_one_key_and_keeps_it_across_restarts(db: TestStore) {
+    let (kid, signature) = {
+        let store: Arc<dyn Store> = db.open().await;
+        let ring = KeyRing::load_or_init(Arc::clone(&store), NOW, 3660)
+            .await
+            .unwrap();
+        let active = ring.active();
+        assert_eq!(active.kid(), active.signing_key().public_key().thumbprint());
+        assert_eq!(store.load_signing_keys().await.unwrap().len(), 1);
+        (active.kid().to_owned(), active.signing_key().sign(b"hello"))
+    };
+    let store: Arc<dyn Store> = db.open().await;
+    let ring = KeyRing::load_or_init(Arc::clone(&store), NOW + 10, 3660)
+        .await
+        .unwrap();
+    assert_eq!(ring.active().kid(), kid);
+    assert_eq!(ring.active().signing_key().sign(b"hello"), signature);
+    assert_eq!(
+        store.load_signing_keys().await.unwrap().len(),
+        1,
+        "no second key on restart"
+    );
+
+    let jwks = ring.jwks_json(NOW + 10);
+    let set = KeySet::from_json(&jwks).unwrap();
+    assert_eq!(set.len(), 1);
+    let public = set.get(&kid).unwrap();
+    public.verify_strict(b"hello", &signature).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&jwks).unwrap();
+    assert_eq!(doc["keys"][0]["alg"], "EdDSA");
+    assert_eq!(doc["keys"][0]["use"], "sig");
+    assert!(
+        doc["keys"][0].get("d").is_none(),
+        "no private part in the JWKS"
+    );
+}
+
+pub async fn keyring_rotation_keeps_retired_key_until_not_after(db: TestStore) {
+    let store: Arc<dyn Store> = db.open().await;
+    let ring = KeyRing::load_or_init(Arc::clone(&store), NOW, 3660)
+        .await
+        .unwrap();
+    let old_kid = ring.active().kid().to_owned();
+    let new_kid = ring.rotate(NOW + 100).await.unwrap();
+    assert_ne!(old_kid, new_kid);
+    assert_eq!(ring.active().kid(), new_kid);
+
+    let set = ring.key_set(NOW + 100);
+    assert!(set.get(&old_kid).is_some() && set.get(&new_kid).is_some());
+    assert!(ring.key_set(NOW + 100 + 3659).get(&old_kid).is_some());
+    let later = ring.key_set(NOW + 100 + 3660);
+    assert!(
+        later.get(&old_kid).is_none(),
+        "retired key leaves at not_after"
+    );
+    assert!(later.get(&new_kid).is_some());
+
+    // A restart sees the same ring.
+    let reopened = KeyRing::load_or_init(db.open().await, NOW + 200, 3660)
+        .await
+        .unwrap();
+    assert_eq!(reopened.active().kid(), new_kid);
+    assert_eq!(reopened.jwks(NOW + 200), ring.jwks(NOW + 200));
+}
+
+pub async fn redeem_challenge_commits_single_use_and_audit_together(db: TestStore) {
+    let store = db.open().await;
+    crate::store_rows::redeem_and_joined_read(&*store).await;
+}
+
+pub async fn audit_purge_keeps_recent_events(db: TestStore) {
+    let store = db.open().await;
+    crate::store_rows::audit_purge_keeps_recent_events(&*store).await;
+}
+
+pub async fn operators_insert_get_and_the_verified_domain_constraint(db: TestStore) {
+    let store = db.open().await;
+    let op = operator("example.com", 1);
+    store.insert_operator(op.clone()).await.unwrap();
+    assert_eq!(store.get_operator(&op.id).await.unwrap(), Some(op.clone()));
+    assert_eq!(
+        store.get_operator_by_domain("example.com").await.unwrap(),
+        Some(op.clone())
+    );
+    assert_eq!(store.get_operator("op_missing").await.unwrap(), None);
+    assert_eq!(
+        store.get_operator_by_domain("other.com").await.unwrap(),
+        None
+    );
+
+    // Unverified claims on one domain coexist; the oldest is the domain's operator until one verifies.
+    let rival = operator("example.com", 3);
+    store.insert_operator(rival.clone()).await.unwrap();
+    assert_eq!(
+        store
+            .get_operator_by_domain("example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        op.id
+    );
+    let mut dup_id = operator("other.com", 4);
+    dup_id.id = op.id.clone();
+    assert!(matches!(
+        store.insert_operator(dup_id).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    let verified = store
+        .set_operator_verified(&rival.id, NOW + 10, NOW + 86_400)
+        .await
+        .unwrap();
+    assert_eq!(verified.status, OperatorStatus::Verified);
+    assert_eq!(verified.domain_verified_at, Some(NOW + 10));
+    assert_eq!(verified.verification_expires_at, Some(NOW + 86_400));
+    assert_eq!(
+        store.get_operator_by_domain("example.com").await.unwrap(),
+        Some(verified.clone()),
+        "the verified claim wins"
+    );
+    // While the rival's proof is current, nobody else may verify the domain.
+    assert!(matches!(
+        store
+            .set_operator_verified(&op.id, NOW + 20, NOW + 86_400)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.get_operator(&op.id).await.unwrap().unwrap().status,
+        OperatorStatus::Unverified,
+        "the refused verification left nothing behind"
+    );
+    // Once it has lapsed, the other claim may verify and the lapsed one is withdrawn.
+    let now_owner = store
+        .set_operator_verified(&op.id, NOW + 86_400, NOW + 2 * 86_400)
+        .await
+        .unwrap();
+    assert_eq!(now_owner.status, OperatorStatus::Verified);
+    assert_eq!(
+        store.get_operator(&rival.id).await.unwrap().unwrap().status,
+        OperatorStatus::Unverified
+    );
+
+    assert_eq!(
+        store.set_operator_verified("op_missing", NOW, NOW).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.set_operator_unverified("op_missing").await,
+        Err(StoreError::NotFound)
+    );
+    let unverified = store.set_operator_unverified(&op.id).await.unwrap();
+    assert_eq!(unverified.status, OperatorStatus::Unverified);
+    assert_eq!(unverified.domain_verified_at, None);
+    assert_eq!(unverified.verification_expires_at, None);
+}
+
+pub async fn two_replicas_verifying_one_domain_at_once_yield_one_owner(db: TestStore) {
+    let a = db.open().await;
+    let b = db.open().await;
+    for round in 0..10u8 {
+        let domain = format!("race{round}.example");
+        let first = operator(&domain, 1);
+        let second = operator(&domain, 2);
+        a.insert_operator(first.clone()).await.unwrap();
+        a.insert_operator(second.clone()).await.unwrap();
+        let (ra, rb) = tokio::join!(
+            a.set_operator_verified(&first.id, NOW, NOW + 100),
+            b.set_operator_verified(&second.id, NOW, NOW + 100)
+        );
+        assert_eq!(
+            usize::from(ra.is_ok()) + usize::from(rb.is_ok()),
+            1,
+            "{ra:?} {rb:?}"
+        );
+        for r in [ra, rb] {
+            assert!(matches!(r, Ok(_) | Err(StoreError::Conflict(_))), "{r:?}");
+        }
+    }
+}
+
+/// 50 tasks on three separate pools (three replicas) race to consume each challenge: exactly one
+/// wins each time.
+pub async fn challenge_consumed_exactly_once_across_pools(db: TestStore) {
+    let first = db.open().await;
+    let stores = [first.clone(), db.open().await, db.open().await];
+    let (_op, ag) = seeded(&*first).await;
+    for _ in 0..5 {
+        let ch = challenge(&ag.did, NOW + 60);
+        first.insert_challenge(ch.clone()).await.unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(50));
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let store = stores[i % 3].clone();
+                let barrier = Arc::clone(&barrier);
+                let id = ch.id.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store
+                        .redeem_challenge(&id, NOW + 1, redemption_event())
+                        .await
+                })
+            })
+            .collect();
+        let results = futures_join(tasks).await;
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(()) | Err(StoreError::AlreadyUsed))),
+            "{results:?}"
+        );
+    }
+}
+
+pub async fn request_jti_replay_is_refused_across_pools(db: TestStore) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let jti = ids::jti();
+    a.consume_request_jti("thumb-a", &jti, NOW + 120)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.consume_request_jti("thumb-a", &jti, NOW + 120).await,
+        Err(StoreError::Replayed)
+    );
+    b.consume_request_jti("thumb-b", &jti, NOW + 120)
+        .await
+        .unwrap();
+
+    let jti = ids::jti();
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let jti = jti.clone();
+            tokio::spawn(async move { store.consume_request_jti("thumb", &jti, NOW + 60).await })
+        })
+        .collect();
+    let results = futures_join(tasks).await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(StoreError::Replayed)))
+    );
+}
+
+/// Three replicas starting on an empty database settle on one active signing key.
+pub async fn concurrent_first_start_yields_one_active_key(db: TestStore) {
+    let stores: Vec<Arc<dyn Store>> = vec![db.open().await, db.open().await, db.open().await];
+    let (ra, rb, rc) = tokio::join!(
+        KeyRing::load_or_init(Arc::clone(&stores[0]), NOW, 3660),
+        KeyRing::load_or_init(Arc::clone(&stores[1]), NOW, 3660),
+        KeyRing::load_or_init(Arc::clone(&stores[2]), NOW, 3660)
+    );
+    let (ra, rb, rc) = (ra.unwrap(), rb.unwrap(), rc.unwrap());
+    assert_eq!(ra.active().kid(), rb.active().kid());
+    assert_eq!(ra.active().kid(), rc.active().kid());
+    assert_eq!(stores[0].load_signing_keys().await.unwrap().len(), 1);
+
+    // A rotation through one replica reaches the others on reload; the JWKS stays identical.
+    let new_kid = ra.rotate(NOW + 10).await.unwrap();
+    rb.reload().await.unwrap();
+    assert_eq!(rb.active().kid(), new_kid);
+    assert_eq!(rb.jwks(NOW + 10), ra.jwks(NOW + 10));
+}
+
+/// Two replicas rotating at the same moment both succeed and leave exactly one active key.
+pub async fn concurrent_rotations_leave_one_active_key(db: TestStore) {
+    let a = db.open().await;
+    let b = db.open().await;
+    a.insert_signing_key(key_record(1, NOW)).await.unwrap();
+    for round in 0..5u8 {
+        let t = NOW + 100 * u64::from(round + 1);
+        let (ra, rb) = tokio::join!(
+            a.rotate_signing_key(key_record(10 + 2 * round, t), t, t + 3660),
+            b.rotate_signing_key(key_record(11 + 2 * round, t), t, t + 3660)
+        );
+        ra.unwrap();
+        rb.unwrap();
+        let keys = a.load_signing_keys().await.unwrap();
+        assert_eq!(
+            keys.iter().filter(|k| k.retired_at.is_none()).count(),
+            1,
+            "{keys:?}"
+        );
+    }
+}
+
+async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
