@@ -8,7 +8,7 @@ use auth4agent_protocol::{KeySet, Verifier};
 use serde_json::Value;
 
 fn loadgen(args: &[&str]) -> Value {
-    let server = auth4agent_e2e::kit::server_bin();
+    let server = auth4agent_testkit::server_bin();
     let out = Command::new(env!("CARGO_BIN_EXE_auth4agent-loadgen"))
         .arg("--server-bin")
         .arg(&server)

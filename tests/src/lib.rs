@@ -1,8 +1,7 @@
-//! auth4agent end-to-end test support: a real DNS server on loopback ([`dns::TestDns`]) and a
-//! testkit that runs the real `auth4agent-server` and `auth4agent` binaries ([`kit`]).
+//! auth4agent end-to-end test support beyond the shared [`auth4agent_testkit`] (DNS server, test
+//! server, PostgreSQL databases, signing): the CLI run against a home directory ([`kit::Cli`]) and
+//! bytes no well-behaved client would send ([`kit::raw`]).
 
-pub mod dns;
 pub mod kit;
 
-pub use dns::{Behavior, TestDns, TxtRecord};
-pub use kit::{Cli, CliOutput, TestServer};
+pub use kit::{Cli, CliOutput};

@@ -1,5 +1,5 @@
 //! THE end-to-end test binary: real `auth4agent-server` and `auth4agent` processes, real SQLite
-//! files, and a real DNS server on loopback ([`auth4agent_e2e::TestDns`]).
+//! files, and a real DNS server on loopback ([`auth4agent_testkit::TestDns`]).
 //!
 //! Modules by subject live in `e2e/`; `support` holds the shared fixtures (a DNS server, a server,
 //! CLI homes, the quick-start steps).

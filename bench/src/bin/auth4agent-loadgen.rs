@@ -17,7 +17,7 @@ use auth4agent_bench::server::{
     ServerSpec, SpawnedServer, cpu_seconds, db_bytes, free_port, peak_rss_kb,
 };
 use auth4agent_bench::{clock, seed};
-use auth4agent_e2e::TestDns;
+use auth4agent_testkit::TestDns;
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
 
@@ -146,7 +146,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     let setup_started = Instant::now();
     let dns_addr = match (args.dns_listen, &args.url) {
         (Some(a), _) => a,
-        (None, Some(_)) => auth4agent_e2e::dns::default_listen(),
+        (None, Some(_)) => auth4agent_testkit::dns::default_listen(),
         (None, None) => SocketAddr::from(([127, 0, 0, 1], 0)),
     };
     let dns = TestDns::bind(dns_addr).with_context(|| format!("DNS server on {dns_addr}"))?;

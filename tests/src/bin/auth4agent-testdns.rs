@@ -1,4 +1,5 @@
-//! `auth4agent-testdns`: the loopback test DNS server, standalone, for manual runs and the demo.
+//! `auth4agent-testdns`: the testkit's loopback DNS server (`auth4agent_testkit::TestDns`),
+//! standalone, for manual runs and the demo.
 //!
 //! ```text
 //! auth4agent-testdns --listen 127.0.0.1:5353 --txt _auth4agent.example.com=auth4agent-verification=…
@@ -9,7 +10,7 @@ use std::io::Write;
 use std::net::SocketAddr;
 
 use anyhow::{Context, bail};
-use auth4agent_e2e::dns::{TestDns, TxtRecord, default_listen};
+use auth4agent_testkit::dns::{TestDns, TxtRecord, default_listen};
 use clap::Parser;
 
 /// Serve TXT records over UDP and TCP on loopback, for auth4agent DNS verification tests.
@@ -30,7 +31,7 @@ struct Args {
     chunk: u8,
 
     /// TTL of records and of negative answers, in seconds.
-    #[arg(long, default_value_t = auth4agent_e2e::dns::DEFAULT_TTL)]
+    #[arg(long, default_value_t = auth4agent_testkit::dns::DEFAULT_TTL)]
     ttl: u32,
 }
 

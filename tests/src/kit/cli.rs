@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use super::bins::cli_bin;
+use auth4agent_testkit::cli_bin;
 
 /// How long one CLI run may take before it is killed.
 const CLI_TIMEOUT: Duration = Duration::from_secs(90);

@@ -171,7 +171,7 @@ fn tokens_come_only_from_a_fresh_challenge() {
 }
 
 /// A fresh challenge for `did`: `(challenge_id, nonce)`.
-fn challenge(http: &auth4agent_e2e::kit::Http, did: &str) -> (String, String) {
+fn challenge(http: &auth4agent_testkit::Http, did: &str) -> (String, String) {
     let answer = http
         .post_json("/v1/challenge", &json!({ "did": did }), &[])
         .expect("challenge");

@@ -5,8 +5,8 @@ use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream, UdpSocket};
 use std::time::Duration;
 
-use auth4agent_e2e::TestDns;
-use auth4agent_e2e::dns::{Behavior, Transport, TxtRecord};
+use auth4agent_testkit::TestDns;
+use auth4agent_testkit::dns::{Behavior, Transport, TxtRecord};
 use hickory_proto::op::{Edns, Message, Query, ResponseCode};
 use hickory_proto::rr::{Name, RData, RecordType};
 use hickory_resolver::Resolver;
@@ -392,7 +392,7 @@ fn ttl_is_served_and_configurable() {
     dns.add_txt(NAME, VALUE);
     let (answer, _) =
         udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");
-    assert_eq!(answer.answers[0].ttl, auth4agent_e2e::dns::DEFAULT_TTL);
+    assert_eq!(answer.answers[0].ttl, auth4agent_testkit::dns::DEFAULT_TTL);
     dns.set_ttl(0);
     let (answer, _) =
         udp_exchange(dns.addr(), &query(NAME, RecordType::TXT, None)).expect("answer");

@@ -3,8 +3,8 @@
 
 use std::time::Duration;
 
-use auth4agent_e2e::TxtRecord;
-use auth4agent_e2e::dns::Behavior;
+use auth4agent_testkit::TxtRecord;
+use auth4agent_testkit::dns::Behavior;
 use hickory_proto::op::ResponseCode;
 
 use crate::support::{AUD, World, str_field};

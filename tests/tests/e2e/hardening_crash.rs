@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use auth4agent_e2e::kit::{Http, HttpResponse, Signer, unix_now};
 use auth4agent_protocol::{Did, Domain, Jwk, KeySet, PublicKey, Verifier};
+use auth4agent_testkit::{Http, HttpResponse, Signer, unix_now};
 use serde_json::{Value, json};
 
 use crate::hardening_support::{

@@ -12,8 +12,8 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use auth4agent_e2e::kit::raw::{self, RawOutcome};
-use auth4agent_e2e::kit::{Signer, workspace_root};
 use auth4agent_protocol::SIGNATURE_HEADER;
+use auth4agent_testkit::{Signer, workspace_root};
 use serde_json::{Value, json};
 
 use crate::hardening_support::{

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use auth4agent_e2e::kit::{Http, HttpResponse, Signer};
+use auth4agent_testkit::{Http, HttpResponse, Signer};
 use serde_json::json;
 
 use crate::hardening_support::{addr, assert_healthy, try_register_operator, try_signed};

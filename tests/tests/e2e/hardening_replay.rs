@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use auth4agent_e2e::kit::{HttpResponse, unix_now};
 use auth4agent_protocol::{KeySet, SIGNATURE_HEADER, Verifier};
+use auth4agent_testkit::{HttpResponse, unix_now};
 use serde_json::json;
 
 use crate::hardening_support::{

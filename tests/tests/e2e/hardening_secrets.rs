@@ -8,7 +8,8 @@
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
-use auth4agent_e2e::kit::{Backend, Cli, CliOutput, Signer};
+use auth4agent_e2e::{Cli, CliOutput};
+use auth4agent_testkit::{Backend, Signer};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD};
 use serde_json::{Value, json};

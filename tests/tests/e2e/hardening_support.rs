@@ -4,8 +4,8 @@
 
 use std::net::SocketAddr;
 
-use auth4agent_e2e::kit::{Http, HttpResponse, Signer};
 use auth4agent_protocol::SIGNATURE_HEADER;
+use auth4agent_testkit::{Http, HttpResponse, Signer};
 use serde_json::{Value, json};
 
 use crate::support::{AUD, World, str_field};

@@ -8,9 +8,10 @@
 use std::collections::BTreeMap;
 use std::sync::Barrier;
 
-use auth4agent_e2e::kit::{Cli, Http, Signer, TestDatabase, free_port, unix_now};
-use auth4agent_e2e::{TestDns, TestServer, TxtRecord};
+use auth4agent_e2e::Cli;
 use auth4agent_protocol::{KeySet, Verifier};
+use auth4agent_testkit::{Http, Signer, TestDatabase, free_port, unix_now};
+use auth4agent_testkit::{TestDns, TestServer, TxtRecord};
 use serde_json::{Value, json};
 use tempfile::TempDir;
 
@@ -328,7 +329,7 @@ fn signed(
     method: &str,
     path: &str,
     body: Option<&Value>,
-) -> auth4agent_e2e::kit::HttpResponse {
+) -> auth4agent_testkit::HttpResponse {
     let body = body.map(|b| b.to_string().into_bytes());
     let signature = signer.sign(
         method,

@@ -1,8 +1,9 @@
 //! Shared fixtures: a [`World`] (TestDns + TestServer + a temp dir for CLI homes) and the quick
 //! start steps as helpers, so each test states only what it is about.
 
-use auth4agent_e2e::kit::{Cli, Signer, TestServerBuilder};
-use auth4agent_e2e::{TestDns, TestServer, TxtRecord};
+use auth4agent_e2e::Cli;
+use auth4agent_testkit::{Signer, TestServerBuilder};
+use auth4agent_testkit::{TestDns, TestServer, TxtRecord};
 use serde_json::Value;
 use tempfile::TempDir;
 
@@ -207,7 +208,7 @@ pub fn strings(value: &Value) -> Vec<String> {
         .collect()
 }
 
-pub use auth4agent_e2e::kit::unix_now;
+pub use auth4agent_testkit::unix_now;
 
 /// The `kid` in a compact JWS header (unverified: for comparisons only).
 #[track_caller]

@@ -23,7 +23,7 @@ pub fn workspace_root() -> PathBuf {
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest
         .parent()
-        .expect("tests/ has a parent")
+        .expect("testkit/ has a parent")
         .to_path_buf()
 }
 
@@ -149,20 +149,20 @@ fn build_binaries(profile_dir: &Path) {
     if let Some(target) = profile_dir.parent() {
         command.env("CARGO_TARGET_DIR", target);
     }
-    eprintln!("e2e: building the server and CLI binaries: {command:?}");
+    eprintln!("testkit: building the server and CLI binaries: {command:?}");
     let status = command
         .status()
-        .unwrap_or_else(|e| panic!("e2e: cannot run {cargo:?} to build the binaries: {e}"));
+        .unwrap_or_else(|e| panic!("testkit: cannot run {cargo:?} to build the binaries: {e}"));
     assert!(
         status.success(),
-        "e2e: `cargo build -p auth4agent-server -p auth4agent --bins` failed ({status}); see the compiler output \
+        "testkit: `cargo build -p auth4agent-server -p auth4agent --bins` failed ({status}); see the compiler output \
          above. The end-to-end tests need both binaries."
     );
     for name in [SERVER_BIN, CLI_BIN] {
         let path = profile_dir.join(exe(name));
         assert!(
             path.is_file(),
-            "e2e: the build succeeded but {} does not exist",
+            "testkit: the build succeeded but {} does not exist",
             path.display()
         );
     }

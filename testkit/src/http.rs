@@ -1,11 +1,12 @@
-//! A small blocking HTTP client for the server API, and request signing by hand with a key from a
-//! CLI home (for refusals the CLI would never send).
+//! [`Http`]: a small blocking HTTP client bound to one server's base URL, responses read completely
+//! for assertions ([`HttpResponse`]), requests signed by a [`Signer`]; and [`unix_now`], the
+//! testkit's one wall clock.
 
-use std::fmt;
-use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 use serde_json::Value;
+
+use crate::sign::Signer;
 
 /// An HTTP response read completely, for assertions.
 #[derive(Clone, Debug)]
@@ -128,85 +129,6 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .expect("after 1970")
         .as_secs()
-}
-
-/// A private key read from a CLI home, to sign administrative requests by hand (for refusals the
-/// CLI would never send, e.g. an agent signing its own scope change, or a replay).
-pub struct Signer {
-    key: auth4agent_protocol::SigningKey,
-}
-
-impl Signer {
-    /// Reads a PKCS#8 PEM key file (e.g. `<home>/keys/agent.key`).
-    pub fn from_pem_file(path: &Path) -> Signer {
-        let pem = std::fs::read_to_string(path)
-            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
-        let key = auth4agent_protocol::SigningKey::from_pkcs8_pem(&pem)
-            .unwrap_or_else(|e| panic!("{} is not a PKCS#8 Ed25519 key: {e}", path.display()));
-        Signer { key }
-    }
-
-    /// A fresh random key that lives only in this process (for API-level setup without a CLI home).
-    pub fn generate() -> Signer {
-        Signer {
-            key: auth4agent_protocol::SigningKey::from_seed(&rand::random::<[u8; 32]>()),
-        }
-    }
-
-    /// The public key as an OKP JWK (`{"kty":"OKP","crv":"Ed25519","x":…}`), as request bodies carry it.
-    pub fn public_jwk(&self) -> Value {
-        serde_json::to_value(self.key.public_key().to_jwk()).expect("a JWK serializes")
-    }
-
-    /// RFC 7638 thumbprint of the public key (the `kid` of what it signs).
-    pub fn thumbprint(&self) -> String {
-        self.key.public_key().thumbprint()
-    }
-
-    /// The `Auth4Agent-Signature` value for `method url` with `body`, a fresh `jti`, issued now.
-    pub fn sign(&self, method: &str, url: &str, body: &[u8]) -> String {
-        let jti = auth4agent_protocol::b64url_encode(&rand::random::<[u8; 16]>());
-        auth4agent_protocol::sign_request(&self.key, method, url, body, unix_now(), &jti)
-            .unwrap_or_else(|e| panic!("sign {method} {url}: {e}"))
-    }
-
-    /// A proof of possession answering challenge `challenge_id`/`nonce` for `did`, addressed to
-    /// the server `issuer`, requesting `scope` (space-separated) for `token_aud`, `ttl` seconds.
-    #[allow(clippy::too_many_arguments)]
-    pub fn proof(
-        &self,
-        did: &str,
-        issuer: &str,
-        challenge_id: &str,
-        nonce: &str,
-        scope: &str,
-        token_aud: &str,
-        ttl: u64,
-    ) -> String {
-        let now = unix_now();
-        let claims = auth4agent_protocol::ProofClaims {
-            iss: did.to_owned(),
-            sub: did.to_owned(),
-            aud: issuer.to_owned(),
-            challenge_id: challenge_id.to_owned(),
-            nonce: nonce.to_owned(),
-            scope: scope.to_owned(),
-            token_aud: token_aud.to_owned(),
-            ttl,
-            iat: now,
-            exp: now + 30,
-        };
-        auth4agent_protocol::sign_proof(&self.key, &claims)
-            .unwrap_or_else(|e| panic!("sign a proof: {e}"))
-    }
-}
-
-impl fmt::Debug for Signer {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signer")
-            .field("kid", &self.thumbprint())
-            .finish_non_exhaustive()
-    }
 }
 
 impl Http {

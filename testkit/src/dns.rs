@@ -2,7 +2,8 @@
 //! map the test changes at runtime.
 //!
 //! It listens on UDP and TCP (same port) on 127.0.0.1 and runs on its own thread with its own
-//! tokio runtime, so plain `#[test]` functions can use it. Messages are decoded and encoded with
+//! tokio runtime, so plain `#[test]` functions and `#[tokio::test]`s alike can use it (its methods
+//! never block on the caller's runtime). Messages are decoded and encoded with
 //! hickory-proto. Answers:
 //! - a name with TXT records: NOERROR with every record (each record keeps its character-strings);
 //! - a known name without TXT (empty record list, or an empty non-terminal above a known name),
@@ -11,7 +12,8 @@
 //!
 //! UDP answers larger than the client's payload size (512 bytes, or its EDNS size) are sent
 //! truncated (TC bit, question only) so the client retries over TCP, where the full answer is sent.
-//! [`Behavior`] makes the server fail on purpose (SERVFAIL, REFUSED, or silence) for error tests.
+//! [`Behavior`] makes the server fail on purpose (SERVFAIL, REFUSED, or silence) or truncate every
+//! UDP answer, for error tests; [`TestDns::fail`] makes one name fail while others answer.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -114,6 +116,9 @@ pub enum Behavior {
     Fail(ResponseCode),
     /// Read queries but never answer (the client times out).
     Silent,
+    /// Serve the records, but truncate every UDP answer (TC bit, question only), however small,
+    /// so the client has to retry over TCP.
+    TruncateUdp,
 }
 
 /// Transport a query came in on.
@@ -137,6 +142,8 @@ pub struct LoggedQuery {
 #[derive(Default)]
 struct ZoneState {
     records: BTreeMap<String, Vec<TxtRecord>>,
+    /// Names answered with a response code of their own, whatever `records` holds.
+    failing: BTreeMap<String, ResponseCode>,
     behavior: Behavior,
     ttl: Option<u32>,
     log: Vec<LoggedQuery>,
@@ -209,29 +216,42 @@ impl TestDns {
         self.addr
     }
 
-    /// Replaces every TXT record at `name`. An empty list keeps the name known (NOERROR, no data).
+    /// Replaces every TXT record at `name` (and any [`TestDns::fail`] there). An empty list keeps
+    /// the name known (NOERROR, no data).
     pub fn set_txt(&self, name: &str, records: Vec<TxtRecord>) {
-        self.zone.lock().records.insert(normalize(name), records);
+        let name = normalize(name);
+        let mut zone = self.zone.lock();
+        zone.failing.remove(&name);
+        zone.records.insert(name, records);
     }
 
-    /// Adds one TXT record at `name`, next to those already there.
+    /// Adds one TXT record at `name`, next to those already there (and ends any failure there).
     pub fn add_txt(&self, name: &str, record: impl Into<TxtRecord>) {
-        self.zone
-            .lock()
-            .records
-            .entry(normalize(name))
-            .or_default()
-            .push(record.into());
+        let name = normalize(name);
+        let mut zone = self.zone.lock();
+        zone.failing.remove(&name);
+        zone.records.entry(name).or_default().push(record.into());
+    }
+
+    /// Answers every query for `name` with `code` (e.g. SERVFAIL) and nothing else, until
+    /// [`TestDns::set_txt`], [`TestDns::add_txt`] or [`TestDns::remove`] changes that name.
+    pub fn fail(&self, name: &str, code: ResponseCode) {
+        self.zone.lock().failing.insert(normalize(name), code);
     }
 
     /// Forgets `name` entirely: it answers NXDOMAIN again (unless a name below it is still known).
     pub fn remove(&self, name: &str) {
-        self.zone.lock().records.remove(&normalize(name));
+        let name = normalize(name);
+        let mut zone = self.zone.lock();
+        zone.failing.remove(&name);
+        zone.records.remove(&name);
     }
 
     /// Forgets every name.
     pub fn clear(&self) {
-        self.zone.lock().records.clear();
+        let mut zone = self.zone.lock();
+        zone.failing.clear();
+        zone.records.clear();
     }
 
     /// The TXT records currently served at `name` (`None` if the name is not set).
@@ -407,10 +427,12 @@ fn respond(zone: &Zone, request: &[u8], transport: Transport) -> Option<Vec<u8>>
             return None;
         }
         Behavior::Fail(code) => response.metadata.response_code = code,
-        Behavior::Answer => {
+        Behavior::Answer | Behavior::TruncateUdp => {
             if request.edns.as_ref().is_some_and(|e| e.version() > 0) {
                 // RFC 6891 §6.1.3: only EDNS version 0 exists.
                 response.metadata.response_code = ResponseCode::BADVERS;
+            } else if let Some(&code) = state.failing.get(&logged.name) {
+                response.metadata.response_code = code;
             } else {
                 answer(&state, query, &logged.name, &mut response);
             }
@@ -420,7 +442,7 @@ fn respond(zone: &Zone, request: &[u8], transport: Transport) -> Option<Vec<u8>>
     let mut wire = response.to_vec().ok()?;
     if transport == Transport::Udp {
         let limit = usize::from(request.max_payload().min(MAX_UDP_PAYLOAD));
-        if wire.len() > limit {
+        if wire.len() > limit || state.behavior == Behavior::TruncateUdp {
             wire = response.truncate().to_vec().ok()?;
             logged.truncated = true;
         }

@@ -1,45 +1,41 @@
-//! Test kit for router tests: a real SQLite file in a temp dir, a controllable clock, a loopback DNS
-//! server, and helpers that sign requests and proofs with the protocol crate.
+//! The in-process router harness: the real router (`app::build`) over a real SQLite file in a temp
+//! dir, a manual clock, and the testkit's loopback DNS server; requests and proofs are signed with
+//! the testkit's signing helpers at the harness clock's time.
+//!
+//! It stays here, not in the testkit, because it is built from the server crate's internals
+//! (`app::build`, `AppState`, `ManualClock`, `SqliteStore`), and the testkit must not depend on the
+//! server (the server's tests depend on the testkit).
 
 #![allow(dead_code)]
 
-pub mod dns;
-
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use auth4agent_protocol::{ProofClaims, SIGNATURE_HEADER, SigningKey, sign_proof, sign_request};
+use auth4agent_protocol::{SIGNATURE_HEADER, SigningKey};
 use auth4agent_server::app::{self, AppState};
 use auth4agent_server::clock::{Clock as _, ManualClock, SharedClock};
 use auth4agent_server::config::Config;
 use auth4agent_server::dns::DnsVerifier;
-use auth4agent_server::ids;
 use auth4agent_server::store::{SqliteStore, Store};
+use auth4agent_testkit::sign::{self, ProofRequest};
 use axum::Router;
 use axum::body::Body;
 use axum::http::{HeaderMap, Method, Request, StatusCode, header};
 use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
-pub use dns::TestDns;
+pub use auth4agent_testkit::{TestDns, TxtRecord};
 
 pub const ISSUER: &str = "http://auth4agent.test";
 pub const START: u64 = 1_800_000_000;
 
-static JTI_COUNTER: AtomicU64 = AtomicU64::new(0);
-
 /// A fresh request jti.
 pub fn jti() -> String {
-    format!(
-        "{}-{}",
-        ids::jti(),
-        JTI_COUNTER.fetch_add(1, Ordering::Relaxed)
-    )
+    sign::fresh_jti()
 }
 
 pub fn new_key() -> SigningKey {
-    SigningKey::from_seed(&ids::signing_seed().unwrap())
+    sign::random_key()
 }
 
 /// A response, with its body parsed as JSON (`Value::Null` if empty or not JSON).
@@ -120,8 +116,8 @@ impl Harness {
         let db = dir.path().join("auth4agent.db");
         let store: Arc<dyn Store> = Arc::new(SqliteStore::open_serving(&db).unwrap());
         let clock = Arc::new(ManualClock::new(START));
-        let dns = TestDns::start().await;
-        let verifier = DnsVerifier::new(vec![dns.addr]).with_timeout(Duration::from_secs(1));
+        let dns = TestDns::start();
+        let verifier = DnsVerifier::new(vec![dns.addr()]).with_timeout(Duration::from_secs(1));
         let shared: SharedClock = clock.clone();
         let (app, state) = app::build(config, Arc::clone(&store), shared, verifier)
             .await
@@ -156,15 +152,8 @@ impl Harness {
         let bytes = body
             .map(|b| serde_json::to_vec(b).unwrap())
             .unwrap_or_default();
-        let sig = sign_request(
-            key,
-            method,
-            &format!("{ISSUER}{path}"),
-            &bytes,
-            self.now(),
-            &jti(),
-        )
-        .unwrap();
+        let sig =
+            sign::request_signature(key, method, &format!("{ISSUER}{path}"), &bytes, self.now());
         raw_request(method, path, bytes, Some(&sig))
     }
 
@@ -189,7 +178,7 @@ impl Harness {
         let instr = resp.assert_ok(200).clone();
         self.dns.set_txt(
             instr["txt_record_name"].as_str().unwrap(),
-            instr["txt_record_value"].as_str().unwrap(),
+            vec![TxtRecord::from(instr["txt_record_value"].as_str().unwrap())],
         );
         let resp = self.send(self.signed(&op.key, "POST", &path, None)).await;
         assert_eq!(resp.assert_ok(200)["status"], "verified");
@@ -237,19 +226,16 @@ impl Harness {
 
     pub fn proof(&self, agent: &Agent, challenge: &Value, scope: &str, ttl: u64) -> String {
         let now = self.now();
-        let claims = ProofClaims {
-            iss: agent.did.clone(),
-            sub: agent.did.clone(),
-            aud: ISSUER.to_owned(),
-            challenge_id: challenge["challenge_id"].as_str().unwrap().to_owned(),
-            nonce: challenge["nonce"].as_str().unwrap().to_owned(),
-            scope: scope.to_owned(),
-            token_aud: "https://api.example.com".to_owned(),
+        let request = ProofRequest {
+            did: &agent.did,
+            issuer: ISSUER,
+            challenge_id: challenge["challenge_id"].as_str().unwrap(),
+            nonce: challenge["nonce"].as_str().unwrap(),
+            scope,
+            token_aud: "https://api.example.com",
             ttl,
-            iat: now,
-            exp: now + 60,
         };
-        sign_proof(&agent.key, &claims).unwrap()
+        sign::proof(&agent.key, &request, now, now + 60)
     }
 
     pub async fn token_with_proof(&self, proof: &str) -> Resp {

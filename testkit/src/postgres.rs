@@ -1,10 +1,13 @@
-//! The storage backend the end-to-end servers run on, and throwaway PostgreSQL databases.
+//! The storage backend under test, and throwaway PostgreSQL databases.
 //!
 //! `AUTH4AGENT_TEST_BACKEND` picks the backend of every [`crate::TestServer`]: `sqlite` (default) or
-//! `postgres`. With `postgres`, each server gets its own fresh database (`CREATE DATABASE a4a_e2e_…`
+//! `postgres`. With `postgres`, each server gets its own fresh database (`CREATE DATABASE a4a_test_…`
 //! on the cluster named by `AUTH4AGENT_TEST_DATABASE_URL`), dropped when the server is. Tests that
-//! need PostgreSQL whatever the backend (several replicas on one database) call [`test_database_url`]
-//! and [`TestDatabase::create`]; without the variable they fail with instructions, never skip.
+//! need PostgreSQL whatever the backend (the server's store tests, several replicas on one database)
+//! call [`TestDatabase::create`]; without the variable they fail with instructions, never skip.
+//!
+//! The admin statements run on a thread of their own, so [`TestDatabase`] is created and dropped
+//! the same way from plain `#[test]`s and from inside a tokio runtime.
 
 use std::fmt;
 
@@ -59,15 +62,25 @@ pub fn with_dbname(url: &str, db: &str) -> String {
     }
 }
 
-/// Runs one batch of SQL on the admin database.
+/// Runs one batch of SQL on the admin database, on a thread with its own runtime (callable from
+/// inside another runtime, where `block_on` would panic).
 fn admin_sql(sql: &str) -> Result<(), String> {
     let admin = test_database_url();
+    std::thread::scope(|scope| {
+        scope
+            .spawn(|| admin_sql_blocking(&admin, sql))
+            .join()
+            .unwrap_or_else(|_| Err("the admin SQL thread panicked".to_owned()))
+    })
+}
+
+fn admin_sql_blocking(admin: &str, sql: &str) -> Result<(), String> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
     runtime.block_on(async {
-        let (client, connection) = tokio_postgres::connect(&admin, tokio_postgres::NoTls)
+        let (client, connection) = tokio_postgres::connect(admin, tokio_postgres::NoTls)
             .await
             .map_err(|e| format!("cannot connect to AUTH4AGENT_TEST_DATABASE_URL: {e}"))?;
         let conn = tokio::spawn(connection);
@@ -85,9 +98,10 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// Creates `a4a_e2e_<random>` on the test cluster.
+    /// Creates `a4a_test_<random>` on the test cluster (panics with instructions when
+    /// `AUTH4AGENT_TEST_DATABASE_URL` is not set).
     pub fn create() -> TestDatabase {
-        let name = format!("a4a_e2e_{:016x}", rand::random::<u64>());
+        let name = format!("a4a_test_{:016x}", rand::random::<u64>());
         admin_sql(&format!("CREATE DATABASE {name}"))
             .unwrap_or_else(|e| panic!("CREATE DATABASE {name}: {e}"));
         let url = with_dbname(&test_database_url(), &name);
@@ -106,7 +120,7 @@ impl Drop for TestDatabase {
             "DROP DATABASE IF EXISTS {} WITH (FORCE)",
             self.name
         )) {
-            eprintln!("e2e: dropping test database {}: {e}", self.name);
+            eprintln!("testkit: dropping test database {}: {e}", self.name);
         }
     }
 }

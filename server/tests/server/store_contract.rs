@@ -1,4 +1,11 @@
-//! Store and key-ring tests on real SQLite files in temporary directories.
+//! The store contract, written once and run on both backends: every test here is an async fn over
+//! a [`TestStore`] (a fresh SQLite file or a fresh PostgreSQL database, from which a test opens as
+//! many store handles as it needs: connections to one file, pools on one database, as separate
+//! processes or replicas would), instantiated by [`store_contract!`] as
+//! `store_contract::sqlite::<name>` and `store_contract::postgres::<name>`.
+//!
+//! What only one backend has (file modes and the serving lock; advisory locks, migrations racing
+//! across replicas, URL redaction) lives in `store_sqlite` and `store_postgres`.
 
 use std::sync::{Arc, Barrier};
 
@@ -6,71 +13,97 @@ use auth4agent_protocol::KeySet;
 use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
-    AgentStatus, AuditEvent, OperatorStatus, RevokedToken, SqliteStore, Store, StoreError,
+    AgentStatus, AuditEvent, OperatorStatus, PostgresStore, RevokedToken, SqliteStore, Store,
+    StoreError,
 };
+use auth4agent_testkit::TestDatabase;
 
-mod store_common;
+use crate::store_rows::*;
 
-use store_common::*;
-
-fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
-    let dir = tempfile::tempdir().unwrap();
-    let path = dir.path().join("auth4agent.db");
-    (dir, path)
+/// One fresh, empty database of one backend, removed when dropped.
+pub enum TestStore {
+    Sqlite(tempfile::TempDir),
+    Postgres(TestDatabase),
 }
 
-#[tokio::test]
-async fn open_applies_migrations_and_sets_wal() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
-    store.ping().await.unwrap();
-    drop(store);
+impl TestStore {
+    /// A fresh SQLite file in a temporary directory.
+    pub fn sqlite() -> TestStore {
+        TestStore::Sqlite(tempfile::tempdir().unwrap())
+    }
 
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    let mode: String = conn
-        .query_row("PRAGMA journal_mode", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(mode, "wal");
-    let version: u32 = conn
-        .query_row("PRAGMA user_version", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(version, 1);
-    drop(conn);
+    /// A fresh PostgreSQL database; fails with instructions without `AUTH4AGENT_TEST_DATABASE_URL`.
+    pub fn postgres() -> TestStore {
+        TestStore::Postgres(TestDatabase::create())
+    }
 
-    // Reopening an up-to-date database is a no-op.
-    let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
-}
-
-#[test]
-fn open_refuses_a_newer_schema() {
-    let (_dir, path) = temp_db();
-    drop(SqliteStore::open(&path).unwrap());
-    let conn = rusqlite::Connection::open(&path).unwrap();
-    conn.pragma_update(None, "user_version", 99).unwrap();
-    drop(conn);
-    match SqliteStore::open(&path) {
-        Err(StoreError::Corrupt(msg)) => assert!(msg.contains("99"), "{msg}"),
-        other => panic!("expected Corrupt, got {other:?}"),
+    /// A new store handle on this database (a new connection or a new pool), migrating it first
+    /// if needed.
+    pub async fn open(&self) -> Arc<dyn Store> {
+        match self {
+            TestStore::Sqlite(dir) => {
+                Arc::new(SqliteStore::open(dir.path().join("auth4agent.db")).unwrap())
+            }
+            TestStore::Postgres(db) => Arc::new(PostgresStore::connect(db.url(), 8).await.unwrap()),
+        }
     }
 }
 
-#[test]
-fn open_fails_cleanly_on_a_non_database_file() {
-    let (_dir, path) = temp_db();
-    std::fs::write(&path, vec![0x42u8; 8192]).unwrap();
-    let err = SqliteStore::open(&path).unwrap_err();
-    assert!(
-        matches!(err, StoreError::Corrupt(_) | StoreError::Unavailable(_)),
-        "{err:?}"
-    );
+/// Instantiates the contract: each async test on a two-worker runtime, each blocking test (which
+/// drives its own runtime and threads) as a plain test, once per backend.
+macro_rules! store_contract {
+    (async: [$($test:ident),* $(,)?], blocking: [$($blocking:ident),* $(,)?] $(,)?) => {
+        store_contract!(@backend sqlite, [$($test),*], [$($blocking),*]);
+        store_contract!(@backend postgres, [$($test),*], [$($blocking),*]);
+    };
+    (@backend $backend:ident, [$($test:ident),*], [$($blocking:ident),*]) => {
+        mod $backend {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $test() {
+                    super::$test(super::TestStore::$backend()).await;
+                }
+            )*
+            $(
+                #[test]
+                fn $blocking() {
+                    super::$blocking(super::TestStore::$backend());
+                }
+            )*
+        }
+    };
 }
 
-#[tokio::test]
-async fn operators_insert_get_conflict_and_verification() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
+store_contract! {
+    async: [
+        operators_insert_get_conflict_and_verification,
+        operators_due_for_reverification,
+        agents_insert_get_list_conflict,
+        agent_scopes_and_status_lifecycle,
+        challenge_consumption_outcomes,
+        request_jti_replay_is_refused,
+        request_jti_replay_under_concurrency,
+        token_revocation_is_idempotent_and_listed_per_operator,
+        audit_log_appends_and_lists_newest_first,
+        purge_removes_only_expired_rows,
+        signing_keys_insert_rotate_purge,
+        reopen_keeps_data,
+        keyring_creates_one_key_and_keeps_it_across_restarts,
+        keyring_rotation_keeps_retired_key_until_not_after,
+        redeem_challenge_commits_single_use_and_audit_together,
+        audit_purge_keeps_recent_events,
+        operators_insert_get_and_the_verified_domain_constraint,
+        two_replicas_verifying_one_domain_at_once_yield_one_owner,
+        challenge_consumed_exactly_once_across_pools,
+        request_jti_replay_is_refused_across_pools,
+        concurrent_first_start_yields_one_active_key,
+        concurrent_rotations_leave_one_active_key,
+    ],
+    blocking: [challenge_consumed_exactly_once_under_50_threads],
+}
+
+pub async fn operators_insert_get_conflict_and_verification(db: TestStore) {
+    let store = db.open().await;
     let op = operator("example.com", 1);
     store.insert_operator(op.clone()).await.unwrap();
 
@@ -124,10 +157,8 @@ async fn operators_insert_get_conflict_and_verification() {
     assert_eq!(unverified.verification_expires_at, None);
 }
 
-#[tokio::test]
-async fn operators_due_for_reverification() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
+pub async fn operators_due_for_reverification(db: TestStore) {
+    let store = db.open().await;
     let a = operator("a.example", 1);
     let b = operator("b.example", 2);
     let c = operator("c.example", 3);
@@ -170,11 +201,9 @@ async fn operators_due_for_reverification() {
     );
 }
 
-#[tokio::test]
-async fn agents_insert_get_list_conflict() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
-    let (op, ag) = seeded(&store).await;
+pub async fn agents_insert_get_list_conflict(db: TestStore) {
+    let store = db.open().await;
+    let (op, ag) = seeded(&*store).await;
 
     assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(ag.clone()));
     assert_eq!(store.get_agent("did:agent:x.com:00").await.unwrap(), None);
@@ -202,11 +231,9 @@ async fn agents_insert_get_list_conflict() {
     assert!(store.list_agents("op_missing").await.unwrap().is_empty());
 }
 
-#[tokio::test]
-async fn agent_scopes_and_status_lifecycle() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
-    let (_op, ag) = seeded(&store).await;
+pub async fn agent_scopes_and_status_lifecycle(db: TestStore) {
+    let store = db.open().await;
+    let (_op, ag) = seeded(&*store).await;
 
     // Setting scopes activates a pending agent; scopes are stored sorted and deduplicated.
     let active = store
@@ -290,11 +317,9 @@ async fn agent_scopes_and_status_lifecycle() {
     );
 }
 
-#[tokio::test]
-async fn challenge_consumption_outcomes() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
-    let (_op, ag) = seeded(&store).await;
+pub async fn challenge_consumption_outcomes(db: TestStore) {
+    let store = db.open().await;
+    let (_op, ag) = seeded(&*store).await;
 
     let ch = challenge(&ag.did, NOW + 60);
     store.insert_challenge(ch.clone()).await.unwrap();
@@ -354,19 +379,16 @@ async fn challenge_consumption_outcomes() {
 /// 50 threads race to consume one challenge: exactly one wins, the rest see AlreadyUsed. Half of
 /// the threads use a second store opened on the same file (as a second process would), so the
 /// guarantee comes from the conditional UPDATE, not from an in-process lock.
-#[test]
-fn challenge_consumed_exactly_once_under_50_threads() {
+pub fn challenge_consumed_exactly_once_under_50_threads(db: TestStore) {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(64)
         .enable_all()
         .build()
         .unwrap();
-    let (_dir, path) = temp_db();
-    let first = SqliteStore::open(&path).unwrap();
-    let second = SqliteStore::open(&path).unwrap();
+    let (first, second) = rt.block_on(async { (db.open().await, db.open().await) });
     let (ag, challenges) = rt.block_on(async {
-        let (_op, ag) = seeded(&first).await;
+        let (_op, ag) = seeded(&*first).await;
         let mut challenges = Vec::new();
         for _ in 0..5 {
             let ch = challenge(&ag.did, NOW + 60);
@@ -407,10 +429,8 @@ fn challenge_consumed_exactly_once_under_50_threads() {
     }
 }
 
-#[tokio::test]
-async fn request_jti_replay_is_refused() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
+pub async fn request_jti_replay_is_refused(db: TestStore) {
+    let store = db.open().await;
     let jti = ids::jti();
     store
         .consume_request_jti("thumb-a", &jti, NOW + 120)
@@ -427,10 +447,8 @@ async fn request_jti_replay_is_refused() {
         .unwrap();
 }
 
-#[tokio::test]
-async fn request_jti_replay_under_concurrency() {
-    let (_dir, path) = temp_db();
-    let store = Arc::new(SqliteStore::open(&path).unwrap());
+pub async fn request_jti_replay_under_concurrency(db: TestStore) {
+    let store = db.open().await;
     let jti = ids::jti();
     let tasks: Vec<_> = (0..20)
         .map(|_| {
@@ -450,10 +468,8 @@ async fn request_jti_replay_under_concurrency() {
     assert_eq!(ok, 1);
 }
 
-#[tokio::test]
-async fn token_revocation_is_idempotent_and_listed_per_operator() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
+pub async fn token_revocation_is_idempotent_and_listed_per_operator(db: TestStore) {
+    let store = db.open().await;
     let revoked = RevokedToken {
         jti: ids::jti(),
         did: "did:agent:example.com:00".into(),
@@ -491,10 +507,8 @@ async fn token_revocation_is_idempotent_and_listed_per_operator() {
     );
 }
 
-#[tokio::test]
-async fn audit_log_appends_and_lists_newest_first() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
+pub async fn audit_log_appends_and_lists_newest_first(db: TestStore) {
+    let store = db.open().await;
     for i in 0..3u64 {
         store
             .append_audit(AuditEvent {
@@ -512,13 +526,12 @@ async fn audit_log_appends_and_lists_newest_first() {
     assert_eq!(events[0].action, "action.2");
     assert_eq!(events[1].action, "action.1");
     assert_eq!(events[0].detail, r#"{"k":"v"}"#);
+    assert_eq!(events[0].at, NOW + 2);
 }
 
-#[tokio::test]
-async fn purge_removes_only_expired_rows() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
-    let (op, ag) = seeded(&store).await;
+pub async fn purge_removes_only_expired_rows(db: TestStore) {
+    let store = db.open().await;
+    let (op, ag) = seeded(&*store).await;
     let old = challenge(&ag.did, NOW + 10);
     let fresh = challenge(&ag.did, NOW + 100);
     store.insert_challenge(old.clone()).await.unwrap();
@@ -562,10 +575,8 @@ async fn purge_removes_only_expired_rows() {
     assert_eq!(store.purge_expired(NOW + 10).await.unwrap().challenges, 0);
 }
 
-#[tokio::test]
-async fn signing_keys_insert_rotate_purge() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
+pub async fn signing_keys_insert_rotate_purge(db: TestStore) {
+    let store = db.open().await;
     let first = key_record(1, NOW);
     store.insert_signing_key(first.clone()).await.unwrap();
     assert!(matches!(
@@ -621,12 +632,10 @@ async fn signing_keys_insert_rotate_purge() {
     assert!(!shown.contains("PRIVATE KEY"), "{shown}");
 }
 
-#[tokio::test]
-async fn reopen_keeps_data() {
-    let (_dir, path) = temp_db();
+pub async fn reopen_keeps_data(db: TestStore) {
     let (op, ag, ch, jti) = {
-        let store = SqliteStore::open(&path).unwrap();
-        let (op, ag) = seeded(&store).await;
+        let store = db.open().await;
+        let (op, ag) = seeded(&*store).await;
         let op = store
             .set_operator_verified(&op.id, NOW, NOW + 86_400)
             .await
@@ -648,7 +657,7 @@ async fn reopen_keeps_data() {
             .unwrap();
         (op, ag, ch, jti)
     };
-    let store = SqliteStore::open(&path).unwrap();
+    let store = db.open().await;
     assert_eq!(store.get_operator(&op.id).await.unwrap(), Some(op));
     assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(ag));
     assert_eq!(
@@ -663,11 +672,9 @@ async fn reopen_keeps_data() {
     );
 }
 
-#[tokio::test]
-async fn keyring_creates_one_key_and_keeps_it_across_restarts() {
-    let (_dir, path) = temp_db();
+pub async fn keyring_creates_one_key_and_keeps_it_across_restarts(db: TestStore) {
     let (kid, signature) = {
-        let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+        let store: Arc<dyn Store> = db.open().await;
         let ring = KeyRing::load_or_init(Arc::clone(&store), NOW, 3660)
             .await
             .unwrap();
@@ -676,7 +683,7 @@ async fn keyring_creates_one_key_and_keeps_it_across_restarts() {
         assert_eq!(store.load_signing_keys().await.unwrap().len(), 1);
         (active.kid().to_owned(), active.signing_key().sign(b"hello"))
     };
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+    let store: Arc<dyn Store> = db.open().await;
     let ring = KeyRing::load_or_init(Arc::clone(&store), NOW + 10, 3660)
         .await
         .unwrap();
@@ -702,10 +709,8 @@ async fn keyring_creates_one_key_and_keeps_it_across_restarts() {
     );
 }
 
-#[tokio::test]
-async fn keyring_rotation_keeps_retired_key_until_not_after() {
-    let (_dir, path) = temp_db();
-    let store: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
+pub async fn keyring_rotation_keeps_retired_key_until_not_after(db: TestStore) {
+    let store: Arc<dyn Store> = db.open().await;
     let ring = KeyRing::load_or_init(Arc::clone(&store), NOW, 3660)
         .await
         .unwrap();
@@ -725,168 +730,250 @@ async fn keyring_rotation_keeps_retired_key_until_not_after() {
     assert!(later.get(&new_kid).is_some());
 
     // A restart sees the same ring.
-    let reopened = KeyRing::load_or_init(
-        Arc::new(SqliteStore::open(&path).unwrap()) as Arc<dyn Store>,
-        NOW + 200,
-        3660,
-    )
-    .await
-    .unwrap();
+    let reopened = KeyRing::load_or_init(db.open().await, NOW + 200, 3660)
+        .await
+        .unwrap();
     assert_eq!(reopened.active().kid(), new_kid);
     assert_eq!(reopened.jwks(NOW + 200), ring.jwks(NOW + 200));
 }
 
-/// Child half of `acknowledged_write_survives_sigkill`: only does something when run by it.
-#[test]
-#[ignore = "helper process for acknowledged_write_survives_sigkill"]
-fn sigkill_child_writer() {
-    let Ok(path) = std::env::var("A4A_SIGKILL_DB") else {
-        return;
-    };
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let store = SqliteStore::open(&path).unwrap();
-        let mut n = 0u32;
-        loop {
-            let op = operator(&format!("d{n}.example"), 1);
-            store.insert_operator(op.clone()).await.unwrap();
-            // Acknowledge only after the write returned.
-            println!("ACK {}", op.id);
-            n += 1;
-            tokio::time::sleep(std::time::Duration::from_millis(2)).await;
-        }
-    });
+pub async fn redeem_challenge_commits_single_use_and_audit_together(db: TestStore) {
+    let store = db.open().await;
+    crate::store_rows::redeem_and_joined_read(&*store).await;
 }
 
-/// Every write the store acknowledged is present after the writing process is SIGKILLed.
-#[tokio::test]
-async fn acknowledged_write_survives_sigkill() {
-    use std::io::BufRead as _;
+pub async fn audit_purge_keeps_recent_events(db: TestStore) {
+    let store = db.open().await;
+    crate::store_rows::audit_purge_keeps_recent_events(&*store).await;
+}
 
-    let (_dir, path) = temp_db();
-    let mut child = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--ignored",
-            "--exact",
-            "sigkill_child_writer",
-            "--nocapture",
-        ])
-        .env("A4A_SIGKILL_DB", &path)
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::null())
-        .spawn()
+pub async fn operators_insert_get_and_the_verified_domain_constraint(db: TestStore) {
+    let store = db.open().await;
+    let op = operator("example.com", 1);
+    store.insert_operator(op.clone()).await.unwrap();
+    assert_eq!(store.get_operator(&op.id).await.unwrap(), Some(op.clone()));
+    assert_eq!(
+        store.get_operator_by_domain("example.com").await.unwrap(),
+        Some(op.clone())
+    );
+    assert_eq!(store.get_operator("op_missing").await.unwrap(), None);
+    assert_eq!(
+        store.get_operator_by_domain("other.com").await.unwrap(),
+        None
+    );
+
+    // Unverified claims on one domain coexist; the oldest is the domain's operator until one verifies.
+    let rival = operator("example.com", 3);
+    store.insert_operator(rival.clone()).await.unwrap();
+    assert_eq!(
+        store
+            .get_operator_by_domain("example.com")
+            .await
+            .unwrap()
+            .unwrap()
+            .id,
+        op.id
+    );
+    let mut dup_id = operator("other.com", 4);
+    dup_id.id = op.id.clone();
+    assert!(matches!(
+        store.insert_operator(dup_id).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    let verified = store
+        .set_operator_verified(&rival.id, NOW + 10, NOW + 86_400)
+        .await
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let mut acked = Vec::new();
-    for line in std::io::BufReader::new(stdout).lines() {
-        let line = line.unwrap();
-        if let Some(id) = line.strip_prefix("ACK ") {
-            acked.push(id.to_owned());
-            if acked.len() == 25 {
-                break;
-            }
+    assert_eq!(verified.status, OperatorStatus::Verified);
+    assert_eq!(verified.domain_verified_at, Some(NOW + 10));
+    assert_eq!(verified.verification_expires_at, Some(NOW + 86_400));
+    assert_eq!(
+        store.get_operator_by_domain("example.com").await.unwrap(),
+        Some(verified.clone()),
+        "the verified claim wins"
+    );
+    // While the rival's proof is current, nobody else may verify the domain.
+    assert!(matches!(
+        store
+            .set_operator_verified(&op.id, NOW + 20, NOW + 86_400)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.get_operator(&op.id).await.unwrap().unwrap().status,
+        OperatorStatus::Unverified,
+        "the refused verification left nothing behind"
+    );
+    // Once it has lapsed, the other claim may verify and the lapsed one is withdrawn.
+    let now_owner = store
+        .set_operator_verified(&op.id, NOW + 86_400, NOW + 2 * 86_400)
+        .await
+        .unwrap();
+    assert_eq!(now_owner.status, OperatorStatus::Verified);
+    assert_eq!(
+        store.get_operator(&rival.id).await.unwrap().unwrap().status,
+        OperatorStatus::Unverified
+    );
+
+    assert_eq!(
+        store.set_operator_verified("op_missing", NOW, NOW).await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        store.set_operator_unverified("op_missing").await,
+        Err(StoreError::NotFound)
+    );
+    let unverified = store.set_operator_unverified(&op.id).await.unwrap();
+    assert_eq!(unverified.status, OperatorStatus::Unverified);
+    assert_eq!(unverified.domain_verified_at, None);
+    assert_eq!(unverified.verification_expires_at, None);
+}
+
+pub async fn two_replicas_verifying_one_domain_at_once_yield_one_owner(db: TestStore) {
+    let a = db.open().await;
+    let b = db.open().await;
+    for round in 0..10u8 {
+        let domain = format!("race{round}.example");
+        let first = operator(&domain, 1);
+        let second = operator(&domain, 2);
+        a.insert_operator(first.clone()).await.unwrap();
+        a.insert_operator(second.clone()).await.unwrap();
+        let (ra, rb) = tokio::join!(
+            a.set_operator_verified(&first.id, NOW, NOW + 100),
+            b.set_operator_verified(&second.id, NOW, NOW + 100)
+        );
+        assert_eq!(
+            usize::from(ra.is_ok()) + usize::from(rb.is_ok()),
+            1,
+            "{ra:?} {rb:?}"
+        );
+        for r in [ra, rb] {
+            assert!(matches!(r, Ok(_) | Err(StoreError::Conflict(_))), "{r:?}");
         }
     }
-    child.kill().unwrap(); // SIGKILL on Unix
-    child.wait().unwrap();
-    assert_eq!(acked.len(), 25, "child acknowledged writes");
+}
 
-    let store = SqliteStore::open(&path).unwrap();
-    for id in &acked {
+/// 50 tasks on three separate pools (three replicas) race to consume each challenge: exactly one
+/// wins each time.
+pub async fn challenge_consumed_exactly_once_across_pools(db: TestStore) {
+    let first = db.open().await;
+    let stores = [first.clone(), db.open().await, db.open().await];
+    let (_op, ag) = seeded(&*first).await;
+    for _ in 0..5 {
+        let ch = challenge(&ag.did, NOW + 60);
+        first.insert_challenge(ch.clone()).await.unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(50));
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let store = stores[i % 3].clone();
+                let barrier = Arc::clone(&barrier);
+                let id = ch.id.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store
+                        .redeem_challenge(&id, NOW + 1, redemption_event())
+                        .await
+                })
+            })
+            .collect();
+        let results = futures_join(tasks).await;
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
         assert!(
-            store.get_operator(id).await.unwrap().is_some(),
-            "acknowledged operator {id} lost"
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(()) | Err(StoreError::AlreadyUsed))),
+            "{results:?}"
         );
     }
 }
 
-/// Two server instances starting together on a fresh database agree on one active key.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn concurrent_first_start_yields_one_active_key() {
-    let (_dir, path) = temp_db();
-    let a: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
-    let b: Arc<dyn Store> = Arc::new(SqliteStore::open(&path).unwrap());
-    let (ra, rb) = tokio::join!(
-        KeyRing::load_or_init(Arc::clone(&a), NOW, 3660),
-        KeyRing::load_or_init(Arc::clone(&b), NOW, 3660)
+pub async fn request_jti_replay_is_refused_across_pools(db: TestStore) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let jti = ids::jti();
+    a.consume_request_jti("thumb-a", &jti, NOW + 120)
+        .await
+        .unwrap();
+    assert_eq!(
+        b.consume_request_jti("thumb-a", &jti, NOW + 120).await,
+        Err(StoreError::Replayed)
     );
-    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    b.consume_request_jti("thumb-b", &jti, NOW + 120)
+        .await
+        .unwrap();
+
+    let jti = ids::jti();
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let store = if i % 2 == 0 { a.clone() } else { b.clone() };
+            let jti = jti.clone();
+            tokio::spawn(async move { store.consume_request_jti("thumb", &jti, NOW + 60).await })
+        })
+        .collect();
+    let results = futures_join(tasks).await;
+    assert_eq!(
+        results.iter().filter(|r| r.is_ok()).count(),
+        1,
+        "{results:?}"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(()) | Err(StoreError::Replayed)))
+    );
+}
+
+/// Three replicas starting on an empty database settle on one active signing key.
+pub async fn concurrent_first_start_yields_one_active_key(db: TestStore) {
+    let stores: Vec<Arc<dyn Store>> = vec![db.open().await, db.open().await, db.open().await];
+    let (ra, rb, rc) = tokio::join!(
+        KeyRing::load_or_init(Arc::clone(&stores[0]), NOW, 3660),
+        KeyRing::load_or_init(Arc::clone(&stores[1]), NOW, 3660),
+        KeyRing::load_or_init(Arc::clone(&stores[2]), NOW, 3660)
+    );
+    let (ra, rb, rc) = (ra.unwrap(), rb.unwrap(), rc.unwrap());
     assert_eq!(ra.active().kid(), rb.active().kid());
-    assert_eq!(a.load_signing_keys().await.unwrap().len(), 1);
+    assert_eq!(ra.active().kid(), rc.active().kid());
+    assert_eq!(stores[0].load_signing_keys().await.unwrap().len(), 1);
+
+    // A rotation through one replica reaches the others on reload; the JWKS stays identical.
+    let new_kid = ra.rotate(NOW + 10).await.unwrap();
+    rb.reload().await.unwrap();
+    assert_eq!(rb.active().kid(), new_kid);
+    assert_eq!(rb.jwks(NOW + 10), ra.jwks(NOW + 10));
 }
 
-#[tokio::test]
-async fn redeem_challenge_commits_single_use_and_audit_together() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
-    store_common::redeem_and_joined_read(&store).await;
-}
-
-#[tokio::test]
-async fn one_serving_process_per_file_and_its_row_cache_sees_every_change() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open_serving(&path).unwrap();
-    match SqliteStore::open_serving(&path) {
-        Err(StoreError::Unavailable(msg)) => assert!(msg.contains("already served"), "{msg}"),
-        other => panic!("a second serving open must be refused: {other:?}"),
+/// Two replicas rotating at the same moment both succeed and leave exactly one active key.
+pub async fn concurrent_rotations_leave_one_active_key(db: TestStore) {
+    let a = db.open().await;
+    let b = db.open().await;
+    a.insert_signing_key(key_record(1, NOW)).await.unwrap();
+    for round in 0..5u8 {
+        let t = NOW + 100 * u64::from(round + 1);
+        let (ra, rb) = tokio::join!(
+            a.rotate_signing_key(key_record(10 + 2 * round, t), t, t + 3660),
+            b.rotate_signing_key(key_record(11 + 2 * round, t), t, t + 3660)
+        );
+        ra.unwrap();
+        rb.unwrap();
+        let keys = a.load_signing_keys().await.unwrap();
+        assert_eq!(
+            keys.iter().filter(|k| k.retired_at.is_none()).count(),
+            1,
+            "{keys:?}"
+        );
     }
-    // Tools that do not serve (keys rotate) may still open the file.
-    drop(SqliteStore::open(&path).unwrap());
-
-    let (op, ag) = seeded(&store).await;
-    // Cached by these reads...
-    assert_eq!(
-        store.get_agent_with_operator(&ag.did).await.unwrap(),
-        Some((ag.clone(), op.clone()))
-    );
-    // ...and every acknowledged change is visible to the next read.
-    let suspended = store
-        .set_agent_status(&ag.did, AgentStatus::Suspended, NOW + 5)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get_agent(&ag.did).await.unwrap().map(|a| a.status),
-        Some(AgentStatus::Suspended)
-    );
-    assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(suspended));
-    let scoped = store
-        .set_agent_scopes(&ag.did, vec!["read".into()], NOW + 6)
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .get_agent_with_operator(&ag.did)
-            .await
-            .unwrap()
-            .map(|(a, _)| a),
-        Some(scoped)
-    );
-    store
-        .set_operator_verified(&op.id, NOW + 7, NOW + 100)
-        .await
-        .unwrap();
-    assert_eq!(
-        store.get_operator(&op.id).await.unwrap().map(|o| o.status),
-        Some(OperatorStatus::Verified)
-    );
-    store.set_operator_unverified(&op.id).await.unwrap();
-    assert_eq!(
-        store
-            .get_agent_with_operator(&ag.did)
-            .await
-            .unwrap()
-            .map(|(_, o)| o.status),
-        Some(OperatorStatus::Unverified)
-    );
-
-    drop(store);
-    // The lock goes with the store.
-    drop(SqliteStore::open_serving(&path).unwrap());
 }
 
-#[tokio::test]
-async fn audit_purge_keeps_recent_events() {
-    let (_dir, path) = temp_db();
-    let store = SqliteStore::open(&path).unwrap();
-    store_common::audit_purge_keeps_recent_events(&store).await;
+async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
+    let mut out = Vec::with_capacity(handles.len());
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
 }

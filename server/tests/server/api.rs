@@ -1,8 +1,6 @@
 //! In-process router tests (`tower::ServiceExt::oneshot`) over a real SQLite file, a manual clock and
 //! a DNS server on loopback: every endpoint's success and its refusals.
 
-mod common;
-
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,8 +14,11 @@ use axum::extract::ConnectInfo;
 use axum::http::{Request, header};
 use serde_json::{Value, json};
 
-use common::dns::Answer;
-use common::{Harness, ISSUER, START, json_request, jti, new_key, raw_request, test_config};
+use crate::harness::{
+    Harness, ISSUER, START, json_request, jti, new_key, raw_request, test_config,
+};
+use auth4agent_testkit::TxtRecord;
+use hickory_proto::op::ResponseCode;
 
 // ---------------------------------------------------------------- health, keys, discovery
 
@@ -108,7 +109,7 @@ async fn operator_registration_and_refusals() {
     assert_eq!(op["status"], "unverified");
 
     // Once the domain is verified, nobody can register it again.
-    let first = common::Operator {
+    let first = crate::harness::Operator {
         id: op["id"].as_str().unwrap().to_owned(),
         domain: "alpha.example.com".into(),
         key,
@@ -205,24 +206,26 @@ async fn dns_verification_outcomes() {
     // Wrong value.
     h.dns.set_txt(
         name,
-        "auth4agent-verification=00000000000000000000000000000000",
+        vec![TxtRecord::from(
+            "auth4agent-verification=00000000000000000000000000000000",
+        )],
     );
     h.send(h.signed(&op.key, "POST", &path, None))
         .await
         .assert_error(422, "dns_record_mismatch");
     // Lookup failure.
-    h.dns.set(name, Answer::ServFail);
+    h.dns.fail(name, ResponseCode::ServFail);
     h.send(h.signed(&op.key, "POST", &path, None))
         .await
         .assert_error(502, "dns_lookup_failed");
     // Split into two strings, added after the failed attempts: found now.
     let (head, tail) = value.split_at(17);
-    h.dns.set(
+    h.dns.set_txt(
         name,
-        Answer::Txt(vec![
-            vec!["unrelated".into()],
-            vec![head.into(), tail.into()],
-        ]),
+        vec![
+            TxtRecord::strings(["unrelated"]),
+            TxtRecord::strings([head, tail]),
+        ],
     );
     let resp = h.send(h.signed(&op.key, "POST", &path, None)).await;
     let status = resp.assert_ok(200);
@@ -231,7 +234,7 @@ async fn dns_verification_outcomes() {
     assert_eq!(status["verification_expires_at"], START + 30 * 86_400);
 
     // A failed explicit check (lookup failure or wrong record) leaves a current verification unchanged.
-    h.dns.set(name, Answer::ServFail);
+    h.dns.fail(name, ResponseCode::ServFail);
     h.send(h.signed(&op.key, "POST", &path, None))
         .await
         .assert_error(502, "dns_lookup_failed");
@@ -240,7 +243,9 @@ async fn dns_verification_outcomes() {
     assert_eq!(resp.assert_ok(200)["status"], "verified");
     h.dns.set_txt(
         name,
-        "auth4agent-verification=00000000000000000000000000000000",
+        vec![TxtRecord::from(
+            "auth4agent-verification=00000000000000000000000000000000",
+        )],
     );
     h.send(h.signed(&op.key, "POST", &path, None))
         .await
@@ -529,7 +534,7 @@ async fn agent_lifecycle_and_isolation() {
     assert_eq!(created["status"], "pending");
     assert_eq!(created["operator_id"], a.id.as_str());
     let did = expected.as_str().to_owned();
-    let agent = common::Agent {
+    let agent = crate::harness::Agent {
         did: did.clone(),
         key,
     };
@@ -802,7 +807,7 @@ async fn token_refusals() {
 
     // invalid_proof: signed by another key, wrong nonce, wrong server, garbage.
     let ch = h.challenge(&agent.did).await;
-    let impostor = common::Agent {
+    let impostor = crate::harness::Agent {
         did: agent.did.clone(),
         key: new_key(),
     };
@@ -826,7 +831,7 @@ async fn token_refusals() {
     let other = h.register_agent(&op).await;
     h.set_scopes(&op, &other, &["read"]).await.assert_ok(200);
     let ch = h.challenge(&agent.did).await;
-    let stolen = common::Agent {
+    let stolen = crate::harness::Agent {
         did: other.did.clone(),
         key: other.key,
     };
@@ -972,11 +977,9 @@ async fn unverified_claims_coexist_and_the_first_to_verify_owns_the_domain() {
     // The first claim's record is published too, but the domain is taken.
     let path = format!("/v1/operators/{}/verification", first.id);
     let instr = h.send(h.signed(&first.key, "GET", &path, None)).await.json;
-    h.dns.set(
+    h.dns.set_txt(
         "_auth4agent.alpha.example.com",
-        Answer::Txt(vec![vec![
-            instr["txt_record_value"].as_str().unwrap().to_owned(),
-        ]]),
+        vec![TxtRecord::from(instr["txt_record_value"].as_str().unwrap())],
     );
     h.send(h.signed(&first.key, "POST", &path, None))
         .await
@@ -994,7 +997,7 @@ async fn one_proof_fifty_concurrent_requests_one_token() {
         let app = h.app.clone();
         let body = json!({"proof": proof});
         tasks.push(tokio::spawn(async move {
-            common::send(&app, json_request("POST", "/v1/token", &body)).await
+            crate::harness::send(&app, json_request("POST", "/v1/token", &body)).await
         }));
     }
     let mut ok = 0;
@@ -1102,7 +1105,7 @@ async fn reverification_lapses_when_the_record_is_gone() {
 
     // Due, DNS failing: nothing changes, it is retried on the next pass.
     let record = "_auth4agent.alpha.example.com";
-    h.dns.set(record, Answer::ServFail);
+    h.dns.fail(record, ResponseCode::ServFail);
     h.clock.advance(3000);
     let stats = background::reverify_due(&h.state).await.unwrap();
     assert_eq!((stats.failed, stats.renewed, stats.lapsed), (1, 0, 0));
@@ -1267,25 +1270,25 @@ async fn restart_keeps_state_and_jwks() {
     // A second app over the same database file.
     let store: Arc<dyn auth4agent_server::store::Store> =
         Arc::new(auth4agent_server::store::SqliteStore::open(&h.db).unwrap());
-    let verifier = auth4agent_server::dns::DnsVerifier::new(vec![h.dns.addr]);
+    let verifier = auth4agent_server::dns::DnsVerifier::new(vec![h.dns.addr()]);
     let (app2, _state2) =
         auth4agent_server::app::build(test_config(), store, h.clock.clone(), verifier)
             .await
             .unwrap();
-    let jwks_after = common::send(
+    let jwks_after = crate::harness::send(
         &app2,
         raw_request("GET", "/.well-known/jwks.json", vec![], None),
     )
     .await
     .json;
     assert_eq!(jwks_before, jwks_after);
-    let resp = common::send(
+    let resp = crate::harness::send(
         &app2,
         h.signed(&op.key, "GET", &format!("/v1/operators/{}", op.id), None),
     )
     .await;
     assert_eq!(resp.assert_ok(200)["status"], "verified");
-    let resp = common::send(
+    let resp = crate::harness::send(
         &app2,
         json_request("POST", "/v1/introspect", &json!({"token": token})),
     )
@@ -1341,7 +1344,7 @@ async fn panics_become_json_500() {
         }),
     );
     let app = auth4agent_server::app::with_middleware(routes, h.state.clone());
-    let resp = common::send(&app, raw_request("GET", "/boom", vec![], None)).await;
+    let resp = crate::harness::send(&app, raw_request("GET", "/boom", vec![], None)).await;
     resp.assert_error(500, "internal_error");
     assert!(
         !resp.json["message"]

@@ -1,0 +1,139 @@
+//! Signing helpers: `Auth4Agent-Signature` request signatures and challenge proofs made with the
+//! protocol crate (never by hand), each request with a fresh jti. Free functions take the signing
+//! time, for tests with a controlled clock; [`Signer`] signs at [`unix_now`], for real servers.
+
+use std::fmt;
+use std::path::Path;
+
+use auth4agent_protocol::{ProofClaims, SigningKey, b64url_encode, sign_proof, sign_request};
+use serde_json::Value;
+
+use crate::http::unix_now;
+
+/// A fresh request jti: 128 random bits, base64url.
+pub fn fresh_jti() -> String {
+    b64url_encode(&rand::random::<[u8; 16]>())
+}
+
+/// A fresh random Ed25519 key that lives only in this process.
+pub fn random_key() -> SigningKey {
+    SigningKey::from_seed(&rand::random::<[u8; 32]>())
+}
+
+/// The `Auth4Agent-Signature` value for `method url` with `body`, issued at `iat`, fresh jti.
+pub fn request_signature(
+    key: &SigningKey,
+    method: &str,
+    url: &str,
+    body: &[u8],
+    iat: u64,
+) -> String {
+    sign_request(key, method, url, body, iat, &fresh_jti())
+        .unwrap_or_else(|e| panic!("sign {method} {url}: {e}"))
+}
+
+/// What a proof of possession answers and asks for.
+#[derive(Clone, Debug)]
+pub struct ProofRequest<'a> {
+    /// The agent DID (`iss` and `sub`).
+    pub did: &'a str,
+    /// The server's issuer URL (the proof's `aud`).
+    pub issuer: &'a str,
+    pub challenge_id: &'a str,
+    pub nonce: &'a str,
+    /// Requested scopes, space-separated.
+    pub scope: &'a str,
+    /// Requested token audience.
+    pub token_aud: &'a str,
+    /// Requested token lifetime in seconds (0: the server's default).
+    pub ttl: u64,
+}
+
+/// A proof JWS for `request`, issued at `iat`, valid until `exp`.
+pub fn proof(key: &SigningKey, request: &ProofRequest<'_>, iat: u64, exp: u64) -> String {
+    let claims = ProofClaims {
+        iss: request.did.to_owned(),
+        sub: request.did.to_owned(),
+        aud: request.issuer.to_owned(),
+        challenge_id: request.challenge_id.to_owned(),
+        nonce: request.nonce.to_owned(),
+        scope: request.scope.to_owned(),
+        token_aud: request.token_aud.to_owned(),
+        ttl: request.ttl,
+        iat,
+        exp,
+    };
+    sign_proof(key, &claims).unwrap_or_else(|e| panic!("sign a proof: {e}"))
+}
+
+/// A private key read from a CLI home (or made up), to sign administrative requests by hand (for
+/// refusals the CLI would never send, e.g. an agent signing its own scope change, or a replay).
+pub struct Signer {
+    key: SigningKey,
+}
+
+impl Signer {
+    /// Reads a PKCS#8 PEM key file (e.g. `<home>/keys/agent.key`).
+    pub fn from_pem_file(path: &Path) -> Signer {
+        let pem = std::fs::read_to_string(path)
+            .unwrap_or_else(|e| panic!("read {}: {e}", path.display()));
+        let key = SigningKey::from_pkcs8_pem(&pem)
+            .unwrap_or_else(|e| panic!("{} is not a PKCS#8 Ed25519 key: {e}", path.display()));
+        Signer { key }
+    }
+
+    /// A fresh random key that lives only in this process (for API-level setup without a CLI home).
+    pub fn generate() -> Signer {
+        Signer { key: random_key() }
+    }
+
+    /// The public key as an OKP JWK (`{"kty":"OKP","crv":"Ed25519","x":…}`), as request bodies carry it.
+    pub fn public_jwk(&self) -> Value {
+        serde_json::to_value(self.key.public_key().to_jwk()).expect("a JWK serializes")
+    }
+
+    /// RFC 7638 thumbprint of the public key (the `kid` of what it signs).
+    pub fn thumbprint(&self) -> String {
+        self.key.public_key().thumbprint()
+    }
+
+    /// The `Auth4Agent-Signature` value for `method url` with `body`, a fresh `jti`, issued now.
+    pub fn sign(&self, method: &str, url: &str, body: &[u8]) -> String {
+        request_signature(&self.key, method, url, body, unix_now())
+    }
+
+    /// A proof of possession answering challenge `challenge_id`/`nonce` for `did`, addressed to
+    /// the server `issuer`, requesting `scope` (space-separated) for `token_aud`, `ttl` seconds;
+    /// issued now, valid 30 s.
+    #[allow(clippy::too_many_arguments)]
+    pub fn proof(
+        &self,
+        did: &str,
+        issuer: &str,
+        challenge_id: &str,
+        nonce: &str,
+        scope: &str,
+        token_aud: &str,
+        ttl: u64,
+    ) -> String {
+        let request = ProofRequest {
+            did,
+            issuer,
+            challenge_id,
+            nonce,
+            scope,
+            token_aud,
+            ttl,
+        };
+        let now = unix_now();
+        proof(&self.key, &request, now, now + 30)
+    }
+}
+
+impl fmt::Debug for Signer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Signer")
+            .field("kid", &self.thumbprint())
+            .finish_non_exhaustive()
+    }
+}
