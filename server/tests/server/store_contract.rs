@@ -13,7 +13,7 @@ use auth4agent_protocol::KeySet;
 use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
-    AgentStatus, AuditEvent, OperatorStatus, PostgresStore, RevokedToken, SqliteStore, Store,
+    AgentStatus, AgentUpdate, AuditEvent, OperatorStatus, PostgresStore, RevokedToken, SqliteStore, Store,
     StoreError,
 };
 use auth4agent_testkit::TestDatabase;
@@ -79,7 +79,8 @@ store_contract! {
         operators_insert_get_conflict_and_verification,
         operators_due_for_reverification,
         agents_insert_get_list_conflict,
-        agent_scopes_and_status_lifecycle,
+        agent_compare_and_set,
+        agent_compare_and_set_race,
         challenge_consumption_outcomes,
         request_jti_replay_is_refused,
         request_jti_replay_under_concurrency,
@@ -231,90 +232,93 @@ pub async fn agents_insert_get_list_conflict(db: TestStore) {
     assert!(store.list_agents("op_missing").await.unwrap().is_empty());
 }
 
-pub async fn agent_scopes_and_status_lifecycle(db: TestStore) {
+fn update(status: AgentStatus, scopes: &[&str], at: u64, revoked_at: Option<u64>) -> AgentUpdate {
+    AgentUpdate {
+        status,
+        allowed_scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        updated_at: at,
+        revoked_at,
+    }
+}
+
+pub async fn agent_compare_and_set(db: TestStore) {
     let store = db.open().await;
     let (_op, ag) = seeded(&*store).await;
 
-    // Setting scopes activates a pending agent; scopes are stored sorted and deduplicated.
+    // A write from the expected status lands; scopes are stored sorted and deduplicated.
     let active = store
-        .set_agent_scopes(
+        .update_agent(
             &ag.did,
-            vec!["write".into(), "read".into(), "write".into()],
-            NOW + 50,
+            AgentStatus::Pending,
+            update(AgentStatus::Active, &["write", "read", "write"], NOW + 50, None),
         )
         .await
         .unwrap();
     assert_eq!(active.status, AgentStatus::Active);
     assert_eq!(active.allowed_scopes, ["read", "write"]);
     assert_eq!(active.updated_at, NOW + 50);
+    assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(active.clone()));
+
+    // A write from a status the agent no longer has misses, names the status found, and changes
+    // nothing.
+    assert_eq!(
+        store
+            .update_agent(
+                &ag.did,
+                AgentStatus::Pending,
+                update(AgentStatus::Suspended, &[], NOW + 60, None),
+            )
+            .await,
+        Err(StoreError::StatusChanged(AgentStatus::Active))
+    );
     assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(active));
 
-    let suspended = store
-        .set_agent_status(&ag.did, AgentStatus::Suspended, NOW + 60)
-        .await
-        .unwrap();
-    assert_eq!(suspended.status, AgentStatus::Suspended);
-
-    // Scopes on a suspended agent keep it suspended; an empty set is allowed (deny all).
-    let still = store
-        .set_agent_scopes(&ag.did, vec![], NOW + 70)
-        .await
-        .unwrap();
-    assert_eq!(still.status, AgentStatus::Suspended);
-    assert!(still.allowed_scopes.is_empty());
-
-    let reactivated = store
-        .set_agent_status(&ag.did, AgentStatus::Active, NOW + 80)
-        .await
-        .unwrap();
-    assert_eq!(reactivated.status, AgentStatus::Active);
-    assert_eq!(reactivated.revoked_at, None);
-
     let revoked = store
-        .set_agent_status(&ag.did, AgentStatus::Revoked, NOW + 90)
+        .update_agent(
+            &ag.did,
+            AgentStatus::Active,
+            update(AgentStatus::Revoked, &["read"], NOW + 90, Some(NOW + 90)),
+        )
         .await
         .unwrap();
     assert_eq!(revoked.status, AgentStatus::Revoked);
     assert_eq!(revoked.revoked_at, Some(NOW + 90));
-
-    // Revoking again is idempotent and keeps the first revocation time.
-    let again = store
-        .set_agent_status(&ag.did, AgentStatus::Revoked, NOW + 200)
-        .await
-        .unwrap();
-    assert_eq!(again, revoked);
-
-    // Revoked is permanent.
-    for status in [
-        AgentStatus::Active,
-        AgentStatus::Suspended,
-        AgentStatus::Pending,
-    ] {
-        assert_eq!(
-            store.set_agent_status(&ag.did, status, NOW + 300).await,
-            Err(StoreError::Revoked)
-        );
-    }
-    assert_eq!(
-        store
-            .set_agent_scopes(&ag.did, vec!["read".into()], NOW + 300)
-            .await,
-        Err(StoreError::Revoked)
-    );
     assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(revoked));
 
     assert_eq!(
         store
-            .set_agent_status("did:agent:x.com:00", AgentStatus::Active, NOW)
+            .update_agent(
+                "did:agent:x.com:00",
+                AgentStatus::Active,
+                update(AgentStatus::Suspended, &[], NOW, None),
+            )
             .await,
         Err(StoreError::NotFound)
     );
-    assert_eq!(
-        store
-            .set_agent_scopes("did:agent:x.com:00", vec![], NOW)
-            .await,
-        Err(StoreError::NotFound)
-    );
+}
+
+/// Two writers from the same status: exactly one compare-and-set lands.
+pub async fn agent_compare_and_set_race(db: TestStore) {
+    let store = db.open().await;
+    let (_op, ag) = seeded(&*store).await;
+    let writes = [AgentStatus::Active, AgentStatus::Revoked].map(|to| {
+        let store = std::sync::Arc::clone(&store);
+        let did = ag.did.clone();
+        tokio::spawn(async move {
+            store
+                .update_agent(&did, AgentStatus::Pending, update(to, &[], NOW + 1, None))
+                .await
+        })
+    });
+    let mut landed = 0;
+    for w in writes {
+        match w.await.unwrap() {
+            Ok(_) => landed += 1,
+            Err(StoreError::StatusChanged(_)) => {}
+            Err(e) => panic!("unexpected {e:?}"),
+        }
+    }
+    assert_eq!(landed, 1);
 }
 
 pub async fn challenge_consumption_outcomes(db: TestStore) {
@@ -641,7 +645,11 @@ pub async fn reopen_keeps_data(db: TestStore) {
             .await
             .unwrap();
         let ag = store
-            .set_agent_scopes(&ag.did, vec!["read".into()], NOW + 1)
+            .update_agent(
+                &ag.did,
+                AgentStatus::Pending,
+                update(AgentStatus::Active, &["read"], NOW + 1, None),
+            )
             .await
             .unwrap();
         let ch = challenge(&ag.did, NOW + 60);

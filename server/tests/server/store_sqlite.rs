@@ -2,7 +2,7 @@
 //! on open, refusal of newer schemas and non-database files, durability across SIGKILL, and the
 //! one-serving-process-per-file lock with its row cache.
 
-use auth4agent_server::store::{AgentStatus, OperatorStatus, SqliteStore, Store, StoreError};
+use auth4agent_server::store::{AgentStatus, AgentUpdate, OperatorStatus, SqliteStore, Store, StoreError};
 
 use crate::store_rows::*;
 
@@ -148,7 +148,16 @@ async fn one_serving_process_per_file_and_its_row_cache_sees_every_change() {
     );
     // ...and every acknowledged change is visible to the next read.
     let suspended = store
-        .set_agent_status(&ag.did, AgentStatus::Suspended, NOW + 5)
+        .update_agent(
+            &ag.did,
+            AgentStatus::Pending,
+            AgentUpdate {
+                status: AgentStatus::Suspended,
+                allowed_scopes: vec![],
+                updated_at: NOW + 5,
+                revoked_at: None,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -157,7 +166,16 @@ async fn one_serving_process_per_file_and_its_row_cache_sees_every_change() {
     );
     assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(suspended));
     let scoped = store
-        .set_agent_scopes(&ag.did, vec!["read".into()], NOW + 6)
+        .update_agent(
+            &ag.did,
+            AgentStatus::Suspended,
+            AgentUpdate {
+                status: AgentStatus::Suspended,
+                allowed_scopes: vec!["read".into()],
+                updated_at: NOW + 6,
+                revoked_at: None,
+            },
+        )
         .await
         .unwrap();
     assert_eq!(
