@@ -5,12 +5,19 @@
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
+use auth4agent_api::agents::{Agent, RegisterAgent, SetScopes};
+use auth4agent_api::discovery::Configuration;
+use auth4agent_api::error::ErrorBody;
+use auth4agent_api::operators::{Operator, RegisterOperator, VerificationInstructions};
+use auth4agent_api::routes;
+use auth4agent_api::tokens::{ChallengeRequest, IntrospectRequest, Introspection};
+pub use auth4agent_api::tokens::{ChallengeResponse, TokenResponse};
 use auth4agent_protocol::{
     ProofClaims, SIGNATURE_HEADER, SigningKey, b64url_encode, sign_proof, sign_request,
 };
 use reqwest::{Method, StatusCode};
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::clock;
 
@@ -24,26 +31,6 @@ pub struct Api {
     http: reqwest::Client,
     base: String,
     issuer: String,
-}
-
-/// A challenge as returned by `POST /v1/challenge`.
-#[derive(Deserialize, Debug)]
-pub struct ChallengeResponse {
-    pub challenge_id: String,
-    pub nonce: String,
-    pub expires_at: u64,
-}
-
-/// A token as returned by `POST /v1/token`.
-#[derive(Deserialize, Debug)]
-pub struct TokenResponse {
-    pub token: String,
-    pub expires_at: u64,
-}
-
-#[derive(Deserialize)]
-struct Introspection {
-    active: bool,
 }
 
 /// What the measured loop asks for in each proof.
@@ -65,19 +52,18 @@ impl Api {
             .build()
             .context("building the HTTP client")?;
         let base = base.trim_end_matches('/').to_owned();
-        let doc: Value = http
-            .get(format!("{base}/.well-known/auth4agent-configuration"))
+        let doc: Configuration = http
+            .get(format!("{base}{}", routes::CONFIGURATION))
             .send()
             .await
-            .with_context(|| format!("GET {base}/.well-known/auth4agent-configuration"))?
+            .with_context(|| format!("GET {base}{}", routes::CONFIGURATION))?
             .error_for_status()?
             .json()
             .await?;
-        let issuer = doc["issuer"]
-            .as_str()
-            .context("discovery document without issuer")?
-            .trim_end_matches('/')
-            .to_owned();
+        if doc.issuer.is_empty() {
+            bail!("discovery document without issuer");
+        }
+        let issuer = doc.issuer.trim_end_matches('/').to_owned();
         Ok(Api { http, base, issuer })
     }
 
@@ -90,7 +76,7 @@ impl Api {
     pub async fn jwks(&self) -> anyhow::Result<String> {
         Ok(self
             .http
-            .get(format!("{}/.well-known/jwks.json", self.base))
+            .get(format!("{}{}", self.base, routes::JWKS))
             .send()
             .await?
             .error_for_status()?
@@ -98,18 +84,15 @@ impl Api {
             .await?)
     }
 
-    /// Sends a request signed by `key`, returning status and JSON body (`Null` when empty).
+    /// Sends a request signed by `key` (an empty body when `body` is `None`); returns status and body bytes.
     async fn signed(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<Vec<u8>>,
         key: &SigningKey,
-    ) -> anyhow::Result<(StatusCode, Value)> {
-        let bytes = match body {
-            Some(v) => serde_json::to_vec(v)?,
-            None => Vec::new(),
-        };
+    ) -> anyhow::Result<(StatusCode, Vec<u8>)> {
+        let bytes = body.unwrap_or_default();
         let jti = b64url_encode(&rand::random::<[u8; 16]>());
         let htu = format!("{}{path}", self.issuer);
         let sig = sign_request(key, method.as_str(), &htu, &bytes, clock::now(), &jti)?;
@@ -125,28 +108,26 @@ impl Api {
             .await
             .with_context(|| format!("{method} {path}"))?;
         let status = resp.status();
-        let text = resp.bytes().await?;
-        let value = if text.is_empty() {
-            Value::Null
-        } else {
-            serde_json::from_slice(&text)
-                .unwrap_or(Value::String(String::from_utf8_lossy(&text).into_owned()))
-        };
-        Ok((status, value))
+        Ok((status, resp.bytes().await?.to_vec()))
     }
 
-    async fn signed_ok(
+    /// A signed call that must succeed, its answer parsed as `T`.
+    async fn signed_ok<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: Option<&impl Serialize>,
         key: &SigningKey,
-    ) -> anyhow::Result<Value> {
-        let (status, value) = self.signed(method.clone(), path, body, key).await?;
+    ) -> anyhow::Result<T> {
+        let body = body.map(serde_json::to_vec).transpose()?;
+        let (status, bytes) = self.signed(method.clone(), path, body, key).await?;
         if !status.is_success() {
-            bail!("{method} {path}: HTTP {status}: {value}");
+            bail!(
+                "{method} {path}: HTTP {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            );
         }
-        Ok(value)
+        serde_json::from_slice(&bytes).with_context(|| format!("{method} {path}: answer"))
     }
 
     /// `POST /v1/operators`; returns the operator id.
@@ -155,11 +136,14 @@ impl Api {
         key: &SigningKey,
         domain: &str,
     ) -> anyhow::Result<String> {
-        let body = json!({"domain": domain, "public_key": key.public_key().to_jwk()});
-        let v = self
-            .signed_ok(Method::POST, "/v1/operators", Some(&body), key)
+        let body = RegisterOperator {
+            domain: domain.to_owned(),
+            public_key: key.public_key().to_jwk(),
+        };
+        let operator: Operator = self
+            .signed_ok(Method::POST, routes::OPERATORS, Some(&body), key)
             .await?;
-        Ok(v["id"].as_str().context("operator id")?.to_owned())
+        Ok(operator.id)
     }
 
     /// `GET /v1/operators/{id}/verification`; returns the TXT record name and value to publish.
@@ -168,43 +152,37 @@ impl Api {
         id: &str,
         key: &SigningKey,
     ) -> anyhow::Result<(String, String)> {
-        let v = self
+        let v: VerificationInstructions = self
             .signed_ok(
                 Method::GET,
-                &format!("/v1/operators/{id}/verification"),
-                None,
+                &routes::operator_verification(id),
+                None::<&()>,
                 key,
             )
             .await?;
-        Ok((
-            v["txt_record_name"]
-                .as_str()
-                .context("txt_record_name")?
-                .to_owned(),
-            v["txt_record_value"]
-                .as_str()
-                .context("txt_record_value")?
-                .to_owned(),
-        ))
+        Ok((v.txt_record_name, v.txt_record_value))
     }
 
     /// `POST /v1/operators/{id}/verification`; returns the operator status.
     pub async fn confirm_verification(&self, id: &str, key: &SigningKey) -> anyhow::Result<String> {
-        let v = self
+        let operator: Operator = self
             .signed_ok(
                 Method::POST,
-                &format!("/v1/operators/{id}/verification"),
-                None,
+                &routes::operator_verification(id),
+                None::<&()>,
                 key,
             )
             .await?;
-        Ok(v["status"].as_str().context("status")?.to_owned())
+        Ok(operator.status.as_str().to_owned())
     }
 
     /// `POST /v1/agents`, signed by the agent key.
     pub async fn register_agent(&self, key: &SigningKey, operator_id: &str) -> anyhow::Result<()> {
-        let body = json!({"operator_id": operator_id, "public_key": key.public_key().to_jwk()});
-        self.signed_ok(Method::POST, "/v1/agents", Some(&body), key)
+        let body = RegisterAgent {
+            operator_id: operator_id.to_owned(),
+            public_key: key.public_key().to_jwk(),
+        };
+        self.signed_ok::<Agent>(Method::POST, routes::AGENTS, Some(&body), key)
             .await
             .map(drop)
     }
@@ -216,16 +194,18 @@ impl Api {
         operator_key: &SigningKey,
         scopes: &[&str],
     ) -> anyhow::Result<String> {
-        let body = json!({"allowed_scopes": scopes});
-        let v = self
+        let body = SetScopes {
+            allowed_scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+        };
+        let agent: Agent = self
             .signed_ok(
                 Method::PUT,
-                &format!("/v1/agents/{did}/scopes"),
+                &routes::agent_scopes(did),
                 Some(&body),
                 operator_key,
             )
             .await?;
-        Ok(v["status"].as_str().context("agent status")?.to_owned())
+        Ok(agent.status.as_str().to_owned())
     }
 
     async fn post_json<T: serde::de::DeserializeOwned>(
@@ -247,9 +227,8 @@ impl Api {
             .await
             .map_err(|_| Failure("transport".into()))?;
         if !status.is_success() {
-            let code = serde_json::from_slice::<Value>(&bytes)
-                .ok()
-                .and_then(|v| v["error"].as_str().map(str::to_owned))
+            let code = serde_json::from_slice::<ErrorBody>(&bytes)
+                .map(|body| body.error)
                 .unwrap_or_default();
             return Err(Failure(format!("http_{}_{code}", status.as_u16())));
         }
@@ -258,8 +237,11 @@ impl Api {
 
     /// `POST /v1/challenge` for `did`.
     pub async fn challenge(&self, did: &str) -> Result<ChallengeResponse, Failure> {
-        let body = serde_json::to_vec(&json!({"did": did})).expect("serializable");
-        self.post_json("/v1/challenge", body).await
+        let body = ChallengeRequest {
+            did: did.to_owned(),
+        };
+        let body = serde_json::to_vec(&body).expect("serializable");
+        self.post_json(routes::CHALLENGE, body).await
     }
 
     /// `POST /v1/token` with a proof answering `challenge`, signed by the agent key.
@@ -284,8 +266,9 @@ impl Api {
             exp: now + 60,
         };
         let proof = sign_proof(key, &claims).map_err(|e| Failure(format!("sign_{}", e.code())))?;
-        let body = serde_json::to_vec(&json!({"proof": proof})).expect("serializable");
-        self.post_json("/v1/token", body).await
+        let body = auth4agent_api::tokens::TokenRequest { proof };
+        let body = serde_json::to_vec(&body).expect("serializable");
+        self.post_json(routes::TOKEN, body).await
     }
 
     /// Challenge then token: one issuance.
@@ -301,8 +284,11 @@ impl Api {
 
     /// `POST /v1/introspect`; `Ok(true)` when the server says the token is active.
     pub async fn introspect(&self, token: &str) -> Result<bool, Failure> {
-        let body = serde_json::to_vec(&json!({"token": token})).expect("serializable");
-        let v: Introspection = self.post_json("/v1/introspect", body).await?;
-        Ok(v.active)
+        let body = IntrospectRequest {
+            token: token.to_owned(),
+        };
+        let body = serde_json::to_vec(&body).expect("serializable");
+        let v: Introspection = self.post_json(routes::INTROSPECT, body).await?;
+        Ok(v.is_active())
     }
 }

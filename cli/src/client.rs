@@ -6,17 +6,16 @@
 
 use std::time::Duration;
 
-use auth4agent_protocol::SigningKey;
-use reqwest::Method;
+use auth4agent_api::discovery::Configuration;
+use auth4agent_api::error::ErrorBody;
+use auth4agent_api::routes::{self, Method};
+use auth4agent_protocol::{SIGNATURE_HEADER, SigningKey};
 use reqwest::blocking::{RequestBuilder, Response};
-use serde_json::Value;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
 
 use crate::clock;
 use crate::error::{CliError, Result};
-
-const SIGNATURE_HEADER: &str = "Auth4Agent-Signature";
-const DISCOVERY_PATH: &str = "/.well-known/auth4agent-configuration";
-pub const JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// A connection to one server (base URL without a trailing slash).
 pub struct Client {
@@ -52,23 +51,28 @@ impl Client {
 
     /// The server's issuer URL, from its discovery document.
     pub fn issuer(&self) -> Result<String> {
-        let doc = self.get(DISCOVERY_PATH)?;
-        match doc.get("issuer").and_then(Value::as_str) {
-            Some(issuer) if !issuer.is_empty() => Ok(issuer.trim_end_matches('/').to_string()),
-            _ => Err(CliError::network(
+        let doc: Configuration = self.get(routes::CONFIGURATION)?;
+        if doc.issuer.is_empty() {
+            return Err(CliError::network(
                 "unexpected_response",
-                format!("{}{DISCOVERY_PATH} has no issuer", self.base),
+                format!("{}{} has no issuer", self.base, routes::CONFIGURATION),
             )
-            .with_hint("check that --server points at an auth4agent server")),
+            .with_hint("check that --server points at an auth4agent server"));
         }
+        Ok(doc.issuer.trim_end_matches('/').to_string())
     }
 
-    pub fn get(&self, path: &str) -> Result<Value> {
-        self.json(self.http.get(self.url(path)), path)
+    pub fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.answer(self.http.get(self.url(path)), path)
     }
 
-    pub fn post(&self, path: &str, body: &Value) -> Result<Value> {
-        self.json(self.http.post(self.url(path)).json(body), path)
+    pub fn post<T: DeserializeOwned>(&self, path: &str, body: &impl Serialize) -> Result<T> {
+        let request = self
+            .http
+            .post(self.url(path))
+            .header(reqwest::header::CONTENT_TYPE, "application/json")
+            .body(body_bytes(body));
+        self.answer(request, path)
     }
 
     /// The body of `url` (absolute) or of `path` on this server, as text, after checking the status.
@@ -83,54 +87,78 @@ impl Client {
         response.text().map_err(|e| self.transport(&e))
     }
 
-    /// Sends a request signed with `signer`: the `Auth4Agent-Signature` JWS binds method, URL (issuer + path),
-    /// the SHA-256 of the exact body bytes, the time and a single-use jti.
-    pub fn signed(
+    /// A signed request with the JSON `body`.
+    pub fn signed_json<T: DeserializeOwned>(
         &self,
         method: Method,
         path: &str,
-        body: Option<&Value>,
+        body: &impl Serialize,
         signer: &Signer<'_>,
-    ) -> Result<Value> {
-        let bytes = match body {
-            Some(value) => serde_json::to_vec(value).expect("JSON serializes"),
-            None => Vec::new(),
-        };
+    ) -> Result<T> {
+        self.signed_bytes(method, path, Some(body_bytes(body)), signer)
+    }
+
+    /// A signed request with an empty body (zero bytes, no `Content-Type`).
+    pub fn signed<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        signer: &Signer<'_>,
+    ) -> Result<T> {
+        self.signed_bytes(method, path, None, signer)
+    }
+
+    /// Sends a request signed with `signer`: the `Auth4Agent-Signature` JWS binds method, URL (issuer + path),
+    /// the SHA-256 of the exact body bytes, the time and a single-use jti.
+    fn signed_bytes<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+        signer: &Signer<'_>,
+    ) -> Result<T> {
         let htu = format!("{}{path}", signer.issuer.trim_end_matches('/'));
         let jti = auth4agent_protocol::b64url_encode(&rand::random::<[u8; 16]>());
         let signature = auth4agent_protocol::sign_request(
             signer.key,
             method.as_str(),
             &htu,
-            &bytes,
+            body.as_deref().unwrap_or_default(),
             clock::now(),
             &jti,
         )
         .map_err(|e| CliError::protocol(&e))?;
+        let method = match method {
+            Method::Get => reqwest::Method::GET,
+            Method::Post => reqwest::Method::POST,
+            Method::Put => reqwest::Method::PUT,
+        };
         let mut request = self
             .http
             .request(method, self.url(path))
             .header(SIGNATURE_HEADER, signature);
-        if body.is_some() {
+        if let Some(bytes) = body {
             request = request
                 .header(reqwest::header::CONTENT_TYPE, "application/json")
                 .body(bytes);
         }
-        self.json(request, path)
+        self.answer(request, path)
     }
 
     fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 
-    fn json(&self, request: RequestBuilder, path: &str) -> Result<Value> {
+    /// Sends `request` and parses a success answer as `T`.
+    fn answer<T: DeserializeOwned>(&self, request: RequestBuilder, path: &str) -> Result<T> {
         let url = self.url(path);
         let response = request.send().map_err(|e| self.transport(&e))?;
         let response = check_status(response, &url)?;
-        response.json::<Value>().map_err(|e| {
+        let bytes = response.bytes().map_err(|e| self.transport(&e))?;
+        serde_json::from_slice(&bytes).map_err(|e| {
             CliError::network(
                 "unexpected_response",
-                format!("{url} did not answer with JSON: {e}"),
+                format!("{url} did not answer with the expected JSON: {e}"),
             )
             .with_hint("check that --server points at an auth4agent server")
         })
@@ -160,6 +188,13 @@ impl Client {
     }
 }
 
+/// A request body's bytes. Serialized through a `Value`, whose members are sorted: the bytes (and so `ath`) are
+/// those the CLI has always sent, and those of spec/examples/signed_request.json.
+fn body_bytes(body: &impl Serialize) -> Vec<u8> {
+    let value = serde_json::to_value(body).expect("request bodies serialize to JSON");
+    serde_json::to_vec(&value).expect("JSON serializes")
+}
+
 /// Passes 2xx responses through; turns an error status into the server's `{error, message}` with a hint.
 fn check_status(response: Response, url: &str) -> Result<Response> {
     let status = response.status();
@@ -171,23 +206,20 @@ fn check_status(response: Response, url: &str) -> Result<Response> {
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body: Option<Value> = response.json().ok();
-    let code = body
-        .as_ref()
-        .and_then(|b| b.get("error"))
-        .and_then(Value::as_str);
-    let Some(code) = code else {
+    let body: Option<ErrorBody> = response.json().ok();
+    let Some(body) = body else {
         return Err(CliError::network(
             "unexpected_response",
             format!("{url} answered HTTP {status} without an auth4agent error body"),
         )
         .with_hint("check that --server points at an auth4agent server"));
     };
-    let message = body
-        .as_ref()
-        .and_then(|b| b.get("message"))
-        .and_then(Value::as_str)
-        .unwrap_or("the server refused the request");
+    let code = body.error.as_str();
+    let message = if body.message.is_empty() {
+        "the server refused the request"
+    } else {
+        &body.message
+    };
     let mut err = CliError::failure(
         code,
         format!("server refused (HTTP {}): {message}", status.as_u16()),

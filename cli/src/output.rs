@@ -3,6 +3,7 @@
 
 use std::io::{IsTerminal, Write};
 
+use serde::Serialize;
 use serde_json::Value;
 
 use crate::error::{CliError, Exit};
@@ -29,10 +30,20 @@ impl Report {
         }
     }
 
+    /// A report whose `--json` document is a server answer (an `auth4agent_api` type) as received.
+    pub fn body(body: &impl Serialize, human: impl Into<String>) -> Report {
+        Report::new(to_json(body), human)
+    }
+
     pub fn note(mut self, note: impl Into<String>) -> Report {
         self.notes.push(note.into());
         self
     }
+}
+
+/// A wire type as a JSON document (members sorted, as every document the CLI prints).
+pub fn to_json(body: &impl Serialize) -> Value {
+    serde_json::to_value(body).expect("wire types serialize to JSON")
 }
 
 /// Output settings, fixed once from the flags and the environment.

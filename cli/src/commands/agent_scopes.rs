@@ -1,9 +1,9 @@
 //! `agent-scopes set | list`: the operator decides what an agent may request (deny by default).
 
-use reqwest::Method;
-use serde_json::{Value, json};
+use auth4agent_api::agents::{Agent, SetScopes};
+use auth4agent_api::routes::{self, Method};
 
-use super::{Context, did_or_home, field};
+use super::{Context, did_or_home};
 use crate::cli::{AgentScopesCommand, DidArg, ScopesSetArgs};
 use crate::error::Result;
 use crate::output::Report;
@@ -22,27 +22,28 @@ fn set(ctx: &Context, args: &ScopesSetArgs) -> Result<Report> {
     }
     let did = did_or_home(ctx, args.did.as_deref())?;
     let session = ctx.operator_session("agent-scopes set")?;
-    let body = json!({ "allowed_scopes": args.scopes.0 });
-    let answer = session.client.signed(
-        Method::PUT,
-        &format!("/v1/agents/{did}/scopes"),
-        Some(&body),
+    let body = SetScopes {
+        allowed_scopes: args.scopes.0.clone(),
+    };
+    let answer: Agent = session.client.signed_json(
+        Method::Put,
+        &routes::agent_scopes(&did),
+        &body,
         &session.signer(),
     )?;
-    let human = describe(&answer);
-    Ok(Report::new(answer, human))
+    Ok(Report::body(&answer, describe(&answer)))
 }
 
 fn list(ctx: &Context, args: &DidArg) -> Result<Report> {
     let did = did_or_home(ctx, args.did.as_deref())?;
-    let path = format!("/v1/agents/{did}");
+    let path = routes::agent(&did);
     // The agent may read itself; anyone else needs the operator key.
-    let answer = match ctx.home.try_agent()? {
+    let answer: Agent = match ctx.home.try_agent()? {
         Some(agent) if agent.did == did => {
             let session = ctx.agent_session()?;
             session
                 .client
-                .signed(Method::GET, &path, None, &session.signer())?
+                .signed(Method::Get, &path, &session.signer())?
         }
         _ => {
             if ctx.home.try_operator()?.is_none() {
@@ -51,27 +52,20 @@ fn list(ctx: &Context, args: &DidArg) -> Result<Report> {
             let session = ctx.operator_session("agent-scopes list")?;
             session
                 .client
-                .signed(Method::GET, &path, None, &session.signer())?
+                .signed(Method::Get, &path, &session.signer())?
         }
     };
-    let human = describe(&answer);
-    Ok(Report::new(answer, human))
+    Ok(Report::body(&answer, describe(&answer)))
 }
 
-fn describe(agent: &Value) -> String {
-    let scopes: Vec<&str> = agent
-        .get("allowed_scopes")
-        .and_then(Value::as_array)
-        .map(|list| list.iter().filter_map(Value::as_str).collect())
-        .unwrap_or_default();
-    let scopes = if scopes.is_empty() {
+fn describe(agent: &Agent) -> String {
+    let scopes = if agent.allowed_scopes.is_empty() {
         "(none)".to_string()
     } else {
-        scopes.join(" ")
+        agent.allowed_scopes.join(" ")
     };
     format!(
         "agent {} ({})\nallowed scopes: {scopes}",
-        field(agent, "did"),
-        field(agent, "status")
+        agent.did, agent.status
     )
 }

@@ -1,10 +1,12 @@
 //! `whoami`, `health`, `set-server`, `jwks`: the home's identities, the server's liveness, the saved server URL, and
 //! the cached key set.
 
-use auth4agent_protocol::KeySet;
+use auth4agent_api::health::{Health, Ready};
+use auth4agent_api::routes;
+use auth4agent_protocol::{Jwks, KeySet};
 use serde_json::{Value, json};
 
-use super::{Context, field};
+use super::Context;
 use crate::client::Client;
 use crate::error::{CliError, Result};
 use crate::home::Role;
@@ -54,24 +56,18 @@ pub fn whoami(ctx: &Context) -> Result<Report> {
 pub fn health(ctx: &Context) -> Result<Report> {
     let server = ctx.server(ctx.home.saved_server()?.as_deref())?;
     let client = Client::new(&server)?;
-    let health = client.get("/health")?;
-    let ready = client.get("/ready");
+    let health: Health = client.get(routes::HEALTH)?;
+    let ready = client.get::<Ready>(routes::READY);
     let mut doc = json!({
         "server": server,
-        "status": field(&health, "status"),
-        "timestamp": health.get("timestamp").cloned().unwrap_or(Value::Null),
+        "status": health.status,
+        "timestamp": health.timestamp,
         "ready": ready.is_ok(),
     });
-    let mut report = Report::new(
-        doc.clone(),
-        format!("{server}: {}, ready", field(&health, "status")),
-    );
+    let mut report = Report::new(doc.clone(), format!("{server}: {}, ready", health.status));
     if let Err(err) = ready {
         doc["error"] = Value::String(err.code.clone());
-        report = Report::new(
-            doc,
-            format!("{server}: {}, NOT ready", field(&health, "status")),
-        );
+        report = Report::new(doc, format!("{server}: {}, NOT ready", health.status));
         report.failure = Some(err);
     }
     Ok(report)
@@ -122,21 +118,18 @@ pub fn jwks(ctx: &Context) -> Result<Report> {
     let server = ctx.server(ctx.home.saved_server()?.as_deref())?;
     let client = Client::new(&server)?;
     let text = super::issue::refresh_jwks(&client, &ctx.home)?;
-    let doc: Value = serde_json::from_str(&text).expect("validated JWKS is JSON");
+    let doc: Jwks = serde_json::from_str(&text).map_err(|e| {
+        CliError::network(
+            "invalid_jwks",
+            format!("{}{} is not a JWKS: {e}", client.base(), routes::JWKS),
+        )
+    })?;
     let keys = KeySet::from_json(&text).map(|set| set.len()).unwrap_or(0);
-    let kids: Vec<&str> = doc
-        .get("keys")
-        .and_then(Value::as_array)
-        .map(|list| {
-            list.iter()
-                .filter_map(|k| k.get("kid").and_then(Value::as_str))
-                .collect()
-        })
-        .unwrap_or_default();
+    let kids: Vec<&str> = doc.keys.iter().filter_map(|k| k.kid.as_deref()).collect();
     let human = format!(
         "{keys} signing key(s) cached in {}\n{}",
         ctx.home.jwks_path().display(),
         kids.join("\n")
     );
-    Ok(Report::new(doc, human))
+    Ok(Report::body(&doc, human))
 }

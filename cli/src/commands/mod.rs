@@ -211,13 +211,6 @@ pub fn did_or_home(ctx: &Context, did: Option<&str>) -> Result<String> {
     }
 }
 
-/// A string field of a server answer, or "?".
-pub fn field<'a>(doc: &'a serde_json::Value, name: &str) -> &'a str {
-    doc.get(name)
-        .and_then(serde_json::Value::as_str)
-        .unwrap_or("?")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,9 +1,10 @@
 //! `register operator` / `register agent`: the server learns a public key, signed by that very key.
 
-use reqwest::Method;
-use serde_json::json;
+use auth4agent_api::agents::{Agent, RegisterAgent};
+use auth4agent_api::operators::{Operator, RegisterOperator};
+use auth4agent_api::routes::{self, Method};
 
-use super::{Context, field};
+use super::Context;
 use crate::cli::{RegisterAgentArgs, RegisterCommand};
 use crate::error::{CliError, Result};
 use crate::output::Report;
@@ -17,25 +18,21 @@ pub fn run(ctx: &Context, cmd: RegisterCommand) -> Result<Report> {
 
 fn operator(ctx: &Context) -> Result<Report> {
     let mut session = ctx.operator_session("register operator")?;
-    let body = json!({
-        "domain": session.identity.domain,
-        "public_key": session.key.public_key().to_jwk(),
-    });
-    let answer = session.client.signed(
-        Method::POST,
-        "/v1/operators",
-        Some(&body),
-        &session.signer(),
-    )?;
-    let id = field(&answer, "id").to_string();
-    session.identity.id = Some(id.clone());
+    let body = RegisterOperator {
+        domain: session.identity.domain.clone(),
+        public_key: session.key.public_key().to_jwk(),
+    };
+    let answer: Operator =
+        session
+            .client
+            .signed_json(Method::Post, routes::OPERATORS, &body, &session.signer())?;
+    session.identity.id = Some(answer.id.clone());
     ctx.home.save_operator(&session.identity)?;
     let human = format!(
-        "Registered operator {id} for {} (status {})\nnext: auth4agent verify-operator instructions",
-        field(&answer, "domain"),
-        field(&answer, "status"),
+        "Registered operator {} for {} (status {})\nnext: auth4agent verify-operator instructions",
+        answer.id, answer.domain, answer.status,
     );
-    Ok(Report::new(answer, human))
+    Ok(Report::body(&answer, human))
 }
 
 fn agent(ctx: &Context, args: &RegisterAgentArgs) -> Result<Report> {
@@ -54,21 +51,19 @@ fn agent(ctx: &Context, args: &RegisterAgentArgs) -> Result<Report> {
             })?,
     };
     let mut session = ctx.agent_session()?;
-    let body = json!({
-        "operator_id": operator_id,
-        "public_key": session.key.public_key().to_jwk(),
-    });
-    let answer =
+    let body = RegisterAgent {
+        operator_id: operator_id.clone(),
+        public_key: session.key.public_key().to_jwk(),
+    };
+    let answer: Agent =
         session
             .client
-            .signed(Method::POST, "/v1/agents", Some(&body), &session.signer())?;
+            .signed_json(Method::Post, routes::AGENTS, &body, &session.signer())?;
     session.identity.operator_id = Some(operator_id.clone());
     ctx.home.save_agent(&session.identity)?;
     let human = format!(
         "Registered agent {} with operator {operator_id} (status {})\nnext: the operator runs auth4agent agent-scopes set --did {} --scopes ...",
-        field(&answer, "did"),
-        field(&answer, "status"),
-        field(&answer, "did"),
+        answer.did, answer.status, answer.did,
     );
-    Ok(Report::new(answer, human))
+    Ok(Report::body(&answer, human))
 }

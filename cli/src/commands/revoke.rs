@@ -1,10 +1,13 @@
 //! `revoke token | agent | suspend | reactivate | list`: operator-signed, except that an agent may revoke its own token.
 
+use auth4agent_api::agents::Agent;
+use auth4agent_api::operators::Revocations;
+use auth4agent_api::routes::{self, Method};
+use auth4agent_api::tokens::{RevokeRequest, RevokeResponse};
 use auth4agent_protocol::{UnverifiedJws, typ};
-use reqwest::Method;
-use serde_json::{Value, json};
+use serde_json::Value;
 
-use super::{Context, field, parse_did, read_token};
+use super::{Context, parse_did, read_token};
 use crate::cli::RevokeCommand;
 use crate::error::{CliError, Result};
 use crate::output::Report;
@@ -12,9 +15,9 @@ use crate::output::Report;
 pub fn run(ctx: &Context, cmd: RevokeCommand) -> Result<Report> {
     match cmd {
         RevokeCommand::Token(args) => token(ctx, &args.token),
-        RevokeCommand::Agent(args) => agent_action(ctx, &args.did, "revoke"),
-        RevokeCommand::Suspend(args) => agent_action(ctx, &args.did, "suspend"),
-        RevokeCommand::Reactivate(args) => agent_action(ctx, &args.did, "reactivate"),
+        RevokeCommand::Agent(args) => agent_action(ctx, &args.did, AgentAction::Revoke),
+        RevokeCommand::Suspend(args) => agent_action(ctx, &args.did, AgentAction::Suspend),
+        RevokeCommand::Reactivate(args) => agent_action(ctx, &args.did, AgentAction::Reactivate),
         RevokeCommand::List => list(ctx),
     }
 }
@@ -32,13 +35,15 @@ fn token(ctx: &Context, arg: &str) -> Result<Report> {
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_string();
-    let body = json!({ "token": token });
+    let body = RevokeRequest {
+        token: token.clone(),
+    };
     let own_token = ctx.home.try_agent()?.is_some_and(|agent| agent.did == sub);
-    let answer = if own_token {
+    let answer: RevokeResponse = if own_token {
         let session = ctx.agent_session()?;
         session
             .client
-            .signed(Method::POST, "/v1/revoke", Some(&body), &session.signer())?
+            .signed_json(Method::Post, routes::REVOKE, &body, &session.signer())?
     } else {
         if ctx.home.try_operator()?.is_none() {
             return Err(ctx.no_operator("revoke token").with_hint(
@@ -48,34 +53,36 @@ fn token(ctx: &Context, arg: &str) -> Result<Report> {
         let session = ctx.operator_session("revoke token")?;
         session
             .client
-            .signed(Method::POST, "/v1/revoke", Some(&body), &session.signer())?
+            .signed_json(Method::Post, routes::REVOKE, &body, &session.signer())?
     };
-    let human = format!("revoked token {} of {sub}", field(&answer, "jti"));
-    Ok(Report::new(answer, human))
+    let human = format!("revoked token {} of {sub}", answer.jti);
+    Ok(Report::body(&answer, human))
 }
 
-fn agent_action(ctx: &Context, did: &str, action: &str) -> Result<Report> {
+/// An operator-signed change of an agent's status.
+#[derive(Clone, Copy)]
+enum AgentAction {
+    Revoke,
+    Suspend,
+    Reactivate,
+}
+
+fn agent_action(ctx: &Context, did: &str, action: AgentAction) -> Result<Report> {
     let did = parse_did(did)?;
-    let command = match action {
-        "revoke" => "revoke agent".to_string(),
-        other => format!("revoke {other}"),
+    let (command, path) = match action {
+        AgentAction::Revoke => ("revoke agent", routes::agent_revoke(did.as_str())),
+        AgentAction::Suspend => ("revoke suspend", routes::agent_suspend(did.as_str())),
+        AgentAction::Reactivate => ("revoke reactivate", routes::agent_reactivate(did.as_str())),
     };
     if ctx.home.try_operator()?.is_none() {
-        return Err(ctx.no_operator(&command));
+        return Err(ctx.no_operator(command));
     }
-    let session = ctx.operator_session(&command)?;
-    let answer = session.client.signed(
-        Method::POST,
-        &format!("/v1/agents/{did}/{action}"),
-        None,
-        &session.signer(),
-    )?;
-    let human = format!(
-        "agent {} is now {}",
-        field(&answer, "did"),
-        field(&answer, "status")
-    );
-    Ok(Report::new(answer, human))
+    let session = ctx.operator_session(command)?;
+    let answer: Agent = session
+        .client
+        .signed(Method::Post, &path, &session.signer())?;
+    let human = format!("agent {} is now {}", answer.did, answer.status);
+    Ok(Report::body(&answer, human))
 }
 
 fn list(ctx: &Context) -> Result<Report> {
@@ -83,39 +90,25 @@ fn list(ctx: &Context) -> Result<Report> {
         return Err(ctx.no_operator("revoke list"));
     }
     let session = ctx.operator_session("revoke list")?;
-    let path = format!("/v1/operators/{}/revocations", session.operator_id()?);
-    let answer = session
+    let path = routes::operator_revocations(&session.operator_id()?);
+    let answer: Revocations = session
         .client
-        .signed(Method::GET, &path, None, &session.signer())?;
+        .signed(Method::Get, &path, &session.signer())?;
     let mut lines = Vec::new();
-    for agent in answer
-        .get("agents")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for agent in &answer.agents {
         lines.push(format!(
             "agent {} revoked at {}",
-            field(agent, "did"),
-            agent["revoked_at"]
+            agent.did, agent.revoked_at
         ));
     }
-    for token in answer
-        .get("tokens")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-    {
+    for token in &answer.tokens {
         lines.push(format!(
             "token {} of {} revoked at {} (expires {})",
-            field(token, "jti"),
-            field(token, "did"),
-            token["revoked_at"],
-            token["expires_at"]
+            token.jti, token.did, token.revoked_at, token.expires_at
         ));
     }
     if lines.is_empty() {
         lines.push("no revocations".into());
     }
-    Ok(Report::new(answer, lines.join("\n")))
+    Ok(Report::body(&answer, lines.join("\n")))
 }

@@ -1,6 +1,8 @@
 //! `verify`: offline verification of an access token against a JWKS (flag, home cache, or fetched once), with
 //! optional online introspection. Offline with a cached JWKS it touches no network and builds no HTTP client.
 
+use auth4agent_api::routes;
+use auth4agent_api::tokens::{IntrospectRequest, Introspection};
 use auth4agent_protocol::{Error as ProtocolError, KeySet, Verifier};
 use serde_json::{Value, json};
 
@@ -9,7 +11,7 @@ use crate::cli::VerifyArgs;
 use crate::client::Client;
 use crate::clock;
 use crate::error::{CliError, Exit, Result};
-use crate::output::Report;
+use crate::output::{Report, to_json};
 
 /// Where the trusted keys came from (a stale home cache is refreshed once on an unknown `kid`).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -55,14 +57,15 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<Report> {
 
     let server = ctx.server(server.as_deref())?;
     let client = Client::new(&server)?;
-    let introspection = client.post("/v1/introspect", &json!({ "token": token }))?;
-    let active = introspection
-        .get("active")
-        .and_then(Value::as_bool)
-        .unwrap_or(false);
+    let introspection: Introspection = client.post(
+        routes::INTROSPECT,
+        &IntrospectRequest {
+            token: token.clone(),
+        },
+    )?;
     // Introspection is active only while the token is unrevoked, its agent active and its operator
     // verified (spec §13.1), so `active` alone decides; the statuses are shown by `valid`.
-    if !active {
+    if !introspection.is_active() {
         let message = "the server reports the token inactive: revoked, or its agent or operator is no longer in good standing";
         return Ok(invalid(
             "token_inactive",
@@ -142,7 +145,7 @@ fn parse_keys(text: &str, origin: &str, exit: Exit) -> Result<KeySet> {
     })
 }
 
-fn valid(claims: Value, online: Option<Value>) -> Report {
+fn valid(claims: Value, online: Option<Introspection>) -> Report {
     let mut human = String::from("valid token");
     for name in ["sub", "scope", "aud", "iss", "exp", "jti"] {
         if let Some(value) = claims.get(name) {
@@ -155,20 +158,21 @@ fn valid(claims: Value, online: Option<Value>) -> Report {
     }
     let mut doc = json!({ "valid": true, "claims": claims });
     if let Some(online) = online {
-        for name in ["agent_status", "operator_status"] {
-            if let Some(status) = online.get(name).and_then(Value::as_str) {
-                human.push_str(&format!("\n  {name}: {status}"));
-            }
+        if let Some(token) = &online.token {
+            human.push_str(&format!(
+                "\n  agent_status: {}\n  operator_status: {}",
+                token.agent_status, token.operator_status
+            ));
         }
-        doc["online"] = online;
+        doc["online"] = to_json(&online);
     }
     Report::new(doc, human)
 }
 
-fn invalid(code: &str, message: &str, claims: Value, online: Option<Value>) -> Report {
+fn invalid(code: &str, message: &str, claims: Value, online: Option<Introspection>) -> Report {
     let mut doc = json!({ "valid": false, "claims": claims, "error": code, "message": message });
     if let Some(online) = online {
-        doc["online"] = online;
+        doc["online"] = to_json(&online);
     }
     let mut failure = CliError::failure(code, format!("invalid token: {message}"));
     if let Some(hint) = hint_for(code) {

@@ -2,10 +2,10 @@
 
 use std::time::{Duration, Instant};
 
-use reqwest::Method;
-use serde_json::Value;
+use auth4agent_api::operators::{Operator, OperatorStatus, VerificationInstructions};
+use auth4agent_api::routes::{self, Method};
 
-use super::{Context, field};
+use super::Context;
 use crate::cli::{ConfirmArgs, VerifyOperatorCommand};
 use crate::error::{CliError, Result};
 use crate::output::Report;
@@ -23,29 +23,28 @@ pub fn run(ctx: &Context, cmd: VerifyOperatorCommand) -> Result<Report> {
 
 fn instructions(ctx: &Context) -> Result<Report> {
     let session = ctx.operator_session("verify-operator instructions")?;
-    let path = format!("/v1/operators/{}/verification", session.operator_id()?);
-    let answer = session
-        .client
-        .signed(Method::GET, &path, None, &session.signer())?;
+    let path = routes::operator_verification(&session.operator_id()?);
+    let answer: VerificationInstructions =
+        session
+            .client
+            .signed(Method::Get, &path, &session.signer())?;
     let human = format!(
         "Publish this DNS TXT record for {}:\n\n  {}  TXT  \"{}\"\n\nthen run: auth4agent verify-operator confirm --wait 5m",
-        field(&answer, "domain"),
-        field(&answer, "txt_record_name"),
-        field(&answer, "txt_record_value"),
+        answer.domain, answer.txt_record_name, answer.txt_record_value,
     );
-    Ok(Report::new(answer, human))
+    Ok(Report::body(&answer, human))
 }
 
 fn confirm(ctx: &Context, args: &ConfirmArgs) -> Result<Report> {
     let session = ctx.operator_session("verify-operator confirm")?;
-    let path = format!("/v1/operators/{}/verification", session.operator_id()?);
+    let path = routes::operator_verification(&session.operator_id()?);
     let started = Instant::now();
     let deadline = args.wait.map(|secs| started + Duration::from_secs(secs));
     let mut attempt = 1u32;
     loop {
         match session
             .client
-            .signed(Method::POST, &path, None, &session.signer())
+            .signed::<Operator>(Method::Post, &path, &session.signer())
         {
             Ok(answer) => {
                 ctx.out.progress_done();
@@ -79,45 +78,39 @@ fn is_retryable(code: &str) -> bool {
     )
 }
 
-fn verified(answer: Value) -> Result<Report> {
-    if field(&answer, "status") != "verified" {
+fn verified(answer: Operator) -> Result<Report> {
+    if answer.status != OperatorStatus::Verified {
         return Err(CliError::failure(
             "operator_not_verified",
             format!(
                 "the server answered with status {:?}",
-                field(&answer, "status")
+                answer.status.as_str()
             ),
         )
         .with_hint("run `auth4agent verify-operator confirm --wait 5m`"));
     }
     let human = format!(
         "Domain {} is verified for operator {}\nnext: register agents and set their scopes",
-        field(&answer, "domain"),
-        field(&answer, "id"),
+        answer.domain, answer.id,
     );
-    Ok(Report::new(answer, human))
+    Ok(Report::body(&answer, human))
 }
 
 fn status(ctx: &Context) -> Result<Report> {
     let session = ctx.operator_session("verify-operator status")?;
-    let path = format!("/v1/operators/{}", session.operator_id()?);
-    let answer = session
+    let path = routes::operator(&session.operator_id()?);
+    let answer: Operator = session
         .client
-        .signed(Method::GET, &path, None, &session.signer())?;
+        .signed(Method::Get, &path, &session.signer())?;
     let mut human = format!(
         "operator {} ({}): {}",
-        field(&answer, "id"),
-        field(&answer, "domain"),
-        field(&answer, "status")
+        answer.id, answer.domain, answer.status
     );
-    if let Some(at) = answer.get("domain_verified_at").and_then(Value::as_u64) {
+    if let Some(at) = answer.domain_verified_at {
         human.push_str(&format!("\nverified at: {at} (unix)"));
     }
-    if let Some(at) = answer
-        .get("verification_expires_at")
-        .and_then(Value::as_u64)
-    {
+    if let Some(at) = answer.verification_expires_at {
         human.push_str(&format!("\nverification expires at: {at} (unix)"));
     }
-    Ok(Report::new(answer, human))
+    Ok(Report::body(&answer, human))
 }

@@ -1,0 +1,141 @@
+//! Agents: registration (`POST /v1/agents`), the agent object with its DID document, the operator's list of
+//! agents (`GET /v1/operators/{id}/agents`) and the scopes body (`PUT /v1/agents/{did}/scopes`).
+
+use auth4agent_protocol::Jwk;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// `POST /v1/agents` body, signed by the agent key it registers.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RegisterAgent {
+    pub operator_id: String,
+    pub public_key: Jwk,
+}
+
+/// `PUT /v1/agents/{did}/scopes` body (operator-signed): replaces the agent's allowed scopes.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct SetScopes {
+    pub allowed_scopes: Vec<String>,
+}
+
+/// An agent's lifecycle status (spec/protocol.md §11.3).
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentStatus {
+    Pending,
+    Active,
+    Suspended,
+    Revoked,
+}
+
+impl AgentStatus {
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AgentStatus::Pending => "pending",
+            AgentStatus::Active => "active",
+            AgentStatus::Suspended => "suspended",
+            AgentStatus::Revoked => "revoked",
+        }
+    }
+}
+
+impl std::fmt::Display for AgentStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The agent object (spec/protocol.md §11.2). `revoked_at` is `null` until the agent is revoked.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Agent {
+    /// Sorted in ascending byte order.
+    pub allowed_scopes: Vec<String>,
+    pub created_at: u64,
+    pub did: String,
+    /// The W3C DID document, as `auth4agent_protocol::did_document` builds it.
+    pub did_document: Value,
+    pub operator_id: String,
+    pub revoked_at: Option<u64>,
+    pub status: AgentStatus,
+    pub updated_at: u64,
+}
+
+/// `GET /v1/operators/{id}/agents`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct AgentList {
+    pub agents: Vec<Agent>,
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn keys() -> Value {
+        serde_json::from_str(include_str!("../../spec/examples/keys.json")).unwrap()
+    }
+
+    #[test]
+    fn agent_round_trips_with_its_did_document() {
+        let keys = keys();
+        let did = keys["agent"]["did"].as_str().unwrap();
+        let document = keys["agent"]["did_document"].clone();
+        let agent = Agent {
+            allowed_scopes: vec!["files:read".into(), "tickets:write".into()],
+            created_at: 1767225600,
+            did: did.into(),
+            did_document: document.clone(),
+            operator_id: "op_aaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+            revoked_at: None,
+            status: AgentStatus::Active,
+            updated_at: 1767225650,
+        };
+        let text = format!(
+            r#"{{"allowed_scopes":["files:read","tickets:write"],"created_at":1767225600,"did":"{did}","did_document":{},"operator_id":"op_aaaaaaaaaaaaaaaaaaaaaaaaaa","revoked_at":null,"status":"active","updated_at":1767225650}}"#,
+            serde_json::to_string(&document).unwrap()
+        );
+        assert_eq!(serde_json::to_string(&agent).unwrap(), text);
+        assert_eq!(serde_json::from_str::<Agent>(&text).unwrap(), agent);
+
+        let list = AgentList {
+            agents: vec![agent.clone()],
+        };
+        assert_eq!(
+            serde_json::to_string(&list).unwrap(),
+            format!(r#"{{"agents":[{text}]}}"#)
+        );
+        assert_eq!(
+            serde_json::to_string(&AgentList::default()).unwrap(),
+            r#"{"agents":[]}"#
+        );
+    }
+
+    #[test]
+    fn statuses_are_lowercase() {
+        for (status, name) in [
+            (AgentStatus::Pending, "pending"),
+            (AgentStatus::Active, "active"),
+            (AgentStatus::Suspended, "suspended"),
+            (AgentStatus::Revoked, "revoked"),
+        ] {
+            assert_eq!(serde_json::to_value(status).unwrap(), json!(name));
+            assert_eq!(status.as_str(), name);
+        }
+    }
+
+    #[test]
+    fn request_bodies() {
+        let keys = keys();
+        let body = json!({"operator_id": "op_aaaaaaaaaaaaaaaaaaaaaaaaaa", "public_key": keys["agent"]["public_jwk"]});
+        let parsed: RegisterAgent = serde_json::from_value(body.clone()).unwrap();
+        assert_eq!(serde_json::to_value(&parsed).unwrap(), body);
+        let scopes = SetScopes {
+            allowed_scopes: vec!["files:read".into()],
+        };
+        assert_eq!(
+            serde_json::to_string(&scopes).unwrap(),
+            r#"{"allowed_scopes":["files:read"]}"#
+        );
+    }
+}

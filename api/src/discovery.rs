@@ -1,0 +1,86 @@
+//! Discovery: the document at `GET /.well-known/auth4agent-configuration` (spec/protocol.md §15.1): issuer,
+//! JWKS URL, the absolute URL of each endpoint, the server's limits, and the `typ` values it uses.
+
+use serde::{Deserialize, Serialize};
+
+/// The discovery document. Clients check `issuer` before using anything else in it.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Configuration {
+    pub endpoints: Endpoints,
+    pub issuer: String,
+    pub jwks_uri: String,
+    pub limits: Limits,
+    pub proof_typ: String,
+    pub request_signature_header: String,
+    pub request_typ: String,
+    pub signing_alg_values_supported: Vec<String>,
+    pub token_types_supported: Vec<String>,
+}
+
+/// Absolute URL of each endpoint, by name.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct Endpoints {
+    pub agents: String,
+    pub challenge: String,
+    pub health: String,
+    pub introspect: String,
+    pub jwks: String,
+    pub operators: String,
+    pub ready: String,
+    pub revoke: String,
+    pub token: String,
+}
+
+/// The server's configured limits, in bytes or seconds.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Limits {
+    /// Challenge lifetime, s (at most 60).
+    pub challenge_ttl: u64,
+    /// Clock-skew tolerance the server applies, s.
+    pub leeway: u64,
+    /// Largest request body accepted, bytes.
+    pub max_body_bytes: u64,
+    /// Largest `exp - iat` of a signed request, s.
+    pub request_max_age: u64,
+    /// Token lifetime when the proof's `ttl` is 0 or absent, s.
+    pub token_default_ttl: u64,
+    /// Largest token lifetime granted, s.
+    pub token_max_ttl: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// spec/protocol.md §15.1's example, members sorted as the server sends them.
+    const EXAMPLE: &str = concat!(
+        r#"{"endpoints":{"agents":"https://auth.example.com/v1/agents","challenge":"https://auth.example.com/v1/challenge","#,
+        r#""health":"https://auth.example.com/health","introspect":"https://auth.example.com/v1/introspect","#,
+        r#""jwks":"https://auth.example.com/.well-known/jwks.json","operators":"https://auth.example.com/v1/operators","#,
+        r#""ready":"https://auth.example.com/ready","revoke":"https://auth.example.com/v1/revoke","#,
+        r#""token":"https://auth.example.com/v1/token"},"issuer":"https://auth.example.com","#,
+        r#""jwks_uri":"https://auth.example.com/.well-known/jwks.json","#,
+        r#""limits":{"challenge_ttl":60,"leeway":60,"max_body_bytes":65536,"request_max_age":120,"#,
+        r#""token_default_ttl":900,"token_max_ttl":3600},"proof_typ":"auth4agent-proof+jwt","#,
+        r#""request_signature_header":"Auth4Agent-Signature","request_typ":"auth4agent-req+jwt","#,
+        r#""signing_alg_values_supported":["EdDSA"],"token_types_supported":["at+jwt"]}"#
+    );
+
+    #[test]
+    fn round_trips_the_spec_example() {
+        let doc: Configuration = serde_json::from_str(EXAMPLE).unwrap();
+        assert_eq!(doc.issuer, "https://auth.example.com");
+        assert_eq!(doc.limits.max_body_bytes, 65536);
+        assert_eq!(doc.endpoints.token, "https://auth.example.com/v1/token");
+        assert_eq!(serde_json::to_string(&doc).unwrap(), EXAMPLE);
+    }
+
+    #[test]
+    fn unknown_members_are_ignored() {
+        let mut value: serde_json::Value = serde_json::from_str(EXAMPLE).unwrap();
+        value["future_member"] = serde_json::json!(true);
+        value["endpoints"]["device"] = serde_json::json!("https://auth.example.com/v1/device");
+        let doc: Configuration = serde_json::from_value(value).unwrap();
+        assert_eq!(serde_json::to_string(&doc).unwrap(), EXAMPLE);
+    }
+}

@@ -1,0 +1,175 @@
+//! Errors on the wire: the body `{"error": "<code>", "message": "..."}` ([`ErrorBody`]) and the one table of
+//! every code the server sends with its HTTP status ([`ErrorCode`], spec/protocol.md §16).
+
+use serde::{Deserialize, Serialize};
+
+/// The body of every error response.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ErrorBody {
+    /// A stable snake_case code; clients branch on it (and the status), never on `message`.
+    pub error: String,
+    /// For people. The server always sends it; a client tolerates its absence.
+    #[serde(default)]
+    pub message: String,
+}
+
+impl ErrorBody {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
+        ErrorBody {
+            error: code.as_str().to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// The code, if it is one of the table's.
+    pub fn code(&self) -> Option<ErrorCode> {
+        ErrorCode::parse(&self.error)
+    }
+}
+
+/// Declares [`ErrorCode`] from one list of `Variant = "code" => status` rows, so that the enum, its strings and
+/// its statuses cannot drift apart.
+macro_rules! error_codes {
+    ($($(#[$doc:meta])* $variant:ident = $code:literal => $status:literal,)+) => {
+        /// Every error code the server sends.
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum ErrorCode {
+            $($(#[$doc])* $variant,)+
+        }
+
+        impl ErrorCode {
+            /// Every code, in the order of spec/protocol.md §16 (by status).
+            pub const ALL: &[ErrorCode] = &[$(ErrorCode::$variant,)+];
+
+            /// The code as sent in `error`.
+            pub const fn as_str(self) -> &'static str {
+                match self {
+                    $(ErrorCode::$variant => $code,)+
+                }
+            }
+
+            /// The HTTP status the code is sent with.
+            pub const fn status(self) -> u16 {
+                match self {
+                    $(ErrorCode::$variant => $status,)+
+                }
+            }
+
+            /// The code named `code`, if it is one of the table's.
+            pub fn parse(code: &str) -> Option<ErrorCode> {
+                match code {
+                    $($code => Some(ErrorCode::$variant),)+
+                    _ => None,
+                }
+            }
+        }
+    };
+}
+
+error_codes! {
+    /// Body is not syntactically valid JSON, or names a member twice.
+    InvalidJson = "invalid_json" => 400,
+    /// JSON of the wrong shape: not an object, a required member missing or mistyped.
+    InvalidRequest = "invalid_request" => 400,
+    InvalidDid = "invalid_did" => 400,
+    InvalidDomain = "invalid_domain" => 400,
+    PublicSuffixDomain = "public_suffix_domain" => 400,
+    InvalidKey = "invalid_key" => 400,
+    InvalidScope = "invalid_scope" => 400,
+    InvalidTtl = "invalid_ttl" => 400,
+    InvalidAudience = "invalid_audience" => 400,
+    MissingSignature = "missing_signature" => 401,
+    InvalidSignature = "invalid_signature" => 401,
+    RequestExpired = "request_expired" => 401,
+    HtmMismatch = "htm_mismatch" => 401,
+    HtuMismatch = "htu_mismatch" => 401,
+    BodyHashMismatch = "body_hash_mismatch" => 401,
+    InvalidProof = "invalid_proof" => 401,
+    /// The token given to `/v1/revoke` is not a token of this server.
+    InvalidToken = "invalid_token" => 401,
+    Forbidden = "forbidden" => 403,
+    OperatorNotVerified = "operator_not_verified" => 403,
+    AgentNotActive = "agent_not_active" => 403,
+    ScopeNotAllowed = "scope_not_allowed" => 403,
+    /// No such route.
+    NotFound = "not_found" => 404,
+    OperatorNotFound = "operator_not_found" => 404,
+    AgentNotFound = "agent_not_found" => 404,
+    ChallengeNotFound = "challenge_not_found" => 404,
+    MethodNotAllowed = "method_not_allowed" => 405,
+    RequestTimeout = "request_timeout" => 408,
+    OperatorExists = "operator_exists" => 409,
+    AgentExists = "agent_exists" => 409,
+    ChallengeUsed = "challenge_used" => 409,
+    RequestReplayed = "request_replayed" => 409,
+    AgentRevoked = "agent_revoked" => 409,
+    ChallengeExpired = "challenge_expired" => 410,
+    PayloadTooLarge = "payload_too_large" => 413,
+    UnsupportedMediaType = "unsupported_media_type" => 415,
+    DnsRecordNotFound = "dns_record_not_found" => 422,
+    DnsRecordMismatch = "dns_record_mismatch" => 422,
+    /// Sent with a `Retry-After` header.
+    RateLimited = "rate_limited" => 429,
+    InternalError = "internal_error" => 500,
+    DnsLookupFailed = "dns_lookup_failed" => 502,
+    StorageUnavailable = "storage_unavailable" => 503,
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The HTTP status of `code`, if it is one of the table's.
+pub fn status_of(code: &str) -> Option<u16> {
+    ErrorCode::parse(code).map(ErrorCode::status)
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn codes_parse_back_and_are_snake_case() {
+        for &code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::parse(code.as_str()), Some(code));
+            assert!(
+                code.as_str()
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'_'),
+                "{code}"
+            );
+            assert!((400..600).contains(&code.status()), "{code}");
+        }
+        assert_eq!(status_of("agent_revoked"), Some(409));
+        assert_eq!(status_of("challenge_expired"), Some(410));
+        assert_eq!(status_of("no_such_code"), None);
+    }
+
+    #[test]
+    fn codes_are_sorted_by_status() {
+        assert!(
+            ErrorCode::ALL
+                .windows(2)
+                .all(|w| w[0].status() <= w[1].status())
+        );
+    }
+
+    #[test]
+    fn body_round_trips() {
+        let text = r#"{"error":"rate_limited","message":"too many requests; retry later"}"#;
+        let body: ErrorBody = serde_json::from_str(text).unwrap();
+        assert_eq!(
+            body,
+            ErrorBody::new(ErrorCode::RateLimited, "too many requests; retry later")
+        );
+        assert_eq!(body.code(), Some(ErrorCode::RateLimited));
+        assert_eq!(serde_json::to_string(&body).unwrap(), text);
+        let bare: ErrorBody = serde_json::from_value(json!({"error": "x_y"})).unwrap();
+        assert_eq!(bare.message, "");
+        assert_eq!(bare.code(), None);
+    }
+}

@@ -1,0 +1,170 @@
+//! Route paths: every endpoint's path template (the form axum routes on, `{id}` and `{did}` placeholders), the
+//! methods it answers, and builders for the concrete paths of the parameterized ones.
+//!
+//! Paths are relative to the issuer URL. A DID goes into a path as it is: its characters (`[a-z0-9.:-]`) need no
+//! percent-encoding.
+
+/// An HTTP method the API uses.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Method {
+    Get,
+    Post,
+    Put,
+}
+
+impl Method {
+    /// The method's name, uppercase (as in `htm`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+        }
+    }
+}
+
+impl std::fmt::Display for Method {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+pub const HEALTH: &str = "/health";
+pub const READY: &str = "/ready";
+pub const JWKS: &str = "/.well-known/jwks.json";
+pub const CONFIGURATION: &str = "/.well-known/auth4agent-configuration";
+
+pub const OPERATORS: &str = "/v1/operators";
+pub const OPERATOR: &str = "/v1/operators/{id}";
+pub const OPERATOR_VERIFICATION: &str = "/v1/operators/{id}/verification";
+pub const OPERATOR_AGENTS: &str = "/v1/operators/{id}/agents";
+pub const OPERATOR_REVOCATIONS: &str = "/v1/operators/{id}/revocations";
+
+pub const AGENTS: &str = "/v1/agents";
+pub const AGENT: &str = "/v1/agents/{did}";
+pub const AGENT_SCOPES: &str = "/v1/agents/{did}/scopes";
+pub const AGENT_SUSPEND: &str = "/v1/agents/{did}/suspend";
+pub const AGENT_REACTIVATE: &str = "/v1/agents/{did}/reactivate";
+pub const AGENT_REVOKE: &str = "/v1/agents/{did}/revoke";
+
+pub const CHALLENGE: &str = "/v1/challenge";
+pub const TOKEN: &str = "/v1/token";
+pub const INTROSPECT: &str = "/v1/introspect";
+pub const REVOKE: &str = "/v1/revoke";
+
+/// One path template and the methods routed on it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Route {
+    pub path: &'static str,
+    pub methods: &'static [Method],
+}
+
+const fn route(path: &'static str, methods: &'static [Method]) -> Route {
+    Route { path, methods }
+}
+
+/// Every route of the API, each path once.
+pub const ALL: &[Route] = &[
+    route(HEALTH, &[Method::Get]),
+    route(READY, &[Method::Get]),
+    route(JWKS, &[Method::Get]),
+    route(CONFIGURATION, &[Method::Get]),
+    route(OPERATORS, &[Method::Post]),
+    route(OPERATOR, &[Method::Get]),
+    route(OPERATOR_VERIFICATION, &[Method::Get, Method::Post]),
+    route(OPERATOR_AGENTS, &[Method::Get]),
+    route(OPERATOR_REVOCATIONS, &[Method::Get]),
+    route(AGENTS, &[Method::Post]),
+    route(AGENT, &[Method::Get]),
+    route(AGENT_SCOPES, &[Method::Put]),
+    route(AGENT_SUSPEND, &[Method::Post]),
+    route(AGENT_REACTIVATE, &[Method::Post]),
+    route(AGENT_REVOKE, &[Method::Post]),
+    route(CHALLENGE, &[Method::Post]),
+    route(TOKEN, &[Method::Post]),
+    route(INTROSPECT, &[Method::Post]),
+    route(REVOKE, &[Method::Post]),
+];
+
+/// `/v1/operators/{id}`.
+pub fn operator(id: &str) -> String {
+    OPERATOR.replace("{id}", id)
+}
+
+/// `/v1/operators/{id}/verification`.
+pub fn operator_verification(id: &str) -> String {
+    OPERATOR_VERIFICATION.replace("{id}", id)
+}
+
+/// `/v1/operators/{id}/agents`.
+pub fn operator_agents(id: &str) -> String {
+    OPERATOR_AGENTS.replace("{id}", id)
+}
+
+/// `/v1/operators/{id}/revocations`.
+pub fn operator_revocations(id: &str) -> String {
+    OPERATOR_REVOCATIONS.replace("{id}", id)
+}
+
+/// `/v1/agents/{did}`.
+pub fn agent(did: &str) -> String {
+    AGENT.replace("{did}", did)
+}
+
+/// `/v1/agents/{did}/scopes`.
+pub fn agent_scopes(did: &str) -> String {
+    AGENT_SCOPES.replace("{did}", did)
+}
+
+/// `/v1/agents/{did}/suspend`.
+pub fn agent_suspend(did: &str) -> String {
+    AGENT_SUSPEND.replace("{did}", did)
+}
+
+/// `/v1/agents/{did}/reactivate`.
+pub fn agent_reactivate(did: &str) -> String {
+    AGENT_REACTIVATE.replace("{did}", did)
+}
+
+/// `/v1/agents/{did}/revoke`.
+pub fn agent_revoke(did: &str) -> String {
+    AGENT_REVOKE.replace("{did}", did)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const DID: &str = "did:agent:example.com:6a3803d5f059902a1c6dafbc9ba47292";
+
+    #[test]
+    fn builders_fill_the_templates() {
+        assert_eq!(operator("op_abc"), "/v1/operators/op_abc", "operator path");
+        assert_eq!(
+            operator_verification("op_abc"),
+            "/v1/operators/op_abc/verification"
+        );
+        assert_eq!(operator_agents("op_abc"), "/v1/operators/op_abc/agents");
+        assert_eq!(
+            operator_revocations("op_abc"),
+            "/v1/operators/op_abc/revocations"
+        );
+        assert_eq!(agent(DID), format!("/v1/agents/{DID}"));
+        assert_eq!(agent_scopes(DID), format!("/v1/agents/{DID}/scopes"));
+        assert_eq!(agent_suspend(DID), format!("/v1/agents/{DID}/suspend"));
+        assert_eq!(
+            agent_reactivate(DID),
+            format!("/v1/agents/{DID}/reactivate")
+        );
+        assert_eq!(agent_revoke(DID), format!("/v1/agents/{DID}/revoke"));
+    }
+
+    #[test]
+    fn every_path_is_listed_once() {
+        let mut paths: Vec<&str> = ALL.iter().map(|r| r.path).collect();
+        paths.sort_unstable();
+        paths.dedup();
+        assert_eq!(paths.len(), ALL.len());
+        assert!(ALL.iter().all(|r| !r.methods.is_empty()));
+    }
+}

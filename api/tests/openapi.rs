@@ -1,0 +1,604 @@
+//! spec/openapi.yaml against the api crate: the paths and their methods, the error codes and their statuses,
+//! the schema each endpoint names, and each schema's members against what our types serialize.
+//!
+//! The document is parsed with a YAML 1.2 parser and turned into a `serde_json::Value`; no schema library is
+//! used: a type's sample values are serialized and their member names compared with the schema's `required` and
+//! `properties`.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use auth4agent_api::error::ErrorCode;
+use auth4agent_api::routes::{self, Method};
+use auth4agent_api::*;
+use auth4agent_protocol::{AccessTokenClaims, Audience, Confirmation, Jwk, Jwks};
+use serde::Serialize;
+use serde_json::{Value, json};
+use yaml_rust2::{Yaml, YamlLoader};
+
+fn document() -> Value {
+    let text =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../spec/openapi.yaml"))
+            .expect("spec/openapi.yaml is readable");
+    let docs = YamlLoader::load_from_str(&text).expect("spec/openapi.yaml is YAML");
+    assert_eq!(docs.len(), 1, "one YAML document");
+    to_json(&docs[0])
+}
+
+fn to_json(yaml: &Yaml) -> Value {
+    match yaml {
+        Yaml::Null => Value::Null,
+        Yaml::Boolean(b) => Value::Bool(*b),
+        Yaml::Integer(i) => json!(i),
+        Yaml::Real(text) => json!(text.parse::<f64>().expect("a YAML float")),
+        Yaml::String(s) => Value::String(s.clone()),
+        Yaml::Array(items) => Value::Array(items.iter().map(to_json).collect()),
+        Yaml::Hash(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| {
+                    let key = match k {
+                        Yaml::String(s) => s.clone(),
+                        // Status codes are quoted in the document; an unquoted one would parse as an integer.
+                        Yaml::Integer(i) => i.to_string(),
+                        other => panic!("non-string mapping key {other:?}"),
+                    };
+                    (key, to_json(v))
+                })
+                .collect(),
+        ),
+        Yaml::Alias(_) | Yaml::BadValue => panic!("unsupported YAML node {yaml:?}"),
+    }
+}
+
+/// Follows a local `$ref` (`#/components/...`), if `node` is one.
+fn resolve<'a>(doc: &'a Value, node: &'a Value) -> &'a Value {
+    match node.get("$ref").and_then(Value::as_str) {
+        Some(reference) => {
+            let pointer = reference.strip_prefix('#').expect("local $ref");
+            resolve(
+                doc,
+                doc.pointer(pointer)
+                    .unwrap_or_else(|| panic!("dangling $ref {reference}")),
+            )
+        }
+        None => node,
+    }
+}
+
+fn schema<'a>(doc: &'a Value, name: &str) -> &'a Value {
+    doc.pointer(&format!("/components/schemas/{name}"))
+        .unwrap_or_else(|| panic!("no schema {name}"))
+}
+
+const HTTP_METHODS: &[&str] = &[
+    "get", "put", "post", "delete", "options", "head", "patch", "trace",
+];
+
+fn method_name(method: Method) -> String {
+    method.as_str().to_ascii_lowercase()
+}
+
+#[test]
+fn paths_and_methods_are_ours() {
+    let doc = document();
+    let paths = doc["paths"].as_object().expect("paths");
+    let ours: BTreeSet<&str> = routes::ALL.iter().map(|r| r.path).collect();
+    let documented: BTreeSet<&str> = paths.keys().map(String::as_str).collect();
+    assert_eq!(documented, ours, "paths in the document vs routes::ALL");
+    for route in routes::ALL {
+        let item = paths[route.path].as_object().unwrap();
+        let documented: BTreeSet<String> = item
+            .keys()
+            .filter(|k| HTTP_METHODS.contains(&k.as_str()))
+            .cloned()
+            .collect();
+        let ours: BTreeSet<String> = route.methods.iter().map(|&m| method_name(m)).collect();
+        assert_eq!(documented, ours, "methods of {}", route.path);
+    }
+}
+
+/// The error codes an error response's schema enumerates (`allOf: [Error, {properties: {error: {enum}}}]`).
+fn enumerated_codes(doc: &Value, response: &Value) -> Vec<String> {
+    let schema = resolve(doc, &response["content"]["application/json"]["schema"]);
+    let Some(parts) = schema["allOf"].as_array() else {
+        return Vec::new();
+    };
+    parts
+        .iter()
+        .filter_map(|part| part.pointer("/properties/error/enum"))
+        .flat_map(|codes| codes.as_array().expect("an enum is a list"))
+        .map(|code| code.as_str().expect("codes are strings").to_owned())
+        .collect()
+}
+
+/// The codes of a description's bullet list (`- \`code\`: meaning`).
+fn described_codes(response: &Value) -> Vec<String> {
+    response["description"]
+        .as_str()
+        .unwrap_or("")
+        .lines()
+        .filter_map(|line| line.trim().strip_prefix("- `"))
+        .filter_map(|rest| rest.split_once("`:").map(|(code, _)| code.to_owned()))
+        .collect()
+}
+
+#[test]
+fn error_codes_and_statuses_match_the_table() {
+    let doc = document();
+    let mut seen = BTreeSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if !HTTP_METHODS.contains(&method.as_str()) {
+                continue;
+            }
+            for (status, response) in operation["responses"].as_object().unwrap() {
+                let status: u16 = status.parse().expect("explicit status codes");
+                let response = resolve(&doc, response);
+                let codes = enumerated_codes(&doc, response);
+                assert_eq!(
+                    status >= 400,
+                    !codes.is_empty(),
+                    "{method} {path} {status}: error responses, and only they, list codes"
+                );
+                let described = described_codes(response);
+                if !described.is_empty() {
+                    assert_eq!(
+                        described, codes,
+                        "{method} {path} {status}: description vs enum"
+                    );
+                }
+                for code in codes {
+                    let known = ErrorCode::parse(&code)
+                        .unwrap_or_else(|| panic!("{method} {path}: unknown code {code}"));
+                    assert_eq!(known.status(), status, "{method} {path}: status of {code}");
+                    seen.insert(code);
+                }
+            }
+        }
+    }
+    // Route-independent answers (unknown path, wrong method) are documented once, as components.
+    for (name, response) in doc["components"]["responses"].as_object().unwrap() {
+        let codes = enumerated_codes(&doc, response);
+        assert!(
+            !codes.is_empty(),
+            "components/responses/{name} lists no code"
+        );
+        for code in codes {
+            assert!(
+                ErrorCode::parse(&code).is_some(),
+                "{name}: unknown code {code}"
+            );
+            seen.insert(code);
+        }
+    }
+    for (code, status) in [("not_found", 404), ("method_not_allowed", 405)] {
+        assert_eq!(status_of(code), Some(status));
+    }
+    let table: BTreeSet<String> = ErrorCode::ALL
+        .iter()
+        .map(|c| c.as_str().to_owned())
+        .collect();
+    assert_eq!(seen, table, "codes in the document vs ErrorCode::ALL");
+}
+
+/// The schema each endpoint names for its body and its success answer.
+#[test]
+fn endpoints_name_our_schemas() {
+    use Method::{Get, Post, Put};
+    let expected: &[(&str, Method, Option<&str>, u16, &str)] = &[
+        (routes::HEALTH, Get, None, 200, "Health"),
+        (routes::READY, Get, None, 200, "Ready"),
+        (routes::JWKS, Get, None, 200, "Jwks"),
+        (routes::CONFIGURATION, Get, None, 200, "Discovery"),
+        (
+            routes::OPERATORS,
+            Post,
+            Some("OperatorCreateRequest"),
+            201,
+            "Operator",
+        ),
+        (routes::OPERATOR, Get, None, 200, "Operator"),
+        (
+            routes::OPERATOR_VERIFICATION,
+            Get,
+            None,
+            200,
+            "Verification",
+        ),
+        (routes::OPERATOR_VERIFICATION, Post, None, 200, "Operator"),
+        (routes::OPERATOR_AGENTS, Get, None, 200, "AgentList"),
+        (routes::OPERATOR_REVOCATIONS, Get, None, 200, "Revocations"),
+        (
+            routes::AGENTS,
+            Post,
+            Some("AgentCreateRequest"),
+            201,
+            "Agent",
+        ),
+        (routes::AGENT, Get, None, 200, "Agent"),
+        (
+            routes::AGENT_SCOPES,
+            Put,
+            Some("ScopesRequest"),
+            200,
+            "Agent",
+        ),
+        (routes::AGENT_SUSPEND, Post, None, 200, "Agent"),
+        (routes::AGENT_REACTIVATE, Post, None, 200, "Agent"),
+        (routes::AGENT_REVOKE, Post, None, 200, "Agent"),
+        (
+            routes::CHALLENGE,
+            Post,
+            Some("ChallengeRequest"),
+            200,
+            "Challenge",
+        ),
+        (
+            routes::TOKEN,
+            Post,
+            Some("TokenRequest"),
+            200,
+            "TokenResponse",
+        ),
+        (
+            routes::INTROSPECT,
+            Post,
+            Some("IntrospectRequest"),
+            200,
+            "Introspection",
+        ),
+        (
+            routes::REVOKE,
+            Post,
+            Some("RevokeRequest"),
+            200,
+            "RevokeResponse",
+        ),
+    ];
+    let doc = document();
+    let count: usize = routes::ALL.iter().map(|r| r.methods.len()).sum();
+    assert_eq!(expected.len(), count, "one row per route and method");
+    let schema_ref = |node: &Value| {
+        node.pointer("/content/application~1json/schema/$ref")
+            .and_then(Value::as_str)
+            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+            .map(str::to_owned)
+    };
+    for &(path, method, request, status, response) in expected {
+        let operation = &doc["paths"][path][method_name(method)];
+        assert!(operation.is_object(), "{method} {path} is documented");
+        assert_eq!(
+            schema_ref(&operation["requestBody"]).as_deref(),
+            request,
+            "{method} {path}: request body"
+        );
+        let responses = operation["responses"].as_object().unwrap();
+        let successes: Vec<&String> = responses.keys().filter(|s| s.starts_with('2')).collect();
+        assert_eq!(
+            successes,
+            [&status.to_string()],
+            "{method} {path}: success status"
+        );
+        assert_eq!(
+            schema_ref(&responses[&status.to_string()]).as_deref(),
+            Some(response),
+            "{method} {path}: answer"
+        );
+    }
+}
+
+/// A type's serialized samples: `least` with every optional member absent, `most` with every one present.
+struct Sample {
+    least: Value,
+    most: Value,
+}
+
+fn sample(value: impl Serialize) -> Sample {
+    let value = serde_json::to_value(value).unwrap();
+    Sample {
+        least: value.clone(),
+        most: value,
+    }
+}
+
+fn samples(least: impl Serialize, most: impl Serialize) -> Sample {
+    Sample {
+        least: serde_json::to_value(least).unwrap(),
+        most: serde_json::to_value(most).unwrap(),
+    }
+}
+
+/// `required` = the members always serialized, `properties` ⊇ the members ever serialized, recursively for
+/// nested objects and lists of objects.
+fn check_members(doc: &Value, schema: &Value, least: &Value, most: &Value, at: &str) {
+    let schema = resolve(doc, schema);
+    let (Value::Object(least), Value::Object(most)) = (least, most) else {
+        return;
+    };
+    let required: BTreeSet<&str> = schema["required"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{at}: schema has no required list"))
+        .iter()
+        .map(|v| v.as_str().unwrap())
+        .collect();
+    let always: BTreeSet<&str> = least.keys().map(String::as_str).collect();
+    assert_eq!(required, always, "{at}: required vs always serialized");
+    let properties = schema["properties"]
+        .as_object()
+        .unwrap_or_else(|| panic!("{at}: schema has no properties"));
+    for (name, value) in most {
+        let property = properties
+            .get(name)
+            .unwrap_or_else(|| panic!("{at}: {name} is serialized but not a property"));
+        let property = resolve(doc, property);
+        let least_value = least.get(name).unwrap_or(value);
+        match (least_value, value) {
+            (Value::Object(_), Value::Object(_)) => {
+                check_members(doc, property, least_value, value, &format!("{at}.{name}"));
+            }
+            (Value::Array(l), Value::Array(m)) if !m.is_empty() => {
+                let items = &property["items"];
+                check_members(
+                    doc,
+                    items,
+                    l.first().unwrap_or(&m[0]),
+                    &m[0],
+                    &format!("{at}.{name}[]"),
+                );
+            }
+            _ => {}
+        }
+    }
+}
+
+const DID: &str = "did:agent:example.com:6a3803d5f059902a1c6dafbc9ba47292";
+
+fn public_jwk() -> Jwk {
+    Jwk {
+        kty: "OKP".into(),
+        crv: Some("Ed25519".into()),
+        x: Some("gTl3Dqh9F19Wo1Rmw0x-zMuNipG07jeiXfYPW4_Js5Q".into()),
+        ..Jwk::default()
+    }
+}
+
+fn agent(revoked_at: Option<u64>) -> Agent {
+    let keys: Value = serde_json::from_str(include_str!("../../spec/examples/keys.json")).unwrap();
+    Agent {
+        allowed_scopes: vec!["files:read".into()],
+        created_at: 1,
+        did: DID.into(),
+        did_document: keys["agent"]["did_document"].clone(),
+        operator_id: "op_x".into(),
+        revoked_at,
+        status: AgentStatus::Active,
+        updated_at: 2,
+    }
+}
+
+fn claims(nbf: Option<u64>) -> AccessTokenClaims {
+    AccessTokenClaims {
+        iss: "https://auth.example.com".into(),
+        sub: DID.into(),
+        client_id: DID.into(),
+        aud: Audience::One("https://api.example.com".into()),
+        scope: "files:read".into(),
+        iat: 1,
+        nbf,
+        exp: 2,
+        jti: "tQ2kGd3iX0b1S7yKp9cWmA".into(),
+        cnf: Confirmation { jkt: "j".into() },
+    }
+}
+
+fn active(nbf: Option<u64>) -> Introspection {
+    Introspection::active(ActiveToken::new(
+        &claims(nbf),
+        "Bearer",
+        AgentStatus::Active,
+        OperatorStatus::Verified,
+        "op_x",
+    ))
+}
+
+fn configuration() -> Configuration {
+    let url = |p: &str| format!("https://auth.example.com{p}");
+    Configuration {
+        endpoints: Endpoints {
+            agents: url(routes::AGENTS),
+            challenge: url(routes::CHALLENGE),
+            health: url(routes::HEALTH),
+            introspect: url(routes::INTROSPECT),
+            jwks: url(routes::JWKS),
+            operators: url(routes::OPERATORS),
+            ready: url(routes::READY),
+            revoke: url(routes::REVOKE),
+            token: url(routes::TOKEN),
+        },
+        issuer: url(""),
+        jwks_uri: url(routes::JWKS),
+        limits: Limits {
+            challenge_ttl: 60,
+            leeway: 60,
+            max_body_bytes: 65536,
+            request_max_age: 120,
+            token_default_ttl: 900,
+            token_max_ttl: 3600,
+        },
+        proof_typ: "auth4agent-proof+jwt".into(),
+        request_signature_header: "Auth4Agent-Signature".into(),
+        request_typ: "auth4agent-req+jwt".into(),
+        signing_alg_values_supported: vec!["EdDSA".into()],
+        token_types_supported: vec!["at+jwt".into()],
+    }
+}
+
+#[test]
+fn schemas_have_the_members_our_types_serialize() {
+    let operator = |verified: Option<u64>| Operator {
+        created_at: 1,
+        domain: "example.com".into(),
+        domain_verified_at: verified,
+        id: "op_x".into(),
+        status: OperatorStatus::Unverified,
+        verification_expires_at: verified,
+    };
+    let server_key = Jwk {
+        kid: Some("k".into()),
+        alg: Some("EdDSA".into()),
+        use_: Some("sig".into()),
+        ..public_jwk()
+    };
+    let checks: Vec<(&str, Sample)> = vec![
+        ("Error", sample(ErrorBody::new(ErrorCode::Forbidden, "no"))),
+        ("Health", sample(Health::ok(1))),
+        ("Ready", sample(Ready::storage_reachable())),
+        (
+            "Jwks",
+            sample(Jwks {
+                keys: vec![server_key],
+            }),
+        ),
+        ("Discovery", sample(configuration())),
+        (
+            "OperatorCreateRequest",
+            samples(
+                RegisterOperator {
+                    domain: "example.com".into(),
+                    public_key: public_jwk(),
+                },
+                RegisterOperator {
+                    domain: "example.com".into(),
+                    public_key: Jwk {
+                        kid: Some("k".into()),
+                        alg: Some("EdDSA".into()),
+                        use_: Some("sig".into()),
+                        ..public_jwk()
+                    },
+                },
+            ),
+        ),
+        ("Operator", samples(operator(None), operator(Some(3)))),
+        (
+            "Verification",
+            sample(VerificationInstructions {
+                domain: "example.com".into(),
+                txt_record_name: "_auth4agent.example.com".into(),
+                txt_record_value: "auth4agent-verification=0123456789abcdef0123456789abcdef".into(),
+            }),
+        ),
+        (
+            "AgentCreateRequest",
+            sample(RegisterAgent {
+                operator_id: "op_x".into(),
+                public_key: public_jwk(),
+            }),
+        ),
+        ("Agent", samples(agent(None), agent(Some(3)))),
+        (
+            "AgentList",
+            sample(AgentList {
+                agents: vec![agent(None)],
+            }),
+        ),
+        (
+            "ScopesRequest",
+            sample(SetScopes {
+                allowed_scopes: vec!["files:read".into()],
+            }),
+        ),
+        (
+            "Revocations",
+            sample(Revocations {
+                agents: vec![RevokedAgent {
+                    did: DID.into(),
+                    revoked_at: 3,
+                }],
+                tokens: vec![RevokedToken {
+                    did: DID.into(),
+                    expires_at: 4,
+                    jti: "j".into(),
+                    revoked_at: 3,
+                }],
+            }),
+        ),
+        (
+            "ChallengeRequest",
+            sample(ChallengeRequest { did: DID.into() }),
+        ),
+        (
+            "Challenge",
+            sample(ChallengeResponse {
+                challenge_id: "ch_x".into(),
+                expires_at: 60,
+                nonce: "n".into(),
+            }),
+        ),
+        (
+            "TokenRequest",
+            sample(TokenRequest {
+                proof: "a.b.c".into(),
+            }),
+        ),
+        (
+            "TokenResponse",
+            sample(TokenResponse {
+                aud: "https://api.example.com".into(),
+                expires_at: 2,
+                scope: "files:read".into(),
+                token: "a.b.c".into(),
+                token_type: "Bearer".into(),
+            }),
+        ),
+        (
+            "IntrospectRequest",
+            sample(IntrospectRequest {
+                token: "a.b.c".into(),
+            }),
+        ),
+        ("IntrospectionInactive", sample(Introspection::inactive())),
+        (
+            "IntrospectionActive",
+            samples(active(None), active(Some(1))),
+        ),
+        (
+            "RevokeRequest",
+            sample(RevokeRequest {
+                token: "a.b.c".into(),
+            }),
+        ),
+        (
+            "RevokeResponse",
+            sample(RevokeResponse {
+                jti: "j".into(),
+                revoked: true,
+            }),
+        ),
+        ("AccessTokenClaims", samples(claims(None), claims(Some(1)))),
+    ];
+    let doc = document();
+    let mut names = BTreeMap::new();
+    for (name, Sample { least, most }) in &checks {
+        check_members(&doc, schema(&doc, name), least, most, name);
+        names.insert(*name, ());
+    }
+    // The two shapes of an introspection answer are the whole of `Introspection`.
+    let one_of: BTreeSet<&str> = schema(&doc, "Introspection")["oneOf"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["$ref"]
+                .as_str()
+                .unwrap()
+                .trim_start_matches("#/components/schemas/")
+        })
+        .collect();
+    assert_eq!(
+        one_of,
+        BTreeSet::from(["IntrospectionActive", "IntrospectionInactive"])
+    );
+    assert_eq!(
+        schema(&doc, "IntrospectionInactive")["additionalProperties"],
+        json!(false)
+    );
+}
