@@ -157,51 +157,13 @@ impl IntoResponse for AppError {
     }
 }
 
-/// The HTTP status of every refusal code the service layer gives (spec/protocol.md's error table).
-const STATUS_OF_CODE: &[(&str, StatusCode)] = &[
-    ("invalid_did", StatusCode::BAD_REQUEST),
-    ("invalid_domain", StatusCode::BAD_REQUEST),
-    ("public_suffix_domain", StatusCode::BAD_REQUEST),
-    ("invalid_key", StatusCode::BAD_REQUEST),
-    ("invalid_scope", StatusCode::BAD_REQUEST),
-    ("invalid_audience", StatusCode::BAD_REQUEST),
-    ("invalid_ttl", StatusCode::BAD_REQUEST),
-    ("missing_signature", StatusCode::UNAUTHORIZED),
-    ("invalid_signature", StatusCode::UNAUTHORIZED),
-    ("request_expired", StatusCode::UNAUTHORIZED),
-    ("htm_mismatch", StatusCode::UNAUTHORIZED),
-    ("htu_mismatch", StatusCode::UNAUTHORIZED),
-    ("body_hash_mismatch", StatusCode::UNAUTHORIZED),
-    ("invalid_proof", StatusCode::UNAUTHORIZED),
-    ("invalid_token", StatusCode::UNAUTHORIZED),
-    ("forbidden", StatusCode::FORBIDDEN),
-    ("operator_not_verified", StatusCode::FORBIDDEN),
-    ("agent_not_active", StatusCode::FORBIDDEN),
-    ("scope_not_allowed", StatusCode::FORBIDDEN),
-    ("operator_not_found", StatusCode::NOT_FOUND),
-    ("agent_not_found", StatusCode::NOT_FOUND),
-    ("challenge_not_found", StatusCode::NOT_FOUND),
-    ("operator_exists", StatusCode::CONFLICT),
-    ("agent_exists", StatusCode::CONFLICT),
-    ("agent_revoked", StatusCode::CONFLICT),
-    ("challenge_used", StatusCode::CONFLICT),
-    ("request_replayed", StatusCode::CONFLICT),
-    ("challenge_expired", StatusCode::GONE),
-    ("dns_record_not_found", StatusCode::UNPROCESSABLE_ENTITY),
-    ("dns_record_mismatch", StatusCode::UNPROCESSABLE_ENTITY),
-    ("dns_lookup_failed", StatusCode::BAD_GATEWAY),
-];
-
 impl From<ServiceError> for AppError {
     fn from(e: ServiceError) -> AppError {
         match e {
             ServiceError::Refused { code, message } => {
-                let status = STATUS_OF_CODE
-                    .iter()
-                    .find(|(c, _)| *c == code)
-                    .map(|(_, s)| *s)
-                    .unwrap_or(StatusCode::BAD_REQUEST);
-                AppError::new(status, code, message)
+                let status = StatusCode::from_u16(code.status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                AppError::new(status, code.as_str(), message)
             }
             ServiceError::Storage(e) => e.into(),
             ServiceError::Internal(message) => AppError::internal(message),

@@ -1,11 +1,10 @@
 //! `/v1/agents`: registration (signed by the agent key in the body), reading (the agent or its
 //! operator), and the operator's changes: scopes, suspension, reactivation, revocation.
 
+use auth4agent_api::{Agent, RegisterAgent, SetScopes};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::Value;
 
 use auth4agent_protocol::{Jwk, ScopeSet};
 
@@ -15,28 +14,17 @@ use crate::errors::{AppError, AppResult};
 use crate::service::{agents, lifecycle::AgentEvent, operators};
 use crate::state::AppState;
 
-#[derive(Deserialize)]
-pub struct RegisterAgent {
-    operator_id: String,
-    public_key: Jwk,
-}
-
 impl RegistersKey for RegisterAgent {
     fn public_key(&self) -> &Jwk {
         &self.public_key
     }
 }
 
-#[derive(Deserialize)]
-struct SetScopes {
-    allowed_scopes: Vec<String>,
-}
-
 /// `POST /v1/agents`, signed by the agent key in the body. The DID is computed by the service.
 pub async fn register(
     State(state): State<AppState>,
     req: SelfSigned<RegisterAgent>,
-) -> AppResult<(StatusCode, Json<Value>)> {
+) -> AppResult<(StatusCode, Json<Agent>)> {
     let now = state.clock.now();
     let operator = operators::load(&state, &req.body.operator_id).await?;
     let agent = agents::register(&state, &operator, req.key, now).await?;
@@ -44,7 +32,7 @@ pub async fn register(
 }
 
 /// `GET /v1/agents/{did}` (signed by the agent or its operator).
-pub async fn get(req: AgentSigned) -> AppResult<Json<Value>> {
+pub async fn get(req: AgentSigned) -> AppResult<Json<Agent>> {
     Ok(Json(agent_view(&req.agent)?))
 }
 
@@ -52,7 +40,7 @@ pub async fn get(req: AgentSigned) -> AppResult<Json<Value>> {
 pub async fn set_scopes(
     State(state): State<AppState>,
     req: OperatorSigned,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Agent>> {
     let body: SetScopes = req.request.json()?;
     let scopes = ScopeSet::from_list(&body.allowed_scopes)
         .map_err(|e| AppError::bad_request("invalid_scope", e.to_string()))?;
@@ -62,17 +50,17 @@ pub async fn set_scopes(
 }
 
 /// `POST /v1/agents/{did}/suspend` (operator-signed).
-pub async fn suspend(state: State<AppState>, req: OperatorSigned) -> AppResult<Json<Value>> {
+pub async fn suspend(state: State<AppState>, req: OperatorSigned) -> AppResult<Json<Agent>> {
     change_status(state, req, AgentEvent::Suspend).await
 }
 
 /// `POST /v1/agents/{did}/reactivate` (operator-signed).
-pub async fn reactivate(state: State<AppState>, req: OperatorSigned) -> AppResult<Json<Value>> {
+pub async fn reactivate(state: State<AppState>, req: OperatorSigned) -> AppResult<Json<Agent>> {
     change_status(state, req, AgentEvent::Reactivate).await
 }
 
 /// `POST /v1/agents/{did}/revoke` (operator-signed): permanent.
-pub async fn revoke(state: State<AppState>, req: OperatorSigned) -> AppResult<Json<Value>> {
+pub async fn revoke(state: State<AppState>, req: OperatorSigned) -> AppResult<Json<Agent>> {
     change_status(state, req, AgentEvent::Revoke).await
 }
 
@@ -80,7 +68,7 @@ async fn change_status(
     State(state): State<AppState>,
     req: OperatorSigned,
     event: AgentEvent,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Agent>> {
     let now = state.clock.now();
     let updated = agents::change_status(&state, req.agent()?, &req.operator, event, now).await?;
     Ok(Json(agent_view(&updated)?))

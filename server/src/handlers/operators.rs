@@ -1,11 +1,13 @@
 //! `/v1/operators`: registration (signed by the root key in the body), status, DNS verification
 //! instructions and confirmation, the operator's agents and revocations (all operator-signed).
 
+use auth4agent_api::{
+    AgentList, Operator, RegisterOperator, Revocations, RevokedAgent, RevokedToken,
+    VerificationInstructions,
+};
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 use auth4agent_protocol::Jwk;
 
@@ -14,12 +16,6 @@ use crate::auth::{OperatorSigned, RegistersKey, SelfSigned};
 use crate::errors::AppResult;
 use crate::service::operators;
 use crate::state::AppState;
-
-#[derive(Deserialize)]
-pub struct RegisterOperator {
-    domain: String,
-    public_key: Jwk,
-}
 
 impl RegistersKey for RegisterOperator {
     fn public_key(&self) -> &Jwk {
@@ -31,7 +27,7 @@ impl RegistersKey for RegisterOperator {
 pub async fn register(
     State(state): State<AppState>,
     req: SelfSigned<RegisterOperator>,
-) -> AppResult<(StatusCode, Json<Value>)> {
+) -> AppResult<(StatusCode, Json<Operator>)> {
     let domain = operators::registrable_domain(&req.body.domain)?;
     let now = state.clock.now();
     let operator = operators::register(&state, domain, req.key, now).await?;
@@ -39,48 +35,64 @@ pub async fn register(
 }
 
 /// `GET /v1/operators/{id}` (operator-signed).
-pub async fn status(State(state): State<AppState>, req: OperatorSigned) -> Json<Value> {
+pub async fn status(State(state): State<AppState>, req: OperatorSigned) -> Json<Operator> {
     Json(operator_view(&req.operator, state.clock.now()))
 }
 
 /// `GET /v1/operators/{id}/verification` (operator-signed): what to publish in DNS.
-pub async fn instructions(req: OperatorSigned) -> AppResult<Json<Value>> {
+pub async fn instructions(req: OperatorSigned) -> AppResult<Json<VerificationInstructions>> {
     let record = operators::instructions(&req.operator)?;
-    Ok(Json(json!({
-        "domain": req.operator.domain,
-        "txt_record_name": record.name,
-        "txt_record_value": record.value,
-    })))
+    Ok(Json(VerificationInstructions {
+        domain: req.operator.domain,
+        txt_record_name: record.name,
+        txt_record_value: record.value,
+    }))
 }
 
 /// `POST /v1/operators/{id}/verification` (operator-signed): looks the TXT record up now.
-pub async fn confirm(State(state): State<AppState>, req: OperatorSigned) -> AppResult<Json<Value>> {
+pub async fn confirm(
+    State(state): State<AppState>,
+    req: OperatorSigned,
+) -> AppResult<Json<Operator>> {
     let updated = operators::confirm(&state, &req.operator).await?;
     Ok(Json(operator_view(&updated, state.clock.now())))
 }
 
 /// `GET /v1/operators/{id}/agents` (operator-signed).
-pub async fn agents(State(state): State<AppState>, req: OperatorSigned) -> AppResult<Json<Value>> {
+pub async fn agents(
+    State(state): State<AppState>,
+    req: OperatorSigned,
+) -> AppResult<Json<AgentList>> {
     let agents = operators::agents(&state, &req.operator).await?;
-    let views = agents
+    let agents = agents
         .iter()
         .map(agent_view)
         .collect::<AppResult<Vec<_>>>()?;
-    Ok(Json(json!({ "agents": views })))
+    Ok(Json(AgentList { agents }))
 }
 
 /// `GET /v1/operators/{id}/revocations` (operator-signed): revoked tokens still live and revoked agents.
 pub async fn revocations(
     State(state): State<AppState>,
     req: OperatorSigned,
-) -> AppResult<Json<Value>> {
+) -> AppResult<Json<Revocations>> {
     let (tokens, agents) = operators::revocations(&state, &req.operator, state.clock.now()).await?;
-    Ok(Json(json!({
-        "tokens": tokens.iter().map(|t| json!({
-            "jti": t.jti, "did": t.did, "revoked_at": t.revoked_at, "expires_at": t.expires_at,
-        })).collect::<Vec<_>>(),
-        "agents": agents.iter().map(|a| json!({
-            "did": a.did, "revoked_at": a.revoked_at,
-        })).collect::<Vec<_>>(),
-    })))
+    Ok(Json(Revocations {
+        tokens: tokens
+            .into_iter()
+            .map(|t| RevokedToken {
+                jti: t.jti,
+                did: t.did,
+                revoked_at: t.revoked_at,
+                expires_at: t.expires_at,
+            })
+            .collect(),
+        agents: agents
+            .into_iter()
+            .map(|a| RevokedAgent {
+                revoked_at: a.revoked_at.unwrap_or(a.updated_at),
+                did: a.did,
+            })
+            .collect(),
+    }))
 }

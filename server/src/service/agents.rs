@@ -6,6 +6,8 @@ use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
 
 use super::lifecycle::{AgentEvent, Refusal};
 use super::operators::require_verified;
+use auth4agent_api::ErrorCode;
+
 use super::{ServiceError, ServiceResult, audit};
 use crate::state::AppState;
 use crate::store::{Agent, AgentStatus, AgentUpdate, Operator, StoreError, UnixTime};
@@ -15,11 +17,11 @@ const CAS_ATTEMPTS: usize = 4;
 
 /// Parses a DID from a path or body, or refuses with `invalid_did`.
 pub fn parse_did(s: &str) -> ServiceResult<Did> {
-    Did::parse(s).map_err(|e| ServiceError::refused("invalid_did", e.to_string()))
+    Did::parse(s).map_err(|e| ServiceError::refused(ErrorCode::InvalidDid, e.to_string()))
 }
 
 pub(crate) fn not_found(did: &str) -> ServiceError {
-    ServiceError::refused("agent_not_found", format!("no agent {did}"))
+    ServiceError::refused(ErrorCode::AgentNotFound, format!("no agent {did}"))
 }
 
 /// Loads an agent or refuses with `agent_not_found`.
@@ -41,7 +43,10 @@ pub async fn load_with_operator(state: &AppState, did: &Did) -> ServiceResult<(A
 }
 
 fn agent_exists(did: &Did) -> ServiceError {
-    ServiceError::refused("agent_exists", format!("agent {did} is already registered"))
+    ServiceError::refused(
+        ErrorCode::AgentExists,
+        format!("agent {did} is already registered"),
+    )
 }
 
 /// Registers the agent holding `key` (its proof of possession checked by the caller) under
@@ -223,11 +228,11 @@ async fn transition(
 fn refusal(did: &str, refusal: Refusal) -> ServiceError {
     match refusal {
         Refusal::Revoked => ServiceError::refused(
-            "agent_revoked",
+            ErrorCode::AgentRevoked,
             format!("agent {did} is revoked; revocation is permanent"),
         ),
         Refusal::Pending => ServiceError::refused(
-            "agent_not_active",
+            ErrorCode::AgentNotActive,
             format!(
                 "agent {did} is pending: approve it with PUT /v1/agents/{{did}}/scopes (or revoke it)"
             ),

@@ -1,5 +1,7 @@
 //! `ServiceError`: why a service function refused or failed. A refusal carries the stable wire code
-//! of spec/protocol.md and a message; the HTTP layer ([`crate::errors`]) gives each code its status.
+//! ([`ErrorCode`], whose one table in auth4agent-api also gives its HTTP status) and a message.
+
+use auth4agent_api::ErrorCode;
 
 use crate::store::StoreError;
 
@@ -7,8 +9,8 @@ use crate::store::StoreError;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ServiceError {
     /// Refused, with a stable snake_case code (`agent_revoked`, `scope_not_allowed`, …).
-    #[error("{code}: {message}")]
-    Refused { code: &'static str, message: String },
+    #[error("{}: {message}", code.as_str())]
+    Refused { code: ErrorCode, message: String },
     /// The store failed or is unreachable; details stay in the log.
     #[error("storage: {0}")]
     Storage(StoreError),
@@ -21,7 +23,7 @@ pub enum ServiceError {
 pub type ServiceResult<T> = Result<T, ServiceError>;
 
 impl ServiceError {
-    pub fn refused(code: &'static str, message: impl Into<String>) -> ServiceError {
+    pub fn refused(code: ErrorCode, message: impl Into<String>) -> ServiceError {
         ServiceError::Refused {
             code,
             message: message.into(),
@@ -33,9 +35,9 @@ impl ServiceError {
     }
 
     /// The wire code of a refusal (`None` for failures).
-    pub fn code(&self) -> Option<&'static str> {
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            ServiceError::Refused { code, .. } => Some(code),
+            ServiceError::Refused { code, .. } => Some(*code),
             _ => None,
         }
     }

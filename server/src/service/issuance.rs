@@ -10,6 +10,8 @@ use auth4agent_protocol::{
 
 use super::agents::{load, not_found as agent_not_found};
 use super::operators::require_verified;
+use auth4agent_api::ErrorCode;
+
 use super::{ServiceError, ServiceResult, audit};
 use crate::ids;
 use crate::state::AppState;
@@ -42,27 +44,27 @@ pub async fn challenge(state: &AppState, did: &Did, now: UnixTime) -> ServiceRes
 fn proof_error(e: auth4agent_protocol::Error) -> ServiceError {
     use auth4agent_protocol::Error as P;
     match &e {
-        P::InvalidScope(_) => ServiceError::refused("invalid_scope", e.to_string()),
-        P::InvalidAudience(_) => ServiceError::refused("invalid_audience", e.to_string()),
-        P::InvalidClaim("ttl", _) => ServiceError::refused("invalid_ttl", e.to_string()),
-        _ => ServiceError::refused("invalid_proof", format!("{}: {e}", e.code())),
+        P::InvalidScope(_) => ServiceError::refused(ErrorCode::InvalidScope, e.to_string()),
+        P::InvalidAudience(_) => ServiceError::refused(ErrorCode::InvalidAudience, e.to_string()),
+        P::InvalidClaim("ttl", _) => ServiceError::refused(ErrorCode::InvalidTtl, e.to_string()),
+        _ => ServiceError::refused(ErrorCode::InvalidProof, format!("{}: {e}", e.code())),
     }
 }
 
 fn challenge_not_found() -> ServiceError {
-    ServiceError::refused("challenge_not_found", "no such challenge")
+    ServiceError::refused(ErrorCode::ChallengeNotFound, "no such challenge")
 }
 
 fn challenge_used() -> ServiceError {
     ServiceError::refused(
-        "challenge_used",
+        ErrorCode::ChallengeUsed,
         "this challenge was already answered; request a new one",
     )
 }
 
 fn challenge_expired() -> ServiceError {
     ServiceError::refused(
-        "challenge_expired",
+        ErrorCode::ChallengeExpired,
         "this challenge has expired; request a new one",
     )
 }
@@ -103,18 +105,18 @@ pub async fn issue(state: &AppState, proof: &str, now: UnixTime) -> ServiceResul
 
     if agent.status != AgentStatus::Active {
         return Err(ServiceError::refused(
-            "agent_not_active",
+            ErrorCode::AgentNotActive,
             format!("agent is {}", agent.status),
         ));
     }
     require_verified(&operator, now)?;
     let requested = ScopeSet::parse(&claims.scope)
-        .map_err(|e| ServiceError::refused("invalid_scope", e.to_string()))?;
+        .map_err(|e| ServiceError::refused(ErrorCode::InvalidScope, e.to_string()))?;
     let allowed = ScopeSet::from_list(&agent.allowed_scopes)
         .map_err(|e| ServiceError::internal(format!("stored scopes are invalid: {e}")))?;
     requested
         .ensure_allowed(&allowed)
-        .map_err(|e| ServiceError::refused("scope_not_allowed", e.to_string()))?;
+        .map_err(|e| ServiceError::refused(ErrorCode::ScopeNotAllowed, e.to_string()))?;
     let ttl = if claims.ttl == 0 {
         state.config.token_default_ttl
     } else {
@@ -122,7 +124,7 @@ pub async fn issue(state: &AppState, proof: &str, now: UnixTime) -> ServiceResul
     };
     if ttl > state.config.token_max_ttl {
         return Err(ServiceError::refused(
-            "invalid_ttl",
+            ErrorCode::InvalidTtl,
             format!(
                 "requested lifetime {ttl} s exceeds the maximum of {} s",
                 state.config.token_max_ttl

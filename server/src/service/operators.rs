@@ -3,6 +3,8 @@
 
 use auth4agent_protocol::{Domain, Jwk, PublicKey, TxtRecord};
 
+use auth4agent_api::ErrorCode;
+
 use super::{ServiceError, ServiceResult, audit};
 use crate::dns::TxtVerification;
 use crate::ids;
@@ -17,15 +19,6 @@ pub fn is_verified(op: &Operator, now: UnixTime) -> bool {
     op.status == OperatorStatus::Verified && op.verification_expires_at.is_some_and(|t| t > now)
 }
 
-/// The operator status as reported (`verified` only while current).
-pub fn effective_status(op: &Operator, now: UnixTime) -> &'static str {
-    if is_verified(op, now) {
-        "verified"
-    } else {
-        "unverified"
-    }
-}
-
 /// Refuses what needs a proven domain (granting scopes, issuing tokens) while the operator's proof
 /// is not current (`operator_not_verified`).
 pub fn require_verified(op: &Operator, now: UnixTime) -> ServiceResult<()> {
@@ -33,7 +26,7 @@ pub fn require_verified(op: &Operator, now: UnixTime) -> ServiceResult<()> {
         Ok(())
     } else {
         Err(ServiceError::refused(
-            "operator_not_verified",
+            ErrorCode::OperatorNotVerified,
             format!(
                 "operator {} has no current DNS verification of {}",
                 op.id, op.domain
@@ -44,17 +37,18 @@ pub fn require_verified(op: &Operator, now: UnixTime) -> ServiceResult<()> {
 
 /// Parses a domain an operator may claim: valid DNS name, not a public suffix.
 pub fn registrable_domain(s: &str) -> ServiceResult<Domain> {
-    let domain =
-        Domain::parse(s).map_err(|e| ServiceError::refused("invalid_domain", e.to_string()))?;
+    let domain = Domain::parse(s)
+        .map_err(|e| ServiceError::refused(ErrorCode::InvalidDomain, e.to_string()))?;
     domain
         .ensure_registrable()
-        .map_err(|e| ServiceError::refused("public_suffix_domain", e.to_string()))?;
+        .map_err(|e| ServiceError::refused(ErrorCode::PublicSuffixDomain, e.to_string()))?;
     Ok(domain)
 }
 
 /// Parses a public JWK from a request body, or refuses with `invalid_key`.
 pub fn body_key(jwk: &Jwk) -> ServiceResult<PublicKey> {
-    PublicKey::from_jwk(jwk).map_err(|e| ServiceError::refused("invalid_key", e.to_string()))
+    PublicKey::from_jwk(jwk)
+        .map_err(|e| ServiceError::refused(ErrorCode::InvalidKey, e.to_string()))
 }
 
 /// Loads an operator or refuses with `operator_not_found`.
@@ -67,12 +61,12 @@ pub async fn load(state: &AppState, id: &str) -> ServiceResult<Operator> {
 }
 
 pub(crate) fn not_found(id: &str) -> ServiceError {
-    ServiceError::refused("operator_not_found", format!("no operator {id:?}"))
+    ServiceError::refused(ErrorCode::OperatorNotFound, format!("no operator {id:?}"))
 }
 
 fn operator_exists(domain: &Domain) -> ServiceError {
     ServiceError::refused(
-        "operator_exists",
+        ErrorCode::OperatorExists,
         format!("an operator is already registered for {domain}"),
     )
 }
@@ -130,7 +124,7 @@ pub async fn confirm(state: &AppState, operator: &Operator) -> ServiceResult<Ope
     let domain = registrable_domain(&operator.domain)?;
     if let Some(owner) = domain_owner(state, &domain, Some(&operator.id)).await? {
         return Err(ServiceError::refused(
-            "operator_exists",
+            ErrorCode::OperatorExists,
             format!("{domain} is already verified by operator {}", owner.id),
         ));
     }
@@ -176,11 +170,14 @@ pub async fn confirm(state: &AppState, operator: &Operator) -> ServiceResult<Ope
     .await;
     let definite = matches!(
         failure.code(),
-        Some("dns_record_not_found" | "dns_record_mismatch")
+        Some(ErrorCode::DnsRecordNotFound | ErrorCode::DnsRecordMismatch)
     );
     if definite && operator.status == OperatorStatus::Verified {
         state.store.set_operator_unverified(id).await?;
-        let detail = format!("explicit check: {}", failure.code().unwrap_or_default());
+        let detail = format!(
+            "explicit check: {}",
+            failure.code().map_or("", ErrorCode::as_str)
+        );
         audit::record(state, now, id, "operator.unverify", id, detail).await;
     }
     Err(failure)
@@ -205,7 +202,7 @@ fn dns_failure(domain: &Domain, token: &str, outcome: TxtVerification) -> Servic
     match outcome {
         TxtVerification::Verified => ServiceError::internal("verified outcome treated as failure"),
         TxtVerification::NoRecord => ServiceError::refused(
-            "dns_record_not_found",
+            ErrorCode::DnsRecordNotFound,
             format!(
                 "no TXT record at {}; publish {:?} there",
                 record.name, record.value
@@ -218,7 +215,7 @@ fn dns_failure(domain: &Domain, token: &str, outcome: TxtVerification) -> Servic
                 .map(|v| v.chars().take(200).collect())
                 .collect();
             ServiceError::refused(
-                "dns_record_mismatch",
+                ErrorCode::DnsRecordMismatch,
                 format!(
                     "TXT records at {} are {:?}; expected {:?}",
                     record.name, shown, record.value
@@ -226,7 +223,7 @@ fn dns_failure(domain: &Domain, token: &str, outcome: TxtVerification) -> Servic
             )
         }
         TxtVerification::LookupFailed(message) => ServiceError::refused(
-            "dns_lookup_failed",
+            ErrorCode::DnsLookupFailed,
             format!("looking up {} failed: {message}", record.name),
         ),
     }

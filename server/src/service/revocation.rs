@@ -3,8 +3,10 @@
 use auth4agent_protocol::{AccessTokenClaims, Error, KeySet, VerifiedToken};
 
 use super::agents::{load_with_operator, parse_did};
-use super::operators::{effective_status, is_verified};
+use super::operators::is_verified;
 use super::signatures::{self, KidMismatch, SignedRequest};
+use auth4agent_api::ErrorCode;
+
 use super::{ServiceError, ServiceResult, audit};
 use crate::state::AppState;
 use crate::store::{AgentStatus, RevokedToken, UnixTime};
@@ -17,7 +19,7 @@ pub enum Introspection {
     Active {
         claims: Box<AccessTokenClaims>,
         agent_status: AgentStatus,
-        operator_status: &'static str,
+        operator_status: auth4agent_api::OperatorStatus,
         operator_id: String,
     },
 }
@@ -78,7 +80,8 @@ pub async fn introspect(
     Ok(Introspection::Active {
         claims: Box::new(claims.clone()),
         agent_status: agent.status,
-        operator_status: effective_status(&operator, now),
+        // Only a verified operator's token is active.
+        operator_status: auth4agent_api::OperatorStatus::Verified,
         operator_id: operator.id,
     })
 }
@@ -93,7 +96,9 @@ pub async fn revoke_token(
 ) -> ServiceResult<String> {
     let verified = verify_own_token(state, token, now, false)
         .await
-        .map_err(|e| ServiceError::refused("invalid_token", format!("{}: {e}", e.code())))?;
+        .map_err(|e| {
+            ServiceError::refused(ErrorCode::InvalidToken, format!("{}: {e}", e.code()))
+        })?;
     let claims = verified.claims();
     let did = parse_did(&claims.sub)?;
     let (agent, operator) = load_with_operator(state, &did).await?;

@@ -4,6 +4,8 @@
 
 use auth4agent_protocol::{PublicKey, SIGNATURE_HEADER, UnverifiedRequest, VerifiedRequest};
 
+use auth4agent_api::ErrorCode;
+
 use super::{ServiceError, ServiceResult};
 use crate::state::AppState;
 use crate::store::{StoreError, UnixTime};
@@ -34,19 +36,19 @@ impl SignedRequest {
         let compact = match &self.signature {
             SignatureHeader::Missing => {
                 return Err(ServiceError::refused(
-                    "missing_signature",
+                    ErrorCode::MissingSignature,
                     format!("this call must carry a signed {SIGNATURE_HEADER} header"),
                 ));
             }
             SignatureHeader::Many => {
                 return Err(ServiceError::refused(
-                    "invalid_signature",
+                    ErrorCode::InvalidSignature,
                     format!("more than one {SIGNATURE_HEADER} header"),
                 ));
             }
             SignatureHeader::NotAscii => {
                 return Err(ServiceError::refused(
-                    "invalid_signature",
+                    ErrorCode::InvalidSignature,
                     "the signature header is not ASCII",
                 ));
             }
@@ -78,11 +80,11 @@ pub async fn verify(
     if unverified.kid() != thumbprint {
         return Err(match on_mismatch {
             KidMismatch::Forbidden => ServiceError::refused(
-                "forbidden",
+                ErrorCode::Forbidden,
                 "the request is signed by a key that may not make this call",
             ),
             KidMismatch::InvalidSignature => ServiceError::refused(
-                "invalid_signature",
+                ErrorCode::InvalidSignature,
                 "the request must be signed by the key it registers (kid mismatch)",
             ),
         });
@@ -98,7 +100,7 @@ pub async fn verify(
     {
         Ok(()) => Ok(verified),
         Err(StoreError::Replayed) => Err(ServiceError::refused(
-            "request_replayed",
+            ErrorCode::RequestReplayed,
             "this signed request (jti) was already used",
         )),
         Err(e) => Err(e.into()),
@@ -111,17 +113,17 @@ fn signature_error(e: auth4agent_protocol::Error) -> ServiceError {
     match &e {
         P::Expired | P::NotYetValid | P::IssuedInFuture | P::LifetimeTooLong => {
             ServiceError::refused(
-                "request_expired",
+                ErrorCode::RequestExpired,
                 format!(
                     "signed request is outside its validity window ({}): {e}",
                     e.code()
                 ),
             )
         }
-        P::HtmMismatch { .. } => ServiceError::refused("htm_mismatch", e.to_string()),
-        P::HtuMismatch { .. } => ServiceError::refused("htu_mismatch", e.to_string()),
-        P::BodyHashMismatch => ServiceError::refused("body_hash_mismatch", e.to_string()),
-        P::Replayed => ServiceError::refused("request_replayed", e.to_string()),
-        _ => ServiceError::refused("invalid_signature", format!("{}: {e}", e.code())),
+        P::HtmMismatch { .. } => ServiceError::refused(ErrorCode::HtmMismatch, e.to_string()),
+        P::HtuMismatch { .. } => ServiceError::refused(ErrorCode::HtuMismatch, e.to_string()),
+        P::BodyHashMismatch => ServiceError::refused(ErrorCode::BodyHashMismatch, e.to_string()),
+        P::Replayed => ServiceError::refused(ErrorCode::RequestReplayed, e.to_string()),
+        _ => ServiceError::refused(ErrorCode::InvalidSignature, format!("{}: {e}", e.code())),
     }
 }

@@ -13,8 +13,8 @@ use auth4agent_protocol::KeySet;
 use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
-    AgentStatus, AgentUpdate, AuditEvent, OperatorStatus, PostgresStore, RevokedToken, SqliteStore, Store,
-    StoreError,
+    AgentStatus, AgentUpdate, AuditEvent, OperatorStatus, PostgresStore, RevokedToken, SqliteStore,
+    Store, StoreError,
 };
 use auth4agent_testkit::TestDatabase;
 
@@ -250,14 +250,22 @@ pub async fn agent_compare_and_set(db: TestStore) {
         .update_agent(
             &ag.did,
             AgentStatus::Pending,
-            update(AgentStatus::Active, &["write", "read", "write"], NOW + 50, None),
+            update(
+                AgentStatus::Active,
+                &["write", "read", "write"],
+                NOW + 50,
+                None,
+            ),
         )
         .await
         .unwrap();
     assert_eq!(active.status, AgentStatus::Active);
     assert_eq!(active.allowed_scopes, ["read", "write"]);
     assert_eq!(active.updated_at, NOW + 50);
-    assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(active.clone()));
+    assert_eq!(
+        store.get_agent(&ag.did).await.unwrap(),
+        Some(active.clone())
+    );
 
     // A write from a status the agent no longer has misses, names the status found, and changes
     // nothing.

@@ -2,7 +2,9 @@
 //! on open, refusal of newer schemas and non-database files, durability across SIGKILL, and the
 //! one-serving-process-per-file lock with its row cache.
 
-use auth4agent_server::store::{AgentStatus, AgentUpdate, OperatorStatus, SqliteStore, Store, StoreError};
+use auth4agent_server::store::{
+    AgentStatus, AgentUpdate, OperatorStatus, SqliteStore, Store, StoreError,
+};
 
 use crate::store_rows::*;
 
