@@ -12,6 +12,7 @@ pub mod encoding;
 #[cfg(test)]
 mod equivalence_tests;
 pub mod error;
+mod form;
 pub mod jwks;
 pub mod jws;
 pub mod keys;
@@ -25,6 +26,7 @@ pub use did::{Did, Domain, did_document};
 pub use dns::{TxtMatch, TxtRecord, match_txt, txt_record_name, txt_record_value};
 pub use encoding::{b64url_decode, b64url_encode, sha256_b64url};
 pub use error::{Error, Result};
+pub use form::{Form, MAX_FORM_PARAMS, encode_form};
 pub use jwks::{Jwks, KeySet};
 pub use jws::{UnverifiedJws, VerifiedJws, typ};
 pub use keys::{Jwk, PublicKey, SigningKey};
