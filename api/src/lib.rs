@@ -24,7 +24,8 @@ pub use discovery::{Configuration, Endpoints, Limits};
 pub use error::{ErrorBody, ErrorCode, status_of};
 pub use health::{Health, Ready};
 pub use oauth::{
-    AuthorizationServerMetadata, FormRefusal, OAuthErrorBody, OAuthTokenResponse, TokenForm, oauth_error,
+    AuthorizationServerMetadata, FormRefusal, OAuthErrorBody, OAuthTokenResponse, TokenForm,
+    oauth_error,
 };
 pub use operators::{
     Operator, OperatorStatus, RegisterOperator, Revocations, RevokedAgent, RevokedToken,

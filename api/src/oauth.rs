@@ -10,7 +10,8 @@ use crate::error::ErrorCode;
 /// `grant_type` of the client credentials grant (RFC 6749 §4.4.2).
 pub const GRANT_CLIENT_CREDENTIALS: &str = "client_credentials";
 /// `client_assertion_type` of a JWT client assertion (RFC 7523 §2.2).
-pub const ASSERTION_TYPE_JWT_BEARER: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
+pub const ASSERTION_TYPE_JWT_BEARER: &str =
+    "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /// The only client authentication method the token endpoint accepts.
 pub const AUTH_METHOD_PRIVATE_KEY_JWT: &str = "private_key_jwt";
 
@@ -93,7 +94,10 @@ impl TokenForm {
                 ));
             }
         }
-        let client_assertion = match (form.get("client_assertion_type"), form.get("client_assertion")) {
+        let client_assertion = match (
+            form.get("client_assertion_type"),
+            form.get("client_assertion"),
+        ) {
             (Some(ASSERTION_TYPE_JWT_BEARER), Some(assertion)) => assertion.to_owned(),
             (Some(ASSERTION_TYPE_JWT_BEARER), None) => {
                 return Err(FormRefusal::new(
@@ -243,7 +247,9 @@ mod tests {
     fn refusals_have_their_oauth_codes() {
         assert_eq!(refusal(&body("")), ErrorCode::InvalidTarget, "no resource");
         assert_eq!(
-            refusal(&body("&resource=https://a.example&resource=https://b.example")),
+            refusal(&body(
+                "&resource=https://a.example&resource=https://b.example"
+            )),
             ErrorCode::InvalidTarget
         );
         assert_eq!(
@@ -267,9 +273,18 @@ mod tests {
         for code in [ErrorCode::InvalidTarget, ErrorCode::UnsupportedGrantType] {
             assert_eq!(oauth_error(code).0, 400);
         }
-        assert_eq!(oauth_error(ErrorCode::ClientAssertionReplayed), (401, "invalid_client"));
-        assert_eq!(oauth_error(ErrorCode::ScopeNotAllowed), (400, "invalid_scope"));
-        assert_eq!(oauth_error(ErrorCode::PayloadTooLarge), (413, "invalid_request"));
+        assert_eq!(
+            oauth_error(ErrorCode::ClientAssertionReplayed),
+            (401, "invalid_client")
+        );
+        assert_eq!(
+            oauth_error(ErrorCode::ScopeNotAllowed),
+            (400, "invalid_scope")
+        );
+        assert_eq!(
+            oauth_error(ErrorCode::PayloadTooLarge),
+            (413, "invalid_request")
+        );
     }
 
     #[test]
@@ -287,7 +302,11 @@ mod tests {
             let (status, error) = oauth_error(code);
             assert!(OAUTH.contains(&error), "{code}: {error}");
             assert!(status >= 400, "{code}");
-            assert_eq!(status >= 500, code.status() >= 500, "{code}: bad input never becomes a 5xx");
+            assert_eq!(
+                status >= 500,
+                code.status() >= 500,
+                "{code}: bad input never becomes a 5xx"
+            );
         }
     }
 }

@@ -133,13 +133,23 @@ mod tests {
     fn refuses_repeats_even_when_empty() {
         for body in [&b"a=1&a=2"[..], b"a=&a=1", b"a&a", b"a=1&%61=2"] {
             let err = Form::parse(body).unwrap_err();
-            assert!(matches!(err, Error::InvalidForm(ref m) if m.contains("repeated")), "{body:?}: {err}");
+            assert!(
+                matches!(err, Error::InvalidForm(ref m) if m.contains("repeated")),
+                "{body:?}: {err}"
+            );
         }
     }
 
     #[test]
     fn refuses_bad_escapes_and_non_utf8() {
-        for body in [&b"a=%"[..], b"a=%4", b"a=%zz", b"a=%FF", b"%C3=1", b"a=\xff"] {
+        for body in [
+            &b"a=%"[..],
+            b"a=%4",
+            b"a=%zz",
+            b"a=%FF",
+            b"%C3=1",
+            b"a=\xff",
+        ] {
             assert!(
                 matches!(Form::parse(body), Err(Error::InvalidForm(_))),
                 "{body:?}"
@@ -152,12 +162,18 @@ mod tests {
         let body: Vec<String> = (0..=MAX_FORM_PARAMS).map(|i| format!("p{i}=1")).collect();
         assert!(Form::parse(body.join("&").as_bytes()).is_err());
         let ok: Vec<String> = (0..MAX_FORM_PARAMS).map(|i| format!("p{i}=1")).collect();
-        assert_eq!(Form::parse(ok.join("&").as_bytes()).unwrap().iter().count(), MAX_FORM_PARAMS);
+        assert_eq!(
+            Form::parse(ok.join("&").as_bytes()).unwrap().iter().count(),
+            MAX_FORM_PARAMS
+        );
     }
 
     #[test]
     fn encoding_round_trips() {
-        let params = [("grant_type", "client_credentials"), ("scope", "a:b c/d é&=+")];
+        let params = [
+            ("grant_type", "client_credentials"),
+            ("scope", "a:b c/d é&=+"),
+        ];
         let body = encode_form(params);
         let form = Form::parse(body.as_bytes()).unwrap();
         assert_eq!(form.iter().collect::<Vec<_>>(), params);

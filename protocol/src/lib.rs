@@ -6,6 +6,7 @@
 //! scopes ([`scope`]). It performs no I/O and never reads the clock: callers pass `now` (Unix seconds) and random
 //! bytes in.
 
+mod client_assertion;
 pub mod did;
 pub mod dns;
 pub mod encoding;
@@ -22,6 +23,10 @@ pub mod scope;
 mod strict_json;
 pub mod token;
 
+pub use client_assertion::{
+    AssertionRules, CLIENT_ASSERTION_TYP, MAX_ASSERTION_LIFETIME, UnverifiedClientAssertion,
+    VerifiedClientAssertion, check_resource,
+};
 pub use did::{Did, Domain, did_document};
 pub use dns::{TxtMatch, TxtRecord, match_txt, txt_record_name, txt_record_value};
 pub use encoding::{b64url_decode, b64url_encode, sha256_b64url};

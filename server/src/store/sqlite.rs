@@ -819,6 +819,30 @@ impl Store for SqliteStore {
         })
     }
 
+    fn redeem_client_assertion(
+        &self,
+        signer: &str,
+        jti: &str,
+        expires_at: UnixTime,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, ()> {
+        let signer = signer.to_owned();
+        let jti = jti.to_owned();
+        self.write(move |conn| {
+            let inserted = conn
+                .prepare_cached(
+                    "INSERT INTO request_jtis (signer, jti, expires_at) VALUES (?1, ?2, ?3) \
+                     ON CONFLICT (signer, jti) DO NOTHING",
+                )
+                .and_then(|mut s| s.execute(params![signer, jti, expires_at]))
+                .map_err(map_err)?;
+            if inserted != 1 {
+                return Err(StoreError::Replayed);
+            }
+            insert_audit(conn, &event)
+        })
+    }
+
     fn revoke_token(&self, t: RevokedToken) -> StoreFuture<'_, bool> {
         self.write(move |conn| {
             conn.prepare_cached(
