@@ -11,7 +11,8 @@
 use crate::did::Did;
 use crate::error::{Error, Result};
 use crate::jws::{self, numeric_date, required_date, string_claim};
-use crate::keys::PublicKey;
+use crate::keys::{PublicKey, SigningKey};
+use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 /// Longest accepted assertion lifetime, in seconds (the MCP SDK signs for 300 s).
@@ -37,6 +38,51 @@ const FOREIGN_CLAIMS: [&str; 9] = [
     "client_id",
     "scope",
 ];
+
+/// The claims of a client assertion as this crate signs them.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ClientAssertionClaims {
+    /// The agent DID.
+    pub iss: String,
+    /// The agent DID.
+    pub sub: String,
+    /// The server's issuer identifier.
+    pub aud: String,
+    pub iat: u64,
+    pub exp: u64,
+    pub jti: String,
+}
+
+impl ClientAssertionClaims {
+    /// An assertion by `did` for the server `issuer`, issued at `now` and valid for `lifetime` seconds
+    /// (at most [`MAX_ASSERTION_LIFETIME`]).
+    pub fn new(
+        did: &Did,
+        issuer: &str,
+        now: u64,
+        lifetime: u64,
+        jti: String,
+    ) -> ClientAssertionClaims {
+        ClientAssertionClaims {
+            iss: did.as_str().to_owned(),
+            sub: did.as_str().to_owned(),
+            aud: issuer.to_owned(),
+            iat: now,
+            exp: now.saturating_add(lifetime.min(MAX_ASSERTION_LIFETIME)),
+            jti,
+        }
+    }
+}
+
+/// Signs a client assertion with the agent key: header `{"alg":"EdDSA","kid":<thumbprint>,"typ":"client-authentication+jwt"}`.
+pub fn sign_client_assertion(key: &SigningKey, claims: &ClientAssertionClaims) -> Result<String> {
+    jws::sign(
+        key,
+        CLIENT_ASSERTION_TYP,
+        &key.public_key().thumbprint(),
+        claims,
+    )
+}
 
 /// What the server accepts in an assertion's `aud`, and the clock.
 #[derive(Debug, Clone, Copy)]
@@ -104,10 +150,10 @@ impl UnverifiedClientAssertion {
         if !self.did.matches_key(key) {
             return Err(Error::WrongSubject);
         }
-        if let Some(kid) = self.jws.header_kid() {
-            if kid != key.thumbprint() {
-                return Err(Error::UnknownKid(kid.to_owned()));
-            }
+        if let Some(kid) = self.jws.header_kid()
+            && kid != key.thumbprint()
+        {
+            return Err(Error::UnknownKid(kid.to_owned()));
         }
         let verified = self.jws.verify(key)?;
         let c = &verified.claims;
@@ -170,10 +216,10 @@ fn check_audience(c: &Map<String, Value>, accepted: &[&str]) -> Result<()> {
 fn check_lifetime(c: &Map<String, Value>, now: u64, leeway: u64) -> Result<()> {
     let exp = required_date(c, "exp")?;
     let iat = numeric_date(c, "iat")?;
-    if let Some(nbf) = numeric_date(c, "nbf")? {
-        if nbf > now.saturating_add(leeway) {
-            return Err(Error::NotYetValid);
-        }
+    if let Some(nbf) = numeric_date(c, "nbf")?
+        && nbf > now.saturating_add(leeway)
+    {
+        return Err(Error::NotYetValid);
     }
     match iat {
         Some(iat) => jws::check_times(iat, exp, now, leeway, MAX_ASSERTION_LIFETIME),
@@ -223,7 +269,6 @@ mod tests {
 
     use super::*;
     use crate::did::Domain;
-    use crate::keys::SigningKey;
 
     const ISSUER: &str = "https://auth.example.com";
     const TOKEN_ENDPOINT: &str = "https://auth.example.com/oauth/token";
@@ -275,6 +320,19 @@ mod tests {
         to_endpoint["aud"] = json!(["https://other.example", TOKEN_ENDPOINT]);
         to_endpoint.as_object_mut().unwrap().remove("iat");
         check(&key, &sign(&key, json!({"alg": "EdDSA"}), &to_endpoint)).unwrap();
+    }
+
+    #[test]
+    fn signs_what_it_verifies() {
+        let (key, did) = agent(3);
+        let claims = ClientAssertionClaims::new(&did, ISSUER, NOW, 600, "j-2".into());
+        assert_eq!(
+            claims.exp,
+            NOW + MAX_ASSERTION_LIFETIME,
+            "the lifetime is capped"
+        );
+        let verified = check(&key, &sign_client_assertion(&key, &claims).unwrap()).unwrap();
+        assert_eq!((verified.did(), verified.jti()), (&did, "j-2"));
     }
 
     #[test]

@@ -24,8 +24,8 @@ mod strict_json;
 pub mod token;
 
 pub use client_assertion::{
-    AssertionRules, CLIENT_ASSERTION_TYP, MAX_ASSERTION_LIFETIME, UnverifiedClientAssertion,
-    VerifiedClientAssertion, check_resource,
+    AssertionRules, CLIENT_ASSERTION_TYP, ClientAssertionClaims, MAX_ASSERTION_LIFETIME,
+    UnverifiedClientAssertion, VerifiedClientAssertion, check_resource, sign_client_assertion,
 };
 pub use did::{Did, Domain, did_document};
 pub use dns::{TxtMatch, TxtRecord, match_txt, txt_record_name, txt_record_value};

@@ -137,3 +137,23 @@ impl fmt::Debug for Signer {
             .finish_non_exhaustive()
     }
 }
+
+/// A client assertion (RFC 7523) by `did` for the server `aud`, issued at `iat`, valid 300 s, fresh jti.
+pub fn client_assertion(key: &SigningKey, did: &str, aud: &str, iat: u64) -> String {
+    let did = auth4agent_protocol::Did::parse(did).unwrap_or_else(|e| panic!("{did}: {e}"));
+    let claims = auth4agent_protocol::ClientAssertionClaims::new(&did, aud, iat, 300, fresh_jti());
+    auth4agent_protocol::sign_client_assertion(key, &claims)
+        .unwrap_or_else(|e| panic!("assertion: {e}"))
+}
+
+/// A compact JWS over `header` and `claims` exactly as given (for refusal tests: any `typ`, any claims),
+/// signed with `key`.
+pub fn raw_jws(key: &SigningKey, header: &Value, claims: &Value) -> String {
+    let input = format!(
+        "{}.{}",
+        b64url_encode(header.to_string().as_bytes()),
+        b64url_encode(claims.to_string().as_bytes())
+    );
+    let signature = key.sign(input.as_bytes());
+    format!("{input}.{}", b64url_encode(&signature))
+}

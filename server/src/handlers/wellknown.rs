@@ -29,11 +29,13 @@ pub async fn configuration(State(state): State<AppState>) -> Json<Value> {
     Json(json!({
         "issuer": c.issuer,
         "jwks_uri": u("/.well-known/jwks.json"),
+        "oauth_authorization_server": u("/.well-known/oauth-authorization-server"),
         "endpoints": {
             "operators": u("/v1/operators"),
             "agents": u("/v1/agents"),
             "challenge": u("/v1/challenge"),
             "token": u("/v1/token"),
+            "oauth_token": u("/oauth/token"),
             "introspect": u("/v1/introspect"),
             "revoke": u("/v1/revoke"),
             "jwks": u("/.well-known/jwks.json"),
