@@ -10,7 +10,7 @@
 
 use crate::did::Did;
 use crate::error::{Error, Result};
-use crate::jws::{self, numeric_date, required_date, string_claim};
+use crate::jws::{self, string_claim};
 use crate::keys::{PublicKey, SigningKey};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -175,7 +175,7 @@ impl UnverifiedClientAssertion {
         Ok(VerifiedClientAssertion {
             did: self.did,
             jti: jti.to_owned(),
-            expires_at: required_date(c, "exp")?,
+            expires_at: assertion_date(c, "exp", Round::Down)?.ok_or(Error::MissingClaim("exp"))?,
         })
     }
 }
@@ -211,12 +211,45 @@ fn check_audience(c: &Map<String, Value>, accepted: &[&str]) -> Result<()> {
     }
 }
 
+/// Which way a non-integer NumericDate is rounded: always toward refusing.
+#[derive(Clone, Copy)]
+enum Round {
+    Down,
+    Up,
+}
+
+/// A NumericDate of an assertion. Unlike our own messages (integers only, §2.3), RFC 7519 §2 allows
+/// non-integer values and some libraries (josekit) send them, so a finite non-negative number is accepted,
+/// rounded toward the stricter side: `exp` down, `iat` and `nbf` up.
+fn assertion_date(c: &Map<String, Value>, name: &'static str, round: Round) -> Result<Option<u64>> {
+    match c.get(name) {
+        None => Ok(None),
+        Some(Value::Number(n)) => {
+            if let Some(secs) = n.as_u64() {
+                return Ok(Some(secs));
+            }
+            match n.as_f64() {
+                Some(f) if f.is_finite() && f >= 0.0 && f < 9_007_199_254_740_992.0 => {
+                    let rounded = match round {
+                        Round::Down => f.floor(),
+                        Round::Up => f.ceil(),
+                    };
+                    // In range and integral: the conversion is exact.
+                    Ok(Some(rounded as u64))
+                }
+                _ => Err(Error::InvalidNumericDate(name)),
+            }
+        }
+        Some(_) => Err(Error::InvalidNumericDate(name)),
+    }
+}
+
 /// `exp` required, `iat` and `nbf` optional; the lifetime from `iat` (or from now) is at most
 /// [`MAX_ASSERTION_LIFETIME`].
 fn check_lifetime(c: &Map<String, Value>, now: u64, leeway: u64) -> Result<()> {
-    let exp = required_date(c, "exp")?;
-    let iat = numeric_date(c, "iat")?;
-    if let Some(nbf) = numeric_date(c, "nbf")?
+    let exp = assertion_date(c, "exp", Round::Down)?.ok_or(Error::MissingClaim("exp"))?;
+    let iat = assertion_date(c, "iat", Round::Up)?;
+    if let Some(nbf) = assertion_date(c, "nbf", Round::Up)?
         && nbf > now.saturating_add(leeway)
     {
         return Err(Error::NotYetValid);
@@ -419,6 +452,18 @@ mod tests {
             "wrong_subject"
         );
         assert_eq!(refused(&with("exp", json!("soon"))), "invalid_numeric_date");
+        assert_eq!(refused(&with("exp", json!(-1.5))), "invalid_numeric_date");
+        assert_eq!(refused(&with("iat", json!(1e300))), "invalid_numeric_date");
+        // Fractional dates (RFC 7519 §2) round toward refusal: exp down, iat up.
+        let mut fractional = claims(&did);
+        fractional["exp"] = json!(NOW as f64 + 300.5);
+        fractional["iat"] = json!(NOW as f64 - 0.5);
+        let verified = check(&key, &sign(&key, header(), &fractional)).unwrap();
+        assert_eq!(verified.expires_at(), NOW + 300);
+        assert_eq!(
+            refused(&with("iat", json!(NOW as f64 + 60.5))),
+            "issued_in_future"
+        );
         let embedded = json!({"alg": "EdDSA", "jwk": key.public_key().to_jwk()});
         assert!(matches!(
             check(&key, &sign(&key, embedded, &claims(&did))),

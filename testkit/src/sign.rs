@@ -128,6 +128,25 @@ impl Signer {
         let now = unix_now();
         proof(&self.key, &request, now, now + 30)
     }
+
+    /// A client assertion (RFC 7523) by `did` for the server `issuer`, issued now, fresh jti.
+    pub fn client_assertion(&self, did: &str, issuer: &str) -> String {
+        client_assertion(&self.key, did, issuer, unix_now())
+    }
+
+    /// The `POST /oauth/token` form for the client credentials grant with `assertion`, plus `extra`.
+    pub fn token_form(assertion: &str, extra: &[(&str, &str)]) -> String {
+        let mut params = vec![
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ];
+        params.extend_from_slice(extra);
+        auth4agent_protocol::encode_form(params)
+    }
 }
 
 impl fmt::Debug for Signer {

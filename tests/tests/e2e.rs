@@ -9,6 +9,8 @@ mod support;
 
 #[path = "e2e/api.rs"]
 mod api;
+#[path = "e2e/client_credentials.rs"]
+mod client_credentials;
 #[path = "e2e/dns.rs"]
 mod dns;
 #[path = "e2e/dns_verification.rs"]
