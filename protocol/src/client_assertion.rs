@@ -229,7 +229,7 @@ fn assertion_date(c: &Map<String, Value>, name: &'static str, round: Round) -> R
                 return Ok(Some(secs));
             }
             match n.as_f64() {
-                Some(f) if f.is_finite() && f >= 0.0 && f < 9_007_199_254_740_992.0 => {
+                Some(f) if (0.0..9_007_199_254_740_992.0).contains(&f) => {
                     let rounded = match round {
                         Round::Down => f.floor(),
                         Round::Up => f.ceil(),
