@@ -12,7 +12,7 @@ use auth4agent_protocol::{Did, PublicKey, did_document};
 
 use crate::errors::{AppError, AppResult};
 use crate::service::operators::is_verified;
-use crate::store::{Agent, AgentStatus, Operator};
+use crate::store::{Agent, Operator};
 
 /// The operator object as of `now`: `status` is `verified` only while the verification is current
 /// (a lapsed one shows `unverified`, with the times of the verification that lapsed).
@@ -31,16 +31,6 @@ pub fn operator_view(op: &Operator, now: u64) -> api::Operator {
     }
 }
 
-/// The wire form of an agent status.
-pub fn status_view(status: AgentStatus) -> api::AgentStatus {
-    match status {
-        AgentStatus::Pending => api::AgentStatus::Pending,
-        AgentStatus::Active => api::AgentStatus::Active,
-        AgentStatus::Suspended => api::AgentStatus::Suspended,
-        AgentStatus::Revoked => api::AgentStatus::Revoked,
-    }
-}
-
 /// The agent object, with its DID document.
 pub fn agent_view(agent: &Agent) -> AppResult<api::Agent> {
     let did = Did::parse(&agent.did)
@@ -50,7 +40,7 @@ pub fn agent_view(agent: &Agent) -> AppResult<api::Agent> {
     Ok(api::Agent {
         did: agent.did.clone(),
         operator_id: agent.operator_id.clone(),
-        status: status_view(agent.status),
+        status: agent.status,
         allowed_scopes: agent.allowed_scopes.clone(),
         created_at: agent.created_at,
         updated_at: agent.updated_at,

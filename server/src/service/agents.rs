@@ -4,7 +4,7 @@
 
 use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
 
-use super::lifecycle::{AgentEvent, Refusal};
+use super::lifecycle::{AgentEvent, Lifecycle as _, Refusal};
 use super::operators::require_verified;
 use auth4agent_api::ErrorCode;
 

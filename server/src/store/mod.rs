@@ -55,71 +55,11 @@ pub enum StoreError {
     Corrupt(String),
 }
 
-/// Whether an operator's domain is currently proven by DNS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OperatorStatus {
-    Unverified,
-    Verified,
-}
-
-impl OperatorStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperatorStatus::Unverified => "unverified",
-            OperatorStatus::Verified => "verified",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "unverified" => Some(OperatorStatus::Unverified),
-            "verified" => Some(OperatorStatus::Verified),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for OperatorStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Lifecycle of an agent. `Revoked` is terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AgentStatus {
-    Pending,
-    Active,
-    Suspended,
-    Revoked,
-}
-
-impl AgentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentStatus::Pending => "pending",
-            AgentStatus::Active => "active",
-            AgentStatus::Suspended => "suspended",
-            AgentStatus::Revoked => "revoked",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(AgentStatus::Pending),
-            "active" => Some(AgentStatus::Active),
-            "suspended" => Some(AgentStatus::Suspended),
-            "revoked" => Some(AgentStatus::Revoked),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for AgentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The stored statuses are the wire enums of auth4agent-api, stored as their `as_str` text: one
+/// definition and one string table for the wire and the database. An operator's stored status is
+/// what its last DNS check found; whether that proof is still current is the service's judgement
+/// (`service::operators::is_verified`). The agent lifecycle (`apply`) is in `service::lifecycle`.
+pub use auth4agent_api::{AgentStatus, OperatorStatus};
 
 /// An operator: owner of a domain and of the root key that signs its administrative requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
