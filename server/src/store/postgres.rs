@@ -22,10 +22,12 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Client, NoTls, Row};
 
+use auth4agent_protocol::{Did, Domain};
+
+use super::rows::{self, Columns, scopes_column};
 use super::{
-    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, Operator, OperatorStatus, PurgeStats,
-    RevokedToken, SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
-    scopes_column,
+    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, Operator, PurgeStats, RevokedToken,
+    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
@@ -294,25 +296,19 @@ fn get<'a, T: FromSql<'a>>(row: &'a Row, col: &str) -> Result<T, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("column {col}: {e}")))
 }
 
-fn time(row: &Row, col: &str) -> Result<UnixTime, StoreError> {
-    let v: i64 = get(row, col)?;
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("column {col}: negative time {v}")))
-}
-
-fn opt_time(row: &Row, col: &str) -> Result<Option<UnixTime>, StoreError> {
-    let v: Option<i64> = get(row, col)?;
-    v.map(|v| {
-        u64::try_from(v)
-            .map_err(|_| StoreError::Corrupt(format!("column {col}: negative time {v}")))
-    })
-    .transpose()
-}
-
-fn key_bytes(row: &Row, col: &str) -> Result<[u8; 32], StoreError> {
-    let bytes: Vec<u8> = get(row, col)?;
-    bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| StoreError::Corrupt(format!("public key length {}", b.len())))
+impl Columns for Row {
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        get(self, column)
+    }
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+        get(self, column)
+    }
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        get(self, column)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        get(self, column)
+    }
 }
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -347,72 +343,8 @@ async fn exec<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<
 const OPERATOR_COLUMNS: &str = "id, domain, public_key, thumbprint, txt_token, status, \
      domain_verified_at, verification_expires_at, created_at";
 
-fn operator_from_row(row: &Row) -> Result<Operator, StoreError> {
-    let status: String = get(row, "status")?;
-    Ok(Operator {
-        id: get(row, "id")?,
-        domain: get(row, "domain")?,
-        public_key: key_bytes(row, "public_key")?,
-        thumbprint: get(row, "thumbprint")?,
-        txt_token: get(row, "txt_token")?,
-        status: OperatorStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("invalid operator status {status:?}")))?,
-        domain_verified_at: opt_time(row, "domain_verified_at")?,
-        verification_expires_at: opt_time(row, "verification_expires_at")?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
 const AGENT_COLUMNS: &str = "did, operator_id, public_key, thumbprint, status, allowed_scopes, \
      created_at, updated_at, revoked_at";
-
-fn agent_from_row(row: &Row) -> Result<Agent, StoreError> {
-    let status: String = get(row, "status")?;
-    let scopes: String = get(row, "allowed_scopes")?;
-    Ok(Agent {
-        did: get(row, "did")?,
-        operator_id: get(row, "operator_id")?,
-        public_key: key_bytes(row, "public_key")?,
-        thumbprint: get(row, "thumbprint")?,
-        status: AgentStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("invalid agent status {status:?}")))?,
-        allowed_scopes: serde_json::from_str(&scopes)
-            .map_err(|_| StoreError::Corrupt(format!("invalid allowed scopes {scopes:?}")))?,
-        created_at: time(row, "created_at")?,
-        updated_at: time(row, "updated_at")?,
-        revoked_at: opt_time(row, "revoked_at")?,
-    })
-}
-
-fn challenge_from_row(row: &Row) -> Result<Challenge, StoreError> {
-    Ok(Challenge {
-        id: get(row, "id")?,
-        did: get(row, "did")?,
-        nonce: get(row, "nonce")?,
-        expires_at: time(row, "expires_at")?,
-        used_at: opt_time(row, "used_at")?,
-    })
-}
-
-fn revoked_from_row(row: &Row) -> Result<RevokedToken, StoreError> {
-    Ok(RevokedToken {
-        jti: get(row, "jti")?,
-        did: get(row, "did")?,
-        operator_id: get(row, "operator_id")?,
-        expires_at: time(row, "expires_at")?,
-        revoked_at: time(row, "revoked_at")?,
-    })
-}
-
-fn signing_key_from_row(row: &Row) -> Result<SigningKeyRecord, StoreError> {
-    Ok(SigningKeyRecord {
-        kid: get(row, "kid")?,
-        pkcs8_pem: zeroize::Zeroizing::new(get(row, "pkcs8_pem")?),
-        created_at: time(row, "created_at")?,
-        retired_at: opt_time(row, "retired_at")?,
-        not_after: opt_time(row, "not_after")?,
-    })
-}
 
 /// The single point of truth for single use: one conditional update.
 async fn consume_challenge_row<C: GenericClient>(
@@ -437,7 +369,7 @@ async fn consume_challenge_row<C: GenericClient>(
     let row = opt(c, "SELECT used_at FROM challenges WHERE id = $1", &[&id]).await?;
     Err(match row {
         None => StoreError::NotFound,
-        Some(row) if opt_time(&row, "used_at")?.is_some() => StoreError::AlreadyUsed,
+        Some(row) if row.opt_int("used_at")?.is_some() => StoreError::AlreadyUsed,
         Some(_) => StoreError::Expired,
     })
 }
@@ -463,19 +395,19 @@ async fn get_operator_row<C: GenericClient>(
     )
     .await?
     .as_ref()
-    .map(operator_from_row)
+    .map(rows::operator)
     .transpose()
 }
 
-async fn get_agent_row<C: GenericClient>(c: &C, did: &str) -> Result<Option<Agent>, StoreError> {
+async fn get_agent_row<C: GenericClient>(c: &C, did: &Did) -> Result<Option<Agent>, StoreError> {
     opt(
         c,
         &format!("SELECT {AGENT_COLUMNS} FROM agents WHERE did = $1"),
-        &[&did],
+        &[&did.as_str()],
     )
     .await?
     .as_ref()
-    .map(agent_from_row)
+    .map(rows::agent)
     .transpose()
 }
 
@@ -530,8 +462,8 @@ impl Store for PostgresStore {
                 ),
                 &[
                     &op.id,
-                    &op.domain,
-                    &&op.public_key[..],
+                    &op.domain.as_str(),
+                    &&op.public_key.as_bytes()[..],
                     &op.thumbprint,
                     &op.txt_token,
                     &op.status.as_str(),
@@ -553,8 +485,8 @@ impl Store for PostgresStore {
         })
     }
 
-    fn get_operator_by_domain(&self, domain: &str) -> StoreFuture<'_, Option<Operator>> {
-        let domain = domain.to_owned();
+    fn get_operator_by_domain(&self, domain: &Domain) -> StoreFuture<'_, Option<Operator>> {
+        let domain = domain.as_str().to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
             opt(
@@ -567,7 +499,7 @@ impl Store for PostgresStore {
             )
             .await?
             .as_ref()
-            .map(operator_from_row)
+            .map(rows::operator)
             .transpose()
         })
     }
@@ -603,7 +535,7 @@ impl Store for PostgresStore {
             )
             .await?
             .ok_or(StoreError::NotFound)?;
-            let op = operator_from_row(&row)?;
+            let op = rows::operator(&row)?;
             tx.commit().await.map_err(map_err)?;
             Ok(op)
         })
@@ -623,7 +555,7 @@ impl Store for PostgresStore {
             )
             .await?
             .ok_or(StoreError::NotFound)?;
-            operator_from_row(&row)
+            rows::operator(&row)
         })
     }
 
@@ -645,14 +577,14 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(operator_from_row)
+            .map(rows::operator)
             .collect()
         })
     }
 
     fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let scopes = scopes_column(agent.allowed_scopes)?;
+            let scopes = scopes_column(&agent.allowed_scopes);
             let conn = self.conn().await?;
             exec(
                 &conn,
@@ -660,9 +592,9 @@ impl Store for PostgresStore {
                     "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
                 ),
                 &[
-                    &agent.did,
+                    &agent.did.as_str(),
                     &agent.operator_id,
-                    &&agent.public_key[..],
+                    &&agent.public_key.as_bytes()[..],
                     &agent.thumbprint,
                     &agent.status.as_str(),
                     &scopes,
@@ -676,16 +608,16 @@ impl Store for PostgresStore {
         })
     }
 
-    fn get_agent(&self, did: &str) -> StoreFuture<'_, Option<Agent>> {
-        let did = did.to_owned();
+    fn get_agent(&self, did: &Did) -> StoreFuture<'_, Option<Agent>> {
+        let did = did.clone();
         Box::pin(async move {
             let conn = self.conn().await?;
             get_agent_row(&conn, &did).await
         })
     }
 
-    fn get_agent_with_operator(&self, did: &str) -> StoreFuture<'_, Option<(Agent, Operator)>> {
-        let did = did.to_owned();
+    fn get_agent_with_operator(&self, did: &Did) -> StoreFuture<'_, Option<(Agent, Operator)>> {
+        let did = did.clone();
         Box::pin(async move {
             let conn = self.conn().await?;
             let Some(agent) = get_agent_row(&conn, &did).await? else {
@@ -711,20 +643,20 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(agent_from_row)
+            .map(rows::agent)
             .collect()
         })
     }
 
     fn update_agent(
         &self,
-        did: &str,
+        did: &Did,
         expected: AgentStatus,
         update: AgentUpdate,
     ) -> StoreFuture<'_, Agent> {
-        let did = did.to_owned();
+        let did = did.clone();
         Box::pin(async move {
-            let scopes = scopes_column(update.allowed_scopes)?;
+            let scopes = scopes_column(&update.allowed_scopes);
             let conn = self.conn().await?;
             let updated = opt(
                 &conn,
@@ -733,7 +665,7 @@ impl Store for PostgresStore {
                      revoked_at = $6 WHERE did = $1 AND status = $2 RETURNING {AGENT_COLUMNS}"
                 ),
                 &[
-                    &did,
+                    &did.as_str(),
                     &expected.as_str(),
                     &update.status.as_str(),
                     &scopes,
@@ -743,7 +675,7 @@ impl Store for PostgresStore {
             )
             .await?;
             match updated {
-                Some(row) => agent_from_row(&row),
+                Some(row) => rows::agent(&row),
                 None => Err(classify_agent_miss(get_agent_row(&conn, &did).await?)),
             }
         })
@@ -758,7 +690,7 @@ impl Store for PostgresStore {
                  VALUES ($1, $2, $3, $4, $5)",
                 &[
                     &ch.id,
-                    &ch.did,
+                    &ch.did.as_str(),
                     &ch.nonce,
                     &ts(ch.expires_at),
                     &opt_ts(ch.used_at),
@@ -780,7 +712,7 @@ impl Store for PostgresStore {
             )
             .await?
             .as_ref()
-            .map(challenge_from_row)
+            .map(rows::challenge)
             .transpose()
         })
     }
@@ -830,7 +762,7 @@ impl Store for PostgresStore {
                  VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jti) DO NOTHING",
                 &[
                     &t.jti,
-                    &t.did,
+                    &t.did.as_str(),
                     &t.operator_id,
                     &ts(t.expires_at),
                     &ts(t.revoked_at),
@@ -867,7 +799,7 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(revoked_from_row)
+            .map(rows::revoked_token)
             .collect()
         })
     }
@@ -903,15 +835,7 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(|r| {
-                Ok(AuditEvent {
-                    at: time(r, "at")?,
-                    actor: get(r, "actor")?,
-                    action: get(r, "action")?,
-                    subject: get(r, "subject")?,
-                    detail: get(r, "detail")?,
-                })
-            })
+            .map(rows::audit_event)
             .collect()
         })
     }
@@ -927,7 +851,7 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(signing_key_from_row)
+            .map(rows::signing_key)
             .collect()
         })
     }

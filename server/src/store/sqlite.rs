@@ -15,15 +15,16 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
+use auth4agent_protocol::{Did, Domain};
 use rusqlite::{
     Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
 };
 
 use super::identities::IdentityCache;
+use super::rows::{self, Columns, scopes_column};
 use super::{
-    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, Operator, OperatorStatus, PurgeStats,
-    RevokedToken, SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
-    scopes_column,
+    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, Operator, PurgeStats, RevokedToken,
+    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
@@ -213,11 +214,11 @@ impl SqliteStore {
     }
 
     /// An agent row, from the identity cache when serving.
-    fn agent(&self, did: &str) -> Result<Option<Agent>, StoreError> {
+    fn agent(&self, did: &Did) -> Result<Option<Agent>, StoreError> {
         let Some(cache) = &self.inner.identities else {
             return with_reader(&self.inner, |conn| get_agent_row(conn, did));
         };
-        let ticket = match cache.agent(did) {
+        let ticket = match cache.agent(did.as_str()) {
             Ok(agent) => return Ok(Some(agent)),
             Err(ticket) => ticket,
         };
@@ -429,89 +430,54 @@ fn map_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("invalid {what}: {value:?}").into(),
-    )
+impl Columns for Row<'_> {
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        self.get(column).map_err(map_err)
+    }
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+        self.get(column).map_err(map_err)
+    }
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        self.get(column).map_err(map_err)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        self.get(column).map_err(map_err)
+    }
 }
 
-fn key_bytes(row: &Row<'_>, idx: &str) -> rusqlite::Result<[u8; 32]> {
-    let bytes: Vec<u8> = row.get(idx)?;
-    bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| corrupt("public key length", &b.len().to_string()))
+/// Runs `sql` and decodes its first row, if any, with `decode` (one of [`rows`]).
+fn query_opt<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    let mut found = stmt.query(params).map_err(map_err)?;
+    found.next().map_err(map_err)?.map(decode).transpose()
+}
+
+/// Runs `sql` and decodes every row with `decode` (one of [`rows`]).
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    let mut found = stmt.query(params).map_err(map_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = found.next().map_err(map_err)? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
 }
 
 const OPERATOR_COLUMNS: &str = "id, domain, public_key, thumbprint, txt_token, status, \
      domain_verified_at, verification_expires_at, created_at";
 
-fn operator_from_row(row: &Row<'_>) -> rusqlite::Result<Operator> {
-    let status: String = row.get("status")?;
-    Ok(Operator {
-        id: row.get("id")?,
-        domain: row.get("domain")?,
-        public_key: key_bytes(row, "public_key")?,
-        thumbprint: row.get("thumbprint")?,
-        txt_token: row.get("txt_token")?,
-        status: OperatorStatus::parse(&status)
-            .ok_or_else(|| corrupt("operator status", &status))?,
-        domain_verified_at: row.get("domain_verified_at")?,
-        verification_expires_at: row.get("verification_expires_at")?,
-        created_at: row.get("created_at")?,
-    })
-}
-
 const AGENT_COLUMNS: &str = "did, operator_id, public_key, thumbprint, status, allowed_scopes, \
      created_at, updated_at, revoked_at";
-
-fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
-    let status: String = row.get("status")?;
-    let scopes: String = row.get("allowed_scopes")?;
-    Ok(Agent {
-        did: row.get("did")?,
-        operator_id: row.get("operator_id")?,
-        public_key: key_bytes(row, "public_key")?,
-        thumbprint: row.get("thumbprint")?,
-        status: AgentStatus::parse(&status).ok_or_else(|| corrupt("agent status", &status))?,
-        allowed_scopes: serde_json::from_str(&scopes)
-            .map_err(|_| corrupt("allowed scopes", &scopes))?,
-        created_at: row.get("created_at")?,
-        updated_at: row.get("updated_at")?,
-        revoked_at: row.get("revoked_at")?,
-    })
-}
-
-fn challenge_from_row(row: &Row<'_>) -> rusqlite::Result<Challenge> {
-    Ok(Challenge {
-        id: row.get("id")?,
-        did: row.get("did")?,
-        nonce: row.get("nonce")?,
-        expires_at: row.get("expires_at")?,
-        used_at: row.get("used_at")?,
-    })
-}
-
-fn revoked_from_row(row: &Row<'_>) -> rusqlite::Result<RevokedToken> {
-    Ok(RevokedToken {
-        jti: row.get("jti")?,
-        did: row.get("did")?,
-        operator_id: row.get("operator_id")?,
-        expires_at: row.get("expires_at")?,
-        revoked_at: row.get("revoked_at")?,
-    })
-}
-
-fn signing_key_from_row(row: &Row<'_>) -> rusqlite::Result<SigningKeyRecord> {
-    Ok(SigningKeyRecord {
-        kid: row.get("kid")?,
-        pkcs8_pem: zeroize::Zeroizing::new(row.get("pkcs8_pem")?),
-        created_at: row.get("created_at")?,
-        retired_at: row.get("retired_at")?,
-        not_after: row.get("not_after")?,
-    })
-}
 
 /// The single point of truth for single use: one conditional update.
 fn consume_challenge_row(conn: &Connection, id: &str, now: UnixTime) -> Result<(), StoreError> {
@@ -548,19 +514,21 @@ fn insert_audit(conn: &Connection, e: &AuditEvent) -> Result<(), StoreError> {
 }
 
 fn get_operator_row(conn: &Connection, id: &str) -> Result<Option<Operator>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = ?1"
-    ))
-    .and_then(|mut s| s.query_row([id], operator_from_row).optional())
-    .map_err(map_err)
+    query_opt(
+        conn,
+        &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = ?1"),
+        [id],
+        |r| rows::operator(r),
+    )
 }
 
-fn get_agent_row(conn: &Connection, did: &str) -> Result<Option<Agent>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {AGENT_COLUMNS} FROM agents WHERE did = ?1"
-    ))
-    .and_then(|mut s| s.query_row([did], agent_from_row).optional())
-    .map_err(map_err)
+fn get_agent_row(conn: &Connection, did: &Did) -> Result<Option<Agent>, StoreError> {
+    query_opt(
+        conn,
+        &format!("SELECT {AGENT_COLUMNS} FROM agents WHERE did = ?1"),
+        [did.as_str()],
+        |r| rows::agent(r),
+    )
 }
 
 impl Store for SqliteStore {
@@ -586,8 +554,8 @@ impl Store for SqliteStore {
             .and_then(|mut s| {
                 s.execute(params![
                     op.id,
-                    op.domain,
-                    &op.public_key[..],
+                    op.domain.as_str(),
+                    &op.public_key.as_bytes()[..],
                     op.thumbprint,
                     op.txt_token,
                     op.status.as_str(),
@@ -605,14 +573,17 @@ impl Store for SqliteStore {
         Box::pin(std::future::ready(self.operator(id)))
     }
 
-    fn get_operator_by_domain(&self, domain: &str) -> StoreFuture<'_, Option<Operator>> {
+    fn get_operator_by_domain(&self, domain: &Domain) -> StoreFuture<'_, Option<Operator>> {
         self.lookup(|conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {OPERATOR_COLUMNS} FROM operators WHERE domain = ?1 \
-                 ORDER BY status = 'verified' DESC, created_at LIMIT 1"
-            ))
-            .and_then(|mut s| s.query_row([domain], operator_from_row).optional())
-            .map_err(map_err)
+            query_opt(
+                conn,
+                &format!(
+                    "SELECT {OPERATOR_COLUMNS} FROM operators WHERE domain = ?1 \
+                     ORDER BY status = 'verified' DESC, created_at LIMIT 1"
+                ),
+                [domain.as_str()],
+                |r| rows::operator(r),
+            )
         })
     }
 
@@ -633,15 +604,15 @@ impl Store for SqliteStore {
             )
             .and_then(|mut s| s.execute(params![id, verified_at]))
             .map_err(map_err)?;
-            conn.prepare_cached(&format!(
-                "UPDATE operators SET status = 'verified', domain_verified_at = ?2, \
-                 verification_expires_at = ?3 WHERE id = ?1 RETURNING {OPERATOR_COLUMNS}"
-            ))
-            .and_then(|mut s| {
-                s.query_row(params![id, verified_at, expires_at], operator_from_row)
-                    .optional()
-            })
-            .map_err(map_err)?
+            query_opt(
+                conn,
+                &format!(
+                    "UPDATE operators SET status = 'verified', domain_verified_at = ?2, \
+                     verification_expires_at = ?3 WHERE id = ?1 RETURNING {OPERATOR_COLUMNS}"
+                ),
+                params![id, verified_at, expires_at],
+                |r| rows::operator(r),
+            )?
             .ok_or(StoreError::NotFound)
         })
     }
@@ -649,12 +620,15 @@ impl Store for SqliteStore {
     fn set_operator_unverified(&self, id: &str) -> StoreFuture<'_, Operator> {
         let id = id.to_owned();
         self.write_identity(move |conn| {
-            conn.prepare_cached(&format!(
-                "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
-                 verification_expires_at = NULL WHERE id = ?1 RETURNING {OPERATOR_COLUMNS}"
-            ))
-            .and_then(|mut s| s.query_row([id], operator_from_row).optional())
-            .map_err(map_err)?
+            query_opt(
+                conn,
+                &format!(
+                    "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
+                     verification_expires_at = NULL WHERE id = ?1 RETURNING {OPERATOR_COLUMNS}"
+                ),
+                [&id],
+                |r| rows::operator(r),
+            )?
             .ok_or(StoreError::NotFound)
         })
     }
@@ -665,29 +639,29 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreFuture<'_, Vec<Operator>> {
         self.read(move |conn| {
-            let mut s = conn
-                .prepare_cached(&format!(
+            query_all(
+                conn,
+                &format!(
                     "SELECT {OPERATOR_COLUMNS} FROM operators WHERE status = 'verified' \
                      AND verification_expires_at <= ?1 ORDER BY verification_expires_at LIMIT ?2"
-                ))
-                .map_err(map_err)?;
-            s.query_map(params![now, limit], operator_from_row)
-                .and_then(|rows| rows.collect())
-                .map_err(map_err)
+                ),
+                params![now, limit],
+                |r| rows::operator(r),
+            )
         })
     }
 
     fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
-            let scopes = scopes_column(agent.allowed_scopes)?;
+            let scopes = scopes_column(&agent.allowed_scopes);
             conn.prepare_cached(&format!(
                 "INSERT INTO agents ({AGENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
             ))
             .and_then(|mut s| {
                 s.execute(params![
-                    agent.did,
+                    agent.did.as_str(),
                     agent.operator_id,
-                    &agent.public_key[..],
+                    &agent.public_key.as_bytes()[..],
                     agent.thumbprint,
                     agent.status.as_str(),
                     scopes,
@@ -701,11 +675,11 @@ impl Store for SqliteStore {
         })
     }
 
-    fn get_agent(&self, did: &str) -> StoreFuture<'_, Option<Agent>> {
+    fn get_agent(&self, did: &Did) -> StoreFuture<'_, Option<Agent>> {
         Box::pin(std::future::ready(self.agent(did)))
     }
 
-    fn get_agent_with_operator(&self, did: &str) -> StoreFuture<'_, Option<(Agent, Operator)>> {
+    fn get_agent_with_operator(&self, did: &Did) -> StoreFuture<'_, Option<(Agent, Operator)>> {
         let both = self.agent(did).and_then(|agent| match agent {
             None => Ok(None),
             Some(agent) => Ok(self.operator(&agent.operator_id)?.map(|op| (agent, op))),
@@ -716,47 +690,43 @@ impl Store for SqliteStore {
     fn list_agents(&self, operator_id: &str) -> StoreFuture<'_, Vec<Agent>> {
         let operator_id = operator_id.to_owned();
         self.read(move |conn| {
-            let mut s = conn
-                .prepare_cached(&format!(
+            query_all(
+                conn,
+                &format!(
                     "SELECT {AGENT_COLUMNS} FROM agents WHERE operator_id = ?1 \
                      ORDER BY created_at, did"
-                ))
-                .map_err(map_err)?;
-            s.query_map([operator_id], agent_from_row)
-                .and_then(|rows| rows.collect())
-                .map_err(map_err)
+                ),
+                [operator_id],
+                |r| rows::agent(r),
+            )
         })
     }
 
     fn update_agent(
         &self,
-        did: &str,
+        did: &Did,
         expected: AgentStatus,
         update: AgentUpdate,
     ) -> StoreFuture<'_, Agent> {
-        let did = did.to_owned();
+        let did = did.clone();
         self.write_identity(move |conn| {
-            let scopes = scopes_column(update.allowed_scopes)?;
-            let updated = conn
-                .prepare_cached(&format!(
+            let scopes = scopes_column(&update.allowed_scopes);
+            let updated = query_opt(
+                conn,
+                &format!(
                     "UPDATE agents SET status = ?3, allowed_scopes = ?4, updated_at = ?5, \
                      revoked_at = ?6 WHERE did = ?1 AND status = ?2 RETURNING {AGENT_COLUMNS}"
-                ))
-                .and_then(|mut s| {
-                    s.query_row(
-                        params![
-                            did,
-                            expected.as_str(),
-                            update.status.as_str(),
-                            scopes,
-                            update.updated_at,
-                            update.revoked_at
-                        ],
-                        agent_from_row,
-                    )
-                    .optional()
-                })
-                .map_err(map_err)?;
+                ),
+                params![
+                    did.as_str(),
+                    expected.as_str(),
+                    update.status.as_str(),
+                    scopes,
+                    update.updated_at,
+                    update.revoked_at
+                ],
+                |r| rows::agent(r),
+            )?;
             match updated {
                 Some(agent) => Ok(agent),
                 None => Err(classify_agent_miss(get_agent_row(conn, &did)?)),
@@ -771,7 +741,13 @@ impl Store for SqliteStore {
                  VALUES (?1, ?2, ?3, ?4, ?5)",
             )
             .and_then(|mut s| {
-                s.execute(params![ch.id, ch.did, ch.nonce, ch.expires_at, ch.used_at])
+                s.execute(params![
+                    ch.id,
+                    ch.did.as_str(),
+                    ch.nonce,
+                    ch.expires_at,
+                    ch.used_at
+                ])
             })
             .map(|_| ())
             .map_err(map_err)
@@ -780,11 +756,12 @@ impl Store for SqliteStore {
 
     fn get_challenge(&self, id: &str) -> StoreFuture<'_, Option<Challenge>> {
         self.lookup(|conn| {
-            conn.prepare_cached(
+            query_opt(
+                conn,
                 "SELECT id, did, nonce, expires_at, used_at FROM challenges WHERE id = ?1",
+                [id],
+                |r| rows::challenge(r),
             )
-            .and_then(|mut s| s.query_row([id], challenge_from_row).optional())
-            .map_err(map_err)
         })
     }
 
@@ -828,7 +805,7 @@ impl Store for SqliteStore {
             .and_then(|mut s| {
                 s.execute(params![
                     t.jti,
-                    t.did,
+                    t.did.as_str(),
                     t.operator_id,
                     t.expires_at,
                     t.revoked_at
@@ -850,15 +827,13 @@ impl Store for SqliteStore {
     fn list_revoked_tokens(&self, operator_id: &str) -> StoreFuture<'_, Vec<RevokedToken>> {
         let operator_id = operator_id.to_owned();
         self.read(move |conn| {
-            let mut s = conn
-                .prepare_cached(
-                    "SELECT jti, did, operator_id, expires_at, revoked_at FROM revoked_tokens \
-                     WHERE operator_id = ?1 ORDER BY revoked_at DESC, jti",
-                )
-                .map_err(map_err)?;
-            s.query_map([operator_id], revoked_from_row)
-                .and_then(|rows| rows.collect())
-                .map_err(map_err)
+            query_all(
+                conn,
+                "SELECT jti, did, operator_id, expires_at, revoked_at FROM revoked_tokens \
+                 WHERE operator_id = ?1 ORDER BY revoked_at DESC, jti",
+                [operator_id],
+                |r| rows::revoked_token(r),
+            )
         })
     }
 
@@ -880,37 +855,25 @@ impl Store for SqliteStore {
 
     fn list_audit(&self, limit: u32) -> StoreFuture<'_, Vec<AuditEvent>> {
         self.read(move |conn| {
-            let mut s = conn
-                .prepare_cached(
-                    "SELECT at, actor, action, subject, detail FROM audit_events \
-                     ORDER BY id DESC LIMIT ?1",
-                )
-                .map_err(map_err)?;
-            s.query_map([limit], |r| {
-                Ok(AuditEvent {
-                    at: r.get(0)?,
-                    actor: r.get(1)?,
-                    action: r.get(2)?,
-                    subject: r.get(3)?,
-                    detail: r.get(4)?,
-                })
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(map_err)
+            query_all(
+                conn,
+                "SELECT at, actor, action, subject, detail FROM audit_events \
+                 ORDER BY id DESC LIMIT ?1",
+                [limit],
+                |r| rows::audit_event(r),
+            )
         })
     }
 
     fn load_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKeyRecord>> {
         self.read(|conn| {
-            let mut s = conn
-                .prepare_cached(
-                    "SELECT kid, pkcs8_pem, created_at, retired_at, not_after FROM signing_keys \
-                     ORDER BY created_at, rowid",
-                )
-                .map_err(map_err)?;
-            s.query_map([], signing_key_from_row)
-                .and_then(|rows| rows.collect())
-                .map_err(map_err)
+            query_all(
+                conn,
+                "SELECT kid, pkcs8_pem, created_at, retired_at, not_after FROM signing_keys \
+                 ORDER BY created_at, rowid",
+                [],
+                |r| rows::signing_key(r),
+            )
         })
     }
 

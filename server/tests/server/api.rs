@@ -1011,6 +1011,88 @@ async fn one_proof_fifty_concurrent_requests_one_token() {
     assert_eq!(ok, 1, "exactly one token for one proof");
 }
 
+/// Writes `sql` (with `params`) to the harness database past the store, then drops the serving
+/// cache's rows with a change that goes through the store (re-verifying `op`).
+async fn tamper(
+    h: &Harness,
+    op: &crate::harness::Operator,
+    sql: &str,
+    params: impl rusqlite::Params,
+) {
+    let conn = rusqlite::Connection::open(&h.db).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+    conn.execute(sql, params).unwrap();
+    h.store
+        .set_operator_verified(&op.id, h.now(), h.now() + 86_400)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_corrupt_stored_agent_is_an_internal_error_never_the_clients() {
+    let h = Harness::start().await;
+    let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let ch = h.challenge(&agent.did).await;
+    let proof = h.proof(&agent, &ch, "read", 0);
+
+    // The stored key becomes one that is no valid Ed25519 key (the small-order identity point).
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    tamper(
+        &h,
+        &op,
+        "UPDATE agents SET public_key = ?1 WHERE did = ?2",
+        rusqlite::params![&identity[..], agent.did],
+    )
+    .await;
+    h.token_with_proof(&proof)
+        .await
+        .assert_error(500, "internal_error");
+    h.send(json_request(
+        "POST",
+        "/v1/challenge",
+        &json!({"did": agent.did}),
+    ))
+    .await
+    .assert_error(500, "internal_error");
+    let path = format!("/v1/agents/{}", agent.did);
+    h.send(h.signed(&op.key, "GET", &path, None))
+        .await
+        .assert_error(500, "internal_error");
+    let path = format!("/v1/operators/{}/agents", op.id);
+    h.send(h.signed(&op.key, "GET", &path, None))
+        .await
+        .assert_error(500, "internal_error");
+}
+
+#[tokio::test]
+async fn a_stored_challenge_whose_did_does_not_parse_is_an_internal_error() {
+    let h = Harness::start().await;
+    let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let ch = h.challenge(&agent.did).await;
+    let proof = h.proof(&agent, &ch, "read", 0);
+    tamper(
+        &h,
+        &op,
+        "UPDATE challenges SET did = 'did:agent:Alpha.example.com:nope' WHERE id = ?1",
+        [ch["challenge_id"].as_str().unwrap()],
+    )
+    .await;
+    let resp = h.token_with_proof(&proof).await;
+    resp.assert_error(500, "internal_error");
+    // Nothing was consumed or issued.
+    let actions: Vec<String> = h
+        .store
+        .list_audit(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(!actions.iter().any(|a| a == "token.issue"), "{actions:?}");
+}
+
 // ---------------------------------------------------------------- revocation
 
 #[tokio::test]
