@@ -15,6 +15,7 @@ mod identities;
 mod keycache;
 pub mod postgres;
 mod rows;
+mod sql;
 pub mod sqlite;
 
 use std::fmt;
@@ -24,6 +25,7 @@ use std::pin::Pin;
 use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
 
 pub use postgres::PostgresStore;
+pub use sql::{SHARED as SHARED_SQL, placeholders as sql_placeholders};
 pub use sqlite::SqliteStore;
 
 /// Unix time in seconds.

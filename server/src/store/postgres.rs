@@ -25,6 +25,7 @@ use tokio_postgres::{Client, NoTls, Row};
 use auth4agent_protocol::{Did, Domain};
 
 use super::rows::{self, Columns, scopes_column};
+use super::sql;
 use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, Operator, PurgeStats, RevokedToken,
     SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
@@ -340,12 +341,6 @@ async fn exec<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<
     c.execute(&stmt, params).await.map_err(map_err)
 }
 
-const OPERATOR_COLUMNS: &str = "id, domain, public_key, thumbprint, txt_token, status, \
-     domain_verified_at, verification_expires_at, created_at";
-
-const AGENT_COLUMNS: &str = "did, operator_id, public_key, thumbprint, status, allowed_scopes, \
-     created_at, updated_at, revoked_at";
-
 /// The single point of truth for single use: one conditional update.
 async fn consume_challenge_row<C: GenericClient>(
     c: &C,
@@ -353,20 +348,13 @@ async fn consume_challenge_row<C: GenericClient>(
     now: UnixTime,
 ) -> Result<(), StoreError> {
     // Concurrent updates of the row queue on its lock; each re-checks `used_at IS NULL` on the
-    // committed version, so exactly one returns a row.
-    let consumed = opt(
-        c,
-        "UPDATE challenges SET used_at = $2 \
-         WHERE id = $1 AND used_at IS NULL AND expires_at > $2 RETURNING id",
-        &[&id, &ts(now)],
-    )
-    .await?;
-    if consumed.is_some() {
+    // committed version, so exactly one changes it.
+    if exec(c, sql::CONSUME_CHALLENGE, &[&ts(now), &id]).await? == 1 {
         return Ok(());
     }
     // Both outcomes are final states, so a read after the failed update cannot report a wrong
     // reason.
-    let row = opt(c, "SELECT used_at FROM challenges WHERE id = $1", &[&id]).await?;
+    let row = opt(c, sql::CHALLENGE_USED_AT, &[&id]).await?;
     Err(match row {
         None => StoreError::NotFound,
         Some(row) if row.opt_int("used_at")?.is_some() => StoreError::AlreadyUsed,
@@ -377,7 +365,7 @@ async fn consume_challenge_row<C: GenericClient>(
 async fn insert_audit<C: GenericClient>(c: &C, e: &AuditEvent) -> Result<(), StoreError> {
     exec(
         c,
-        "INSERT INTO audit_events (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
+        sql::INSERT_AUDIT,
         &[&ts(e.at), &e.actor, &e.action, &e.subject, &e.detail],
     )
     .await
@@ -388,34 +376,25 @@ async fn get_operator_row<C: GenericClient>(
     c: &C,
     id: &str,
 ) -> Result<Option<Operator>, StoreError> {
-    opt(
-        c,
-        &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = $1"),
-        &[&id],
-    )
-    .await?
-    .as_ref()
-    .map(rows::operator)
-    .transpose()
+    opt(c, sql::GET_OPERATOR, &[&id])
+        .await?
+        .as_ref()
+        .map(rows::operator)
+        .transpose()
 }
 
 async fn get_agent_row<C: GenericClient>(c: &C, did: &Did) -> Result<Option<Agent>, StoreError> {
-    opt(
-        c,
-        &format!("SELECT {AGENT_COLUMNS} FROM agents WHERE did = $1"),
-        &[&did.as_str()],
-    )
-    .await?
-    .as_ref()
-    .map(rows::agent)
-    .transpose()
+    opt(c, sql::GET_AGENT, &[&did.as_str()])
+        .await?
+        .as_ref()
+        .map(rows::agent)
+        .transpose()
 }
 
 async fn insert_key<C: GenericClient>(c: &C, key: &SigningKeyRecord) -> Result<(), StoreError> {
     exec(
         c,
-        "INSERT INTO signing_keys (kid, pkcs8_pem, created_at, retired_at, not_after) \
-         VALUES ($1, $2, $3, $4, $5)",
+        sql::INSERT_SIGNING_KEY,
         &[
             &key.kid,
             &key.pkcs8_pem.as_str(),
@@ -432,6 +411,7 @@ impl Store for PostgresStore {
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let conn = self.conn().await?;
+            // Per backend: SQLite's probe reads its schema page instead.
             exec(&conn, "SELECT 1", &[]).await.map(|_| ())
         })
     }
@@ -456,10 +436,7 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             exec(
                 &conn,
-                &format!(
-                    "INSERT INTO operators ({OPERATOR_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                ),
+                sql::INSERT_OPERATOR,
                 &[
                     &op.id,
                     &op.domain.as_str(),
@@ -489,10 +466,13 @@ impl Store for PostgresStore {
         let domain = domain.as_str().to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
+            // Per backend: ties broken by insertion order, PostgreSQL's `seq` column.
             opt(
                 &conn,
-                &format!(
-                    "SELECT {OPERATOR_COLUMNS} FROM operators WHERE domain = $1 \
+                concat!(
+                    "SELECT ",
+                    sql::operator_columns!(),
+                    " FROM operators WHERE domain = $1 \
                      ORDER BY status = 'verified' DESC, created_at, seq LIMIT 1"
                 ),
                 &[&domain],
@@ -515,23 +495,12 @@ impl Store for PostgresStore {
             let mut conn = self.conn().await?;
             let tx = conn.transaction().await.map_err(map_err)?;
             // Another operator's lapsed proof of the same domain no longer holds it.
-            exec(
-                &tx,
-                "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
-                 verification_expires_at = NULL WHERE status = 'verified' AND id <> $1 \
-                 AND verification_expires_at <= $2 \
-                 AND domain = (SELECT domain FROM operators WHERE id = $1)",
-                &[&id, &ts(verified_at)],
-            )
-            .await?;
+            exec(&tx, sql::RELEASE_LAPSED_DOMAIN, &[&id, &ts(verified_at)]).await?;
             // The partial unique index on verified domains refuses a second current owner.
             let row = opt(
                 &tx,
-                &format!(
-                    "UPDATE operators SET status = 'verified', domain_verified_at = $2, \
-                     verification_expires_at = $3 WHERE id = $1 RETURNING {OPERATOR_COLUMNS}"
-                ),
-                &[&id, &ts(verified_at), &ts(expires_at)],
+                sql::SET_OPERATOR_VERIFIED,
+                &[&ts(verified_at), &ts(expires_at), &id],
             )
             .await?
             .ok_or(StoreError::NotFound)?;
@@ -545,16 +514,9 @@ impl Store for PostgresStore {
         let id = id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            let row = opt(
-                &conn,
-                &format!(
-                    "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
-                     verification_expires_at = NULL WHERE id = $1 RETURNING {OPERATOR_COLUMNS}"
-                ),
-                &[&id],
-            )
-            .await?
-            .ok_or(StoreError::NotFound)?;
+            let row = opt(&conn, sql::SET_OPERATOR_UNVERIFIED, &[&id])
+                .await?
+                .ok_or(StoreError::NotFound)?;
             rows::operator(&row)
         })
     }
@@ -566,10 +528,13 @@ impl Store for PostgresStore {
     ) -> StoreFuture<'_, Vec<Operator>> {
         Box::pin(async move {
             let conn = self.conn().await?;
+            // Per backend: ties broken by insertion order, PostgreSQL's `seq` column.
             all(
                 &conn,
-                &format!(
-                    "SELECT {OPERATOR_COLUMNS} FROM operators WHERE status = 'verified' \
+                concat!(
+                    "SELECT ",
+                    sql::operator_columns!(),
+                    " FROM operators WHERE status = 'verified' \
                      AND verification_expires_at <= $1 \
                      ORDER BY verification_expires_at, seq LIMIT $2"
                 ),
@@ -588,9 +553,7 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             exec(
                 &conn,
-                &format!(
-                    "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                ),
+                sql::INSERT_AGENT,
                 &[
                     &agent.did.as_str(),
                     &agent.operator_id,
@@ -633,18 +596,11 @@ impl Store for PostgresStore {
         let operator_id = operator_id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            all(
-                &conn,
-                &format!(
-                    "SELECT {AGENT_COLUMNS} FROM agents WHERE operator_id = $1 \
-                     ORDER BY created_at, did"
-                ),
-                &[&operator_id],
-            )
-            .await?
-            .iter()
-            .map(rows::agent)
-            .collect()
+            all(&conn, sql::LIST_AGENTS, &[&operator_id])
+                .await?
+                .iter()
+                .map(rows::agent)
+                .collect()
         })
     }
 
@@ -660,17 +616,14 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             let updated = opt(
                 &conn,
-                &format!(
-                    "UPDATE agents SET status = $3, allowed_scopes = $4, updated_at = $5, \
-                     revoked_at = $6 WHERE did = $1 AND status = $2 RETURNING {AGENT_COLUMNS}"
-                ),
+                sql::UPDATE_AGENT,
                 &[
-                    &did.as_str(),
-                    &expected.as_str(),
                     &update.status.as_str(),
                     &scopes,
                     &ts(update.updated_at),
                     &opt_ts(update.revoked_at),
+                    &did.as_str(),
+                    &expected.as_str(),
                 ],
             )
             .await?;
@@ -686,8 +639,7 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             exec(
                 &conn,
-                "INSERT INTO challenges (id, did, nonce, expires_at, used_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                sql::INSERT_CHALLENGE,
                 &[
                     &ch.id,
                     &ch.did.as_str(),
@@ -705,15 +657,11 @@ impl Store for PostgresStore {
         let id = id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            opt(
-                &conn,
-                "SELECT id, did, nonce, expires_at, used_at FROM challenges WHERE id = $1",
-                &[&id],
-            )
-            .await?
-            .as_ref()
-            .map(rows::challenge)
-            .transpose()
+            opt(&conn, sql::GET_CHALLENGE, &[&id])
+                .await?
+                .as_ref()
+                .map(rows::challenge)
+                .transpose()
         })
     }
 
@@ -740,8 +688,7 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             let inserted = exec(
                 &conn,
-                "INSERT INTO request_jtis (signer, jti, expires_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (signer, jti) DO NOTHING",
+                sql::INSERT_REQUEST_JTI,
                 &[&signer, &jti, &ts(expires_at)],
             )
             .await?;
@@ -758,8 +705,7 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             exec(
                 &conn,
-                "INSERT INTO revoked_tokens (jti, did, operator_id, expires_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jti) DO NOTHING",
+                sql::REVOKE_TOKEN,
                 &[
                     &t.jti,
                     &t.did.as_str(),
@@ -777,13 +723,7 @@ impl Store for PostgresStore {
         let jti = jti.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            Ok(opt(
-                &conn,
-                "SELECT 1 FROM revoked_tokens WHERE jti = $1",
-                &[&jti],
-            )
-            .await?
-            .is_some())
+            Ok(opt(&conn, sql::IS_TOKEN_REVOKED, &[&jti]).await?.is_some())
         })
     }
 
@@ -791,16 +731,11 @@ impl Store for PostgresStore {
         let operator_id = operator_id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            all(
-                &conn,
-                "SELECT jti, did, operator_id, expires_at, revoked_at FROM revoked_tokens \
-                 WHERE operator_id = $1 ORDER BY revoked_at DESC, jti",
-                &[&operator_id],
-            )
-            .await?
-            .iter()
-            .map(rows::revoked_token)
-            .collect()
+            all(&conn, sql::LIST_REVOKED_TOKENS, &[&operator_id])
+                .await?
+                .iter()
+                .map(rows::revoked_token)
+                .collect()
         })
     }
 
@@ -814,29 +749,18 @@ impl Store for PostgresStore {
     fn purge_audit(&self, before: UnixTime, batch: u32) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            exec(
-                &conn,
-                "DELETE FROM audit_events WHERE id IN (SELECT id FROM \
-                 (SELECT id, at FROM audit_events ORDER BY id LIMIT $2) AS oldest WHERE at < $1)",
-                &[&ts(before), &i64::from(batch)],
-            )
-            .await
+            exec(&conn, sql::PURGE_AUDIT, &[&i64::from(batch), &ts(before)]).await
         })
     }
 
     fn list_audit(&self, limit: u32) -> StoreFuture<'_, Vec<AuditEvent>> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            all(
-                &conn,
-                "SELECT at, actor, action, subject, detail FROM audit_events \
-                 ORDER BY id DESC LIMIT $1",
-                &[&i64::from(limit)],
-            )
-            .await?
-            .iter()
-            .map(rows::audit_event)
-            .collect()
+            all(&conn, sql::LIST_AUDIT, &[&i64::from(limit)])
+                .await?
+                .iter()
+                .map(rows::audit_event)
+                .collect()
         })
     }
 
@@ -845,6 +769,7 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             all(
                 &conn,
+                // Per backend: insertion order is PostgreSQL's `seq` column, SQLite's rowid.
                 "SELECT kid, pkcs8_pem, created_at, retired_at, not_after FROM signing_keys \
                  ORDER BY created_at, seq",
                 &[],
@@ -875,13 +800,7 @@ impl Store for PostgresStore {
             loop {
                 attempt += 1;
                 let tx = conn.transaction().await.map_err(map_err)?;
-                exec(
-                    &tx,
-                    "UPDATE signing_keys SET retired_at = $1, not_after = $2 \
-                     WHERE retired_at IS NULL",
-                    &[&ts(now), &ts(not_after)],
-                )
-                .await?;
+                exec(&tx, sql::RETIRE_SIGNING_KEYS, &[&ts(now), &ts(not_after)]).await?;
                 // A rotation committed by another replica meanwhile makes the insert collide
                 // with its new active key: retry, retiring that one too.
                 match insert_key(&tx, &new_key).await {
@@ -898,12 +817,7 @@ impl Store for PostgresStore {
     fn purge_retired_signing_keys(&self, now: UnixTime) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            exec(
-                &conn,
-                "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND not_after <= $1",
-                &[&ts(now)],
-            )
-            .await
+            exec(&conn, sql::PURGE_RETIRED_SIGNING_KEYS, &[&ts(now)]).await
         })
     }
 
@@ -913,24 +827,9 @@ impl Store for PostgresStore {
             let tx = conn.transaction().await.map_err(map_err)?;
             let now = ts(now);
             let stats = PurgeStats {
-                challenges: exec(
-                    &tx,
-                    "DELETE FROM challenges WHERE expires_at <= $1",
-                    &[&now],
-                )
-                .await?,
-                request_jtis: exec(
-                    &tx,
-                    "DELETE FROM request_jtis WHERE expires_at <= $1",
-                    &[&now],
-                )
-                .await?,
-                revoked_tokens: exec(
-                    &tx,
-                    "DELETE FROM revoked_tokens WHERE expires_at <= $1",
-                    &[&now],
-                )
-                .await?,
+                challenges: exec(&tx, sql::PURGE_CHALLENGES, &[&now]).await?,
+                request_jtis: exec(&tx, sql::PURGE_REQUEST_JTIS, &[&now]).await?,
+                revoked_tokens: exec(&tx, sql::PURGE_REVOKED_TOKENS, &[&now]).await?,
                 audit_events: 0,
             };
             tx.commit().await.map_err(map_err)?;

@@ -13,8 +13,8 @@ use auth4agent_protocol::{KeySet, ScopeSet};
 use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
-    AgentStatus, AgentUpdate, AuditEvent, OperatorStatus, PostgresStore, RevokedToken, SqliteStore,
-    Store, StoreError,
+    AgentStatus, AgentUpdate, AuditEvent, OperatorStatus, PostgresStore, RevokedToken, SHARED_SQL,
+    SqliteStore, Store, StoreError, sql_placeholders,
 };
 use auth4agent_testkit::TestDatabase;
 
@@ -130,6 +130,7 @@ store_contract! {
         concurrent_first_start_yields_one_active_key,
         concurrent_rotations_leave_one_active_key,
         undecodable_rows_are_corrupt,
+        shared_statements_prepare,
     ],
     blocking: [challenge_consumed_exactly_once_under_50_threads],
 }
@@ -1161,4 +1162,40 @@ pub async fn undecodable_rows_are_corrupt(db: TestStore) {
     db.tamper("UPDATE revoked_tokens SET did = 'not a did' WHERE jti = 'jti-corrupt'")
         .await;
     assert_corrupt(store.list_revoked_tokens(id).await, "list_revoked_tokens");
+}
+
+/// Every statement written once for both backends prepares on each, and binds its N-th value to
+/// `$N` (SQLite numbers `$N` placeholders in order of first appearance, not by N).
+pub async fn shared_statements_prepare(db: TestStore) {
+    drop(db.open().await);
+    match &db {
+        TestStore::Sqlite(dir) => {
+            let conn = rusqlite::Connection::open(dir.path().join("auth4agent.db")).unwrap();
+            for (name, sql) in SHARED_SQL {
+                let stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let n = sql_placeholders(sql).len();
+                assert_eq!(stmt.parameter_count(), n, "{name}");
+                for i in 1..=n {
+                    assert_eq!(
+                        stmt.parameter_name(i),
+                        Some(format!("${i}").as_str()),
+                        "{name}"
+                    );
+                }
+            }
+        }
+        TestStore::Postgres(pg) => {
+            let (client, connection) = tokio_postgres::connect(pg.url(), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            for (name, sql) in SHARED_SQL {
+                let stmt = client
+                    .prepare(sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(stmt.params().len(), sql_placeholders(sql).len(), "{name}");
+            }
+        }
+    }
 }
