@@ -80,6 +80,45 @@ async fn health_ready_jwks_and_discovery() {
 }
 
 #[tokio::test]
+async fn the_advertised_limits_are_the_verifiers() {
+    let h = Harness::start().await;
+    let resp = h
+        .send(raw_request(
+            "GET",
+            "/.well-known/auth4agent-configuration",
+            vec![],
+            None,
+        ))
+        .await;
+    let doc: auth4agent_api::Configuration =
+        serde_json::from_value(resp.assert_ok(200).clone()).unwrap();
+    let limits = doc.limits;
+    assert_eq!(limits.leeway, auth4agent_protocol::DEFAULT_LEEWAY);
+    assert_eq!(limits.challenge_ttl, auth4agent_protocol::MAX_CHALLENGE_TTL);
+    assert_eq!(
+        limits.request_max_age,
+        auth4agent_protocol::MAX_REQUEST_LIFETIME
+    );
+    assert_eq!(limits, h.state.config.limits());
+
+    // And they are the ones applied: a challenge lives `challenge_ttl`; a signed request issued
+    // `leeway` seconds ahead of the server's clock passes, one second more does not.
+    let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let ch = h.challenge(&agent.did).await;
+    assert_eq!(ch["expires_at"], h.now() + limits.challenge_ttl);
+    let path = format!("/v1/operators/{}", op.id);
+    let ahead = |seconds: u64| {
+        let url = format!("{ISSUER}{path}");
+        let sig = sign_request(&op.key, "GET", &url, b"", h.now() + seconds, &jti()).unwrap();
+        raw_request("GET", &path, vec![], Some(&sig))
+    };
+    h.send(ahead(limits.leeway)).await.assert_ok(200);
+    h.send(ahead(limits.leeway + 1))
+        .await
+        .assert_error(401, "request_expired");
+}
+
+#[tokio::test]
 async fn unknown_route_and_wrong_method_are_json() {
     let h = Harness::start().await;
     h.send(raw_request("GET", "/nope", vec![], None))
