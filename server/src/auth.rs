@@ -196,13 +196,15 @@ impl FromRequest<AppState> for AgentSigned {
         let did = agents::parse_did(&path_param(&mut req).await?)?;
         let (agent, operator) = agents::load_with_operator(state, &did).await?;
         let SignedBody(raw) = SignedBody::from_request(req, state).await?;
-        let key = if raw.unverified()?.kid() == agent.thumbprint {
+        let unverified = raw.unverified()?;
+        let key = if unverified.kid() == agent.thumbprint {
             agent.public_key
         } else {
             operator.public_key
         };
         let now = state.clock.now();
-        signatures::verify(state, &raw, &key, KidMismatch::Forbidden, now).await?;
+        signatures::verify_decoded(state, &raw, unverified, &key, KidMismatch::Forbidden, now)
+            .await?;
         Ok(AgentSigned { agent, operator })
     }
 }

@@ -109,12 +109,13 @@ pub async fn revoke_token(
     let did = Did::parse(&claims.sub)
         .map_err(|e| ServiceError::internal(format!("own token's sub: {e}")))?;
     let (agent, operator) = load_with_operator(state, &did).await?;
-    let (key, actor) = if req.unverified()?.kid() == agent.thumbprint {
+    let unverified = req.unverified()?;
+    let (key, actor) = if unverified.kid() == agent.thumbprint {
         (agent.public_key, agent.did.to_string())
     } else {
         (operator.public_key, operator.id.clone())
     };
-    signatures::verify(state, req, &key, KidMismatch::Forbidden, now).await?;
+    signatures::verify_decoded(state, req, unverified, &key, KidMismatch::Forbidden, now).await?;
     let newly = state
         .store
         .revoke_token(RevokedToken {
