@@ -29,6 +29,19 @@ pub enum AgentStatus {
 }
 
 impl AgentStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [AgentStatus; 4] = [
+        AgentStatus::Pending,
+        AgentStatus::Active,
+        AgentStatus::Suspended,
+        AgentStatus::Revoked,
+    ];
+
+    /// The status whose [`Self::as_str`] form is `s` (the server stores statuses in this form).
+    pub fn parse(s: &str) -> Option<AgentStatus> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             AgentStatus::Pending => "pending",
@@ -121,7 +134,10 @@ mod tests {
         ] {
             assert_eq!(serde_json::to_value(status).unwrap(), json!(name));
             assert_eq!(status.as_str(), name);
+            assert_eq!(AgentStatus::parse(name), Some(status));
         }
+        assert_eq!(AgentStatus::ALL.len(), 4);
+        assert_eq!(AgentStatus::parse("Active"), None);
     }
 
     #[test]

@@ -21,6 +21,14 @@ pub enum OperatorStatus {
 }
 
 impl OperatorStatus {
+    /// Every status.
+    pub const ALL: [OperatorStatus; 2] = [OperatorStatus::Unverified, OperatorStatus::Verified];
+
+    /// The status whose [`Self::as_str`] form is `s` (the server stores statuses in this form).
+    pub fn parse(s: &str) -> Option<OperatorStatus> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+
     pub const fn as_str(self) -> &'static str {
         match self {
             OperatorStatus::Unverified => "unverified",
@@ -113,6 +121,18 @@ mod tests {
             &op,
             r#"{"created_at":1767225600,"domain":"example.com","domain_verified_at":1767225700,"id":"op_aaaaaaaaaaaaaaaaaaaaaaaaaa","status":"verified","verification_expires_at":1769817700}"#,
         );
+    }
+
+    #[test]
+    fn statuses_parse_from_their_names() {
+        for status in OperatorStatus::ALL {
+            assert_eq!(
+                serde_json::to_value(status).unwrap(),
+                Value::from(status.as_str())
+            );
+            assert_eq!(OperatorStatus::parse(status.as_str()), Some(status));
+        }
+        assert_eq!(OperatorStatus::parse("bogus"), None);
     }
 
     #[test]

@@ -41,6 +41,7 @@ pub use request::{
 };
 pub use scope::ScopeSet;
 pub use token::{AccessTokenClaims, Audience, Confirmation, VerifiedToken, Verifier, issue_token};
+pub use {proof::MAX_CHALLENGE_TTL, request::MAX_REQUEST_LIFETIME, token::DEFAULT_LEEWAY};
 
 /// Parses JSON refusing duplicate member names at any depth; exposed for callers that accept JSON documents
 /// (such as a JWKS file) and want the same strictness.

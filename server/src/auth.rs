@@ -208,9 +208,15 @@ impl FromRequest<AppState> for OperatorSigned {
             (operators::load(state, &param).await?, None)
         };
         let request = SignedBody::from_request(req, state).await?;
-        let key = state.keys.get(&operator.public_key)?;
         let now = state.clock.now();
-        signatures::verify(state, &request.0, &key, KidMismatch::Forbidden, now).await?;
+        signatures::verify(
+            state,
+            &request.0,
+            &operator.public_key,
+            KidMismatch::Forbidden,
+            now,
+        )
+        .await?;
         Ok(OperatorSigned {
             operator,
             agent,
@@ -234,13 +240,15 @@ impl FromRequest<AppState> for AgentSigned {
         let did = agents::parse_did(&path_param(&mut req).await?)?;
         let (agent, operator) = agents::load_with_operator(state, &did).await?;
         let SignedBody(raw) = SignedBody::from_request(req, state).await?;
-        let key = if raw.unverified()?.kid() == agent.thumbprint {
-            state.keys.get(&agent.public_key)?
+        let unverified = raw.unverified()?;
+        let key = if unverified.kid() == agent.thumbprint {
+            agent.public_key
         } else {
-            state.keys.get(&operator.public_key)?
+            operator.public_key
         };
         let now = state.clock.now();
-        signatures::verify(state, &raw, &key, KidMismatch::Forbidden, now).await?;
+        signatures::verify_decoded(state, &raw, unverified, &key, KidMismatch::Forbidden, now)
+            .await?;
         Ok(AgentSigned { agent, operator })
     }
 }

@@ -8,12 +8,6 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 /// Largest accepted request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
-/// Lifetime of a token challenge, in seconds (the contract caps it at 60).
-pub const CHALLENGE_TTL: u64 = 60;
-/// Clock skew tolerated on signed requests, proofs and tokens, in seconds.
-pub const LEEWAY: u64 = 60;
-/// Longest accepted `exp - iat` of a signed request, in seconds.
-pub const REQUEST_MAX_AGE: u64 = 120;
 
 /// `auth4agent-server`: the auth4agent daemon.
 #[derive(Debug, Parser)]
@@ -136,9 +130,10 @@ pub struct Config {
     pub audit_retention: u64,
     pub token_max_ttl: u64,
     pub token_default_ttl: u64,
+    /// Lifetime of a token challenge: the protocol's longest (`MAX_CHALLENGE_TTL`).
     pub challenge_ttl: u64,
+    /// Clock skew tolerated on signed requests and proofs: the protocol's `DEFAULT_LEEWAY`.
     pub leeway: u64,
-    pub request_max_age: u64,
     pub max_body_bytes: usize,
     pub request_timeout: Duration,
     /// Requests per second per client; `0` disables rate limiting.
@@ -159,13 +154,25 @@ impl Config {
             audit_retention: 90 * 86_400,
             token_max_ttl: 3600,
             token_default_ttl: 900,
-            challenge_ttl: CHALLENGE_TTL,
-            leeway: LEEWAY,
-            request_max_age: REQUEST_MAX_AGE,
+            challenge_ttl: auth4agent_protocol::MAX_CHALLENGE_TTL,
+            leeway: auth4agent_protocol::DEFAULT_LEEWAY,
             max_body_bytes: MAX_BODY_BYTES,
             request_timeout: Duration::from_secs(10),
             rate_limit: 20.0,
             rate_limit_burst: 100,
+        }
+    }
+
+    /// The limits the discovery document advertises: exactly those this server applies. A signed
+    /// request's longest lifetime is the protocol verifier's own (`MAX_REQUEST_LIFETIME`).
+    pub fn limits(&self) -> auth4agent_api::Limits {
+        auth4agent_api::Limits {
+            challenge_ttl: self.challenge_ttl,
+            leeway: self.leeway,
+            max_body_bytes: u64::try_from(self.max_body_bytes).unwrap_or(u64::MAX),
+            request_max_age: auth4agent_protocol::MAX_REQUEST_LIFETIME,
+            token_default_ttl: self.token_default_ttl,
+            token_max_ttl: self.token_max_ttl,
         }
     }
 
@@ -249,6 +256,18 @@ pub fn parse_duration_secs(s: &str) -> Result<u64, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits_are_the_protocol_verifiers() {
+        let limits = Config::new("https://auth.example.com").limits();
+        assert_eq!(limits.challenge_ttl, auth4agent_protocol::MAX_CHALLENGE_TTL);
+        assert_eq!(limits.leeway, auth4agent_protocol::DEFAULT_LEEWAY);
+        assert_eq!(
+            limits.request_max_age,
+            auth4agent_protocol::MAX_REQUEST_LIFETIME
+        );
+        assert_eq!(limits.max_body_bytes, MAX_BODY_BYTES as u64);
+    }
 
     #[test]
     fn durations() {

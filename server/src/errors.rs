@@ -204,6 +204,10 @@ impl From<crate::store::StoreError> for AppError {
     fn from(e: crate::store::StoreError) -> AppError {
         // Storage failures are never the client's fault; details stay in the log.
         tracing::error!(error = %e, "storage error");
-        AppError::storage_unavailable("storage error")
+        match e {
+            // Stored data that does not decode is the server's fault, not the storage's reach.
+            crate::store::StoreError::Corrupt(_) => AppError::internal("internal error"),
+            _ => AppError::storage_unavailable("storage error"),
+        }
     }
 }

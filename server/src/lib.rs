@@ -14,7 +14,6 @@ pub mod dns;
 pub mod errors;
 pub mod handlers;
 pub mod ids;
-pub mod keycache;
 pub mod keyring;
 pub mod listener;
 pub mod ratelimit;

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use auth4agent_server::app;
 use auth4agent_server::background;
 use auth4agent_server::clock::{SharedClock, SystemClock};
-use auth4agent_server::config::{Cli, Command, Config, KeysCommand, LEEWAY, LogFormat};
+use auth4agent_server::config::{Cli, Command, Config, KeysCommand, LogFormat};
 use auth4agent_server::dns::DnsVerifier;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::listener;
@@ -78,7 +78,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             action: KeysCommand::Rotate,
         }) => {
             // Retired keys stay published for the longest token lifetime plus the verifiers' leeway.
-            let retention = cli.serve.token_max_ttl + LEEWAY;
+            let retention = cli.serve.token_max_ttl + auth4agent_protocol::DEFAULT_LEEWAY;
             let ring = KeyRing::load_or_init(store, clock.now(), retention).await?;
             let old = ring.active().kid().to_owned();
             let kid = ring.rotate(clock.now()).await?;

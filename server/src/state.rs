@@ -1,6 +1,6 @@
 //! `AppState`: what the service layer and the HTTP adapters share — configuration, store, clock,
-//! DNS resolver, signing key ring, rate limiter, the verifier of this server's own tokens and the
-//! parsed-key cache. No HTTP here.
+//! DNS resolver, signing key ring, rate limiter and the verifier of this server's own tokens. No
+//! HTTP here.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -10,7 +10,6 @@ use auth4agent_protocol::Verifier;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dns::DnsVerifier;
-use crate::keycache::KeyCache;
 use crate::keyring::{KeyRing, KeyRingError};
 use crate::ratelimit::RateLimiter;
 use crate::store::Store;
@@ -31,8 +30,6 @@ pub struct Shared {
     pub limiter: Arc<RateLimiter>,
     /// Verifies this server's own tokens: its issuer, its maximum lifetime, no leeway.
     pub own_tokens: Verifier,
-    /// Parsed agent and operator public keys, keyed by their stored bytes.
-    pub keys: KeyCache,
     /// Monotonic origin for the rate limiter.
     started: Instant,
 }
@@ -61,7 +58,6 @@ impl AppState {
             keyring: Arc::new(keyring),
             limiter: Arc::new(limiter),
             own_tokens,
-            keys: KeyCache::default(),
             started: Instant::now(),
         })))
     }

@@ -28,12 +28,12 @@ pub async fn register(
     let now = state.clock.now();
     let operator = operators::load(&state, &req.body.operator_id).await?;
     let agent = agents::register(&state, &operator, req.key, now).await?;
-    Ok((StatusCode::CREATED, Json(agent_view(&agent)?)))
+    Ok((StatusCode::CREATED, Json(agent_view(&agent))))
 }
 
 /// `GET /v1/agents/{did}` (signed by the agent or its operator).
 pub async fn get(req: AgentSigned) -> AppResult<Json<Agent>> {
-    Ok(Json(agent_view(&req.agent)?))
+    Ok(Json(agent_view(&req.agent)))
 }
 
 /// `PUT /v1/agents/{did}/scopes` (operator-signed): replaces `allowed_scopes`; a pending agent becomes active.
@@ -46,7 +46,7 @@ pub async fn set_scopes(
         .map_err(|e| AppError::bad_request("invalid_scope", e.to_string()))?;
     let now = state.clock.now();
     let updated = agents::set_scopes(&state, req.agent()?, &req.operator, scopes, now).await?;
-    Ok(Json(agent_view(&updated)?))
+    Ok(Json(agent_view(&updated)))
 }
 
 /// `POST /v1/agents/{did}/suspend` (operator-signed).
@@ -71,5 +71,5 @@ async fn change_status(
 ) -> AppResult<Json<Agent>> {
     let now = state.clock.now();
     let updated = agents::change_status(&state, req.agent()?, &req.operator, event, now).await?;
-    Ok(Json(agent_view(&updated)?))
+    Ok(Json(agent_view(&updated)))
 }

@@ -1,19 +1,19 @@
 //! Liveness (`/health`) and readiness (`/ready`: storage answers).
 
+use auth4agent_api::{Health, Ready};
 use axum::Json;
 use axum::extract::State;
-use serde_json::{Value, json};
 
 use crate::errors::{AppError, AppResult};
 use crate::state::AppState;
 
-pub async fn health(State(state): State<AppState>) -> Json<Value> {
-    Json(json!({"status": "ok", "timestamp": state.clock.now()}))
+pub async fn health(State(state): State<AppState>) -> Json<Health> {
+    Json(Health::ok(state.clock.now()))
 }
 
-pub async fn ready(State(state): State<AppState>) -> AppResult<Json<Value>> {
+pub async fn ready(State(state): State<AppState>) -> AppResult<Json<Ready>> {
     match state.store.ping().await {
-        Ok(()) => Ok(Json(json!({"status": "ready"}))),
+        Ok(()) => Ok(Json(Ready::storage_reachable())),
         Err(e) => {
             tracing::warn!(error = %e, "storage is not reachable");
             Err(AppError::storage_unavailable(format!(

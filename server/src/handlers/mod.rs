@@ -9,18 +9,17 @@ pub mod tokens;
 pub mod wellknown;
 
 use auth4agent_api as api;
-use auth4agent_protocol::{Did, PublicKey, did_document};
+use auth4agent_protocol::did_document;
 
-use crate::errors::{AppError, AppResult};
 use crate::service::operators::is_verified;
-use crate::store::{Agent, AgentStatus, Operator};
+use crate::store::{Agent, Operator};
 
 /// The operator object as of `now`: `status` is `verified` only while the verification is current
 /// (a lapsed one shows `unverified`, with the times of the verification that lapsed).
 pub fn operator_view(op: &Operator, now: u64) -> api::Operator {
     api::Operator {
         id: op.id.clone(),
-        domain: op.domain.clone(),
+        domain: op.domain.to_string(),
         status: if is_verified(op, now) {
             api::OperatorStatus::Verified
         } else {
@@ -32,30 +31,16 @@ pub fn operator_view(op: &Operator, now: u64) -> api::Operator {
     }
 }
 
-/// The wire form of an agent status.
-pub fn status_view(status: AgentStatus) -> api::AgentStatus {
-    match status {
-        AgentStatus::Pending => api::AgentStatus::Pending,
-        AgentStatus::Active => api::AgentStatus::Active,
-        AgentStatus::Suspended => api::AgentStatus::Suspended,
-        AgentStatus::Revoked => api::AgentStatus::Revoked,
-    }
-}
-
 /// The agent object, with its DID document.
-pub fn agent_view(agent: &Agent) -> AppResult<api::Agent> {
-    let did = Did::parse(&agent.did)
-        .map_err(|e| AppError::internal(format!("stored DID is invalid: {e}")))?;
-    let key = PublicKey::from_bytes(&agent.public_key)
-        .map_err(|e| AppError::internal(format!("stored public key is invalid: {e}")))?;
-    Ok(api::Agent {
-        did: agent.did.clone(),
+pub fn agent_view(agent: &Agent) -> api::Agent {
+    api::Agent {
+        did: agent.did.to_string(),
         operator_id: agent.operator_id.clone(),
-        status: status_view(agent.status),
-        allowed_scopes: agent.allowed_scopes.clone(),
+        status: agent.status,
+        allowed_scopes: agent.allowed_scopes.to_vec(),
         created_at: agent.created_at,
         updated_at: agent.updated_at,
         revoked_at: agent.revoked_at,
-        did_document: did_document(&did, &key),
-    })
+        did_document: did_document(&agent.did, &agent.public_key),
+    }
 }

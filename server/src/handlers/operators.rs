@@ -40,13 +40,13 @@ pub async fn status(State(state): State<AppState>, req: OperatorSigned) -> Json<
 }
 
 /// `GET /v1/operators/{id}/verification` (operator-signed): what to publish in DNS.
-pub async fn instructions(req: OperatorSigned) -> AppResult<Json<VerificationInstructions>> {
-    let record = operators::instructions(&req.operator)?;
-    Ok(Json(VerificationInstructions {
-        domain: req.operator.domain,
+pub async fn instructions(req: OperatorSigned) -> Json<VerificationInstructions> {
+    let record = operators::instructions(&req.operator);
+    Json(VerificationInstructions {
+        domain: req.operator.domain.to_string(),
         txt_record_name: record.name,
         txt_record_value: record.value,
-    }))
+    })
 }
 
 /// `POST /v1/operators/{id}/verification` (operator-signed): looks the TXT record up now.
@@ -64,10 +64,7 @@ pub async fn agents(
     req: OperatorSigned,
 ) -> AppResult<Json<AgentList>> {
     let agents = operators::agents(&state, &req.operator).await?;
-    let agents = agents
-        .iter()
-        .map(agent_view)
-        .collect::<AppResult<Vec<_>>>()?;
+    let agents = agents.iter().map(agent_view).collect();
     Ok(Json(AgentList { agents }))
 }
 
@@ -82,7 +79,7 @@ pub async fn revocations(
             .into_iter()
             .map(|t| RevokedToken {
                 jti: t.jti,
-                did: t.did,
+                did: t.did.to_string(),
                 revoked_at: t.revoked_at,
                 expires_at: t.expires_at,
             })
@@ -91,7 +88,7 @@ pub async fn revocations(
             .into_iter()
             .map(|a| RevokedAgent {
                 revoked_at: a.revoked_at.unwrap_or(a.updated_at),
-                did: a.did,
+                did: a.did.to_string(),
             })
             .collect(),
     }))

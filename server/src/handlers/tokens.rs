@@ -11,7 +11,6 @@ use auth4agent_api::{
     RevokeRequest, RevokeResponse, TokenRequest, TokenResponse,
 };
 
-use super::status_view;
 use crate::auth::{JsonBody, SignedBody};
 use crate::errors::AppResult;
 use crate::service::revocation::Introspection as Standing;
@@ -67,7 +66,7 @@ pub async fn introspect(
         } => Introspection::active(ActiveToken::new(
             &claims,
             "Bearer",
-            status_view(agent_status),
+            agent_status,
             operator_status,
             operator_id,
         )),

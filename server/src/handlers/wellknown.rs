@@ -1,10 +1,10 @@
 //! Public documents: the JWKS and the discovery document.
 
+use auth4agent_api::{Configuration, Endpoints, routes};
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
 
 use auth4agent_protocol::SIGNATURE_HEADER;
 use auth4agent_protocol::typ;
@@ -22,38 +22,31 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
     resp
 }
 
-/// `GET /.well-known/auth4agent-configuration`.
-pub async fn configuration(State(state): State<AppState>) -> Json<Value> {
-    let c = &state.config;
+/// `GET /.well-known/auth4agent-configuration`: the limits are those the server applies
+/// ([`crate::config::Config::limits`]).
+pub async fn configuration(State(state): State<AppState>) -> Json<Configuration> {
     let u = |p: &str| state.url(p);
-    Json(json!({
-        "issuer": c.issuer,
-        "jwks_uri": u("/.well-known/jwks.json"),
-        "oauth_authorization_server": u("/.well-known/oauth-authorization-server"),
-        "endpoints": {
-            "operators": u("/v1/operators"),
-            "agents": u("/v1/agents"),
-            "challenge": u("/v1/challenge"),
-            "token": u("/v1/token"),
-            "oauth_token": u("/oauth/token"),
-            "introspect": u("/v1/introspect"),
-            "revoke": u("/v1/revoke"),
-            "jwks": u("/.well-known/jwks.json"),
-            "health": u("/health"),
-            "ready": u("/ready"),
+    Json(Configuration {
+        endpoints: Endpoints {
+            agents: u(routes::AGENTS),
+            challenge: u(routes::CHALLENGE),
+            health: u(routes::HEALTH),
+            introspect: u(routes::INTROSPECT),
+            jwks: u(routes::JWKS),
+            oauth_token: Some(u(routes::OAUTH_TOKEN)),
+            operators: u(routes::OPERATORS),
+            ready: u(routes::READY),
+            revoke: u(routes::REVOKE),
+            token: u(routes::TOKEN),
         },
-        "limits": {
-            "max_body_bytes": c.max_body_bytes,
-            "challenge_ttl": c.challenge_ttl,
-            "token_max_ttl": c.token_max_ttl,
-            "token_default_ttl": c.token_default_ttl,
-            "request_max_age": c.request_max_age,
-            "leeway": c.leeway,
-        },
-        "token_types_supported": [typ::ACCESS_TOKEN],
-        "signing_alg_values_supported": ["EdDSA"],
-        "request_signature_header": SIGNATURE_HEADER,
-        "request_typ": typ::REQUEST,
-        "proof_typ": typ::PROOF,
-    }))
+        issuer: state.config.issuer.clone(),
+        jwks_uri: u(routes::JWKS),
+        limits: state.config.limits(),
+        oauth_authorization_server: Some(u(routes::OAUTH_METADATA)),
+        proof_typ: typ::PROOF.into(),
+        request_signature_header: SIGNATURE_HEADER.into(),
+        request_typ: typ::REQUEST.into(),
+        signing_alg_values_supported: vec!["EdDSA".into()],
+        token_types_supported: vec![typ::ACCESS_TOKEN.into()],
+    })
 }

@@ -2,9 +2,9 @@
 //! suspension, reactivation, revocation), each one [`AgentStatus::apply`] compare-and-set in the
 //! store. Only the agent's operator may change an agent; the agent itself may only read.
 
-use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
+use auth4agent_protocol::{Did, PublicKey, ScopeSet};
 
-use super::lifecycle::{AgentEvent, Refusal};
+use super::lifecycle::{AgentEvent, Lifecycle as _, Refusal};
 use super::operators::require_verified;
 use auth4agent_api::ErrorCode;
 
@@ -28,7 +28,7 @@ pub(crate) fn not_found(did: &str) -> ServiceError {
 pub async fn load(state: &AppState, did: &Did) -> ServiceResult<Agent> {
     state
         .store
-        .get_agent(did.as_str())
+        .get_agent(did)
         .await?
         .ok_or_else(|| not_found(did.as_str()))
 }
@@ -37,7 +37,7 @@ pub async fn load(state: &AppState, did: &Did) -> ServiceResult<Agent> {
 pub async fn load_with_operator(state: &AppState, did: &Did) -> ServiceResult<(Agent, Operator)> {
     state
         .store
-        .get_agent_with_operator(did.as_str())
+        .get_agent_with_operator(did)
         .await?
         .ok_or_else(|| not_found(did.as_str()))
 }
@@ -57,19 +57,17 @@ pub async fn register(
     key: PublicKey,
     now: UnixTime,
 ) -> ServiceResult<Agent> {
-    let domain = Domain::parse(&operator.domain)
-        .map_err(|e| ServiceError::internal(format!("stored domain: {e}")))?;
-    let did = Did::from_key(&domain, &key);
-    if state.store.get_agent(did.as_str()).await?.is_some() {
+    let did = Did::from_key(&operator.domain, &key);
+    if state.store.get_agent(&did).await?.is_some() {
         return Err(agent_exists(&did));
     }
     let agent = Agent {
-        did: did.as_str().to_owned(),
+        did: did.clone(),
         operator_id: operator.id.clone(),
-        public_key: *key.as_bytes(),
+        public_key: key,
         thumbprint: key.thumbprint(),
         status: AgentStatus::Pending,
-        allowed_scopes: Vec::new(),
+        allowed_scopes: ScopeSet::default(),
         created_at: now,
         updated_at: now,
         revoked_at: None,
@@ -104,31 +102,24 @@ pub async fn set_scopes(
     now: UnixTime,
 ) -> ServiceResult<Agent> {
     require_verified(operator, now)?;
-    let previous = agent.allowed_scopes.clone();
+    let previous = agent.allowed_scopes.to_vec();
     let was = agent.status;
-    let updated = transition(
-        state,
-        agent,
-        AgentEvent::SetScopes,
-        Some(scopes.to_vec()),
-        now,
-    )
-    .await?;
+    let updated = transition(state, agent, AgentEvent::SetScopes, Some(scopes), now).await?;
     let detail = format!(
         "allowed_scopes={:?} previous={previous:?}",
-        updated.allowed_scopes
+        updated.allowed_scopes.to_vec()
     );
     audit::record(
         state,
         now,
         &operator.id,
         "agent.scopes",
-        &updated.did,
+        updated.did.as_str(),
         detail,
     )
     .await;
     if was == AgentStatus::Pending && updated.status == AgentStatus::Active {
-        let did = &updated.did;
+        let did = updated.did.as_str();
         audit::record(
             state,
             now,
@@ -155,7 +146,7 @@ pub async fn change_status(
     agent
         .status
         .apply(event)
-        .map_err(|r| refusal(&agent.did, r))?;
+        .map_err(|r| refusal(agent.did.as_str(), r))?;
     if event == AgentEvent::Reactivate {
         require_verified(operator, now)?;
     }
@@ -168,7 +159,15 @@ pub async fn change_status(
     let was = agent.status;
     let updated = transition(state, agent, event, None, now).await?;
     let detail = format!("{was} -> {}", updated.status);
-    audit::record(state, now, &operator.id, action, &updated.did, detail).await;
+    audit::record(
+        state,
+        now,
+        &operator.id,
+        action,
+        updated.did.as_str(),
+        detail,
+    )
+    .await;
     Ok(updated)
 }
 
@@ -178,14 +177,14 @@ async fn transition(
     state: &AppState,
     mut agent: Agent,
     event: AgentEvent,
-    scopes: Option<Vec<String>>,
+    scopes: Option<ScopeSet>,
     now: UnixTime,
 ) -> ServiceResult<Agent> {
     for _ in 0..CAS_ATTEMPTS {
         let next = agent
             .status
             .apply(event)
-            .map_err(|r| refusal(&agent.did, r))?;
+            .map_err(|r| refusal(agent.did.as_str(), r))?;
         if agent.status == AgentStatus::Revoked {
             return Ok(agent);
         }
@@ -212,9 +211,9 @@ async fn transition(
                     .store
                     .get_agent(&agent.did)
                     .await?
-                    .ok_or_else(|| not_found(&agent.did))?;
+                    .ok_or_else(|| not_found(agent.did.as_str()))?;
             }
-            Err(StoreError::NotFound) => return Err(not_found(&agent.did)),
+            Err(StoreError::NotFound) => return Err(not_found(agent.did.as_str())),
             Err(e) => return Err(e.into()),
         }
     }

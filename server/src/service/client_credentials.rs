@@ -60,15 +60,15 @@ pub async fn issue(state: &AppState, form: TokenForm, now: UnixTime) -> ServiceR
                 e => e,
             }
         })?;
-    let key = state.keys.get(&agent.public_key)?;
     let token_endpoint = state.url(routes::OAUTH_TOKEN);
     let rules = AssertionRules {
         audiences: &[&state.config.issuer, &token_endpoint],
         now,
         leeway: state.config.leeway,
     };
-    let verified: VerifiedClientAssertion =
-        assertion.verify(&key, &rules).map_err(assertion_error)?;
+    let verified: VerifiedClientAssertion = assertion
+        .verify(&agent.public_key, &rules)
+        .map_err(assertion_error)?;
     let request = Grant {
         agent: &agent,
         operator: &operator,

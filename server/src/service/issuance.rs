@@ -83,24 +83,28 @@ pub async fn issue(state: &AppState, proof: &str, now: UnixTime) -> ServiceResul
     if challenge.expires_at <= now {
         return Err(challenge_expired());
     }
-    // A stored challenge names a DID the server itself wrote: one that does not parse is corrupt.
-    let did = Did::parse(&challenge.did)
-        .map_err(|e| ServiceError::internal(format!("stored challenge DID: {e}")))?;
+    // The stored rows come decoded: a DID, key or scope list that does not parse is corrupt data
+    // (an internal error), never the client's.
     let (agent, operator) = state
         .store
-        .get_agent_with_operator(did.as_str())
+        .get_agent_with_operator(&challenge.did)
         .await?
-        .ok_or_else(|| agent_not_found(did.as_str()))?;
-    let key = state.keys.get(&agent.public_key)?;
+        .ok_or_else(|| agent_not_found(challenge.did.as_str()))?;
     let bound = ProofChallenge {
         id: challenge.id.clone(),
         nonce: challenge.nonce.clone(),
         expires_at: challenge.expires_at,
-        did,
+        did: challenge.did.clone(),
     };
     // Also checks the proof's binding to this DID.
     let claims = proof
-        .verify(&key, &state.config.issuer, &bound, now, state.config.leeway)
+        .verify(
+            &agent.public_key,
+            &state.config.issuer,
+            &bound,
+            now,
+            state.config.leeway,
+        )
         .map_err(proof_error)?;
 
     let requested = ScopeSet::parse(&claims.scope)
@@ -160,12 +164,11 @@ pub async fn grant(
         ));
     }
     require_verified(operator, now)?;
-    let allowed = ScopeSet::from_list(&agent.allowed_scopes)
-        .map_err(|e| ServiceError::internal(format!("stored scopes are invalid: {e}")))?;
+    let allowed = &agent.allowed_scopes;
     let requested = match scope {
         Some(requested) => {
             requested
-                .ensure_allowed(&allowed)
+                .ensure_allowed(allowed)
                 .map_err(|e| ServiceError::refused(ErrorCode::ScopeNotAllowed, e.to_string()))?;
             requested
         }
@@ -175,7 +178,7 @@ pub async fn grant(
                 "the agent is allowed no scope",
             ));
         }
-        None => allowed,
+        None => allowed.clone(),
     };
     let ttl = ttl.unwrap_or(state.config.token_default_ttl);
     if ttl > state.config.token_max_ttl {
@@ -191,8 +194,8 @@ pub async fn grant(
     let scope = requested.to_scope_string();
     let token_claims = AccessTokenClaims {
         iss: state.config.issuer.clone(),
-        sub: agent.did.clone(),
-        client_id: agent.did.clone(),
+        sub: agent.did.to_string(),
+        client_id: agent.did.to_string(),
         aud: Audience::One(audience.clone()),
         scope: scope.clone(),
         iat: now,
@@ -206,7 +209,7 @@ pub async fn grant(
     let active = state.keyring.active();
     let event = audit::event(
         now,
-        &agent.did,
+        agent.did.as_str(),
         "token.issue",
         &token_claims.jti,
         format!(

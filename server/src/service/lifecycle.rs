@@ -1,4 +1,5 @@
-//! The agent lifecycle as one pure function (spec §11.3): [`AgentStatus::apply`]. The store only
+//! The agent lifecycle as one pure function (spec §11.3): [`Lifecycle::apply`] on
+//! [`AgentStatus`] (the wire enum of auth4agent-api, which the store also keeps). The store only
 //! compare-and-sets the status this function chose ([`crate::store::Store::update_agent`]).
 
 use crate::store::AgentStatus;
@@ -23,9 +24,14 @@ pub enum Refusal {
     Pending,
 }
 
-impl AgentStatus {
+/// The transition rule, as a method of [`AgentStatus`] (defined in auth4agent-api).
+pub trait Lifecycle {
     /// The status after `event`, or why the event is refused.
-    pub fn apply(self, event: AgentEvent) -> Result<AgentStatus, Refusal> {
+    fn apply(self, event: AgentEvent) -> Result<AgentStatus, Refusal>;
+}
+
+impl Lifecycle for AgentStatus {
+    fn apply(self, event: AgentEvent) -> Result<AgentStatus, Refusal> {
         use AgentEvent as E;
         use AgentStatus as S;
         match (self, event) {

@@ -39,10 +39,15 @@ pub fn require_verified(op: &Operator, now: UnixTime) -> ServiceResult<()> {
 pub fn registrable_domain(s: &str) -> ServiceResult<Domain> {
     let domain = Domain::parse(s)
         .map_err(|e| ServiceError::refused(ErrorCode::InvalidDomain, e.to_string()))?;
+    require_registrable(&domain)?;
+    Ok(domain)
+}
+
+/// Refuses a public suffix (`public_suffix_domain`); checked again at every verification.
+fn require_registrable(domain: &Domain) -> ServiceResult<()> {
     domain
         .ensure_registrable()
-        .map_err(|e| ServiceError::refused(ErrorCode::PublicSuffixDomain, e.to_string()))?;
-    Ok(domain)
+        .map_err(|e| ServiceError::refused(ErrorCode::PublicSuffixDomain, e.to_string()))
 }
 
 /// Parses a public JWK from a request body, or refuses with `invalid_key`.
@@ -84,8 +89,8 @@ pub async fn register(
     }
     let operator = Operator {
         id: ids::operator_id(),
-        domain: domain.as_str().to_owned(),
-        public_key: *key.as_bytes(),
+        domain: domain.clone(),
+        public_key: key,
         thumbprint: key.thumbprint(),
         txt_token: ids::txt_token(),
         status: OperatorStatus::Unverified,
@@ -112,23 +117,22 @@ pub async fn register(
 }
 
 /// What the operator must publish in DNS.
-pub fn instructions(operator: &Operator) -> ServiceResult<TxtRecord> {
-    let domain = Domain::parse(&operator.domain)
-        .map_err(|e| ServiceError::internal(format!("stored domain: {e}")))?;
-    Ok(TxtRecord::new(&domain, &operator.txt_token))
+pub fn instructions(operator: &Operator) -> TxtRecord {
+    TxtRecord::new(&operator.domain, &operator.txt_token)
 }
 
 /// Looks the operator's TXT record up now. A definite answer (no record, wrong record) withdraws a
 /// current verification; a lookup failure proves nothing either way and changes nothing (spec §10.4).
 pub async fn confirm(state: &AppState, operator: &Operator) -> ServiceResult<Operator> {
-    let domain = registrable_domain(&operator.domain)?;
-    if let Some(owner) = domain_owner(state, &domain, Some(&operator.id)).await? {
+    let domain = &operator.domain;
+    require_registrable(domain)?;
+    if let Some(owner) = domain_owner(state, domain, Some(&operator.id)).await? {
         return Err(ServiceError::refused(
             ErrorCode::OperatorExists,
             format!("{domain} is already verified by operator {}", owner.id),
         ));
     }
-    let outcome = state.dns.verify(&domain, &operator.txt_token).await;
+    let outcome = state.dns.verify(domain, &operator.txt_token).await;
     // The lookup takes time: judge and record as of its answer.
     let now = state.clock.now();
     let failure = match outcome {
@@ -141,7 +145,7 @@ pub async fn confirm(state: &AppState, operator: &Operator) -> ServiceResult<Ope
             {
                 Ok(updated) => updated,
                 // Another operator proved the same domain a moment earlier.
-                Err(StoreError::Conflict(_)) => return Err(operator_exists(&domain)),
+                Err(StoreError::Conflict(_)) => return Err(operator_exists(domain)),
                 Err(e) => return Err(e.into()),
             };
             let detail = format!("success domain={domain}");
@@ -156,7 +160,7 @@ pub async fn confirm(state: &AppState, operator: &Operator) -> ServiceResult<Ope
             .await;
             return Ok(updated);
         }
-        failure => dns_failure(&domain, &operator.txt_token, failure),
+        failure => dns_failure(domain, &operator.txt_token, failure),
     };
     let id = &operator.id;
     audit::record(
@@ -191,7 +195,7 @@ async fn domain_owner(
 ) -> ServiceResult<Option<Operator>> {
     Ok(state
         .store
-        .get_operator_by_domain(domain.as_str())
+        .get_operator_by_domain(domain)
         .await?
         .filter(|op| op.status == OperatorStatus::Verified && Some(op.id.as_str()) != except))
 }
@@ -284,8 +288,13 @@ pub async fn reverify_due(state: &AppState) -> Result<ReverifyStats, StoreError>
         .await?;
     let mut stats = ReverifyStats::default();
     for operator in due {
-        let outcome = match registrable_domain(&operator.domain) {
-            Ok(domain) => state.dns.verify(&domain, &operator.txt_token).await,
+        let outcome = match require_registrable(&operator.domain) {
+            Ok(()) => {
+                state
+                    .dns
+                    .verify(&operator.domain, &operator.txt_token)
+                    .await
+            }
             Err(e) => TxtVerification::WrongValue {
                 found: vec![format!("domain refused: {e}")],
             },

@@ -1,8 +1,8 @@
 //! Introspection (RFC 7662 shape) and token revocation, both over this server's own tokens.
 
-use auth4agent_protocol::{AccessTokenClaims, Error, KeySet, VerifiedToken};
+use auth4agent_protocol::{AccessTokenClaims, Did, Error, KeySet, VerifiedToken};
 
-use super::agents::{load_with_operator, parse_did};
+use super::agents::load_with_operator;
 use super::operators::is_verified;
 use super::signatures::{self, KidMismatch, SignedRequest};
 use auth4agent_api::ErrorCode;
@@ -68,7 +68,11 @@ pub async fn introspect(
     if state.store.is_token_revoked(&claims.jti).await? {
         return Ok(Introspection::Inactive);
     }
-    let Some((agent, operator)) = state.store.get_agent_with_operator(&claims.sub).await? else {
+    // The server's own token names a DID it stored; anything else is no agent of this server.
+    let Ok(did) = Did::parse(&claims.sub) else {
+        return Ok(Introspection::Inactive);
+    };
+    let Some((agent, operator)) = state.store.get_agent_with_operator(&did).await? else {
         return Ok(Introspection::Inactive);
     };
     if agent.status != AgentStatus::Active
@@ -100,14 +104,18 @@ pub async fn revoke_token(
             ServiceError::refused(ErrorCode::InvalidToken, format!("{}: {e}", e.code()))
         })?;
     let claims = verified.claims();
-    let did = parse_did(&claims.sub)?;
+    // The token verified under this server's own key: its `sub` is a DID the server stored, so
+    // one that does not parse is the server's fault, not the client's.
+    let did = Did::parse(&claims.sub)
+        .map_err(|e| ServiceError::internal(format!("own token's sub: {e}")))?;
     let (agent, operator) = load_with_operator(state, &did).await?;
-    let (key, actor) = if req.unverified()?.kid() == agent.thumbprint {
-        (state.keys.get(&agent.public_key)?, agent.did.clone())
+    let unverified = req.unverified()?;
+    let (key, actor) = if unverified.kid() == agent.thumbprint {
+        (agent.public_key, agent.did.to_string())
     } else {
-        (state.keys.get(&operator.public_key)?, operator.id.clone())
+        (operator.public_key, operator.id.clone())
     };
-    signatures::verify(state, req, &key, KidMismatch::Forbidden, now).await?;
+    signatures::verify_decoded(state, req, unverified, &key, KidMismatch::Forbidden, now).await?;
     let newly = state
         .store
         .revoke_token(RevokedToken {

@@ -75,7 +75,18 @@ pub async fn verify(
     on_mismatch: KidMismatch,
     now: UnixTime,
 ) -> ServiceResult<VerifiedRequest> {
-    let unverified = req.unverified()?;
+    verify_decoded(state, req, req.unverified()?, key, on_mismatch, now).await
+}
+
+/// [`verify`] for a caller that already decoded the header (to pick the key by its `kid`).
+pub async fn verify_decoded(
+    state: &AppState,
+    req: &SignedRequest,
+    unverified: UnverifiedRequest,
+    key: &PublicKey,
+    on_mismatch: KidMismatch,
+    now: UnixTime,
+) -> ServiceResult<VerifiedRequest> {
     let thumbprint = key.thumbprint();
     if unverified.kid() != thumbprint {
         return Err(match on_mismatch {

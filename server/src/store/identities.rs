@@ -69,7 +69,9 @@ impl IdentityCache {
             state.operators.clear();
         }
         if let Some(agent) = agent {
-            state.agents.insert(agent.did.clone(), agent.clone());
+            state
+                .agents
+                .insert(agent.did.as_str().to_owned(), agent.clone());
         }
         if let Some(op) = operator {
             state.operators.insert(op.id.clone(), op.clone());
@@ -89,15 +91,18 @@ impl IdentityCache {
 mod tests {
     use super::*;
     use crate::store::AgentStatus;
+    use auth4agent_protocol::{Did, SigningKey};
+
+    const DID: &str = "did:agent:example.com:00000000000000000000000000000000";
 
     fn agent(status: AgentStatus) -> Agent {
         Agent {
-            did: "did:agent:example.com:00".into(),
+            did: Did::parse(DID).unwrap(),
             operator_id: "op_1".into(),
-            public_key: [0; 32],
+            public_key: SigningKey::from_seed(&[0; 32]).public_key(),
             thumbprint: "t".into(),
             status,
-            allowed_scopes: vec![],
+            allowed_scopes: Default::default(),
             created_at: 0,
             updated_at: 0,
             revoked_at: None,
@@ -107,23 +112,23 @@ mod tests {
     #[test]
     fn a_read_that_raced_a_change_is_not_cached() {
         let cache = IdentityCache::default();
-        let Err(ticket) = cache.agent("did:agent:example.com:00") else {
+        let Err(ticket) = cache.agent(DID) else {
             panic!("empty cache hit");
         };
         // A suspension commits while the read is in flight; the read saw the row before it.
         cache.invalidate();
         cache.fill(ticket, Some(&agent(AgentStatus::Active)), None);
-        assert!(cache.agent("did:agent:example.com:00").is_err());
+        assert!(cache.agent(DID).is_err());
 
-        let Err(ticket) = cache.agent("did:agent:example.com:00") else {
+        let Err(ticket) = cache.agent(DID) else {
             panic!("stale row cached");
         };
         cache.fill(ticket, Some(&agent(AgentStatus::Suspended)), None);
         assert_eq!(
-            cache.agent("did:agent:example.com:00").map(|a| a.status),
+            cache.agent(DID).map(|a| a.status),
             Ok(AgentStatus::Suspended)
         );
         cache.invalidate();
-        assert!(cache.agent("did:agent:example.com:00").is_err());
+        assert!(cache.agent(DID).is_err());
     }
 }

@@ -1,4 +1,8 @@
-//! Storage layer: the backend-neutral [`Store`] trait, its row types and [`StoreError`].
+//! Storage layer: the backend-neutral [`Store`] trait, its typed row types and [`StoreError`].
+//!
+//! Rows hold protocol types (`Did`, `Domain`, `ScopeSet`, `PublicKey`), decoded once as a row is
+//! read by the one decoder both backends share ([`rows`]); stored data that does not decode is
+//! [`StoreError::Corrupt`].
 //!
 //! The trait is object-safe (`Arc<dyn Store>`) and every method returns a boxed `Send` future, so
 //! a backend may do real async I/O (a PostgreSQL pool) or, like [`sqlite::SqliteStore`], hand
@@ -8,14 +12,20 @@
 //! [`sqlite::SqliteStore`] (embedded default) and [`postgres::PostgresStore`] (several replicas).
 
 mod identities;
+mod keycache;
 pub mod postgres;
+mod rows;
+mod sql;
 pub mod sqlite;
 
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 
+use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
+
 pub use postgres::PostgresStore;
+pub use sql::{SHARED as SHARED_SQL, placeholders as sql_placeholders};
 pub use sqlite::SqliteStore;
 
 /// Unix time in seconds.
@@ -50,86 +60,27 @@ pub enum StoreError {
     /// The backend cannot be reached or failed transiently (I/O, busy, pool closed).
     #[error("storage unavailable: {0}")]
     Unavailable(String),
-    /// Stored data does not decode (bad status text, bad key length, bad JSON).
+    /// Stored data does not decode (a DID, domain, key, scope list or status that does not parse;
+    /// a negative time): a fault of the server's data, never of the client's request.
     #[error("corrupt data: {0}")]
     Corrupt(String),
 }
 
-/// Whether an operator's domain is currently proven by DNS.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum OperatorStatus {
-    Unverified,
-    Verified,
-}
-
-impl OperatorStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OperatorStatus::Unverified => "unverified",
-            OperatorStatus::Verified => "verified",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "unverified" => Some(OperatorStatus::Unverified),
-            "verified" => Some(OperatorStatus::Verified),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for OperatorStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// Lifecycle of an agent. `Revoked` is terminal.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum AgentStatus {
-    Pending,
-    Active,
-    Suspended,
-    Revoked,
-}
-
-impl AgentStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AgentStatus::Pending => "pending",
-            AgentStatus::Active => "active",
-            AgentStatus::Suspended => "suspended",
-            AgentStatus::Revoked => "revoked",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "pending" => Some(AgentStatus::Pending),
-            "active" => Some(AgentStatus::Active),
-            "suspended" => Some(AgentStatus::Suspended),
-            "revoked" => Some(AgentStatus::Revoked),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for AgentStatus {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+/// The stored statuses are the wire enums of auth4agent-api, stored as their `as_str` text: one
+/// definition and one string table for the wire and the database. An operator's stored status is
+/// what its last DNS check found; whether that proof is still current is the service's judgement
+/// (`service::operators::is_verified`). The agent lifecycle (`apply`) is in `service::lifecycle`.
+pub use auth4agent_api::{AgentStatus, OperatorStatus};
 
 /// An operator: owner of a domain and of the root key that signs its administrative requests.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Operator {
     /// `op_` + 26 base32 chars (see [`crate::ids::operator_id`]).
     pub id: String,
-    /// Normalized domain (protocol `Domain::as_str`). Unique.
-    pub domain: String,
-    /// Raw 32-byte Ed25519 public key (protocol `PublicKey::from_bytes`).
-    pub public_key: [u8; 32],
+    /// Stored normalized (`Domain::as_str`). Several unverified operators may claim one domain.
+    pub domain: Domain,
+    /// Stored as its raw 32 bytes.
+    pub public_key: PublicKey,
     /// RFC 7638 thumbprint of `public_key`; the `kid` its signed requests must carry.
     pub thumbprint: String,
     /// The token published as `auth4agent-verification=<txt_token>` at `_auth4agent.<domain>`.
@@ -144,16 +95,16 @@ pub struct Operator {
 /// An agent: a key bound to an operator's domain through its DID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agent {
-    /// Full `did:agent:<domain>:<fp>` string. Unique.
-    pub did: String,
+    /// `did:agent:<domain>:<fp>`. Unique.
+    pub did: Did,
     pub operator_id: String,
-    /// Raw 32-byte Ed25519 public key.
-    pub public_key: [u8; 32],
+    /// Stored as its raw 32 bytes.
+    pub public_key: PublicKey,
     /// RFC 7638 thumbprint of `public_key` (the proof `kid` and the token `cnf.jkt`).
     pub thumbprint: String,
     pub status: AgentStatus,
-    /// Scopes the operator allows; deny-by-default when empty. Stored sorted and deduplicated.
-    pub allowed_scopes: Vec<String>,
+    /// Scopes the operator allows; deny-by-default when empty. Stored as a sorted JSON array.
+    pub allowed_scopes: ScopeSet,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
     /// Set once when the agent becomes `Revoked`.
@@ -164,8 +115,7 @@ pub struct Agent {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentUpdate {
     pub status: AgentStatus,
-    /// Stored sorted and deduplicated.
-    pub allowed_scopes: Vec<String>,
+    pub allowed_scopes: ScopeSet,
     pub updated_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
 }
@@ -175,7 +125,7 @@ pub struct AgentUpdate {
 pub struct Challenge {
     /// `ch_` + 26 base32 chars.
     pub id: String,
-    pub did: String,
+    pub did: Did,
     /// base64url of 32 random bytes.
     pub nonce: String,
     pub expires_at: UnixTime,
@@ -213,7 +163,7 @@ impl fmt::Debug for SigningKeyRecord {
 pub struct RevokedToken {
     pub jti: String,
     /// The token's `sub`.
-    pub did: String,
+    pub did: Did,
     pub operator_id: String,
     /// The token's `exp`.
     pub expires_at: UnixTime,
@@ -262,7 +212,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn insert_operator(&self, operator: Operator) -> StoreFuture<'_, ()>;
     fn get_operator(&self, id: &str) -> StoreFuture<'_, Option<Operator>>;
     /// The operator holding `domain`: the verified one if any, else the oldest claim.
-    fn get_operator_by_domain(&self, domain: &str) -> StoreFuture<'_, Option<Operator>>;
+    fn get_operator_by_domain(&self, domain: &Domain) -> StoreFuture<'_, Option<Operator>>;
     /// Marks the domain proven at `verified_at` until `expires_at`. NotFound if no such operator;
     /// Conflict if another operator's verification of the same domain is still current at `verified_at`.
     fn set_operator_verified(
@@ -284,10 +234,10 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Conflict if the DID already exists; NotFound if `operator_id` does not exist.
     fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()>;
-    fn get_agent(&self, did: &str) -> StoreFuture<'_, Option<Agent>>;
+    fn get_agent(&self, did: &Did) -> StoreFuture<'_, Option<Agent>>;
     /// An agent and its operator, read together: the token and introspection paths need both.
     /// `None` if the agent does not exist.
-    fn get_agent_with_operator(&self, did: &str) -> StoreFuture<'_, Option<(Agent, Operator)>>;
+    fn get_agent_with_operator(&self, did: &Did) -> StoreFuture<'_, Option<(Agent, Operator)>>;
     /// All agents of an operator, oldest first.
     fn list_agents(&self, operator_id: &str) -> StoreFuture<'_, Vec<Agent>>;
     /// Compare-and-set: writes `update` over the agent if its status is still `expected`, with ONE
@@ -297,7 +247,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// (`AgentStatus::apply`).
     fn update_agent(
         &self,
-        did: &str,
+        did: &Did,
         expected: AgentStatus,
         update: AgentUpdate,
     ) -> StoreFuture<'_, Agent>;
@@ -384,12 +334,4 @@ pub(crate) fn classify_agent_miss(current: Option<Agent>) -> StoreError {
         None => StoreError::NotFound,
         Some(agent) => StoreError::StatusChanged(agent.status),
     }
-}
-
-/// The stored form of `allowed_scopes`, shared by every backend: a JSON array, sorted, without
-/// duplicates.
-pub(crate) fn scopes_column(mut scopes: Vec<String>) -> Result<String, StoreError> {
-    scopes.sort();
-    scopes.dedup();
-    serde_json::to_string(&scopes).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

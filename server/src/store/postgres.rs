@@ -22,10 +22,13 @@ use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Client, NoTls, Row};
 
+use auth4agent_protocol::{Did, Domain};
+
+use super::rows::{self, Columns, scopes_column};
+use super::sql;
 use super::{
-    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, Operator, OperatorStatus, PurgeStats,
-    RevokedToken, SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
-    scopes_column,
+    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, Operator, PurgeStats, RevokedToken,
+    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
@@ -294,25 +297,19 @@ fn get<'a, T: FromSql<'a>>(row: &'a Row, col: &str) -> Result<T, StoreError> {
         .map_err(|e| StoreError::Corrupt(format!("column {col}: {e}")))
 }
 
-fn time(row: &Row, col: &str) -> Result<UnixTime, StoreError> {
-    let v: i64 = get(row, col)?;
-    u64::try_from(v).map_err(|_| StoreError::Corrupt(format!("column {col}: negative time {v}")))
-}
-
-fn opt_time(row: &Row, col: &str) -> Result<Option<UnixTime>, StoreError> {
-    let v: Option<i64> = get(row, col)?;
-    v.map(|v| {
-        u64::try_from(v)
-            .map_err(|_| StoreError::Corrupt(format!("column {col}: negative time {v}")))
-    })
-    .transpose()
-}
-
-fn key_bytes(row: &Row, col: &str) -> Result<[u8; 32], StoreError> {
-    let bytes: Vec<u8> = get(row, col)?;
-    bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| StoreError::Corrupt(format!("public key length {}", b.len())))
+impl Columns for Row {
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        get(self, column)
+    }
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+        get(self, column)
+    }
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        get(self, column)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        get(self, column)
+    }
 }
 
 type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
@@ -344,76 +341,6 @@ async fn exec<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<
     c.execute(&stmt, params).await.map_err(map_err)
 }
 
-const OPERATOR_COLUMNS: &str = "id, domain, public_key, thumbprint, txt_token, status, \
-     domain_verified_at, verification_expires_at, created_at";
-
-fn operator_from_row(row: &Row) -> Result<Operator, StoreError> {
-    let status: String = get(row, "status")?;
-    Ok(Operator {
-        id: get(row, "id")?,
-        domain: get(row, "domain")?,
-        public_key: key_bytes(row, "public_key")?,
-        thumbprint: get(row, "thumbprint")?,
-        txt_token: get(row, "txt_token")?,
-        status: OperatorStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("invalid operator status {status:?}")))?,
-        domain_verified_at: opt_time(row, "domain_verified_at")?,
-        verification_expires_at: opt_time(row, "verification_expires_at")?,
-        created_at: time(row, "created_at")?,
-    })
-}
-
-const AGENT_COLUMNS: &str = "did, operator_id, public_key, thumbprint, status, allowed_scopes, \
-     created_at, updated_at, revoked_at";
-
-fn agent_from_row(row: &Row) -> Result<Agent, StoreError> {
-    let status: String = get(row, "status")?;
-    let scopes: String = get(row, "allowed_scopes")?;
-    Ok(Agent {
-        did: get(row, "did")?,
-        operator_id: get(row, "operator_id")?,
-        public_key: key_bytes(row, "public_key")?,
-        thumbprint: get(row, "thumbprint")?,
-        status: AgentStatus::parse(&status)
-            .ok_or_else(|| StoreError::Corrupt(format!("invalid agent status {status:?}")))?,
-        allowed_scopes: serde_json::from_str(&scopes)
-            .map_err(|_| StoreError::Corrupt(format!("invalid allowed scopes {scopes:?}")))?,
-        created_at: time(row, "created_at")?,
-        updated_at: time(row, "updated_at")?,
-        revoked_at: opt_time(row, "revoked_at")?,
-    })
-}
-
-fn challenge_from_row(row: &Row) -> Result<Challenge, StoreError> {
-    Ok(Challenge {
-        id: get(row, "id")?,
-        did: get(row, "did")?,
-        nonce: get(row, "nonce")?,
-        expires_at: time(row, "expires_at")?,
-        used_at: opt_time(row, "used_at")?,
-    })
-}
-
-fn revoked_from_row(row: &Row) -> Result<RevokedToken, StoreError> {
-    Ok(RevokedToken {
-        jti: get(row, "jti")?,
-        did: get(row, "did")?,
-        operator_id: get(row, "operator_id")?,
-        expires_at: time(row, "expires_at")?,
-        revoked_at: time(row, "revoked_at")?,
-    })
-}
-
-fn signing_key_from_row(row: &Row) -> Result<SigningKeyRecord, StoreError> {
-    Ok(SigningKeyRecord {
-        kid: get(row, "kid")?,
-        pkcs8_pem: zeroize::Zeroizing::new(get(row, "pkcs8_pem")?),
-        created_at: time(row, "created_at")?,
-        retired_at: opt_time(row, "retired_at")?,
-        not_after: opt_time(row, "not_after")?,
-    })
-}
-
 /// The single point of truth for single use: one conditional update.
 async fn consume_challenge_row<C: GenericClient>(
     c: &C,
@@ -421,23 +348,16 @@ async fn consume_challenge_row<C: GenericClient>(
     now: UnixTime,
 ) -> Result<(), StoreError> {
     // Concurrent updates of the row queue on its lock; each re-checks `used_at IS NULL` on the
-    // committed version, so exactly one returns a row.
-    let consumed = opt(
-        c,
-        "UPDATE challenges SET used_at = $2 \
-         WHERE id = $1 AND used_at IS NULL AND expires_at > $2 RETURNING id",
-        &[&id, &ts(now)],
-    )
-    .await?;
-    if consumed.is_some() {
+    // committed version, so exactly one changes it.
+    if exec(c, sql::CONSUME_CHALLENGE, &[&ts(now), &id]).await? == 1 {
         return Ok(());
     }
     // Both outcomes are final states, so a read after the failed update cannot report a wrong
     // reason.
-    let row = opt(c, "SELECT used_at FROM challenges WHERE id = $1", &[&id]).await?;
+    let row = opt(c, sql::CHALLENGE_USED_AT, &[&id]).await?;
     Err(match row {
         None => StoreError::NotFound,
-        Some(row) if opt_time(&row, "used_at")?.is_some() => StoreError::AlreadyUsed,
+        Some(row) if row.opt_int("used_at")?.is_some() => StoreError::AlreadyUsed,
         Some(_) => StoreError::Expired,
     })
 }
@@ -445,7 +365,7 @@ async fn consume_challenge_row<C: GenericClient>(
 async fn insert_audit<C: GenericClient>(c: &C, e: &AuditEvent) -> Result<(), StoreError> {
     exec(
         c,
-        "INSERT INTO audit_events (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)",
+        sql::INSERT_AUDIT,
         &[&ts(e.at), &e.actor, &e.action, &e.subject, &e.detail],
     )
     .await
@@ -456,34 +376,25 @@ async fn get_operator_row<C: GenericClient>(
     c: &C,
     id: &str,
 ) -> Result<Option<Operator>, StoreError> {
-    opt(
-        c,
-        &format!("SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = $1"),
-        &[&id],
-    )
-    .await?
-    .as_ref()
-    .map(operator_from_row)
-    .transpose()
+    opt(c, sql::GET_OPERATOR, &[&id])
+        .await?
+        .as_ref()
+        .map(rows::operator)
+        .transpose()
 }
 
-async fn get_agent_row<C: GenericClient>(c: &C, did: &str) -> Result<Option<Agent>, StoreError> {
-    opt(
-        c,
-        &format!("SELECT {AGENT_COLUMNS} FROM agents WHERE did = $1"),
-        &[&did],
-    )
-    .await?
-    .as_ref()
-    .map(agent_from_row)
-    .transpose()
+async fn get_agent_row<C: GenericClient>(c: &C, did: &Did) -> Result<Option<Agent>, StoreError> {
+    opt(c, sql::GET_AGENT, &[&did.as_str()])
+        .await?
+        .as_ref()
+        .map(rows::agent)
+        .transpose()
 }
 
 async fn insert_key<C: GenericClient>(c: &C, key: &SigningKeyRecord) -> Result<(), StoreError> {
     exec(
         c,
-        "INSERT INTO signing_keys (kid, pkcs8_pem, created_at, retired_at, not_after) \
-         VALUES ($1, $2, $3, $4, $5)",
+        sql::INSERT_SIGNING_KEY,
         &[
             &key.kid,
             &key.pkcs8_pem.as_str(),
@@ -500,6 +411,7 @@ impl Store for PostgresStore {
     fn ping(&self) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let conn = self.conn().await?;
+            // Per backend: SQLite's probe reads its schema page instead.
             exec(&conn, "SELECT 1", &[]).await.map(|_| ())
         })
     }
@@ -524,14 +436,11 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             exec(
                 &conn,
-                &format!(
-                    "INSERT INTO operators ({OPERATOR_COLUMNS}) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                ),
+                sql::INSERT_OPERATOR,
                 &[
                     &op.id,
-                    &op.domain,
-                    &&op.public_key[..],
+                    &op.domain.as_str(),
+                    &&op.public_key.as_bytes()[..],
                     &op.thumbprint,
                     &op.txt_token,
                     &op.status.as_str(),
@@ -553,21 +462,24 @@ impl Store for PostgresStore {
         })
     }
 
-    fn get_operator_by_domain(&self, domain: &str) -> StoreFuture<'_, Option<Operator>> {
-        let domain = domain.to_owned();
+    fn get_operator_by_domain(&self, domain: &Domain) -> StoreFuture<'_, Option<Operator>> {
+        let domain = domain.as_str().to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
+            // Per backend: ties broken by insertion order, PostgreSQL's `seq` column.
             opt(
                 &conn,
-                &format!(
-                    "SELECT {OPERATOR_COLUMNS} FROM operators WHERE domain = $1 \
+                concat!(
+                    "SELECT ",
+                    sql::operator_columns!(),
+                    " FROM operators WHERE domain = $1 \
                      ORDER BY status = 'verified' DESC, created_at, seq LIMIT 1"
                 ),
                 &[&domain],
             )
             .await?
             .as_ref()
-            .map(operator_from_row)
+            .map(rows::operator)
             .transpose()
         })
     }
@@ -583,27 +495,16 @@ impl Store for PostgresStore {
             let mut conn = self.conn().await?;
             let tx = conn.transaction().await.map_err(map_err)?;
             // Another operator's lapsed proof of the same domain no longer holds it.
-            exec(
-                &tx,
-                "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
-                 verification_expires_at = NULL WHERE status = 'verified' AND id <> $1 \
-                 AND verification_expires_at <= $2 \
-                 AND domain = (SELECT domain FROM operators WHERE id = $1)",
-                &[&id, &ts(verified_at)],
-            )
-            .await?;
+            exec(&tx, sql::RELEASE_LAPSED_DOMAIN, &[&id, &ts(verified_at)]).await?;
             // The partial unique index on verified domains refuses a second current owner.
             let row = opt(
                 &tx,
-                &format!(
-                    "UPDATE operators SET status = 'verified', domain_verified_at = $2, \
-                     verification_expires_at = $3 WHERE id = $1 RETURNING {OPERATOR_COLUMNS}"
-                ),
-                &[&id, &ts(verified_at), &ts(expires_at)],
+                sql::SET_OPERATOR_VERIFIED,
+                &[&ts(verified_at), &ts(expires_at), &id],
             )
             .await?
             .ok_or(StoreError::NotFound)?;
-            let op = operator_from_row(&row)?;
+            let op = rows::operator(&row)?;
             tx.commit().await.map_err(map_err)?;
             Ok(op)
         })
@@ -613,17 +514,10 @@ impl Store for PostgresStore {
         let id = id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            let row = opt(
-                &conn,
-                &format!(
-                    "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
-                     verification_expires_at = NULL WHERE id = $1 RETURNING {OPERATOR_COLUMNS}"
-                ),
-                &[&id],
-            )
-            .await?
-            .ok_or(StoreError::NotFound)?;
-            operator_from_row(&row)
+            let row = opt(&conn, sql::SET_OPERATOR_UNVERIFIED, &[&id])
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            rows::operator(&row)
         })
     }
 
@@ -634,10 +528,13 @@ impl Store for PostgresStore {
     ) -> StoreFuture<'_, Vec<Operator>> {
         Box::pin(async move {
             let conn = self.conn().await?;
+            // Per backend: ties broken by insertion order, PostgreSQL's `seq` column.
             all(
                 &conn,
-                &format!(
-                    "SELECT {OPERATOR_COLUMNS} FROM operators WHERE status = 'verified' \
+                concat!(
+                    "SELECT ",
+                    sql::operator_columns!(),
+                    " FROM operators WHERE status = 'verified' \
                      AND verification_expires_at <= $1 \
                      ORDER BY verification_expires_at, seq LIMIT $2"
                 ),
@@ -645,24 +542,22 @@ impl Store for PostgresStore {
             )
             .await?
             .iter()
-            .map(operator_from_row)
+            .map(rows::operator)
             .collect()
         })
     }
 
     fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()> {
         Box::pin(async move {
-            let scopes = scopes_column(agent.allowed_scopes)?;
+            let scopes = scopes_column(&agent.allowed_scopes);
             let conn = self.conn().await?;
             exec(
                 &conn,
-                &format!(
-                    "INSERT INTO agents ({AGENT_COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
-                ),
+                sql::INSERT_AGENT,
                 &[
-                    &agent.did,
+                    &agent.did.as_str(),
                     &agent.operator_id,
-                    &&agent.public_key[..],
+                    &&agent.public_key.as_bytes()[..],
                     &agent.thumbprint,
                     &agent.status.as_str(),
                     &scopes,
@@ -676,16 +571,16 @@ impl Store for PostgresStore {
         })
     }
 
-    fn get_agent(&self, did: &str) -> StoreFuture<'_, Option<Agent>> {
-        let did = did.to_owned();
+    fn get_agent(&self, did: &Did) -> StoreFuture<'_, Option<Agent>> {
+        let did = did.clone();
         Box::pin(async move {
             let conn = self.conn().await?;
             get_agent_row(&conn, &did).await
         })
     }
 
-    fn get_agent_with_operator(&self, did: &str) -> StoreFuture<'_, Option<(Agent, Operator)>> {
-        let did = did.to_owned();
+    fn get_agent_with_operator(&self, did: &Did) -> StoreFuture<'_, Option<(Agent, Operator)>> {
+        let did = did.clone();
         Box::pin(async move {
             let conn = self.conn().await?;
             let Some(agent) = get_agent_row(&conn, &did).await? else {
@@ -701,49 +596,39 @@ impl Store for PostgresStore {
         let operator_id = operator_id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            all(
-                &conn,
-                &format!(
-                    "SELECT {AGENT_COLUMNS} FROM agents WHERE operator_id = $1 \
-                     ORDER BY created_at, did"
-                ),
-                &[&operator_id],
-            )
-            .await?
-            .iter()
-            .map(agent_from_row)
-            .collect()
+            all(&conn, sql::LIST_AGENTS, &[&operator_id])
+                .await?
+                .iter()
+                .map(rows::agent)
+                .collect()
         })
     }
 
     fn update_agent(
         &self,
-        did: &str,
+        did: &Did,
         expected: AgentStatus,
         update: AgentUpdate,
     ) -> StoreFuture<'_, Agent> {
-        let did = did.to_owned();
+        let did = did.clone();
         Box::pin(async move {
-            let scopes = scopes_column(update.allowed_scopes)?;
+            let scopes = scopes_column(&update.allowed_scopes);
             let conn = self.conn().await?;
             let updated = opt(
                 &conn,
-                &format!(
-                    "UPDATE agents SET status = $3, allowed_scopes = $4, updated_at = $5, \
-                     revoked_at = $6 WHERE did = $1 AND status = $2 RETURNING {AGENT_COLUMNS}"
-                ),
+                sql::UPDATE_AGENT,
                 &[
-                    &did,
-                    &expected.as_str(),
                     &update.status.as_str(),
                     &scopes,
                     &ts(update.updated_at),
                     &opt_ts(update.revoked_at),
+                    &did.as_str(),
+                    &expected.as_str(),
                 ],
             )
             .await?;
             match updated {
-                Some(row) => agent_from_row(&row),
+                Some(row) => rows::agent(&row),
                 None => Err(classify_agent_miss(get_agent_row(&conn, &did).await?)),
             }
         })
@@ -754,11 +639,10 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             exec(
                 &conn,
-                "INSERT INTO challenges (id, did, nonce, expires_at, used_at) \
-                 VALUES ($1, $2, $3, $4, $5)",
+                sql::INSERT_CHALLENGE,
                 &[
                     &ch.id,
-                    &ch.did,
+                    &ch.did.as_str(),
                     &ch.nonce,
                     &ts(ch.expires_at),
                     &opt_ts(ch.used_at),
@@ -773,15 +657,11 @@ impl Store for PostgresStore {
         let id = id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            opt(
-                &conn,
-                "SELECT id, did, nonce, expires_at, used_at FROM challenges WHERE id = $1",
-                &[&id],
-            )
-            .await?
-            .as_ref()
-            .map(challenge_from_row)
-            .transpose()
+            opt(&conn, sql::GET_CHALLENGE, &[&id])
+                .await?
+                .as_ref()
+                .map(rows::challenge)
+                .transpose()
         })
     }
 
@@ -808,8 +688,7 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             let inserted = exec(
                 &conn,
-                "INSERT INTO request_jtis (signer, jti, expires_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (signer, jti) DO NOTHING",
+                sql::INSERT_REQUEST_JTI,
                 &[&signer, &jti, &ts(expires_at)],
             )
             .await?;
@@ -835,8 +714,7 @@ impl Store for PostgresStore {
             let tx = conn.transaction().await.map_err(map_err)?;
             let inserted = exec(
                 &tx,
-                "INSERT INTO request_jtis (signer, jti, expires_at) VALUES ($1, $2, $3) \
-                 ON CONFLICT (signer, jti) DO NOTHING",
+                sql::INSERT_REQUEST_JTI,
                 &[&signer, &jti, &ts(expires_at)],
             )
             .await?;
@@ -853,11 +731,10 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             exec(
                 &conn,
-                "INSERT INTO revoked_tokens (jti, did, operator_id, expires_at, revoked_at) \
-                 VALUES ($1, $2, $3, $4, $5) ON CONFLICT (jti) DO NOTHING",
+                sql::REVOKE_TOKEN,
                 &[
                     &t.jti,
-                    &t.did,
+                    &t.did.as_str(),
                     &t.operator_id,
                     &ts(t.expires_at),
                     &ts(t.revoked_at),
@@ -872,13 +749,7 @@ impl Store for PostgresStore {
         let jti = jti.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            Ok(opt(
-                &conn,
-                "SELECT 1 FROM revoked_tokens WHERE jti = $1",
-                &[&jti],
-            )
-            .await?
-            .is_some())
+            Ok(opt(&conn, sql::IS_TOKEN_REVOKED, &[&jti]).await?.is_some())
         })
     }
 
@@ -886,16 +757,11 @@ impl Store for PostgresStore {
         let operator_id = operator_id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            all(
-                &conn,
-                "SELECT jti, did, operator_id, expires_at, revoked_at FROM revoked_tokens \
-                 WHERE operator_id = $1 ORDER BY revoked_at DESC, jti",
-                &[&operator_id],
-            )
-            .await?
-            .iter()
-            .map(revoked_from_row)
-            .collect()
+            all(&conn, sql::LIST_REVOKED_TOKENS, &[&operator_id])
+                .await?
+                .iter()
+                .map(rows::revoked_token)
+                .collect()
         })
     }
 
@@ -909,37 +775,18 @@ impl Store for PostgresStore {
     fn purge_audit(&self, before: UnixTime, batch: u32) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            exec(
-                &conn,
-                "DELETE FROM audit_events WHERE id IN (SELECT id FROM \
-                 (SELECT id, at FROM audit_events ORDER BY id LIMIT $2) AS oldest WHERE at < $1)",
-                &[&ts(before), &i64::from(batch)],
-            )
-            .await
+            exec(&conn, sql::PURGE_AUDIT, &[&i64::from(batch), &ts(before)]).await
         })
     }
 
     fn list_audit(&self, limit: u32) -> StoreFuture<'_, Vec<AuditEvent>> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            all(
-                &conn,
-                "SELECT at, actor, action, subject, detail FROM audit_events \
-                 ORDER BY id DESC LIMIT $1",
-                &[&i64::from(limit)],
-            )
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(AuditEvent {
-                    at: time(r, "at")?,
-                    actor: get(r, "actor")?,
-                    action: get(r, "action")?,
-                    subject: get(r, "subject")?,
-                    detail: get(r, "detail")?,
-                })
-            })
-            .collect()
+            all(&conn, sql::LIST_AUDIT, &[&i64::from(limit)])
+                .await?
+                .iter()
+                .map(rows::audit_event)
+                .collect()
         })
     }
 
@@ -948,13 +795,14 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             all(
                 &conn,
+                // Per backend: insertion order is PostgreSQL's `seq` column, SQLite's rowid.
                 "SELECT kid, pkcs8_pem, created_at, retired_at, not_after FROM signing_keys \
                  ORDER BY created_at, seq",
                 &[],
             )
             .await?
             .iter()
-            .map(signing_key_from_row)
+            .map(rows::signing_key)
             .collect()
         })
     }
@@ -978,13 +826,7 @@ impl Store for PostgresStore {
             loop {
                 attempt += 1;
                 let tx = conn.transaction().await.map_err(map_err)?;
-                exec(
-                    &tx,
-                    "UPDATE signing_keys SET retired_at = $1, not_after = $2 \
-                     WHERE retired_at IS NULL",
-                    &[&ts(now), &ts(not_after)],
-                )
-                .await?;
+                exec(&tx, sql::RETIRE_SIGNING_KEYS, &[&ts(now), &ts(not_after)]).await?;
                 // A rotation committed by another replica meanwhile makes the insert collide
                 // with its new active key: retry, retiring that one too.
                 match insert_key(&tx, &new_key).await {
@@ -1001,12 +843,7 @@ impl Store for PostgresStore {
     fn purge_retired_signing_keys(&self, now: UnixTime) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            exec(
-                &conn,
-                "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND not_after <= $1",
-                &[&ts(now)],
-            )
-            .await
+            exec(&conn, sql::PURGE_RETIRED_SIGNING_KEYS, &[&ts(now)]).await
         })
     }
 
@@ -1016,24 +853,9 @@ impl Store for PostgresStore {
             let tx = conn.transaction().await.map_err(map_err)?;
             let now = ts(now);
             let stats = PurgeStats {
-                challenges: exec(
-                    &tx,
-                    "DELETE FROM challenges WHERE expires_at <= $1",
-                    &[&now],
-                )
-                .await?,
-                request_jtis: exec(
-                    &tx,
-                    "DELETE FROM request_jtis WHERE expires_at <= $1",
-                    &[&now],
-                )
-                .await?,
-                revoked_tokens: exec(
-                    &tx,
-                    "DELETE FROM revoked_tokens WHERE expires_at <= $1",
-                    &[&now],
-                )
-                .await?,
+                challenges: exec(&tx, sql::PURGE_CHALLENGES, &[&now]).await?,
+                request_jtis: exec(&tx, sql::PURGE_REQUEST_JTIS, &[&now]).await?,
+                revoked_tokens: exec(&tx, sql::PURGE_REVOKED_TOKENS, &[&now]).await?,
                 audit_events: 0,
             };
             tx.commit().await.map_err(map_err)?;

@@ -15,15 +15,15 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{
-    Connection, ErrorCode, OpenFlags, OptionalExtension, Row, TransactionBehavior, params,
-};
+use auth4agent_protocol::{Did, Domain};
+use rusqlite::{Connection, ErrorCode, OpenFlags, Row, TransactionBehavior, params};
 
 use super::identities::IdentityCache;
+use super::rows::{self, Columns, scopes_column};
+use super::sql;
 use super::{
-    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, Operator, OperatorStatus, PurgeStats,
-    RevokedToken, SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
-    scopes_column,
+    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, Operator, PurgeStats, RevokedToken,
+    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
@@ -213,11 +213,11 @@ impl SqliteStore {
     }
 
     /// An agent row, from the identity cache when serving.
-    fn agent(&self, did: &str) -> Result<Option<Agent>, StoreError> {
+    fn agent(&self, did: &Did) -> Result<Option<Agent>, StoreError> {
         let Some(cache) = &self.inner.identities else {
             return with_reader(&self.inner, |conn| get_agent_row(conn, did));
         };
-        let ticket = match cache.agent(did) {
+        let ticket = match cache.agent(did.as_str()) {
             Ok(agent) => return Ok(Some(agent)),
             Err(ticket) => ticket,
         };
@@ -429,143 +429,92 @@ fn map_err(e: rusqlite::Error) -> StoreError {
     }
 }
 
-fn corrupt(what: &str, value: &str) -> rusqlite::Error {
-    rusqlite::Error::FromSqlConversionFailure(
-        0,
-        rusqlite::types::Type::Text,
-        format!("invalid {what}: {value:?}").into(),
-    )
+impl Columns for Row<'_> {
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        self.get(column).map_err(map_err)
+    }
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+        self.get(column).map_err(map_err)
+    }
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        self.get(column).map_err(map_err)
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        self.get(column).map_err(map_err)
+    }
 }
 
-fn key_bytes(row: &Row<'_>, idx: &str) -> rusqlite::Result<[u8; 32]> {
-    let bytes: Vec<u8> = row.get(idx)?;
-    bytes
-        .try_into()
-        .map_err(|b: Vec<u8>| corrupt("public key length", &b.len().to_string()))
+/// Runs `sql` and decodes its first row, if any, with `decode` (one of [`rows`]).
+fn query_opt<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Option<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    let mut found = stmt.query(params).map_err(map_err)?;
+    found.next().map_err(map_err)?.map(decode).transpose()
 }
 
-const OPERATOR_COLUMNS: &str = "id, domain, public_key, thumbprint, txt_token, status, \
-     domain_verified_at, verification_expires_at, created_at";
-
-fn operator_from_row(row: &Row<'_>) -> rusqlite::Result<Operator> {
-    let status: String = row.get("status")?;
-    Ok(Operator {
-        id: row.get("id")?,
-        domain: row.get("domain")?,
-        public_key: key_bytes(row, "public_key")?,
-        thumbprint: row.get("thumbprint")?,
-        txt_token: row.get("txt_token")?,
-        status: OperatorStatus::parse(&status)
-            .ok_or_else(|| corrupt("operator status", &status))?,
-        domain_verified_at: row.get("domain_verified_at")?,
-        verification_expires_at: row.get("verification_expires_at")?,
-        created_at: row.get("created_at")?,
-    })
+/// Runs `sql` and decodes every row with `decode` (one of [`rows`]).
+fn query_all<T>(
+    conn: &Connection,
+    sql: &str,
+    params: impl rusqlite::Params,
+    decode: impl Fn(&Row<'_>) -> Result<T, StoreError>,
+) -> Result<Vec<T>, StoreError> {
+    let mut stmt = conn.prepare_cached(sql).map_err(map_err)?;
+    let mut found = stmt.query(params).map_err(map_err)?;
+    let mut out = Vec::new();
+    while let Some(row) = found.next().map_err(map_err)? {
+        out.push(decode(row)?);
+    }
+    Ok(out)
 }
 
-const AGENT_COLUMNS: &str = "did, operator_id, public_key, thumbprint, status, allowed_scopes, \
-     created_at, updated_at, revoked_at";
-
-fn agent_from_row(row: &Row<'_>) -> rusqlite::Result<Agent> {
-    let status: String = row.get("status")?;
-    let scopes: String = row.get("allowed_scopes")?;
-    Ok(Agent {
-        did: row.get("did")?,
-        operator_id: row.get("operator_id")?,
-        public_key: key_bytes(row, "public_key")?,
-        thumbprint: row.get("thumbprint")?,
-        status: AgentStatus::parse(&status).ok_or_else(|| corrupt("agent status", &status))?,
-        allowed_scopes: serde_json::from_str(&scopes)
-            .map_err(|_| corrupt("allowed scopes", &scopes))?,
-        created_at: row.get("created_at")?,
-        updated_at: row.get("updated_at")?,
-        revoked_at: row.get("revoked_at")?,
-    })
-}
-
-fn challenge_from_row(row: &Row<'_>) -> rusqlite::Result<Challenge> {
-    Ok(Challenge {
-        id: row.get("id")?,
-        did: row.get("did")?,
-        nonce: row.get("nonce")?,
-        expires_at: row.get("expires_at")?,
-        used_at: row.get("used_at")?,
-    })
-}
-
-fn revoked_from_row(row: &Row<'_>) -> rusqlite::Result<RevokedToken> {
-    Ok(RevokedToken {
-        jti: row.get("jti")?,
-        did: row.get("did")?,
-        operator_id: row.get("operator_id")?,
-        expires_at: row.get("expires_at")?,
-        revoked_at: row.get("revoked_at")?,
-    })
-}
-
-fn signing_key_from_row(row: &Row<'_>) -> rusqlite::Result<SigningKeyRecord> {
-    Ok(SigningKeyRecord {
-        kid: row.get("kid")?,
-        pkcs8_pem: zeroize::Zeroizing::new(row.get("pkcs8_pem")?),
-        created_at: row.get("created_at")?,
-        retired_at: row.get("retired_at")?,
-        not_after: row.get("not_after")?,
-    })
+/// Runs a statement that returns no rows; the number of rows it changed.
+fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<usize, StoreError> {
+    conn.prepare_cached(sql)
+        .and_then(|mut s| s.execute(params))
+        .map_err(map_err)
 }
 
 /// The single point of truth for single use: one conditional update.
 fn consume_challenge_row(conn: &Connection, id: &str, now: UnixTime) -> Result<(), StoreError> {
-    let changed = conn
-        .prepare_cached(
-            "UPDATE challenges SET used_at = ?2 \
-             WHERE id = ?1 AND used_at IS NULL AND expires_at > ?2",
-        )
-        .and_then(|mut s| s.execute(params![id, now]))
-        .map_err(map_err)?;
-    if changed == 1 {
+    if exec(conn, sql::CONSUME_CHALLENGE, params![now, id])? == 1 {
         return Ok(());
     }
     // Diagnose why nothing changed. Both outcomes are final states, so a read after the failed
     // update cannot report a wrong reason.
-    let row: Option<(Option<UnixTime>, UnixTime)> = conn
-        .prepare_cached("SELECT used_at, expires_at FROM challenges WHERE id = ?1")
-        .and_then(|mut s| s.query_row([id], |r| Ok((r.get(0)?, r.get(1)?))).optional())
-        .map_err(map_err)?;
-    Err(match row {
+    let used_at = query_opt(conn, sql::CHALLENGE_USED_AT, [id], |r| r.opt_int("used_at"))?;
+    Err(match used_at {
         None => StoreError::NotFound,
-        Some((Some(_), _)) => StoreError::AlreadyUsed,
-        Some((None, _)) => StoreError::Expired,
+        Some(Some(_)) => StoreError::AlreadyUsed,
+        Some(None) => StoreError::Expired,
     })
 }
 
 fn insert_audit(conn: &Connection, e: &AuditEvent) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO audit_events (at, actor, action, subject, detail) VALUES (?1, ?2, ?3, ?4, ?5)",
+    exec(
+        conn,
+        sql::INSERT_AUDIT,
+        params![e.at, e.actor, e.action, e.subject, e.detail],
     )
-    .and_then(|mut s| s.execute(params![e.at, e.actor, e.action, e.subject, e.detail]))
-    .map(|_| ())
-    .map_err(map_err)
+    .map(drop)
 }
 
 fn get_operator_row(conn: &Connection, id: &str) -> Result<Option<Operator>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {OPERATOR_COLUMNS} FROM operators WHERE id = ?1"
-    ))
-    .and_then(|mut s| s.query_row([id], operator_from_row).optional())
-    .map_err(map_err)
+    query_opt(conn, sql::GET_OPERATOR, [id], |r| rows::operator(r))
 }
 
-fn get_agent_row(conn: &Connection, did: &str) -> Result<Option<Agent>, StoreError> {
-    conn.prepare_cached(&format!(
-        "SELECT {AGENT_COLUMNS} FROM agents WHERE did = ?1"
-    ))
-    .and_then(|mut s| s.query_row([did], agent_from_row).optional())
-    .map_err(map_err)
+fn get_agent_row(conn: &Connection, did: &Did) -> Result<Option<Agent>, StoreError> {
+    query_opt(conn, sql::GET_AGENT, [did.as_str()], |r| rows::agent(r))
 }
 
 impl Store for SqliteStore {
     fn ping(&self) -> StoreFuture<'_, ()> {
         self.read(|conn| {
+            // SQLite only: reads the schema page, so the probe touches the file.
             conn.prepare_cached("SELECT count(*) FROM sqlite_schema")
                 .and_then(|mut s| s.query_row([], |r| r.get::<_, i64>(0)))
                 .map(|_| ())
@@ -580,24 +529,22 @@ impl Store for SqliteStore {
 
     fn insert_operator(&self, op: Operator) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
-            conn.prepare_cached(&format!(
-                "INSERT INTO operators ({OPERATOR_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-            ))
-            .and_then(|mut s| {
-                s.execute(params![
+            exec(
+                conn,
+                sql::INSERT_OPERATOR,
+                params![
                     op.id,
-                    op.domain,
-                    &op.public_key[..],
+                    op.domain.as_str(),
+                    &op.public_key.as_bytes()[..],
                     op.thumbprint,
                     op.txt_token,
                     op.status.as_str(),
                     op.domain_verified_at,
                     op.verification_expires_at,
                     op.created_at,
-                ])
-            })
-            .map(|_| ())
-            .map_err(map_err)
+                ],
+            )
+            .map(drop)
         })
     }
 
@@ -605,14 +552,20 @@ impl Store for SqliteStore {
         Box::pin(std::future::ready(self.operator(id)))
     }
 
-    fn get_operator_by_domain(&self, domain: &str) -> StoreFuture<'_, Option<Operator>> {
+    fn get_operator_by_domain(&self, domain: &Domain) -> StoreFuture<'_, Option<Operator>> {
         self.lookup(|conn| {
-            conn.prepare_cached(&format!(
-                "SELECT {OPERATOR_COLUMNS} FROM operators WHERE domain = ?1 \
-                 ORDER BY status = 'verified' DESC, created_at LIMIT 1"
-            ))
-            .and_then(|mut s| s.query_row([domain], operator_from_row).optional())
-            .map_err(map_err)
+            // Per backend: PostgreSQL breaks ties on its `seq` column (SQLite's order is as before).
+            query_opt(
+                conn,
+                concat!(
+                    "SELECT ",
+                    sql::operator_columns!(),
+                    " FROM operators WHERE domain = ?1 \
+                     ORDER BY status = 'verified' DESC, created_at LIMIT 1"
+                ),
+                [domain.as_str()],
+                |r| rows::operator(r),
+            )
         })
     }
 
@@ -624,24 +577,13 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'_, Operator> {
         let id = id.to_owned();
         self.write_identity(move |conn| {
-            // Another operator's lapsed proof of the same domain no longer holds it.
-            conn.prepare_cached(
-                "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
-                 verification_expires_at = NULL WHERE status = 'verified' AND id <> ?1 \
-                 AND verification_expires_at <= ?2 \
-                 AND domain = (SELECT domain FROM operators WHERE id = ?1)",
-            )
-            .and_then(|mut s| s.execute(params![id, verified_at]))
-            .map_err(map_err)?;
-            conn.prepare_cached(&format!(
-                "UPDATE operators SET status = 'verified', domain_verified_at = ?2, \
-                 verification_expires_at = ?3 WHERE id = ?1 RETURNING {OPERATOR_COLUMNS}"
-            ))
-            .and_then(|mut s| {
-                s.query_row(params![id, verified_at, expires_at], operator_from_row)
-                    .optional()
-            })
-            .map_err(map_err)?
+            exec(conn, sql::RELEASE_LAPSED_DOMAIN, params![id, verified_at])?;
+            query_opt(
+                conn,
+                sql::SET_OPERATOR_VERIFIED,
+                params![verified_at, expires_at, id],
+                |r| rows::operator(r),
+            )?
             .ok_or(StoreError::NotFound)
         })
     }
@@ -649,12 +591,9 @@ impl Store for SqliteStore {
     fn set_operator_unverified(&self, id: &str) -> StoreFuture<'_, Operator> {
         let id = id.to_owned();
         self.write_identity(move |conn| {
-            conn.prepare_cached(&format!(
-                "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
-                 verification_expires_at = NULL WHERE id = ?1 RETURNING {OPERATOR_COLUMNS}"
-            ))
-            .and_then(|mut s| s.query_row([id], operator_from_row).optional())
-            .map_err(map_err)?
+            query_opt(conn, sql::SET_OPERATOR_UNVERIFIED, [&id], |r| {
+                rows::operator(r)
+            })?
             .ok_or(StoreError::NotFound)
         })
     }
@@ -665,47 +604,47 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> StoreFuture<'_, Vec<Operator>> {
         self.read(move |conn| {
-            let mut s = conn
-                .prepare_cached(&format!(
-                    "SELECT {OPERATOR_COLUMNS} FROM operators WHERE status = 'verified' \
+            // Per backend: PostgreSQL breaks ties on its `seq` column.
+            query_all(
+                conn,
+                concat!(
+                    "SELECT ",
+                    sql::operator_columns!(),
+                    " FROM operators WHERE status = 'verified' \
                      AND verification_expires_at <= ?1 ORDER BY verification_expires_at LIMIT ?2"
-                ))
-                .map_err(map_err)?;
-            s.query_map(params![now, limit], operator_from_row)
-                .and_then(|rows| rows.collect())
-                .map_err(map_err)
+                ),
+                params![now, limit],
+                |r| rows::operator(r),
+            )
         })
     }
 
     fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
-            let scopes = scopes_column(agent.allowed_scopes)?;
-            conn.prepare_cached(&format!(
-                "INSERT INTO agents ({AGENT_COLUMNS}) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
-            ))
-            .and_then(|mut s| {
-                s.execute(params![
-                    agent.did,
+            exec(
+                conn,
+                sql::INSERT_AGENT,
+                params![
+                    agent.did.as_str(),
                     agent.operator_id,
-                    &agent.public_key[..],
+                    &agent.public_key.as_bytes()[..],
                     agent.thumbprint,
                     agent.status.as_str(),
-                    scopes,
+                    scopes_column(&agent.allowed_scopes),
                     agent.created_at,
                     agent.updated_at,
                     agent.revoked_at,
-                ])
-            })
-            .map(|_| ())
-            .map_err(map_err)
+                ],
+            )
+            .map(drop)
         })
     }
 
-    fn get_agent(&self, did: &str) -> StoreFuture<'_, Option<Agent>> {
+    fn get_agent(&self, did: &Did) -> StoreFuture<'_, Option<Agent>> {
         Box::pin(std::future::ready(self.agent(did)))
     }
 
-    fn get_agent_with_operator(&self, did: &str) -> StoreFuture<'_, Option<(Agent, Operator)>> {
+    fn get_agent_with_operator(&self, did: &Did) -> StoreFuture<'_, Option<(Agent, Operator)>> {
         let both = self.agent(did).and_then(|agent| match agent {
             None => Ok(None),
             Some(agent) => Ok(self.operator(&agent.operator_id)?.map(|op| (agent, op))),
@@ -715,48 +654,30 @@ impl Store for SqliteStore {
 
     fn list_agents(&self, operator_id: &str) -> StoreFuture<'_, Vec<Agent>> {
         let operator_id = operator_id.to_owned();
-        self.read(move |conn| {
-            let mut s = conn
-                .prepare_cached(&format!(
-                    "SELECT {AGENT_COLUMNS} FROM agents WHERE operator_id = ?1 \
-                     ORDER BY created_at, did"
-                ))
-                .map_err(map_err)?;
-            s.query_map([operator_id], agent_from_row)
-                .and_then(|rows| rows.collect())
-                .map_err(map_err)
-        })
+        self.read(move |conn| query_all(conn, sql::LIST_AGENTS, [operator_id], |r| rows::agent(r)))
     }
 
     fn update_agent(
         &self,
-        did: &str,
+        did: &Did,
         expected: AgentStatus,
         update: AgentUpdate,
     ) -> StoreFuture<'_, Agent> {
-        let did = did.to_owned();
+        let did = did.clone();
         self.write_identity(move |conn| {
-            let scopes = scopes_column(update.allowed_scopes)?;
-            let updated = conn
-                .prepare_cached(&format!(
-                    "UPDATE agents SET status = ?3, allowed_scopes = ?4, updated_at = ?5, \
-                     revoked_at = ?6 WHERE did = ?1 AND status = ?2 RETURNING {AGENT_COLUMNS}"
-                ))
-                .and_then(|mut s| {
-                    s.query_row(
-                        params![
-                            did,
-                            expected.as_str(),
-                            update.status.as_str(),
-                            scopes,
-                            update.updated_at,
-                            update.revoked_at
-                        ],
-                        agent_from_row,
-                    )
-                    .optional()
-                })
-                .map_err(map_err)?;
+            let updated = query_opt(
+                conn,
+                sql::UPDATE_AGENT,
+                params![
+                    update.status.as_str(),
+                    scopes_column(&update.allowed_scopes),
+                    update.updated_at,
+                    update.revoked_at,
+                    did.as_str(),
+                    expected.as_str(),
+                ],
+                |r| rows::agent(r),
+            )?;
             match updated {
                 Some(agent) => Ok(agent),
                 None => Err(classify_agent_miss(get_agent_row(conn, &did)?)),
@@ -766,26 +687,17 @@ impl Store for SqliteStore {
 
     fn insert_challenge(&self, ch: Challenge) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO challenges (id, did, nonce, expires_at, used_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            exec(
+                conn,
+                sql::INSERT_CHALLENGE,
+                params![ch.id, ch.did.as_str(), ch.nonce, ch.expires_at, ch.used_at],
             )
-            .and_then(|mut s| {
-                s.execute(params![ch.id, ch.did, ch.nonce, ch.expires_at, ch.used_at])
-            })
-            .map(|_| ())
-            .map_err(map_err)
+            .map(drop)
         })
     }
 
     fn get_challenge(&self, id: &str) -> StoreFuture<'_, Option<Challenge>> {
-        self.lookup(|conn| {
-            conn.prepare_cached(
-                "SELECT id, did, nonce, expires_at, used_at FROM challenges WHERE id = ?1",
-            )
-            .and_then(|mut s| s.query_row([id], challenge_from_row).optional())
-            .map_err(map_err)
-        })
+        self.lookup(|conn| query_opt(conn, sql::GET_CHALLENGE, [id], |r| rows::challenge(r)))
     }
 
     fn redeem_challenge(&self, id: &str, now: UnixTime, event: AuditEvent) -> StoreFuture<'_, ()> {
@@ -805,16 +717,13 @@ impl Store for SqliteStore {
         let signer = signer.to_owned();
         let jti = jti.to_owned();
         self.write(move |conn| {
-            match conn
-                .prepare_cached(
-                    "INSERT INTO request_jtis (signer, jti, expires_at) VALUES (?1, ?2, ?3)",
-                )
-                .and_then(|mut s| s.execute(params![signer, jti, expires_at]))
-                .map_err(map_err)
-            {
-                Ok(_) => Ok(()),
-                Err(StoreError::Conflict(_)) => Err(StoreError::Replayed),
-                Err(e) => Err(e),
+            match exec(
+                conn,
+                sql::INSERT_REQUEST_JTI,
+                params![signer, jti, expires_at],
+            )? {
+                1 => Ok(()),
+                _ => Err(StoreError::Replayed),
             }
         })
     }
@@ -829,13 +738,11 @@ impl Store for SqliteStore {
         let signer = signer.to_owned();
         let jti = jti.to_owned();
         self.write(move |conn| {
-            let inserted = conn
-                .prepare_cached(
-                    "INSERT INTO request_jtis (signer, jti, expires_at) VALUES (?1, ?2, ?3) \
-                     ON CONFLICT (signer, jti) DO NOTHING",
-                )
-                .and_then(|mut s| s.execute(params![signer, jti, expires_at]))
-                .map_err(map_err)?;
+            let inserted = exec(
+                conn,
+                sql::INSERT_REQUEST_JTI,
+                params![signer, jti, expires_at],
+            )?;
             if inserted != 1 {
                 return Err(StoreError::Replayed);
             }
@@ -845,27 +752,24 @@ impl Store for SqliteStore {
 
     fn revoke_token(&self, t: RevokedToken) -> StoreFuture<'_, bool> {
         self.write(move |conn| {
-            conn.prepare_cached(
-                "INSERT INTO revoked_tokens (jti, did, operator_id, expires_at, revoked_at) \
-                 VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (jti) DO NOTHING",
-            )
-            .and_then(|mut s| {
-                s.execute(params![
+            exec(
+                conn,
+                sql::REVOKE_TOKEN,
+                params![
                     t.jti,
-                    t.did,
+                    t.did.as_str(),
                     t.operator_id,
                     t.expires_at,
                     t.revoked_at
-                ])
-            })
+                ],
+            )
             .map(|n| n == 1)
-            .map_err(map_err)
         })
     }
 
     fn is_token_revoked(&self, jti: &str) -> StoreFuture<'_, bool> {
         self.lookup(|conn| {
-            conn.prepare_cached("SELECT 1 FROM revoked_tokens WHERE jti = ?1")
+            conn.prepare_cached(sql::IS_TOKEN_REVOKED)
                 .and_then(|mut s| s.exists([jti]))
                 .map_err(map_err)
         })
@@ -874,15 +778,9 @@ impl Store for SqliteStore {
     fn list_revoked_tokens(&self, operator_id: &str) -> StoreFuture<'_, Vec<RevokedToken>> {
         let operator_id = operator_id.to_owned();
         self.read(move |conn| {
-            let mut s = conn
-                .prepare_cached(
-                    "SELECT jti, did, operator_id, expires_at, revoked_at FROM revoked_tokens \
-                     WHERE operator_id = ?1 ORDER BY revoked_at DESC, jti",
-                )
-                .map_err(map_err)?;
-            s.query_map([operator_id], revoked_from_row)
-                .and_then(|rows| rows.collect())
-                .map_err(map_err)
+            query_all(conn, sql::LIST_REVOKED_TOKENS, [operator_id], |r| {
+                rows::revoked_token(r)
+            })
         })
     }
 
@@ -892,49 +790,24 @@ impl Store for SqliteStore {
 
     fn purge_audit(&self, before: UnixTime, batch: u32) -> StoreFuture<'_, u64> {
         self.write(move |conn| {
-            conn.prepare_cached(
-                "DELETE FROM audit_events WHERE id IN (SELECT id FROM \
-                 (SELECT id, at FROM audit_events ORDER BY id LIMIT ?2) WHERE at < ?1)",
-            )
-            .and_then(|mut s| s.execute(params![before, batch]))
-            .map(|n| n as u64)
-            .map_err(map_err)
+            exec(conn, sql::PURGE_AUDIT, params![batch, before]).map(|n| n as u64)
         })
     }
 
     fn list_audit(&self, limit: u32) -> StoreFuture<'_, Vec<AuditEvent>> {
-        self.read(move |conn| {
-            let mut s = conn
-                .prepare_cached(
-                    "SELECT at, actor, action, subject, detail FROM audit_events \
-                     ORDER BY id DESC LIMIT ?1",
-                )
-                .map_err(map_err)?;
-            s.query_map([limit], |r| {
-                Ok(AuditEvent {
-                    at: r.get(0)?,
-                    actor: r.get(1)?,
-                    action: r.get(2)?,
-                    subject: r.get(3)?,
-                    detail: r.get(4)?,
-                })
-            })
-            .and_then(|rows| rows.collect())
-            .map_err(map_err)
-        })
+        self.read(move |conn| query_all(conn, sql::LIST_AUDIT, [limit], |r| rows::audit_event(r)))
     }
 
     fn load_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKeyRecord>> {
         self.read(|conn| {
-            let mut s = conn
-                .prepare_cached(
-                    "SELECT kid, pkcs8_pem, created_at, retired_at, not_after FROM signing_keys \
-                     ORDER BY created_at, rowid",
-                )
-                .map_err(map_err)?;
-            s.query_map([], signing_key_from_row)
-                .and_then(|rows| rows.collect())
-                .map_err(map_err)
+            // Per backend: insertion order is SQLite's rowid, PostgreSQL's `seq` column.
+            query_all(
+                conn,
+                "SELECT kid, pkcs8_pem, created_at, retired_at, not_after FROM signing_keys \
+                 ORDER BY created_at, rowid",
+                [],
+                |r| rows::signing_key(r),
+            )
         })
     }
 
@@ -950,40 +823,24 @@ impl Store for SqliteStore {
     ) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
             let tx = conn.savepoint().map_err(map_err)?;
-            tx.prepare_cached(
-                "UPDATE signing_keys SET retired_at = ?1, not_after = ?2 WHERE retired_at IS NULL",
-            )
-            .and_then(|mut s| s.execute(params![now, not_after]))
-            .map_err(map_err)?;
+            exec(&tx, sql::RETIRE_SIGNING_KEYS, params![now, not_after])?;
             insert_key(&tx, &new_key)?;
             tx.commit().map_err(map_err)
         })
     }
 
     fn purge_retired_signing_keys(&self, now: UnixTime) -> StoreFuture<'_, u64> {
-        self.write(move |conn| {
-            conn.prepare_cached(
-                "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND not_after <= ?1",
-            )
-            .and_then(|mut s| s.execute([now]))
-            .map(|n| n as u64)
-            .map_err(map_err)
-        })
+        self.write(move |conn| exec(conn, sql::PURGE_RETIRED_SIGNING_KEYS, [now]).map(|n| n as u64))
     }
 
     fn purge_expired(&self, now: UnixTime) -> StoreFuture<'_, PurgeStats> {
         self.write(move |conn| {
             let tx = conn.savepoint().map_err(map_err)?;
-            let purge = |sql: &str| -> Result<u64, StoreError> {
-                tx.prepare_cached(sql)
-                    .and_then(|mut s| s.execute([now]))
-                    .map(|n| n as u64)
-                    .map_err(map_err)
-            };
+            let purge = |sql: &str| exec(&tx, sql, [now]).map(|n| n as u64);
             let stats = PurgeStats {
-                challenges: purge("DELETE FROM challenges WHERE expires_at <= ?1")?,
-                request_jtis: purge("DELETE FROM request_jtis WHERE expires_at <= ?1")?,
-                revoked_tokens: purge("DELETE FROM revoked_tokens WHERE expires_at <= ?1")?,
+                challenges: purge(sql::PURGE_CHALLENGES)?,
+                request_jtis: purge(sql::PURGE_REQUEST_JTIS)?,
+                revoked_tokens: purge(sql::PURGE_REVOKED_TOKENS)?,
                 audit_events: 0,
             };
             tx.commit().map_err(map_err)?;
@@ -993,21 +850,18 @@ impl Store for SqliteStore {
 }
 
 fn insert_key(conn: &Connection, key: &SigningKeyRecord) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO signing_keys (kid, pkcs8_pem, created_at, retired_at, not_after) \
-         VALUES (?1, ?2, ?3, ?4, ?5)",
-    )
-    .and_then(|mut s| {
-        s.execute(params![
+    exec(
+        conn,
+        sql::INSERT_SIGNING_KEY,
+        params![
             key.kid,
             key.pkcs8_pem.as_str(),
             key.created_at,
             key.retired_at,
             key.not_after
-        ])
-    })
-    .map(|_| ())
-    .map_err(map_err)
+        ],
+    )
+    .map(drop)
 }
 
 #[cfg(test)]

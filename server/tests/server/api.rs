@@ -80,6 +80,45 @@ async fn health_ready_jwks_and_discovery() {
 }
 
 #[tokio::test]
+async fn the_advertised_limits_are_the_verifiers() {
+    let h = Harness::start().await;
+    let resp = h
+        .send(raw_request(
+            "GET",
+            "/.well-known/auth4agent-configuration",
+            vec![],
+            None,
+        ))
+        .await;
+    let doc: auth4agent_api::Configuration =
+        serde_json::from_value(resp.assert_ok(200).clone()).unwrap();
+    let limits = doc.limits;
+    assert_eq!(limits.leeway, auth4agent_protocol::DEFAULT_LEEWAY);
+    assert_eq!(limits.challenge_ttl, auth4agent_protocol::MAX_CHALLENGE_TTL);
+    assert_eq!(
+        limits.request_max_age,
+        auth4agent_protocol::MAX_REQUEST_LIFETIME
+    );
+    assert_eq!(limits, h.state.config.limits());
+
+    // And they are the ones applied: a challenge lives `challenge_ttl`; a signed request issued
+    // `leeway` seconds ahead of the server's clock passes, one second more does not.
+    let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let ch = h.challenge(&agent.did).await;
+    assert_eq!(ch["expires_at"], h.now() + limits.challenge_ttl);
+    let path = format!("/v1/operators/{}", op.id);
+    let ahead = |seconds: u64| {
+        let url = format!("{ISSUER}{path}");
+        let sig = sign_request(&op.key, "GET", &url, b"", h.now() + seconds, &jti()).unwrap();
+        raw_request("GET", &path, vec![], Some(&sig))
+    };
+    h.send(ahead(limits.leeway)).await.assert_ok(200);
+    h.send(ahead(limits.leeway + 1))
+        .await
+        .assert_error(401, "request_expired");
+}
+
+#[tokio::test]
 async fn unknown_route_and_wrong_method_are_json() {
     let h = Harness::start().await;
     h.send(raw_request("GET", "/nope", vec![], None))
@@ -1009,6 +1048,88 @@ async fn one_proof_fifty_concurrent_requests_one_token() {
         }
     }
     assert_eq!(ok, 1, "exactly one token for one proof");
+}
+
+/// Writes `sql` (with `params`) to the harness database past the store, then drops the serving
+/// cache's rows with a change that goes through the store (re-verifying `op`).
+async fn tamper(
+    h: &Harness,
+    op: &crate::harness::Operator,
+    sql: &str,
+    params: impl rusqlite::Params,
+) {
+    let conn = rusqlite::Connection::open(&h.db).unwrap();
+    conn.busy_timeout(Duration::from_secs(5)).unwrap();
+    conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+    conn.execute(sql, params).unwrap();
+    h.store
+        .set_operator_verified(&op.id, h.now(), h.now() + 86_400)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_corrupt_stored_agent_is_an_internal_error_never_the_clients() {
+    let h = Harness::start().await;
+    let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let ch = h.challenge(&agent.did).await;
+    let proof = h.proof(&agent, &ch, "read", 0);
+
+    // The stored key becomes one that is no valid Ed25519 key (the small-order identity point).
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    tamper(
+        &h,
+        &op,
+        "UPDATE agents SET public_key = ?1 WHERE did = ?2",
+        rusqlite::params![&identity[..], agent.did],
+    )
+    .await;
+    h.token_with_proof(&proof)
+        .await
+        .assert_error(500, "internal_error");
+    h.send(json_request(
+        "POST",
+        "/v1/challenge",
+        &json!({"did": agent.did}),
+    ))
+    .await
+    .assert_error(500, "internal_error");
+    let path = format!("/v1/agents/{}", agent.did);
+    h.send(h.signed(&op.key, "GET", &path, None))
+        .await
+        .assert_error(500, "internal_error");
+    let path = format!("/v1/operators/{}/agents", op.id);
+    h.send(h.signed(&op.key, "GET", &path, None))
+        .await
+        .assert_error(500, "internal_error");
+}
+
+#[tokio::test]
+async fn a_stored_challenge_whose_did_does_not_parse_is_an_internal_error() {
+    let h = Harness::start().await;
+    let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let ch = h.challenge(&agent.did).await;
+    let proof = h.proof(&agent, &ch, "read", 0);
+    tamper(
+        &h,
+        &op,
+        "UPDATE challenges SET did = 'did:agent:Alpha.example.com:nope' WHERE id = ?1",
+        [ch["challenge_id"].as_str().unwrap()],
+    )
+    .await;
+    let resp = h.token_with_proof(&proof).await;
+    resp.assert_error(500, "internal_error");
+    // Nothing was consumed or issued.
+    let actions: Vec<String> = h
+        .store
+        .list_audit(100)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|e| e.action)
+        .collect();
+    assert!(!actions.iter().any(|a| a == "token.issue"), "{actions:?}");
 }
 
 // ---------------------------------------------------------------- revocation

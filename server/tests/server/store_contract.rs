@@ -9,12 +9,12 @@
 
 use std::sync::{Arc, Barrier};
 
-use auth4agent_protocol::KeySet;
+use auth4agent_protocol::{KeySet, ScopeSet};
 use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
-    AgentStatus, AgentUpdate, AuditEvent, OperatorStatus, PostgresStore, RevokedToken, SqliteStore,
-    Store, StoreError,
+    AgentStatus, AgentUpdate, AuditEvent, OperatorStatus, PostgresStore, RevokedToken, SHARED_SQL,
+    SqliteStore, Store, StoreError, sql_placeholders,
 };
 use auth4agent_testkit::TestDatabase;
 
@@ -45,6 +45,36 @@ impl TestStore {
                 Arc::new(SqliteStore::open(dir.path().join("auth4agent.db")).unwrap())
             }
             TestStore::Postgres(db) => Arc::new(PostgresStore::connect(db.url(), 8).await.unwrap()),
+        }
+    }
+
+    /// Runs `sql` on the database itself, past the store: to write what the store never would.
+    pub async fn tamper(&self, sql: &str) {
+        match self {
+            TestStore::Sqlite(dir) => {
+                let conn = rusqlite::Connection::open(dir.path().join("auth4agent.db")).unwrap();
+                conn.busy_timeout(std::time::Duration::from_secs(5))
+                    .unwrap();
+                // Unchecked: the test writes rows the schema's foreign keys would refuse.
+                conn.pragma_update(None, "foreign_keys", "OFF").unwrap();
+                conn.execute_batch(sql).unwrap();
+            }
+            TestStore::Postgres(db) => {
+                let (client, connection) = tokio_postgres::connect(db.url(), tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
+                tokio::spawn(connection);
+                client.batch_execute(sql).await.unwrap();
+            }
+        }
+    }
+
+    /// A literal of `bytes` in this backend's SQL.
+    pub fn blob(&self, bytes: &[u8]) -> String {
+        let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        match self {
+            TestStore::Sqlite(_) => format!("X'{hex}'"),
+            TestStore::Postgres(_) => format!("'\\x{hex}'::bytea"),
         }
     }
 }
@@ -100,6 +130,8 @@ store_contract! {
         request_jti_replay_is_refused_across_pools,
         concurrent_first_start_yields_one_active_key,
         concurrent_rotations_leave_one_active_key,
+        undecodable_rows_are_corrupt,
+        shared_statements_prepare,
     ],
     blocking: [challenge_consumed_exactly_once_under_50_threads],
 }
@@ -111,12 +143,18 @@ pub async fn operators_insert_get_conflict_and_verification(db: TestStore) {
 
     assert_eq!(store.get_operator(&op.id).await.unwrap(), Some(op.clone()));
     assert_eq!(
-        store.get_operator_by_domain("example.com").await.unwrap(),
+        store
+            .get_operator_by_domain(&domain("example.com"))
+            .await
+            .unwrap(),
         Some(op.clone())
     );
     assert_eq!(store.get_operator("op_missing").await.unwrap(), None);
     assert_eq!(
-        store.get_operator_by_domain("other.com").await.unwrap(),
+        store
+            .get_operator_by_domain(&domain("other.com"))
+            .await
+            .unwrap(),
         None
     );
 
@@ -125,7 +163,10 @@ pub async fn operators_insert_get_conflict_and_verification(db: TestStore) {
     let dup_domain = operator("example.com", 3);
     store.insert_operator(dup_domain).await.unwrap();
     assert_eq!(
-        store.get_operator_by_domain("example.com").await.unwrap(),
+        store
+            .get_operator_by_domain(&domain("example.com"))
+            .await
+            .unwrap(),
         Some(op.clone())
     );
     let mut dup_id = operator("other.com", 4);
@@ -208,7 +249,7 @@ pub async fn agents_insert_get_list_conflict(db: TestStore) {
     let (op, ag) = seeded(&*store).await;
 
     assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(ag.clone()));
-    assert_eq!(store.get_agent("did:agent:x.com:00").await.unwrap(), None);
+    assert_eq!(store.get_agent(&did(UNKNOWN_DID)).await.unwrap(), None);
     assert!(matches!(
         store.insert_agent(ag.clone()).await,
         Err(StoreError::Conflict(_))
@@ -236,7 +277,7 @@ pub async fn agents_insert_get_list_conflict(db: TestStore) {
 fn update(status: AgentStatus, scopes: &[&str], at: u64, revoked_at: Option<u64>) -> AgentUpdate {
     AgentUpdate {
         status,
-        allowed_scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        allowed_scopes: ScopeSet::from_list(scopes).unwrap(),
         updated_at: at,
         revoked_at,
     }
@@ -261,7 +302,7 @@ pub async fn agent_compare_and_set(db: TestStore) {
         .await
         .unwrap();
     assert_eq!(active.status, AgentStatus::Active);
-    assert_eq!(active.allowed_scopes, ["read", "write"]);
+    assert_eq!(active.allowed_scopes.to_vec(), ["read", "write"]);
     assert_eq!(active.updated_at, NOW + 50);
     assert_eq!(
         store.get_agent(&ag.did).await.unwrap(),
@@ -297,7 +338,7 @@ pub async fn agent_compare_and_set(db: TestStore) {
     assert_eq!(
         store
             .update_agent(
-                "did:agent:x.com:00",
+                &did(UNKNOWN_DID),
                 AgentStatus::Active,
                 update(AgentStatus::Suspended, &[], NOW, None),
             )
@@ -343,7 +384,7 @@ pub async fn challenge_consumption_outcomes(db: TestStore) {
     ));
     assert_eq!(
         store
-            .insert_challenge(challenge("did:agent:x.com:00", NOW + 60))
+            .insert_challenge(challenge(&did(UNKNOWN_DID), NOW + 60))
             .await,
         Err(StoreError::NotFound),
         "a challenge needs an existing agent"
@@ -410,7 +451,7 @@ pub fn challenge_consumed_exactly_once_under_50_threads(db: TestStore) {
         }
         (ag, challenges)
     });
-    assert!(ag.did.starts_with("did:agent:"));
+    assert!(ag.did.as_str().starts_with("did:agent:"));
 
     for ch in &challenges {
         let barrier = Arc::new(Barrier::new(50));
@@ -485,7 +526,7 @@ pub async fn token_revocation_is_idempotent_and_listed_per_operator(db: TestStor
     let store = db.open().await;
     let revoked = RevokedToken {
         jti: ids::jti(),
-        did: "did:agent:example.com:00".into(),
+        did: did("did:agent:example.com:00000000000000000000000000000000"),
         operator_id: "op_a".into(),
         expires_at: NOW + 900,
         revoked_at: NOW,
@@ -813,12 +854,18 @@ pub async fn operators_insert_get_and_the_verified_domain_constraint(db: TestSto
     store.insert_operator(op.clone()).await.unwrap();
     assert_eq!(store.get_operator(&op.id).await.unwrap(), Some(op.clone()));
     assert_eq!(
-        store.get_operator_by_domain("example.com").await.unwrap(),
+        store
+            .get_operator_by_domain(&domain("example.com"))
+            .await
+            .unwrap(),
         Some(op.clone())
     );
     assert_eq!(store.get_operator("op_missing").await.unwrap(), None);
     assert_eq!(
-        store.get_operator_by_domain("other.com").await.unwrap(),
+        store
+            .get_operator_by_domain(&domain("other.com"))
+            .await
+            .unwrap(),
         None
     );
 
@@ -827,7 +874,7 @@ pub async fn operators_insert_get_and_the_verified_domain_constraint(db: TestSto
     store.insert_operator(rival.clone()).await.unwrap();
     assert_eq!(
         store
-            .get_operator_by_domain("example.com")
+            .get_operator_by_domain(&domain("example.com"))
             .await
             .unwrap()
             .unwrap()
@@ -849,7 +896,10 @@ pub async fn operators_insert_get_and_the_verified_domain_constraint(db: TestSto
     assert_eq!(verified.domain_verified_at, Some(NOW + 10));
     assert_eq!(verified.verification_expires_at, Some(NOW + 86_400));
     assert_eq!(
-        store.get_operator_by_domain("example.com").await.unwrap(),
+        store
+            .get_operator_by_domain(&domain("example.com"))
+            .await
+            .unwrap(),
         Some(verified.clone()),
         "the verified claim wins"
     );
@@ -1036,4 +1086,160 @@ async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
         out.push(h.await.unwrap());
     }
     out
+}
+
+#[track_caller]
+fn assert_corrupt<T: std::fmt::Debug>(read: Result<T, StoreError>, what: &str) {
+    match read {
+        Err(StoreError::Corrupt(message)) => assert!(!message.is_empty()),
+        other => panic!("{what}: expected Corrupt, got {other:?}"),
+    }
+}
+
+/// Rows hold decoded values: a stored DID, domain, public key, scope list or time that does not
+/// decode makes every read of its row `Corrupt` (an internal error), on both backends.
+pub async fn undecodable_rows_are_corrupt(db: TestStore) {
+    let store = db.open().await;
+    let (op, ag) = seeded(&*store).await;
+    let ch = challenge(&ag.did, NOW + 60);
+    store.insert_challenge(ch.clone()).await.unwrap();
+    let did = ag.did.as_str();
+    let id = &op.id;
+
+    // An agent key that is no valid Ed25519 key (the small-order identity point; 32 bytes, as the
+    // schema requires).
+    let mut identity = [0u8; 32];
+    identity[0] = 1;
+    db.tamper(&format!(
+        "UPDATE agents SET public_key = {} WHERE did = '{did}'",
+        db.blob(&identity)
+    ))
+    .await;
+    assert_corrupt(store.get_agent(&ag.did).await, "get_agent, key");
+    assert_corrupt(
+        store.get_agent_with_operator(&ag.did).await,
+        "get_agent_with_operator, key",
+    );
+    assert_corrupt(store.list_agents(id).await, "list_agents, key");
+    assert_corrupt(
+        store
+            .update_agent(
+                &ag.did,
+                AgentStatus::Pending,
+                update(AgentStatus::Active, &["read"], NOW + 1, None),
+            )
+            .await,
+        "update_agent, key",
+    );
+    db.tamper(&format!(
+        "UPDATE agents SET public_key = {}, status = 'pending', allowed_scopes = '[]', \
+         updated_at = {} WHERE did = '{did}'",
+        db.blob(ag.public_key.as_bytes()),
+        ag.updated_at
+    ))
+    .await;
+    assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(ag.clone()));
+
+    // Scopes that are not a JSON array of scope tokens; a negative time.
+    for bad in [
+        "allowed_scopes = '[\"not a scope\"]'",
+        "allowed_scopes = 'read'",
+        "created_at = -1",
+    ] {
+        db.tamper(&format!("UPDATE agents SET {bad} WHERE did = '{did}'"))
+            .await;
+        assert_corrupt(store.get_agent(&ag.did).await, bad);
+        db.tamper(&format!(
+            "UPDATE agents SET allowed_scopes = '[]', created_at = {} WHERE did = '{did}'",
+            ag.created_at
+        ))
+        .await;
+        assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(ag.clone()));
+    }
+
+    // An operator domain that does not parse, or is not in its normalized form.
+    for bad in ["not a domain", "Example.COM"] {
+        db.tamper(&format!(
+            "UPDATE operators SET domain = '{bad}' WHERE id = '{id}'"
+        ))
+        .await;
+        assert_corrupt(store.get_operator(id).await, bad);
+        assert_corrupt(store.get_agent_with_operator(&ag.did).await, bad);
+        assert_corrupt(store.set_operator_unverified(id).await, bad);
+    }
+    db.tamper(&format!(
+        "UPDATE operators SET domain = 'example.com' WHERE id = '{id}'"
+    ))
+    .await;
+    assert_eq!(store.get_operator(id).await.unwrap(), Some(op.clone()));
+
+    // A DID that does not parse: in an agent row, a challenge and a revoked token.
+    if let TestStore::Postgres(_) = db {
+        // (The SQLite tampering connection turns its foreign-key checks off.)
+        db.tamper("ALTER TABLE challenges DROP CONSTRAINT challenges_did_fkey")
+            .await;
+    }
+    db.tamper(&format!(
+        "UPDATE challenges SET did = 'did:agent:nope' WHERE id = '{}'",
+        ch.id
+    ))
+    .await;
+    assert_corrupt(store.get_challenge(&ch.id).await, "get_challenge");
+    let other = agent(&op, 9);
+    store.insert_agent(other.clone()).await.unwrap();
+    db.tamper(&format!(
+        "UPDATE agents SET did = 'did:agent:Example.com:zz' WHERE did = '{}'",
+        other.did
+    ))
+    .await;
+    assert_corrupt(store.list_agents(id).await, "list_agents, DID");
+    store
+        .revoke_token(RevokedToken {
+            jti: "jti-corrupt".into(),
+            did: ag.did.clone(),
+            operator_id: id.clone(),
+            expires_at: NOW + 900,
+            revoked_at: NOW,
+        })
+        .await
+        .unwrap();
+    db.tamper("UPDATE revoked_tokens SET did = 'not a did' WHERE jti = 'jti-corrupt'")
+        .await;
+    assert_corrupt(store.list_revoked_tokens(id).await, "list_revoked_tokens");
+}
+
+/// Every statement written once for both backends prepares on each, and binds its N-th value to
+/// `$N` (SQLite numbers `$N` placeholders in order of first appearance, not by N).
+pub async fn shared_statements_prepare(db: TestStore) {
+    drop(db.open().await);
+    match &db {
+        TestStore::Sqlite(dir) => {
+            let conn = rusqlite::Connection::open(dir.path().join("auth4agent.db")).unwrap();
+            for (name, sql) in SHARED_SQL {
+                let stmt = conn.prepare(sql).unwrap_or_else(|e| panic!("{name}: {e}"));
+                let n = sql_placeholders(sql).len();
+                assert_eq!(stmt.parameter_count(), n, "{name}");
+                for i in 1..=n {
+                    assert_eq!(
+                        stmt.parameter_name(i),
+                        Some(format!("${i}").as_str()),
+                        "{name}"
+                    );
+                }
+            }
+        }
+        TestStore::Postgres(pg) => {
+            let (client, connection) = tokio_postgres::connect(pg.url(), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(connection);
+            for (name, sql) in SHARED_SQL {
+                let stmt = client
+                    .prepare(sql)
+                    .await
+                    .unwrap_or_else(|e| panic!("{name}: {e}"));
+                assert_eq!(stmt.params().len(), sql_placeholders(sql).len(), "{name}");
+            }
+        }
+    }
 }

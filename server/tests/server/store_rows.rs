@@ -2,7 +2,7 @@
 
 #![allow(dead_code)]
 
-use auth4agent_protocol::SigningKey;
+use auth4agent_protocol::{Did, Domain, PublicKey, SigningKey};
 use auth4agent_server::ids;
 use auth4agent_server::store::{
     Agent, AgentStatus, AuditEvent, Challenge, Operator, OperatorStatus, SigningKeyRecord, Store,
@@ -11,17 +11,28 @@ use auth4agent_server::store::{
 
 pub const NOW: u64 = 1_700_000_000;
 
-pub fn key_bytes(seed: u8) -> ([u8; 32], String) {
-    let key = SigningKey::from_seed(&[seed; 32]);
-    let public = key.public_key();
-    (*public.as_bytes(), public.thumbprint())
+pub fn public_key(seed: u8) -> (PublicKey, String) {
+    let public = SigningKey::from_seed(&[seed; 32]).public_key();
+    (public, public.thumbprint())
+}
+
+/// A well-formed DID no agent has.
+pub const UNKNOWN_DID: &str = "did:agent:x.com:00000000000000000000000000000000";
+
+pub fn domain(text: &str) -> Domain {
+    Domain::parse(text).unwrap()
+}
+
+/// A well-formed DID (not derived from any key: the store does not check the binding).
+pub fn did(text: &str) -> Did {
+    Did::parse(text).unwrap()
 }
 
 pub fn operator(domain: &str, seed: u8) -> Operator {
-    let (public_key, thumbprint) = key_bytes(seed);
+    let (public_key, thumbprint) = public_key(seed);
     Operator {
         id: ids::operator_id(),
-        domain: domain.to_owned(),
+        domain: self::domain(domain),
         public_key,
         thumbprint,
         txt_token: ids::txt_token(),
@@ -33,24 +44,24 @@ pub fn operator(domain: &str, seed: u8) -> Operator {
 }
 
 pub fn agent(op: &Operator, seed: u8) -> Agent {
-    let (public_key, thumbprint) = key_bytes(seed);
+    let (public_key, thumbprint) = public_key(seed);
     Agent {
-        did: format!("did:agent:{}:{:032x}", op.domain, seed),
+        did: did(&format!("did:agent:{}:{:032x}", op.domain, seed)),
         operator_id: op.id.clone(),
         public_key,
         thumbprint,
         status: AgentStatus::Pending,
-        allowed_scopes: vec![],
+        allowed_scopes: Default::default(),
         created_at: NOW + u64::from(seed),
         updated_at: NOW + u64::from(seed),
         revoked_at: None,
     }
 }
 
-pub fn challenge(did: &str, expires_at: u64) -> Challenge {
+pub fn challenge(did: &Did, expires_at: u64) -> Challenge {
     Challenge {
         id: ids::challenge_id(),
-        did: did.to_owned(),
+        did: did.clone(),
         nonce: ids::nonce(),
         expires_at,
         used_at: None,
@@ -98,14 +109,16 @@ pub async fn redeem_and_joined_read(store: &dyn Store) {
     );
     assert_eq!(
         store
-            .get_agent_with_operator("did:agent:example.com:ff")
+            .get_agent_with_operator(&did(
+                "did:agent:example.com:ffffffffffffffffffffffffffffffff"
+            ))
             .await
             .unwrap(),
         None
     );
     let event = |jti: &str| AuditEvent {
         at: NOW + 1,
-        actor: ag.did.clone(),
+        actor: ag.did.to_string(),
         action: "token.issue".into(),
         subject: jti.into(),
         detail: String::new(),

@@ -155,7 +155,7 @@ async fn one_serving_process_per_file_and_its_row_cache_sees_every_change() {
             AgentStatus::Pending,
             AgentUpdate {
                 status: AgentStatus::Suspended,
-                allowed_scopes: vec![],
+                allowed_scopes: Default::default(),
                 updated_at: NOW + 5,
                 revoked_at: None,
             },
@@ -173,7 +173,7 @@ async fn one_serving_process_per_file_and_its_row_cache_sees_every_change() {
             AgentStatus::Suspended,
             AgentUpdate {
                 status: AgentStatus::Suspended,
-                allowed_scopes: vec!["read".into()],
+                allowed_scopes: auth4agent_protocol::ScopeSet::from_list(["read"]).unwrap(),
                 updated_at: NOW + 6,
                 revoked_at: None,
             },

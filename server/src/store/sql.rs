@@ -1,0 +1,225 @@
+//! The SQL text both backends run, each statement written once. SQLite and PostgreSQL read the same
+//! `$N` placeholders, but SQLite numbers `$N` in order of first appearance (to SQLite `$N` is a
+//! name, not a position): so in every statement here `$1, $2, …` first appear in that order, and
+//! the N-th bound value is `$N` on both backends (checked by this module's test; the store
+//! contract prepares every statement on both). What genuinely differs per backend (tie-breaks on
+//! insertion order, the readiness probe, PostgreSQL's migration and lock bookkeeping) stays in
+//! `sqlite.rs` and `postgres.rs`, with the reason beside it.
+
+/// The columns of an operator row, in the order the statements write them.
+macro_rules! operator_columns {
+    () => {
+        "id, domain, public_key, thumbprint, txt_token, status, domain_verified_at, \
+         verification_expires_at, created_at"
+    };
+}
+pub(super) use operator_columns;
+
+/// The columns of an agent row, in the order the statements write them.
+macro_rules! agent_columns {
+    () => {
+        "did, operator_id, public_key, thumbprint, status, allowed_scopes, created_at, \
+         updated_at, revoked_at"
+    };
+}
+
+// ----- operators
+
+pub(super) const INSERT_OPERATOR: &str = concat!(
+    "INSERT INTO operators (",
+    operator_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+);
+
+pub(super) const GET_OPERATOR: &str = concat!(
+    "SELECT ",
+    operator_columns!(),
+    " FROM operators WHERE id = $1"
+);
+
+/// `$1` = the operator about to be verified, `$2` = now: another operator's lapsed proof of the
+/// same domain no longer holds it.
+pub(super) const RELEASE_LAPSED_DOMAIN: &str = "UPDATE operators SET status = 'unverified', \
+     domain_verified_at = NULL, verification_expires_at = NULL WHERE status = 'verified' \
+     AND id <> $1 AND verification_expires_at <= $2 \
+     AND domain = (SELECT domain FROM operators WHERE id = $1)";
+
+/// `$1` = verified at, `$2` = expires at, `$3` = id.
+pub(super) const SET_OPERATOR_VERIFIED: &str = concat!(
+    "UPDATE operators SET status = 'verified', domain_verified_at = $1, \
+     verification_expires_at = $2 WHERE id = $3 RETURNING ",
+    operator_columns!()
+);
+
+pub(super) const SET_OPERATOR_UNVERIFIED: &str = concat!(
+    "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
+     verification_expires_at = NULL WHERE id = $1 RETURNING ",
+    operator_columns!()
+);
+
+// ----- agents
+
+pub(super) const INSERT_AGENT: &str = concat!(
+    "INSERT INTO agents (",
+    agent_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+);
+
+pub(super) const GET_AGENT: &str =
+    concat!("SELECT ", agent_columns!(), " FROM agents WHERE did = $1");
+
+pub(super) const LIST_AGENTS: &str = concat!(
+    "SELECT ",
+    agent_columns!(),
+    " FROM agents WHERE operator_id = $1 ORDER BY created_at, did"
+);
+
+/// The compare-and-set: `$1` = new status, `$2` = scopes, `$3` = updated at, `$4` = revoked at,
+/// `$5` = DID, `$6` = the status expected.
+pub(super) const UPDATE_AGENT: &str = concat!(
+    "UPDATE agents SET status = $1, allowed_scopes = $2, updated_at = $3, revoked_at = $4 \
+     WHERE did = $5 AND status = $6 RETURNING ",
+    agent_columns!()
+);
+
+// ----- challenges
+
+pub(super) const INSERT_CHALLENGE: &str = "INSERT INTO challenges \
+     (id, did, nonce, expires_at, used_at) VALUES ($1, $2, $3, $4, $5)";
+
+pub(super) const GET_CHALLENGE: &str =
+    "SELECT id, did, nonce, expires_at, used_at FROM challenges WHERE id = $1";
+
+/// Single use, as one conditional update: `$1` = now, `$2` = id. Changes one row or none.
+pub(super) const CONSUME_CHALLENGE: &str = "UPDATE challenges SET used_at = $1 \
+     WHERE id = $2 AND used_at IS NULL AND expires_at > $1";
+
+/// Why [`CONSUME_CHALLENGE`] changed nothing.
+pub(super) const CHALLENGE_USED_AT: &str = "SELECT used_at FROM challenges WHERE id = $1";
+
+// ----- signed-request replay protection
+
+/// Changes no row when the (signer, jti) pair is already recorded.
+pub(super) const INSERT_REQUEST_JTI: &str = "INSERT INTO request_jtis (signer, jti, expires_at) \
+     VALUES ($1, $2, $3) ON CONFLICT (signer, jti) DO NOTHING";
+
+// ----- token revocation
+
+/// Changes no row when the jti is already revoked.
+pub(super) const REVOKE_TOKEN: &str = "INSERT INTO revoked_tokens \
+     (jti, did, operator_id, expires_at, revoked_at) VALUES ($1, $2, $3, $4, $5) \
+     ON CONFLICT (jti) DO NOTHING";
+
+pub(super) const IS_TOKEN_REVOKED: &str = "SELECT 1 FROM revoked_tokens WHERE jti = $1";
+
+pub(super) const LIST_REVOKED_TOKENS: &str = "SELECT jti, did, operator_id, expires_at, \
+     revoked_at FROM revoked_tokens WHERE operator_id = $1 ORDER BY revoked_at DESC, jti";
+
+// ----- audit
+
+pub(super) const INSERT_AUDIT: &str = "INSERT INTO audit_events \
+     (at, actor, action, subject, detail) VALUES ($1, $2, $3, $4, $5)";
+
+/// `$1` = batch size, `$2` = delete events before this time.
+pub(super) const PURGE_AUDIT: &str = "DELETE FROM audit_events WHERE id IN (SELECT id FROM \
+     (SELECT id, at FROM audit_events ORDER BY id LIMIT $1) AS oldest WHERE at < $2)";
+
+pub(super) const LIST_AUDIT: &str = "SELECT at, actor, action, subject, detail FROM audit_events \
+     ORDER BY id DESC LIMIT $1";
+
+// ----- signing keys
+
+pub(super) const INSERT_SIGNING_KEY: &str = "INSERT INTO signing_keys \
+     (kid, pkcs8_pem, created_at, retired_at, not_after) VALUES ($1, $2, $3, $4, $5)";
+
+/// `$1` = retired at, `$2` = not after.
+pub(super) const RETIRE_SIGNING_KEYS: &str =
+    "UPDATE signing_keys SET retired_at = $1, not_after = $2 WHERE retired_at IS NULL";
+
+pub(super) const PURGE_RETIRED_SIGNING_KEYS: &str =
+    "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND not_after <= $1";
+
+// ----- housekeeping
+
+pub(super) const PURGE_CHALLENGES: &str = "DELETE FROM challenges WHERE expires_at <= $1";
+pub(super) const PURGE_REQUEST_JTIS: &str = "DELETE FROM request_jtis WHERE expires_at <= $1";
+pub(super) const PURGE_REVOKED_TOKENS: &str = "DELETE FROM revoked_tokens WHERE expires_at <= $1";
+
+/// Every shared statement, by name: the store contract prepares each on both backends.
+pub const SHARED: &[(&str, &str)] = &[
+    ("INSERT_OPERATOR", INSERT_OPERATOR),
+    ("GET_OPERATOR", GET_OPERATOR),
+    ("RELEASE_LAPSED_DOMAIN", RELEASE_LAPSED_DOMAIN),
+    ("SET_OPERATOR_VERIFIED", SET_OPERATOR_VERIFIED),
+    ("SET_OPERATOR_UNVERIFIED", SET_OPERATOR_UNVERIFIED),
+    ("INSERT_AGENT", INSERT_AGENT),
+    ("GET_AGENT", GET_AGENT),
+    ("LIST_AGENTS", LIST_AGENTS),
+    ("UPDATE_AGENT", UPDATE_AGENT),
+    ("INSERT_CHALLENGE", INSERT_CHALLENGE),
+    ("GET_CHALLENGE", GET_CHALLENGE),
+    ("CONSUME_CHALLENGE", CONSUME_CHALLENGE),
+    ("CHALLENGE_USED_AT", CHALLENGE_USED_AT),
+    ("INSERT_REQUEST_JTI", INSERT_REQUEST_JTI),
+    ("REVOKE_TOKEN", REVOKE_TOKEN),
+    ("IS_TOKEN_REVOKED", IS_TOKEN_REVOKED),
+    ("LIST_REVOKED_TOKENS", LIST_REVOKED_TOKENS),
+    ("INSERT_AUDIT", INSERT_AUDIT),
+    ("PURGE_AUDIT", PURGE_AUDIT),
+    ("LIST_AUDIT", LIST_AUDIT),
+    ("INSERT_SIGNING_KEY", INSERT_SIGNING_KEY),
+    ("RETIRE_SIGNING_KEYS", RETIRE_SIGNING_KEYS),
+    ("PURGE_RETIRED_SIGNING_KEYS", PURGE_RETIRED_SIGNING_KEYS),
+    ("PURGE_CHALLENGES", PURGE_CHALLENGES),
+    ("PURGE_REQUEST_JTIS", PURGE_REQUEST_JTIS),
+    ("PURGE_REVOKED_TOKENS", PURGE_REVOKED_TOKENS),
+];
+
+/// The `$N` placeholders of `sql` in order of first appearance (each once).
+pub fn placeholders(sql: &str) -> Vec<u32> {
+    let mut seen = Vec::new();
+    let mut rest = sql;
+    while let Some(i) = rest.find('$') {
+        let digits: String = rest[i + 1..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .collect();
+        rest = &rest[i + 1 + digits.len()..];
+        if let Ok(n) = digits.parse::<u32>()
+            && !seen.contains(&n)
+        {
+            seen.push(n);
+        }
+    }
+    seen
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_first_appear_in_order() {
+        for (name, sql) in SHARED {
+            let found = placeholders(sql);
+            let expected: Vec<u32> = (1..=found.len() as u32).collect();
+            assert_eq!(found, expected, "{name}: {sql}");
+            assert!(!sql.contains('?'), "{name} uses SQLite-only placeholders");
+        }
+        assert_eq!(placeholders("a = $2 AND b = $1 AND c = $2"), [2, 1]);
+    }
+
+    #[test]
+    fn every_statement_is_listed_once() {
+        let source = include_str!("sql.rs");
+        let declared = source
+            .lines()
+            .filter(|line| line.starts_with("pub(super) const "))
+            .count();
+        assert_eq!(declared, SHARED.len());
+        let mut names: Vec<&str> = SHARED.iter().map(|(name, _)| *name).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), SHARED.len());
+    }
+}
