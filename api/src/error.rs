@@ -82,6 +82,8 @@ error_codes! {
     UnsupportedGrantType = "unsupported_grant_type" => 400,
     /// `POST /oauth/token`: `resource` missing, repeated, or not an absolute URI (RFC 8707).
     InvalidTarget = "invalid_target" => 400,
+    /// `/oauth/authorize`: this server has no authorization grant; every request is refused (RFC 6749 §4.1.2.1).
+    UnsupportedResponseType = "unsupported_response_type" => 400,
     MissingSignature = "missing_signature" => 401,
     InvalidSignature = "invalid_signature" => 401,
     RequestExpired = "request_expired" => 401,

@@ -21,6 +21,9 @@ pub struct AuthorizationServerMetadata {
     /// The auth4agent discovery document (not an RFC 8414 member; ignored by OAuth clients).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub auth4agent_configuration: Option<String>,
+    /// An endpoint that refuses every request ([`crate::routes::OAUTH_AUTHORIZE`]): RFC 8414 lets a server
+    /// without authorization-endpoint grants omit it, but common clients (the MCP Python SDK) require it.
+    pub authorization_endpoint: String,
     pub grant_types_supported: Vec<String>,
     pub introspection_endpoint: String,
     pub issuer: String,
@@ -192,6 +195,7 @@ pub fn oauth_error(code: ErrorCode) -> (u16, &'static str) {
         C::InvalidScope | C::ScopeNotAllowed => (400, "invalid_scope"),
         C::InvalidTarget | C::InvalidAudience => (400, "invalid_target"),
         C::UnsupportedGrantType => (400, "unsupported_grant_type"),
+        C::UnsupportedResponseType => (400, "unsupported_response_type"),
         C::InvalidClientAssertion
         | C::ClientAssertionReplayed
         | C::InvalidDid
@@ -289,12 +293,13 @@ mod tests {
 
     #[test]
     fn every_code_maps_to_an_oauth_error() {
-        const OAUTH: [&str; 7] = [
+        const OAUTH: [&str; 8] = [
             "invalid_request",
             "invalid_client",
             "invalid_scope",
             "invalid_target",
             "unsupported_grant_type",
+            "unsupported_response_type",
             "server_error",
             "temporarily_unavailable",
         ];

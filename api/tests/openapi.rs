@@ -300,9 +300,31 @@ fn endpoints_name_our_schemas() {
             "RevokeResponse",
         ),
     ];
+    // Routes that only ever refuse: no body, no success answer.
+    let refusing = [
+        (routes::OAUTH_AUTHORIZE, Get),
+        (routes::OAUTH_AUTHORIZE, Post),
+    ];
     let doc = document();
     let count: usize = routes::ALL.iter().map(|r| r.methods.len()).sum();
-    assert_eq!(expected.len(), count, "one row per route and method");
+    assert_eq!(
+        expected.len() + refusing.len(),
+        count,
+        "one row per route and method"
+    );
+    for (path, method) in refusing {
+        let operation = &doc["paths"][path][method_name(method)];
+        assert!(operation.is_object(), "{method} {path} is documented");
+        assert!(
+            operation["requestBody"].is_null(),
+            "{method} {path}: no body"
+        );
+        let responses = operation["responses"].as_object().unwrap();
+        assert!(
+            responses.keys().all(|s| s.starts_with('4')),
+            "{method} {path}: refusals only"
+        );
+    }
     let schema_ref = |node: &Value| {
         node.pointer("/content/application~1json/schema/$ref")
             .or_else(|| node.pointer("/content/application~1x-www-form-urlencoded/schema/$ref"))
@@ -492,6 +514,7 @@ fn metadata(full: bool) -> AuthorizationServerMetadata {
     let url = |p: &str| format!("https://auth.example.com{p}");
     AuthorizationServerMetadata {
         auth4agent_configuration: full.then(|| url(routes::CONFIGURATION)),
+        authorization_endpoint: url(routes::OAUTH_AUTHORIZE),
         grant_types_supported: vec!["client_credentials".into()],
         introspection_endpoint: url(routes::INTROSPECT),
         issuer: url(""),

@@ -59,6 +59,10 @@ pub fn router(state: AppState) -> Router {
             get(wellknown::configuration),
         )
         .route(routes::OAUTH_METADATA, get(oauth::metadata))
+        .route(
+            routes::OAUTH_AUTHORIZE,
+            get(oauth::authorize).post(oauth::authorize),
+        )
         .route("/v1/operators/{id}", get(operators::status))
         .route(
             "/v1/operators/{id}/verification",

@@ -9,11 +9,11 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use auth4agent_api::oauth::{AUTH_METHOD_PRIVATE_KEY_JWT, GRANT_CLIENT_CREDENTIALS};
-use auth4agent_api::{AuthorizationServerMetadata, OAuthTokenResponse, routes};
+use auth4agent_api::{AuthorizationServerMetadata, ErrorCode, OAuthTokenResponse, routes};
 
 use crate::auth::TokenFormBody;
 use crate::errors::AppResult;
-use crate::service::client_credentials;
+use crate::service::{ServiceError, client_credentials};
 use crate::state::AppState;
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
@@ -21,6 +21,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     let u = |p: &str| state.url(p);
     let doc = AuthorizationServerMetadata {
         auth4agent_configuration: Some(u(routes::CONFIGURATION)),
+        authorization_endpoint: u(routes::OAUTH_AUTHORIZE),
         grant_types_supported: vec![GRANT_CLIENT_CREDENTIALS.into()],
         introspection_endpoint: u(routes::INTROSPECT),
         issuer: state.config.issuer.clone(),
@@ -61,4 +62,17 @@ pub async fn token(
             token_type: "Bearer".into(),
         }),
     ))
+}
+
+/// `GET|POST /oauth/authorize`: refuses every request. No grant of this server uses an authorization
+/// endpoint (`response_types_supported` is empty), but OAuth clients such as the MCP Python SDK refuse
+/// metadata without one, so it exists and answers as RFC 6749 §4.1.2.1 says when no redirection URI can
+/// be trusted: directly, without redirecting, with `unsupported_response_type`.
+pub async fn authorize() -> AppResult<Response> {
+    Err(ServiceError::refused(
+        ErrorCode::UnsupportedResponseType,
+        "this server has no authorization grant: agents get tokens from the token endpoint \
+         (client credentials with private_key_jwt)",
+    )
+    .into())
 }

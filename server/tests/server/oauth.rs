@@ -73,6 +73,11 @@ async fn metadata_names_the_token_endpoint() {
     let doc = resp.assert_ok(200);
     assert_eq!(doc["issuer"], ISSUER);
     assert_eq!(doc["token_endpoint"], TOKEN_ENDPOINT);
+    assert_eq!(
+        doc["authorization_endpoint"],
+        format!("{ISSUER}/oauth/authorize")
+    );
+    assert_eq!(doc["response_types_supported"], json!([]));
     assert_eq!(doc["jwks_uri"], format!("{ISSUER}/.well-known/jwks.json"));
     assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
     assert_eq!(
@@ -103,6 +108,48 @@ async fn metadata_names_the_token_endpoint() {
         format!("{ISSUER}/.well-known/oauth-authorization-server")
     );
     assert_eq!(discovery["endpoints"]["oauth_token"], TOKEN_ENDPOINT);
+}
+
+/// The authorization endpoint exists only because OAuth clients (the MCP Python SDK) refuse metadata
+/// without one: every request to it, whatever it asks, is refused in RFC 6749 form, never redirected.
+#[tokio::test]
+async fn authorization_endpoint_refuses_every_request() {
+    let h = Harness::start().await;
+    let (_, agent) = h.active_agent("example.com", &["files:read"]).await;
+    let query = encode_form([
+        ("response_type", "code"),
+        ("client_id", agent.did.as_str()),
+        ("redirect_uri", "https://attacker.example/cb"),
+        ("state", "s"),
+        (
+            "code_challenge",
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        ),
+        ("code_challenge_method", "S256"),
+    ]);
+    let requests = [
+        raw_request("GET", "/oauth/authorize", vec![], None),
+        raw_request("GET", &format!("/oauth/authorize?{query}"), vec![], None),
+        Request::builder()
+            .method("POST")
+            .uri("/oauth/authorize")
+            .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+            .body(Body::from(query.clone()))
+            .unwrap(),
+    ];
+    for request in requests {
+        let resp = h.send(request).await;
+        assert_oauth_error(
+            &resp,
+            400,
+            "unsupported_response_type",
+            "unsupported_response_type",
+        );
+        assert!(
+            resp.headers.get(header::LOCATION).is_none(),
+            "never redirects"
+        );
+    }
 }
 
 #[tokio::test]
