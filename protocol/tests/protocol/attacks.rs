@@ -2,11 +2,9 @@
 //! `Verifier::verify` with a `KeySet`, and every attack is refused with its specific code. The corpus is a table:
 //! adding an attack is one `attack(name, expected_code, token)` line in [`corpus`].
 
-mod common;
-
+use crate::common::*;
 use auth4agent_protocol::jws::typ;
 use auth4agent_protocol::{PublicKey, b64url_decode, sign_request};
-use common::*;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;

@@ -2,8 +2,7 @@
 //! the access-token `Verifier`, challenge proofs, signed requests, and the key, JWKS, DID, scope and TXT rules.
 //! Malformed messages are built by hand (hand-written JSON, real signatures) so each isolates one defect.
 
-mod common;
-
+use crate::common::*;
 use auth4agent_protocol::jws::{self, typ};
 use auth4agent_protocol::keys::Jwk;
 use auth4agent_protocol::{
@@ -11,7 +10,6 @@ use auth4agent_protocol::{
     UnverifiedJws, UnverifiedProof, UnverifiedRequest, b64url_decode, b64url_encode, match_txt,
     sign_proof, sign_request, txt_record_name, txt_record_value,
 };
-use common::*;
 use serde_json::{Value, json};
 
 fn verify(token: &str) -> &'static str {

@@ -6,17 +6,15 @@
 //! `jsonwebtoken` validates `exp` against its own clock, so the tokens handed to it are issued at its
 //! `get_current_timestamp()`; everything else uses the fixed test time.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
+use crate::common::*;
 use auth4agent_protocol::jws::typ;
 use auth4agent_protocol::{
     AccessTokenClaims, Audience, Confirmation, KeySet, SigningKey, Verifier, b64url_encode,
     issue_token,
 };
-use common::*;
 use jsonwebtoken::jwk::{JwkSet, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 

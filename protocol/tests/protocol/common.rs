@@ -2,7 +2,7 @@
 //! token and its claims, and helpers that sign hand-written header and payload bytes so each malformed message
 //! isolates exactly one defect.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // each test module uses a different part
 
 use std::fmt::Debug;
 

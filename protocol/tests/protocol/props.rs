@@ -2,15 +2,13 @@
 //! no-panic smoke over every parser that takes untrusted input. Also the fixed domain-normalization cases and the
 //! DID document's Multikey encoding.
 
-mod common;
-
+use crate::common::*;
 use auth4agent_protocol::keys::Jwk;
 use auth4agent_protocol::{
     AccessTokenClaims, Audience, Confirmation, Did, Domain, KeySet, PublicKey, ScopeSet,
     SigningKey, TxtMatch, UnverifiedJws, UnverifiedProof, UnverifiedRequest, Verifier,
     did_document, issue_token, match_txt,
 };
-use common::*;
 use proptest::prelude::*;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};

@@ -150,7 +150,7 @@ fn spec_examples_match_the_code() {
             continue;
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("{}: {e}; run AUTH4AGENT_REGEN_EXAMPLES=1 cargo test -p auth4agent-protocol --test spec_examples", path.display())
+            panic!("{}: {e}; run AUTH4AGENT_REGEN_EXAMPLES=1 cargo test -p auth4agent-protocol --test protocol spec_examples", path.display())
         });
         assert_eq!(
             committed, text,

@@ -1,11 +1,9 @@
 //! Published test vectors from `tests/vectors/` (copied into the repository): RFC 8037 A.4 byte for byte, all 151 Wycheproof Ed25519 cases,
 //! and every CCTV vector that a strict verifier must refuse (small-order or non-canonical A or R).
 
-mod common;
-
+use crate::common::{unhex, vector_file};
 use auth4agent_protocol::keys::Jwk;
 use auth4agent_protocol::{PublicKey, SigningKey, UnverifiedJws, b64url_decode, jws};
-use common::{unhex, vector_file};
 
 #[test]
 fn rfc8037_a4_sign_is_byte_exact_and_verifies() {
