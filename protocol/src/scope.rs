@@ -22,21 +22,6 @@ impl ScopeSet {
         ScopeSet::from_list(value.split(' '))
     }
 
-    /// The checks of [`Self::parse`] without building the set.
-    pub(crate) fn validate(value: &str) -> Result<()> {
-        if value.is_empty() {
-            return Ok(());
-        }
-        for (i, token) in value.split(' ').enumerate() {
-            if i == MAX_SCOPES {
-                // Only from here on can the limit on distinct scopes apply; let the set count them.
-                return ScopeSet::parse(value).map(drop);
-            }
-            check_token(token)?;
-        }
-        Ok(())
-    }
-
     /// Builds a set from individual tokens, each checked against the scope-token grammar.
     pub fn from_list<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> Result<ScopeSet> {
         let mut set = BTreeSet::new();

@@ -2,11 +2,12 @@
 //! a DNS server on loopback: every endpoint's success and its refusals.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use auth4agent_protocol::{
-    Did, Domain, KeySet, PublicKey, SIGNATURE_HEADER, Verifier, sign_request,
+    Did, Domain, KeySet, PublicKey, SIGNATURE_HEADER, UnixTime, Verifier, sign_request,
 };
 use auth4agent_server::background;
 use axum::body::Body;
@@ -282,7 +283,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -299,7 +300,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}/v1/operators/other"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -311,7 +312,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("http://elsewhere.test{path}"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -323,7 +324,7 @@ async fn signed_request_refusals() {
         "POST",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -336,7 +337,7 @@ async fn signed_request_refusals() {
         "POST",
         &format!("{ISSUER}{vpath}"),
         b"{}",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -355,7 +356,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now() - 600,
+        UnixTime::from_secs(h.now() - 600),
         &jti(),
     )
     .unwrap();
@@ -367,7 +368,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now() + 600,
+        UnixTime::from_secs(h.now() + 600),
         &jti(),
     )
     .unwrap();
@@ -384,7 +385,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -404,7 +405,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -413,7 +414,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -438,7 +439,7 @@ async fn body_refusals_are_4xx_json() {
         "POST",
         &format!("{ISSUER}/v1/operators"),
         &bytes,
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -707,7 +708,7 @@ async fn token_issuance_verifies_offline_and_introspects() {
     assert_eq!(ch["nonce"].as_str().unwrap().len(), 43);
     assert_eq!(ch["expires_at"], START + 60);
 
-    let proof = h.proof(&agent, &ch, "read", 120);
+    let proof = h.proof(&agent, &ch, "read", NonZeroU64::new(120));
     let resp = h.token_with_proof(&proof).await;
     let issued = resp.assert_ok(200).clone();
     assert_eq!(resp.headers[header::CACHE_CONTROL], "no-store");
@@ -722,9 +723,8 @@ async fn token_issuance_verifies_offline_and_introspects() {
         .send(raw_request("GET", "/.well-known/jwks.json", vec![], None))
         .await;
     let keys = KeySet::from_json(&resp.json.to_string()).unwrap();
-    let verified = Verifier::new(ISSUER)
-        .audience("https://api.example.com")
-        .verify(token, &keys, h.now())
+    let verified = Verifier::new(ISSUER, "https://api.example.com")
+        .verify(token, &keys, UnixTime::from_secs(h.now()))
         .unwrap();
     let claims = verified.claims();
     assert_eq!(claims.sub, agent.did);
@@ -743,11 +743,17 @@ async fn token_issuance_verifies_offline_and_introspects() {
     // Default lifetime when ttl is 0.
     let ch = h.challenge(&agent.did).await;
     let resp = h
-        .token_with_proof(&h.proof(&agent, &ch, "read write", 0))
+        .token_with_proof(&h.proof_with_ttl_zero(&agent, &ch, "read write"))
         .await;
     let json = resp.assert_ok(200);
     assert_eq!(json["expires_at"], START + 900);
     assert_eq!(json["scope"], "read write");
+    // And when ttl is absent (what the protocol crate writes for the default).
+    let ch = h.challenge(&agent.did).await;
+    let resp = h
+        .token_with_proof(&h.proof(&agent, &ch, "read write", None))
+        .await;
+    assert_eq!(resp.assert_ok(200)["expires_at"], START + 900);
 
     // After expiry, introspection says inactive.
     h.clock.advance(121 + 60);
@@ -762,7 +768,7 @@ async fn token_issuance_verifies_offline_and_introspects() {
         .into_iter()
         .map(|e| e.action)
         .collect();
-    assert_eq!(actions.iter().filter(|a| *a == "token.issue").count(), 2);
+    assert_eq!(actions.iter().filter(|a| *a == "token.issue").count(), 3);
 }
 
 #[tokio::test]
@@ -772,27 +778,27 @@ async fn token_refusals() {
 
     // scope_not_allowed.
     let ch = h.challenge(&agent.did).await;
-    h.token_with_proof(&h.proof(&agent, &ch, "read admin", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read admin", None))
         .await
         .assert_error(403, "scope_not_allowed");
     // The refused attempt did not consume the challenge.
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", None))
         .await
         .assert_ok(200);
     // challenge_used.
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", None))
         .await
         .assert_error(409, "challenge_used");
 
     // invalid_ttl.
     let ch = h.challenge(&agent.did).await;
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 7200))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", NonZeroU64::new(7200)))
         .await
         .assert_error(400, "invalid_ttl");
 
     // challenge_expired.
     let ch = h.challenge(&agent.did).await;
-    let proof = h.proof(&agent, &ch, "read", 0);
+    let proof = h.proof(&agent, &ch, "read", None);
     h.clock.advance(61);
     h.token_with_proof(&proof)
         .await
@@ -801,7 +807,7 @@ async fn token_refusals() {
     // challenge_not_found.
     let mut fake = h.challenge(&agent.did).await;
     fake["challenge_id"] = json!("ch_aaaaaaaaaaaaaaaaaaaaaaaaaa");
-    h.token_with_proof(&h.proof(&agent, &fake, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &fake, "read", None))
         .await
         .assert_error(404, "challenge_not_found");
 
@@ -811,19 +817,19 @@ async fn token_refusals() {
         did: agent.did.clone(),
         key: new_key(),
     };
-    h.token_with_proof(&h.proof(&impostor, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&impostor, &ch, "read", None))
         .await
         .assert_error(401, "invalid_proof");
     let mut wrong_nonce = ch.clone();
     wrong_nonce["nonce"] = json!("A".repeat(43));
-    h.token_with_proof(&h.proof(&agent, &wrong_nonce, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &wrong_nonce, "read", None))
         .await
         .assert_error(401, "invalid_proof");
     h.token_with_proof("garbage")
         .await
         .assert_error(401, "invalid_proof");
     // After those failures the real proof still works.
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", None))
         .await
         .assert_ok(200);
 
@@ -835,7 +841,7 @@ async fn token_refusals() {
         did: other.did.clone(),
         key: other.key,
     };
-    h.token_with_proof(&h.proof(&stolen, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&stolen, &ch, "read", None))
         .await
         .assert_error(401, "invalid_proof");
 
@@ -868,7 +874,7 @@ async fn agent_and_operator_status_gate_tokens() {
     h.verify_operator(&op).await;
     let pending = h.register_agent(&op).await;
     let ch = h.challenge(&pending.did).await;
-    h.token_with_proof(&h.proof(&pending, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&pending, &ch, "read", None))
         .await
         .assert_error(403, "agent_not_active");
 
@@ -885,7 +891,7 @@ async fn agent_and_operator_status_gate_tokens() {
     .await
     .assert_ok(200);
     let ch = h.challenge(&agent.did).await;
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", None))
         .await
         .assert_error(403, "agent_not_active");
     assert_eq!(
@@ -910,7 +916,7 @@ async fn agent_and_operator_status_gate_tokens() {
         .await
         .assert_error(403, "operator_not_verified");
     let ch = h.challenge(&b_agent.did).await;
-    h.token_with_proof(&h.proof(&b_agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&b_agent, &ch, "read", None))
         .await
         .assert_error(403, "agent_not_active");
     // A pending agent is approved (scopes) or revoked; suspend and reactivate need an active agent.
@@ -941,7 +947,7 @@ async fn agent_and_operator_status_gate_tokens() {
     assert_eq!(status.assert_ok(200)["status"], "unverified");
     assert_eq!(status.json["verification_expires_at"], START + 30 * 86_400);
     let ch = h.challenge(&agent.did).await;
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", None))
         .await
         .assert_error(403, "operator_not_verified");
     assert_eq!(h.introspect(&token).await["active"], false);
@@ -991,7 +997,7 @@ async fn one_proof_fifty_concurrent_requests_one_token() {
     let h = Harness::start().await;
     let (_op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
     let ch = h.challenge(&agent.did).await;
-    let proof = h.proof(&agent, &ch, "read", 0);
+    let proof = h.proof(&agent, &ch, "read", None);
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let app = h.app.clone();
@@ -1124,7 +1130,7 @@ async fn reverification_lapses_when_the_record_is_gone() {
         .await;
     assert_eq!(resp.assert_ok(200)["status"], "unverified");
     let ch = h.challenge(&agent.did).await;
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", None))
         .await
         .assert_error(403, "operator_not_verified");
     assert_eq!(h.introspect(&token).await["active"], false);
