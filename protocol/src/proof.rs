@@ -18,7 +18,7 @@ pub const MAX_CHALLENGE_TTL: Duration = Duration::from_secs(60);
 /// Longest proof lifetime (`exp - iat`); [`ProofClaims::answer`] writes proofs this long.
 pub const MAX_PROOF_LIFETIME: Duration = Duration::from_secs(60);
 /// Longest requested token audience.
-pub const MAX_TOKEN_AUD_LEN: usize = 256;
+pub(crate) const MAX_TOKEN_AUD_LEN: usize = 256;
 /// Minimum nonce entropy, in bytes (256 bits).
 pub const MIN_NONCE_BYTES: usize = 32;
 

@@ -14,11 +14,11 @@ use crate::time::UnixTime;
 /// The HTTP header that carries the signed request.
 pub const SIGNATURE_HEADER: &str = "Auth4Agent-Signature";
 /// Lifetime written by [`sign_request`].
-pub const REQUEST_LIFETIME: Duration = Duration::from_secs(60);
+pub(crate) const REQUEST_LIFETIME: Duration = Duration::from_secs(60);
 /// Longest accepted lifetime (`exp - iat`).
 pub const MAX_REQUEST_LIFETIME: Duration = Duration::from_secs(120);
 /// Longest accepted `jti`.
-pub const MAX_JTI_LEN: usize = 128;
+pub(crate) const MAX_JTI_LEN: usize = 128;
 
 /// The claims of a signed request.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]

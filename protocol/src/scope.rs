@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use crate::error::{Error, Result};
 
 /// Longest accepted scope token.
-pub const MAX_SCOPE_LEN: usize = 128;
+pub(crate) const MAX_SCOPE_LEN: usize = 128;
 /// Most scope tokens in one set.
-pub const MAX_SCOPES: usize = 64;
+pub(crate) const MAX_SCOPES: usize = 64;
 
 /// A set of valid scope tokens. The empty set grants nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
