@@ -12,7 +12,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use auth4agent_protocol::{ProofClaims, SigningKey, sign_proof};
+use auth4agent_protocol::{
+    Did, ProofClaims, ReceivedChallenge, RequestedToken, SigningKey, UnixTime, sign_proof,
+};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
@@ -42,7 +44,7 @@ pub struct IssuePlan {
 
 struct PreparedAgent {
     key: SigningKey,
-    did: String,
+    did: Did,
     challenge_body: Vec<u8>,
 }
 
@@ -77,13 +79,11 @@ impl IssuePlan {
         assert!(!agents.is_empty(), "no agents to drive");
         let agents: Vec<PreparedAgent> = agents
             .into_iter()
-            .map(|a| {
-                let did = a.did.as_str().to_owned();
-                PreparedAgent {
-                    challenge_body: serde_json::to_vec(&json!({ "did": did })).expect("JSON"),
-                    key: a.key,
-                    did,
-                }
+            .map(|a| PreparedAgent {
+                challenge_body: serde_json::to_vec(&json!({ "did": a.did.as_str() }))
+                    .expect("JSON"),
+                key: a.key,
+                did: a.did,
             })
             .collect();
         IssuePlan {
@@ -98,20 +98,22 @@ impl IssuePlan {
         agent: &PreparedAgent,
         challenge_id: &str,
         nonce: &str,
-        now: u64,
+        now: UnixTime,
     ) -> ProofClaims {
-        ProofClaims {
-            iss: agent.did.clone(),
-            sub: agent.did.clone(),
-            aud: self.issuer.clone(),
-            challenge_id: challenge_id.to_owned(),
-            nonce: nonce.to_owned(),
-            scope: self.request.scope.clone(),
-            token_aud: self.request.token_aud.clone(),
-            ttl: 0,
-            iat: now,
-            exp: now + 60,
-        }
+        ProofClaims::answer(
+            &agent.did,
+            ReceivedChallenge {
+                id: challenge_id,
+                nonce,
+            },
+            &self.issuer,
+            RequestedToken {
+                scope: &self.request.scope,
+                audience: &self.request.token_aud,
+                ttl: None,
+            },
+            now,
+        )
     }
 
     /// The signed proof answering a challenge, as an agent builds it with [`sign_proof`].
@@ -123,7 +125,7 @@ impl IssuePlan {
     ) -> Result<String, Failure> {
         sign_proof(
             &agent.key,
-            &self.claims(agent, challenge_id, nonce, clock::now()),
+            &self.claims(agent, challenge_id, nonce, clock::unix_time()),
         )
         .map_err(|e| Failure(format!("sign_{}", e.code())))
     }

@@ -2,7 +2,11 @@
 
 use auth4agent_api::routes::{self, JWKS};
 use auth4agent_api::tokens::{ChallengeRequest, ChallengeResponse, TokenRequest, TokenResponse};
-use auth4agent_protocol::{KeySet, ProofClaims, sign_proof};
+use std::num::NonZeroU64;
+
+use auth4agent_protocol::{
+    Did, KeySet, ProofClaims, ReceivedChallenge, RequestedToken, ScopeSet, sign_proof,
+};
 use serde_json::Value;
 
 use super::Context;
@@ -13,28 +17,32 @@ use crate::error::{CliError, Result};
 use crate::home::Home;
 use crate::output::{Report, to_json};
 
-/// Lifetime of the proof itself (the contract allows at most 60 s).
-const PROOF_LIFETIME: u64 = 60;
-
 pub fn run(ctx: &Context, args: &IssueArgs) -> Result<Report> {
     let session = ctx.agent_session()?;
     let did = session.identity.did.clone();
+    let agent = Did::parse(&did).map_err(|e| CliError::protocol(&e))?;
+    let scope = ScopeSet::from_list(&args.scope.0).map_err(|e| {
+        CliError::protocol(&e)
+            .with_hint("scopes are short tokens such as read or files:write, separated by commas")
+    })?;
     let challenge: ChallengeResponse = session
         .client
         .post(routes::CHALLENGE, &ChallengeRequest { did: did.clone() })?;
-    let now = clock::now();
-    let claims = ProofClaims {
-        iss: did.clone(),
-        sub: did.clone(),
-        aud: session.issuer.clone(),
-        challenge_id: challenge.challenge_id,
-        nonce: challenge.nonce,
-        scope: args.scope.to_scope_string(),
-        token_aud: args.aud.clone(),
-        ttl: args.ttl.unwrap_or(0),
-        iat: now,
-        exp: now + PROOF_LIFETIME,
-    };
+    let now = clock::unix_time();
+    let claims = ProofClaims::answer(
+        &agent,
+        ReceivedChallenge {
+            id: &challenge.challenge_id,
+            nonce: &challenge.nonce,
+        },
+        &session.issuer,
+        RequestedToken {
+            scope: &scope,
+            audience: &args.aud,
+            ttl: args.ttl.and_then(NonZeroU64::new),
+        },
+        now,
+    );
     let proof = sign_proof(&session.key, &claims).map_err(|e| CliError::protocol(&e))?;
     let answer: TokenResponse = session
         .client
@@ -54,7 +62,7 @@ pub fn run(ctx: &Context, args: &IssueArgs) -> Result<Report> {
         answer.scope,
         answer.aud,
         answer.expires_at,
-        answer.expires_at.saturating_sub(now),
+        answer.expires_at.saturating_sub(now.as_secs()),
     ));
     report.notes.extend(report_notes);
     Ok(report)
