@@ -16,7 +16,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 python3 -m pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt \
     -r examples/oauth/requirements.txt -r examples/mcp/requirements.txt
 [ -d examples/node/node_modules/jose ] || npm ci --prefix examples/node --silent --no-audit --no-fund
-cargo build --workspace --bins
+cargo build --workspace --bins --examples
 
 if [ -z "${AUTH4AGENT_TEST_DATABASE_URL:-}" ]; then
     if ! bash scripts/postgres.sh available && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then

@@ -13,7 +13,8 @@ use auth4agent_api::routes;
 use auth4agent_api::tokens::{ChallengeRequest, IntrospectRequest, Introspection};
 pub use auth4agent_api::tokens::{ChallengeResponse, TokenResponse};
 use auth4agent_protocol::{
-    ProofClaims, SIGNATURE_HEADER, SigningKey, b64url_encode, sign_proof, sign_request,
+    Did, ProofClaims, ReceivedChallenge, RequestedToken, SIGNATURE_HEADER, ScopeSet, SigningKey,
+    b64url_encode, sign_proof, sign_request,
 };
 use reqwest::{Method, StatusCode};
 use serde::Serialize;
@@ -36,7 +37,7 @@ pub struct Api {
 /// What the measured loop asks for in each proof.
 #[derive(Clone, Debug)]
 pub struct TokenRequest {
-    pub scope: String,
+    pub scope: ScopeSet,
     pub token_aud: String,
 }
 
@@ -95,7 +96,7 @@ impl Api {
         let bytes = body.unwrap_or_default();
         let jti = b64url_encode(&rand::random::<[u8; 16]>());
         let htu = format!("{}{path}", self.issuer);
-        let sig = sign_request(key, method.as_str(), &htu, &bytes, clock::now(), &jti)?;
+        let sig = sign_request(key, method.as_str(), &htu, &bytes, clock::unix_time(), &jti)?;
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.base))
@@ -248,23 +249,24 @@ impl Api {
     pub async fn token(
         &self,
         key: &SigningKey,
-        did: &str,
+        did: &Did,
         challenge: &ChallengeResponse,
         request: &TokenRequest,
     ) -> Result<TokenResponse, Failure> {
-        let now = clock::now();
-        let claims = ProofClaims {
-            iss: did.to_owned(),
-            sub: did.to_owned(),
-            aud: self.issuer.clone(),
-            challenge_id: challenge.challenge_id.clone(),
-            nonce: challenge.nonce.clone(),
-            scope: request.scope.clone(),
-            token_aud: request.token_aud.clone(),
-            ttl: 0,
-            iat: now,
-            exp: now + 60,
-        };
+        let claims = ProofClaims::answer(
+            did,
+            ReceivedChallenge {
+                id: &challenge.challenge_id,
+                nonce: &challenge.nonce,
+            },
+            &self.issuer,
+            RequestedToken {
+                scope: &request.scope,
+                audience: &request.token_aud,
+                ttl: None,
+            },
+            clock::unix_time(),
+        );
         let proof = sign_proof(key, &claims).map_err(|e| Failure(format!("sign_{}", e.code())))?;
         let body = auth4agent_api::tokens::TokenRequest { proof };
         let body = serde_json::to_vec(&body).expect("serializable");
@@ -275,10 +277,10 @@ impl Api {
     pub async fn issue(
         &self,
         key: &SigningKey,
-        did: &str,
+        did: &Did,
         request: &TokenRequest,
     ) -> Result<TokenResponse, Failure> {
-        let challenge = self.challenge(did).await?;
+        let challenge = self.challenge(did.as_str()).await?;
         self.token(key, did, &challenge, request).await
     }
 

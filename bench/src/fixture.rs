@@ -2,7 +2,7 @@
 //! `Verifier` and through bare ed25519-dalek over the same signing input and signature.
 
 use auth4agent_protocol::{
-    AccessTokenClaims, Audience, Confirmation, Did, Domain, KeySet, SigningKey, Verifier,
+    AccessTokenClaims, Audience, Confirmation, Did, Domain, KeySet, SigningKey, UnixTime, Verifier,
     b64url_decode, issue_token,
 };
 
@@ -20,7 +20,7 @@ pub struct TokenFixture {
     pub token: String,
     pub keys: KeySet,
     pub verifier: Verifier,
-    pub now: u64,
+    pub now: UnixTime,
     pub dalek_key: ed25519_dalek::VerifyingKey,
     pub dalek_signature: ed25519_dalek::Signature,
     signing_input_len: usize,
@@ -57,7 +57,7 @@ impl TokenFixture {
         let token = issue_token(&signer, &kid, &claims).expect("signs");
         let keys = KeySet::from_keys([(retired.thumbprint(), retired), (kid.clone(), public)])
             .expect("distinct kids");
-        let verifier = Verifier::new(ISSUER).audience(AUDIENCE);
+        let verifier = Verifier::new(ISSUER, AUDIENCE);
         let dot = token.rfind('.').expect("compact JWS");
         let sig = b64url_decode(&token[dot + 1..]).expect("base64url signature");
         let dalek_signature = ed25519_dalek::Signature::from_slice(&sig).expect("64 bytes");
@@ -70,7 +70,7 @@ impl TokenFixture {
             token,
             keys,
             verifier,
-            now: iat + 10,
+            now: UnixTime::from_secs(iat + 10),
             dalek_key,
             dalek_signature,
             signing_input_len: dot,

@@ -1,8 +1,7 @@
 //! Deterministic bench identities: agent `i` of a run has the key derived from SHA-256(run salt ‖ i), so
 //! registered and seeded agents alike can be driven without storing a million private keys.
 
-use auth4agent_protocol::encoding::sha256;
-use auth4agent_protocol::{Did, Domain, PublicKey, SigningKey};
+use auth4agent_protocol::{Did, Domain, PublicKey, SigningKey, sha256};
 
 /// A run's identity space: its operator domain and the salt that keeps its agents distinct from other runs'.
 #[derive(Clone, Debug)]

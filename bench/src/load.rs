@@ -14,8 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use auth4agent_protocol::{
-    ClientAssertionClaims, Did, ProofClaims, SigningKey, b64url_encode, encode_form,
-    sign_client_assertion, sign_proof,
+    ClientAssertionClaims, Did, ProofClaims, ReceivedChallenge, RequestedToken, SigningKey,
+    UnixTime, b64url_encode, encode_form, sign_client_assertion, sign_proof,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -48,8 +48,7 @@ pub struct IssuePlan {
 
 struct PreparedAgent {
     key: SigningKey,
-    did: String,
-    parsed_did: Did,
+    did: Did,
     challenge_body: Vec<u8>,
 }
 
@@ -90,14 +89,11 @@ impl IssuePlan {
         assert!(!agents.is_empty(), "no agents to drive");
         let agents: Vec<PreparedAgent> = agents
             .into_iter()
-            .map(|a| {
-                let did = a.did.as_str().to_owned();
-                PreparedAgent {
-                    parsed_did: a.did.clone(),
-                    challenge_body: serde_json::to_vec(&json!({ "did": did })).expect("JSON"),
-                    key: a.key,
-                    did,
-                }
+            .map(|a| PreparedAgent {
+                challenge_body: serde_json::to_vec(&json!({ "did": a.did.as_str() }))
+                    .expect("JSON"),
+                key: a.key,
+                did: a.did,
             })
             .collect();
         IssuePlan {
@@ -112,20 +108,22 @@ impl IssuePlan {
         agent: &PreparedAgent,
         challenge_id: &str,
         nonce: &str,
-        now: u64,
+        now: UnixTime,
     ) -> ProofClaims {
-        ProofClaims {
-            iss: agent.did.clone(),
-            sub: agent.did.clone(),
-            aud: self.issuer.clone(),
-            challenge_id: challenge_id.to_owned(),
-            nonce: nonce.to_owned(),
-            scope: self.request.scope.clone(),
-            token_aud: self.request.token_aud.clone(),
-            ttl: 0,
-            iat: now,
-            exp: now + 60,
-        }
+        ProofClaims::answer(
+            &agent.did,
+            ReceivedChallenge {
+                id: challenge_id,
+                nonce,
+            },
+            &self.issuer,
+            RequestedToken {
+                scope: &self.request.scope,
+                audience: &self.request.token_aud,
+                ttl: None,
+            },
+            now,
+        )
     }
 
     /// The signed proof answering a challenge, as an agent builds it with [`sign_proof`].
@@ -137,7 +135,7 @@ impl IssuePlan {
     ) -> Result<String, Failure> {
         sign_proof(
             &agent.key,
-            &self.claims(agent, challenge_id, nonce, clock::now()),
+            &self.claims(agent, challenge_id, nonce, clock::unix_time()),
         )
         .map_err(|e| Failure(format!("sign_{}", e.code())))
     }
@@ -148,10 +146,16 @@ impl IssuePlan {
     /// would, with the protocol crate), the scopes and the audience as `resource`.
     fn client_credentials_form(&self, agent: &PreparedAgent) -> Result<Vec<u8>, Failure> {
         let jti = b64url_encode(&rand::random::<[u8; 16]>());
-        let claims =
-            ClientAssertionClaims::new(&agent.parsed_did, &self.issuer, clock::now(), 60, jti);
+        let claims = ClientAssertionClaims::new(
+            &agent.did,
+            &self.issuer,
+            clock::unix_time(),
+            Duration::from_secs(60),
+            jti,
+        );
         let assertion = sign_client_assertion(&agent.key, &claims)
             .map_err(|e| Failure(format!("sign_{}", e.code())))?;
+        let scope = self.request.scope.to_scope_string();
         Ok(encode_form([
             ("grant_type", "client_credentials"),
             (
@@ -159,7 +163,7 @@ impl IssuePlan {
                 "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
             ),
             ("client_assertion", &assertion),
-            ("scope", &self.request.scope),
+            ("scope", &scope),
             ("resource", &self.request.token_aud),
         ])
         .into_bytes())

@@ -71,9 +71,8 @@ fn introspection_of_issued_tokens_is_active() {
     // The saved token verifies offline against the saved JWKS, as `auth4agent verify` will check it.
     let read = |name: &str| std::fs::read_to_string(dir.path().join(name)).unwrap();
     let keys = KeySet::from_json(&read("jwks.json")).unwrap();
-    let verified = Verifier::new(read("issuer.txt"))
-        .audience("https://api.bench.example")
-        .verify(&read("token.jwt"), &keys, clock::now())
+    let verified = Verifier::new(read("issuer.txt"), "https://api.bench.example")
+        .verify(&read("token.jwt"), &keys, clock::unix_time())
         .unwrap();
     assert_eq!(verified.claims().scope, "bench:read");
 }

@@ -241,13 +241,6 @@ pub struct CompletionsArgs {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ScopeList(pub Vec<String>);
 
-impl ScopeList {
-    /// Space-separated form, as carried in tokens and proofs.
-    pub fn to_scope_string(&self) -> String {
-        self.0.join(" ")
-    }
-}
-
 /// clap value parser for `--scope` / `--scopes`.
 pub fn parse_scope_list(input: &str) -> Result<ScopeList, String> {
     let mut scopes: Vec<String> = Vec::new();
@@ -300,10 +293,8 @@ mod tests {
     #[test]
     fn scope_lists() {
         assert_eq!(
-            parse_scope_list("read,write, read")
-                .unwrap()
-                .to_scope_string(),
-            "read write"
+            parse_scope_list("read,write, read").unwrap().0,
+            ["read", "write"]
         );
         assert!(parse_scope_list(",").is_err());
         assert!(parse_scope_list("a\"b").is_err());

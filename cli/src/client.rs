@@ -138,7 +138,7 @@ impl Client {
             method.as_str(),
             &htu,
             body.as_deref().unwrap_or_default(),
-            clock::now(),
+            clock::unix_time(),
             &jti,
         )
         .map_err(|e| CliError::protocol(&e))?;

@@ -1,4 +1,11 @@
-//! The one place the CLI reads the wall clock; everything else takes `now: u64` (Unix seconds).
+//! The one place the CLI reads the wall clock; everything else takes `now` as a parameter.
+
+use auth4agent_protocol::UnixTime;
+
+/// The current time, for the protocol crate.
+pub fn unix_time() -> UnixTime {
+    UnixTime::from_secs(now())
+}
 
 /// Current Unix time in seconds.
 #[allow(clippy::disallowed_methods)]

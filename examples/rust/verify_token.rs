@@ -4,13 +4,15 @@
 //! verify_token JWKS_FILE ISSUER AUDIENCE TOKEN_FILE|-
 //! ```
 //! A real service fetches `<issuer>/.well-known/jwks.json` with its own HTTP client, caches it (the
-//! server sends `Cache-Control`), and refetches once when a token names an unknown `kid` (key
-//! rotation). Prints the claims as JSON; exit 0 valid, 1 invalid, 2 usage or I/O error.
+//! server sends `Cache-Control`), and refetches when a token names an unknown `kid` (key rotation),
+//! as `KeyRefresh` decides. Prints the claims as JSON; exit 0 valid, 1 invalid, 2 usage or I/O error.
+//!
+//! Built and run by the end-to-end tests: `cargo run -p auth4agent-protocol --example verify_token -- …`.
 
 use std::io::Read;
 use std::process::ExitCode;
 
-use auth4agent_protocol::{Error, KeySet, VerifiedToken, Verifier};
+use auth4agent_protocol::{Error, KeySet, UnixTime, VerifiedToken, Verifier};
 
 /// The checks a service makes: EdDSA signature (strict), typ `at+jwt`, exact issuer, audience,
 /// times (60 s leeway, lifetime ≤ 1 h), claim types. Then its own authorization: the scope.
@@ -19,14 +21,10 @@ fn authorize(
     keys: &KeySet,
     issuer: &str,
     audience: &str,
-    now: u64,
+    now: UnixTime,
 ) -> Result<VerifiedToken, Error> {
-    let verified = Verifier::new(issuer)
-        .audience(audience)
-        .verify(token, keys, now)?;
-    if !verified.scopes().contains("read") {
-        return Err(Error::ScopeNotAllowed("read".into()));
-    }
+    let verified = Verifier::new(issuer, audience).verify(token, keys, now)?;
+    verified.require_scope("read")?;
     Ok(verified)
 }
 
@@ -60,7 +58,7 @@ fn main() -> ExitCode {
     #[allow(clippy::disallowed_methods)]
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+        .map_or(UnixTime::EPOCH, |d| UnixTime::from_secs(d.as_secs()));
 
     match authorize(&token, &keys, issuer, audience, now) {
         Ok(verified) => {

@@ -2,7 +2,9 @@
 //! panic, and nothing unsigned by the fixed agent key is ever accepted.
 #![no_main]
 
-use auth4agent_protocol::{AssertionRules, SigningKey, UnverifiedClientAssertion};
+use std::time::Duration;
+
+use auth4agent_protocol::{AssertionRules, SigningKey, UnixTime, UnverifiedClientAssertion};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -10,8 +12,8 @@ fuzz_target!(|data: &[u8]| {
     let key = SigningKey::from_seed(&[7; 32]).public_key();
     let rules = AssertionRules {
         audiences: &["https://auth.example.com", "https://auth.example.com/oauth/token"],
-        now: 1_800_000_000,
-        leeway: 60,
+        now: UnixTime::from_secs(1_800_000_000),
+        leeway: Duration::from_secs(60),
     };
     if let Ok(assertion) = UnverifiedClientAssertion::decode(compact) {
         let _ = assertion.did().as_str();

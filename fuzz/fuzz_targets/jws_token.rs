@@ -1,7 +1,7 @@
 //! Fuzzes the strict JWS decoder and the access-token Verifier with arbitrary input.
 #![no_main]
 
-use auth4agent_protocol::{KeySet, SigningKey, UnverifiedJws, Verifier, typ};
+use auth4agent_protocol::{KeySet, SigningKey, UnixTime, UnverifiedJws, Verifier, typ};
 use libfuzzer_sys::fuzz_target;
 use std::sync::OnceLock;
 
@@ -18,7 +18,7 @@ fuzz_target!(|data: &[u8]| {
     for t in [typ::ACCESS_TOKEN, typ::PROOF, typ::REQUEST] {
         let _ = UnverifiedJws::decode(s, t);
     }
-    let verifier = Verifier::new("https://auth.example.com").audience("https://api.example.com");
-    let _ = verifier.verify(s, keys(), 1_767_225_600);
+    let verifier = Verifier::new("https://auth.example.com", "https://api.example.com");
+    let _ = verifier.verify(s, keys(), UnixTime::from_secs(1_767_225_600));
     let _ = verifier.verify_ignoring_time(s, keys());
 });

@@ -1,7 +1,11 @@
 //! Fuzzes the proof and signed-request decoders and verifiers.
 #![no_main]
 
-use auth4agent_protocol::{Challenge, Did, Domain, SigningKey, UnverifiedProof, UnverifiedRequest};
+use std::time::Duration;
+
+use auth4agent_protocol::{
+    Challenge, Did, Domain, SigningKey, UnixTime, UnverifiedProof, UnverifiedRequest,
+};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -12,12 +16,25 @@ fuzz_target!(|data: &[u8]| {
         let challenge = Challenge {
             id: proof.challenge_id().to_owned(),
             nonce: "n".repeat(43),
-            expires_at: 1_767_225_660,
+            expires_at: UnixTime::from_secs(1_767_225_660),
             did: Did::from_key(&Domain::parse("example.com").unwrap(), &key),
         };
-        let _ = proof.verify(&key, "https://auth.example.com", &challenge, 1_767_225_600, 60);
+        let _ = proof.verify(
+            &key,
+            "https://auth.example.com",
+            &challenge,
+            UnixTime::from_secs(1_767_225_600),
+            Duration::from_secs(60),
+        );
     }
     if let Ok(req) = UnverifiedRequest::decode(s) {
-        let _ = req.verify(&key, "POST", "https://auth.example.com/v1/operators", b"{}", 1_767_225_600, 30);
+        let _ = req.verify(
+            &key,
+            "POST",
+            "https://auth.example.com/v1/operators",
+            b"{}",
+            UnixTime::from_secs(1_767_225_600),
+            Duration::from_secs(30),
+        );
     }
 });

@@ -11,12 +11,15 @@
 use crate::did::Did;
 use crate::error::{Error, Result};
 use crate::jws::{self, string_claim};
+use std::time::Duration;
+
 use crate::keys::{PublicKey, SigningKey};
+use crate::time::UnixTime;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-/// Longest accepted assertion lifetime, in seconds (the MCP SDK signs for 300 s).
-pub const MAX_ASSERTION_LIFETIME: u64 = 300;
+/// Longest accepted assertion lifetime (the MCP SDK signs for 300 s).
+pub const MAX_ASSERTION_LIFETIME: Duration = Duration::from_secs(300);
 /// Longest accepted `jti`, in bytes.
 pub const MAX_JTI_LEN: usize = 256;
 /// Longest accepted `resource`, in bytes (the longest token audience).
@@ -54,21 +57,23 @@ pub struct ClientAssertionClaims {
 }
 
 impl ClientAssertionClaims {
-    /// An assertion by `did` for the server `issuer`, issued at `now` and valid for `lifetime` seconds
-    /// (at most [`MAX_ASSERTION_LIFETIME`]).
+    /// An assertion by `did` for the server `issuer`, issued at `now` and valid for `lifetime` (at most
+    /// [`MAX_ASSERTION_LIFETIME`]).
     pub fn new(
         did: &Did,
         issuer: &str,
-        now: u64,
-        lifetime: u64,
+        now: UnixTime,
+        lifetime: Duration,
         jti: String,
     ) -> ClientAssertionClaims {
         ClientAssertionClaims {
             iss: did.as_str().to_owned(),
             sub: did.as_str().to_owned(),
             aud: issuer.to_owned(),
-            iat: now,
-            exp: now.saturating_add(lifetime.min(MAX_ASSERTION_LIFETIME)),
+            iat: now.as_secs(),
+            exp: now
+                .saturating_add(lifetime.min(MAX_ASSERTION_LIFETIME))
+                .as_secs(),
             jti,
         }
     }
@@ -89,8 +94,8 @@ pub fn sign_client_assertion(key: &SigningKey, claims: &ClientAssertionClaims) -
 pub struct AssertionRules<'a> {
     /// Accepted `aud` values: the issuer identifier and the token endpoint URL.
     pub audiences: &'a [&'a str],
-    pub now: u64,
-    pub leeway: u64,
+    pub now: UnixTime,
+    pub leeway: Duration,
 }
 
 /// A structurally valid client assertion whose signature has not been checked. `did` is for looking up the key.
@@ -105,7 +110,7 @@ pub struct UnverifiedClientAssertion {
 pub struct VerifiedClientAssertion {
     did: Did,
     jti: String,
-    expires_at: u64,
+    expires_at: UnixTime,
 }
 
 impl VerifiedClientAssertion {
@@ -118,7 +123,7 @@ impl VerifiedClientAssertion {
         &self.jti
     }
     /// The assertion's `exp`.
-    pub fn expires_at(&self) -> u64 {
+    pub fn expires_at(&self) -> UnixTime {
         self.expires_at
     }
 }
@@ -175,7 +180,9 @@ impl UnverifiedClientAssertion {
         Ok(VerifiedClientAssertion {
             did: self.did,
             jti: jti.to_owned(),
-            expires_at: assertion_date(c, "exp", Round::Down)?.ok_or(Error::MissingClaim("exp"))?,
+            expires_at: UnixTime::from_secs(
+                assertion_date(c, "exp", Round::Down)?.ok_or(Error::MissingClaim("exp"))?,
+            ),
         })
     }
 }
@@ -246,20 +253,21 @@ fn assertion_date(c: &Map<String, Value>, name: &'static str, round: Round) -> R
 
 /// `exp` required, `iat` and `nbf` optional; the lifetime from `iat` (or from now) is at most
 /// [`MAX_ASSERTION_LIFETIME`].
-fn check_lifetime(c: &Map<String, Value>, now: u64, leeway: u64) -> Result<()> {
+fn check_lifetime(c: &Map<String, Value>, now: UnixTime, leeway: Duration) -> Result<()> {
     let exp = assertion_date(c, "exp", Round::Down)?.ok_or(Error::MissingClaim("exp"))?;
     let iat = assertion_date(c, "iat", Round::Up)?;
+    let (now_s, leeway_s) = (now.as_secs(), leeway.as_secs());
     if let Some(nbf) = assertion_date(c, "nbf", Round::Up)?
-        && nbf > now.saturating_add(leeway)
+        && nbf > now_s.saturating_add(leeway_s)
     {
         return Err(Error::NotYetValid);
     }
     match iat {
         Some(iat) => jws::check_times(iat, exp, now, leeway, MAX_ASSERTION_LIFETIME),
         None => {
-            if now >= exp.saturating_add(leeway) {
+            if now_s >= exp.saturating_add(leeway_s) {
                 Err(Error::Expired)
-            } else if exp.saturating_sub(now) > MAX_ASSERTION_LIFETIME {
+            } else if exp.saturating_sub(now_s) > MAX_ASSERTION_LIFETIME.as_secs() {
                 Err(Error::LifetimeTooLong)
             } else {
                 Ok(())
@@ -306,6 +314,7 @@ mod tests {
     const ISSUER: &str = "https://auth.example.com";
     const TOKEN_ENDPOINT: &str = "https://auth.example.com/oauth/token";
     const NOW: u64 = 1_800_000_000;
+    const NOW_T: UnixTime = UnixTime::from_secs(NOW);
 
     fn agent(seed: u8) -> (SigningKey, Did) {
         let key = SigningKey::from_seed(&[seed; 32]);
@@ -328,8 +337,8 @@ mod tests {
     fn check(key: &SigningKey, compact: &str) -> Result<VerifiedClientAssertion> {
         let rules = AssertionRules {
             audiences: &[ISSUER, TOKEN_ENDPOINT],
-            now: NOW,
-            leeway: 60,
+            now: NOW_T,
+            leeway: Duration::from_secs(60),
         };
         UnverifiedClientAssertion::decode(compact)?.verify(&key.public_key(), &rules)
     }
@@ -347,7 +356,7 @@ mod tests {
             let verified = check(&key, &sign(&key, header.clone(), &claims(&did))).unwrap();
             assert_eq!(verified.did(), &did, "{header}");
             assert_eq!(verified.jti(), "j-1");
-            assert_eq!(verified.expires_at(), NOW + 300);
+            assert_eq!(verified.expires_at().as_secs(), NOW + 300);
         }
         let mut to_endpoint = claims(&did);
         to_endpoint["aud"] = json!(["https://other.example", TOKEN_ENDPOINT]);
@@ -358,12 +367,9 @@ mod tests {
     #[test]
     fn signs_what_it_verifies() {
         let (key, did) = agent(3);
-        let claims = ClientAssertionClaims::new(&did, ISSUER, NOW, 600, "j-2".into());
-        assert_eq!(
-            claims.exp,
-            NOW + MAX_ASSERTION_LIFETIME,
-            "the lifetime is capped"
-        );
+        let claims =
+            ClientAssertionClaims::new(&did, ISSUER, NOW_T, Duration::from_secs(600), "j-2".into());
+        assert_eq!(claims.exp, NOW + 300, "the lifetime is capped");
         let verified = check(&key, &sign_client_assertion(&key, &claims).unwrap()).unwrap();
         assert_eq!((verified.did(), verified.jti()), (&did, "j-2"));
     }
@@ -459,7 +465,7 @@ mod tests {
         fractional["exp"] = json!(NOW as f64 + 300.5);
         fractional["iat"] = json!(NOW as f64 - 0.5);
         let verified = check(&key, &sign(&key, header(), &fractional)).unwrap();
-        assert_eq!(verified.expires_at(), NOW + 300);
+        assert_eq!(verified.expires_at().as_secs(), NOW + 300);
         assert_eq!(
             refused(&with("iat", json!(NOW as f64 + 60.5))),
             "issued_in_future"

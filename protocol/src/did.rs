@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::keys::PublicKey;
 
 /// The DID method prefix.
-pub const DID_PREFIX: &str = "did:agent:";
+pub(crate) const DID_PREFIX: &str = "did:agent:";
 
 /// A normalized DNS domain: lowercase ASCII (IDNA/UTS-46 applied), no scheme, port, path or trailing dot,
 /// LDH labels of 1–63 octets, at least two labels, at most 253 octets.
@@ -214,7 +214,7 @@ impl Did {
 }
 
 /// The `did:agent` key fingerprint: lowercase hex of the first 16 bytes of SHA-256(raw key).
-pub fn fingerprint(key: &PublicKey) -> String {
+pub(crate) fn fingerprint(key: &PublicKey) -> String {
     hex(&sha256(key.as_bytes())[..16])
 }
 
@@ -248,7 +248,7 @@ impl<'de> Deserialize<'de> for Did {
 const ED25519_PUB_MULTICODEC: [u8; 2] = [0xed, 0x01];
 
 /// `z` + base58btc(0xed 0x01 ‖ key): the Multikey `publicKeyMultibase` of an Ed25519 key.
-pub fn public_key_multibase(key: &PublicKey) -> String {
+pub(crate) fn public_key_multibase(key: &PublicKey) -> String {
     let mut bytes = Vec::with_capacity(34);
     bytes.extend_from_slice(&ED25519_PUB_MULTICODEC);
     bytes.extend_from_slice(key.as_bytes());

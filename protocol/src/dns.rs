@@ -4,9 +4,9 @@
 use crate::did::Domain;
 
 /// The label under which the verification record lives.
-pub const TXT_LABEL: &str = "_auth4agent";
+pub(crate) const TXT_LABEL: &str = "_auth4agent";
 /// The prefix of the record value.
-pub const TXT_VALUE_PREFIX: &str = "auth4agent-verification=";
+pub(crate) const TXT_VALUE_PREFIX: &str = "auth4agent-verification=";
 
 /// The TXT record an operator must publish to prove control of its domain.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -8,23 +8,23 @@ use serde_json::{Map, Value};
 use crate::encoding::b64url_encode;
 use crate::error::{Error, Result};
 use crate::jws::{
-    self, ACCEPTED_ALGS, Header, UnverifiedJws, numeric_date, required_date, string_claim, typ,
+    self, ACCEPTED_ALGS, JwsHeader, UnverifiedJws, numeric_date, required_date, string_claim, typ,
 };
 use crate::strict_json::{self, Fields, Member, MemberSeed, StrictVisitor, fill};
 use crate::token::{AccessTokenClaims, Audience, Confirmation, Verifier};
-use crate::{Did, KeySet, ScopeSet, SigningKey};
+use crate::{Did, KeySet, ScopeSet, SigningKey, UnixTime};
 
 const ISS: &str = "https://auth.example.com";
 const AUD: &str = "https://api.example.com";
 const DID: &str = "did:agent:agents.example.com:0123456789abcdef0123456789abcdef";
-const NOW: u64 = 1_800_000_010;
+const NOW: UnixTime = UnixTime::from_secs(1_800_000_010);
 
 // ---------------------------------------------------------------------------------------------------------------
 // The replaced implementation, kept verbatim apart from names.
 
 const KEY_HEADERS: [&str; 6] = ["jwk", "jku", "x5u", "x5c", "x5t", "x5t#S256"];
 
-fn ref_check_header(header: &Map<String, Value>, expected_typ: &str) -> Result<Header> {
+fn ref_check_header(header: &Map<String, Value>, expected_typ: &str) -> Result<JwsHeader> {
     let alg = match header.get("alg") {
         Some(Value::String(alg)) if ACCEPTED_ALGS.contains(&alg.as_str()) => alg.clone(),
         Some(Value::String(alg)) => return Err(Error::UnsupportedAlg(alg.clone())),
@@ -55,10 +55,10 @@ fn ref_check_header(header: &Map<String, Value>, expected_typ: &str) -> Result<H
         Some(Value::String(kid)) if !kid.is_empty() => kid.clone(),
         _ => return Err(Error::MissingKid),
     };
-    Ok(Header { alg, typ, kid })
+    Ok(JwsHeader { alg, typ, kid })
 }
 
-type RefJws = (Header, Map<String, Value>, String, Vec<u8>);
+type RefJws = (JwsHeader, Map<String, Value>, String, Vec<u8>);
 
 fn ref_decode(compact: &str, expected_typ: &str) -> Result<RefJws> {
     if compact.len() > jws::MAX_COMPACT_LEN {
@@ -160,7 +160,11 @@ fn ref_parse_claims(c: &Map<String, Value>) -> Result<AccessTokenClaims> {
 }
 
 /// The replaced `Verifier::verify_inner` for a verifier with issuer [`ISS`], audience [`AUD`] and default limits.
-fn ref_verify(token: &str, keys: &KeySet, now: Option<u64>) -> Result<(AccessTokenClaims, String)> {
+fn ref_verify(
+    token: &str,
+    keys: &KeySet,
+    now: Option<UnixTime>,
+) -> Result<(AccessTokenClaims, String)> {
     let (header, claims, signing_input, signature) = ref_decode(token, typ::ACCESS_TOKEN)?;
     let key = keys
         .get(&header.kid)
@@ -186,7 +190,7 @@ fn ref_verify(token: &str, keys: &KeySet, now: Option<u64>) -> Result<(AccessTok
         )?;
         if claims
             .nbf
-            .is_some_and(|nbf| nbf > now.saturating_add(crate::token::DEFAULT_LEEWAY))
+            .is_some_and(|nbf| nbf > now.saturating_add(crate::token::DEFAULT_LEEWAY).as_secs())
         {
             return Err(Error::NotYetValid);
         }
@@ -448,7 +452,7 @@ proptest! {
     #[test]
     fn verifier_matches_the_map_implementation(token in token_case()) {
         let keys = keys();
-        let verifier = Verifier::new(ISS).audience(AUD);
+        let verifier = Verifier::new(ISS, AUD);
         let got = verifier
             .verify(&token, &keys, NOW)
             .map(|t| (t.claims().clone(), t.kid().to_owned()));
@@ -600,8 +604,7 @@ fn honest_token_verifies_on_both_paths() {
     let header = render(valid_header(), &[], &Mutation::None);
     let claims = render(valid_claims(), &[], &Mutation::None);
     let token = sign_token(&header, &claims, 0);
-    let got = Verifier::new(ISS)
-        .audience(AUD)
+    let got = Verifier::new(ISS, AUD)
         .verify(&token, &keys(), NOW)
         .map(|t| (t.claims().clone(), t.kid().to_owned()));
     assert!(got.is_ok(), "{got:?}");

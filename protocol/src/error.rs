@@ -88,6 +88,9 @@ pub enum Error {
     InvalidScope(String),
     #[error("scope {0:?} is not allowed")]
     ScopeNotAllowed(String),
+    /// A verified token lacks a scope the operation requires ([`VerifiedToken::require_scope`](crate::VerifiedToken::require_scope)).
+    #[error("the token does not grant the scope {required:?}")]
+    InsufficientScope { required: String },
     #[error("nonce does not match the challenge")]
     NonceMismatch,
     #[error("already used")]
@@ -138,7 +141,7 @@ impl Error {
             Error::InvalidKey(_) => "invalid_key",
             Error::DuplicateKid(_) => "duplicate_kid",
             Error::InvalidScope(_) => "invalid_scope",
-            Error::ScopeNotAllowed(_) => "scope_not_allowed",
+            Error::ScopeNotAllowed(_) | Error::InsufficientScope { .. } => "scope_not_allowed",
             Error::NonceMismatch => "nonce_mismatch",
             Error::Replayed => "replayed",
             Error::HtmMismatch { .. } => "htm_mismatch",

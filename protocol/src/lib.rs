@@ -1,27 +1,77 @@
 //! `auth4agent-protocol`: the pure, sans-IO core of auth4agent.
 //!
 //! Everything the server and the CLI sign, verify, parse or encode goes through this crate: `did:agent`
-//! identifiers ([`did`]), Ed25519 keys ([`keys`]), key sets ([`jwks`]), the strict JWS core ([`jws`]), access
-//! tokens ([`token`]), challenge proofs ([`proof`]), signed requests ([`request`]), DNS TXT matching ([`dns`]) and
-//! scopes ([`scope`]). It performs no I/O and never reads the clock: callers pass `now` (Unix seconds) and random
-//! bytes in.
+//! identifiers ([`Did`], [`Domain`]), Ed25519 keys ([`SigningKey`], [`PublicKey`], [`Jwk`]), key sets
+//! ([`KeySet`]), the strict JWS core ([`UnverifiedJws`]), access tokens ([`Verifier`], [`issue_token`]), challenge
+//! proofs ([`ProofClaims`], [`UnverifiedProof`]), signed requests ([`sign_request`], [`UnverifiedRequest`]), DNS
+//! TXT matching ([`TxtRecord`]) and scopes ([`ScopeSet`]). It performs no I/O and never reads the clock: callers
+//! pass `now` ([`UnixTime`]) and random bytes in, and fetch key sets themselves ([`KeyRefresh`] says when).
+//!
+//! A service verifies a token offline against the issuer's key set, then requires the scope its operation needs:
+//!
+//! ```
+//! use auth4agent_protocol::{
+//!     AccessTokenClaims, Audience, Confirmation, Did, Domain, KeySet, SigningKey, UnixTime, Verifier, issue_token,
+//! };
+//!
+//! // The issuer's signing key (made from 32 random bytes; fixed here) and the key set it publishes as its JWKS.
+//! let issuer_key = SigningKey::from_seed(&[7; 32]);
+//! let kid = issuer_key.public_key().thumbprint();
+//! let keys = KeySet::from_keys([(kid.clone(), issuer_key.public_key())])?;
+//! // A service would parse `GET https://auth.example.com/.well-known/jwks.json` instead:
+//! let keys = KeySet::from_json(&serde_json::to_string(&keys.to_jwks()).unwrap())?;
+//!
+//! // A token the issuer granted an agent for the service `https://api.example.com`.
+//! let agent = Did::from_key(
+//!     &Domain::parse("agents.example.com")?,
+//!     &SigningKey::from_seed(&[9; 32]).public_key(),
+//! );
+//! let now = UnixTime::from_secs(1_800_000_000);
+//! let token = issue_token(&issuer_key, &kid, &AccessTokenClaims {
+//!     iss: "https://auth.example.com".into(),
+//!     sub: agent.to_string(),
+//!     client_id: agent.to_string(),
+//!     aud: Audience::One("https://api.example.com".into()),
+//!     scope: "orders:read orders:write".into(),
+//!     iat: now.as_secs(),
+//!     nbf: None,
+//!     exp: now.as_secs() + 900,
+//!     jti: "tok_0123456789abcdef".into(),
+//!     cnf: Confirmation { jkt: "agent-key-thumbprint".into() },
+//! })?;
+//!
+//! // The service: exact issuer, its own audience, then the scope this operation needs.
+//! let verifier = Verifier::new("https://auth.example.com", "https://api.example.com");
+//! let verified = verifier.verify(&token, &keys, now)?;
+//! assert_eq!(verified.did(), &agent);
+//! verified.require_scope("orders:read")?;
+//! let refused = verified.require_scope("orders:delete").unwrap_err();
+//! assert_eq!(refused.code(), "scope_not_allowed");
+//!
+//! // A token for another service does not pass.
+//! let elsewhere = Verifier::new("https://auth.example.com", "https://billing.example.com");
+//! assert_eq!(elsewhere.verify(&token, &keys, now).unwrap_err().code(), "wrong_audience");
+//! # Ok::<(), auth4agent_protocol::Error>(())
+//! ```
 
 mod client_assertion;
-pub mod did;
-pub mod dns;
-pub mod encoding;
+mod did;
+mod dns;
+mod encoding;
 #[cfg(test)]
 mod equivalence_tests;
-pub mod error;
+mod error;
 mod form;
-pub mod jwks;
-pub mod jws;
-pub mod keys;
-pub mod proof;
-pub mod request;
-pub mod scope;
+mod jwks;
+mod jws;
+mod keys;
+mod proof;
+mod refresh;
+mod request;
+mod scope;
 mod strict_json;
-pub mod token;
+mod time;
+mod token;
 
 pub use client_assertion::{
     AssertionRules, CLIENT_ASSERTION_TYP, ClientAssertionClaims, MAX_ASSERTION_LIFETIME,
@@ -29,19 +79,27 @@ pub use client_assertion::{
 };
 pub use did::{Did, Domain, did_document};
 pub use dns::{TxtMatch, TxtRecord, match_txt, txt_record_name, txt_record_value};
-pub use encoding::{b64url_decode, b64url_encode, sha256_b64url};
+pub use encoding::{b64url_decode, b64url_encode, hex, sha256, sha256_b64url};
 pub use error::{Error, Result};
 pub use form::{Form, MAX_FORM_PARAMS, encode_form};
 pub use jwks::{Jwks, KeySet};
-pub use jws::{UnverifiedJws, VerifiedJws, typ};
+pub use jws::{JwsHeader, MAX_COMPACT_LEN, UnverifiedJws, VerifiedJws, typ};
 pub use keys::{Jwk, PublicKey, SigningKey};
-pub use proof::{Challenge, ProofClaims, UnverifiedProof, sign_proof};
+pub use proof::{
+    Challenge, MAX_CHALLENGE_TTL, MAX_PROOF_LIFETIME, MIN_NONCE_BYTES, ProofClaims,
+    ReceivedChallenge, RequestedToken, UnverifiedProof, sign_proof,
+};
+pub use refresh::{KeyRefresh, RefreshStep};
 pub use request::{
-    RequestClaims, SIGNATURE_HEADER, UnverifiedRequest, VerifiedRequest, sign_request,
+    MAX_REQUEST_LIFETIME, RequestClaims, SIGNATURE_HEADER, UnverifiedRequest, VerifiedRequest,
+    sign_request,
 };
 pub use scope::ScopeSet;
-pub use token::{AccessTokenClaims, Audience, Confirmation, VerifiedToken, Verifier, issue_token};
-pub use {proof::MAX_CHALLENGE_TTL, request::MAX_REQUEST_LIFETIME, token::DEFAULT_LEEWAY};
+pub use time::UnixTime;
+pub use token::{
+    AccessTokenClaims, Audience, Confirmation, DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, VerifiedToken,
+    Verifier, issue_token,
+};
 
 /// Parses JSON refusing duplicate member names at any depth; exposed for callers that accept JSON documents
 /// (such as a JWKS file) and want the same strictness.

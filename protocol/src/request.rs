@@ -1,21 +1,24 @@
 //! Signed administrative requests in the DPoP shape (RFC 9449): a short-lived JWS binding the HTTP method, the URL,
 //! the SHA-256 of the body and a single-use `jti`, signed by the key allowed to make the call.
 
+use std::time::Duration;
+
 use serde::{Deserialize, Serialize};
 
 use crate::encoding::sha256_b64url;
 use crate::error::{Error, Result};
 use crate::jws::{self, UnverifiedJws, constant_time_eq, required_date, string_claim, typ};
 use crate::keys::{PublicKey, SigningKey};
+use crate::time::UnixTime;
 
 /// The HTTP header that carries the signed request.
 pub const SIGNATURE_HEADER: &str = "Auth4Agent-Signature";
-/// Lifetime written by [`sign_request`], in seconds.
-pub const REQUEST_LIFETIME: u64 = 60;
-/// Longest accepted lifetime (`exp - iat`), in seconds.
-pub const MAX_REQUEST_LIFETIME: u64 = 120;
+/// Lifetime written by [`sign_request`].
+pub(crate) const REQUEST_LIFETIME: Duration = Duration::from_secs(60);
+/// Longest accepted lifetime (`exp - iat`).
+pub const MAX_REQUEST_LIFETIME: Duration = Duration::from_secs(120);
 /// Longest accepted `jti`.
-pub const MAX_JTI_LEN: usize = 128;
+pub(crate) const MAX_JTI_LEN: usize = 128;
 
 /// The claims of a signed request.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -35,15 +38,15 @@ pub fn sign_request(
     method: &str,
     url: &str,
     body: &[u8],
-    now: u64,
+    now: UnixTime,
     jti: &str,
 ) -> Result<String> {
     let claims = RequestClaims {
         htm: method.to_owned(),
         htu: strip_query(url).to_owned(),
         ath: sha256_b64url(body),
-        iat: now,
-        exp: now.saturating_add(REQUEST_LIFETIME),
+        iat: now.as_secs(),
+        exp: now.saturating_add(REQUEST_LIFETIME).as_secs(),
         jti: jti.to_owned(),
     };
     jws::sign(key, typ::REQUEST, &key.public_key().thumbprint(), &claims)
@@ -69,8 +72,8 @@ impl VerifiedRequest {
     }
 
     /// When the request stops being acceptable; the replay record may be purged after it (plus leeway).
-    pub fn exp(&self) -> u64 {
-        self.claims.exp
+    pub fn exp(&self) -> UnixTime {
+        UnixTime::from_secs(self.claims.exp)
     }
 
     /// The signer's key thumbprint.
@@ -104,8 +107,8 @@ impl UnverifiedRequest {
         method: &str,
         url: &str,
         body: &[u8],
-        now: u64,
-        leeway: u64,
+        now: UnixTime,
+        leeway: Duration,
     ) -> Result<VerifiedRequest> {
         let kid = key.thumbprint();
         if self.jws.kid() != kid {

@@ -5,9 +5,9 @@ use std::collections::BTreeSet;
 use crate::error::{Error, Result};
 
 /// Longest accepted scope token.
-pub const MAX_SCOPE_LEN: usize = 128;
+pub(crate) const MAX_SCOPE_LEN: usize = 128;
 /// Most scope tokens in one set.
-pub const MAX_SCOPES: usize = 64;
+pub(crate) const MAX_SCOPES: usize = 64;
 
 /// A set of valid scope tokens. The empty set grants nothing.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -20,21 +20,6 @@ impl ScopeSet {
             return Ok(ScopeSet::default());
         }
         ScopeSet::from_list(value.split(' '))
-    }
-
-    /// The checks of [`Self::parse`] without building the set.
-    pub(crate) fn validate(value: &str) -> Result<()> {
-        if value.is_empty() {
-            return Ok(());
-        }
-        for (i, token) in value.split(' ').enumerate() {
-            if i == MAX_SCOPES {
-                // Only from here on can the limit on distinct scopes apply; let the set count them.
-                return ScopeSet::parse(value).map(drop);
-            }
-            check_token(token)?;
-        }
-        Ok(())
     }
 
     /// Builds a set from individual tokens, each checked against the scope-token grammar.

@@ -18,7 +18,7 @@ use serde_json::{Map, Value};
 use crate::error::{Error, Result};
 
 /// Parses `bytes` as one JSON value, refusing duplicate member names and trailing data.
-pub fn parse(bytes: &[u8]) -> Result<Value> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Value> {
     parse_with_serde_json(bytes, StrictVisitor)
 }
 

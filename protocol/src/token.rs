@@ -2,6 +2,7 @@
 //! [`VerifiedToken`].
 
 use std::borrow::Cow;
+use std::time::Duration;
 
 use serde::de::MapAccess;
 use serde::{Deserialize, Serialize};
@@ -15,11 +16,12 @@ use crate::jws::{self, Segments, typ};
 use crate::keys::SigningKey;
 use crate::scope::ScopeSet;
 use crate::strict_json::{self, Fields, Member, MemberSeed, ObjectSeed, fill};
+use crate::time::UnixTime;
 
-/// Default clock-skew allowance, in seconds.
-pub const DEFAULT_LEEWAY: u64 = 60;
-/// Default longest accepted token lifetime (`exp - iat`), in seconds.
-pub const DEFAULT_MAX_LIFETIME: u64 = 3600;
+/// Default clock-skew allowance.
+pub const DEFAULT_LEEWAY: Duration = Duration::from_secs(60);
+/// Default longest accepted token lifetime (`exp - iat`).
+pub const DEFAULT_MAX_LIFETIME: Duration = Duration::from_secs(3600);
 
 /// `aud`: one audience or a non-empty list (RFC 7519 §4.1.3).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
@@ -74,17 +76,74 @@ pub fn issue_token(key: &SigningKey, kid: &str, claims: &AccessTokenClaims) -> R
     jws::sign(key, typ::ACCESS_TOKEN, kid, claims)
 }
 
-/// An access token that passed every check of a [`Verifier`]. Only the verifier can construct one.
+/// An access token that passed every check of a [`Verifier`]. Only the verifier can construct one, so a function
+/// taking a `VerifiedToken` cannot be handed an unchecked token. Its values were validated once, by the verifier;
+/// the accessors return them without parsing again.
 #[derive(Debug, Clone)]
 pub struct VerifiedToken {
     claims: AccessTokenClaims,
+    did: Did,
+    scopes: ScopeSet,
     kid: String,
 }
 
 impl VerifiedToken {
-    /// The verified claims.
-    pub fn claims(&self) -> &AccessTokenClaims {
-        &self.claims
+    /// The agent the token was issued to (`sub`, which equals `client_id`).
+    pub fn did(&self) -> &Did {
+        &self.did
+    }
+
+    /// The granted scopes (`scope`).
+    pub fn scopes(&self) -> &ScopeSet {
+        &self.scopes
+    }
+
+    /// Refuses with [`Error::InsufficientScope`] unless `scope` was granted: the authorization decision a
+    /// service makes after verification (spec §7.2).
+    pub fn require_scope(&self, scope: &str) -> Result<()> {
+        if self.scopes.contains(scope) {
+            Ok(())
+        } else {
+            Err(Error::InsufficientScope {
+                required: scope.to_owned(),
+            })
+        }
+    }
+
+    /// The issuer (`iss`): the one the verifier expects.
+    pub fn issuer(&self) -> &str {
+        &self.claims.iss
+    }
+
+    /// The audience (`aud`).
+    pub fn audience(&self) -> &Audience {
+        &self.claims.aud
+    }
+
+    /// The token's unique identifier (`jti`), for revocation lists and introspection.
+    pub fn jti(&self) -> &str {
+        &self.claims.jti
+    }
+
+    /// When the token was issued (`iat`).
+    pub fn issued_at(&self) -> UnixTime {
+        UnixTime::from_secs(self.claims.iat)
+    }
+
+    /// When the token becomes valid (`nbf`), if it says.
+    pub fn not_before(&self) -> Option<UnixTime> {
+        self.claims.nbf.map(UnixTime::from_secs)
+    }
+
+    /// When the token expires (`exp`).
+    pub fn expires_at(&self) -> UnixTime {
+        UnixTime::from_secs(self.claims.exp)
+    }
+
+    /// The RFC 7638 thumbprint of the agent key the token is bound to (`cnf.jkt`): a service demanding proof of
+    /// possession checks that a signed request's key has this thumbprint.
+    pub fn thumbprint(&self) -> &str {
+        &self.claims.cnf.jkt
     }
 
     /// The `kid` of the key that signed the token.
@@ -92,58 +151,82 @@ impl VerifiedToken {
         &self.kid
     }
 
-    /// The agent DID (`sub`).
-    pub fn agent(&self) -> Result<Did> {
-        Did::parse(&self.claims.sub)
+    /// The verified claims as they appear on the wire (to display or forward them).
+    pub fn claims(&self) -> &AccessTokenClaims {
+        &self.claims
     }
+}
 
-    /// The granted scopes.
-    pub fn scopes(&self) -> ScopeSet {
-        ScopeSet::parse(&self.claims.scope).unwrap_or_default()
-    }
+/// Which audiences a [`Verifier`] accepts.
+#[derive(Debug, Clone)]
+enum AudienceRule {
+    /// At least one `aud` value must be one of these (never empty).
+    OneOf(Vec<String>),
+    /// Any well-formed audience: see [`Verifier::without_audience_check`].
+    Unchecked,
 }
 
 /// Verifies access tokens offline against a trusted [`KeySet`].
 #[derive(Debug, Clone)]
 pub struct Verifier {
     issuer: String,
-    audiences: Vec<String>,
-    leeway: u64,
-    max_lifetime: u64,
+    audiences: AudienceRule,
+    leeway: Duration,
+    max_lifetime: Duration,
 }
 
 impl Verifier {
-    /// A verifier for tokens from `issuer`, with a 60 s leeway and a 1 h maximum lifetime. Without
-    /// [`Self::audience`], any well-formed audience is accepted.
-    pub fn new(issuer: impl Into<String>) -> Verifier {
+    /// A verifier for tokens from `issuer` (compared exactly) meant for `audience` (one of the token's `aud` values
+    /// must equal it), with a [60 s leeway](DEFAULT_LEEWAY) and a [1 h maximum lifetime](DEFAULT_MAX_LIFETIME).
+    pub fn new(issuer: impl Into<String>, audience: impl Into<String>) -> Verifier {
         Verifier {
             issuer: issuer.into(),
-            audiences: Vec::new(),
+            audiences: AudienceRule::OneOf(vec![audience.into()]),
             leeway: DEFAULT_LEEWAY,
             max_lifetime: DEFAULT_MAX_LIFETIME,
         }
     }
 
-    /// Adds an acceptable audience (call again for more).
-    pub fn audience(mut self, aud: impl Into<String>) -> Verifier {
-        self.audiences.push(aud.into());
+    /// A verifier that accepts tokens minted for **any audience**, i.e. for every other service as well.
+    ///
+    /// Only an issuer checking its own tokens (introspection, revocation) should use this; a tool that merely
+    /// shows what a token says may too. A service deciding whether to serve a request must use [`Self::new`]
+    /// with its own audience: otherwise a token an agent obtained for another service works here too.
+    pub fn without_audience_check(issuer: impl Into<String>) -> Verifier {
+        Verifier {
+            issuer: issuer.into(),
+            audiences: AudienceRule::Unchecked,
+            leeway: DEFAULT_LEEWAY,
+            max_lifetime: DEFAULT_MAX_LIFETIME,
+        }
+    }
+
+    /// Accepts `audience` as well (call again for more). On a verifier made by [`Self::without_audience_check`]
+    /// this turns the audience check on, with `audience` the only accepted one.
+    pub fn accept_audience(mut self, audience: impl Into<String>) -> Verifier {
+        match &mut self.audiences {
+            AudienceRule::OneOf(list) => list.push(audience.into()),
+            AudienceRule::Unchecked => self.audiences = AudienceRule::OneOf(vec![audience.into()]),
+        }
         self
     }
 
-    /// Sets the clock-skew allowance in seconds.
-    pub fn leeway(mut self, secs: u64) -> Verifier {
-        self.leeway = secs;
+    /// Sets the clock-skew allowance (whole seconds).
+    pub fn leeway(mut self, leeway: Duration) -> Verifier {
+        self.leeway = leeway;
         self
     }
 
-    /// Sets the longest accepted lifetime (`exp - iat`) in seconds.
-    pub fn max_lifetime(mut self, secs: u64) -> Verifier {
-        self.max_lifetime = secs;
+    /// Sets the longest accepted lifetime `exp - iat` (whole seconds).
+    pub fn max_lifetime(mut self, max_lifetime: Duration) -> Verifier {
+        self.max_lifetime = max_lifetime;
         self
     }
 
     /// Full verification at time `now`: structure, header, key by `kid`, `verify_strict`, then claims and times.
-    pub fn verify(&self, token: &str, keys: &KeySet, now: u64) -> Result<VerifiedToken> {
+    /// A `kid` missing from `keys` is [`Error::UnknownKid`]: see [`KeyRefresh`](crate::KeyRefresh) for when to
+    /// refetch the key set and retry.
+    pub fn verify(&self, token: &str, keys: &KeySet, now: UnixTime) -> Result<VerifiedToken> {
         self.verify_inner(token, keys, Some(now))
     }
 
@@ -152,7 +235,12 @@ impl Verifier {
         self.verify_inner(token, keys, None)
     }
 
-    fn verify_inner(&self, token: &str, keys: &KeySet, now: Option<u64>) -> Result<VerifiedToken> {
+    fn verify_inner(
+        &self,
+        token: &str,
+        keys: &KeySet,
+        now: Option<UnixTime>,
+    ) -> Result<VerifiedToken> {
         // The same steps, in the same order, as `UnverifiedJws::decode` then `verify`, but the claims are parsed
         // straight into borrowed fields instead of a `Map` that would then be copied out.
         let segments = Segments::split(token)?;
@@ -173,14 +261,16 @@ impl Verifier {
         if claims.aud.as_slice().is_empty() {
             return Err(Error::EmptyAudience);
         }
-        if !self.audiences.is_empty() && !self.audiences.iter().any(|a| claims.aud.contains(a)) {
+        if let AudienceRule::OneOf(accepted) = &self.audiences
+            && !accepted.iter().any(|a| claims.aud.contains(a))
+        {
             return Err(Error::WrongAudience);
         }
         if let Some(now) = now {
             jws::check_times(claims.iat, claims.exp, now, self.leeway, self.max_lifetime)?;
             if claims
                 .nbf
-                .is_some_and(|nbf| nbf > now.saturating_add(self.leeway))
+                .is_some_and(|nbf| nbf > now.saturating_add(self.leeway).as_secs())
             {
                 return Err(Error::NotYetValid);
             }
@@ -188,8 +278,8 @@ impl Verifier {
         Ok(VerifiedToken {
             claims: AccessTokenClaims {
                 iss: claims.iss.into_owned(),
-                sub: claims.sub.into_owned(),
-                client_id: claims.client_id.into_owned(),
+                sub: claims.did.as_str().to_owned(),
+                client_id: claims.did.as_str().to_owned(),
                 aud: claims.aud,
                 scope: claims.scope.into_owned(),
                 iat: claims.iat,
@@ -200,6 +290,8 @@ impl Verifier {
                     jkt: claims.jkt.into_owned(),
                 },
             },
+            did: claims.did,
+            scopes: claims.scopes,
             kid: header.kid.into_owned(),
         })
     }
@@ -265,10 +357,11 @@ impl<'de> Fields<'de> for CnfFields<'de> {
 /// Access-token claims that passed the claim checks, borrowing from the payload.
 struct CheckedClaims<'a> {
     iss: Cow<'a, str>,
-    sub: Cow<'a, str>,
-    client_id: Cow<'a, str>,
+    /// `sub`, which `client_id` equals.
+    did: Did,
     aud: Audience,
     scope: Cow<'a, str>,
+    scopes: ScopeSet,
     iat: u64,
     nbf: Option<u64>,
     exp: u64,
@@ -281,7 +374,7 @@ impl<'a> ClaimFields<'a> {
     fn check(self) -> Result<CheckedClaims<'a>> {
         let iss = string_member(self.iss, "iss")?;
         let sub = string_member(self.sub, "sub")?;
-        Did::validate(&sub).map_err(|_| Error::WrongSubject)?;
+        let did = Did::parse(&sub).map_err(|_| Error::WrongSubject)?;
         let client_id = string_member(self.client_id, "client_id")?;
         if client_id != sub {
             return Err(Error::InvalidClaim("client_id", "must equal sub".into()));
@@ -309,7 +402,7 @@ impl<'a> ClaimFields<'a> {
             }
         };
         let scope = string_member(self.scope, "scope")?;
-        ScopeSet::validate(&scope)?;
+        let scopes = ScopeSet::parse(&scope)?;
         let jti = string_member(self.jti, "jti")?;
         if jti.is_empty() {
             return Err(Error::InvalidClaim("jti", "must not be empty".into()));
@@ -324,10 +417,10 @@ impl<'a> ClaimFields<'a> {
         let exp = date_member(self.exp, "exp")?.ok_or(Error::MissingClaim("exp"))?;
         Ok(CheckedClaims {
             iss,
-            sub,
-            client_id,
+            did,
             aud,
             scope,
+            scopes,
             iat,
             nbf,
             exp,
@@ -337,7 +430,7 @@ impl<'a> ClaimFields<'a> {
     }
 }
 
-/// A required string claim (as [`jws::string_claim`]).
+/// A required string claim (as `jws::string_claim`).
 fn string_member<'a>(member: Option<Member<'a>>, name: &'static str) -> Result<Cow<'a, str>> {
     match member {
         None => Err(Error::MissingClaim(name)),
@@ -346,7 +439,7 @@ fn string_member<'a>(member: Option<Member<'a>>, name: &'static str) -> Result<C
     }
 }
 
-/// A NumericDate claim (as [`jws::numeric_date`]): a non-negative JSON integer.
+/// A NumericDate claim (as `jws::numeric_date`): a non-negative JSON integer.
 fn date_member(member: Option<Member<'_>>, name: &'static str) -> Result<Option<u64>> {
     match member {
         None => Ok(None),

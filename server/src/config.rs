@@ -154,8 +154,8 @@ impl Config {
             audit_retention: 90 * 86_400,
             token_max_ttl: 3600,
             token_default_ttl: 900,
-            challenge_ttl: auth4agent_protocol::MAX_CHALLENGE_TTL,
-            leeway: auth4agent_protocol::DEFAULT_LEEWAY,
+            challenge_ttl: auth4agent_protocol::MAX_CHALLENGE_TTL.as_secs(),
+            leeway: auth4agent_protocol::DEFAULT_LEEWAY.as_secs(),
             max_body_bytes: MAX_BODY_BYTES,
             request_timeout: Duration::from_secs(10),
             rate_limit: 20.0,
@@ -170,7 +170,7 @@ impl Config {
             challenge_ttl: self.challenge_ttl,
             leeway: self.leeway,
             max_body_bytes: u64::try_from(self.max_body_bytes).unwrap_or(u64::MAX),
-            request_max_age: auth4agent_protocol::MAX_REQUEST_LIFETIME,
+            request_max_age: auth4agent_protocol::MAX_REQUEST_LIFETIME.as_secs(),
             token_default_ttl: self.token_default_ttl,
             token_max_ttl: self.token_max_ttl,
         }
@@ -260,11 +260,14 @@ mod tests {
     #[test]
     fn limits_are_the_protocol_verifiers() {
         let limits = Config::new("https://auth.example.com").limits();
-        assert_eq!(limits.challenge_ttl, auth4agent_protocol::MAX_CHALLENGE_TTL);
-        assert_eq!(limits.leeway, auth4agent_protocol::DEFAULT_LEEWAY);
+        assert_eq!(
+            limits.challenge_ttl,
+            auth4agent_protocol::MAX_CHALLENGE_TTL.as_secs()
+        );
+        assert_eq!(limits.leeway, auth4agent_protocol::DEFAULT_LEEWAY.as_secs());
         assert_eq!(
             limits.request_max_age,
-            auth4agent_protocol::MAX_REQUEST_LIFETIME
+            auth4agent_protocol::MAX_REQUEST_LIFETIME.as_secs()
         );
         assert_eq!(limits.max_body_bytes, MAX_BODY_BYTES as u64);
     }

@@ -2,8 +2,7 @@
 //! Formats follow the wire contract; randomness comes from the OS (directly or via `rand`'s
 //! OS-seeded CSPRNG).
 
-use auth4agent_protocol::b64url_encode;
-use auth4agent_protocol::encoding::hex;
+use auth4agent_protocol::{MIN_NONCE_BYTES, b64url_encode, hex};
 use rand::RngCore as _;
 use rand::TryRngCore as _;
 use zeroize::Zeroizing;
@@ -46,7 +45,7 @@ pub fn challenge_id() -> String {
 
 /// base64url of 32 random bytes (43 chars).
 pub fn nonce() -> String {
-    b64url_encode(&random::<32>())
+    b64url_encode(&random::<MIN_NONCE_BYTES>())
 }
 
 /// base64url of 16 random bytes (22 chars): token and request `jti`.

@@ -6,9 +6,12 @@
 //! (`Arc`) so signing never waits on a rotation.
 
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
-use auth4agent_protocol::{Jwks, KeySet, PublicKey, SigningKey};
+use auth4agent_protocol::{
+    Error as ProtocolError, Jwks, KeyRefresh, KeySet, PublicKey, RefreshStep, SigningKey,
+    VerifiedToken,
+};
 
 use crate::ids;
 use crate::store::{SigningKeyRecord, Store, StoreError, UnixTime};
@@ -74,8 +77,8 @@ pub struct KeyRing {
     store: Arc<dyn Store>,
     retention: u64,
     state: RwLock<Arc<Snapshot>>,
-    /// When an unknown `kid` last caused a reload (see [`KeyRing::reload_for_unknown_kid`]).
-    unknown_kid_reload: Mutex<Option<Instant>>,
+    /// When an unknown `kid` may cause a reload (see [`KeyRing::reload_for_unknown_kid`]).
+    unknown_kid_reload: Mutex<KeyRefresh>,
 }
 
 impl KeyRing {
@@ -104,7 +107,7 @@ impl KeyRing {
             store,
             retention,
             state: RwLock::new(Arc::new(snapshot)),
-            unknown_kid_reload: Mutex::new(None),
+            unknown_kid_reload: Mutex::new(KeyRefresh::with_cooldown(UNKNOWN_KID_RELOAD_SPACING)),
         })
     }
 
@@ -165,20 +168,24 @@ impl KeyRing {
         Ok(kid)
     }
 
-    /// Re-reads the keys after a token named a `kid` this ring does not hold: another replica may
-    /// have rotated since the last periodic reload. At most one such reload per
-    /// `UNKNOWN_KID_RELOAD_SPACING`, so tokens with made-up kids cannot hammer the store. Returns
-    /// whether it reloaded.
-    pub async fn reload_for_unknown_kid(&self) -> bool {
-        {
-            let mut last = match self.unknown_kid_reload.lock() {
-                Ok(guard) => guard,
-                Err(poisoned) => poisoned.into_inner(),
-            };
-            if last.is_some_and(|t| t.elapsed() < UNKNOWN_KID_RELOAD_SPACING) {
-                return false;
-            }
-            *last = Some(Instant::now());
+    /// After `attempt`, a verification against [`Self::key_set`] at `now`: re-reads the keys when
+    /// the token named a `kid` this ring does not hold, as another replica may have rotated since
+    /// the last periodic reload. The protocol's [`KeyRefresh`] decides: at most one reload per
+    /// verification and per `UNKNOWN_KID_RELOAD_SPACING`, so tokens with made-up kids cannot hammer
+    /// the store. Returns whether it reloaded (then verify once more).
+    pub async fn reload_for_unknown_kid(
+        &self,
+        attempt: &Result<VerifiedToken, ProtocolError>,
+        now: UnixTime,
+    ) -> bool {
+        let step = match self.unknown_kid_reload.lock() {
+            Ok(mut policy) => policy.after(attempt, auth4agent_protocol::UnixTime::from_secs(now)),
+            Err(poisoned) => poisoned
+                .into_inner()
+                .after(attempt, auth4agent_protocol::UnixTime::from_secs(now)),
+        };
+        if step != RefreshStep::RefreshAndRetry {
+            return false;
         }
         match self.reload().await {
             Ok(()) => true,

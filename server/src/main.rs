@@ -78,7 +78,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             action: KeysCommand::Rotate,
         }) => {
             // Retired keys stay published for the longest token lifetime plus the verifiers' leeway.
-            let retention = cli.serve.token_max_ttl + auth4agent_protocol::DEFAULT_LEEWAY;
+            let retention = cli.serve.token_max_ttl + auth4agent_protocol::DEFAULT_LEEWAY.as_secs();
             let ring = KeyRing::load_or_init(store, clock.now(), retention).await?;
             let old = ring.active().kid().to_owned();
             let kid = ring.rotate(clock.now()).await?;

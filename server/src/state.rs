@@ -3,7 +3,7 @@
 //! HTTP here.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use auth4agent_protocol::Verifier;
 
@@ -28,7 +28,7 @@ pub struct Shared {
     pub dns: Arc<DnsVerifier>,
     pub keyring: Arc<KeyRing>,
     pub limiter: Arc<RateLimiter>,
-    /// Verifies this server's own tokens: its issuer, its maximum lifetime, no leeway.
+    /// Verifies this server's own tokens: its issuer, any audience, its maximum lifetime, no leeway.
     pub own_tokens: Verifier,
     /// Monotonic origin for the rate limiter.
     started: Instant,
@@ -47,9 +47,10 @@ impl AppState {
         let keyring = KeyRing::load_or_init(Arc::clone(&store), clock.now(), retention).await?;
         let limiter = RateLimiter::new(config.rate_limit, config.rate_limit_burst);
         // Leeway absorbs skew between two clocks; the clock that judges here is the one that issued.
-        let own_tokens = Verifier::new(config.issuer.clone())
-            .leeway(0)
-            .max_lifetime(config.token_max_ttl);
+        // Introspection and revocation answer for tokens of every audience this server issued.
+        let own_tokens = Verifier::without_audience_check(config.issuer.clone())
+            .leeway(Duration::ZERO)
+            .max_lifetime(Duration::from_secs(config.token_max_ttl));
         Ok(AppState(Arc::new(Shared {
             config: Arc::new(config),
             store,

@@ -5,6 +5,8 @@
 //! `<workspace>/target/debug`. `AUTH4AGENT_BIN_DIR` overrides the lookup and disables building.
 //! When a binary is missing or older than the sources of protocol/, server/ or cli/, this runs
 //! `cargo build -p auth4agent-server -p auth4agent --bins` once (guarded by a `OnceLock`).
+//! [`example_bin`] builds a Cargo example target (such as the protocol crate's `verify_token`) the
+//! same way, on each call (cargo does nothing when it is fresh).
 
 use std::ffi::{OsStr, OsString};
 use std::net::{Ipv4Addr, TcpListener};
@@ -126,17 +128,45 @@ fn newest_mtime(dir: &Path) -> Option<SystemTime> {
     newest
 }
 
-fn build_binaries(profile_dir: &Path) {
+/// Path of example `name` of `package` (`<profile>/examples/<name>`), built first. With
+/// `AUTH4AGENT_BIN_DIR` set, it is taken from `$AUTH4AGENT_BIN_DIR/examples/` and never built.
+pub fn example_bin(package: &str, name: &str) -> PathBuf {
+    if let Some(dir) = std::env::var_os("AUTH4AGENT_BIN_DIR") {
+        let path = PathBuf::from(dir).join("examples").join(exe(name));
+        assert!(
+            path.is_file(),
+            "AUTH4AGENT_BIN_DIR is set but {} does not exist",
+            path.display()
+        );
+        return path;
+    }
+    let dir = profile_dir();
+    let mut command = cargo_build(&dir, &["-p", package, "--example", name]);
+    eprintln!("testkit: building example {name}: {command:?}");
+    let status = command
+        .status()
+        .unwrap_or_else(|e| panic!("testkit: cannot run cargo to build example {name}: {e}"));
+    assert!(
+        status.success(),
+        "testkit: `cargo build -p {package} --example {name}` failed ({status}); see the compiler output above"
+    );
+    let path = dir.join("examples").join(exe(name));
+    assert!(
+        path.is_file(),
+        "testkit: the build succeeded but {} does not exist",
+        path.display()
+    );
+    path
+}
+
+/// `cargo build <args>` for the profile and target directory `profile_dir` belongs to.
+fn cargo_build(profile_dir: &Path, args: &[&str]) -> Command {
     let cargo = std::env::var_os("CARGO").unwrap_or_else(|| OsString::from("cargo"));
     let mut command = Command::new(&cargo);
-    command.current_dir(workspace_root()).args([
-        "build",
-        "-p",
-        "auth4agent-server",
-        "-p",
-        "auth4agent",
-        "--bins",
-    ]);
+    command
+        .current_dir(workspace_root())
+        .arg("build")
+        .args(args);
     match profile_dir.file_name().and_then(OsStr::to_str) {
         Some("debug") | None => {}
         Some("release") => {
@@ -149,10 +179,18 @@ fn build_binaries(profile_dir: &Path) {
     if let Some(target) = profile_dir.parent() {
         command.env("CARGO_TARGET_DIR", target);
     }
+    command
+}
+
+fn build_binaries(profile_dir: &Path) {
+    let mut command = cargo_build(
+        profile_dir,
+        &["-p", "auth4agent-server", "-p", "auth4agent", "--bins"],
+    );
     eprintln!("testkit: building the server and CLI binaries: {command:?}");
     let status = command
         .status()
-        .unwrap_or_else(|e| panic!("testkit: cannot run {cargo:?} to build the binaries: {e}"));
+        .unwrap_or_else(|e| panic!("testkit: cannot run cargo to build the binaries: {e}"));
     assert!(
         status.success(),
         "testkit: `cargo build -p auth4agent-server -p auth4agent --bins` failed ({status}); see the compiler output \

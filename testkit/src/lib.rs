@@ -5,7 +5,7 @@
 //! - [`postgres`]: the backend under test ([`Backend`]) and throwaway PostgreSQL databases
 //!   ([`TestDatabase`]), failing with instructions when no server is configured;
 //! - [`bins`] and [`server`]: the real `auth4agent-server` binary run as a process on a free port
-//!   ([`TestServer`]);
+//!   ([`TestServer`]), and example targets built on demand ([`example_bin`]);
 //! - [`http`]: a small blocking HTTP client for that server;
 //! - [`sign`]: signed requests and proofs made with the protocol crate, with fresh jtis.
 //!
@@ -18,7 +18,9 @@ pub mod postgres;
 pub mod server;
 pub mod sign;
 
-pub use bins::{CLI_BIN, SERVER_BIN, bin_dir, cli_bin, free_port, server_bin, workspace_root};
+pub use bins::{
+    CLI_BIN, SERVER_BIN, bin_dir, cli_bin, example_bin, free_port, server_bin, workspace_root,
+};
 pub use dns::{Behavior, TestDns, TxtRecord};
 pub use http::{Http, HttpResponse, unix_now};
 pub use postgres::{Backend, TestDatabase, test_database_url};

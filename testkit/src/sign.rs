@@ -5,7 +5,12 @@
 use std::fmt;
 use std::path::Path;
 
-use auth4agent_protocol::{ProofClaims, SigningKey, b64url_encode, sign_proof, sign_request};
+use std::num::NonZeroU64;
+
+use auth4agent_protocol::{
+    Did, ProofClaims, ReceivedChallenge, RequestedToken, ScopeSet, SigningKey, UnixTime,
+    b64url_encode, sign_proof, sign_request,
+};
 use serde_json::Value;
 
 use crate::http::unix_now;
@@ -26,7 +31,7 @@ pub fn request_signature(
     method: &str,
     url: &str,
     body: &[u8],
-    iat: u64,
+    iat: UnixTime,
 ) -> String {
     sign_request(key, method, url, body, iat, &fresh_jti())
         .unwrap_or_else(|e| panic!("sign {method} {url}: {e}"))
@@ -45,24 +50,31 @@ pub struct ProofRequest<'a> {
     pub scope: &'a str,
     /// Requested token audience.
     pub token_aud: &'a str,
-    /// Requested token lifetime in seconds (0: the server's default).
-    pub ttl: u64,
+    /// Requested token lifetime in seconds (`None`: the server's default).
+    pub ttl: Option<NonZeroU64>,
 }
 
-/// A proof JWS for `request`, issued at `iat`, valid until `exp`.
-pub fn proof(key: &SigningKey, request: &ProofRequest<'_>, iat: u64, exp: u64) -> String {
-    let claims = ProofClaims {
-        iss: request.did.to_owned(),
-        sub: request.did.to_owned(),
-        aud: request.issuer.to_owned(),
-        challenge_id: request.challenge_id.to_owned(),
-        nonce: request.nonce.to_owned(),
-        scope: request.scope.to_owned(),
-        token_aud: request.token_aud.to_owned(),
-        ttl: request.ttl,
-        iat,
-        exp,
-    };
+/// A proof JWS for `request`, made at `now` with [`ProofClaims::answer`] (so valid for the longest
+/// proof lifetime). Panics on a malformed DID or scope: tests of those refusals hand-write the JSON.
+pub fn proof(key: &SigningKey, request: &ProofRequest<'_>, now: UnixTime) -> String {
+    let did =
+        Did::parse(request.did).unwrap_or_else(|e| panic!("proof DID {:?}: {e}", request.did));
+    let scope = ScopeSet::parse(request.scope)
+        .unwrap_or_else(|e| panic!("proof scope {:?}: {e}", request.scope));
+    let claims = ProofClaims::answer(
+        &did,
+        ReceivedChallenge {
+            id: request.challenge_id,
+            nonce: request.nonce,
+        },
+        request.issuer,
+        RequestedToken {
+            scope: &scope,
+            audience: request.token_aud,
+            ttl: request.ttl,
+        },
+        now,
+    );
     sign_proof(key, &claims).unwrap_or_else(|e| panic!("sign a proof: {e}"))
 }
 
@@ -99,12 +111,18 @@ impl Signer {
 
     /// The `Auth4Agent-Signature` value for `method url` with `body`, a fresh `jti`, issued now.
     pub fn sign(&self, method: &str, url: &str, body: &[u8]) -> String {
-        request_signature(&self.key, method, url, body, unix_now())
+        request_signature(
+            &self.key,
+            method,
+            url,
+            body,
+            UnixTime::from_secs(unix_now()),
+        )
     }
 
     /// A proof of possession answering challenge `challenge_id`/`nonce` for `did`, addressed to
-    /// the server `issuer`, requesting `scope` (space-separated) for `token_aud`, `ttl` seconds;
-    /// issued now, valid 30 s.
+    /// the server `issuer`, requesting `scope` (space-separated) for `token_aud`, `ttl` seconds
+    /// (`None`: the server's default); issued now.
     #[allow(clippy::too_many_arguments)]
     pub fn proof(
         &self,
@@ -114,7 +132,7 @@ impl Signer {
         nonce: &str,
         scope: &str,
         token_aud: &str,
-        ttl: u64,
+        ttl: Option<NonZeroU64>,
     ) -> String {
         let request = ProofRequest {
             did,
@@ -125,8 +143,7 @@ impl Signer {
             token_aud,
             ttl,
         };
-        let now = unix_now();
-        proof(&self.key, &request, now, now + 30)
+        proof(&self.key, &request, UnixTime::from_secs(unix_now()))
     }
 
     /// A client assertion (RFC 7523) by `did` for the server `issuer`, issued now, fresh jti.
@@ -160,7 +177,13 @@ impl fmt::Debug for Signer {
 /// A client assertion (RFC 7523) by `did` for the server `aud`, issued at `iat`, valid 300 s, fresh jti.
 pub fn client_assertion(key: &SigningKey, did: &str, aud: &str, iat: u64) -> String {
     let did = auth4agent_protocol::Did::parse(did).unwrap_or_else(|e| panic!("{did}: {e}"));
-    let claims = auth4agent_protocol::ClientAssertionClaims::new(&did, aud, iat, 300, fresh_jti());
+    let claims = auth4agent_protocol::ClientAssertionClaims::new(
+        &did,
+        aud,
+        auth4agent_protocol::UnixTime::from_secs(iat),
+        std::time::Duration::from_secs(300),
+        fresh_jti(),
+    );
     auth4agent_protocol::sign_client_assertion(key, &claims)
         .unwrap_or_else(|e| panic!("assertion: {e}"))
 }

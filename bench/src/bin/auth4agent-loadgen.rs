@@ -242,14 +242,14 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     let agents: Vec<_> = drive_ids.iter().map(|&i| ids.agent(i)).collect();
     let drive_agents = agents.len();
     let request = TokenRequest {
-        scope: SCOPES[0].into(),
+        scope: auth4agent_protocol::ScopeSet::parse(SCOPES[0])?,
         token_aud: TOKEN_AUD.into(),
     };
 
     if let Some(dir) = &args.save_token {
         let a = &agents[0];
         let t = api
-            .issue(&a.key, a.did.as_str(), &request)
+            .issue(&a.key, &a.did, &request)
             .await
             .map_err(|f| anyhow::anyhow!("issuing the saved token: {}", f.0))?;
         std::fs::create_dir_all(dir)?;
@@ -266,7 +266,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
             for n in 0..args.tokens as usize {
                 let a = &agents[n % agents.len()];
                 let t = api
-                    .issue(&a.key, a.did.as_str(), &request)
+                    .issue(&a.key, &a.did, &request)
                     .await
                     .map_err(|f| anyhow::anyhow!("pre-issuing a token: {}", f.0))?;
                 tokens.push(t.token);

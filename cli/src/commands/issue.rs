@@ -2,13 +2,16 @@
 //! or by the OAuth client credentials flow (one request with a `private_key_jwt` assertion); then refreshes the
 //! JWKS cache. Both flows report the same fields.
 
-use auth4agent_api::OAuthTokenResponse;
-use auth4agent_api::oauth::{ASSERTION_TYPE_JWT_BEARER, GRANT_CLIENT_CREDENTIALS};
 use auth4agent_api::routes::{self, JWKS};
 use auth4agent_api::tokens::{ChallengeRequest, ChallengeResponse, TokenRequest, TokenResponse};
+use std::num::NonZeroU64;
+use std::time::Duration;
+
+use auth4agent_api::OAuthTokenResponse;
+use auth4agent_api::oauth::{ASSERTION_TYPE_JWT_BEARER, GRANT_CLIENT_CREDENTIALS};
 use auth4agent_protocol::{
-    ClientAssertionClaims, Did, KeySet, ProofClaims, b64url_encode, encode_form,
-    sign_client_assertion, sign_proof,
+    ClientAssertionClaims, Did, KeySet, ProofClaims, ReceivedChallenge, RequestedToken, ScopeSet,
+    UnixTime, b64url_encode, encode_form, sign_client_assertion, sign_proof,
 };
 use serde_json::Value;
 
@@ -21,10 +24,8 @@ use crate::home::AgentIdentity;
 use crate::home::Home;
 use crate::output::{Report, to_json};
 
-/// Lifetime of the proof itself (the contract allows at most 60 s).
-const PROOF_LIFETIME: u64 = 60;
 /// Lifetime of a client assertion (the server accepts at most 300 s; it is used at once).
-const ASSERTION_LIFETIME: u64 = 60;
+const ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
 
 pub fn run(ctx: &Context, args: &IssueArgs) -> Result<Report> {
     if args.flow == Flow::ClientCredentials && args.ttl.is_some() {
@@ -35,10 +36,15 @@ pub fn run(ctx: &Context, args: &IssueArgs) -> Result<Report> {
     }
     let session = ctx.agent_session()?;
     let did = session.identity.did.clone();
-    let now = clock::now();
+    let agent = Did::parse(&did).map_err(|e| CliError::protocol(&e))?;
+    let scope = ScopeSet::from_list(&args.scope.0).map_err(|e| {
+        CliError::protocol(&e)
+            .with_hint("scopes are short tokens such as read or files:write, separated by commas")
+    })?;
+    let now = clock::unix_time();
     let answer = match args.flow {
-        Flow::Challenge => by_challenge(&session, args)?,
-        Flow::ClientCredentials => by_client_credentials(&session, args, now)?,
+        Flow::Challenge => by_challenge(&session, &agent, &scope, args)?,
+        Flow::ClientCredentials => by_client_credentials(&session, &agent, &scope, args, now)?,
     };
 
     let mut report_notes = Vec::new();
@@ -55,31 +61,39 @@ pub fn run(ctx: &Context, args: &IssueArgs) -> Result<Report> {
         answer.scope,
         answer.aud,
         answer.expires_at,
-        answer.expires_at.saturating_sub(now),
+        answer.expires_at.saturating_sub(now.as_secs()),
     ));
     report.notes.extend(report_notes);
     Ok(report)
 }
 
 /// Challenge, then a proof answering it, for a token.
-fn by_challenge(session: &Session<AgentIdentity>, args: &IssueArgs) -> Result<TokenResponse> {
-    let did = session.identity.did.clone();
-    let challenge: ChallengeResponse = session
-        .client
-        .post(routes::CHALLENGE, &ChallengeRequest { did: did.clone() })?;
-    let now = clock::now();
-    let claims = ProofClaims {
-        iss: did.clone(),
-        sub: did,
-        aud: session.issuer.clone(),
-        challenge_id: challenge.challenge_id,
-        nonce: challenge.nonce,
-        scope: args.scope.to_scope_string(),
-        token_aud: args.aud.clone(),
-        ttl: args.ttl.unwrap_or(0),
-        iat: now,
-        exp: now + PROOF_LIFETIME,
-    };
+fn by_challenge(
+    session: &Session<AgentIdentity>,
+    agent: &Did,
+    scope: &ScopeSet,
+    args: &IssueArgs,
+) -> Result<TokenResponse> {
+    let challenge: ChallengeResponse = session.client.post(
+        routes::CHALLENGE,
+        &ChallengeRequest {
+            did: agent.as_str().to_owned(),
+        },
+    )?;
+    let claims = ProofClaims::answer(
+        agent,
+        ReceivedChallenge {
+            id: &challenge.challenge_id,
+            nonce: &challenge.nonce,
+        },
+        &session.issuer,
+        RequestedToken {
+            scope,
+            audience: &args.aud,
+            ttl: args.ttl.and_then(NonZeroU64::new),
+        },
+        clock::unix_time(),
+    );
     let proof = sign_proof(&session.key, &claims).map_err(|e| CliError::protocol(&e))?;
     session.client.post(routes::TOKEN, &TokenRequest { proof })
 }
@@ -88,15 +102,16 @@ fn by_challenge(session: &Session<AgentIdentity>, args: &IssueArgs) -> Result<To
 /// is reported in the challenge flow's shape.
 fn by_client_credentials(
     session: &Session<AgentIdentity>,
+    agent: &Did,
+    scope: &ScopeSet,
     args: &IssueArgs,
-    now: u64,
+    now: UnixTime,
 ) -> Result<TokenResponse> {
-    let did = Did::parse(&session.identity.did).map_err(|e| CliError::protocol(&e))?;
     let jti = b64url_encode(&rand::random::<[u8; 16]>());
-    let claims = ClientAssertionClaims::new(&did, &session.issuer, now, ASSERTION_LIFETIME, jti);
+    let claims = ClientAssertionClaims::new(agent, &session.issuer, now, ASSERTION_LIFETIME, jti);
     let assertion =
         sign_client_assertion(&session.key, &claims).map_err(|e| CliError::protocol(&e))?;
-    let scope = args.scope.to_scope_string();
+    let scope = scope.to_scope_string();
     let form = encode_form([
         ("grant_type", GRANT_CLIENT_CREDENTIALS),
         ("client_assertion_type", ASSERTION_TYPE_JWT_BEARER),
@@ -107,7 +122,7 @@ fn by_client_credentials(
     let answer: OAuthTokenResponse = session.client.post_form(routes::OAUTH_TOKEN, form)?;
     Ok(TokenResponse {
         aud: args.aud.clone(),
-        expires_at: now.saturating_add(answer.expires_in),
+        expires_at: now.as_secs().saturating_add(answer.expires_in),
         scope: answer.scope,
         token: answer.access_token,
         token_type: answer.token_type,

@@ -3,7 +3,9 @@
 
 use auth4agent_api::routes;
 use auth4agent_api::tokens::{IntrospectRequest, Introspection};
-use auth4agent_protocol::{Error as ProtocolError, KeySet, Verifier};
+use std::time::Duration;
+
+use auth4agent_protocol::{DEFAULT_LEEWAY, KeyRefresh, KeySet, RefreshStep, Verifier};
 use serde_json::{Value, json};
 
 use super::{Context, read_token};
@@ -13,7 +15,8 @@ use crate::clock;
 use crate::error::{CliError, Exit, Result};
 use crate::output::{Report, to_json};
 
-/// Where the trusted keys came from (a stale home cache is refreshed once on an unknown `kid`).
+/// Where the trusted keys came from (a stale home cache is refreshed on an unknown `kid`, as
+/// [`KeyRefresh`] decides).
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum JwksSource {
     Flag,
@@ -30,21 +33,24 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<Report> {
     let issuer = expected_issuer(ctx, args, server.as_deref())?;
     let (mut keys, source) = load_keys(ctx, args, server.as_deref())?;
 
-    let mut verifier = Verifier::new(issuer).leeway(args.leeway.unwrap_or(60));
-    if let Some(aud) = &args.aud {
-        verifier = verifier.audience(aud.clone());
+    let verifier = match &args.aud {
+        Some(aud) => Verifier::new(issuer, aud.clone()),
+        // Without --aud the command reports what the token says and who signed it; it decides nothing.
+        None => Verifier::without_audience_check(issuer),
     }
-    let mut result = verifier.verify(&token, &keys, clock::now());
-    if let (Err(ProtocolError::UnknownKid(_)), JwksSource::Cache, Some(server)) =
-        (&result, source, &server)
+    .leeway(args.leeway.map_or(DEFAULT_LEEWAY, Duration::from_secs));
+    let now = clock::unix_time();
+    let mut result = verifier.verify(&token, &keys, now);
+    // Keys rotate: an unknown kid refreshes the cached JWKS (never one given with --jwks), then retries.
+    if let (JwksSource::Cache, Some(server)) = (source, &server)
+        && KeyRefresh::new().after(&result, now) == RefreshStep::RefreshAndRetry
     {
-        // Keys rotate: refresh the cache once and retry.
         keys = parse_keys(
             &fetch_and_cache(ctx, server)?,
             "the server's JWKS",
             Exit::Network,
         )?;
-        result = verifier.verify(&token, &keys, clock::now());
+        result = verifier.verify(&token, &keys, now);
     }
     let verified = match result {
         Ok(verified) => verified,

@@ -14,7 +14,9 @@ use super::agents::load_with_operator;
 use super::issuance::{self, Grant, IssuedToken, Redemption};
 use super::{ServiceError, ServiceResult};
 use crate::state::AppState;
-use crate::store::UnixTime;
+use std::time::Duration;
+
+use auth4agent_protocol::UnixTime;
 
 /// Maps a refused assertion to its wire code; the message keeps the protocol's specific reason.
 fn assertion_error(e: auth4agent_protocol::Error) -> ServiceError {
@@ -26,7 +28,7 @@ fn assertion_error(e: auth4agent_protocol::Error) -> ServiceError {
 
 /// Exchanges a token form for an access token: the assertion verified with the agent's registered key,
 /// `client_id` (when sent) equal to the agent, `resource` as the audience, then [`issuance::grant`].
-pub async fn issue(state: &AppState, form: TokenForm, now: UnixTime) -> ServiceResult<IssuedToken> {
+pub async fn issue(state: &AppState, form: TokenForm, now: u64) -> ServiceResult<IssuedToken> {
     let assertion =
         UnverifiedClientAssertion::decode(&form.client_assertion).map_err(assertion_error)?;
     if form
@@ -63,8 +65,8 @@ pub async fn issue(state: &AppState, form: TokenForm, now: UnixTime) -> ServiceR
     let token_endpoint = state.url(routes::OAUTH_TOKEN);
     let rules = AssertionRules {
         audiences: &[&state.config.issuer, &token_endpoint],
-        now,
-        leeway: state.config.leeway,
+        now: UnixTime::from_secs(now),
+        leeway: Duration::from_secs(state.config.leeway),
     };
     let verified: VerifiedClientAssertion = assertion
         .verify(&agent.public_key, &rules)
@@ -79,7 +81,10 @@ pub async fn issue(state: &AppState, form: TokenForm, now: UnixTime) -> ServiceR
     let redemption = Redemption::ClientAssertion {
         signer: &agent.thumbprint,
         jti: verified.jti(),
-        expires_at: verified.expires_at().saturating_add(state.config.leeway),
+        expires_at: verified
+            .expires_at()
+            .saturating_add(Duration::from_secs(state.config.leeway))
+            .as_secs(),
     };
     issuance::grant(state, request, redemption, now).await
 }

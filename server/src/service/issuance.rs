@@ -3,6 +3,9 @@
 //! the agent, its operator and the scopes, consumes the challenge atomically with its audit row,
 //! and signs the token.
 
+use std::num::NonZeroU64;
+use std::time::Duration;
+
 use auth4agent_protocol::{
     AccessTokenClaims, Audience, Challenge as ProofChallenge, Confirmation, Did, ScopeSet,
     UnverifiedProof, issue_token,
@@ -93,7 +96,7 @@ pub async fn issue(state: &AppState, proof: &str, now: UnixTime) -> ServiceResul
     let bound = ProofChallenge {
         id: challenge.id.clone(),
         nonce: challenge.nonce.clone(),
-        expires_at: challenge.expires_at,
+        expires_at: auth4agent_protocol::UnixTime::from_secs(challenge.expires_at),
         did: challenge.did.clone(),
     };
     // Also checks the proof's binding to this DID.
@@ -102,14 +105,14 @@ pub async fn issue(state: &AppState, proof: &str, now: UnixTime) -> ServiceResul
             &agent.public_key,
             &state.config.issuer,
             &bound,
-            now,
-            state.config.leeway,
+            auth4agent_protocol::UnixTime::from_secs(now),
+            Duration::from_secs(state.config.leeway),
         )
         .map_err(proof_error)?;
 
     let requested = ScopeSet::parse(&claims.scope)
         .map_err(|e| ServiceError::refused(ErrorCode::InvalidScope, e.to_string()))?;
-    let ttl = (claims.ttl != 0).then_some(claims.ttl);
+    let ttl = claims.ttl.map(NonZeroU64::get);
     let request = Grant {
         agent: &agent,
         operator: &operator,

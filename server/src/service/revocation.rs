@@ -37,14 +37,15 @@ async fn verify_own_token(
 ) -> Result<VerifiedToken, Error> {
     let verify = |keys: &KeySet| {
         if check_time {
-            state.own_tokens.verify(token, keys, now)
+            state
+                .own_tokens
+                .verify(token, keys, auth4agent_protocol::UnixTime::from_secs(now))
         } else {
             state.own_tokens.verify_ignoring_time(token, keys)
         }
     };
     let verified = verify(&state.keyring.key_set(now));
-    if matches!(verified, Err(Error::UnknownKid(_))) && state.keyring.reload_for_unknown_kid().await
-    {
+    if state.keyring.reload_for_unknown_kid(&verified, now).await {
         return verify(&state.keyring.key_set(now));
     }
     verified

@@ -2,6 +2,8 @@
 //! verification against the key allowed to make the call, and single-use `jti` consumption per
 //! signer. Which key that is, is decided by the caller (the HTTP extractors or a service function).
 
+use std::time::Duration;
+
 use auth4agent_protocol::{PublicKey, SIGNATURE_HEADER, UnverifiedRequest, VerifiedRequest};
 
 use auth4agent_api::ErrorCode;
@@ -102,11 +104,18 @@ pub async fn verify_decoded(
     }
     let url = state.url(&req.path);
     let verified = unverified
-        .verify(key, &req.method, &url, &req.body, now, state.config.leeway)
+        .verify(
+            key,
+            &req.method,
+            &url,
+            &req.body,
+            auth4agent_protocol::UnixTime::from_secs(now),
+            Duration::from_secs(state.config.leeway),
+        )
         .map_err(signature_error)?;
     match state
         .store
-        .consume_request_jti(&thumbprint, verified.jti(), verified.exp())
+        .consume_request_jti(&thumbprint, verified.jti(), verified.exp().as_secs())
         .await
     {
         Ok(()) => Ok(verified),

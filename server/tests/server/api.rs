@@ -2,11 +2,12 @@
 //! a DNS server on loopback: every endpoint's success and its refusals.
 
 use std::net::SocketAddr;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
 use auth4agent_protocol::{
-    Did, Domain, KeySet, PublicKey, SIGNATURE_HEADER, Verifier, sign_request,
+    Did, Domain, KeySet, PublicKey, SIGNATURE_HEADER, UnixTime, Verifier, sign_request,
 };
 use auth4agent_server::background;
 use axum::body::Body;
@@ -93,11 +94,14 @@ async fn the_advertised_limits_are_the_verifiers() {
     let doc: auth4agent_api::Configuration =
         serde_json::from_value(resp.assert_ok(200).clone()).unwrap();
     let limits = doc.limits;
-    assert_eq!(limits.leeway, auth4agent_protocol::DEFAULT_LEEWAY);
-    assert_eq!(limits.challenge_ttl, auth4agent_protocol::MAX_CHALLENGE_TTL);
+    assert_eq!(limits.leeway, auth4agent_protocol::DEFAULT_LEEWAY.as_secs());
+    assert_eq!(
+        limits.challenge_ttl,
+        auth4agent_protocol::MAX_CHALLENGE_TTL.as_secs()
+    );
     assert_eq!(
         limits.request_max_age,
-        auth4agent_protocol::MAX_REQUEST_LIFETIME
+        auth4agent_protocol::MAX_REQUEST_LIFETIME.as_secs()
     );
     assert_eq!(limits, h.state.config.limits());
 
@@ -109,7 +113,15 @@ async fn the_advertised_limits_are_the_verifiers() {
     let path = format!("/v1/operators/{}", op.id);
     let ahead = |seconds: u64| {
         let url = format!("{ISSUER}{path}");
-        let sig = sign_request(&op.key, "GET", &url, b"", h.now() + seconds, &jti()).unwrap();
+        let sig = sign_request(
+            &op.key,
+            "GET",
+            &url,
+            b"",
+            auth4agent_protocol::UnixTime::from_secs(h.now() + seconds),
+            &jti(),
+        )
+        .unwrap();
         raw_request("GET", &path, vec![], Some(&sig))
     };
     h.send(ahead(limits.leeway)).await.assert_ok(200);
@@ -321,7 +333,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -338,7 +350,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}/v1/operators/other"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -350,7 +362,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("http://elsewhere.test{path}"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -362,7 +374,7 @@ async fn signed_request_refusals() {
         "POST",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -375,7 +387,7 @@ async fn signed_request_refusals() {
         "POST",
         &format!("{ISSUER}{vpath}"),
         b"{}",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -394,7 +406,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now() - 600,
+        UnixTime::from_secs(h.now() - 600),
         &jti(),
     )
     .unwrap();
@@ -406,7 +418,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now() + 600,
+        UnixTime::from_secs(h.now() + 600),
         &jti(),
     )
     .unwrap();
@@ -423,7 +435,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -443,7 +455,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -452,7 +464,7 @@ async fn signed_request_refusals() {
         "GET",
         &format!("{ISSUER}{path}"),
         b"",
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -477,7 +489,7 @@ async fn body_refusals_are_4xx_json() {
         "POST",
         &format!("{ISSUER}/v1/operators"),
         &bytes,
-        h.now(),
+        UnixTime::from_secs(h.now()),
         &jti(),
     )
     .unwrap();
@@ -746,7 +758,7 @@ async fn token_issuance_verifies_offline_and_introspects() {
     assert_eq!(ch["nonce"].as_str().unwrap().len(), 43);
     assert_eq!(ch["expires_at"], START + 60);
 
-    let proof = h.proof(&agent, &ch, "read", 120);
+    let proof = h.proof(&agent, &ch, "read", NonZeroU64::new(120));
     let resp = h.token_with_proof(&proof).await;
     let issued = resp.assert_ok(200).clone();
     assert_eq!(resp.headers[header::CACHE_CONTROL], "no-store");
@@ -761,9 +773,8 @@ async fn token_issuance_verifies_offline_and_introspects() {
         .send(raw_request("GET", "/.well-known/jwks.json", vec![], None))
         .await;
     let keys = KeySet::from_json(&resp.json.to_string()).unwrap();
-    let verified = Verifier::new(ISSUER)
-        .audience("https://api.example.com")
-        .verify(token, &keys, h.now())
+    let verified = Verifier::new(ISSUER, "https://api.example.com")
+        .verify(token, &keys, UnixTime::from_secs(h.now()))
         .unwrap();
     let claims = verified.claims();
     assert_eq!(claims.sub, agent.did);
@@ -782,11 +793,17 @@ async fn token_issuance_verifies_offline_and_introspects() {
     // Default lifetime when ttl is 0.
     let ch = h.challenge(&agent.did).await;
     let resp = h
-        .token_with_proof(&h.proof(&agent, &ch, "read write", 0))
+        .token_with_proof(&h.proof_with_ttl_zero(&agent, &ch, "read write"))
         .await;
     let json = resp.assert_ok(200);
     assert_eq!(json["expires_at"], START + 900);
     assert_eq!(json["scope"], "read write");
+    // And when ttl is absent (what the protocol crate writes for the default).
+    let ch = h.challenge(&agent.did).await;
+    let resp = h
+        .token_with_proof(&h.proof(&agent, &ch, "read write", None))
+        .await;
+    assert_eq!(resp.assert_ok(200)["expires_at"], START + 900);
 
     // After expiry, introspection says inactive.
     h.clock.advance(121 + 60);
@@ -801,7 +818,7 @@ async fn token_issuance_verifies_offline_and_introspects() {
         .into_iter()
         .map(|e| e.action)
         .collect();
-    assert_eq!(actions.iter().filter(|a| *a == "token.issue").count(), 2);
+    assert_eq!(actions.iter().filter(|a| *a == "token.issue").count(), 3);
 }
 
 #[tokio::test]
@@ -811,27 +828,27 @@ async fn token_refusals() {
 
     // scope_not_allowed.
     let ch = h.challenge(&agent.did).await;
-    h.token_with_proof(&h.proof(&agent, &ch, "read admin", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read admin", None))
         .await
         .assert_error(403, "scope_not_allowed");
     // The refused attempt did not consume the challenge.
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", None))
         .await
         .assert_ok(200);
     // challenge_used.
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", None))
         .await
         .assert_error(409, "challenge_used");
 
     // invalid_ttl.
     let ch = h.challenge(&agent.did).await;
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 7200))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", NonZeroU64::new(7200)))
         .await
         .assert_error(400, "invalid_ttl");
 
     // challenge_expired.
     let ch = h.challenge(&agent.did).await;
-    let proof = h.proof(&agent, &ch, "read", 0);
+    let proof = h.proof(&agent, &ch, "read", None);
     h.clock.advance(61);
     h.token_with_proof(&proof)
         .await
@@ -840,7 +857,7 @@ async fn token_refusals() {
     // challenge_not_found.
     let mut fake = h.challenge(&agent.did).await;
     fake["challenge_id"] = json!("ch_aaaaaaaaaaaaaaaaaaaaaaaaaa");
-    h.token_with_proof(&h.proof(&agent, &fake, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &fake, "read", None))
         .await
         .assert_error(404, "challenge_not_found");
 
@@ -850,19 +867,19 @@ async fn token_refusals() {
         did: agent.did.clone(),
         key: new_key(),
     };
-    h.token_with_proof(&h.proof(&impostor, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&impostor, &ch, "read", None))
         .await
         .assert_error(401, "invalid_proof");
     let mut wrong_nonce = ch.clone();
     wrong_nonce["nonce"] = json!("A".repeat(43));
-    h.token_with_proof(&h.proof(&agent, &wrong_nonce, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &wrong_nonce, "read", None))
         .await
         .assert_error(401, "invalid_proof");
     h.token_with_proof("garbage")
         .await
         .assert_error(401, "invalid_proof");
     // After those failures the real proof still works.
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", None))
         .await
         .assert_ok(200);
 
@@ -874,7 +891,7 @@ async fn token_refusals() {
         did: other.did.clone(),
         key: other.key,
     };
-    h.token_with_proof(&h.proof(&stolen, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&stolen, &ch, "read", None))
         .await
         .assert_error(401, "invalid_proof");
 
@@ -907,7 +924,7 @@ async fn agent_and_operator_status_gate_tokens() {
     h.verify_operator(&op).await;
     let pending = h.register_agent(&op).await;
     let ch = h.challenge(&pending.did).await;
-    h.token_with_proof(&h.proof(&pending, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&pending, &ch, "read", None))
         .await
         .assert_error(403, "agent_not_active");
 
@@ -924,7 +941,7 @@ async fn agent_and_operator_status_gate_tokens() {
     .await
     .assert_ok(200);
     let ch = h.challenge(&agent.did).await;
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", None))
         .await
         .assert_error(403, "agent_not_active");
     assert_eq!(
@@ -949,7 +966,7 @@ async fn agent_and_operator_status_gate_tokens() {
         .await
         .assert_error(403, "operator_not_verified");
     let ch = h.challenge(&b_agent.did).await;
-    h.token_with_proof(&h.proof(&b_agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&b_agent, &ch, "read", None))
         .await
         .assert_error(403, "agent_not_active");
     // A pending agent is approved (scopes) or revoked; suspend and reactivate need an active agent.
@@ -980,7 +997,7 @@ async fn agent_and_operator_status_gate_tokens() {
     assert_eq!(status.assert_ok(200)["status"], "unverified");
     assert_eq!(status.json["verification_expires_at"], START + 30 * 86_400);
     let ch = h.challenge(&agent.did).await;
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", None))
         .await
         .assert_error(403, "operator_not_verified");
     assert_eq!(h.introspect(&token).await["active"], false);
@@ -1030,7 +1047,7 @@ async fn one_proof_fifty_concurrent_requests_one_token() {
     let h = Harness::start().await;
     let (_op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
     let ch = h.challenge(&agent.did).await;
-    let proof = h.proof(&agent, &ch, "read", 0);
+    let proof = h.proof(&agent, &ch, "read", None);
     let mut tasks = Vec::new();
     for _ in 0..50 {
         let app = h.app.clone();
@@ -1073,7 +1090,7 @@ async fn a_corrupt_stored_agent_is_an_internal_error_never_the_clients() {
     let h = Harness::start().await;
     let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
     let ch = h.challenge(&agent.did).await;
-    let proof = h.proof(&agent, &ch, "read", 0);
+    let proof = h.proof(&agent, &ch, "read", None);
 
     // The stored key becomes one that is no valid Ed25519 key (the small-order identity point).
     let mut identity = [0u8; 32];
@@ -1110,7 +1127,7 @@ async fn a_stored_challenge_whose_did_does_not_parse_is_an_internal_error() {
     let h = Harness::start().await;
     let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
     let ch = h.challenge(&agent.did).await;
-    let proof = h.proof(&agent, &ch, "read", 0);
+    let proof = h.proof(&agent, &ch, "read", None);
     tamper(
         &h,
         &op,
@@ -1245,7 +1262,7 @@ async fn reverification_lapses_when_the_record_is_gone() {
         .await;
     assert_eq!(resp.assert_ok(200)["status"], "unverified");
     let ch = h.challenge(&agent.did).await;
-    h.token_with_proof(&h.proof(&agent, &ch, "read", 0))
+    h.token_with_proof(&h.proof(&agent, &ch, "read", None))
         .await
         .assert_error(403, "operator_not_verified");
     assert_eq!(h.introspect(&token).await["active"], false);

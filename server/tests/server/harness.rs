@@ -8,10 +8,11 @@
 
 #![allow(dead_code)]
 
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
-use auth4agent_protocol::{SIGNATURE_HEADER, SigningKey};
+use auth4agent_protocol::{SIGNATURE_HEADER, SigningKey, UnixTime};
 use auth4agent_server::app::{self, AppState};
 use auth4agent_server::clock::{Clock as _, ManualClock, SharedClock};
 use auth4agent_server::config::Config;
@@ -152,8 +153,13 @@ impl Harness {
         let bytes = body
             .map(|b| serde_json::to_vec(b).unwrap())
             .unwrap_or_default();
-        let sig =
-            sign::request_signature(key, method, &format!("{ISSUER}{path}"), &bytes, self.now());
+        let sig = sign::request_signature(
+            key,
+            method,
+            &format!("{ISSUER}{path}"),
+            &bytes,
+            UnixTime::from_secs(self.now()),
+        );
         raw_request(method, path, bytes, Some(&sig))
     }
 
@@ -224,8 +230,13 @@ impl Harness {
         resp.assert_ok(200).clone()
     }
 
-    pub fn proof(&self, agent: &Agent, challenge: &Value, scope: &str, ttl: u64) -> String {
-        let now = self.now();
+    pub fn proof(
+        &self,
+        agent: &Agent,
+        challenge: &Value,
+        scope: &str,
+        ttl: Option<NonZeroU64>,
+    ) -> String {
         let request = ProofRequest {
             did: &agent.did,
             issuer: ISSUER,
@@ -235,7 +246,25 @@ impl Harness {
             token_aud: "https://api.example.com",
             ttl,
         };
-        sign::proof(&agent.key, &request, now, now + 60)
+        sign::proof(&agent.key, &request, UnixTime::from_secs(self.now()))
+    }
+
+    /// [`Self::proof`] asking for the default lifetime the other way the wire allows: `"ttl": 0`
+    /// (the protocol crate writes no `ttl` for the default, so this one is re-signed by hand).
+    pub fn proof_with_ttl_zero(&self, agent: &Agent, challenge: &Value, scope: &str) -> String {
+        let proof = self.proof(agent, challenge, scope, None);
+        let (header, rest) = proof.split_once('.').unwrap();
+        let (payload, _) = rest.split_once('.').unwrap();
+        let mut claims: Value =
+            serde_json::from_slice(&auth4agent_protocol::b64url_decode(payload).unwrap()).unwrap();
+        claims["ttl"] = json!(0);
+        let payload = auth4agent_protocol::b64url_encode(&serde_json::to_vec(&claims).unwrap());
+        let signing_input = format!("{header}.{payload}");
+        let signature = agent.key.sign(signing_input.as_bytes());
+        format!(
+            "{signing_input}.{}",
+            auth4agent_protocol::b64url_encode(&signature)
+        )
     }
 
     pub async fn token_with_proof(&self, proof: &str) -> Resp {
@@ -246,7 +275,7 @@ impl Harness {
     /// Challenge, proof and token in one go; panics unless a token is issued.
     pub async fn token(&self, agent: &Agent, scope: &str) -> String {
         let ch = self.challenge(&agent.did).await;
-        let proof = self.proof(agent, &ch, scope, 0);
+        let proof = self.proof(agent, &ch, scope, None);
         let resp = self.token_with_proof(&proof).await;
         resp.assert_ok(200)["token"].as_str().unwrap().to_owned()
     }

@@ -3,7 +3,7 @@
 //! use of each assertion under concurrency, and every refusal in RFC 6749 §5.2 form with its
 //! auth4agent code.
 
-use auth4agent_protocol::{KeySet, Verifier, encode_form};
+use auth4agent_protocol::{KeySet, UnixTime, Verifier, encode_form};
 use auth4agent_testkit::sign;
 use axum::body::Body;
 use axum::http::{Request, header};
@@ -175,10 +175,10 @@ async fn client_credentials_issue_a_challenge_path_token() {
         .send(raw_request("GET", "/.well-known/jwks.json", vec![], None))
         .await;
     let keys = KeySet::from_json(&jwks.json.to_string()).unwrap();
-    let verified = Verifier::new(ISSUER)
-        .audience(RESOURCE)
-        .verify(token, &keys, h.now())
+    let verified = Verifier::new(ISSUER, RESOURCE)
+        .verify(token, &keys, UnixTime::from_secs(h.now()))
         .unwrap();
+    verified.require_scope("files:read").unwrap();
     let claims = verified.claims();
     assert_eq!(claims.sub, agent.did);
     assert_eq!(claims.client_id, agent.did);
@@ -193,8 +193,8 @@ async fn client_credentials_issue_a_challenge_path_token() {
     let claims = auth4agent_protocol::ClientAssertionClaims::new(
         &did,
         TOKEN_ENDPOINT,
-        h.now(),
-        60,
+        UnixTime::from_secs(h.now()),
+        std::time::Duration::from_secs(60),
         sign::fresh_jti(),
     );
     let to_endpoint = auth4agent_protocol::sign_client_assertion(&agent.key, &claims).unwrap();
@@ -294,8 +294,14 @@ async fn refused_assertions() {
     // An access token, a proof and a signed request presented as the assertion.
     let access_token = h.token(&agent, "read").await;
     let ch = h.challenge(&agent.did).await;
-    let proof = h.proof(&agent, &ch, "read", 0);
-    let signed = sign::request_signature(&agent.key, "POST", TOKEN_ENDPOINT, b"", now);
+    let proof = h.proof(&agent, &ch, "read", None);
+    let signed = sign::request_signature(
+        &agent.key,
+        "POST",
+        TOKEN_ENDPOINT,
+        b"",
+        UnixTime::from_secs(now),
+    );
     for presented in [&access_token, &proof, &signed] {
         let resp = request_token(&h, presented, &resource).await;
         assert_oauth_error(&resp, 401, "invalid_client", "invalid_client_assertion");

@@ -1,6 +1,8 @@
 //! The server API signed by hand: refusals the CLI would never send (an agent signing its own
 //! scope change, replays, signatures bound to another method, path or body).
 
+use std::num::NonZeroU64;
+
 use serde_json::json;
 
 use crate::support::{World, strings};
@@ -197,7 +199,7 @@ fn one_challenge_yields_one_token_under_concurrency() {
         &nonce,
         "read",
         crate::support::AUD,
-        0,
+        None,
     );
 
     let barrier = std::sync::Barrier::new(8);
@@ -251,7 +253,7 @@ fn proofs_are_bound_to_server_and_refusals_keep_the_challenge() {
         &nonce,
         "read",
         aud,
-        0,
+        None,
     );
     let refused = http
         .post_json("/v1/token", &json!({ "proof": elsewhere }), &[])
@@ -262,7 +264,7 @@ fn proofs_are_bound_to_server_and_refusals_keep_the_challenge() {
         "{refused:?}"
     );
     // Wrong nonce.
-    let guessed = signer.proof(&agent.did, &url, &id, "AAAA", "read", aud, 0);
+    let guessed = signer.proof(&agent.did, &url, &id, "AAAA", "read", aud, None);
     let refused = http
         .post_json("/v1/token", &json!({ "proof": guessed }), &[])
         .expect("token");
@@ -272,7 +274,7 @@ fn proofs_are_bound_to_server_and_refusals_keep_the_challenge() {
         "{refused:?}"
     );
     // Scope not allowed.
-    let greedy = signer.proof(&agent.did, &url, &id, &nonce, "admin", aud, 0);
+    let greedy = signer.proof(&agent.did, &url, &id, &nonce, "admin", aud, None);
     let refused = http
         .post_json("/v1/token", &json!({ "proof": greedy }), &[])
         .expect("token");
@@ -283,7 +285,7 @@ fn proofs_are_bound_to_server_and_refusals_keep_the_challenge() {
     );
     // Signed by another key than the agent's.
     let operator_signer = operator.signer();
-    let forged = operator_signer.proof(&agent.did, &url, &id, &nonce, "read", aud, 0);
+    let forged = operator_signer.proof(&agent.did, &url, &id, &nonce, "read", aud, None);
     let refused = http
         .post_json("/v1/token", &json!({ "proof": forged }), &[])
         .expect("token");
@@ -294,7 +296,15 @@ fn proofs_are_bound_to_server_and_refusals_keep_the_challenge() {
     );
 
     // None of these consumed the challenge.
-    let good = signer.proof(&agent.did, &url, &id, &nonce, "read", aud, 120);
+    let good = signer.proof(
+        &agent.did,
+        &url,
+        &id,
+        &nonce,
+        "read",
+        aud,
+        NonZeroU64::new(120),
+    );
     let issued = http
         .post_json("/v1/token", &json!({ "proof": good }), &[])
         .expect("token");

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use auth4agent_protocol::{Did, Domain, Jwk, KeySet, PublicKey, Verifier};
+use auth4agent_protocol::{Did, Domain, Jwk, KeySet, PublicKey, UnixTime, Verifier};
 use auth4agent_testkit::{Http, HttpResponse, Signer, unix_now};
 use serde_json::{Value, json};
 
@@ -416,8 +416,8 @@ fn check_ledger(
         tracked.acked.is_some()
     });
 
-    let verifier = Verifier::new(issuer).audience(AUD);
-    let now = unix_now();
+    let verifier = Verifier::new(issuer, AUD);
+    let now = UnixTime::from_secs(unix_now());
     for token in &mut ledger.tokens {
         if token.checked && !all_tokens {
             continue;

@@ -514,7 +514,7 @@ fn hostile_input_to_every_endpoint_is_refused_with_a_json_4xx() {
         "nonce",
         "read",
         "aud",
-        0,
+        None,
     );
     let server: SocketAddr = addr(&world);
     let token = real_token(&world, &agent);

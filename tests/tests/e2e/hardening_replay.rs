@@ -6,7 +6,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
-use auth4agent_protocol::{KeySet, SIGNATURE_HEADER, Verifier};
+use auth4agent_protocol::{KeySet, SIGNATURE_HEADER, UnixTime, Verifier};
 use auth4agent_testkit::{HttpResponse, unix_now};
 use serde_json::json;
 
@@ -77,9 +77,8 @@ fn one_proof_sent_a_thousand_times_at_once_yields_one_token() {
     let winner = responses.iter().find(|r| r.status == 200).expect("one 200");
     let token = str_field(winner.json(), "token");
     let keys = KeySet::from_json(&jwks_body(&http)).expect("JWKS");
-    let verified = Verifier::new(issuer.clone())
-        .audience(AUD)
-        .verify(&token, &keys, unix_now())
+    let verified = Verifier::new(issuer.clone(), AUD)
+        .verify(&token, &keys, UnixTime::from_secs(unix_now()))
         .expect("the token verifies");
     assert_eq!(verified.claims().sub, agent.did);
 

@@ -162,7 +162,7 @@ pub fn fresh_proof(http: &Http, issuer: &str, agent: &ApiAgent, scope: &str) -> 
         .unwrap_or_else(|refused| panic!("challenge refused: {refused:?}"));
     agent
         .signer
-        .proof(&agent.did, issuer, &challenge_id, &nonce, scope, AUD, 0)
+        .proof(&agent.did, issuer, &challenge_id, &nonce, scope, AUD, None)
 }
 
 /// Challenge, proof and `POST /v1/token`: the token response (200) or the refusal.
@@ -178,7 +178,7 @@ pub fn try_token(
     };
     let proof = agent
         .signer
-        .proof(&agent.did, issuer, &challenge_id, &nonce, scope, AUD, 0);
+        .proof(&agent.did, issuer, &challenge_id, &nonce, scope, AUD, None);
     http.post_json("/v1/token", &json!({ "proof": proof }), &[])
 }
 

@@ -1,7 +1,8 @@
 //! Interop with independent JOSE implementations, in both directions: tokens from a real server verify in
 //! PyJWT, Node's `jose` and the `jsonwebtoken` crate (through the published JWKS); tokens those libraries sign
-//! verify with our offline `auth4agent verify` given their JWKS. The Python and Node verifiers are the shipped
-//! examples in `examples/` (their dependencies are installed by `scripts/test.sh`).
+//! verify with our offline `auth4agent verify` given their JWKS. The Python, Node and Rust verifiers are the shipped
+//! examples in `examples/` (the Python and Node dependencies are installed by `scripts/test.sh`; the Rust one is the
+//! protocol crate's `verify_token` example target, built here).
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -99,11 +100,51 @@ fn server_tokens_verify_in_pyjwt_node_jose_and_jsonwebtoken() {
         assert_eq!(code, 1, "{script} must refuse a tampered token\n{stderr}");
     }
 
-    // jsonwebtoken, keyed from the published JWKS.
-    let jwks: jsonwebtoken::jwk::JwkSet = reqwest::blocking::get(&jwks_url)
+    // The Rust example (`auth4agent-protocol`'s `verify_token`), given the published JWKS as a file.
+    let jwks_text = reqwest::blocking::get(&jwks_url)
         .expect("GET jwks")
-        .json()
-        .expect("JWKS JSON");
+        .text()
+        .expect("JWKS body");
+    let mut jwks_file = tempfile::NamedTempFile::new().expect("jwks file");
+    jwks_file
+        .write_all(jwks_text.as_bytes())
+        .expect("write jwks");
+    let example = auth4agent_testkit::example_bin("auth4agent-protocol", "verify_token");
+    let example = example.to_str().expect("UTF-8 path");
+    let jwks_path = jwks_file.path().display().to_string();
+    let rust =
+        |audience: &str, token: &str| run(example, &[&jwks_path, &issuer, audience, "-"], token);
+    let (code, stdout, stderr) = rust(AUD, &token);
+    assert_eq!(
+        code, 0,
+        "verify_token refused our token\n{stdout}\n{stderr}"
+    );
+    let claims: Value = serde_json::from_str(stdout.trim()).expect("claims JSON");
+    assert_eq!(claims["sub"], agent.did.as_str());
+    assert_eq!(claims["scope"], "read");
+    let (code, _, stderr) = rust("https://other.example", &token);
+    assert_eq!(
+        code, 1,
+        "verify_token must refuse a wrong audience\n{stderr}"
+    );
+    assert!(stderr.contains("(wrong_audience)"), "{stderr}");
+    let mut tampered = token.clone();
+    tampered.insert(token.find('.').expect("dot") + 5, 'A');
+    let (code, _, stderr) = rust(AUD, &tampered);
+    assert_eq!(
+        code, 1,
+        "verify_token must refuse a tampered token\n{stderr}"
+    );
+    // It requires the scope `read`: a token for `write` alone verifies but is refused.
+    let (code, _, stderr) = rust(AUD, &agent.token("write"));
+    assert_eq!(
+        code, 1,
+        "verify_token must require the read scope\n{stderr}"
+    );
+    assert!(stderr.contains("(scope_not_allowed)"), "{stderr}");
+
+    // jsonwebtoken, keyed from the published JWKS.
+    let jwks: jsonwebtoken::jwk::JwkSet = serde_json::from_str(&jwks_text).expect("JWKS JSON");
     let header = jsonwebtoken::decode_header(&token).expect("header");
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
     let jwk = jwks

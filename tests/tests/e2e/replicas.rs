@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Barrier;
 
 use auth4agent_e2e::Cli;
-use auth4agent_protocol::{KeySet, Verifier};
+use auth4agent_protocol::{KeySet, UnixTime, Verifier};
 use auth4agent_testkit::{Http, Signer, TestDatabase, free_port, unix_now};
 use auth4agent_testkit::{TestDns, TestServer, TxtRecord};
 use serde_json::{Value, json};
@@ -147,12 +147,11 @@ fn state_written_through_one_replica_is_seen_by_the_others() {
     let r2 = cluster.url(1);
     let issued = agent.ok_json(["--server", &r2, "issue", "--scope", "read", "--aud", AUD]);
     let token = str_field(&issued, "token");
-    let verified = Verifier::new(cluster.issuer.clone())
-        .audience(AUD)
+    let verified = Verifier::new(cluster.issuer.clone(), AUD)
         .verify(
             &token,
             &KeySet::from_json(&keys.to_string()).expect("JWKS"),
-            unix_now(),
+            UnixTime::from_secs(unix_now()),
         )
         .expect("the token verifies with the JWKS of replica 1");
     assert_eq!(verified.claims().sub, did);
@@ -204,7 +203,7 @@ fn one_proof_raced_across_replicas_yields_one_token() {
             &str_field(challenge.json(), "nonce"),
             "read",
             AUD,
-            0,
+            None,
         );
         let body = json!({ "proof": proof });
         let senders = 3 * COPIES_PER_REPLICA;
@@ -239,9 +238,8 @@ fn one_proof_raced_across_replicas_yields_one_token() {
         assert_eq!(tally, expected, "round {round}: (status, error) → count");
         let winner = responses.iter().find(|r| r.status == 200).expect("one 200");
         let token = str_field(winner.json(), "token");
-        let verified = Verifier::new(cluster.issuer.clone())
-            .audience(AUD)
-            .verify(&token, &keys, unix_now())
+        let verified = Verifier::new(cluster.issuer.clone(), AUD)
+            .verify(&token, &keys, UnixTime::from_secs(unix_now()))
             .expect("the token verifies");
         assert!(
             jtis.insert(verified.claims().jti.clone()),
@@ -265,7 +263,7 @@ fn issue(cluster: &Cluster, i: usize, did: &str, signer: &Signer) -> String {
         &str_field(challenge.json(), "nonce"),
         "read",
         AUD,
-        0,
+        None,
     );
     let response = cluster
         .http(i)

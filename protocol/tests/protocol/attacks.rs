@@ -2,11 +2,9 @@
 //! `Verifier::verify` with a `KeySet`, and every attack is refused with its specific code. The corpus is a table:
 //! adding an attack is one `attack(name, expected_code, token)` line in [`corpus`].
 
-mod common;
-
-use auth4agent_protocol::jws::typ;
+use crate::common::*;
+use auth4agent_protocol::typ;
 use auth4agent_protocol::{PublicKey, b64url_decode, sign_request};
-use common::*;
 use hmac::{Hmac, Mac};
 use serde_json::json;
 use sha2::Sha256;
@@ -364,7 +362,7 @@ fn corpus() -> Vec<Attack> {
                 "GET",
                 ISSUER,
                 b"",
-                NOW,
+                at(NOW),
                 "req_0123456789abcdef",
             )
             .unwrap(),
@@ -451,7 +449,7 @@ fn corpus() -> Vec<Attack> {
 #[test]
 fn honest_token_is_accepted() {
     let verified = verifier()
-        .verify(&honest_token(), &keyset(), NOW)
+        .verify(&honest_token(), &keyset(), at(NOW))
         .expect("honest token");
     assert_eq!(verified.claims().iss, ISSUER);
     assert_eq!(verified.claims().sub, agent_did().as_str());
@@ -475,7 +473,7 @@ fn every_attack_is_refused_with_its_code() {
             token, &honest,
             "{name}: the attack must differ from the honest token"
         );
-        match verifier().verify(token, &keyset(), NOW) {
+        match verifier().verify(token, &keyset(), at(NOW)) {
             Ok(_) => wrong.push(format!("{name}: ACCEPTED (expected {expect})")),
             Err(e) if e.code() != *expect => {
                 wrong.push(format!("{name}: {} (expected {expect}): {e}", e.code()))
@@ -494,16 +492,16 @@ fn every_attack_is_refused_with_its_code() {
 #[test]
 fn attacks_are_refused_by_a_lenient_verifier_too() {
     // No audience restriction, long lifetime, large leeway: only time- and audience-specific attacks may pass.
-    let lenient = auth4agent_protocol::Verifier::new(ISSUER)
-        .leeway(0)
-        .max_lifetime(u64::MAX);
+    let lenient = auth4agent_protocol::Verifier::without_audience_check(ISSUER)
+        .leeway(secs(0))
+        .max_lifetime(secs(u64::MAX));
     let may_pass = ["aud wrong", "lifetime beyond the maximum"];
     for Attack { name, token, .. } in corpus() {
         if may_pass.contains(&name) {
             continue;
         }
         assert!(
-            lenient.verify(&token, &keyset(), NOW).is_err(),
+            lenient.verify(&token, &keyset(), at(NOW)).is_err(),
             "{name} accepted by a lenient verifier"
         );
     }
@@ -522,7 +520,7 @@ fn hs256_attack_token_is_a_real_hmac_under_the_public_key() {
         .expect("a valid HS256 token");
     // Ours refuses it before looking at any key.
     assert_eq!(
-        code(verifier().verify(&token, &keyset(), NOW)),
+        code(verifier().verify(&token, &keyset(), at(NOW))),
         "unsupported_alg"
     );
 }
@@ -560,7 +558,7 @@ fn another_key_under_a_trusted_kid_is_validly_signed_by_that_key() {
         .verify_strict(format!("{h}.{p}").as_bytes(), &sig)
         .expect("valid under the attacker key");
     assert_eq!(
-        code(verifier().verify(&token, &keyset(), NOW)),
+        code(verifier().verify(&token, &keyset(), at(NOW))),
         "bad_signature"
     );
 }
@@ -578,7 +576,7 @@ fn single_bit_flips_of_the_signature_are_refused() {
         flipped[bit / 8] ^= 1 << (bit % 8);
         let token = with_signature(&honest, &flipped);
         assert_eq!(
-            code(verifier.verify(&token, &keys, NOW)),
+            code(verifier.verify(&token, &keys, at(NOW))),
             "bad_signature",
             "bit {bit}"
         );
@@ -602,7 +600,7 @@ fn single_character_changes_are_refused() {
         bytes[i] = replacement as u8;
         let mutated = String::from_utf8(bytes).unwrap();
         assert!(
-            verifier.verify(&mutated, &keys, NOW).is_err(),
+            verifier.verify(&mutated, &keys, at(NOW)).is_err(),
             "mutation at {i} accepted"
         );
     }

@@ -6,17 +6,15 @@
 //! `jsonwebtoken` validates `exp` against its own clock, so the tokens handed to it are issued at its
 //! `get_current_timestamp()`; everything else uses the fixed test time.
 
-mod common;
-
 use std::path::PathBuf;
 use std::process::Command;
 
-use auth4agent_protocol::jws::typ;
+use crate::common::*;
+use auth4agent_protocol::typ;
 use auth4agent_protocol::{
     AccessTokenClaims, Audience, Confirmation, KeySet, SigningKey, Verifier, b64url_encode,
     issue_token,
 };
-use common::*;
 use jsonwebtoken::jwk::{JwkSet, ThumbprintHash};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 
@@ -158,7 +156,7 @@ fn tokens_jsonwebtoken_signs_verify_with_ours() {
     let published = KeySet::from_json(&serde_json::to_string(&direct.to_jwks()).unwrap()).unwrap();
     for keys in [&direct, &published] {
         let verified = verifier()
-            .verify(&token, keys, NOW)
+            .verify(&token, keys, at(NOW))
             .expect("our verifier accepts their token");
         assert_eq!(verified.claims(), &claims);
         assert_eq!(verified.kid(), kid);
@@ -181,14 +179,14 @@ fn tokens_jsonwebtoken_signs_are_still_held_to_our_rules() {
     let mut plain = Header::new(Algorithm::EdDSA);
     plain.kid = Some(kid.clone());
     assert_eq!(
-        code(verifier().verify(&their_signed_token(&key, &plain, &claims), &keys, NOW)),
+        code(verifier().verify(&their_signed_token(&key, &plain, &claims), &keys, at(NOW))),
         "wrong_typ"
     );
     // No kid.
     let mut no_kid = at_jwt_header(&kid);
     no_kid.kid = None;
     assert_eq!(
-        code(verifier().verify(&their_signed_token(&key, &no_kid, &claims), &keys, NOW)),
+        code(verifier().verify(&their_signed_token(&key, &no_kid, &claims), &keys, at(NOW))),
         "missing_kid"
     );
     // An embedded jwk it is happy to write.
@@ -196,18 +194,25 @@ fn tokens_jsonwebtoken_signs_are_still_held_to_our_rules() {
     let jwk_json = serde_json::to_value(key.public_key().to_jwk()).unwrap();
     with_jwk.jwk = Some(serde_json::from_value(jwk_json).unwrap());
     assert_eq!(
-        code(verifier().verify(&their_signed_token(&key, &with_jwk, &claims), &keys, NOW)),
+        code(verifier().verify(
+            &their_signed_token(&key, &with_jwk, &claims),
+            &keys,
+            at(NOW)
+        )),
         "embedded_key"
     );
     // Wrong issuer.
     let mut wrong_iss = claims.clone();
     wrong_iss.iss = "https://evil.example".into();
     let token = their_signed_token(&key, &at_jwt_header(&kid), &wrong_iss);
-    assert_eq!(code(verifier().verify(&token, &keys, NOW)), "wrong_issuer");
+    assert_eq!(
+        code(verifier().verify(&token, &keys, at(NOW))),
+        "wrong_issuer"
+    );
     // A verifier for another issuer.
     let token = their_signed_token(&key, &at_jwt_header(&kid), &claims);
     assert_eq!(
-        code(Verifier::new("https://other.example").verify(&token, &keys, NOW)),
+        code(Verifier::new("https://other.example", AUDIENCE).verify(&token, &keys, at(NOW))),
         "wrong_issuer"
     );
 }
@@ -345,11 +350,8 @@ fn we_read_openssl_keys_and_verify_its_signatures() {
 
     let keys = KeySet::from_keys([(kid, key.public_key())]).unwrap();
     verifier()
-        .verify(&token, &keys, NOW)
+        .verify(&token, &keys, at(NOW))
         .expect("our verifier accepts openssl's signature");
     // Deterministic Ed25519: we produce the very same token.
-    assert_eq!(
-        auth4agent_protocol::jws::sign_raw(&key, header.as_bytes(), payload.as_bytes()),
-        token
-    );
+    assert_eq!(sign_raw(&key, header.as_bytes(), payload.as_bytes()), token);
 }

@@ -2,16 +2,28 @@
 //! token and its claims, and helpers that sign hand-written header and payload bytes so each malformed message
 //! isolates exactly one defect.
 
-#![allow(dead_code)]
+#![allow(dead_code)] // each test module uses a different part
 
 use std::fmt::Debug;
+use std::time::Duration;
 
-use auth4agent_protocol::jws::{self, typ};
-use auth4agent_protocol::{Did, Domain, KeySet, PublicKey, SigningKey, Verifier, b64url_encode};
+use auth4agent_protocol::{
+    Did, Domain, KeySet, PublicKey, SigningKey, UnixTime, Verifier, b64url_encode, typ,
+};
 use serde_json::{Value, json};
 
-/// The fixed "current time" of every test (2027-01-15).
+/// The fixed "current time" of every test (2027-01-15), in seconds as the claims hold it; [`at`] makes it a time.
 pub const NOW: u64 = 1_800_000_000;
+
+/// `secs` since the epoch as a [`UnixTime`] (the `now` of the verifiers).
+pub const fn at(secs: u64) -> UnixTime {
+    UnixTime::from_secs(secs)
+}
+
+/// `n` seconds as a [`Duration`] (leeway, lifetimes).
+pub const fn secs(n: u64) -> Duration {
+    Duration::from_secs(n)
+}
 pub const ISSUER: &str = "https://auth.example.com";
 pub const AUDIENCE: &str = "https://api.example.com";
 pub const AGENT_DOMAIN: &str = "example.com";
@@ -50,7 +62,7 @@ pub fn agent_did() -> Did {
 
 /// The verifier relying parties run: expected issuer and audience, default leeway and lifetime.
 pub fn verifier() -> Verifier {
-    Verifier::new(ISSUER).audience(AUDIENCE)
+    Verifier::new(ISSUER, AUDIENCE)
 }
 
 /// The honest access-token header.
@@ -79,9 +91,17 @@ pub fn to_json(v: &Value) -> String {
     serde_json::to_string(v).expect("serializable")
 }
 
+/// Signs `header` and `payload` exactly as given: `b64url(header) '.' b64url(payload) '.' b64url(sig)`. The
+/// crate keeps its own raw signer private; hostile messages are made here, with the key's public `sign`.
+pub fn sign_raw(key: &SigningKey, header: &[u8], payload: &[u8]) -> String {
+    let signing_input = format!("{}.{}", b64url_encode(header), b64url_encode(payload));
+    let signature = key.sign(signing_input.as_bytes());
+    format!("{signing_input}.{}", b64url_encode(&signature))
+}
+
 /// Signs the exact header and payload text with `key` (a real signature over hand-written bytes).
 pub fn forge_with(key: &SigningKey, header: &str, payload: &str) -> String {
-    jws::sign_raw(key, header.as_bytes(), payload.as_bytes())
+    sign_raw(key, header.as_bytes(), payload.as_bytes())
 }
 
 /// Signs the exact header and payload text with the trusted server key.

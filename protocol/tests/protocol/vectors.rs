@@ -1,11 +1,9 @@
 //! Published test vectors from `tests/vectors/` (copied into the repository): RFC 8037 A.4 byte for byte, all 151 Wycheproof Ed25519 cases,
 //! and every CCTV vector that a strict verifier must refuse (small-order or non-canonical A or R).
 
-mod common;
-
-use auth4agent_protocol::keys::Jwk;
-use auth4agent_protocol::{PublicKey, SigningKey, UnverifiedJws, b64url_decode, jws};
-use common::{unhex, vector_file};
+use crate::common::{sign_raw, unhex, vector_file};
+use auth4agent_protocol::Jwk;
+use auth4agent_protocol::{PublicKey, SigningKey, UnverifiedJws, b64url_decode, typ};
 
 #[test]
 fn rfc8037_a4_sign_is_byte_exact_and_verifies() {
@@ -17,7 +15,7 @@ fn rfc8037_a4_sign_is_byte_exact_and_verifies() {
     let header = v["protected_header"].as_str().unwrap();
     let payload = v["payload"].as_str().unwrap();
     let expected = v["jws_compact"].as_str().unwrap();
-    let compact = jws::sign_raw(&key, header.as_bytes(), payload.as_bytes());
+    let compact = sign_raw(&key, header.as_bytes(), payload.as_bytes());
     assert_eq!(
         compact, expected,
         "signing must reproduce RFC 8037 A.4 byte for byte"
@@ -55,7 +53,7 @@ fn rfc8037_a4_is_refused_by_the_message_layer_for_lack_of_typ() {
     // The A.4 JWS is a valid signature but not a valid auth4agent message: it has no typ and no kid.
     let v = vector_file("rfc8037_a4.json");
     let compact = v["jws_compact"].as_str().unwrap();
-    let err = UnverifiedJws::decode(compact, jws::typ::ACCESS_TOKEN).unwrap_err();
+    let err = UnverifiedJws::decode(compact, typ::ACCESS_TOKEN).unwrap_err();
     assert_eq!(err.code(), "missing_typ");
 }
 

@@ -2,20 +2,20 @@
 //! the access-token `Verifier`, challenge proofs, signed requests, and the key, JWKS, DID, scope and TXT rules.
 //! Malformed messages are built by hand (hand-written JSON, real signatures) so each isolates one defect.
 
-mod common;
+use std::num::NonZeroU64;
 
-use auth4agent_protocol::jws::{self, typ};
-use auth4agent_protocol::keys::Jwk;
+use crate::common::*;
+use auth4agent_protocol::Jwk;
 use auth4agent_protocol::{
     Challenge, Did, Domain, KeySet, PublicKey, ScopeSet, SigningKey, TxtMatch, TxtRecord,
     UnverifiedJws, UnverifiedProof, UnverifiedRequest, b64url_decode, b64url_encode, match_txt,
     sign_proof, sign_request, txt_record_name, txt_record_value,
 };
-use common::*;
+use auth4agent_protocol::{MAX_COMPACT_LEN, typ};
 use serde_json::{Value, json};
 
 fn verify(token: &str) -> &'static str {
-    code(verifier().verify(token, &keyset(), NOW))
+    code(verifier().verify(token, &keyset(), at(NOW)))
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -24,19 +24,81 @@ fn verify(token: &str) -> &'static str {
 #[test]
 fn honest_token_is_accepted() {
     let t = verifier()
-        .verify(&honest_token(), &keyset(), NOW)
+        .verify(&honest_token(), &keyset(), at(NOW))
         .expect("honest token");
     assert_eq!(t.claims().sub, agent_did().as_str());
     assert_eq!(t.kid(), server_kid());
-    assert_eq!(t.agent().unwrap(), agent_did());
+    assert_eq!(t.did(), &agent_did());
     assert!(t.scopes().contains("read:orders"));
+}
+
+#[test]
+fn verified_token_holds_the_validated_values() {
+    let t = verifier()
+        .verify(&honest_token(), &keyset(), at(NOW))
+        .expect("honest token");
+    let claims = token_claims();
+    assert_eq!(t.issuer(), ISSUER);
+    assert!(t.audience().contains(AUDIENCE));
+    assert_eq!(t.jti(), claims["jti"]);
+    assert_eq!(t.issued_at(), at(NOW - 10));
+    assert_eq!(t.not_before(), None);
+    assert_eq!(t.expires_at(), at(NOW + 890));
+    assert_eq!(t.thumbprint(), agent_key().public_key().thumbprint());
+    assert_eq!(
+        t.scopes(),
+        &ScopeSet::parse("read:orders write:orders").unwrap()
+    );
+    assert_eq!(serde_json::to_value(t.claims()).unwrap(), claims);
+}
+
+#[test]
+fn require_scope_refuses_a_scope_not_granted() {
+    let t = verifier()
+        .verify(&honest_token(), &keyset(), at(NOW))
+        .expect("honest token");
+    t.require_scope("read:orders").expect("granted");
+    t.require_scope("write:orders").expect("granted");
+    for missing in ["delete:orders", "read", "read:orders write:orders", ""] {
+        let err = t.require_scope(missing).unwrap_err();
+        assert_eq!(err.code(), "scope_not_allowed", "{missing:?}");
+        assert_eq!(
+            err,
+            auth4agent_protocol::Error::InsufficientScope {
+                required: missing.to_owned()
+            }
+        );
+    }
+}
+
+#[test]
+fn audiences_are_checked_unless_explicitly_not() {
+    let for_aud = |aud: &str| token_with_claims(&claims_set("aud", json!(aud)));
+    // `new` takes the one accepted audience; `accept_audience` adds more.
+    assert_eq!(verify(&for_aud("https://other.example")), "wrong_audience");
+    let two = verifier().accept_audience("https://other.example");
+    two.verify(&for_aud("https://other.example"), &keyset(), at(NOW))
+        .expect("second audience");
+    two.verify(&honest_token(), &keyset(), at(NOW))
+        .expect("first audience");
+    // Only the loudly named constructor skips the check, and `accept_audience` turns it back on.
+    let any = auth4agent_protocol::Verifier::without_audience_check(ISSUER);
+    any.verify(&for_aud("https://other.example"), &keyset(), at(NOW))
+        .expect("any audience");
+    let one = any.accept_audience(AUDIENCE);
+    assert_eq!(
+        code(one.verify(&for_aud("https://other.example"), &keyset(), at(NOW))),
+        "wrong_audience"
+    );
+    one.verify(&honest_token(), &keyset(), at(NOW))
+        .expect("accepted audience");
 }
 
 #[test]
 fn alg_ed25519_fully_specified_is_accepted() {
     let tok = token_with_header(&header_set("alg", json!("Ed25519")));
     verifier()
-        .verify(&tok, &keyset(), NOW)
+        .verify(&tok, &keyset(), at(NOW))
         .expect("RFC 9864 Ed25519 alg is accepted");
 }
 
@@ -135,7 +197,7 @@ fn typ_is_compared_as_a_media_type() {
     for t in ["application/at+jwt", "AT+JWT", "Application/At+Jwt"] {
         let tok = token_with_header(&header_set("typ", json!(t)));
         verifier()
-            .verify(&tok, &keyset(), NOW)
+            .verify(&tok, &keyset(), at(NOW))
             .unwrap_or_else(|e| panic!("{t}: {e}"));
     }
     for t in [
@@ -314,7 +376,7 @@ fn standard_alphabet_is_refused() {
         })
         .expect("some signature has '-' or '_'");
     verifier()
-        .verify(&tok, &keyset(), NOW)
+        .verify(&tok, &keyset(), at(NOW))
         .expect("the url-safe original verifies");
     let [h, p, _] = segments(&tok);
     assert_eq!(verify(&format!("{h}.{p}.{std_sig}")), "invalid_base64");
@@ -398,9 +460,9 @@ fn empty_token_and_empty_segments_are_refused() {
 
 #[test]
 fn oversized_token_is_refused() {
-    let big = "A".repeat(jws::MAX_COMPACT_LEN + 1);
+    let big = "A".repeat(MAX_COMPACT_LEN + 1);
     assert_eq!(verify(&big), "token_too_large");
-    let padded_claims = claims_set("pad", json!("x".repeat(jws::MAX_COMPACT_LEN)));
+    let padded_claims = claims_set("pad", json!("x".repeat(MAX_COMPACT_LEN)));
     assert_eq!(
         verify(&token_with_claims(&padded_claims)),
         "token_too_large"
@@ -551,7 +613,7 @@ fn unknown_kid_is_refused() {
         );
     }
     assert_eq!(
-        code(verifier().verify(&honest_token(), &KeySet::default(), NOW)),
+        code(verifier().verify(&honest_token(), &KeySet::default(), at(NOW))),
         "unknown_kid"
     );
 }
@@ -622,7 +684,7 @@ fn wrong_audience_is_refused() {
     // A list that contains the accepted audience is fine.
     let ok = claims_set("aud", json!(["https://other.example", AUDIENCE]));
     verifier()
-        .verify(&token_with_claims(&ok), &keyset(), NOW)
+        .verify(&token_with_claims(&ok), &keyset(), at(NOW))
         .expect("aud list containing ours");
 }
 
@@ -633,12 +695,12 @@ fn empty_audience_list_is_refused() {
         "empty_audience"
     );
     // Even a verifier that accepts any audience wants a non-empty one.
-    let any = auth4agent_protocol::Verifier::new(ISSUER);
+    let any = auth4agent_protocol::Verifier::without_audience_check(ISSUER);
     assert_eq!(
         code(any.verify(
             &token_with_claims(&claims_set("aud", json!([]))),
             &keyset(),
-            NOW
+            at(NOW)
         )),
         "empty_audience"
     );
@@ -776,15 +838,15 @@ fn timed(iat: u64, exp: u64, nbf: Option<u64>) -> String {
 fn expired_is_refused_after_leeway() {
     // Default leeway 60 s: exp + 60 is the first refused second.
     verifier()
-        .verify(&timed(NOW - 900, NOW - 59, None), &keyset(), NOW)
+        .verify(&timed(NOW - 900, NOW - 59, None), &keyset(), at(NOW))
         .expect("within leeway");
     assert_eq!(verify(&timed(NOW - 900, NOW - 60, None)), "expired");
     assert_eq!(verify(&timed(NOW - 3600, NOW - 1800, None)), "expired");
     assert_eq!(
         code(
             verifier()
-                .leeway(0)
-                .verify(&timed(NOW - 900, NOW, None), &keyset(), NOW)
+                .leeway(secs(0))
+                .verify(&timed(NOW - 900, NOW, None), &keyset(), at(NOW))
         ),
         "expired"
     );
@@ -806,7 +868,11 @@ fn expired_is_refused_after_leeway() {
 #[test]
 fn not_yet_valid_is_refused() {
     verifier()
-        .verify(&timed(NOW - 10, NOW + 890, Some(NOW + 60)), &keyset(), NOW)
+        .verify(
+            &timed(NOW - 10, NOW + 890, Some(NOW + 60)),
+            &keyset(),
+            at(NOW),
+        )
         .expect("nbf within leeway");
     assert_eq!(
         verify(&timed(NOW - 10, NOW + 890, Some(NOW + 61))),
@@ -821,7 +887,7 @@ fn not_yet_valid_is_refused() {
 #[test]
 fn issued_in_future_is_refused() {
     verifier()
-        .verify(&timed(NOW + 60, NOW + 900, None), &keyset(), NOW)
+        .verify(&timed(NOW + 60, NOW + 900, None), &keyset(), at(NOW))
         .expect("iat within leeway");
     assert_eq!(
         verify(&timed(NOW + 61, NOW + 900, None)),
@@ -836,7 +902,7 @@ fn issued_in_future_is_refused() {
 #[test]
 fn lifetime_too_long_is_refused() {
     verifier()
-        .verify(&timed(NOW - 10, NOW - 10 + 3600, None), &keyset(), NOW)
+        .verify(&timed(NOW - 10, NOW - 10 + 3600, None), &keyset(), at(NOW))
         .expect("exactly the max");
     assert_eq!(
         verify(&timed(NOW - 10, NOW - 10 + 3601, None)),
@@ -849,8 +915,8 @@ fn lifetime_too_long_is_refused() {
     assert_eq!(
         code(
             verifier()
-                .max_lifetime(300)
-                .verify(&honest_token(), &keyset(), NOW)
+                .max_lifetime(secs(300))
+                .verify(&honest_token(), &keyset(), at(NOW))
         ),
         "lifetime_too_long"
     );
@@ -875,7 +941,7 @@ fn challenge() -> Challenge {
     Challenge {
         id: CHALLENGE_ID.into(),
         nonce: nonce(),
-        expires_at: NOW + 60,
+        expires_at: at(NOW + 60),
         did: agent_did(),
     }
 }
@@ -908,7 +974,13 @@ fn verify_proof(compact: &str) -> &'static str {
         Ok(p) => p,
         Err(e) => return e.code(),
     };
-    code(p.verify(&agent_key().public_key(), ISSUER, &challenge(), NOW, 60))
+    code(p.verify(
+        &agent_key().public_key(),
+        ISSUER,
+        &challenge(),
+        at(NOW),
+        secs(60),
+    ))
 }
 
 #[test]
@@ -917,17 +989,96 @@ fn honest_proof_is_accepted_both_hand_built_and_signed() {
     assert_eq!(p.challenge_id(), CHALLENGE_ID);
     assert_eq!(p.did().unwrap(), agent_did());
     let claims = p
-        .verify(&agent_key().public_key(), ISSUER, &challenge(), NOW, 60)
+        .verify(
+            &agent_key().public_key(),
+            ISSUER,
+            &challenge(),
+            at(NOW),
+            secs(60),
+        )
         .unwrap();
-    assert_eq!(claims.ttl, 900);
+    assert_eq!(claims.ttl, NonZeroU64::new(900));
 
     let typed: auth4agent_protocol::ProofClaims = serde_json::from_value(proof_claims()).unwrap();
     let signed = sign_proof(&agent_key(), &typed).unwrap();
     let back = UnverifiedProof::decode(&signed)
         .unwrap()
-        .verify(&agent_key().public_key(), ISSUER, &challenge(), NOW, 60)
+        .verify(
+            &agent_key().public_key(),
+            ISSUER,
+            &challenge(),
+            at(NOW),
+            secs(60),
+        )
         .unwrap();
     assert_eq!(back, typed);
+}
+
+#[test]
+fn proof_ttl_zero_and_absent_both_ask_for_the_default() {
+    let verified = |claims: &Value| {
+        UnverifiedProof::decode(&proof_with(claims))
+            .unwrap()
+            .verify(
+                &agent_key().public_key(),
+                ISSUER,
+                &challenge(),
+                at(NOW),
+                secs(60),
+            )
+            .unwrap()
+    };
+    // `0` is valid on the wire and means "the server default", like an absent `ttl`.
+    let mut zero = proof_claims();
+    zero["ttl"] = json!(0);
+    assert_eq!(verified(&zero).ttl, None);
+    let mut absent = proof_claims();
+    absent.as_object_mut().unwrap().remove("ttl");
+    assert_eq!(verified(&absent).ttl, None);
+    let typed: auth4agent_protocol::ProofClaims = serde_json::from_value(zero).unwrap();
+    assert_eq!(typed.ttl, None);
+    // A proof asking for the default omits `ttl`.
+    let written = serde_json::to_value(&typed).unwrap();
+    assert!(written.get("ttl").is_none(), "{written}");
+}
+
+#[test]
+fn answer_builds_the_proof_a_server_accepts() {
+    let scope = ScopeSet::parse("write:orders read:orders").unwrap();
+    let nonce = nonce();
+    let claims = auth4agent_protocol::ProofClaims::answer(
+        &agent_did(),
+        auth4agent_protocol::ReceivedChallenge {
+            id: CHALLENGE_ID,
+            nonce: &nonce,
+        },
+        ISSUER,
+        auth4agent_protocol::RequestedToken {
+            scope: &scope,
+            audience: AUDIENCE,
+            ttl: NonZeroU64::new(900),
+        },
+        at(NOW),
+    );
+    assert_eq!(
+        serde_json::to_value(&claims).unwrap(),
+        json!({
+            "iss": agent_did().as_str(), "sub": agent_did().as_str(), "aud": ISSUER,
+            "challenge_id": CHALLENGE_ID, "nonce": nonce, "scope": "read:orders write:orders",
+            "token_aud": AUDIENCE, "ttl": 900, "iat": NOW, "exp": NOW + 60,
+        })
+    );
+    let back = UnverifiedProof::decode(&sign_proof(&agent_key(), &claims).unwrap())
+        .unwrap()
+        .verify(
+            &agent_key().public_key(),
+            ISSUER,
+            &challenge(),
+            at(NOW),
+            secs(60),
+        )
+        .unwrap();
+    assert_eq!(back, claims);
 }
 
 #[test]
@@ -938,8 +1089,8 @@ fn proof_for_another_server_is_refused() {
             &agent_key().public_key(),
             "https://other.example",
             &challenge(),
-            NOW,
-            60
+            at(NOW),
+            secs(60)
         )),
         "wrong_audience"
     );
@@ -1015,7 +1166,7 @@ fn proof_from_another_did_is_refused() {
         ..challenge()
     };
     assert_eq!(
-        code(p.verify(&agent_key().public_key(), ISSUER, &ch, NOW, 60)),
+        code(p.verify(&agent_key().public_key(), ISSUER, &ch, at(NOW), secs(60))),
         "wrong_subject"
     );
 }
@@ -1038,7 +1189,13 @@ fn proof_signed_by_another_key_is_refused() {
     // Key of the DID's domain but not the DID's own: the DID fingerprint binds the key.
     let p = UnverifiedProof::decode(&sign_proof(&attacker_key(), &typed).unwrap()).unwrap();
     assert_eq!(
-        code(p.verify(&attacker_key().public_key(), ISSUER, &challenge(), NOW, 60)),
+        code(p.verify(
+            &attacker_key().public_key(),
+            ISSUER,
+            &challenge(),
+            at(NOW),
+            secs(60)
+        )),
         "wrong_subject"
     );
 }
@@ -1148,7 +1305,7 @@ const BODY: &[u8] = br#"{"public_key":"x"}"#;
 const JTI: &str = "req_0123456789abcdef";
 
 fn signed_request() -> String {
-    sign_request(&agent_key(), "POST", URL, BODY, NOW, JTI).unwrap()
+    sign_request(&agent_key(), "POST", URL, BODY, at(NOW), JTI).unwrap()
 }
 
 fn verify_request_with(compact: &str, method: &str, url: &str, body: &[u8]) -> &'static str {
@@ -1156,7 +1313,14 @@ fn verify_request_with(compact: &str, method: &str, url: &str, body: &[u8]) -> &
         Ok(r) => r,
         Err(e) => return e.code(),
     };
-    code(r.verify(&agent_key().public_key(), method, url, body, NOW, 60))
+    code(r.verify(
+        &agent_key().public_key(),
+        method,
+        url,
+        body,
+        at(NOW),
+        secs(60),
+    ))
 }
 
 fn verify_request(compact: &str) -> &'static str {
@@ -1186,10 +1350,17 @@ fn honest_request_is_accepted() {
     let r = UnverifiedRequest::decode(&signed_request()).unwrap();
     assert_eq!(r.kid(), agent_key().public_key().thumbprint());
     let v = r
-        .verify(&agent_key().public_key(), "POST", URL, BODY, NOW, 60)
+        .verify(
+            &agent_key().public_key(),
+            "POST",
+            URL,
+            BODY,
+            at(NOW),
+            secs(60),
+        )
         .unwrap();
     assert_eq!(v.jti(), JTI);
-    assert_eq!(v.exp(), NOW + 60);
+    assert_eq!(v.exp(), at(NOW + 60));
     assert_eq!(v.kid(), agent_key().public_key().thumbprint());
     // The hand-built twin verifies the same way, and the URL may differ in case, default port and query.
     UnverifiedRequest::decode(&request_with(&request_claims()))
@@ -1199,8 +1370,8 @@ fn honest_request_is_accepted() {
             "POST",
             "HTTPS://Auth.Example.com:443/v1/operators/example.com/agents?x=1",
             BODY,
-            NOW,
-            60,
+            at(NOW),
+            secs(60),
         )
         .unwrap();
 }
@@ -1268,7 +1439,7 @@ fn request_times_are_checked() {
         verify_request(&request_set("exp", json!(true))),
         "invalid_numeric_date"
     );
-    let old = sign_request(&agent_key(), "POST", URL, BODY, NOW - 121, JTI).unwrap();
+    let old = sign_request(&agent_key(), "POST", URL, BODY, at(NOW - 121), JTI).unwrap();
     assert_eq!(verify_request(&old), "expired");
 }
 
@@ -1300,7 +1471,7 @@ fn request_missing_claims_are_refused() {
 #[test]
 fn request_by_another_key_is_refused() {
     // The attacker signs with its own key and kid: not the key allowed to make this call.
-    let theirs = sign_request(&attacker_key(), "POST", URL, BODY, NOW, JTI).unwrap();
+    let theirs = sign_request(&attacker_key(), "POST", URL, BODY, at(NOW), JTI).unwrap();
     assert_eq!(verify_request(&theirs), "unknown_kid");
     // The attacker claims the agent's kid.
     let h = json!({ "alg": "EdDSA", "typ": typ::REQUEST, "kid": agent_key().public_key().thumbprint() });

@@ -1,16 +1,20 @@
 //! Regenerates the worked examples in `spec/examples/` from fixed keys and compares them with the committed files,
 //! so the spec can never drift from what the code signs. Set `AUTH4AGENT_REGEN_EXAMPLES=1` to rewrite them.
 
+use std::num::NonZeroU64;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use auth4agent_protocol::{
     AccessTokenClaims, Audience, Challenge, Confirmation, Did, Domain, KeySet, ProofClaims,
-    SigningKey, TxtRecord, UnverifiedProof, UnverifiedRequest, Verifier, did_document,
-    encoding::b64url_decode, issue_token, sign_proof, sign_request,
+    ReceivedChallenge, RequestedToken, ScopeSet, SigningKey, TxtRecord, UnixTime, UnverifiedProof,
+    UnverifiedRequest, Verifier, b64url_decode, did_document, issue_token, sign_proof,
+    sign_request,
 };
 use serde_json::{Value, json};
 
 const NOW: u64 = 1_767_225_600; // 2026-01-01T00:00:00Z
+const AT: UnixTime = UnixTime::from_secs(NOW);
 const ISSUER: &str = "https://auth.example.com";
 const DOMAIN: &str = "example.com";
 
@@ -59,10 +63,17 @@ fn examples() -> Vec<(&'static str, Value)> {
     .unwrap();
     let url = format!("{ISSUER}/v1/operators");
     let jti = "Gx3a9JtQ0m7mVZ6bX5YkQw";
-    let signed = sign_request(&operator, "POST", &url, &register_body, NOW, jti).unwrap();
+    let signed = sign_request(&operator, "POST", &url, &register_body, AT, jti).unwrap();
     UnverifiedRequest::decode(&signed)
         .unwrap()
-        .verify(&operator.public_key(), "POST", &url, &register_body, NOW, 0)
+        .verify(
+            &operator.public_key(),
+            "POST",
+            &url,
+            &register_body,
+            AT,
+            Duration::ZERO,
+        )
         .unwrap();
     let signed_request = json!({
         "method": "POST", "url": url, "header_name": "Auth4Agent-Signature",
@@ -73,25 +84,27 @@ fn examples() -> Vec<(&'static str, Value)> {
     let challenge = Challenge {
         id: "ch_aaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
         nonce: "n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-x".into(),
-        expires_at: NOW + 60,
+        expires_at: AT.saturating_add(Duration::from_secs(60)),
         did: did.clone(),
     };
-    let proof_claims = ProofClaims {
-        iss: did.to_string(),
-        sub: did.to_string(),
-        aud: ISSUER.into(),
-        challenge_id: challenge.id.clone(),
-        nonce: challenge.nonce.clone(),
-        scope: "files:read tickets:write".into(),
-        token_aud: "https://api.example.com".into(),
-        ttl: 900,
-        iat: NOW,
-        exp: NOW + 60,
-    };
+    let proof_claims = ProofClaims::answer(
+        &did,
+        ReceivedChallenge {
+            id: &challenge.id,
+            nonce: &challenge.nonce,
+        },
+        ISSUER,
+        RequestedToken {
+            scope: &ScopeSet::parse("files:read tickets:write").unwrap(),
+            audience: "https://api.example.com",
+            ttl: NonZeroU64::new(900),
+        },
+        AT,
+    );
     let proof = sign_proof(&agent, &proof_claims).unwrap();
     UnverifiedProof::decode(&proof)
         .unwrap()
-        .verify(&agent.public_key(), ISSUER, &challenge, NOW, 0)
+        .verify(&agent.public_key(), ISSUER, &challenge, AT, Duration::ZERO)
         .unwrap();
     let challenge_example = json!({
         "request": {"did": did.as_str()},
@@ -115,9 +128,8 @@ fn examples() -> Vec<(&'static str, Value)> {
     };
     let token = issue_token(&server, &server_kid, &claims).unwrap();
     let key_set = KeySet::from_keys([(server_kid.clone(), server.public_key())]).unwrap();
-    Verifier::new(ISSUER)
-        .audience("https://api.example.com")
-        .verify(&token, &key_set, NOW + 1)
+    Verifier::new(ISSUER, "https://api.example.com")
+        .verify(&token, &key_set, UnixTime::from_secs(NOW + 1))
         .unwrap();
     let token_example = json!({
         "response": {"token": token, "token_type": "Bearer", "expires_at": NOW + 900,
@@ -150,7 +162,7 @@ fn spec_examples_match_the_code() {
             continue;
         }
         let committed = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("{}: {e}; run AUTH4AGENT_REGEN_EXAMPLES=1 cargo test -p auth4agent-protocol --test spec_examples", path.display())
+            panic!("{}: {e}; run AUTH4AGENT_REGEN_EXAMPLES=1 cargo test -p auth4agent-protocol --test protocol spec_examples", path.display())
         });
         assert_eq!(
             committed, text,
