@@ -129,6 +129,9 @@ impl FromRequest<AppState> for TokenFormBody {
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| media_type_is(v, "application/x-www-form-urlencoded"));
+        // The body is read (within the size limit and the request timeout) before the media type is
+        // judged, as for the JSON endpoints.
+        let body = read_body(req, state).await?;
         if !form_content {
             return Err(AppError::new(
                 axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -136,7 +139,6 @@ impl FromRequest<AppState> for TokenFormBody {
                 "the token request must be sent as application/x-www-form-urlencoded",
             ));
         }
-        let body = read_body(req, state).await?;
         TokenForm::parse(&body)
             .map(TokenFormBody)
             .map_err(|refusal| ServiceError::refused(refusal.code, refusal.message).into())
