@@ -1,12 +1,13 @@
 //! The OAuth client credentials flow against a real server: the CLI's `--flow client-credentials`
-//! (same report as the challenge flow), josekit (an independent Rust JOSE implementation) verifying
-//! our access tokens and signing an assertion we accept, and single use of one assertion raced
-//! across PostgreSQL replicas.
+//! (same report as the challenge flow), and josekit (an independent Rust JOSE implementation, run
+//! as the `interop/josekit` tool) verifying our access tokens and signing an assertion we accept.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use auth4agent_protocol::SigningKey;
-use auth4agent_testkit::{Signer, unix_now};
-use josekit::jws::{EdDSA, JwsHeader};
-use josekit::jwt::{self, JwtPayload};
+use auth4agent_testkit::{Signer, unix_now, workspace_root};
 use serde_json::Value;
 
 use crate::support::{AUD, World, assert_valid, str_field};
@@ -67,61 +68,103 @@ fn cli_client_credentials_flow_reports_what_the_challenge_flow_does() {
         .assert_error("ttl_not_supported");
 }
 
+/// The josekit tool (interop/josekit, its own workspace: see its Cargo.toml), built on first use.
+fn josekit_tool() -> PathBuf {
+    let root = workspace_root();
+    let target = root.join("target").join("interop-josekit");
+    let cargo = std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .env("CARGO_TARGET_DIR", &target)
+        .args([
+            "build",
+            "--quiet",
+            "--manifest-path",
+            "interop/josekit/Cargo.toml",
+        ])
+        .status()
+        .expect("run cargo to build interop/josekit");
+    assert!(
+        status.success(),
+        "building interop/josekit failed (needs OpenSSL's headers: libssl-dev)"
+    );
+    target.join("debug").join("auth4agent-josekit-interop")
+}
+
+fn run_tool(tool: &Path, args: &[&str], stdin: &str) -> (bool, String, String) {
+    let mut child = Command::new(tool)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run the josekit tool");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(stdin.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).trim().to_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
 #[test]
 fn josekit_verifies_our_tokens_and_signs_assertions_we_accept() {
+    let tool = josekit_tool();
     let world = World::new();
     let (_operator, agent) = world.operator_and_agent();
     let issuer = world.server.url();
     let http = world.server.http();
 
-    // Our token, verified by josekit with the key from the published JWKS.
+    // Our token, verified by josekit with the key the published JWKS names.
     let token = agent.token("read");
-    let jwks: Value = http
-        .get("/.well-known/jwks.json")
-        .expect("JWKS")
-        .json()
-        .clone();
-    let header = jwt::decode_header(&token).expect("header");
-    assert_eq!(header.claim("typ"), Some(&Value::from("at+jwt")));
-    let kid = header
-        .claim("kid")
-        .and_then(Value::as_str)
-        .expect("kid")
-        .to_owned();
-    let jwk = jwks["keys"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|k| k["kid"] == kid.as_str())
-        .expect("kid in the JWKS");
-    let jwk = josekit::jwk::Jwk::from_bytes(jwk.to_string()).expect("josekit reads the JWK");
-    let verifier = EdDSA.verifier_from_jwk(&jwk).expect("EdDSA verifier");
-    let (payload, _) =
-        jwt::decode_with_verifier(&token, &verifier).expect("josekit verifies our token");
-    assert_eq!(payload.subject(), Some(agent.did.as_str()));
-    assert_eq!(payload.issuer(), Some(issuer.as_str()));
+    let jwks = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(
+        jwks.path(),
+        http.get("/.well-known/jwks.json").expect("JWKS").body,
+    )
+    .unwrap();
+    let jwks_path = jwks.path().to_str().unwrap();
+    let (ok, out, err) = run_tool(&tool, &["verify", jwks_path], &token);
+    assert!(ok, "josekit refused our token: {err}");
+    let verified: Value = serde_json::from_str(&out).expect("JSON");
+    assert_eq!(verified["typ"], "at+jwt");
+    assert_eq!(verified["claims"]["sub"], agent.did.as_str());
+    assert_eq!(verified["claims"]["iss"], issuer.as_str());
     let mut tampered = token.clone();
     tampered.insert(token.find('.').unwrap() + 3, 'x');
-    assert!(jwt::decode_with_verifier(&tampered, &verifier).is_err());
+    assert!(
+        !run_tool(&tool, &["verify", jwks_path], &tampered).0,
+        "josekit must refuse a tampered token"
+    );
 
     // An assertion signed by josekit with the agent key file as it is on disk.
-    let pem = std::fs::read(agent.cli.home().join("keys").join("agent.key")).expect("key file");
-    let signer = EdDSA
-        .signer_from_pem(&pem)
-        .expect("josekit reads the PKCS#8 key");
-    let mut header = JwsHeader::new();
-    header.set_token_type("JWT");
-    let mut payload = JwtPayload::new();
-    payload.set_issuer(&agent.did);
-    payload.set_subject(&agent.did);
-    payload.set_audience(vec![format!("{issuer}/oauth/token")]);
-    let now = std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix_now());
-    payload.set_issued_at(&now);
-    payload.set_expires_at(&(now + std::time::Duration::from_secs(120)));
-    payload.set_jwt_id(auth4agent_protocol::b64url_encode(
-        &rand::random::<[u8; 16]>(),
-    ));
-    let assertion = jwt::encode_with_signer(&payload, &header, &signer).expect("josekit signs");
+    let key_file = agent.cli.home().join("keys").join("agent.key");
+    let now = unix_now();
+    let sign = |key: &Path, jti: &str| {
+        let (ok, assertion, err) = run_tool(
+            &tool,
+            &[
+                "sign-assertion",
+                key.to_str().unwrap(),
+                &agent.did,
+                &format!("{issuer}/oauth/token"),
+                &now.to_string(),
+                &(now + 120).to_string(),
+                jti,
+            ],
+            "",
+        );
+        assert!(ok, "josekit could not sign: {err}");
+        assertion
+    };
+    let jti = auth4agent_protocol::b64url_encode(&rand::random::<[u8; 16]>());
+    let assertion = sign(&key_file, &jti);
     let form = Signer::token_form(&assertion, &[("scope", "read"), ("resource", AUD)]);
     let answer = http
         .post_form("/oauth/token", &form)
@@ -142,15 +185,13 @@ fn josekit_verifies_our_tokens_and_signs_assertions_we_accept() {
         "client_assertion_replayed"
     );
 
-    // Signed by another key (josekit, a fresh key): refused.
-    let stranger = SigningKey::from_seed(&rand::random::<[u8; 32]>());
-    let pem = stranger.to_pkcs8_pem().expect("PEM");
-    let forged = jwt::encode_with_signer(
-        &payload,
-        &header,
-        &EdDSA.signer_from_pem(pem.as_bytes()).expect("signer"),
-    )
-    .expect("sign");
+    // Signed by another key (josekit, a fresh key file): refused.
+    let stranger = tempfile::NamedTempFile::new().unwrap();
+    let pem = SigningKey::from_seed(&rand::random::<[u8; 32]>())
+        .to_pkcs8_pem()
+        .unwrap();
+    std::fs::write(stranger.path(), pem.as_bytes()).unwrap();
+    let forged = sign(stranger.path(), "another-jti");
     let form = Signer::token_form(&forged, &[("resource", AUD)]);
     let refused = http
         .post_form("/oauth/token", &form)
