@@ -55,6 +55,13 @@ half=$((best / 2))
 "${LG[@]}" --agents 1000 --concurrency "$bestc" --rate "$half" > "$OUT/issue-half.json"
 summary "$OUT/issue-half.json" | tee -a "$OUT/summary.txt"
 
+# 2a. One round trip: client credentials with a private_key_jwt assertion, back to back with the challenge path at
+# the same concurrency (compare within the pair only).
+"${LG[@]}" --agents 1000 --concurrency "$bestc" --mode issue > "$OUT/pair-issue.json"
+"${LG[@]}" --agents 1000 --concurrency "$bestc" --mode client-credentials > "$OUT/pair-client-credentials.json"
+summary "$OUT/pair-issue.json" | tee -a "$OUT/summary.txt"
+summary "$OUT/pair-client-credentials.json" | tee -a "$OUT/summary.txt"
+
 # 2b. Same, database on tmpfs (no fsync cost): the CPU ceiling of the issuance path.
 rm -f /dev/shm/a4a-bench.db*
 "${LG[@]}" --agents 1000 --concurrency "$bestc" --db /dev/shm/a4a-bench.db > "$OUT/issue-tmpfs.json"

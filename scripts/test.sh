@@ -11,8 +11,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
-# The interop tests run the shipped Python (PyJWT) and Node (jose) verifiers.
-python3 -m pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt
+# The interop tests run the shipped Python (PyJWT) and Node (jose) verifiers; the OAuth client tests run
+# Authlib (examples/oauth) and the MCP Python SDK (examples/mcp) at their pinned versions.
+python3 -m pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt \
+    -r examples/oauth/requirements.txt -r examples/mcp/requirements.txt
 [ -d examples/node/node_modules/jose ] || npm ci --prefix examples/node --silent --no-audit --no-fund
 cargo build --workspace --bins --examples
 

@@ -10,6 +10,9 @@ pub struct Configuration {
     pub issuer: String,
     pub jwks_uri: String,
     pub limits: Limits,
+    /// The RFC 8414 authorization server metadata (absent from servers without the OAuth endpoint).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_authorization_server: Option<String>,
     pub proof_typ: String,
     pub request_signature_header: String,
     pub request_typ: String,
@@ -25,6 +28,9 @@ pub struct Endpoints {
     pub health: String,
     pub introspect: String,
     pub jwks: String,
+    /// The OAuth token endpoint (absent from servers without it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oauth_token: Option<String>,
     pub operators: String,
     pub ready: String,
     pub revoke: String,
@@ -56,12 +62,15 @@ mod tests {
     const EXAMPLE: &str = concat!(
         r#"{"endpoints":{"agents":"https://auth.example.com/v1/agents","challenge":"https://auth.example.com/v1/challenge","#,
         r#""health":"https://auth.example.com/health","introspect":"https://auth.example.com/v1/introspect","#,
-        r#""jwks":"https://auth.example.com/.well-known/jwks.json","operators":"https://auth.example.com/v1/operators","#,
+        r#""jwks":"https://auth.example.com/.well-known/jwks.json","oauth_token":"https://auth.example.com/oauth/token","#,
+        r#""operators":"https://auth.example.com/v1/operators","#,
         r#""ready":"https://auth.example.com/ready","revoke":"https://auth.example.com/v1/revoke","#,
         r#""token":"https://auth.example.com/v1/token"},"issuer":"https://auth.example.com","#,
         r#""jwks_uri":"https://auth.example.com/.well-known/jwks.json","#,
         r#""limits":{"challenge_ttl":60,"leeway":60,"max_body_bytes":65536,"request_max_age":120,"#,
-        r#""token_default_ttl":900,"token_max_ttl":3600},"proof_typ":"auth4agent-proof+jwt","#,
+        r#""token_default_ttl":900,"token_max_ttl":3600},"#,
+        r#""oauth_authorization_server":"https://auth.example.com/.well-known/oauth-authorization-server","#,
+        r#""proof_typ":"auth4agent-proof+jwt","#,
         r#""request_signature_header":"Auth4Agent-Signature","request_typ":"auth4agent-req+jwt","#,
         r#""signing_alg_values_supported":["EdDSA"],"token_types_supported":["at+jwt"]}"#
     );

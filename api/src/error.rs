@@ -78,6 +78,12 @@ error_codes! {
     InvalidScope = "invalid_scope" => 400,
     InvalidTtl = "invalid_ttl" => 400,
     InvalidAudience = "invalid_audience" => 400,
+    /// `POST /oauth/token`: a `grant_type` other than `client_credentials`.
+    UnsupportedGrantType = "unsupported_grant_type" => 400,
+    /// `POST /oauth/token`: `resource` missing, repeated, or not an absolute URI (RFC 8707).
+    InvalidTarget = "invalid_target" => 400,
+    /// `/oauth/authorize`: this server has no authorization grant; every request is refused (RFC 6749 §4.1.2.1).
+    UnsupportedResponseType = "unsupported_response_type" => 400,
     MissingSignature = "missing_signature" => 401,
     InvalidSignature = "invalid_signature" => 401,
     RequestExpired = "request_expired" => 401,
@@ -85,6 +91,8 @@ error_codes! {
     HtuMismatch = "htu_mismatch" => 401,
     BodyHashMismatch = "body_hash_mismatch" => 401,
     InvalidProof = "invalid_proof" => 401,
+    /// `POST /oauth/token`: the client assertion is missing, malformed, or fails a check (RFC 7523 §3).
+    InvalidClientAssertion = "invalid_client_assertion" => 401,
     /// The token given to `/v1/revoke` is not a token of this server.
     InvalidToken = "invalid_token" => 401,
     Forbidden = "forbidden" => 403,
@@ -102,6 +110,8 @@ error_codes! {
     AgentExists = "agent_exists" => 409,
     ChallengeUsed = "challenge_used" => 409,
     RequestReplayed = "request_replayed" => 409,
+    /// `POST /oauth/token`: this client assertion (`jti`) was already used.
+    ClientAssertionReplayed = "client_assertion_replayed" => 409,
     AgentRevoked = "agent_revoked" => 409,
     ChallengeExpired = "challenge_expired" => 410,
     PayloadTooLarge = "payload_too_large" => 413,

@@ -14,6 +14,7 @@ pub mod agents;
 pub mod discovery;
 pub mod error;
 pub mod health;
+pub mod oauth;
 pub mod operators;
 pub mod routes;
 pub mod tokens;
@@ -22,6 +23,10 @@ pub use agents::{Agent, AgentList, AgentStatus, RegisterAgent, SetScopes};
 pub use discovery::{Configuration, Endpoints, Limits};
 pub use error::{ErrorBody, ErrorCode, status_of};
 pub use health::{Health, Ready};
+pub use oauth::{
+    AuthorizationServerMetadata, FormRefusal, OAuthErrorBody, OAuthTokenResponse, TokenForm,
+    oauth_error,
+};
 pub use operators::{
     Operator, OperatorStatus, RegisterOperator, Revocations, RevokedAgent, RevokedToken,
     VerificationInstructions,

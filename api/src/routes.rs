@@ -33,6 +33,13 @@ pub const HEALTH: &str = "/health";
 pub const READY: &str = "/ready";
 pub const JWKS: &str = "/.well-known/jwks.json";
 pub const CONFIGURATION: &str = "/.well-known/auth4agent-configuration";
+/// RFC 8414 authorization server metadata.
+pub const OAUTH_METADATA: &str = "/.well-known/oauth-authorization-server";
+/// The OAuth token endpoint (client credentials with `private_key_jwt`).
+pub const OAUTH_TOKEN: &str = "/oauth/token";
+/// The OAuth authorization endpoint: present because OAuth clients require one in the metadata, and
+/// refusing every request (`unsupported_response_type`): no grant of this server uses it.
+pub const OAUTH_AUTHORIZE: &str = "/oauth/authorize";
 
 pub const OPERATORS: &str = "/v1/operators";
 pub const OPERATOR: &str = "/v1/operators/{id}";
@@ -69,6 +76,9 @@ pub const ALL: &[Route] = &[
     route(READY, &[Method::Get]),
     route(JWKS, &[Method::Get]),
     route(CONFIGURATION, &[Method::Get]),
+    route(OAUTH_METADATA, &[Method::Get]),
+    route(OAUTH_TOKEN, &[Method::Post]),
+    route(OAUTH_AUTHORIZE, &[Method::Get, Method::Post]),
     route(OPERATORS, &[Method::Post]),
     route(OPERATOR, &[Method::Get]),
     route(OPERATOR_VERIFICATION, &[Method::Get, Method::Post]),

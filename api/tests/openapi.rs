@@ -96,18 +96,35 @@ fn paths_and_methods_are_ours() {
     }
 }
 
-/// The error codes an error response's schema enumerates (`allOf: [Error, {properties: {error: {enum}}}]`).
+/// The auth4agent error codes an error response's schema enumerates: `allOf: [Error, {properties: {error:
+/// {enum}}}]`, or on the OAuth endpoints `allOf: [OAuthError, {properties: {auth4agent_error: {enum}}}]`.
 fn enumerated_codes(doc: &Value, response: &Value) -> Vec<String> {
+    let member = if is_oauth_error(doc, response) {
+        "auth4agent_error"
+    } else {
+        "error"
+    };
+    enumerated(doc, response, member)
+}
+
+fn enumerated(doc: &Value, response: &Value, member: &str) -> Vec<String> {
     let schema = resolve(doc, &response["content"]["application/json"]["schema"]);
     let Some(parts) = schema["allOf"].as_array() else {
         return Vec::new();
     };
     parts
         .iter()
-        .filter_map(|part| part.pointer("/properties/error/enum"))
+        .filter_map(|part| part.pointer(&format!("/properties/{member}/enum")))
         .flat_map(|codes| codes.as_array().expect("an enum is a list"))
         .map(|code| code.as_str().expect("codes are strings").to_owned())
         .collect()
+}
+
+/// Whether an error response is an RFC 6749 §5.2 body (`allOf` starting with `OAuthError`).
+fn is_oauth_error(doc: &Value, response: &Value) -> bool {
+    let schema = resolve(doc, &response["content"]["application/json"]["schema"]);
+    schema.pointer("/allOf/0/$ref").and_then(Value::as_str)
+        == Some("#/components/schemas/OAuthError")
 }
 
 /// The codes of a description's bullet list (`- \`code\`: meaning`).
@@ -146,10 +163,25 @@ fn error_codes_and_statuses_match_the_table() {
                         "{method} {path} {status}: description vs enum"
                     );
                 }
+                let oauth = is_oauth_error(&doc, response);
+                let oauth_codes = enumerated(&doc, response, "error");
                 for code in codes {
                     let known = ErrorCode::parse(&code)
                         .unwrap_or_else(|| panic!("{method} {path}: unknown code {code}"));
-                    assert_eq!(known.status(), status, "{method} {path}: status of {code}");
+                    if oauth {
+                        // The OAuth endpoints send RFC 6749 statuses; the table maps each code.
+                        let (oauth_status, oauth_code) = oauth_error(known);
+                        assert_eq!(
+                            oauth_status, status,
+                            "{method} {path}: OAuth status of {code}"
+                        );
+                        assert!(
+                            oauth_codes.iter().any(|c| c == oauth_code),
+                            "{method} {path} {status}: {code} is sent as {oauth_code}, not enumerated"
+                        );
+                    } else {
+                        assert_eq!(known.status(), status, "{method} {path}: status of {code}");
+                    }
                     seen.insert(code);
                 }
             }
@@ -189,6 +221,20 @@ fn endpoints_name_our_schemas() {
         (routes::READY, Get, None, 200, "Ready"),
         (routes::JWKS, Get, None, 200, "Jwks"),
         (routes::CONFIGURATION, Get, None, 200, "Discovery"),
+        (
+            routes::OAUTH_METADATA,
+            Get,
+            None,
+            200,
+            "AuthorizationServerMetadata",
+        ),
+        (
+            routes::OAUTH_TOKEN,
+            Post,
+            Some("OAuthTokenRequest"),
+            200,
+            "OAuthTokenResponse",
+        ),
         (
             routes::OPERATORS,
             Post,
@@ -254,11 +300,34 @@ fn endpoints_name_our_schemas() {
             "RevokeResponse",
         ),
     ];
+    // Routes that only ever refuse: no body, no success answer.
+    let refusing = [
+        (routes::OAUTH_AUTHORIZE, Get),
+        (routes::OAUTH_AUTHORIZE, Post),
+    ];
     let doc = document();
     let count: usize = routes::ALL.iter().map(|r| r.methods.len()).sum();
-    assert_eq!(expected.len(), count, "one row per route and method");
+    assert_eq!(
+        expected.len() + refusing.len(),
+        count,
+        "one row per route and method"
+    );
+    for (path, method) in refusing {
+        let operation = &doc["paths"][path][method_name(method)];
+        assert!(operation.is_object(), "{method} {path} is documented");
+        assert!(
+            operation["requestBody"].is_null(),
+            "{method} {path}: no body"
+        );
+        let responses = operation["responses"].as_object().unwrap();
+        assert!(
+            responses.keys().all(|s| s.starts_with('4')),
+            "{method} {path}: refusals only"
+        );
+    }
     let schema_ref = |node: &Value| {
         node.pointer("/content/application~1json/schema/$ref")
+            .or_else(|| node.pointer("/content/application~1x-www-form-urlencoded/schema/$ref"))
             .and_then(Value::as_str)
             .and_then(|r| r.strip_prefix("#/components/schemas/"))
             .map(str::to_owned)
@@ -409,6 +478,7 @@ fn configuration() -> Configuration {
             health: url(routes::HEALTH),
             introspect: url(routes::INTROSPECT),
             jwks: url(routes::JWKS),
+            oauth_token: Some(url(routes::OAUTH_TOKEN)),
             operators: url(routes::OPERATORS),
             ready: url(routes::READY),
             revoke: url(routes::REVOKE),
@@ -416,6 +486,7 @@ fn configuration() -> Configuration {
         },
         issuer: url(""),
         jwks_uri: url(routes::JWKS),
+        oauth_authorization_server: Some(url(routes::OAUTH_METADATA)),
         limits: Limits {
             challenge_ttl: 60,
             leeway: 60,
@@ -429,6 +500,35 @@ fn configuration() -> Configuration {
         request_typ: "auth4agent-req+jwt".into(),
         signing_alg_values_supported: vec!["EdDSA".into()],
         token_types_supported: vec!["at+jwt".into()],
+    }
+}
+
+fn configuration_without_oauth() -> Configuration {
+    let mut doc = configuration();
+    doc.oauth_authorization_server = None;
+    doc.endpoints.oauth_token = None;
+    doc
+}
+
+fn metadata(full: bool) -> AuthorizationServerMetadata {
+    let url = |p: &str| format!("https://auth.example.com{p}");
+    AuthorizationServerMetadata {
+        auth4agent_configuration: full.then(|| url(routes::CONFIGURATION)),
+        authorization_endpoint: url(routes::OAUTH_AUTHORIZE),
+        grant_types_supported: vec!["client_credentials".into()],
+        introspection_endpoint: url(routes::INTROSPECT),
+        issuer: url(""),
+        jwks_uri: url(routes::JWKS),
+        response_types_supported: Vec::new(),
+        revocation_endpoint: url(routes::REVOKE),
+        scopes_supported: if full {
+            vec!["files:read".into()]
+        } else {
+            Vec::new()
+        },
+        token_endpoint: url(routes::OAUTH_TOKEN),
+        token_endpoint_auth_methods_supported: vec!["private_key_jwt".into()],
+        token_endpoint_auth_signing_alg_values_supported: vec!["EdDSA".into()],
     }
 }
 
@@ -458,7 +558,27 @@ fn schemas_have_the_members_our_types_serialize() {
                 keys: vec![server_key],
             }),
         ),
-        ("Discovery", sample(configuration())),
+        (
+            "Discovery",
+            samples(configuration_without_oauth(), configuration()),
+        ),
+        (
+            "OAuthError",
+            sample(OAuthErrorBody::new(ErrorCode::ClientAssertionReplayed, "replayed").1),
+        ),
+        (
+            "OAuthTokenResponse",
+            sample(OAuthTokenResponse {
+                access_token: "a.b.c".into(),
+                expires_in: 900,
+                scope: "files:read".into(),
+                token_type: "Bearer".into(),
+            }),
+        ),
+        (
+            "AuthorizationServerMetadata",
+            samples(metadata(false), metadata(true)),
+        ),
         (
             "OperatorCreateRequest",
             samples(

@@ -106,6 +106,16 @@ impl Conn {
 
     /// `POST path` (under the base URL's prefix) with a JSON `body`; returns the status and the response body.
     pub async fn post_json(&mut self, path: &str, body: &[u8]) -> Result<(u16, &[u8]), ConnError> {
+        self.post(path, "application/json", body).await
+    }
+
+    /// `POST path` with a `body` of media type `content_type`; returns the status and the response body.
+    pub async fn post(
+        &mut self,
+        path: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<(u16, &[u8]), ConnError> {
         let mut stream = match self.stream.take() {
             Some(s) if !readable_while_idle(&s).await => s,
             _ => self.open().await?,
@@ -117,7 +127,9 @@ impl Conn {
         r.extend_from_slice(path.as_bytes());
         r.extend_from_slice(b" HTTP/1.1\r\nhost: ");
         r.extend_from_slice(self.target.host.as_bytes());
-        r.extend_from_slice(b"\r\ncontent-type: application/json\r\ncontent-length: ");
+        r.extend_from_slice(b"\r\ncontent-type: ");
+        r.extend_from_slice(content_type.as_bytes());
+        r.extend_from_slice(b"\r\ncontent-length: ");
         write!(r, "{}\r\n\r\n", body.len()).map_err(|_| ConnError::Transport)?;
         r.extend_from_slice(body);
         stream

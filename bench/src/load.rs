@@ -1,4 +1,5 @@
-//! The measured loop: `concurrency` tasks each repeat one operation (challenge + token, or introspection)
+//! The measured loop: `concurrency` tasks each repeat one operation (challenge + token, a client credentials
+//! token in one round trip, or introspection)
 //! over a shared agent list for `warmup + duration`, closed-loop or paced at a total `rate` (wrk2 style:
 //! latency counts from the scheduled start, so a stalled server is not hidden by coordinated omission).
 //!
@@ -13,7 +14,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use auth4agent_protocol::{
-    Did, ProofClaims, ReceivedChallenge, RequestedToken, SigningKey, UnixTime, sign_proof,
+    ClientAssertionClaims, Did, ProofClaims, ReceivedChallenge, RequestedToken, SigningKey,
+    UnixTime, b64url_encode, encode_form, sign_client_assertion, sign_proof,
 };
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -33,6 +35,8 @@ pub enum Operation {
     Issue(Arc<IssuePlan>),
     /// `POST /v1/introspect` of pre-issued tokens; a token reported inactive counts as an error.
     Introspect(Arc<Vec<Vec<u8>>>),
+    /// `POST /oauth/token`: client credentials with a fresh client assertion each time (one round trip).
+    ClientCredentials(Arc<IssuePlan>),
 }
 
 /// Everything an issuance needs that does not depend on the server's answers, built once.
@@ -63,6 +67,12 @@ struct ChallengeReply<'a> {
 struct TokenReply<'a> {
     token: &'a str,
     expires_at: u64,
+}
+
+#[derive(Deserialize)]
+struct OAuthTokenReply<'a> {
+    access_token: &'a str,
+    expires_in: u64,
 }
 
 #[derive(Deserialize)]
@@ -131,7 +141,45 @@ impl IssuePlan {
     }
 }
 
+impl IssuePlan {
+    /// The client credentials form for `agent`: a fresh assertion (signed as an agent's OAuth library
+    /// would, with the protocol crate), the scopes and the audience as `resource`.
+    fn client_credentials_form(&self, agent: &PreparedAgent) -> Result<Vec<u8>, Failure> {
+        let jti = b64url_encode(&rand::random::<[u8; 16]>());
+        let claims = ClientAssertionClaims::new(
+            &agent.did,
+            &self.issuer,
+            clock::unix_time(),
+            Duration::from_secs(60),
+            jti,
+        );
+        let assertion = sign_client_assertion(&agent.key, &claims)
+            .map_err(|e| Failure(format!("sign_{}", e.code())))?;
+        let scope = self.request.scope.to_scope_string();
+        Ok(encode_form([
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", &assertion),
+            ("scope", &scope),
+            ("resource", &self.request.token_aud),
+        ])
+        .into_bytes())
+    }
+}
+
 impl Operation {
+    /// Client credentials tokens for `agents` (cycled), assertions addressed to `issuer`.
+    pub fn client_credentials(
+        agents: Vec<AgentIdentity>,
+        issuer: &str,
+        request: TokenRequest,
+    ) -> Operation {
+        Operation::ClientCredentials(Arc::new(IssuePlan::new(agents, issuer, request)))
+    }
+
     /// Challenge + token for `agents` (cycled), proofs addressed to `issuer`.
     pub fn issue(agents: Vec<AgentIdentity>, issuer: &str, request: TokenRequest) -> Operation {
         Operation::Issue(Arc::new(IssuePlan::new(agents, issuer, request)))
@@ -168,6 +216,24 @@ impl Operation {
                 }
                 Ok(())
             }
+            Operation::ClientCredentials(plan) => {
+                let agent = &plan.agents[n % plan.agents.len()];
+                let form = plan.client_credentials_form(agent)?;
+                let body = match conn
+                    .post("/oauth/token", "application/x-www-form-urlencoded", &form)
+                    .await
+                {
+                    Ok((200, body)) => body,
+                    Ok((status, body)) => return Err(oauth_failure(status, body)),
+                    Err(ConnError::Transport) => return Err(Failure("transport".into())),
+                    Err(ConnError::BadResponse) => return Err(Failure("bad_response".into())),
+                };
+                let token: OAuthTokenReply = parse(body)?;
+                if token.access_token.is_empty() || token.expires_in == 0 {
+                    return Err(Failure("bad_response".into()));
+                }
+                Ok(())
+            }
             Operation::Introspect(bodies) => {
                 let body = &bodies[n % bodies.len()];
                 let body = exchange(conn, "/v1/introspect", body).await?;
@@ -195,6 +261,16 @@ fn http_failure(status: u16, body: &[u8]) -> Failure {
     let code = serde_json::from_slice::<Value>(body)
         .ok()
         .and_then(|v| v["error"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    Failure(format!("http_{status}_{code}"))
+}
+
+/// A refused OAuth request becomes `http_<status>_<auth4agent_error>`.
+#[cold]
+fn oauth_failure(status: u16, body: &[u8]) -> Failure {
+    let code = serde_json::from_slice::<Value>(body)
+        .ok()
+        .and_then(|v| v["auth4agent_error"].as_str().map(str::to_owned))
         .unwrap_or_default();
     Failure(format!("http_{status}_{code}"))
 }

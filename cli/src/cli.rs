@@ -162,9 +162,22 @@ pub struct IssueArgs {
     /// Audience of the token: the service that will accept it
     #[arg(long, value_name = "AUDIENCE")]
     pub aud: String,
-    /// Token lifetime (e.g. 30s, 15m, 1h) [default: the server's default, 15m]
+    /// Token lifetime (e.g. 30s, 15m, 1h) [default: the server's default, 15m]; challenge flow only
     #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
     pub ttl: Option<u64>,
+    /// How to obtain the token: `challenge` (challenge, then a signed proof) or `client-credentials` (one
+    /// OAuth request with a private_key_jwt client assertion, RFC 7523)
+    #[arg(long, value_enum, default_value_t = Flow::Challenge)]
+    pub flow: Flow,
+}
+
+/// The token flows of `issue`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Flow {
+    /// `POST /v1/challenge`, then `POST /v1/token` with a proof answering it
+    Challenge,
+    /// `POST /oauth/token`: client credentials with a private_key_jwt client assertion
+    ClientCredentials,
 }
 
 #[derive(Args, Debug)]

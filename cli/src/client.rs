@@ -6,6 +6,7 @@
 
 use std::time::Duration;
 
+use auth4agent_api::OAuthErrorBody;
 use auth4agent_api::discovery::Configuration;
 use auth4agent_api::error::ErrorBody;
 use auth4agent_api::routes::{self, Method};
@@ -72,6 +73,19 @@ impl Client {
             .post(self.url(path))
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(body_bytes(body));
+        self.answer(request, path)
+    }
+
+    /// Posts an `application/x-www-form-urlencoded` body (the OAuth token endpoint's).
+    pub fn post_form<T: DeserializeOwned>(&self, path: &str, form: String) -> Result<T> {
+        let request = self
+            .http
+            .post(self.url(path))
+            .header(
+                reqwest::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(form);
         self.answer(request, path)
     }
 
@@ -206,7 +220,10 @@ fn check_status(response: Response, url: &str) -> Result<Response> {
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body: Option<ErrorBody> = response.json().ok();
+    let body: Option<ErrorBody> = response
+        .json::<serde_json::Value>()
+        .ok()
+        .and_then(error_body);
     let Some(body) = body else {
         return Err(CliError::network(
             "unexpected_response",
@@ -231,6 +248,18 @@ fn check_status(response: Response, url: &str) -> Result<Response> {
         err = err.with_hint(format!("wait {after}s and retry"));
     }
     Err(err)
+}
+
+/// The `{error, message}` of an error body; an OAuth endpoint's RFC 6749 §5.2 body gives its `auth4agent_error`
+/// and `error_description` instead.
+fn error_body(value: serde_json::Value) -> Option<ErrorBody> {
+    if let Ok(oauth) = serde_json::from_value::<OAuthErrorBody>(value.clone()) {
+        return Some(ErrorBody {
+            error: oauth.auth4agent_error,
+            message: oauth.error_description,
+        });
+    }
+    serde_json::from_value(value).ok()
 }
 
 /// What to do next, for each server error code that has a useful answer.
@@ -271,15 +300,17 @@ pub fn hint_for(code: &str) -> Option<&'static str> {
         "agent_exists" => {
             "this agent is already registered; `auth4agent agent-scopes list` shows it"
         }
-        "request_expired" | "invalid_signature" | "invalid_proof" => {
+        "request_expired" | "invalid_signature" | "invalid_proof" | "invalid_client_assertion" => {
             "check that this machine's clock is correct, and that the key in the home directory is the registered one"
         }
         "htu_mismatch" => {
             "the server's issuer URL differs from --server; use the server's public URL"
         }
-        "request_replayed" | "challenge_used" | "challenge_expired" | "challenge_not_found" => {
-            "run the command again"
-        }
+        "request_replayed"
+        | "challenge_used"
+        | "challenge_expired"
+        | "challenge_not_found"
+        | "client_assertion_replayed" => "run the command again",
         "rate_limited" => "wait a moment and retry",
         "agent_revoked" => {
             "revocation is permanent: create a new agent with `auth4agent init --force` and register it"

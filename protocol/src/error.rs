@@ -22,6 +22,8 @@ pub enum Error {
     DuplicateMember(String),
     #[error("payload is not a JSON object")]
     PayloadNotObject,
+    #[error("invalid form body: {0}")]
+    InvalidForm(String),
 
     // --- JOSE header ---
     #[error("algorithm {0:?} is not allowed (only EdDSA / Ed25519)")]
@@ -111,6 +113,7 @@ impl Error {
             Error::InvalidJson(_) => "invalid_json",
             Error::DuplicateMember(_) => "duplicate_member",
             Error::PayloadNotObject => "payload_not_object",
+            Error::InvalidForm(_) => "invalid_form",
             Error::UnsupportedAlg(_) => "unsupported_alg",
             Error::MissingTyp => "missing_typ",
             Error::WrongTyp { .. } => "wrong_typ",

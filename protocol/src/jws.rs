@@ -115,9 +115,19 @@ impl UnverifiedJws {
     /// Parses `compact` and applies every structural refusal; `expected_typ` is the only `typ` accepted
     /// (compared as a media type: case-insensitive, optional `application/` prefix, RFC 7515 §4.1.9).
     pub fn decode(compact: &str, expected_typ: &str) -> Result<UnverifiedJws> {
+        UnverifiedJws::decode_with(compact, HeaderRule::Typ(expected_typ))
+    }
+
+    /// [`UnverifiedJws::decode`] for an RFC 7523 client assertion: `typ` absent, `JWT` or
+    /// `client-authentication+jwt`, and `kid` optional (the key is the one registered for `sub`).
+    pub(crate) fn decode_client_assertion(compact: &str) -> Result<UnverifiedJws> {
+        UnverifiedJws::decode_with(compact, HeaderRule::ClientAssertion)
+    }
+
+    fn decode_with(compact: &str, rule: HeaderRule<'_>) -> Result<UnverifiedJws> {
         let segments = Segments::split(compact)?;
         let header_json = b64url_decode(segments.header)?;
-        let header = parse_header(&header_json, expected_typ)?.into_owned();
+        let header = parse_header_with(&header_json, rule)?.into_owned();
         let payload = b64url_decode(segments.payload)?;
         let Value::Object(claims) = strict_json::parse(&payload)? else {
             return Err(Error::PayloadNotObject);
@@ -134,6 +144,11 @@ impl UnverifiedJws {
     /// The header's `kid`: which trusted key the sender claims to have used. Never a key itself.
     pub fn kid(&self) -> &str {
         &self.header.kid
+    }
+
+    /// The `kid` header when there is one (only a client assertion may lack it).
+    pub(crate) fn header_kid(&self) -> Option<&str> {
+        Some(self.header.kid.as_str()).filter(|kid| !kid.is_empty())
     }
 
     /// The parsed header.
@@ -253,6 +268,19 @@ impl HeaderRef<'_> {
 /// Parses the decoded protected header and applies every header refusal, in a fixed order: `alg` allow-list,
 /// embedded keys, `crit`, `typ`, `kid`.
 pub(crate) fn parse_header<'a>(json: &'a [u8], expected_typ: &str) -> Result<HeaderRef<'a>> {
+    parse_header_with(json, HeaderRule::Typ(expected_typ))
+}
+
+/// Which `typ` and `kid` a header must carry.
+#[derive(Clone, Copy)]
+enum HeaderRule<'a> {
+    /// Exactly this `typ`, and a non-empty `kid`.
+    Typ(&'a str),
+    /// `typ` absent, `JWT` or `client-authentication+jwt`; `kid` optional (empty when absent).
+    ClientAssertion,
+}
+
+fn parse_header_with<'a>(json: &'a [u8], rule: HeaderRule<'_>) -> Result<HeaderRef<'a>> {
     let Some(header) = strict_json::parse_object::<HeaderFields<'a>>(json)? else {
         return Err(Error::InvalidJson(
             "protected header is not a JSON object".into(),
@@ -274,6 +302,10 @@ pub(crate) fn parse_header<'a>(json: &'a [u8], expected_typ: &str) -> Result<Hea
         }
         Some(_) => return Err(Error::UnknownCrit),
     }
+    let expected_typ = match rule {
+        HeaderRule::Typ(expected) => expected,
+        HeaderRule::ClientAssertion => return client_assertion_header(alg, header.typ, header.kid),
+    };
     let typ = match header.typ {
         None => return Err(Error::MissingTyp),
         Some(Member::Str(t)) if typ_matches(&t, expected_typ) => t,
@@ -293,6 +325,39 @@ pub(crate) fn parse_header<'a>(json: &'a [u8], expected_typ: &str) -> Result<Hea
     let kid = match header.kid {
         Some(Member::Str(kid)) if !kid.is_empty() => kid,
         _ => return Err(Error::MissingKid),
+    };
+    Ok(HeaderRef { alg, typ, kid })
+}
+
+/// The `typ` and `kid` rules of a client assertion, after the shared `alg`, key and `crit` refusals.
+fn client_assertion_header<'a>(
+    alg: Cow<'a, str>,
+    typ: Option<Member<'a>>,
+    kid: Option<Member<'a>>,
+) -> Result<HeaderRef<'a>> {
+    const ACCEPTED: &str = "absent, JWT or client-authentication+jwt";
+    let typ = match typ {
+        None => Cow::Borrowed(""),
+        Some(Member::Str(t))
+            if typ_matches(&t, "JWT")
+                || typ_matches(&t, crate::client_assertion::CLIENT_ASSERTION_TYP) =>
+        {
+            t
+        }
+        Some(other) => {
+            return Err(Error::WrongTyp {
+                expected: ACCEPTED.into(),
+                found: match other {
+                    Member::Str(t) => t.into_owned(),
+                    other => other.to_value().to_string(),
+                },
+            });
+        }
+    };
+    let kid = match kid {
+        None => Cow::Borrowed(""),
+        Some(Member::Str(kid)) if !kid.is_empty() => kid,
+        Some(_) => return Err(Error::MissingKid),
     };
     Ok(HeaderRef { alg, typ, kid })
 }

@@ -54,12 +54,14 @@
 //! # Ok::<(), auth4agent_protocol::Error>(())
 //! ```
 
+mod client_assertion;
 mod did;
 mod dns;
 mod encoding;
 #[cfg(test)]
 mod equivalence_tests;
 mod error;
+mod form;
 mod jwks;
 mod jws;
 mod keys;
@@ -71,10 +73,15 @@ mod strict_json;
 mod time;
 mod token;
 
+pub use client_assertion::{
+    AssertionRules, CLIENT_ASSERTION_TYP, ClientAssertionClaims, MAX_ASSERTION_LIFETIME,
+    UnverifiedClientAssertion, VerifiedClientAssertion, check_resource, sign_client_assertion,
+};
 pub use did::{Did, Domain, did_document};
 pub use dns::{TxtMatch, TxtRecord, match_txt, txt_record_name, txt_record_value};
 pub use encoding::{b64url_decode, b64url_encode, hex, sha256, sha256_b64url};
 pub use error::{Error, Result};
+pub use form::{Form, MAX_FORM_PARAMS, encode_form};
 pub use jwks::{Jwks, KeySet};
 pub use jws::{JwsHeader, MAX_COMPACT_LEN, UnverifiedJws, VerifiedJws, typ};
 pub use keys::{Jwk, PublicKey, SigningKey};

@@ -18,11 +18,12 @@ use tracing::Level;
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dns::DnsVerifier;
-use crate::errors::AppError;
-use crate::handlers::{agents, health, operators, tokens, wellknown};
+use crate::errors::{AppError, ErrorReport, oauth_error_response};
+use crate::handlers::{agents, health, oauth, operators, tokens, wellknown};
 use crate::keyring::KeyRingError;
 pub use crate::state::AppState;
 use crate::store::Store;
+use auth4agent_api::routes;
 
 /// Builds the state and the router in one step.
 pub async fn build(
@@ -45,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/challenge", post(tokens::challenge))
         .route("/v1/token", post(tokens::token))
         .route("/v1/introspect", post(tokens::introspect))
+        .route(routes::OAUTH_TOKEN, post(oauth::token))
         .route_layer(from_fn_with_state(state.clone(), rate_limit));
 
     let routes = Router::new()
@@ -55,6 +57,11 @@ pub fn router(state: AppState) -> Router {
         .route(
             "/.well-known/auth4agent-configuration",
             get(wellknown::configuration),
+        )
+        .route(routes::OAUTH_METADATA, get(oauth::metadata))
+        .route(
+            routes::OAUTH_AUTHORIZE,
+            get(oauth::authorize).post(oauth::authorize),
         )
         .route("/v1/operators/{id}", get(operators::status))
         .route(
@@ -85,6 +92,7 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), declared_length_limit))
         .layer(from_fn_with_state(state.clone(), timeout))
         .layer(from_fn(json_errors))
+        .layer(from_fn(oauth_errors))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
@@ -143,6 +151,20 @@ async fn json_errors(req: Request, next: Next) -> Response {
         fixed.headers_mut().insert(header::RETRY_AFTER, v);
     }
     fixed
+}
+
+/// Renders every error on the OAuth routes (the handler's, the body limit's, the rate limit's) in
+/// RFC 6749 §5.2 form.
+async fn oauth_errors(req: Request, next: Next) -> Response {
+    let oauth = req.uri().path().starts_with("/oauth/");
+    let resp = next.run(req).await;
+    if !oauth {
+        return resp;
+    }
+    match resp.extensions().get::<ErrorReport>() {
+        Some(report) => oauth_error_response(report, &resp),
+        None => resp,
+    }
 }
 
 /// The client address used for rate limiting (unspecified when the server was not given connect info).

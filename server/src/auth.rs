@@ -4,18 +4,21 @@
 //! (an agent's own key or its operator's). Each verifies the signature through
 //! [`crate::service::signatures`] before the handler runs, so a handler that needs a signature
 //! cannot be written without one. [`SignedBody`] carries a request whose signer the service picks
-//! (token revocation: the token's agent or its operator).
+//! (token revocation: the token's agent or its operator). [`TokenFormBody`] is the OAuth token
+//! endpoint's form.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde::de::DeserializeOwned;
 
+use auth4agent_api::TokenForm;
 use auth4agent_protocol::{Jwk, PublicKey, SIGNATURE_HEADER};
 use axum::RequestExt as _;
 use axum::extract::Path;
 
 use crate::errors::{AppError, AppResult};
+use crate::service::ServiceError;
 use crate::service::signatures::{self, KidMismatch, SignatureHeader, SignedRequest};
 use crate::service::{agents, operators};
 use crate::state::AppState;
@@ -44,17 +47,7 @@ impl FromRequest<AppState> for SignedBody {
             .headers()
             .get(header::CONTENT_TYPE)
             .map(|v| v.to_str().unwrap_or("").to_owned());
-        let limit = state.config.max_body_bytes;
-        let body = Bytes::from_request(req, state).await.map_err(|rejection| {
-            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
-                AppError::payload_too_large(limit)
-            } else {
-                AppError::invalid_request(format!(
-                    "could not read the request body: {}",
-                    rejection.body_text()
-                ))
-            }
-        })?;
+        let body = read_body(req, state).await?;
         if !body.is_empty() && !content_type.as_deref().is_some_and(is_json_content_type) {
             return Err(AppError::unsupported_media_type());
         }
@@ -67,14 +60,38 @@ impl FromRequest<AppState> for SignedBody {
     }
 }
 
-/// `application/json` or any `+json` media type, parameters allowed.
-fn is_json_content_type(value: &str) -> bool {
-    let essence = value
+/// Reads the whole body within the configured limit.
+async fn read_body(req: Request, state: &AppState) -> AppResult<Bytes> {
+    let limit = state.config.max_body_bytes;
+    Bytes::from_request(req, state).await.map_err(|rejection| {
+        if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+            AppError::payload_too_large(limit)
+        } else {
+            AppError::invalid_request(format!(
+                "could not read the request body: {}",
+                rejection.body_text()
+            ))
+        }
+    })
+}
+
+/// The media type of a `Content-Type` value, lowercase, without parameters.
+fn essence(value: &str) -> String {
+    value
         .split(';')
         .next()
         .unwrap_or("")
         .trim()
-        .to_ascii_lowercase();
+        .to_ascii_lowercase()
+}
+
+fn media_type_is(value: &str, expected: &str) -> bool {
+    essence(value) == expected
+}
+
+/// `application/json` or any `+json` media type, parameters allowed.
+fn is_json_content_type(value: &str) -> bool {
+    let essence = essence(value);
     essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"))
 }
@@ -96,6 +113,35 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
         let SignedBody(raw) = SignedBody::from_request(req, state).await?;
         Ok(JsonBody(parse_json(&raw.body)?))
+    }
+}
+
+/// The form of `POST /oauth/token`: `application/x-www-form-urlencoded`, parsed strictly (RFC 6749 §3.2).
+#[derive(Debug)]
+pub struct TokenFormBody(pub TokenForm);
+
+impl FromRequest<AppState> for TokenFormBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let form_content = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| media_type_is(v, "application/x-www-form-urlencoded"));
+        // The body is read (within the size limit and the request timeout) before the media type is
+        // judged, as for the JSON endpoints.
+        let body = read_body(req, state).await?;
+        if !form_content {
+            return Err(AppError::new(
+                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "the token request must be sent as application/x-www-form-urlencoded",
+            ));
+        }
+        TokenForm::parse(&body)
+            .map(TokenFormBody)
+            .map_err(|refusal| ServiceError::refused(refusal.code, refusal.message).into())
     }
 }
 

@@ -5,6 +5,8 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use auth4agent_api::{ErrorCode, OAuthErrorBody};
+
 use crate::service::ServiceError;
 
 /// An HTTP error: status, stable snake_case code (see the contract), human message.
@@ -153,8 +155,35 @@ impl IntoResponse for AppError {
             resp.headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
+        resp.extensions_mut().insert(ErrorReport {
+            code: self.code,
+            message: self.message,
+        });
         resp
     }
+}
+
+/// The code and message of an error response, kept on it so that an outer layer can re-render the
+/// error in another format (the OAuth endpoints' RFC 6749 §5.2 bodies, see [`oauth_error_response`]).
+#[derive(Debug, Clone)]
+pub struct ErrorReport {
+    pub code: &'static str,
+    pub message: String,
+}
+
+/// An error response in RFC 6749 §5.2 form (`error`, `error_description`) with our code in
+/// `auth4agent_error`, `Cache-Control: no-store`, and `Retry-After` kept from `original`.
+pub fn oauth_error_response(report: &ErrorReport, original: &Response) -> Response {
+    let code = ErrorCode::parse(report.code).unwrap_or(ErrorCode::InternalError);
+    let (status, body) = OAuthErrorBody::new(code, report.message.clone());
+    let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let mut resp = (status, Json(body)).into_response();
+    let headers = resp.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    if let Some(v) = original.headers().get(header::RETRY_AFTER) {
+        headers.insert(header::RETRY_AFTER, v.clone());
+    }
+    resp
 }
 
 impl From<ServiceError> for AppError {

@@ -3,6 +3,7 @@
 //! - `harness`: the in-process router over a real SQLite file, a manual clock and the testkit's DNS;
 //! - `api`: every endpoint through the router;
 //! - `dns`: the DNS verifier against the testkit's loopback DNS server;
+//! - `oauth`: RFC 8414 metadata and the client-credentials token endpoint;
 //! - `store_contract`: the store contract, each test run on SQLite and on PostgreSQL;
 //! - `store_sqlite`, `store_postgres`: what only one backend has; `store_rows`: row builders.
 //!
@@ -16,6 +17,8 @@ mod harness;
 mod api;
 #[path = "server/dns.rs"]
 mod dns;
+#[path = "server/oauth.rs"]
+mod oauth;
 #[path = "server/store_contract.rs"]
 mod store_contract;
 #[path = "server/store_postgres.rs"]

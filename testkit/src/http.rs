@@ -78,6 +78,16 @@ impl Http {
         self.send("POST", path, Some(body.to_string().into_bytes()), headers)
     }
 
+    /// POST with an `application/x-www-form-urlencoded` body (the OAuth token endpoint's).
+    pub fn post_form(&self, path: &str, form: &str) -> reqwest::Result<HttpResponse> {
+        let request = self
+            .client
+            .post(self.url(path))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form.to_owned());
+        read_response(request.send()?)
+    }
+
     /// Any method with a raw body; `Content-Type: application/json` when there is a body.
     pub fn send(
         &self,

@@ -145,6 +145,25 @@ impl Signer {
         };
         proof(&self.key, &request, UnixTime::from_secs(unix_now()))
     }
+
+    /// A client assertion (RFC 7523) by `did` for the server `issuer`, issued now, fresh jti.
+    pub fn client_assertion(&self, did: &str, issuer: &str) -> String {
+        client_assertion(&self.key, did, issuer, unix_now())
+    }
+
+    /// The `POST /oauth/token` form for the client credentials grant with `assertion`, plus `extra`.
+    pub fn token_form(assertion: &str, extra: &[(&str, &str)]) -> String {
+        let mut params = vec![
+            ("grant_type", "client_credentials"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ];
+        params.extend_from_slice(extra);
+        auth4agent_protocol::encode_form(params)
+    }
 }
 
 impl fmt::Debug for Signer {
@@ -153,4 +172,30 @@ impl fmt::Debug for Signer {
             .field("kid", &self.thumbprint())
             .finish_non_exhaustive()
     }
+}
+
+/// A client assertion (RFC 7523) by `did` for the server `aud`, issued at `iat`, valid 300 s, fresh jti.
+pub fn client_assertion(key: &SigningKey, did: &str, aud: &str, iat: u64) -> String {
+    let did = auth4agent_protocol::Did::parse(did).unwrap_or_else(|e| panic!("{did}: {e}"));
+    let claims = auth4agent_protocol::ClientAssertionClaims::new(
+        &did,
+        aud,
+        auth4agent_protocol::UnixTime::from_secs(iat),
+        std::time::Duration::from_secs(300),
+        fresh_jti(),
+    );
+    auth4agent_protocol::sign_client_assertion(key, &claims)
+        .unwrap_or_else(|e| panic!("assertion: {e}"))
+}
+
+/// A compact JWS over `header` and `claims` exactly as given (for refusal tests: any `typ`, any claims),
+/// signed with `key`.
+pub fn raw_jws(key: &SigningKey, header: &Value, claims: &Value) -> String {
+    let input = format!(
+        "{}.{}",
+        b64url_encode(header.to_string().as_bytes()),
+        b64url_encode(claims.to_string().as_bytes())
+    );
+    let signature = key.sign(input.as_bytes());
+    format!("{input}.{}", b64url_encode(&signature))
 }

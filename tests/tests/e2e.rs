@@ -9,6 +9,8 @@ mod support;
 
 #[path = "e2e/api.rs"]
 mod api;
+#[path = "e2e/client_credentials.rs"]
+mod client_credentials;
 #[path = "e2e/dns.rs"]
 mod dns;
 #[path = "e2e/dns_verification.rs"]
@@ -27,6 +29,8 @@ mod hardening_secrets;
 mod hardening_support;
 #[path = "e2e/interop.rs"]
 mod interop;
+#[path = "e2e/oauth_clients.rs"]
+mod oauth_clients;
 #[path = "e2e/persistence.rs"]
 mod persistence;
 #[path = "e2e/quickstart.rs"]

@@ -33,6 +33,10 @@ enum Mode {
     Issue,
     /// Introspection of pre-issued tokens.
     Introspect,
+    /// `POST /oauth/token` with a private_key_jwt client assertion (one round trip per issuance).
+    #[value(name = "client-credentials")]
+    #[serde(rename = "client-credentials")]
+    ClientCredentials,
 }
 
 /// Load generator for auth4agent-server.
@@ -256,6 +260,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
 
     let op = match args.mode {
         Mode::Issue => Operation::issue(agents, api.issuer(), request),
+        Mode::ClientCredentials => Operation::client_credentials(agents, api.issuer(), request),
         Mode::Introspect => {
             let mut tokens = Vec::with_capacity(args.tokens as usize);
             for n in 0..args.tokens as usize {
@@ -291,7 +296,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     let latency_ms = outcome.percentiles();
     let per_op = match args.mode {
         Mode::Issue => 2,
-        Mode::Introspect => 1,
+        Mode::Introspect | Mode::ClientCredentials => 1,
     };
     let server_cpu_s = cpu_before.0.zip(cpu_after.0).map(|(a, b)| b - a);
     let client_cpu_s = cpu_before.1.zip(cpu_after.1).map(|(a, b)| b - a);

@@ -1,23 +1,39 @@
-//! `issue`: challenge → proof of possession (signed by the agent key) → access token; then refreshes the JWKS cache.
+//! `issue`: an access token, by the challenge flow (challenge → proof of possession signed by the agent key → token)
+//! or by the OAuth client credentials flow (one request with a `private_key_jwt` assertion); then refreshes the
+//! JWKS cache. Both flows report the same fields.
 
 use auth4agent_api::routes::{self, JWKS};
 use auth4agent_api::tokens::{ChallengeRequest, ChallengeResponse, TokenRequest, TokenResponse};
 use std::num::NonZeroU64;
+use std::time::Duration;
 
+use auth4agent_api::OAuthTokenResponse;
+use auth4agent_api::oauth::{ASSERTION_TYPE_JWT_BEARER, GRANT_CLIENT_CREDENTIALS};
 use auth4agent_protocol::{
-    Did, KeySet, ProofClaims, ReceivedChallenge, RequestedToken, ScopeSet, sign_proof,
+    ClientAssertionClaims, Did, KeySet, ProofClaims, ReceivedChallenge, RequestedToken, ScopeSet,
+    UnixTime, b64url_encode, encode_form, sign_client_assertion, sign_proof,
 };
 use serde_json::Value;
 
-use super::Context;
-use crate::cli::IssueArgs;
+use super::{Context, Session};
+use crate::cli::{Flow, IssueArgs};
 use crate::client::Client;
 use crate::clock;
 use crate::error::{CliError, Result};
+use crate::home::AgentIdentity;
 use crate::home::Home;
 use crate::output::{Report, to_json};
 
+/// Lifetime of a client assertion (the server accepts at most 300 s; it is used at once).
+const ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
+
 pub fn run(ctx: &Context, args: &IssueArgs) -> Result<Report> {
+    if args.flow == Flow::ClientCredentials && args.ttl.is_some() {
+        return Err(CliError::usage(
+            "ttl_not_supported",
+            "--ttl is not available with --flow client-credentials: the server grants its default lifetime",
+        ));
+    }
     let session = ctx.agent_session()?;
     let did = session.identity.did.clone();
     let agent = Did::parse(&did).map_err(|e| CliError::protocol(&e))?;
@@ -25,28 +41,11 @@ pub fn run(ctx: &Context, args: &IssueArgs) -> Result<Report> {
         CliError::protocol(&e)
             .with_hint("scopes are short tokens such as read or files:write, separated by commas")
     })?;
-    let challenge: ChallengeResponse = session
-        .client
-        .post(routes::CHALLENGE, &ChallengeRequest { did: did.clone() })?;
     let now = clock::unix_time();
-    let claims = ProofClaims::answer(
-        &agent,
-        ReceivedChallenge {
-            id: &challenge.challenge_id,
-            nonce: &challenge.nonce,
-        },
-        &session.issuer,
-        RequestedToken {
-            scope: &scope,
-            audience: &args.aud,
-            ttl: args.ttl.and_then(NonZeroU64::new),
-        },
-        now,
-    );
-    let proof = sign_proof(&session.key, &claims).map_err(|e| CliError::protocol(&e))?;
-    let answer: TokenResponse = session
-        .client
-        .post(routes::TOKEN, &TokenRequest { proof })?;
+    let answer = match args.flow {
+        Flow::Challenge => by_challenge(&session, &agent, &scope, args)?,
+        Flow::ClientCredentials => by_client_credentials(&session, &agent, &scope, args, now)?,
+    };
 
     let mut report_notes = Vec::new();
     if let Err(err) = refresh_jwks(&session.client, &ctx.home) {
@@ -66,6 +65,68 @@ pub fn run(ctx: &Context, args: &IssueArgs) -> Result<Report> {
     ));
     report.notes.extend(report_notes);
     Ok(report)
+}
+
+/// Challenge, then a proof answering it, for a token.
+fn by_challenge(
+    session: &Session<AgentIdentity>,
+    agent: &Did,
+    scope: &ScopeSet,
+    args: &IssueArgs,
+) -> Result<TokenResponse> {
+    let challenge: ChallengeResponse = session.client.post(
+        routes::CHALLENGE,
+        &ChallengeRequest {
+            did: agent.as_str().to_owned(),
+        },
+    )?;
+    let claims = ProofClaims::answer(
+        agent,
+        ReceivedChallenge {
+            id: &challenge.challenge_id,
+            nonce: &challenge.nonce,
+        },
+        &session.issuer,
+        RequestedToken {
+            scope,
+            audience: &args.aud,
+            ttl: args.ttl.and_then(NonZeroU64::new),
+        },
+        clock::unix_time(),
+    );
+    let proof = sign_proof(&session.key, &claims).map_err(|e| CliError::protocol(&e))?;
+    session.client.post(routes::TOKEN, &TokenRequest { proof })
+}
+
+/// One OAuth request: the client credentials grant with a client assertion signed by the agent key. The answer
+/// is reported in the challenge flow's shape.
+fn by_client_credentials(
+    session: &Session<AgentIdentity>,
+    agent: &Did,
+    scope: &ScopeSet,
+    args: &IssueArgs,
+    now: UnixTime,
+) -> Result<TokenResponse> {
+    let jti = b64url_encode(&rand::random::<[u8; 16]>());
+    let claims = ClientAssertionClaims::new(agent, &session.issuer, now, ASSERTION_LIFETIME, jti);
+    let assertion =
+        sign_client_assertion(&session.key, &claims).map_err(|e| CliError::protocol(&e))?;
+    let scope = scope.to_scope_string();
+    let form = encode_form([
+        ("grant_type", GRANT_CLIENT_CREDENTIALS),
+        ("client_assertion_type", ASSERTION_TYPE_JWT_BEARER),
+        ("client_assertion", &assertion),
+        ("scope", &scope),
+        ("resource", &args.aud),
+    ]);
+    let answer: OAuthTokenResponse = session.client.post_form(routes::OAUTH_TOKEN, form)?;
+    Ok(TokenResponse {
+        aud: args.aud.clone(),
+        expires_at: now.as_secs().saturating_add(answer.expires_in),
+        scope: answer.scope,
+        token: answer.access_token,
+        token_type: answer.token_type,
+    })
 }
 
 /// Downloads the server's JWKS, checks it parses as a key set, and caches it in the home.

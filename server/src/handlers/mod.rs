@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod health;
+pub mod oauth;
 pub mod operators;
 pub mod tokens;
 pub mod wellknown;

@@ -18,7 +18,7 @@ use auth4agent_api::ErrorCode;
 use super::{ServiceError, ServiceResult, audit};
 use crate::ids;
 use crate::state::AppState;
-use crate::store::{AgentStatus, Challenge, StoreError, UnixTime};
+use crate::store::{Agent, AgentStatus, AuditEvent, Challenge, Operator, StoreError, UnixTime};
 
 /// A signed access token and what the agent is told about it.
 #[derive(Debug, Clone)]
@@ -110,21 +110,80 @@ pub async fn issue(state: &AppState, proof: &str, now: UnixTime) -> ServiceResul
         )
         .map_err(proof_error)?;
 
+    let requested = ScopeSet::parse(&claims.scope)
+        .map_err(|e| ServiceError::refused(ErrorCode::InvalidScope, e.to_string()))?;
+    let ttl = claims.ttl.map(NonZeroU64::get);
+    let request = Grant {
+        agent: &agent,
+        operator: &operator,
+        scope: Some(requested),
+        audience: claims.token_aud,
+        ttl,
+    };
+    grant(state, request, Redemption::Challenge(&challenge.id), now).await
+}
+
+/// What an issuance asks for, after its credential (a proof or a client assertion) verified.
+pub struct Grant<'a> {
+    pub agent: &'a Agent,
+    pub operator: &'a Operator,
+    /// `None`: every scope the agent is allowed.
+    pub scope: Option<ScopeSet>,
+    pub audience: String,
+    /// `None`: the configured default lifetime.
+    pub ttl: Option<u64>,
+}
+
+/// What makes an issuance single-use: consumed in the same transaction as its audit row.
+pub enum Redemption<'a> {
+    Challenge(&'a str),
+    ClientAssertion {
+        signer: &'a str,
+        jti: &'a str,
+        expires_at: UnixTime,
+    },
+}
+
+/// The rules every token path shares: the agent is active, its operator verified now, the scopes
+/// allowed, the lifetime within bounds; then the credential is consumed with its audit row, and the
+/// token signed.
+pub async fn grant(
+    state: &AppState,
+    request: Grant<'_>,
+    redemption: Redemption<'_>,
+    now: UnixTime,
+) -> ServiceResult<IssuedToken> {
+    let Grant {
+        agent,
+        operator,
+        scope,
+        audience,
+        ttl,
+    } = request;
     if agent.status != AgentStatus::Active {
         return Err(ServiceError::refused(
             ErrorCode::AgentNotActive,
             format!("agent is {}", agent.status),
         ));
     }
-    require_verified(&operator, now)?;
-    let requested = ScopeSet::parse(&claims.scope)
-        .map_err(|e| ServiceError::refused(ErrorCode::InvalidScope, e.to_string()))?;
-    requested
-        .ensure_allowed(&agent.allowed_scopes)
-        .map_err(|e| ServiceError::refused(ErrorCode::ScopeNotAllowed, e.to_string()))?;
-    let ttl = claims
-        .ttl
-        .map_or(state.config.token_default_ttl, NonZeroU64::get);
+    require_verified(operator, now)?;
+    let allowed = &agent.allowed_scopes;
+    let requested = match scope {
+        Some(requested) => {
+            requested
+                .ensure_allowed(allowed)
+                .map_err(|e| ServiceError::refused(ErrorCode::ScopeNotAllowed, e.to_string()))?;
+            requested
+        }
+        None if allowed.is_empty() => {
+            return Err(ServiceError::refused(
+                ErrorCode::ScopeNotAllowed,
+                "the agent is allowed no scope",
+            ));
+        }
+        None => allowed.clone(),
+    };
+    let ttl = ttl.unwrap_or(state.config.token_default_ttl);
     if ttl > state.config.token_max_ttl {
         return Err(ServiceError::refused(
             ErrorCode::InvalidTtl,
@@ -140,7 +199,7 @@ pub async fn issue(state: &AppState, proof: &str, now: UnixTime) -> ServiceResul
         iss: state.config.issuer.clone(),
         sub: agent.did.to_string(),
         client_id: agent.did.to_string(),
-        aud: Audience::One(claims.token_aud.clone()),
+        aud: Audience::One(audience.clone()),
         scope: scope.clone(),
         iat: now,
         nbf: None,
@@ -157,30 +216,56 @@ pub async fn issue(state: &AppState, proof: &str, now: UnixTime) -> ServiceResul
         "token.issue",
         &token_claims.jti,
         format!(
-            "scope={scope:?} aud={:?} exp={} kid={}",
-            claims.token_aud,
+            "scope={scope:?} aud={audience:?} exp={} kid={}{}",
             token_claims.exp,
-            active.kid()
+            active.kid(),
+            match redemption {
+                Redemption::Challenge(_) => "",
+                Redemption::ClientAssertion { .. } => " grant=client_credentials",
+            }
         ),
     );
-    // Single use and the audit row commit together, in the token path's only write.
-    match state
-        .store
-        .redeem_challenge(&challenge.id, now, event)
-        .await
-    {
-        Ok(()) => {}
-        Err(StoreError::AlreadyUsed) => return Err(challenge_used()),
-        Err(StoreError::Expired) => return Err(challenge_expired()),
-        Err(StoreError::NotFound) => return Err(challenge_not_found()),
-        Err(e) => return Err(e.into()),
-    }
+    redeem(state, redemption, now, event).await?;
     let token = issue_token(active.signing_key(), active.kid(), &token_claims)
         .map_err(|e| ServiceError::internal(format!("signing the token failed: {e}")))?;
     Ok(IssuedToken {
         token,
         expires_at: token_claims.exp,
         scope,
-        aud: claims.token_aud,
+        aud: audience,
     })
+}
+
+/// Consumes the credential and writes the audit row, in the token path's only write.
+async fn redeem(
+    state: &AppState,
+    redemption: Redemption<'_>,
+    now: UnixTime,
+    event: AuditEvent,
+) -> ServiceResult<()> {
+    match redemption {
+        Redemption::Challenge(id) => match state.store.redeem_challenge(id, now, event).await {
+            Ok(()) => Ok(()),
+            Err(StoreError::AlreadyUsed) => Err(challenge_used()),
+            Err(StoreError::Expired) => Err(challenge_expired()),
+            Err(StoreError::NotFound) => Err(challenge_not_found()),
+            Err(e) => Err(e.into()),
+        },
+        Redemption::ClientAssertion {
+            signer,
+            jti,
+            expires_at,
+        } => match state
+            .store
+            .redeem_client_assertion(signer, jti, expires_at, event)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::Replayed) => Err(ServiceError::refused(
+                ErrorCode::ClientAssertionReplayed,
+                "this client assertion (jti) was already used",
+            )),
+            Err(e) => Err(e.into()),
+        },
+    }
 }

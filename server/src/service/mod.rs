@@ -5,12 +5,14 @@
 //! - [`signatures`]: signed administrative requests (verification, single-use `jti`);
 //! - [`operators`]: registration, DNS verification and re-verification, what an operator may see;
 //! - [`agents`]: registration and the lifecycle ([`lifecycle`], one pure transition function);
-//! - [`issuance`]: challenge → proof → token, the one issuance path;
+//! - [`issuance`]: challenge → proof → token, and [`issuance::grant`], the rules every token path shares;
+//! - [`client_credentials`]: the OAuth client credentials grant with `private_key_jwt` (one round trip);
 //! - [`revocation`]: introspection and token revocation;
 //! - [`audit`]: the audit log.
 
 pub mod agents;
 pub mod audit;
+pub mod client_credentials;
 pub mod error;
 pub mod issuance;
 pub mod lifecycle;

@@ -274,6 +274,18 @@ pub trait Store: Send + Sync + fmt::Debug {
         expires_at: UnixTime,
     ) -> StoreFuture<'_, ()>;
 
+    /// Records `(signer thumbprint, jti)` until `expires_at`, as [`Store::consume_request_jti`] does (one
+    /// namespace per key for every message it signs), and appends `event` to the audit log, in one
+    /// transaction: the client-credentials token path's only write. Replayed, with no audit row, if the
+    /// pair was already recorded; under any concurrency exactly one caller gets `Ok`.
+    fn redeem_client_assertion(
+        &self,
+        signer: &str,
+        jti: &str,
+        expires_at: UnixTime,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, ()>;
+
     // ----- token revocation -----
 
     /// Idempotent: `Ok(true)` if newly revoked, `Ok(false)` if the jti was already revoked.

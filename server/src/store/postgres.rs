@@ -700,6 +700,32 @@ impl Store for PostgresStore {
         })
     }
 
+    fn redeem_client_assertion(
+        &self,
+        signer: &str,
+        jti: &str,
+        expires_at: UnixTime,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, ()> {
+        let signer = signer.to_owned();
+        let jti = jti.to_owned();
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            let inserted = exec(
+                &tx,
+                sql::INSERT_REQUEST_JTI,
+                &[&signer, &jti, &ts(expires_at)],
+            )
+            .await?;
+            if inserted != 1 {
+                return Err(StoreError::Replayed);
+            }
+            insert_audit(&tx, &event).await?;
+            tx.commit().await.map_err(map_err)
+        })
+    }
+
     fn revoke_token(&self, t: RevokedToken) -> StoreFuture<'_, bool> {
         Box::pin(async move {
             let conn = self.conn().await?;

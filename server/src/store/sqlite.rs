@@ -728,6 +728,28 @@ impl Store for SqliteStore {
         })
     }
 
+    fn redeem_client_assertion(
+        &self,
+        signer: &str,
+        jti: &str,
+        expires_at: UnixTime,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, ()> {
+        let signer = signer.to_owned();
+        let jti = jti.to_owned();
+        self.write(move |conn| {
+            let inserted = exec(
+                conn,
+                sql::INSERT_REQUEST_JTI,
+                params![signer, jti, expires_at],
+            )?;
+            if inserted != 1 {
+                return Err(StoreError::Replayed);
+            }
+            insert_audit(conn, &event)
+        })
+    }
+
     fn revoke_token(&self, t: RevokedToken) -> StoreFuture<'_, bool> {
         self.write(move |conn| {
             exec(

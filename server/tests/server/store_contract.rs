@@ -114,6 +114,7 @@ store_contract! {
         challenge_consumption_outcomes,
         request_jti_replay_is_refused,
         request_jti_replay_under_concurrency,
+        client_assertion_redeemed_once_with_its_audit_row,
         token_revocation_is_idempotent_and_listed_per_operator,
         audit_log_appends_and_lists_newest_first,
         purge_removes_only_expired_rows,
@@ -792,6 +793,49 @@ pub async fn keyring_rotation_keeps_retired_key_until_not_after(db: TestStore) {
         .unwrap();
     assert_eq!(reopened.active().kid(), new_kid);
     assert_eq!(reopened.jwks(NOW + 200), ring.jwks(NOW + 200));
+}
+
+pub async fn client_assertion_redeemed_once_with_its_audit_row(db: TestStore) {
+    let store = db.open().await;
+    let jti = ids::jti();
+    let event = |n: usize| AuditEvent {
+        at: NOW,
+        actor: "did:agent:example.com:x".into(),
+        action: "token.issue".into(),
+        subject: format!("tok-{n}"),
+        detail: "grant=client_credentials".into(),
+    };
+    let tasks: Vec<_> = (0..20)
+        .map(|n| {
+            let store = Arc::clone(&store);
+            let jti = jti.clone();
+            tokio::spawn(async move {
+                store
+                    .redeem_client_assertion("thumb", &jti, NOW + 300, event(n))
+                    .await
+            })
+        })
+        .collect();
+    let mut ok = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Ok(()) => ok += 1,
+            Err(StoreError::Replayed) => {}
+            Err(e) => panic!("unexpected {e}"),
+        }
+    }
+    assert_eq!(ok, 1, "one assertion, one redemption");
+    let audit = store.list_audit(100).await.unwrap();
+    assert_eq!(audit.len(), 1, "refused redemptions leave no audit row");
+    // The namespace is the signer's, shared with signed requests.
+    assert_eq!(
+        store.consume_request_jti("thumb", &jti, NOW + 300).await,
+        Err(StoreError::Replayed)
+    );
+    store
+        .redeem_client_assertion("other-thumb", &jti, NOW + 300, event(99))
+        .await
+        .unwrap();
 }
 
 pub async fn redeem_challenge_commits_single_use_and_audit_together(db: TestStore) {

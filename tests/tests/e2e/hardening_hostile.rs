@@ -11,6 +11,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use auth4agent_api::{ErrorCode, oauth_error};
 use auth4agent_e2e::kit::raw::{self, RawOutcome};
 use auth4agent_protocol::SIGNATURE_HEADER;
 use auth4agent_testkit::{Signer, workspace_root};
@@ -54,17 +55,27 @@ impl Endpoint {
                 | "/v1/challenge"
                 | "/v1/token"
                 | "/v1/introspect"
+                | "/.well-known/oauth-authorization-server"
+                | "/oauth/token"
+                | "/oauth/authorize"
         )
     }
 
-    /// Unsigned GETs read no body: content sent there is ignored and they answer normally.
+    /// The OAuth endpoints answer errors in RFC 6749 §5.2 form, with our code in `auth4agent_error`
+    /// and the OAuth status of that code.
+    fn oauth(&self) -> bool {
+        self.template.starts_with("/oauth/")
+    }
+
+    /// Unsigned GETs read no body: content sent there is ignored and they answer normally. Neither
+    /// does `/oauth/authorize`, which refuses every request at once.
     fn reads_body(&self) -> bool {
-        self.signed() || self.method != "GET"
+        (self.signed() || self.method != "GET") && self.template != "/oauth/authorize"
     }
 
     /// Unsigned endpoints with a JSON body, where the body decides the answer alone.
     fn unsigned_json(&self) -> bool {
-        !self.signed() && self.method == "POST"
+        !self.signed() && !self.oauth() && self.method == "POST"
     }
 }
 
@@ -464,30 +475,47 @@ fn judge(ep: &Endpoint, case: &Case, outcome: &RawOutcome) -> Option<String> {
         return None;
     }
     let doc = response.json();
+    let (code_member, message_member) = if ep.oauth() {
+        ("auth4agent_error", "error_description")
+    } else {
+        ("error", "message")
+    };
     let code = doc
         .as_ref()
-        .and_then(|d| d.get("error"))
+        .and_then(|d| d.get(code_member))
         .and_then(Value::as_str);
     if status >= 400 {
         let message = doc
             .as_ref()
-            .and_then(|d| d.get("message"))
+            .and_then(|d| d.get(message_member))
             .and_then(Value::as_str);
-        if code.is_none() || message.is_none() {
+        let oauth_error = doc
+            .as_ref()
+            .and_then(|d| d.get("error"))
+            .and_then(Value::as_str);
+        if code.is_none() || message.is_none() || oauth_error.is_none() {
             return Some(format!(
-                "{status} without a JSON {{error, message}} body: {short:?}"
+                "{status} without a JSON {{error, {message_member}}} body: {short:?}"
             ));
         }
     }
+    // At the OAuth endpoints a code is sent with its OAuth status (spec §8.4).
+    let status_of = |s: u16, c: &str| {
+        if ep.oauth() {
+            ErrorCode::parse(c).map_or(s, |known| oauth_error(known).0)
+        } else {
+            s
+        }
+    };
     let refused = (400..500).contains(&status);
     let expected = match case.expect {
         Expect::Framing => unreachable!(),
         Expect::Refused if ep.reads_body() => refused,
-        Expect::Status(s, c) if ep.reads_body() => status == s && code == Some(c),
+        Expect::Status(s, c) if ep.reads_body() => status == status_of(s, c) && code == Some(c),
         Expect::UnsignedJson(s, c) if ep.unsigned_json() => status == s && code == Some(c),
         Expect::UnsignedJson(..) if ep.reads_body() => refused,
         Expect::BadSignature if ep.signed() => status == 401 && code == Some("invalid_signature"),
-        Expect::Exactly(s, c) => status == s && code == Some(c),
+        Expect::Exactly(s, c) => status == status_of(s, c) && code == Some(c),
         Expect::MissingSignature if ep.signed() => {
             status == 401 && code == Some("missing_signature")
         }
@@ -653,9 +681,14 @@ fn slow_bodies_hit_the_request_timeout_on_every_endpoint() {
         match &trickled.outcome {
             RawOutcome::Closed => {}
             RawOutcome::Response(r) => {
+                let member = if ep.oauth() {
+                    "auth4agent_error"
+                } else {
+                    "error"
+                };
                 let code = r
                     .json()
-                    .and_then(|d| d.get("error").and_then(Value::as_str).map(str::to_owned));
+                    .and_then(|d| d.get(member).and_then(Value::as_str).map(str::to_owned));
                 if (r.status, code.as_deref()) != (408, Some("request_timeout")) {
                     failures.push(format!(
                         "{label}: expected 408 request_timeout, got {} {}",

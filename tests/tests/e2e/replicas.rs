@@ -396,3 +396,52 @@ fn api_agent(cluster: &Cluster) -> (String, Signer) {
     assert_eq!(granted.json()["status"], "active", "{}", granted.body);
     (did, agent)
 }
+
+/// One client assertion sent to all three replicas at once: exactly one token, every other copy
+/// refused as `client_assertion_replayed` (the jti store is the shared database).
+#[test]
+fn one_client_assertion_raced_across_replicas_yields_one_token() {
+    const ROUNDS: usize = 10;
+    const COPIES_PER_REPLICA: usize = 4;
+
+    let cluster = Cluster::start(3);
+    let (did, signer) = api_agent(&cluster);
+    for round in 0..ROUNDS {
+        let assertion = signer.client_assertion(&did, &cluster.issuer);
+        let form = Signer::token_form(&assertion, &[("resource", AUD)]);
+        let senders = 3 * COPIES_PER_REPLICA;
+        let barrier = Barrier::new(senders);
+        let responses: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = (0..senders)
+                .map(|i| {
+                    let http = cluster.http(i % 3).clone();
+                    let (barrier, form) = (&barrier, &form);
+                    scope.spawn(move || {
+                        barrier.wait();
+                        http.post_form("/oauth/token", form).expect("token request")
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("sender"))
+                .collect()
+        });
+        let mut tally = BTreeMap::new();
+        for r in &responses {
+            let code = r.json()["auth4agent_error"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            *tally.entry((r.status, code)).or_insert(0usize) += 1;
+        }
+        let expected = BTreeMap::from([
+            ((200, String::new()), 1),
+            ((401, "client_assertion_replayed".to_owned()), senders - 1),
+        ]);
+        assert_eq!(
+            tally, expected,
+            "round {round}: (status, auth4agent_error) → count"
+        );
+    }
+}
