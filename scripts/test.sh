@@ -11,6 +11,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The protocol crate is a library for services: its documentation builds without a warning.
+RUSTDOCFLAGS="-D warnings" cargo doc -p auth4agent-protocol --no-deps --quiet
 # The interop tests run the shipped Python (PyJWT) and Node (jose) verifiers; the OAuth client tests run
 # Authlib (examples/oauth) and the MCP Python SDK (examples/mcp) at their pinned versions.
 python3 -m pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt \

@@ -277,7 +277,7 @@ fn check_lifetime(c: &Map<String, Value>, now: UnixTime, leeway: Duration) -> Re
 }
 
 /// Checks an RFC 8707 `resource`: an absolute URI (`scheme ":" …`) without a fragment, 1 to
-/// [`MAX_RESOURCE_LEN`] printable ASCII characters, so that it can be a token's `aud`.
+/// 256 printable ASCII characters, so that it can be a token's `aud`.
 pub fn check_resource(resource: &str) -> Result<()> {
     let printable = resource.bytes().all(|b| (0x21..=0x7e).contains(&b));
     if resource.is_empty() || resource.len() > MAX_RESOURCE_LEN || !printable {
