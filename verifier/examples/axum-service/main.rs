@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use auth4agent_verifier::middleware::{AgentToken, BearerAuth, ProtectedResource};
 use auth4agent_verifier::{Config, TokenVerifier};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
@@ -72,12 +72,11 @@ async fn main() {
     let auth = BearerAuth::new(verifier.clone(), &resource);
 
     let app = Router::new()
+        // One layer per method: a MethodRouter's `layer` wraps every method added before it.
+        .route("/files", get(list).layer(auth.require_scope("files:read")))
         .route(
             "/files",
-            get(list)
-                .layer(auth.require_scope("files:read"))
-                .post(upload)
-                .layer(auth.require_scope("files:write")),
+            post(upload).layer(auth.require_scope("files:write")),
         )
         .route(
             "/health",
