@@ -36,8 +36,11 @@ struct Inner {
 struct State {
     keys: Option<Arc<KeySet>>,
     etag: Option<String>,
-    /// Until when the keys are fresh (`max-age`), or until when not to retry after a failed fetch.
+    /// Until when the keys are fresh (`max-age` of the last successful fetch).
     fresh_until: UnixTime,
+    /// After a failed fetch: no new attempt before this (one cooldown), so an unreachable issuer is not asked on
+    /// every request.
+    retry_at: Option<UnixTime>,
     last_success: Option<UnixTime>,
     last_error: Option<String>,
 }
@@ -161,6 +164,16 @@ impl RemoteKeySet {
         if let Some(keys) = self.fresh(now) {
             return Ok(keys);
         }
+        let backing_off = {
+            let state = self.inner.state.read().expect("key set lock");
+            state
+                .retry_at
+                .is_some_and(|at| now < at)
+                .then(|| state.last_error.clone().unwrap_or_default())
+        };
+        if let Some(error) = backing_off {
+            return self.stale_or(now, FetchError::Http(format!("{error} (retrying later)")));
+        }
         match self.fetch_locked(now).await {
             Ok(keys) => Ok(keys),
             Err(error) => self.stale_or(now, error),
@@ -226,6 +239,7 @@ impl RemoteKeySet {
                 state.fresh_until = now.saturating_add(clamp(max_age));
                 state.last_success = Some(now);
                 state.last_error = None;
+                state.retry_at = None;
                 tracing::debug!(jwks_uri = %self.inner.url, "key set not modified");
                 return Ok(state
                     .keys
@@ -258,12 +272,13 @@ impl RemoteKeySet {
                 state.fresh_until = now.saturating_add(clamp(max_age));
                 state.last_success = Some(now);
                 state.last_error = None;
+                state.retry_at = None;
                 tracing::debug!(jwks_uri = %self.inner.url, keys = keys.len(), "key set fetched");
                 Ok(keys)
             }
             Err(error) => {
                 // Do not retry on every request while the issuer is down: wait one cooldown.
-                state.fresh_until = now.saturating_add(config.refresh_cooldown);
+                state.retry_at = Some(now.saturating_add(config.refresh_cooldown));
                 state.last_error = Some(error.to_string());
                 tracing::warn!(jwks_uri = %self.inner.url, %error, "key set fetch failed");
                 Err(error)

@@ -191,14 +191,19 @@ impl BearerAuth {
         let Some(value) = headers.get(AUTHORIZATION) else {
             return Bearer::Missing;
         };
-        let token = value
-            .to_str()
-            .ok()
-            .and_then(|v| v.split_once(' '))
-            .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
-            .map(|(_, token)| token.trim_matches(' '))
-            .filter(|token| !token.is_empty());
-        token.map_or(Bearer::Malformed, |token| Bearer::Token(token.to_owned()))
+        let Ok(value) = value.to_str() else {
+            return Bearer::Malformed;
+        };
+        let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
+        // RFC 6750 §3.1: another scheme is no Bearer credential at all, answered like a missing one.
+        if !scheme.eq_ignore_ascii_case("bearer") {
+            return Bearer::Missing;
+        }
+        let token = rest.trim_matches(' ');
+        if token.is_empty() || token.contains(' ') {
+            return Bearer::Malformed;
+        }
+        Bearer::Token(token.to_owned())
     }
 
     async fn check(&self, token: String) -> Result<AgentToken, Response> {

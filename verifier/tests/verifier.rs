@@ -345,6 +345,29 @@ async fn unknown_kid_refetches_once_per_cooldown() {
 }
 
 #[tokio::test]
+async fn an_unreachable_issuer_is_not_asked_on_every_request() {
+    let issuer = Issuer::start();
+    issuer.set(|s| s.down = true);
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let keys = auth4agent_verifier::RemoteKeySet::new(
+        &format!("{}/.well-known/jwks.json", issuer.url),
+        config(&clock),
+    )
+    .unwrap();
+    for _ in 0..20 {
+        assert!(keys.current(clock.now()).await.is_err());
+    }
+    assert_eq!(keys.status().fetches, 1, "one attempt per cooldown");
+    clock.advance(30);
+    assert!(keys.current(clock.now()).await.is_err());
+    assert_eq!(keys.status().fetches, 2);
+    issuer.set(|s| s.down = false);
+    clock.advance(30);
+    assert_eq!(keys.current(clock.now()).await.unwrap().len(), 1);
+    assert!(!keys.status().unavailable);
+}
+
+#[tokio::test]
 async fn stale_if_error_is_bounded_and_reported() {
     let issuer = Issuer::start();
     let clock = ManualClock::new(UnixTime::from_secs(T0));
@@ -365,6 +388,14 @@ async fn stale_if_error_is_bounded_and_reported() {
         "keys_unavailable"
     );
     assert!(verifier.keys().status().unavailable);
+    // Still refused within the retry cooldown: the stale set is not served again past its bound.
+    clock.advance(1);
+    let token = issuer.token(0, "files:read", AUD, T0 + 302 + 24 * 3600);
+    assert_eq!(
+        verifier.verify(&token).await.unwrap_err().code(),
+        "keys_unavailable"
+    );
+    clock.set(UnixTime::from_secs(T0 + 301 + 24 * 3600));
     // Back up: served again.
     issuer.set(|s| s.down = false);
     clock.advance(31);
@@ -452,7 +483,11 @@ async fn middleware_answers_rfc_6750() {
     assert_eq!(body["error"], "invalid_token");
     assert_eq!(body["auth4agent_error"], "wrong_audience");
 
-    let (status, _, body) = call(&app, Some("Basic abc"), "/files").await;
+    // Another scheme: as if there were no credentials (RFC 6750 §3.1); a malformed Bearer: 400 invalid_request.
+    let (status, challenge, _) = call(&app, Some("Basic abc"), "/files").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge, format!("Bearer {meta}"));
+    let (status, _, body) = call(&app, Some("Bearer a b"), "/files").await;
     assert_eq!(status, StatusCode::BAD_REQUEST);
     assert_eq!(body["error"], "invalid_request");
 
