@@ -195,11 +195,16 @@ async fn discovers_verifies_and_caches() {
     let verified = verifier.verify(&token).await.unwrap();
     assert!(verified.scopes().contains("files:read"));
     assert!(verifier.cached(&token).is_some(), "cached after a success");
-    // A token differing in its last byte is not a hit.
-    let mut altered = token.clone();
-    let last = altered.pop().unwrap();
-    altered.push(if last == 'A' { 'B' } else { 'A' });
+    // A token differing in one signature character (in the middle: the last one may carry unused bits) is not a
+    // hit, and fails verification; so does one differing in its first byte (same signature segment).
+    let mut altered: Vec<char> = token.chars().collect();
+    let mid = token.len() - 40;
+    altered[mid] = if altered[mid] == 'A' { 'B' } else { 'A' };
+    let altered: String = altered.into_iter().collect();
     assert!(verifier.cached(&altered).is_none());
+    let mut head_altered = token.clone();
+    head_altered.replace_range(0..1, "f");
+    assert!(verifier.cached(&head_altered).is_none());
     assert_eq!(
         verifier.verify(&altered).await.unwrap_err().code(),
         "bad_signature"
@@ -508,19 +513,28 @@ async fn middleware_answers_rfc_6750() {
     );
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn concurrent_verifications_share_one_fetch_and_the_cache() {
     let issuer = Issuer::start();
     let clock = ManualClock::new(UnixTime::from_secs(T0));
     let verifier = discover(&issuer, &clock).await;
-    let token = Arc::new(issuer.token(0, "files:read", AUD, T0));
+    let tokens: Vec<String> = (0..8)
+        .map(|i| issuer.token(0, &format!("files:read s{i}"), AUD, T0))
+        .collect();
+    let tokens = Arc::new(tokens);
     let ok = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..32 {
-        let (verifier, token, ok) = (verifier.clone(), token.clone(), ok.clone());
+        let (verifier, tokens, ok) = (verifier.clone(), tokens.clone(), ok.clone());
         tasks.push(tokio::spawn(async move {
-            for _ in 0..50 {
-                verifier.verify(&token).await.unwrap();
+            for i in 0..50 {
+                let token = &tokens[i % tokens.len()];
+                let verified = verifier.verify(token).await.unwrap();
+                assert!(
+                    verified
+                        .scopes()
+                        .contains(&format!("s{}", i % tokens.len()))
+                );
                 ok.fetch_add(1, Ordering::Relaxed);
             }
         }));
