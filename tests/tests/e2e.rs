@@ -41,3 +41,5 @@ mod refusals;
 mod replicas;
 #[path = "e2e/testdns_bin.rs"]
 mod testdns_bin;
+#[path = "e2e/verifier_service.rs"]
+mod verifier_service;

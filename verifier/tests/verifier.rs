@@ -1,0 +1,547 @@
+//! The verifier crate against a tiny scripted HTTP issuer on loopback: discovery, the key source's caching rules,
+//! the cache, and the middleware's refusals.
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use auth4agent_protocol::{
+    AccessTokenClaims, Audience, Confirmation, Did, Domain, KeySet, SigningKey, UnixTime,
+    issue_token,
+};
+use auth4agent_verifier::middleware::{AgentToken, BearerAuth, ProtectedResource};
+use auth4agent_verifier::{Clock, Config, FetchError, ManualClock, TokenVerifier};
+use axum::body::Body;
+use axum::http::{Request, StatusCode};
+use axum::routing::get;
+use tower::ServiceExt;
+
+const AUD: &str = "https://files.example.com";
+const T0: u64 = 1_800_000_000;
+
+/// What the scripted issuer answers.
+struct Script {
+    issuer: String,
+    jwks: String,
+    etag: Option<String>,
+    cache_control: String,
+    down: bool,
+    metadata_issuer: Option<String>,
+    /// JWKS requests seen, and how many carried If-None-Match.
+    jwks_requests: usize,
+    conditional: usize,
+}
+
+struct Issuer {
+    url: String,
+    script: Arc<Mutex<Script>>,
+    keys: Vec<SigningKey>,
+}
+
+impl Issuer {
+    fn start() -> Issuer {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let keys = vec![
+            SigningKey::from_seed(&[1; 32]),
+            SigningKey::from_seed(&[2; 32]),
+        ];
+        let script = Arc::new(Mutex::new(Script {
+            issuer: url.clone(),
+            jwks: jwks(&keys[..1]),
+            etag: Some("\"v1\"".into()),
+            cache_control: "public, max-age=300".into(),
+            down: false,
+            metadata_issuer: None,
+            jwks_requests: 0,
+            conditional: 0,
+        }));
+        let shared = script.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { continue };
+                let mut reader = BufReader::new(stream.try_clone().unwrap());
+                let mut first = String::new();
+                let _ = reader.read_line(&mut first);
+                let mut if_none_match = None;
+                loop {
+                    let mut line = String::new();
+                    if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                        break;
+                    }
+                    if let Some((name, value)) = line.split_once(':')
+                        && name.eq_ignore_ascii_case("if-none-match")
+                    {
+                        if_none_match = Some(value.trim().to_owned());
+                    }
+                }
+                let path = first.split(' ').nth(1).unwrap_or("").to_owned();
+                let mut s = shared.lock().unwrap();
+                let (status, headers, body) = if s.down {
+                    ("503 Service Unavailable", String::new(), String::new())
+                } else if path == "/.well-known/oauth-authorization-server" {
+                    let issuer = s.metadata_issuer.clone().unwrap_or(s.issuer.clone());
+                    let body = serde_json::json!({
+                        "issuer": issuer,
+                        "jwks_uri": format!("{}/.well-known/jwks.json", s.issuer),
+                    })
+                    .to_string();
+                    ("200 OK", String::new(), body)
+                } else if path == "/.well-known/jwks.json" {
+                    s.jwks_requests += 1;
+                    let mut headers = format!("Cache-Control: {}\r\n", s.cache_control);
+                    if let Some(etag) = &s.etag {
+                        headers.push_str(&format!("ETag: {etag}\r\n"));
+                    }
+                    if if_none_match.is_some() {
+                        s.conditional += 1;
+                    }
+                    if if_none_match.is_some() && if_none_match == s.etag {
+                        ("304 Not Modified", headers, String::new())
+                    } else {
+                        ("200 OK", headers, s.jwks.clone())
+                    }
+                } else if path == "/big" {
+                    ("200 OK", String::new(), "x".repeat(70 * 1024))
+                } else if path == "/redirect" {
+                    (
+                        "302 Found",
+                        format!("Location: {}/.well-known/jwks.json\r\n", s.issuer),
+                        String::new(),
+                    )
+                } else {
+                    ("404 Not Found", String::new(), String::new())
+                };
+                drop(s);
+                let _ = write!(
+                    stream,
+                    "HTTP/1.1 {status}\r\n{headers}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+            }
+        });
+        Issuer { url, script, keys }
+    }
+
+    fn set(&self, change: impl FnOnce(&mut Script)) {
+        change(&mut self.script.lock().unwrap());
+    }
+
+    fn jwks_requests(&self) -> usize {
+        self.script.lock().unwrap().jwks_requests
+    }
+
+    fn token(&self, key: usize, scope: &str, aud: &str, now: u64) -> String {
+        let signer = &self.keys[key];
+        let agent = Did::from_key(
+            &Domain::parse("agents.example.com").unwrap(),
+            &SigningKey::from_seed(&[9; 32]).public_key(),
+        );
+        issue_token(
+            signer,
+            &signer.public_key().thumbprint(),
+            &AccessTokenClaims {
+                iss: self.url.clone(),
+                sub: agent.to_string(),
+                client_id: agent.to_string(),
+                aud: Audience::One(aud.into()),
+                scope: scope.into(),
+                iat: now,
+                nbf: None,
+                exp: now + 600,
+                jti: format!("tok_{now}_{key}"),
+                cnf: Confirmation {
+                    jkt: "jkt-of-the-agent".into(),
+                },
+            },
+        )
+        .unwrap()
+    }
+}
+
+fn jwks(keys: &[SigningKey]) -> String {
+    let set = KeySet::from_keys(
+        keys.iter()
+            .map(|k| (k.public_key().thumbprint(), k.public_key())),
+    )
+    .unwrap();
+    serde_json::to_string(&set.to_jwks()).unwrap()
+}
+
+fn config(clock: &ManualClock) -> Config {
+    Config {
+        clock: Arc::new(clock.clone()),
+        connect_timeout: Duration::from_secs(2),
+        timeout: Duration::from_secs(5),
+        ..Config::default()
+    }
+}
+
+async fn discover(issuer: &Issuer, clock: &ManualClock) -> TokenVerifier {
+    TokenVerifier::discover_with(&issuer.url, AUD, config(clock))
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn discovers_verifies_and_caches() {
+    let issuer = Issuer::start();
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let verifier = discover(&issuer, &clock).await;
+    let token = issuer.token(0, "files:read", AUD, T0);
+    assert!(verifier.cached(&token).is_none());
+    let verified = verifier.verify(&token).await.unwrap();
+    assert!(verified.scopes().contains("files:read"));
+    assert!(verifier.cached(&token).is_some(), "cached after a success");
+    // A token differing in one signature character (in the middle: the last one may carry unused bits) is not a
+    // hit, and fails verification; so does one differing in its first byte (same signature segment).
+    let mut altered: Vec<char> = token.chars().collect();
+    let mid = token.len() - 40;
+    altered[mid] = if altered[mid] == 'A' { 'B' } else { 'A' };
+    let altered: String = altered.into_iter().collect();
+    assert!(verifier.cached(&altered).is_none());
+    let mut head_altered = token.clone();
+    head_altered.replace_range(0..1, "f");
+    assert!(verifier.cached(&head_altered).is_none());
+    assert_eq!(
+        verifier.verify(&altered).await.unwrap_err().code(),
+        "bad_signature"
+    );
+    // Wrong audience: refused, and not cached.
+    let other = issuer.token(0, "files:read", "https://other.example.com", T0);
+    assert_eq!(
+        verifier.verify(&other).await.unwrap_err().code(),
+        "wrong_audience"
+    );
+    // One JWKS fetch for all of that.
+    assert_eq!(issuer.jwks_requests(), 1);
+    // The cache never outlives exp.
+    clock.advance(600);
+    assert!(verifier.cached(&token).is_none());
+    // Past exp the full verification decides (here within the protocol's 60 s leeway; then expired).
+    assert!(verifier.verify(&token).await.is_ok());
+    clock.advance(61);
+    assert_eq!(verifier.verify(&token).await.unwrap_err().code(), "expired");
+}
+
+#[tokio::test]
+async fn discovery_refuses_a_mixed_up_issuer() {
+    let issuer = Issuer::start();
+    issuer.set(|s| s.metadata_issuer = Some("https://evil.example.com".into()));
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let error = TokenVerifier::discover_with(&issuer.url, AUD, config(&clock))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(error, FetchError::IssuerMismatch { .. }),
+        "{error}"
+    );
+    // http to a non-loopback host is refused before any request.
+    let error = TokenVerifier::discover("http://auth.example.com", AUD)
+        .await
+        .unwrap_err();
+    assert!(matches!(error, FetchError::BadUrl(_)), "{error}");
+}
+
+#[tokio::test]
+async fn fetch_hygiene_no_redirects_and_a_size_cap() {
+    let issuer = Issuer::start();
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    for (path, expected) in [("/redirect", "HTTP status 302"), ("/big", "larger than")] {
+        let keys = auth4agent_verifier::RemoteKeySet::new(
+            &format!("{}{path}", issuer.url),
+            config(&clock),
+        )
+        .unwrap();
+        let error = keys.current(UnixTime::from_secs(T0)).await.unwrap_err();
+        assert!(error.to_string().contains(expected), "{path}: {error}");
+        assert!(keys.status().unavailable);
+    }
+}
+
+#[tokio::test]
+async fn max_age_then_etag_revalidation() {
+    let issuer = Issuer::start();
+    issuer.set(|s| s.cache_control = "max-age=5".into()); // clamped up to 30 s
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let verifier = discover(&issuer, &clock).await;
+    let keys = verifier.keys();
+    keys.current(clock.now()).await.unwrap();
+    clock.advance(29);
+    keys.current(clock.now()).await.unwrap();
+    assert_eq!(issuer.jwks_requests(), 1, "fresh for the clamped 30 s");
+    clock.advance(1);
+    keys.current(clock.now()).await.unwrap();
+    assert_eq!(issuer.jwks_requests(), 2);
+    assert_eq!(
+        issuer.script.lock().unwrap().conditional,
+        1,
+        "revalidated with If-None-Match"
+    );
+    assert_eq!(keys.status().keys, 1);
+}
+
+#[tokio::test]
+async fn unknown_kid_refetches_once_per_cooldown() {
+    let issuer = Issuer::start();
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let verifier = discover(&issuer, &clock).await;
+    let old = issuer.token(0, "files:read", AUD, T0);
+    verifier.verify(&old).await.unwrap();
+    // The issuer rotates in key 1.
+    issuer.set(|s| {
+        s.jwks = jwks(&issuer.keys);
+        s.etag = Some("\"v2\"".into());
+    });
+    let new = issuer.token(1, "files:read", AUD, T0);
+    verifier.verify(&new).await.unwrap();
+    assert_eq!(issuer.jwks_requests(), 2, "one refetch for the new kid");
+    // A flood of made-up kids (signed by a key the issuer never published) within the cooldown: no fetch.
+    let stranger = SigningKey::from_seed(&[3; 32]);
+    for i in 0..200 {
+        let claims = AccessTokenClaims {
+            iss: issuer.url.clone(),
+            sub: "x".into(),
+            client_id: "x".into(),
+            aud: Audience::One(AUD.into()),
+            scope: String::new(),
+            iat: T0,
+            nbf: None,
+            exp: T0 + 60,
+            jti: format!("j{i}"),
+            cnf: Confirmation { jkt: "j".into() },
+        };
+        let forged = issue_token(&stranger, &format!("kid-{i}"), &claims).unwrap();
+        assert_eq!(
+            verifier.verify(&forged).await.unwrap_err().code(),
+            "unknown_kid"
+        );
+        if i == 100 {
+            clock.advance(29);
+        }
+    }
+    assert_eq!(issuer.jwks_requests(), 2, "no fetch within the cooldown");
+    clock.advance(1);
+    let forged = issue_token(
+        &stranger,
+        "kid-late",
+        &AccessTokenClaims {
+            iss: issuer.url.clone(),
+            sub: "x".into(),
+            client_id: "x".into(),
+            aud: Audience::One(AUD.into()),
+            scope: String::new(),
+            iat: T0,
+            nbf: None,
+            exp: T0 + 60,
+            jti: "late".into(),
+            cnf: Confirmation { jkt: "j".into() },
+        },
+    )
+    .unwrap();
+    verifier.verify(&forged).await.unwrap_err();
+    assert_eq!(
+        issuer.jwks_requests(),
+        3,
+        "one more once the cooldown passed"
+    );
+}
+
+#[tokio::test]
+async fn an_unreachable_issuer_is_not_asked_on_every_request() {
+    let issuer = Issuer::start();
+    issuer.set(|s| s.down = true);
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let keys = auth4agent_verifier::RemoteKeySet::new(
+        &format!("{}/.well-known/jwks.json", issuer.url),
+        config(&clock),
+    )
+    .unwrap();
+    for _ in 0..20 {
+        assert!(keys.current(clock.now()).await.is_err());
+    }
+    assert_eq!(keys.status().fetches, 1, "one attempt per cooldown");
+    clock.advance(30);
+    assert!(keys.current(clock.now()).await.is_err());
+    assert_eq!(keys.status().fetches, 2);
+    issuer.set(|s| s.down = false);
+    clock.advance(30);
+    assert_eq!(keys.current(clock.now()).await.unwrap().len(), 1);
+    assert!(!keys.status().unavailable);
+}
+
+#[tokio::test]
+async fn stale_if_error_is_bounded_and_reported() {
+    let issuer = Issuer::start();
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let verifier = discover(&issuer, &clock).await;
+    verifier.keys().current(clock.now()).await.unwrap();
+    issuer.set(|s| s.down = true);
+    clock.advance(301);
+    let token = issuer.token(0, "files:read", AUD, T0 + 301);
+    verifier.verify(&token).await.unwrap();
+    let status = verifier.keys().status();
+    assert!(status.stale && !status.unavailable, "{status:?}");
+    assert!(status.last_error.is_some());
+    // Past 24 h since the last success: no keys.
+    clock.advance(24 * 3600);
+    let token = issuer.token(0, "files:read", AUD, T0 + 301 + 24 * 3600);
+    assert_eq!(
+        verifier.verify(&token).await.unwrap_err().code(),
+        "keys_unavailable"
+    );
+    assert!(verifier.keys().status().unavailable);
+    // Still refused within the retry cooldown: the stale set is not served again past its bound.
+    clock.advance(1);
+    let token = issuer.token(0, "files:read", AUD, T0 + 302 + 24 * 3600);
+    assert_eq!(
+        verifier.verify(&token).await.unwrap_err().code(),
+        "keys_unavailable"
+    );
+    clock.set(UnixTime::from_secs(T0 + 301 + 24 * 3600));
+    // Back up: served again.
+    issuer.set(|s| s.down = false);
+    clock.advance(31);
+    let token = issuer.token(0, "files:read", AUD, T0 + 332 + 24 * 3600);
+    verifier.verify(&token).await.unwrap();
+    assert!(!verifier.keys().status().stale);
+}
+
+async fn call(
+    app: &axum::Router,
+    auth: Option<&str>,
+    path: &str,
+) -> (StatusCode, String, serde_json::Value) {
+    let mut request = Request::get(path);
+    if let Some(auth) = auth {
+        request = request.header("authorization", auth);
+    }
+    let response = app
+        .clone()
+        .oneshot(request.body(Body::empty()).unwrap())
+        .await
+        .unwrap();
+    let status = response.status();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    let body = axum::body::to_bytes(response.into_body(), 1 << 20)
+        .await
+        .unwrap();
+    let json = serde_json::from_slice(&body).unwrap_or(serde_json::Value::Null);
+    (status, challenge, json)
+}
+
+#[tokio::test]
+async fn middleware_answers_rfc_6750() {
+    let issuer = Issuer::start();
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let verifier = discover(&issuer, &clock).await;
+    let resource = ProtectedResource::new(AUD, issuer.url.clone())
+        .scopes_supported(["files:read", "files:write"]);
+    let auth = BearerAuth::new(verifier, &resource);
+    let app = axum::Router::new()
+        .route(
+            "/files",
+            get(|t: AgentToken| async move { format!("{} {} {}", t.did(), t.jti(), t.jkt()) })
+                .layer(auth.require_scope("files:read")),
+        )
+        .route(
+            "/write",
+            get(|| async { "written" }).layer(auth.require_scope("files:write")),
+        )
+        .merge(resource.router());
+    let meta =
+        "resource_metadata=\"https://files.example.com/.well-known/oauth-protected-resource\"";
+
+    let token = issuer.token(0, "files:read", AUD, T0);
+    let (status, _, _) = call(&app, Some(&format!("Bearer {token}")), "/files").await;
+    assert_eq!(status, StatusCode::OK);
+
+    let (status, challenge, body) = call(&app, None, "/files").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge, format!("Bearer {meta}"));
+    assert_eq!(body, serde_json::Value::Null);
+
+    let (status, challenge, body) = call(&app, Some(&format!("Bearer {token}")), "/write").await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(
+        challenge.starts_with("Bearer error=\"insufficient_scope\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("scope=\"files:write\""), "{challenge}");
+    assert!(challenge.contains(meta), "{challenge}");
+    assert_eq!(body["auth4agent_error"], "scope_not_allowed");
+
+    let other = issuer.token(0, "files:read", "https://other.example.com", T0);
+    let (status, challenge, body) = call(&app, Some(&format!("Bearer {other}")), "/files").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        challenge.starts_with("Bearer error=\"invalid_token\", error_description=\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains(meta), "{challenge}");
+    assert_eq!(body["error"], "invalid_token");
+    assert_eq!(body["auth4agent_error"], "wrong_audience");
+
+    // Another scheme: as if there were no credentials (RFC 6750 §3.1); a malformed Bearer: 400 invalid_request.
+    let (status, challenge, _) = call(&app, Some("Basic abc"), "/files").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(challenge, format!("Bearer {meta}"));
+    let (status, _, body) = call(&app, Some("Bearer a b"), "/files").await;
+    assert_eq!(status, StatusCode::BAD_REQUEST);
+    assert_eq!(body["error"], "invalid_request");
+
+    let (status, _, body) = call(&app, None, "/.well-known/oauth-protected-resource").await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(body["resource"], AUD);
+    assert_eq!(
+        body["authorization_servers"],
+        serde_json::json!([issuer.url])
+    );
+    assert_eq!(
+        body["bearer_methods_supported"],
+        serde_json::json!(["header"])
+    );
+    assert_eq!(
+        body["scopes_supported"],
+        serde_json::json!(["files:read", "files:write"])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_verifications_share_one_fetch_and_the_cache() {
+    let issuer = Issuer::start();
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let verifier = discover(&issuer, &clock).await;
+    let tokens: Vec<String> = (0..8)
+        .map(|i| issuer.token(0, &format!("files:read s{i}"), AUD, T0))
+        .collect();
+    let tokens = Arc::new(tokens);
+    let ok = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..32 {
+        let (verifier, tokens, ok) = (verifier.clone(), tokens.clone(), ok.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in 0..50 {
+                let token = &tokens[i % tokens.len()];
+                let verified = verifier.verify(token).await.unwrap();
+                assert!(
+                    verified
+                        .scopes()
+                        .contains(&format!("s{}", i % tokens.len()))
+                );
+                ok.fetch_add(1, Ordering::Relaxed);
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    assert_eq!(ok.load(Ordering::Relaxed), 1600);
+    assert_eq!(issuer.jwks_requests(), 1);
+}
