@@ -182,7 +182,8 @@ pub enum Flow {
 
 #[derive(Args, Debug)]
 pub struct VerifyArgs {
-    /// The token, a file holding it, or - to read it from stdin
+    /// The token (a compact JWS: always taken as the token itself), else a path to a file holding
+    /// it, or - to read it from stdin
     #[arg(long, value_name = "T|-")]
     pub token: String,
     /// JWKS file or http(s) URL [default: the home's cached jwks.json, else fetched from the server]
@@ -218,7 +219,8 @@ pub enum RevokeCommand {
 
 #[derive(Args, Debug)]
 pub struct TokenArg {
-    /// The token, a file holding it, or - to read it from stdin
+    /// The token (a compact JWS: always taken as the token itself), else a path to a file holding
+    /// it, or - to read it from stdin
     #[arg(long, value_name = "T|-")]
     pub token: String,
 }

@@ -150,27 +150,49 @@ impl Session<OperatorIdentity> {
     }
 }
 
-/// Reads a token given as `-` (stdin), a path to a file holding it, or the token itself.
+/// Where a `--token` value says the token is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum TokenSource<'a> {
+    Stdin,
+    /// The value is shaped like a compact JWS: it is the token, whatever files exist.
+    Literal(&'a str),
+    File(&'a Path),
+}
+
+/// Decides from the value alone, never from the file system: a service passing a caller's string
+/// must not be made to read a file of its own host that happens to bear that name.
+fn token_source(arg: &str) -> TokenSource<'_> {
+    if arg == "-" {
+        TokenSource::Stdin
+    } else if looks_like_jws(arg.trim()) {
+        TokenSource::Literal(arg)
+    } else {
+        TokenSource::File(Path::new(arg))
+    }
+}
+
+/// Reads a token given as `-` (stdin), as the token itself (a compact JWS), or as a path to a file
+/// holding it.
 pub fn read_token(arg: &str) -> Result<String> {
-    let text = if arg == "-" {
-        let mut buf = String::new();
-        std::io::stdin().read_to_string(&mut buf).map_err(|e| {
-            CliError::usage(
-                "invalid_token_input",
-                format!("cannot read the token from stdin: {e}"),
-            )
-        })?;
-        buf
-    } else if Path::new(arg).is_file() || !looks_like_jws(arg.trim()) {
-        std::fs::read_to_string(arg).map_err(|e| {
+    let text = match token_source(arg) {
+        TokenSource::Stdin => {
+            let mut buf = String::new();
+            std::io::stdin().read_to_string(&mut buf).map_err(|e| {
+                CliError::usage(
+                    "invalid_token_input",
+                    format!("cannot read the token from stdin: {e}"),
+                )
+            })?;
+            buf
+        }
+        TokenSource::File(path) => std::fs::read_to_string(path).map_err(|e| {
             CliError::usage(
                 "invalid_token_input",
                 format!("cannot read the token file '{arg}': {e}"),
             )
             .with_hint("pass the token, a file holding it, or - to read it from stdin")
-        })?
-    } else {
-        arg.to_string()
+        })?,
+        TokenSource::Literal(token) => token.to_string(),
     };
     let token = text.trim().to_string();
     if token.is_empty() {
@@ -230,6 +252,21 @@ mod tests {
             read_token(file.to_str().unwrap()).unwrap_err().code,
             "invalid_token_input"
         );
+        // A JWS-shaped value is the token even when a file of that name exists; anything else
+        // (here an absolute path) names a file.
+        assert_eq!(
+            token_source("eyJh.eyJp.c2ln"),
+            TokenSource::Literal("eyJh.eyJp.c2ln")
+        );
+        assert_eq!(token_source("-"), TokenSource::Stdin);
+        assert_eq!(
+            token_source("token.txt"),
+            TokenSource::File(Path::new("token.txt"))
+        );
+        let shaped = dir.path().join("aa.bb.cc");
+        std::fs::write(&shaped, "from.the.file").unwrap();
+        let relative = shaped.file_name().unwrap().to_str().unwrap();
+        assert_eq!(read_token(relative).unwrap(), "aa.bb.cc");
         let missing = dir.path().join("missing");
         assert_eq!(
             read_token(missing.to_str().unwrap()).unwrap_err().exit,

@@ -24,9 +24,9 @@ pub async fn jwks(State(state): State<AppState>) -> Response {
 
 /// `GET /.well-known/auth4agent-configuration`: the limits are those the server applies
 /// ([`crate::config::Config::limits`]).
-pub async fn configuration(State(state): State<AppState>) -> Json<Configuration> {
+pub async fn configuration(State(state): State<AppState>) -> Response {
     let u = |p: &str| state.url(p);
-    Json(Configuration {
+    let doc = Json(Configuration {
         endpoints: Endpoints {
             agents: u(routes::AGENTS),
             challenge: u(routes::CHALLENGE),
@@ -48,5 +48,12 @@ pub async fn configuration(State(state): State<AppState>) -> Json<Configuration>
         request_typ: typ::REQUEST.into(),
         signing_alg_values_supported: vec!["EdDSA".into()],
         token_types_supported: vec![typ::ACCESS_TOKEN.into()],
-    })
+    });
+    // Cacheable like the JWKS (spec §15.1); the values change only with the server's configuration.
+    let mut resp = doc.into_response();
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("public, max-age=300"),
+    );
+    resp
 }

@@ -93,6 +93,11 @@ async fn the_advertised_limits_are_the_verifiers() {
         .await;
     let doc: auth4agent_api::Configuration =
         serde_json::from_value(resp.assert_ok(200).clone()).unwrap();
+    assert_eq!(
+        resp.headers[header::CACHE_CONTROL],
+        "public, max-age=300",
+        "discovery is cacheable like the JWKS (spec §15.1)"
+    );
     let limits = doc.limits;
     assert_eq!(limits.leeway, auth4agent_protocol::DEFAULT_LEEWAY.as_secs());
     assert_eq!(
