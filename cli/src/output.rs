@@ -76,11 +76,11 @@ impl Output {
             );
         } else {
             if !report.human.is_empty() {
-                let text = report.human.trim_end_matches('\n');
+                let text = terminal_safe(report.human.trim_end_matches('\n'));
                 let _ = writeln!(stdout, "{text}");
             }
             for note in &report.notes {
-                eprintln!("{note}");
+                eprintln!("{}", terminal_safe(note));
             }
         }
         let _ = stdout.flush();
@@ -107,12 +107,18 @@ impl Output {
     }
 
     fn error_line(&self, err: &CliError) {
+        eprintln!("{}", self.error_text(err));
+    }
+
+    /// The error line: our own prefix (colored on a terminal), then the error with every control
+    /// character escaped, since its message may quote the server or a token.
+    fn error_text(&self, err: &CliError) -> String {
         let prefix = if self.color {
             "\x1b[1;31merror:\x1b[0m"
         } else {
             "error:"
         };
-        eprintln!("{prefix} {err}");
+        format!("{prefix} {}", terminal_safe(&err.to_string()))
     }
 
     /// Progress text on stderr, only when stderr is a terminal (never with `--json` or in a pipe).
@@ -128,5 +134,71 @@ impl Output {
             eprint!("\r\x1b[2K");
             let _ = std::io::stderr().flush();
         }
+    }
+}
+
+/// `text` with every control character except newline and tab (C0, DEL, C1: ESC and OSC sequences,
+/// bells, carriage returns) written as a visible `\u{..}` escape. Applied to everything printed for
+/// people, because names, messages and claims come from the network or from a token; `--json`
+/// output is escaped by the JSON encoder already.
+pub fn terminal_safe(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char = |c: char| c.is_control() && c != '\n' && c != '\t';
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&c.escape_unicode().to_string());
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod terminal_tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_are_made_visible() {
+        assert_eq!(
+            terminal_safe("plain text\n\tindented"),
+            "plain text\n\tindented"
+        );
+        assert_eq!(
+            terminal_safe("a\x1b]0;owned\x07b\rc\u{9b}31m\x7f"),
+            "a\\u{1b}]0;owned\\u{7}b\\u{d}c\\u{9b}31m\\u{7f}"
+        );
+    }
+
+    #[test]
+    fn server_messages_in_errors_cannot_drive_the_terminal() {
+        let err = CliError::failure(
+            "forbidden",
+            "server refused (HTTP 403): \x1b[2J\x1b]8;;https://evil.example\x07click",
+        );
+        let plain = Output {
+            json: false,
+            color: false,
+            stderr_is_tty: false,
+        };
+        let text = plain.error_text(&err);
+        assert!(!text.contains('\x1b') && !text.contains('\x07'), "{text:?}");
+        assert!(
+            text.starts_with("error: server refused (HTTP 403): \\u{1b}[2J"),
+            "{text:?}"
+        );
+        let colored = Output {
+            color: true,
+            ..plain
+        };
+        let text = colored.error_text(&err);
+        assert_eq!(
+            text.matches('\x1b').count(),
+            2,
+            "only our own color codes: {text:?}"
+        );
     }
 }
