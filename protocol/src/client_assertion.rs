@@ -25,9 +25,8 @@ pub const MAX_JTI_LEN: usize = 256;
 /// Longest accepted `resource`, in bytes (the longest token audience).
 pub const MAX_RESOURCE_LEN: usize = crate::proof::MAX_TOKEN_AUD_LEN;
 
-/// The explicit `typ` of a client assertion (draft-ietf-oauth-rfc7523bis). `JWT` and no `typ` are accepted too,
-/// because deployed libraries send those.
-pub const CLIENT_ASSERTION_TYP: &str = "client-authentication+jwt";
+/// The explicit `typ` of a client assertion (see [`typ::CLIENT_ASSERTION`](crate::typ::CLIENT_ASSERTION)).
+pub const CLIENT_ASSERTION_TYP: &str = jws::typ::CLIENT_ASSERTION;
 
 /// Claims that belong to another message kind; an assertion carrying one is refused.
 const FOREIGN_CLAIMS: [&str; 9] = [

@@ -24,6 +24,9 @@ pub mod typ {
     pub const PROOF: &str = "auth4agent-proof+jwt";
     /// A signed administrative request (DPoP shape, RFC 9449).
     pub const REQUEST: &str = "auth4agent-req+jwt";
+    /// The explicit `typ` of an RFC 7523 client assertion (draft-ietf-oauth-rfc7523bis); `JWT` and no `typ`
+    /// are accepted too, because deployed libraries send those.
+    pub const CLIENT_ASSERTION: &str = "client-authentication+jwt";
 }
 
 /// Largest compact JWS accepted, in bytes.
@@ -339,8 +342,7 @@ fn client_assertion_header<'a>(
     let typ = match typ {
         None => Cow::Borrowed(""),
         Some(Member::Str(t))
-            if typ_matches(&t, "JWT")
-                || typ_matches(&t, crate::client_assertion::CLIENT_ASSERTION_TYP) =>
+            if typ_matches(&t, "JWT") || typ_matches(&t, typ::CLIENT_ASSERTION) =>
         {
             t
         }

@@ -1,8 +1,7 @@
 //! [`Http`]: a small blocking HTTP client bound to one server's base URL, responses read completely
-//! for assertions ([`HttpResponse`]), requests signed by a [`Signer`]; and [`unix_now`], the
-//! testkit's one wall clock.
+//! for assertions ([`HttpResponse`]), requests signed by a [`Signer`].
 
-use std::time::{Duration, SystemTime};
+use std::time::Duration;
 
 use serde_json::Value;
 
@@ -130,15 +129,6 @@ fn read_response(response: reqwest::blocking::Response) -> reqwest::Result<HttpR
         body,
         json,
     })
-}
-
-/// Unix time now. The testkit's one clock (the product takes time as a parameter instead).
-#[allow(clippy::disallowed_methods)]
-pub fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("after 1970")
-        .as_secs()
 }
 
 impl Http {

@@ -12,6 +12,7 @@
 //! It does not depend on `auth4agent-server`: the server's own tests use it.
 
 pub mod bins;
+pub mod clock;
 pub mod dns;
 pub mod http;
 pub mod postgres;
@@ -21,8 +22,9 @@ pub mod sign;
 pub use bins::{
     CLI_BIN, SERVER_BIN, bin_dir, cli_bin, example_bin, free_port, server_bin, workspace_root,
 };
+pub use clock::unix_now;
 pub use dns::{Behavior, TestDns, TxtRecord};
-pub use http::{Http, HttpResponse, unix_now};
+pub use http::{Http, HttpResponse};
 pub use postgres::{Backend, TestDatabase, test_database_url};
 pub use server::{TestServer, TestServerBuilder};
 pub use sign::{ProofRequest, Signer, fresh_jti};

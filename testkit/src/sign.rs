@@ -13,7 +13,7 @@ use auth4agent_protocol::{
 };
 use serde_json::Value;
 
-use crate::http::unix_now;
+use crate::clock::unix_now;
 
 /// A fresh request jti: 128 random bits, base64url.
 pub fn fresh_jti() -> String {
