@@ -126,10 +126,14 @@ pub fn instructions(operator: &Operator) -> TxtRecord {
 pub async fn confirm(state: &AppState, operator: &Operator) -> ServiceResult<Operator> {
     let domain = &operator.domain;
     require_registrable(domain)?;
-    if let Some(owner) = domain_owner(state, domain, Some(&operator.id)).await? {
+    // The owner's id is not named: a rival claimant learns only that the domain is taken.
+    if domain_owner(state, domain, Some(&operator.id))
+        .await?
+        .is_some()
+    {
         return Err(ServiceError::refused(
             ErrorCode::OperatorExists,
-            format!("{domain} is already verified by operator {}", owner.id),
+            format!("{domain} is already verified by another operator"),
         ));
     }
     let outcome = state.dns.verify(domain, &operator.txt_token).await;

@@ -1042,9 +1042,17 @@ async fn unverified_claims_coexist_and_the_first_to_verify_owns_the_domain() {
         "_auth4agent.alpha.example.com",
         vec![TxtRecord::from(instr["txt_record_value"].as_str().unwrap())],
     );
-    h.send(h.signed(&first.key, "POST", &path, None))
-        .await
-        .assert_error(409, "operator_exists");
+    let refused = h.send(h.signed(&first.key, "POST", &path, None)).await;
+    refused.assert_error(409, "operator_exists");
+    // A rival claimant learns that the domain is taken, not who holds it (issue 17 #5.2).
+    assert!(
+        !refused.json["message"]
+            .as_str()
+            .unwrap()
+            .contains(&second.id),
+        "{}",
+        refused.json
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
