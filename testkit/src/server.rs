@@ -100,6 +100,7 @@ impl TestServerBuilder {
             child: None,
             http: OnceLock::new(),
             starts: 0,
+            port_retries: 0,
         };
         server.spawn();
         server
@@ -122,6 +123,8 @@ pub struct TestServer {
     child: Option<Child>,
     http: OnceLock<Http>,
     starts: u32,
+    /// First-start retries after another process took the chosen port.
+    port_retries: u32,
 }
 
 impl TestServer {
@@ -194,6 +197,17 @@ impl TestServer {
     /// Everything the server wrote to stdout and stderr so far (all runs).
     pub fn log(&self) -> String {
         std::fs::read_to_string(self.log_path()).unwrap_or_default()
+    }
+
+    /// Whether the first start failed only because another process took the chosen port.
+    fn port_was_taken(&self) -> bool {
+        const MAX_PORT_RETRIES: u32 = 5;
+        if self.starts != 1 || self.port_retries >= MAX_PORT_RETRIES {
+            return false;
+        }
+        let log = self.log();
+        let this_start = log.rsplit("=== e2e: start #").next().unwrap_or("");
+        this_start.contains("cannot listen on") && this_start.contains("Address already in use")
     }
 
     /// The process id of the running server, if any.
@@ -343,6 +357,16 @@ impl TestServer {
                 && let Some(status) = child.try_wait().expect("wait for the server")
             {
                 self.child = None;
+                if self.port_was_taken() {
+                    // free_port() releases the port before the server binds it, so a concurrent
+                    // test can take it first. On the first start nobody has seen the URL yet:
+                    // pick another port and start again.
+                    self.port_retries += 1;
+                    self.port = free_port();
+                    self.starts -= 1;
+                    self.spawn();
+                    return;
+                }
                 panic!(
                     "auth4agent-server exited during startup ({status})\ncommand: {:?}\n--- server log ---\n{}",
                     self.command_line(),
