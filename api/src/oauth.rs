@@ -74,10 +74,10 @@ impl TokenForm {
         let form = match Form::parse(body) {
             Ok(form) => form,
             // A repeated `resource` is RFC 8707's invalid_target; any other repeat is invalid_request.
-            Err(e) if repeats(body, "resource") => {
+            Err(auth4agent_protocol::Error::RepeatedParameter(name)) if name == "resource" => {
                 return Err(FormRefusal::new(
                     ErrorCode::InvalidTarget,
-                    format!("exactly one resource is allowed ({e})"),
+                    "exactly one resource is allowed (RFC 8707 §2)",
                 ));
             }
             Err(e) => return Err(FormRefusal::new(ErrorCode::InvalidRequest, e.to_string())),
@@ -136,15 +136,6 @@ impl TokenForm {
             scope: form.get("scope").map(str::to_owned),
         })
     }
-}
-
-/// Whether the raw body names `name` more than once (used only to pick the code of an already refused form).
-fn repeats(body: &[u8], name: &str) -> bool {
-    let prefix = format!("{name}=");
-    body.split(|&b| b == b'&')
-        .filter(|p| *p == name.as_bytes() || p.starts_with(prefix.as_bytes()))
-        .count()
-        > 1
 }
 
 /// `POST /oauth/token` answer (RFC 6749 §5.1), sent with `Cache-Control: no-store`.

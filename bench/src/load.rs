@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+use auth4agent_api::oauth::{ASSERTION_TYPE_JWT_BEARER, GRANT_CLIENT_CREDENTIALS};
 use auth4agent_protocol::{
     ClientAssertionClaims, Did, ProofClaims, ReceivedChallenge, RequestedToken, SigningKey,
     UnixTime, b64url_encode, encode_form, sign_client_assertion, sign_proof,
@@ -157,11 +158,8 @@ impl IssuePlan {
             .map_err(|e| Failure(format!("sign_{}", e.code())))?;
         let scope = self.request.scope.to_scope_string();
         Ok(encode_form([
-            ("grant_type", "client_credentials"),
-            (
-                "client_assertion_type",
-                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-            ),
+            ("grant_type", GRANT_CLIENT_CREDENTIALS),
+            ("client_assertion_type", ASSERTION_TYPE_JWT_BEARER),
             ("client_assertion", &assertion),
             ("scope", &scope),
             ("resource", &self.request.token_aud),

@@ -24,6 +24,8 @@ pub enum Error {
     PayloadNotObject,
     #[error("invalid form body: {0}")]
     InvalidForm(String),
+    #[error("form parameter {0:?} is repeated")]
+    RepeatedParameter(String),
 
     // --- JOSE header ---
     #[error("algorithm {0:?} is not allowed (only EdDSA / Ed25519)")]
@@ -114,6 +116,7 @@ impl Error {
             Error::DuplicateMember(_) => "duplicate_member",
             Error::PayloadNotObject => "payload_not_object",
             Error::InvalidForm(_) => "invalid_form",
+            Error::RepeatedParameter(_) => "repeated_parameter",
             Error::UnsupportedAlg(_) => "unsupported_alg",
             Error::MissingTyp => "missing_typ",
             Error::WrongTyp { .. } => "wrong_typ",

@@ -24,16 +24,7 @@ fn form_request(body: String) -> Request<Body> {
 }
 
 fn token_form(assertion: &str, extra: &[(&str, &str)]) -> String {
-    let mut params = vec![
-        ("grant_type", "client_credentials"),
-        (
-            "client_assertion_type",
-            "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
-        ),
-        ("client_assertion", assertion),
-    ];
-    params.extend_from_slice(extra);
-    encode_form(params)
+    auth4agent_testkit::Signer::token_form(assertion, extra)
 }
 
 fn assertion(h: &Harness, agent: &Agent) -> String {
