@@ -38,6 +38,11 @@ pub struct Cli {
     #[arg(long, global = true, value_name = "URL", value_parser = parse_url)]
     pub server: Option<String>,
 
+    /// The issuer the server must name in its discovery document [default: the issuer pinned in the home
+    /// for its saved server, else the server URL]; `init` and `set-server` pin it in the home
+    #[arg(long, global = true, value_name = "URL", value_parser = parse_url)]
+    pub issuer: Option<String>,
+
     #[command(subcommand)]
     pub command: Command,
 }

@@ -34,6 +34,7 @@ fn main() -> ExitCode {
             let ctx = Context {
                 home: home::Home::new(root),
                 server_flag: cli.server,
+                issuer_flag: cli.issuer,
                 out,
             };
             match commands::run(&ctx, cli.command) {

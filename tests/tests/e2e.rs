@@ -29,6 +29,8 @@ mod hardening_secrets;
 mod hardening_support;
 #[path = "e2e/interop.rs"]
 mod interop;
+#[path = "e2e/issuer_check.rs"]
+mod issuer_check;
 #[path = "e2e/oauth_clients.rs"]
 mod oauth_clients;
 #[path = "e2e/persistence.rs"]

@@ -77,13 +77,13 @@ pub fn set_server(ctx: &Context, url: &str) -> Result<Report> {
     let mut updated = Vec::new();
     if let Some(mut op) = ctx.home.try_operator()? {
         op.server = url.to_string();
-        op.issuer = None;
+        op.issuer = ctx.issuer_flag.clone();
         ctx.home.save_operator(&op)?;
         updated.push(format!("{}.json", Role::Operator.name()));
     }
     if let Some(mut agent) = ctx.home.try_agent()? {
         agent.server = url.to_string();
-        agent.issuer = None;
+        agent.issuer = ctx.issuer_flag.clone();
         ctx.home.save_agent(&agent)?;
         updated.push(format!("{}.json", Role::Agent.name()));
     }

@@ -53,12 +53,13 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<Report> {
                 server: server.clone(),
                 id: None,
                 thumbprint: thumbprint.clone(),
-                issuer: None,
+                issuer: ctx.issuer_flag.clone(),
             })?;
             let doc = json!({
                 "role": "operator",
                 "domain": domain.as_str(),
                 "server": server,
+                "issuer": ctx.issuer_flag,
                 "thumbprint": thumbprint,
                 "public_key": public.to_jwk(),
                 "home": home,
@@ -77,7 +78,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<Report> {
                 did: did.to_string(),
                 operator_id: None,
                 thumbprint: thumbprint.clone(),
-                issuer: None,
+                issuer: ctx.issuer_flag.clone(),
             })?;
             let human = format!(
                 "Created the agent identity in {home}\nDID: {did}\n{}\nnext: auth4agent register agent --operator-id ID",
@@ -89,6 +90,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<Report> {
                 "did_document": document,
                 "domain": domain.as_str(),
                 "server": server,
+                "issuer": ctx.issuer_flag,
                 "thumbprint": thumbprint,
                 "public_key": public.to_jwk(),
                 "home": home,

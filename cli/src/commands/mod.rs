@@ -25,7 +25,28 @@ use crate::output::{Output, Report};
 pub struct Context {
     pub home: Home,
     pub server_flag: Option<String>,
+    /// `--issuer`: the issuer this run expects, over any pin in the home.
+    pub issuer_flag: Option<String>,
     pub out: Output,
+}
+
+/// The server an identity was saved with, and the issuer pinned for it.
+pub struct Saved<'a> {
+    pub server: &'a str,
+    pub issuer: Option<&'a str>,
+}
+
+impl<'a> Saved<'a> {
+    pub fn new(server: &'a str, issuer: Option<&'a str>) -> Saved<'a> {
+        Saved { server, issuer }
+    }
+}
+
+/// Two URLs name the same issuer: equal after the normalization `--server` gets (lower-case scheme and host,
+/// no trailing slash).
+fn same_url(a: &str, b: &str) -> bool {
+    let normal = |url: &str| crate::cli::parse_url(url).unwrap_or_else(|_| url.to_owned());
+    normal(a) == normal(b)
 }
 
 /// Runs one command.
@@ -83,12 +104,29 @@ impl Context {
         }
     }
 
-    /// Connects to `server` and learns its issuer (remembered in the home for offline `verify`).
-    pub fn connect(&self, server: &str) -> Result<(Client, String)> {
+    /// Connects to `server` and checks the issuer its discovery document names (spec §15.1): it must be
+    /// `--issuer`, else the issuer pinned with the identity when `server` is the identity's saved server,
+    /// else `server` itself. A server at another URL that names a real issuer is refused, so a proof or a
+    /// client assertion made for that issuer never reaches it.
+    pub fn connect(&self, server: &str, saved: &Saved<'_>) -> Result<(Client, String)> {
         let client = Client::new(server)?;
-        let issuer = client.issuer()?;
-        self.home.remember_issuer(server, &issuer)?;
-        Ok((client, issuer))
+        let named = client.issuer()?;
+        let pinned = saved.issuer.filter(|_| same_url(saved.server, server));
+        let expected = self.issuer_flag.as_deref().or(pinned).unwrap_or(server);
+        if !same_url(&named, expected) {
+            return Err(CliError::network(
+                "issuer_mismatch",
+                format!(
+                    "the server at {server} names the issuer {named:?}, but this command expects {expected:?}"
+                ),
+            )
+            .with_hint(
+                "do not use a server whose issuer differs from its URL unless you know why: it may be impersonating another; \
+                 if it is a replica or proxy of that issuer, pass --issuer ISSUER (or pin it with `auth4agent set-server --url URL --issuer ISSUER`)",
+            ));
+        }
+        self.home.remember_issuer(server, &named)?;
+        Ok((client, named))
     }
 
     pub fn operator_session(&self, action: &str) -> Result<Session<OperatorIdentity>> {
@@ -97,7 +135,8 @@ impl Context {
             None => return Err(self.no_operator(action)),
         };
         let key = self.home.load_key(Role::Operator, &identity.thumbprint)?;
-        let (client, issuer) = self.connect(&self.server(Some(&identity.server))?)?;
+        let saved = Saved::new(&identity.server, identity.issuer.as_deref());
+        let (client, issuer) = self.connect(&self.server(Some(&identity.server))?, &saved)?;
         Ok(Session {
             identity,
             key,
@@ -109,7 +148,8 @@ impl Context {
     pub fn agent_session(&self) -> Result<Session<AgentIdentity>> {
         let identity = self.home.agent()?;
         let key = self.home.load_key(Role::Agent, &identity.thumbprint)?;
-        let (client, issuer) = self.connect(&self.server(Some(&identity.server))?)?;
+        let saved = Saved::new(&identity.server, identity.issuer.as_deref());
+        let (client, issuer) = self.connect(&self.server(Some(&identity.server))?, &saved)?;
         Ok(Session {
             identity,
             key,

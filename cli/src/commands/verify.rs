@@ -235,6 +235,7 @@ mod tests {
         Context {
             home,
             server_flag: None,
+            issuer_flag: None,
             out: Output {
                 json: true,
                 color: false,
@@ -320,6 +321,7 @@ mod tests {
         let ctx = Context {
             home: Home::new(dir.path().join("empty-home")),
             server_flag: None,
+            issuer_flag: None,
             out: Output {
                 json: true,
                 color: false,

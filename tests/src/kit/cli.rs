@@ -91,6 +91,8 @@ pub struct Cli {
     server_url: String,
     json: bool,
     env: Vec<(OsString, OsString)>,
+    /// `--issuer` on every run, when the server's issuer is not its URL.
+    issuer: Option<String>,
 }
 
 impl Cli {
@@ -102,6 +104,15 @@ impl Cli {
             server_url: server_url.into(),
             json: true,
             env: Vec::new(),
+            issuer: None,
+        }
+    }
+
+    /// The same CLI passing `--issuer ISSUER` on every run (a replica reached at its own URL).
+    pub fn with_issuer(&self, issuer: impl Into<String>) -> Cli {
+        Cli {
+            issuer: Some(issuer.into()),
+            ..self.clone()
         }
     }
 
@@ -244,6 +255,9 @@ impl Cli {
         command.arg("--home").arg(&self.home);
         if self.json {
             command.arg("--json");
+        }
+        if let Some(issuer) = &self.issuer {
+            command.arg("--issuer").arg(issuer);
         }
         command.args(&args);
         for (key, _) in std::env::vars_os() {

@@ -75,9 +75,9 @@ impl Cluster {
         self.replicas[i].url()
     }
 
-    /// A CLI home whose saved server is replica `i`.
+    /// A CLI home whose saved server is replica `i`, expecting the cluster's public issuer.
     fn cli(&self, name: &str, i: usize) -> Cli {
-        Cli::new(self.homes.path().join(name), self.url(i))
+        Cli::new(self.homes.path().join(name), self.url(i)).with_issuer(&self.issuer)
     }
 }
 
