@@ -123,6 +123,8 @@ error_codes! {
     InternalError = "internal_error" => 500,
     DnsLookupFailed = "dns_lookup_failed" => 502,
     StorageUnavailable = "storage_unavailable" => 503,
+    /// The connection caps are reached (sent by the accept loop, with `Retry-After`, and the connection closed).
+    TooManyConnections = "too_many_connections" => 503,
 }
 
 impl std::fmt::Display for ErrorCode {

@@ -114,6 +114,22 @@ pub struct ServeArgs {
     /// Per-request timeout (reading the body included).
     #[arg(long, env = "AUTH4AGENT_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration_secs)]
     pub request_timeout: u64,
+    /// Close a connection that sends nothing for this long with no request in flight: from accept (a
+    /// socket that never sends a byte) and between keep-alive requests.
+    #[arg(long, env = "AUTH4AGENT_IDLE_TIMEOUT", default_value = "10s", value_parser = parse_duration_secs)]
+    pub idle_timeout: u64,
+    /// Open connections at most; also bounded by the open-file limit (less a reserve for the database and
+    /// DNS). At the cap the longest-idle connection is closed to admit a new one. 0: the file limit only.
+    #[arg(long, env = "AUTH4AGENT_MAX_CONNECTIONS", default_value_t = 4096)]
+    pub max_connections: usize,
+    /// Open connections per client address at most (IPv6: per /64; 0 disables). Behind a reverse proxy every
+    /// client shares the proxy's address: raise it or set 0 there.
+    #[arg(
+        long,
+        env = "AUTH4AGENT_MAX_CONNECTIONS_PER_CLIENT",
+        default_value_t = 512
+    )]
+    pub max_connections_per_client: usize,
 }
 
 /// Validated runtime configuration of the HTTP layer and background tasks.
@@ -139,6 +155,10 @@ pub struct Config {
     /// Requests per second per client; `0` disables rate limiting.
     pub rate_limit: f64,
     pub rate_limit_burst: u32,
+    pub idle_timeout: Duration,
+    /// As given; `main` lowers it to what the open-file limit allows.
+    pub max_connections: usize,
+    pub max_connections_per_client: usize,
 }
 
 impl Config {
@@ -160,6 +180,9 @@ impl Config {
             request_timeout: Duration::from_secs(10),
             rate_limit: 20.0,
             rate_limit_burst: 100,
+            idle_timeout: Duration::from_secs(10),
+            max_connections: 4096,
+            max_connections_per_client: 512,
         }
     }
 
@@ -196,6 +219,7 @@ impl Config {
         if args.verification_lifetime == 0
             || args.reverify_interval == 0
             || args.request_timeout == 0
+            || args.idle_timeout == 0
         {
             return Err("durations must be positive".into());
         }
@@ -216,6 +240,9 @@ impl Config {
             request_timeout: Duration::from_secs(args.request_timeout),
             rate_limit: args.rate_limit,
             rate_limit_burst: args.rate_limit_burst,
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            max_connections: args.max_connections,
+            max_connections_per_client: args.max_connections_per_client,
             ..Config::new(&issuer)
         })
     }

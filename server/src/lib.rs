@@ -10,6 +10,7 @@ pub mod auth;
 pub mod background;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod dns;
 pub mod errors;
 pub mod handlers;

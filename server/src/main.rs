@@ -13,6 +13,7 @@ use auth4agent_server::app;
 use auth4agent_server::background;
 use auth4agent_server::clock::{SharedClock, SystemClock};
 use auth4agent_server::config::{Cli, Command, Config, KeysCommand, LogFormat};
+use auth4agent_server::connections::{ConnectionLimits, Connections};
 use auth4agent_server::dns::DnsVerifier;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::listener;
@@ -144,15 +145,22 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let dns = DnsVerifier::new(config.dns_servers.clone());
     let issuer = config.issuer.clone();
+    let connections = Connections::new(connection_limits(&config));
     let (router, state) = app::build(config, store, clock, dns).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let tasks = background::spawn(state, stop_rx.clone());
 
     tracing::info!(issuer = %issuer, "listening on {}", listener.local_addr()?);
     let mut server_stop = stop_rx;
-    let server = listener::serve(listener, router, HEADER_READ_TIMEOUT, async move {
-        let _ = server_stop.wait_for(|stop| *stop).await;
-    });
+    let server = listener::serve(
+        listener,
+        router,
+        HEADER_READ_TIMEOUT,
+        connections,
+        async move {
+            let _ = server_stop.wait_for(|stop| *stop).await;
+        },
+    );
     let signals = tokio::spawn(async move {
         shutdown_signal().await;
         tracing::info!("shutting down");
@@ -163,6 +171,39 @@ async fn serve(
     let _ = tasks.await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Descriptors kept back from the connection cap: the database, DNS sockets, the log.
+const RESERVED_DESCRIPTORS: u64 = 128;
+
+/// The connection limits, with the cap lowered to what the open-file limit allows, so the accept loop
+/// never runs out of descriptors (the soft limit is first raised to the hard one, as most servers do).
+fn connection_limits(config: &Config) -> ConnectionLimits {
+    let files = match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(files) => files,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the open-file limit");
+            u64::MAX
+        }
+    };
+    let by_files =
+        usize::try_from(files.saturating_sub(RESERVED_DESCRIPTORS).max(16)).unwrap_or(usize::MAX);
+    let max_connections = match config.max_connections {
+        0 => by_files,
+        configured => configured.min(by_files),
+    };
+    if max_connections < config.max_connections {
+        tracing::warn!(
+            open_file_limit = files,
+            max_connections,
+            "the open-file limit lowers --max-connections; raise LimitNOFILE to allow more"
+        );
+    }
+    ConnectionLimits {
+        idle_timeout: config.idle_timeout,
+        max_connections,
+        max_per_client: config.max_connections_per_client,
+    }
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.

@@ -15,6 +15,8 @@ mod client_credentials;
 mod dns;
 #[path = "e2e/dns_verification.rs"]
 mod dns_verification;
+#[path = "e2e/hardening_connections.rs"]
+mod hardening_connections;
 #[path = "e2e/hardening_crash.rs"]
 mod hardening_crash;
 #[path = "e2e/hardening_hostile.rs"]
