@@ -29,6 +29,11 @@ pub struct Target {
 }
 
 impl Target {
+    /// The server's socket address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
     /// Resolves a base URL such as `http://127.0.0.1:8080` (plain HTTP only) once.
     pub async fn resolve(base: &str) -> anyhow::Result<Target> {
         let Some(rest) = base.trim_end_matches('/').strip_prefix("http://") else {

@@ -12,6 +12,7 @@ use anyhow::{Context as _, bail};
 use auth4agent_bench::api::{Api, TokenRequest};
 use auth4agent_bench::http1::Target;
 use auth4agent_bench::identity::Identities;
+use auth4agent_bench::idle::IdleFlood;
 use auth4agent_bench::load::{LoadSpec, Operation, Percentiles, drive};
 use auth4agent_bench::server::{
     ServerSpec, SpawnedServer, cpu_seconds, db_bytes, free_port, peak_rss_kb,
@@ -98,6 +99,19 @@ struct Args {
     /// issuer (`issuer.txt`) into this directory, for timing `auth4agent verify` offline.
     #[arg(long, value_name = "DIR")]
     save_token: Option<PathBuf>,
+    /// Keep this many silent connections open during the run (reconnecting those the server closes), from
+    /// loopback source addresses 127.0.1.x, 100 per address.
+    #[arg(long, default_value_t = 0)]
+    idle_connections: usize,
+}
+
+/// What the silent-connection flood did during the run.
+#[derive(Serialize)]
+struct IdleReport {
+    connections: usize,
+    /// Connections opened in all, reconnections after the server closed one included.
+    opened: u64,
+    failed_connects: u64,
 }
 
 #[derive(Serialize)]
@@ -129,6 +143,10 @@ struct Report {
     db_bytes: Option<u64>,
     seed_db_bytes_per_agent: Option<f64>,
     setup_s: f64,
+    /// Descriptors the server held at the end of the measured run.
+    server_open_fds: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    idle_flood: Option<IdleReport>,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -287,12 +305,29 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         rate: args.rate,
     };
     let target = Target::resolve(&base).await?;
+    let flood =
+        (args.idle_connections > 0).then(|| IdleFlood::start(target.addr(), args.idle_connections));
+    if flood.is_some() {
+        // Let the flood reach the server's caps before warm-up starts.
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
     let pid = server.as_ref().map(SpawnedServer::pid);
     let me = std::process::id();
     let cpu_before = (pid.and_then(cpu_seconds), cpu_seconds(me));
     let mut outcome = drive(&target, &op, load).await;
     let cpu_after = (pid.and_then(cpu_seconds), cpu_seconds(me));
     let server_peak_rss_kb = pid.and_then(peak_rss_kb);
+    let server_open_fds = pid
+        .and_then(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).ok())
+        .map(Iterator::count);
+    let idle_flood = flood.map(|flood| {
+        flood.stop();
+        IdleReport {
+            connections: args.idle_connections,
+            opened: flood.opened.load(Ordering::Relaxed),
+            failed_connects: flood.failed.load(Ordering::Relaxed),
+        }
+    });
     let latency_ms = outcome.percentiles();
     let per_op = match args.mode {
         Mode::Issue => 2,
@@ -328,6 +363,8 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         db_bytes: spec.as_ref().map(|_| db_bytes(&db)),
         seed_db_bytes_per_agent: seed_per_agent.map(round1),
         setup_s: round1(setup_s),
+        server_open_fds,
+        idle_flood,
     })
 }
 
