@@ -167,18 +167,24 @@ async fn oauth_errors(req: Request, next: Next) -> Response {
     }
 }
 
-/// The client address used for rate limiting (unspecified when the server was not given connect info).
-fn client_ip(req: &Request<Body>) -> IpAddr {
-    req.extensions()
+/// The client a request is counted as: the TCP peer, or the client a trusted proxy names (see
+/// [`crate::client_addr`]); unspecified when the server was not given connect info.
+fn client_ip(state: &AppState, req: &Request<Body>) -> IpAddr {
+    let peer = req
+        .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|ConnectInfo(addr)| addr.ip())
-        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+        .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
+    state.config.clients.client_ip(peer, req.headers())
 }
 
 /// Per-client token bucket (per server process; see [`crate::ratelimit`]).
 async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    let ip = client_ip(&req);
-    match state.limiter.check(ip, state.monotonic_ms()) {
+    let ip = client_ip(&state, &req);
+    match state
+        .limiter
+        .check(state.config.clients.key(ip), state.monotonic_ms())
+    {
         Ok(()) => next.run(req).await,
         Err(wait) => {
             // Debug, not warn: a flood would otherwise turn into a flood of log lines.

@@ -5,6 +5,9 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use ipnet::IpNet;
+
+use crate::client_addr::{ClientAddressing, ForwardedHeader, parse_trusted_proxy};
 
 /// Largest accepted request body, in bytes.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
@@ -130,6 +133,24 @@ pub struct ServeArgs {
         default_value_t = 512
     )]
     pub max_connections_per_client: usize,
+    /// Clients are counted per IPv4 prefix of this length (rate limits, connection caps).
+    #[arg(long, env = "AUTH4AGENT_CLIENT_IPV4_PREFIX", default_value_t = 32, value_parser = clap::value_parser!(u8).range(0..=32))]
+    pub client_ipv4_prefix: u8,
+    /// Clients are counted per IPv6 prefix of this length: one host usually holds a whole /64.
+    #[arg(long, env = "AUTH4AGENT_CLIENT_IPV6_PREFIX", default_value_t = 64, value_parser = clap::value_parser!(u8).range(0..=128))]
+    pub client_ipv6_prefix: u8,
+    /// Reverse proxies (CIDR or address, comma-separated) whose forwarding header names the client. Without
+    /// it no forwarding header is ever read. The client is the right-most hop that is not a trusted proxy.
+    #[arg(long = "trusted-proxy", env = "AUTH4AGENT_TRUSTED_PROXY", value_delimiter = ',', value_parser = parse_trusted_proxy)]
+    pub trusted_proxies: Vec<IpNet>,
+    /// The header the trusted proxies write the client into.
+    #[arg(
+        long,
+        env = "AUTH4AGENT_FORWARDED_HEADER",
+        value_enum,
+        default_value = "x-forwarded-for"
+    )]
+    pub forwarded_header: ForwardedHeader,
 }
 
 /// Validated runtime configuration of the HTTP layer and background tasks.
@@ -159,6 +180,8 @@ pub struct Config {
     /// As given; `main` lowers it to what the open-file limit allows.
     pub max_connections: usize,
     pub max_connections_per_client: usize,
+    /// How clients are identified and grouped for rate limits and connection caps.
+    pub clients: ClientAddressing,
 }
 
 impl Config {
@@ -183,6 +206,7 @@ impl Config {
             idle_timeout: Duration::from_secs(10),
             max_connections: 4096,
             max_connections_per_client: 512,
+            clients: ClientAddressing::default(),
         }
     }
 
@@ -243,6 +267,12 @@ impl Config {
             idle_timeout: Duration::from_secs(args.idle_timeout),
             max_connections: args.max_connections,
             max_connections_per_client: args.max_connections_per_client,
+            clients: ClientAddressing {
+                ipv4_prefix: args.client_ipv4_prefix,
+                ipv6_prefix: args.client_ipv6_prefix,
+                trusted_proxies: args.trusted_proxies.clone(),
+                forwarded_header: args.forwarded_header,
+            },
             ..Config::new(&issuer)
         })
     }

@@ -10,7 +10,7 @@
 
 use std::collections::HashMap;
 use std::io;
-use std::net::{IpAddr, Ipv6Addr};
+use std::net::IpAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,8 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+use crate::client_addr::{ClientAddressing, ClientKey};
+
 /// The limits the accept loop applies.
 #[derive(Debug, Clone, Copy)]
 pub struct ConnectionLimits {
@@ -28,28 +30,9 @@ pub struct ConnectionLimits {
     pub idle_timeout: Duration,
     /// Open connections at most (0: no cap).
     pub max_connections: usize,
-    /// Open connections per client address at most (0: no cap); IPv6 clients count per /64.
+    /// Open connections per client at most (0: no cap); a client is its address masked to the
+    /// configured prefix (IPv6 /64 by default), see [`crate::client_addr`].
     pub max_per_client: usize,
-}
-
-/// The client a connection is counted against: its IPv4 address, or the /64 of its IPv6 address
-/// (one host is usually given a whole /64, so counting exact IPv6 addresses would be no cap at all).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct ClientKey(IpAddr);
-
-impl ClientKey {
-    pub fn of(ip: IpAddr) -> ClientKey {
-        match ip {
-            IpAddr::V4(_) => ClientKey(ip),
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => ClientKey(IpAddr::V4(v4)),
-                None => {
-                    let prefix = u128::from(v6) & !((1u128 << 64) - 1);
-                    ClientKey(IpAddr::V6(Ipv6Addr::from(prefix)))
-                }
-            },
-        }
-    }
 }
 
 /// Why a new connection was not admitted.
@@ -64,6 +47,7 @@ pub enum Refusal {
 /// Every open connection, by id.
 pub struct Connections {
     limits: ConnectionLimits,
+    clients: ClientAddressing,
     epoch: Instant,
     registry: Mutex<Registry>,
 }
@@ -95,9 +79,10 @@ pub struct Admitted {
 }
 
 impl Connections {
-    pub fn new(limits: ConnectionLimits) -> Arc<Connections> {
+    pub fn new(limits: ConnectionLimits, clients: ClientAddressing) -> Arc<Connections> {
         Arc::new(Connections {
             limits,
+            clients,
             epoch: Instant::now(),
             registry: Mutex::new(Registry::default()),
         })
@@ -115,7 +100,7 @@ impl Connections {
     /// Admits a connection from `ip`, closing the longest-idle connection first if the global cap is
     /// reached.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Admitted, Refusal> {
-        let client = ClientKey::of(ip);
+        let client = self.clients.key(ip);
         let mut registry = self.lock();
         let held = registry.per_client.get(&client).copied().unwrap_or(0);
         if self.limits.max_per_client > 0 && held >= self.limits.max_per_client {
@@ -325,20 +310,9 @@ mod tests {
         IpAddr::V4(Ipv4Addr::new(127, 0, 0, last))
     }
 
-    #[test]
-    fn ipv6_clients_count_per_slash_64_and_mapped_v4_as_v4() {
-        let a: IpAddr = "2001:db8:1:2:aaaa::1".parse().unwrap();
-        let b: IpAddr = "2001:db8:1:2:bbbb::2".parse().unwrap();
-        let c: IpAddr = "2001:db8:1:3::1".parse().unwrap();
-        assert_eq!(ClientKey::of(a), ClientKey::of(b));
-        assert_ne!(ClientKey::of(a), ClientKey::of(c));
-        let mapped: IpAddr = "::ffff:127.0.0.1".parse().unwrap();
-        assert_eq!(ClientKey::of(mapped), ClientKey::of(v4(1)));
-    }
-
     #[tokio::test]
     async fn a_client_over_its_share_is_refused_and_a_freed_place_is_reused() {
-        let connections = Connections::new(limits(0, 2));
+        let connections = Connections::new(limits(0, 2), ClientAddressing::default());
         let first = connections.admit(v4(1)).unwrap();
         let _second = connections.admit(v4(1)).unwrap();
         assert_eq!(connections.admit(v4(1)).err(), Some(Refusal::ClientCap));
@@ -352,7 +326,7 @@ mod tests {
 
     #[tokio::test]
     async fn at_the_global_cap_the_longest_idle_connection_is_evicted_and_busy_ones_never() {
-        let connections = Connections::new(limits(2, 0));
+        let connections = Connections::new(limits(2, 0), ClientAddressing::default());
         let busy = connections.admit(v4(1)).unwrap();
         let _request = busy.activity().request();
         let idle = connections.admit(v4(2)).unwrap();
@@ -375,10 +349,11 @@ mod tests {
 
     #[tokio::test]
     async fn a_silent_connection_closes_after_the_idle_timeout_but_not_while_a_request_runs() {
-        let connections = Connections::new(ConnectionLimits {
+        let limits = ConnectionLimits {
             idle_timeout: Duration::from_millis(200),
             ..limits(0, 0)
-        });
+        };
+        let connections = Connections::new(limits, ClientAddressing::default());
         let silent = connections.admit(v4(1)).unwrap();
         let started = Instant::now();
         silent.closing().await;

@@ -8,6 +8,7 @@
 pub mod app;
 pub mod auth;
 pub mod background;
+pub mod client_addr;
 pub mod clock;
 pub mod config;
 pub mod connections;

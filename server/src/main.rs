@@ -145,7 +145,7 @@ async fn serve(
 ) -> anyhow::Result<()> {
     let dns = DnsVerifier::new(config.dns_servers.clone());
     let issuer = config.issuer.clone();
-    let connections = Connections::new(connection_limits(&config));
+    let connections = Connections::new(connection_limits(&config), config.clients.clone());
     let (router, state) = app::build(config, store, clock, dns).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let tasks = background::spawn(state, stop_rx.clone());

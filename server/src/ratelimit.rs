@@ -1,11 +1,13 @@
-//! Per-client-IP token buckets for the unauthenticated endpoints.
+//! Per-client token buckets for the unauthenticated endpoints (a client is an address prefix, see
+//! [`crate::client_addr`]).
 //!
 //! The state lives in this process: with several replicas each enforces its own limit, so the effective
 //! limit is per replica. Time comes from the caller (the `Clock`, in milliseconds) so tests control it.
 
 use std::collections::HashMap;
-use std::net::IpAddr;
 use std::sync::Mutex;
+
+use crate::client_addr::ClientKey;
 
 /// How long an idle bucket is kept before cleanup drops it, in milliseconds.
 const IDLE_MS: u64 = 10 * 60 * 1000;
@@ -16,12 +18,12 @@ struct Bucket {
     updated_ms: u64,
 }
 
-/// A token bucket per client IP: `rate` tokens per second, at most `burst` stored.
+/// A token bucket per client: `rate` tokens per second, at most `burst` stored.
 #[derive(Debug)]
 pub struct RateLimiter {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<IpAddr, Bucket>>,
+    buckets: Mutex<HashMap<ClientKey, Bucket>>,
 }
 
 impl RateLimiter {
@@ -34,13 +36,13 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `ip` at `now_ms`. `Err(secs)` tells how long to wait before a token is available.
-    pub fn check(&self, ip: IpAddr, now_ms: u64) -> Result<(), u64> {
+    /// Takes one token for `client` at `now_ms`. `Err(secs)` tells how long to wait before a token is available.
+    pub fn check(&self, client: ClientKey, now_ms: u64) -> Result<(), u64> {
         if self.rate <= 0.0 {
             return Ok(());
         }
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = buckets.entry(ip).or_insert(Bucket {
+        let bucket = buckets.entry(client).or_insert(Bucket {
             tokens: self.burst,
             updated_ms: now_ms,
         });
@@ -76,12 +78,17 @@ impl RateLimiter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::client_addr::ClientAddressing;
+
+    fn key(ip: &str) -> ClientKey {
+        ClientAddressing::default().key(ip.parse().unwrap())
+    }
 
     #[test]
     fn burst_then_refill() {
         let rl = RateLimiter::new(2.0, 3);
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        let other: IpAddr = "127.0.0.2".parse().unwrap();
+        let ip = key("127.0.0.1");
+        let other = key("127.0.0.2");
         for _ in 0..3 {
             assert!(rl.check(ip, 1000).is_ok());
         }
@@ -99,7 +106,7 @@ mod tests {
     #[test]
     fn zero_rate_disables() {
         let rl = RateLimiter::new(0.0, 1);
-        let ip: IpAddr = "::1".parse().unwrap();
+        let ip = key("::1");
         for _ in 0..100 {
             assert!(rl.check(ip, 0).is_ok());
         }

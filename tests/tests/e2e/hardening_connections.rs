@@ -4,7 +4,8 @@
 //! silent socket is closed by the server (evicted at the cap or after the idle timeout), and a client
 //! over its per-client share is answered `503 too_many_connections` with `Retry-After`.
 //!
-//! Latency under this flood is measured by `bench/scripts/idle-flood.sh`, not asserted here.
+//! Latency under this flood is measured with `auth4agent-loadgen --idle-connections 5000` (BENCHMARKS.md),
+//! not asserted here.
 
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};

@@ -190,3 +190,90 @@ fn floods_of_challenges_and_registrations_get_429_with_retry_after() {
     assert_eq!(status.status, 200, "{status:?}");
     assert_healthy(http, "a flood of registrations");
 }
+
+/// A challenge for an unknown DID sent from the loopback address `source`, with `forwarded` as
+/// `X-Forwarded-For` when given; returns the status.
+fn challenge_from(world: &World, source: [u8; 4], forwarded: Option<&str>) -> u16 {
+    let client = reqwest::blocking::Client::builder()
+        .local_address(std::net::IpAddr::from(source))
+        .timeout(Duration::from_secs(10))
+        .build()
+        .expect("HTTP client");
+    let mut request = client
+        .post(format!("{}/v1/challenge", world.server.url()))
+        .header("content-type", "application/json")
+        .body(json!({ "did": unknown_did() }).to_string());
+    if let Some(forwarded) = forwarded {
+        request = request.header("x-forwarded-for", forwarded);
+    }
+    request.send().expect("challenge").status().as_u16()
+}
+
+fn limited_world(extra: &[&str]) -> World {
+    World::with(|b| {
+        b.args([
+            "--rate-limit",
+            &RATE.to_string(),
+            "--rate-limit-burst",
+            &BURST.to_string(),
+        ])
+        .args(extra.iter().copied())
+    })
+}
+
+fn count_429(statuses: impl IntoIterator<Item = u16>) -> usize {
+    statuses.into_iter().filter(|&s| s == 429).count()
+}
+
+#[test]
+fn rotating_source_addresses_within_one_prefix_share_one_bucket() {
+    let world = limited_world(&["--client-ipv4-prefix", "24"]);
+    // Every request from another address of 127.0.3.0/24.
+    let statuses: Vec<u16> = (1..=FLOOD as u8)
+        .map(|host| challenge_from(&world, [127, 0, 3, host], None))
+        .collect();
+    let limited = count_429(statuses);
+    assert!(
+        limited >= FLOOD - BURST - SLACK,
+        "{limited} of {FLOOD} limited across one /24"
+    );
+    assert_ne!(
+        challenge_from(&world, [127, 0, 4, 1], None),
+        429,
+        "another /24 has its own bucket"
+    );
+}
+
+#[test]
+fn forwarding_headers_name_the_client_only_from_a_trusted_proxy() {
+    let world = limited_world(&["--trusted-proxy", "127.0.5.1"]);
+    let proxy = [127, 0, 5, 1];
+    // Through the proxy, each of FLOOD clients sends one request: none is limited.
+    let through_proxy: Vec<u16> = (1..=FLOOD as u8)
+        .map(|host| challenge_from(&world, proxy, Some(&format!("198.51.100.{host}"))))
+        .collect();
+    assert_eq!(
+        count_429(through_proxy),
+        0,
+        "distinct clients behind the proxy"
+    );
+
+    // A client that is not the proxy cannot pick its bucket by sending the header itself.
+    let spoofed: Vec<u16> = (1..=FLOOD as u8)
+        .map(|host| challenge_from(&world, [127, 0, 5, 2], Some(&format!("203.0.113.{host}"))))
+        .collect();
+    assert!(count_429(spoofed) >= FLOOD - BURST - SLACK);
+
+    // Through the proxy, hops the client wrote left of the proxy's entry are ignored: the right-most
+    // untrusted hop is the client.
+    let prepended: Vec<u16> = (1..=FLOOD as u8)
+        .map(|host| {
+            challenge_from(
+                &world,
+                proxy,
+                Some(&format!("203.0.113.{host}, 192.0.2.77")),
+            )
+        })
+        .collect();
+    assert!(count_429(prepended) >= FLOOD - BURST - SLACK);
+}
