@@ -4,6 +4,7 @@
 //! Constructing a [`Client`] is the expensive part (TLS roots, a runtime thread): commands build one only when they
 //! actually talk to the network, so offline `verify` never does.
 
+use std::io::Read as _;
 use std::time::Duration;
 
 use auth4agent_api::OAuthErrorBody;
@@ -17,6 +18,13 @@ use serde::de::DeserializeOwned;
 
 use crate::clock;
 use crate::error::{CliError, Result};
+
+/// The largest response body the CLI reads; anything longer is refused unread (a hostile server could send
+/// hundreds of MiB as a "JWKS").
+pub const MAX_RESPONSE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// Redirects followed within one origin at most; a redirect to another origin is never followed.
+const MAX_REDIRECTS: usize = 5;
 
 /// A connection to one server (base URL without a trailing slash).
 pub struct Client {
@@ -36,6 +44,17 @@ impl Client {
             .user_agent(concat!("auth4agent-cli/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(30))
+            .redirect(reqwest::redirect::Policy::custom(|attempt| {
+                let origin = |url: &reqwest::Url| url.origin();
+                let first = attempt.previous().first().map(origin);
+                if first.is_some_and(|first| first != origin(attempt.url()))
+                    || attempt.previous().len() > MAX_REDIRECTS
+                {
+                    attempt.stop()
+                } else {
+                    attempt.follow()
+                }
+            }))
             .build()
             .map_err(|e| {
                 CliError::network("http_client_error", format!("cannot set up HTTP: {e}"))
@@ -98,7 +117,13 @@ impl Client {
         };
         let response = self.http.get(&url).send().map_err(|e| self.transport(&e))?;
         let response = check_status(response, &url)?;
-        response.text().map_err(|e| self.transport(&e))
+        let bytes = read_capped(response, &url)?;
+        String::from_utf8(bytes).map_err(|_| {
+            CliError::network(
+                "unexpected_response",
+                format!("{url} answered with a body that is not UTF-8"),
+            )
+        })
     }
 
     /// A signed request with the JSON `body`.
@@ -168,7 +193,7 @@ impl Client {
         let url = self.url(path);
         let response = request.send().map_err(|e| self.transport(&e))?;
         let response = check_status(response, &url)?;
-        let bytes = response.bytes().map_err(|e| self.transport(&e))?;
+        let bytes = read_capped(response, &url)?;
         serde_json::from_slice(&bytes).map_err(|e| {
             CliError::network(
                 "unexpected_response",
@@ -209,20 +234,67 @@ fn body_bytes(body: &impl Serialize) -> Vec<u8> {
     serde_json::to_vec(&value).expect("JSON serializes")
 }
 
+/// The body of `response`, refused with `response_too_large` past [`MAX_RESPONSE_BYTES`] (announced or read).
+fn read_capped(response: Response, url: &str) -> Result<Vec<u8>> {
+    let too_large = || {
+        CliError::network(
+            "response_too_large",
+            format!("{url} answered with more than {MAX_RESPONSE_BYTES} bytes; refused unread"),
+        )
+        .with_hint("check that --server (or --jwks URL) points at an auth4agent server")
+    };
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_RESPONSE_BYTES)
+    {
+        return Err(too_large());
+    }
+    let mut bytes = Vec::new();
+    response
+        .take(MAX_RESPONSE_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| {
+            CliError::network(
+                "network_error",
+                format!("reading the answer of {url} failed: {e}"),
+            )
+        })?;
+    if bytes.len() as u64 > MAX_RESPONSE_BYTES {
+        return Err(too_large());
+    }
+    Ok(bytes)
+}
+
 /// Passes 2xx responses through; turns an error status into the server's `{error, message}` with a hint.
 fn check_status(response: Response, url: &str) -> Result<Response> {
     let status = response.status();
     if status.is_success() {
         return Ok(response);
     }
+    if status.is_redirection() {
+        let location = response
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("nowhere");
+        return Err(CliError::network(
+            "redirect_refused",
+            format!(
+                "{url} redirected (HTTP {}) to {}; the CLI follows redirects only within the same origin",
+                status.as_u16(),
+                crate::output::terminal_safe(location)
+            ),
+        )
+        .with_hint("use the server's own URL (--server URL, or `auth4agent set-server --url URL`)"));
+    }
     let retry_after = response
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
         .map(str::to_string);
-    let body: Option<ErrorBody> = response
-        .json::<serde_json::Value>()
+    let body: Option<ErrorBody> = read_capped(response, url)
         .ok()
+        .and_then(|bytes| serde_json::from_slice::<serde_json::Value>(&bytes).ok())
         .and_then(error_body);
     let Some(body) = body else {
         return Err(CliError::network(

@@ -93,6 +93,23 @@ pub fn resolve(
     }
 }
 
+/// Refuses a key directory that its group or others may use: whoever can write to it can replace the key.
+pub fn check_key_dir_permissions(dir: &Path) -> Result<()> {
+    let meta = fs::metadata(dir).map_err(|e| CliError::io("read", dir, &e))?;
+    let mode = meta.permissions().mode() & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(CliError::home(
+            "key_permissions_too_open",
+            format!(
+                "permissions {mode:04o} for the key directory '{}' are too open: others could replace the key",
+                dir.display()
+            ),
+        )
+        .with_hint(format!("run chmod 700 '{}'", dir.display())));
+    }
+    Ok(())
+}
+
 /// Refuses a private key file that its group or others may read or write (the ssh rule).
 pub fn check_key_permissions(path: &Path) -> Result<()> {
     let meta = fs::metadata(path).map_err(|e| CliError::io("read", path, &e))?;
@@ -192,6 +209,7 @@ impl Home {
             Err(e) => return Err(CliError::io("read", &path, &e)),
             Ok(_) => {}
         }
+        check_key_dir_permissions(path.parent().expect("key paths have a parent"))?;
         check_key_permissions(&path)?;
         let pem =
             Zeroizing::new(fs::read_to_string(&path).map_err(|e| CliError::io("read", &path, &e))?);
@@ -425,6 +443,21 @@ mod tests {
             assert!(err.hint.unwrap().contains("chmod 600"));
         }
         fs::set_permissions(&path, fs::Permissions::from_mode(0o400)).unwrap();
+        assert!(
+            home.load_key(Role::Operator, &key.public_key().thumbprint())
+                .is_ok()
+        );
+        let dir = path.parent().unwrap();
+        for mode in [0o755, 0o770, 0o703] {
+            fs::set_permissions(dir, fs::Permissions::from_mode(mode)).unwrap();
+            let err = home
+                .load_key(Role::Operator, &key.public_key().thumbprint())
+                .unwrap_err();
+            assert_eq!(err.code, "key_permissions_too_open");
+            assert!(err.message.contains("key directory"), "{}", err.message);
+            assert!(err.hint.unwrap().contains("chmod 700"));
+        }
+        fs::set_permissions(dir, fs::Permissions::from_mode(0o700)).unwrap();
         assert!(
             home.load_key(Role::Operator, &key.public_key().thumbprint())
                 .is_ok()

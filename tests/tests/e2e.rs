@@ -9,6 +9,8 @@ mod support;
 
 #[path = "e2e/api.rs"]
 mod api;
+#[path = "e2e/cli_http.rs"]
+mod cli_http;
 #[path = "e2e/client_credentials.rs"]
 mod client_credentials;
 #[path = "e2e/dns.rs"]
