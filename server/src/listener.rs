@@ -1,6 +1,7 @@
 //! The HTTP accept loop. Unlike `axum::serve`, it gives hyper a timer so that a request head that
 //! trickles in (slowloris) is cut off after a deadline, admits each connection through the caps and
-//! idle rule of [`crate::connections`], and drains connections on shutdown.
+//! idle rule of [`crate::connections`], closes answered connections with a lingering close
+//! ([`crate::linger`]), and drains connections on shutdown.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -22,6 +23,7 @@ use tower::Service;
 use auth4agent_api::error::ErrorCode;
 
 use crate::connections::{Activity, Connections, Refusal};
+use crate::linger::LingeringStream;
 
 /// How long in-flight requests may take to finish after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -79,15 +81,18 @@ pub async fn serve(
             inner: service,
             activity: admitted.activity(),
         };
+        let (stream, linger) = LingeringStream::new(stream);
         let io = TokioIo::new(admitted.watch_io(stream));
         let connection = builder
             .serve_connection_with_upgrades(io, TowerToHyperService::new(service))
             .into_owned();
         let connection = graceful.watch(connection);
         tokio::spawn(async move {
+            tokio::pin!(connection);
             tokio::select! {
-                _ = connection => {}
-                () = admitted.closing() => {}
+                _ = &mut connection => {}
+                // Idle or evicted: nothing is owed to the client, so the socket closes at once.
+                () = admitted.closing() => linger.skip(),
             }
         });
     }

@@ -766,3 +766,31 @@ fn slow_request_head_is_cut_off() {
     .expect("health answers");
     assert_eq!(health.response().map(|r| r.status), Some(200), "{health:?}");
 }
+
+/// A 2 MiB POST from Python's `urllib` and `requests`, as ordinary clients send it (the whole body,
+/// then read the answer), reads the 413 `payload_too_large` every time: the server lingers, draining
+/// the body, instead of closing while the client is still sending (which ends in a reset).
+#[test]
+fn ordinary_clients_read_the_413_of_an_oversized_body() {
+    let world = World::new();
+    let script = workspace_root().join("tests/scripts/oversized_body.py");
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .args([&world.server.url(), "/v1/agents", "50", "2097152"])
+        .output()
+        .expect("run python3 tests/scripts/oversized_body.py (run `bash scripts/test.sh` first)");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: Value = serde_json::from_str(stdout.trim()).expect("one JSON report");
+    for library in ["urllib", "requests"] {
+        assert_eq!(
+            report[library]["readable_413"], 50,
+            "{library}: every answer a readable 413: {report}"
+        );
+    }
+    assert_healthy(world.server.http(), "oversized bodies from Python clients");
+}
