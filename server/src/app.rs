@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, DefaultBodyLimit, Request, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header;
 use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
@@ -21,6 +21,7 @@ use crate::dns::DnsVerifier;
 use crate::errors::{AppError, ErrorReport, oauth_error_response};
 use crate::handlers::{agents, health, oauth, operators, tokens, wellknown};
 use crate::keyring::KeyRingError;
+use crate::metrics;
 pub use crate::state::AppState;
 use crate::store::Store;
 use auth4agent_api::routes;
@@ -92,6 +93,7 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
         .layer(from_fn_with_state(state.clone(), declared_length_limit))
         .layer(from_fn_with_state(state.clone(), timeout))
         .layer(from_fn(json_errors))
+        .layer(from_fn(http_metrics))
         .layer(from_fn(oauth_errors))
         .layer(
             TraceLayer::new_for_http()
@@ -178,6 +180,28 @@ fn client_ip(state: &AppState, req: &Request<Body>) -> IpAddr {
     state.config.clients.client_ip(peer, req.headers())
 }
 
+/// Counts and times every answered request by route (see [`crate::metrics`]); it sits inside the OAuth
+/// re-rendering so that refusals are counted by their auth4agent code.
+async fn http_metrics(req: Request, next: Next) -> Response {
+    let started = std::time::Instant::now();
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or("unmatched", |path| path.as_str())
+        .to_owned();
+    let method = req.method().clone();
+    let resp = next.run(req).await;
+    let refusal = resp.extensions().get::<ErrorReport>().map(|r| r.code);
+    metrics::record_request(
+        &route,
+        method.as_str(),
+        resp.status().as_u16(),
+        refusal,
+        started.elapsed(),
+    );
+    resp
+}
+
 /// Per-client token bucket (per server process; see [`crate::ratelimit`]).
 async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> Response {
     let ip = client_ip(&state, &req);
@@ -189,6 +213,7 @@ async fn rate_limit(State(state): State<AppState>, req: Request, next: Next) -> 
         Err(wait) => {
             // Debug, not warn: a flood would otherwise turn into a flood of log lines.
             tracing::debug!(client = %ip, path = req.uri().path(), "rate limited");
+            metrics::record_rate_limited();
             AppError::rate_limited(wait).into_response()
         }
     }

@@ -133,6 +133,10 @@ pub struct ServeArgs {
         default_value_t = 512
     )]
     pub max_connections_per_client: usize,
+    /// Serve Prometheus metrics (`GET /metrics`) on this separate address, e.g. 127.0.0.1:9464; keep it
+    /// private. Without it no metrics are collected.
+    #[arg(long, env = "AUTH4AGENT_METRICS_LISTEN")]
+    pub metrics_listen: Option<SocketAddr>,
     /// Clients are counted per IPv4 prefix of this length (rate limits, connection caps).
     #[arg(long, env = "AUTH4AGENT_CLIENT_IPV4_PREFIX", default_value_t = 32, value_parser = clap::value_parser!(u8).range(0..=32))]
     pub client_ipv4_prefix: u8,

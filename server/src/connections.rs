@@ -131,6 +131,7 @@ impl Connections {
         });
         registry.open.insert(activity.id, Arc::clone(&activity));
         *registry.per_client.entry(client).or_insert(0) += 1;
+        crate::metrics::record_open_connections(registry.open.len());
         Ok(Admitted {
             connections: Arc::clone(self),
             activity,
@@ -156,6 +157,7 @@ impl Registry {
             if *count == 0 {
                 self.per_client.remove(&activity.client);
             }
+            crate::metrics::record_open_connections(self.open.len());
         }
     }
 }

@@ -66,14 +66,18 @@ impl DnsVerifier {
     /// Checks that `_auth4agent.<domain>` holds `auth4agent-verification=<token>`.
     pub async fn verify(&self, domain: &Domain, token: &str) -> TxtVerification {
         let expected = TxtRecord::new(domain, token);
-        match self.lookup_txt(&expected.name).await {
+        let (outcome, verification) = match self.lookup_txt(&expected.name).await {
             Ok(records) => match expected.matches(&records) {
-                TxtMatch::Matched => TxtVerification::Verified,
-                TxtMatch::NoRecord => TxtVerification::NoRecord,
-                TxtMatch::WrongValue { found } => TxtVerification::WrongValue { found },
+                TxtMatch::Matched => ("verified", TxtVerification::Verified),
+                TxtMatch::NoRecord => ("no_record", TxtVerification::NoRecord),
+                TxtMatch::WrongValue { found } => {
+                    ("wrong_value", TxtVerification::WrongValue { found })
+                }
             },
-            Err(message) => TxtVerification::LookupFailed(message),
-        }
+            Err(message) => ("lookup_failed", TxtVerification::LookupFailed(message)),
+        };
+        crate::metrics::record_dns_check(outcome);
+        verification
     }
 
     /// All TXT records at `name` (taken as fully qualified). No record → `Ok(empty)`;

@@ -19,6 +19,7 @@ pub mod ids;
 pub mod keyring;
 pub mod linger;
 pub mod listener;
+pub mod metrics;
 pub mod ratelimit;
 pub mod service;
 pub mod state;

@@ -107,6 +107,10 @@ pub async fn serve(
 /// request, then half-closes and drains briefly so the client can read the answer.
 async fn refuse(mut stream: TcpStream, refusal: Refusal) {
     tracing::debug!(?refusal, "connection refused");
+    crate::metrics::record_connection_refused(match refusal {
+        Refusal::ClientCap => "client_cap",
+        Refusal::Full => "full",
+    });
     let body = serde_json::json!({
         "error": ErrorCode::TooManyConnections.as_str(),
         "message": "too many open connections; retry later",

@@ -104,7 +104,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 }
             }
             config.listen = local;
-            serve(listener, config, store, clock).await
+            serve(listener, config, store, clock, cli.serve.metrics_listen).await
         }
     }
 }
@@ -142,6 +142,7 @@ async fn serve(
     config: Config,
     store: Arc<dyn Store>,
     clock: SharedClock,
+    metrics_listen: Option<std::net::SocketAddr>,
 ) -> anyhow::Result<()> {
     let dns = DnsVerifier::new(config.dns_servers.clone());
     let issuer = config.issuer.clone();
@@ -151,6 +152,26 @@ async fn serve(
     let tasks = background::spawn(state, stop_rx.clone());
 
     tracing::info!(issuer = %issuer, "listening on {}", listener.local_addr()?);
+    if let Some(addr) = metrics_listen {
+        let Some(handle) = auth4agent_server::metrics::install() else {
+            anyhow::bail!("a metrics recorder is already installed");
+        };
+        let metrics_listener = tokio::net::TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("cannot listen on {addr} (--metrics-listen)"))?;
+        tracing::info!(
+            "metrics on http://{}/metrics",
+            metrics_listener.local_addr()?
+        );
+        let mut metrics_stop = stop_rx.clone();
+        tokio::spawn(auth4agent_server::metrics::serve(
+            metrics_listener,
+            handle,
+            async move {
+                let _ = metrics_stop.wait_for(|stop| *stop).await;
+            },
+        ));
+    }
     let mut server_stop = stop_rx;
     let server = listener::serve(
         listener,

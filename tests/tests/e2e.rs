@@ -35,6 +35,8 @@ mod hardening_support;
 mod interop;
 #[path = "e2e/issuer_check.rs"]
 mod issuer_check;
+#[path = "e2e/metrics.rs"]
+mod metrics;
 #[path = "e2e/oauth_clients.rs"]
 mod oauth_clients;
 #[path = "e2e/persistence.rs"]

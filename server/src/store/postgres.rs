@@ -12,7 +12,7 @@
 
 use std::str::FromStr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use deadpool_postgres::{
     GenericClient, Manager, ManagerConfig, Object, Pool, RecyclingMethod, Runtime,
@@ -160,7 +160,7 @@ impl PostgresStore {
     pub async fn schema_version(&self) -> Result<u32, StoreError> {
         let conn = self.conn().await?;
         let row = one(
-            &conn,
+            &*conn,
             "SELECT COALESCE(MAX(version), 0) AS v FROM schema_version",
             &[],
         )
@@ -169,12 +169,15 @@ impl PostgresStore {
         u32::try_from(v).map_err(|_| StoreError::Corrupt(format!("schema version {v}")))
     }
 
-    async fn conn(&self) -> Result<Object, StoreError> {
-        self.inner
+    async fn conn(&self) -> Result<PooledConn, StoreError> {
+        let started = Instant::now();
+        let conn = self
+            .inner
             .pool
             .get()
             .await
-            .map_err(|e| StoreError::Unavailable(format!("database pool: {e}")))
+            .map_err(|e| StoreError::Unavailable(format!("database pool: {e}")))?;
+        Ok(PooledConn { conn, started })
     }
 
     async fn migrate(&self) -> Result<(), StoreError> {
@@ -266,6 +269,31 @@ async fn try_lock(client: &Client) -> Result<bool, StoreError> {
 }
 
 /// Maps a PostgreSQL error to the store's categories.
+/// A pooled connection, timed from checkout to release as one store operation (for the metrics).
+struct PooledConn {
+    conn: Object,
+    started: Instant,
+}
+
+impl std::ops::Deref for PooledConn {
+    type Target = Object;
+    fn deref(&self) -> &Object {
+        &self.conn
+    }
+}
+
+impl std::ops::DerefMut for PooledConn {
+    fn deref_mut(&mut self) -> &mut Object {
+        &mut self.conn
+    }
+}
+
+impl Drop for PooledConn {
+    fn drop(&mut self) {
+        crate::metrics::record_store("postgresql", "operation", self.started.elapsed());
+    }
+}
+
 fn map_err(e: tokio_postgres::Error) -> StoreError {
     let Some(db) = e.as_db_error() else {
         return StoreError::Unavailable(e.to_string());
@@ -412,7 +440,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let conn = self.conn().await?;
             // Per backend: SQLite's probe reads its schema page instead.
-            exec(&conn, "SELECT 1", &[]).await.map(|_| ())
+            exec(&*conn, "SELECT 1", &[]).await.map(|_| ())
         })
     }
 
@@ -435,7 +463,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let conn = self.conn().await?;
             exec(
-                &conn,
+                &*conn,
                 sql::INSERT_OPERATOR,
                 &[
                     &op.id,
@@ -458,7 +486,7 @@ impl Store for PostgresStore {
         let id = id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            get_operator_row(&conn, &id).await
+            get_operator_row(&*conn, &id).await
         })
     }
 
@@ -468,7 +496,7 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             // Per backend: ties broken by insertion order, PostgreSQL's `seq` column.
             opt(
-                &conn,
+                &*conn,
                 concat!(
                     "SELECT ",
                     sql::operator_columns!(),
@@ -514,7 +542,7 @@ impl Store for PostgresStore {
         let id = id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            let row = opt(&conn, sql::SET_OPERATOR_UNVERIFIED, &[&id])
+            let row = opt(&*conn, sql::SET_OPERATOR_UNVERIFIED, &[&id])
                 .await?
                 .ok_or(StoreError::NotFound)?;
             rows::operator(&row)
@@ -530,7 +558,7 @@ impl Store for PostgresStore {
             let conn = self.conn().await?;
             // Per backend: ties broken by insertion order, PostgreSQL's `seq` column.
             all(
-                &conn,
+                &*conn,
                 concat!(
                     "SELECT ",
                     sql::operator_columns!(),
@@ -552,7 +580,7 @@ impl Store for PostgresStore {
             let scopes = scopes_column(&agent.allowed_scopes);
             let conn = self.conn().await?;
             exec(
-                &conn,
+                &*conn,
                 sql::INSERT_AGENT,
                 &[
                     &agent.did.as_str(),
@@ -575,7 +603,7 @@ impl Store for PostgresStore {
         let did = did.clone();
         Box::pin(async move {
             let conn = self.conn().await?;
-            get_agent_row(&conn, &did).await
+            get_agent_row(&*conn, &did).await
         })
     }
 
@@ -583,10 +611,10 @@ impl Store for PostgresStore {
         let did = did.clone();
         Box::pin(async move {
             let conn = self.conn().await?;
-            let Some(agent) = get_agent_row(&conn, &did).await? else {
+            let Some(agent) = get_agent_row(&*conn, &did).await? else {
                 return Ok(None);
             };
-            Ok(get_operator_row(&conn, &agent.operator_id)
+            Ok(get_operator_row(&*conn, &agent.operator_id)
                 .await?
                 .map(|op| (agent, op)))
         })
@@ -596,7 +624,7 @@ impl Store for PostgresStore {
         let operator_id = operator_id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            all(&conn, sql::LIST_AGENTS, &[&operator_id])
+            all(&*conn, sql::LIST_AGENTS, &[&operator_id])
                 .await?
                 .iter()
                 .map(rows::agent)
@@ -615,7 +643,7 @@ impl Store for PostgresStore {
             let scopes = scopes_column(&update.allowed_scopes);
             let conn = self.conn().await?;
             let updated = opt(
-                &conn,
+                &*conn,
                 sql::UPDATE_AGENT,
                 &[
                     &update.status.as_str(),
@@ -629,7 +657,7 @@ impl Store for PostgresStore {
             .await?;
             match updated {
                 Some(row) => rows::agent(&row),
-                None => Err(classify_agent_miss(get_agent_row(&conn, &did).await?)),
+                None => Err(classify_agent_miss(get_agent_row(&*conn, &did).await?)),
             }
         })
     }
@@ -638,7 +666,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let conn = self.conn().await?;
             exec(
-                &conn,
+                &*conn,
                 sql::INSERT_CHALLENGE,
                 &[
                     &ch.id,
@@ -657,7 +685,7 @@ impl Store for PostgresStore {
         let id = id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            opt(&conn, sql::GET_CHALLENGE, &[&id])
+            opt(&*conn, sql::GET_CHALLENGE, &[&id])
                 .await?
                 .as_ref()
                 .map(rows::challenge)
@@ -687,7 +715,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let conn = self.conn().await?;
             let inserted = exec(
-                &conn,
+                &*conn,
                 sql::INSERT_REQUEST_JTI,
                 &[&signer, &jti, &ts(expires_at)],
             )
@@ -730,7 +758,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let conn = self.conn().await?;
             exec(
-                &conn,
+                &*conn,
                 sql::REVOKE_TOKEN,
                 &[
                     &t.jti,
@@ -749,7 +777,7 @@ impl Store for PostgresStore {
         let jti = jti.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            Ok(opt(&conn, sql::IS_TOKEN_REVOKED, &[&jti]).await?.is_some())
+            Ok(opt(&*conn, sql::IS_TOKEN_REVOKED, &[&jti]).await?.is_some())
         })
     }
 
@@ -757,7 +785,7 @@ impl Store for PostgresStore {
         let operator_id = operator_id.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            all(&conn, sql::LIST_REVOKED_TOKENS, &[&operator_id])
+            all(&*conn, sql::LIST_REVOKED_TOKENS, &[&operator_id])
                 .await?
                 .iter()
                 .map(rows::revoked_token)
@@ -768,21 +796,21 @@ impl Store for PostgresStore {
     fn append_audit(&self, e: AuditEvent) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            insert_audit(&conn, &e).await
+            insert_audit(&*conn, &e).await
         })
     }
 
     fn purge_audit(&self, before: UnixTime, batch: u32) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            exec(&conn, sql::PURGE_AUDIT, &[&i64::from(batch), &ts(before)]).await
+            exec(&*conn, sql::PURGE_AUDIT, &[&i64::from(batch), &ts(before)]).await
         })
     }
 
     fn list_audit(&self, limit: u32) -> StoreFuture<'_, Vec<AuditEvent>> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            all(&conn, sql::LIST_AUDIT, &[&i64::from(limit)])
+            all(&*conn, sql::LIST_AUDIT, &[&i64::from(limit)])
                 .await?
                 .iter()
                 .map(rows::audit_event)
@@ -794,7 +822,7 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let conn = self.conn().await?;
             all(
-                &conn,
+                &*conn,
                 // Per backend: insertion order is PostgreSQL's `seq` column, SQLite's rowid.
                 "SELECT kid, pkcs8_pem, created_at, retired_at, not_after FROM signing_keys \
                  ORDER BY created_at, seq",
@@ -810,7 +838,7 @@ impl Store for PostgresStore {
     fn insert_signing_key(&self, key: SigningKeyRecord) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            insert_key(&conn, &key).await
+            insert_key(&*conn, &key).await
         })
     }
 
@@ -843,7 +871,7 @@ impl Store for PostgresStore {
     fn purge_retired_signing_keys(&self, now: UnixTime) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            exec(&conn, sql::PURGE_RETIRED_SIGNING_KEYS, &[&ts(now)]).await
+            exec(&*conn, sql::PURGE_RETIRED_SIGNING_KEYS, &[&ts(now)]).await
         })
     }
 

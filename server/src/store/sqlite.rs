@@ -13,7 +13,7 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use auth4agent_protocol::{Did, Domain};
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row, TransactionBehavior, params};
@@ -175,10 +175,12 @@ impl SqliteStore {
         F: FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let (tx, rx) = tokio::sync::oneshot::channel();
+        let queued_at = Instant::now();
         let job: Job = Box::new(move |conn| {
             let result = f(conn);
             let ok = result.is_ok();
             let deliver: Deliver = Box::new(move |commit| {
+                crate::metrics::record_store("sqlite", "write", queued_at.elapsed());
                 if let Some(cache) = invalidate {
                     cache.invalidate();
                 }
@@ -209,7 +211,10 @@ impl SqliteStore {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError>,
     {
-        Box::pin(std::future::ready(with_reader(&self.inner, f)))
+        let started = Instant::now();
+        let result = with_reader(&self.inner, f);
+        crate::metrics::record_store("sqlite", "read", started.elapsed());
+        Box::pin(std::future::ready(result))
     }
 
     /// An agent row, from the identity cache when serving.
@@ -247,7 +252,12 @@ impl SqliteStore {
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
         let inner = Arc::clone(&self.inner);
-        blocking(move || with_reader(&inner, f))
+        blocking(move || {
+            let started = Instant::now();
+            let result = with_reader(&inner, f);
+            crate::metrics::record_store("sqlite", "read", started.elapsed());
+            result
+        })
     }
 }
 
