@@ -24,12 +24,14 @@ fn seed(byte: u8) -> SigningKey {
 
 fn decoded(compact: &str) -> Value {
     let parts: Vec<&str> = compact.split('.').collect();
-    let part =
-        |i: usize| -> Value { serde_json::from_slice(&b64url_decode(parts[i]).unwrap()).unwrap() };
+    let bytes = |i: usize| String::from_utf8(b64url_decode(parts[i]).unwrap()).unwrap();
+    let part = |i: usize| -> Value { serde_json::from_str(&bytes(i)).unwrap() };
     json!({
         "compact": compact,
         "protected_header": part(0),
+        "protected_header_json": bytes(0),
         "payload": part(1),
+        "payload_json": bytes(1),
         "signing_input": format!("{}.{}", parts[0], parts[1]),
         "signature_b64url": parts[2],
     })
@@ -83,7 +85,8 @@ fn examples() -> Vec<(&'static str, Value)> {
 
     let challenge = Challenge {
         id: "ch_aaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
-        nonce: "n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-x".into(),
+        // 43 base64url characters for 32 bytes: the last one carries 4 bits and 2 zero bits (`w`, not `x`).
+        nonce: "n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-w".into(),
         expires_at: AT.saturating_add(Duration::from_secs(60)),
         did: did.clone(),
     };
@@ -147,6 +150,14 @@ fn examples() -> Vec<(&'static str, Value)> {
         ("access_token.json", token_example),
         ("jwks.json", jwks),
     ]
+}
+
+#[test]
+fn the_example_nonce_is_canonical_base64url() {
+    let nonce = "n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-w";
+    let bytes = b64url_decode(nonce).expect("decodes");
+    assert_eq!(bytes.len(), 32);
+    assert_eq!(auth4agent_protocol::b64url_encode(&bytes), nonce, "re-encodes to itself");
 }
 
 #[test]
