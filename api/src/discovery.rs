@@ -4,7 +4,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The discovery document. Clients check `issuer` before using anything else in it.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq)]
 pub struct Configuration {
     pub endpoints: Endpoints,
     pub issuer: String,
@@ -38,7 +38,7 @@ pub struct Endpoints {
 }
 
 /// The server's configured limits, in bytes or seconds.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq)]
 pub struct Limits {
     /// Challenge lifetime, s (at most 60).
     pub challenge_ttl: u64,
@@ -46,6 +46,13 @@ pub struct Limits {
     pub leeway: u64,
     /// Largest request body accepted, bytes.
     pub max_body_bytes: u64,
+    /// Requests per second per client on the rate-limited endpoints (§15.4), enforced per server process;
+    /// `0`: not limited. Absent from servers older than this member (read as 0: unknown).
+    #[serde(default)]
+    pub rate_limit: f64,
+    /// Burst size of that limit.
+    #[serde(default)]
+    pub rate_limit_burst: u32,
     /// Largest `exp - iat` of a signed request, s.
     pub request_max_age: u64,
     /// Token lifetime when the proof's `ttl` is 0 or absent, s.
@@ -67,7 +74,8 @@ mod tests {
         r#""ready":"https://auth.example.com/ready","revoke":"https://auth.example.com/v1/revoke","#,
         r#""token":"https://auth.example.com/v1/token"},"issuer":"https://auth.example.com","#,
         r#""jwks_uri":"https://auth.example.com/.well-known/jwks.json","#,
-        r#""limits":{"challenge_ttl":60,"leeway":60,"max_body_bytes":65536,"request_max_age":120,"#,
+        r#""limits":{"challenge_ttl":60,"leeway":60,"max_body_bytes":65536,"rate_limit":20.0,"#,
+        r#""rate_limit_burst":100,"request_max_age":120,"#,
         r#""token_default_ttl":900,"token_max_ttl":3600},"#,
         r#""oauth_authorization_server":"https://auth.example.com/.well-known/oauth-authorization-server","#,
         r#""proof_typ":"auth4agent-proof+jwt","#,

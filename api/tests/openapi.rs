@@ -491,6 +491,8 @@ fn configuration() -> Configuration {
             challenge_ttl: 60,
             leeway: 60,
             max_body_bytes: 65536,
+            rate_limit: 20.0,
+            rate_limit_burst: 100,
             request_max_age: 120,
             token_default_ttl: 900,
             token_max_ttl: 3600,

@@ -221,6 +221,8 @@ impl Config {
             challenge_ttl: self.challenge_ttl,
             leeway: self.leeway,
             max_body_bytes: u64::try_from(self.max_body_bytes).unwrap_or(u64::MAX),
+            rate_limit: self.rate_limit,
+            rate_limit_burst: self.rate_limit_burst,
             request_max_age: auth4agent_protocol::MAX_REQUEST_LIFETIME.as_secs(),
             token_default_ttl: self.token_default_ttl,
             token_max_ttl: self.token_max_ttl,
