@@ -157,7 +157,11 @@ fn the_example_nonce_is_canonical_base64url() {
     let nonce = "n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-n0nc3-w";
     let bytes = b64url_decode(nonce).expect("decodes");
     assert_eq!(bytes.len(), 32);
-    assert_eq!(auth4agent_protocol::b64url_encode(&bytes), nonce, "re-encodes to itself");
+    assert_eq!(
+        auth4agent_protocol::b64url_encode(&bytes),
+        nonce,
+        "re-encodes to itself"
+    );
 }
 
 #[test]

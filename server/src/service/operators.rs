@@ -84,7 +84,7 @@ pub async fn register(
     key: PublicKey,
     now: UnixTime,
 ) -> ServiceResult<Operator> {
-    if domain_owner(state, &domain, None).await?.is_some() {
+    if domain_owner(state, &domain, None, now).await?.is_some() {
         return Err(operator_exists(&domain));
     }
     let operator = Operator {
@@ -127,7 +127,7 @@ pub async fn confirm(state: &AppState, operator: &Operator) -> ServiceResult<Ope
     let domain = &operator.domain;
     require_registrable(domain)?;
     // The owner's id is not named: a rival claimant learns only that the domain is taken.
-    if domain_owner(state, domain, Some(&operator.id))
+    if domain_owner(state, domain, Some(&operator.id), state.clock.now())
         .await?
         .is_some()
     {
@@ -196,12 +196,15 @@ async fn domain_owner(
     state: &AppState,
     domain: &Domain,
     except: Option<&str>,
+    now: UnixTime,
 ) -> ServiceResult<Option<Operator>> {
+    // Time-aware: an owner whose proof lapsed holds the domain no more (the store releases it when
+    // the next claimant's proof is recorded).
     Ok(state
         .store
         .get_operator_by_domain(domain)
         .await?
-        .filter(|op| op.status == OperatorStatus::Verified && Some(op.id.as_str()) != except))
+        .filter(|op| is_verified(op, now) && Some(op.id.as_str()) != except))
 }
 
 /// The refusal for a failed TXT check.

@@ -10,6 +10,7 @@ use auth4agent_protocol::{
     Did, Domain, KeySet, PublicKey, SIGNATURE_HEADER, UnixTime, Verifier, sign_request,
 };
 use auth4agent_server::background;
+use auth4agent_server::store::OperatorStatus;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, header};
@@ -1504,4 +1505,32 @@ async fn panics_become_json_500() {
             .contains("handler bug"),
         "no internals leak"
     );
+}
+
+/// A verification that lapsed (its time passed, before any background pass recorded it) no longer
+/// holds the domain: a new claimant registers and proves it, and the old owner is released.
+#[tokio::test]
+async fn a_lapsed_verification_does_not_block_a_new_claimant() {
+    let mut config = test_config();
+    config.verification_lifetime = 3600;
+    let h = Harness::with_config(config).await;
+    let owner = h.register_operator("lapse.example.com").await;
+    h.verify_operator(&owner).await;
+
+    // Still current: the domain is taken.
+    let key = new_key();
+    let body = json!({"domain": "lapse.example.com", "public_key": key.public_key().to_jwk()});
+    h.send(h.signed(&key, "POST", "/v1/operators", Some(&body)))
+        .await
+        .assert_error(409, "operator_exists");
+
+    h.clock.advance(3601);
+    let claimant = h.register_operator("lapse.example.com").await;
+    h.verify_operator(&claimant).await;
+    let released = h.store.get_operator(&owner.id).await.unwrap().unwrap();
+    assert_eq!(released.status, OperatorStatus::Unverified);
+    let path = format!("/v1/operators/{}/verification", owner.id);
+    h.send(h.signed(&owner.key, "POST", &path, None))
+        .await
+        .assert_error(409, "operator_exists");
 }
