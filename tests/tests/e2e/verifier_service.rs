@@ -62,10 +62,25 @@ impl Service {
 
     /// `METHOD path` with an optional bearer token: (status, WWW-Authenticate, JSON body or Null).
     fn call(&self, method: &str, path: &str, token: Option<&str>) -> (u16, String, Value) {
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        self.call_with(method, path, authorization.as_deref(), &[])
+    }
+
+    /// `METHOD path` with an optional `Authorization` value and `DPoP` headers.
+    fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        proofs: &[&str],
+    ) -> (u16, String, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        for proof in proofs {
+            request = request.header("dpop", *proof);
         }
         let response = request.send().expect("service reachable");
         let status = response.status().as_u16();
@@ -90,6 +105,74 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The DPoP route of the example service: a stolen token is useless without the agent key, a proof is good once.
+#[test]
+fn the_dpop_route_refuses_a_stolen_token_and_a_replayed_proof() {
+    let world = World::new();
+    let operator = world.verified_operator("operator", "example.com");
+    let agent = world.active_agent("agent", &operator, "files:read");
+    let service = Service::start(&world.server.issuer(), 30);
+    let token = agent.token("files:read");
+    let key = agent.signer();
+    let thief = auth4agent_testkit::Signer::generate();
+    // The service's public URL (its audience): htu names it, not the loopback address it listens on.
+    let url = format!("{AUD}/vault");
+    let dpop = format!("DPoP {token}");
+
+    // No credentials: a DPoP challenge.
+    let (status, challenge, _) = service.call("GET", "/vault", None);
+    assert_eq!(status, 401);
+    assert_eq!(challenge, format!("DPoP algs=\"EdDSA\", {META}"));
+
+    // The stolen token alone: as Bearer, and as DPoP without a proof.
+    let (status, challenge, body) = service.call("GET", "/vault", Some(&token));
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        challenge.starts_with("DPoP error=\"invalid_token\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("algs=\"EdDSA\""), "{challenge}");
+    assert_eq!(body["auth4agent_error"], "dpop_required", "{body}");
+    let (status, challenge, body) = service.call_with("GET", "/vault", Some(&dpop), &[]);
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        challenge.starts_with("DPoP error=\"invalid_dpop_proof\""),
+        "{challenge}"
+    );
+    // With a proof signed by another key.
+    let forged = thief.dpop("GET", &url, Some(&token));
+    let (status, _, body) = service.call_with("GET", "/vault", Some(&dpop), &[&forged]);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+    assert_eq!(body["auth4agent_error"], "dpop_key_mismatch", "{body}");
+
+    // The agent's own proof is accepted, once.
+    let proof = key.dpop("GET", &url, Some(&token));
+    let (status, _, body) = service.call_with("GET", "/vault", Some(&dpop), &[&proof]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["agent"], agent.did.as_str(), "{body}");
+    assert_eq!(body["jkt"], key.thumbprint(), "{body}");
+    let (status, _, body) = service.call_with("GET", "/vault", Some(&dpop), &[&proof]);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["auth4agent_error"], "replayed", "{body}");
+    // A proof made for another route, or without the token's hash, does not pass either.
+    let elsewhere = key.dpop("GET", &format!("{AUD}/files"), Some(&token));
+    let (_, _, body) = service.call_with("GET", "/vault", Some(&dpop), &[&elsewhere]);
+    assert_eq!(body["auth4agent_error"], "htu_mismatch", "{body}");
+    let no_ath = key.dpop("GET", &url, None);
+    let (_, _, body) = service.call_with("GET", "/vault", Some(&dpop), &[&no_ath]);
+    assert_eq!(body["auth4agent_error"], "missing_claim", "{body}");
+
+    // The Bearer routes still take the token as Bearer.
+    assert_eq!(service.call("GET", "/files", Some(&token)).0, 200);
+    // The metadata lists the DPoP algorithm.
+    let (_, _, meta) = service.call("GET", "/.well-known/oauth-protected-resource", None);
+    assert_eq!(
+        meta["dpop_signing_alg_values_supported"],
+        serde_json::json!(["EdDSA"])
+    );
 }
 
 /// A signature character changed in the middle (base64url's last character may carry unused bits).
