@@ -28,15 +28,26 @@ struct Service {
 
 impl Service {
     fn start(issuer: &str, cooldown_secs: u64) -> Service {
+        Service::start_as(issuer, cooldown_secs, AUD, "127.0.0.1:0")
+    }
+
+    /// A service whose audience (and public origin) is its own loopback URL, as a client that calls it directly
+    /// sees it.
+    fn start_on_loopback(issuer: &str) -> Service {
+        let listen = format!("127.0.0.1:{}", auth4agent_testkit::free_port());
+        Service::start_as(issuer, 30, &format!("http://{listen}"), &listen)
+    }
+
+    fn start_as(issuer: &str, cooldown_secs: u64, audience: &str, listen: &str) -> Service {
         let bin = auth4agent_testkit::example_bin("auth4agent-verifier", "axum-service");
         let mut child = Command::new(bin)
             .args([
                 "--issuer",
                 issuer,
                 "--audience",
-                AUD,
+                audience,
                 "--listen",
-                "127.0.0.1:0",
+                listen,
             ])
             .args(["--refresh-cooldown", &cooldown_secs.to_string()])
             .env("RUST_LOG", "warn")
@@ -173,6 +184,98 @@ fn the_dpop_route_refuses_a_stolen_token_and_a_replayed_proof() {
         meta["dpop_signing_alg_values_supported"],
         serde_json::json!(["EdDSA"])
     );
+}
+
+/// `auth4agent request`: a DPoP-bound token for the URL's origin, cached in the home (0600) and reused, sent
+/// with a fresh proof per request; the response in a JSON envelope; a non-2xx status exits 1.
+#[test]
+fn the_cli_requests_a_dpop_route_with_a_cached_dpop_bound_token() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let world = World::new();
+    let operator = world.verified_operator("operator", "example.com");
+    let agent = world.active_agent("agent", &operator, "files:read,files:write");
+    let service = Service::start_on_loopback(&world.server.issuer());
+    let vault = format!("{}/vault", service.url);
+
+    let first = agent
+        .cli
+        .ok_json(["request", "GET", &vault, "--scope", "files:read"]);
+    assert_eq!(first["status"], 200, "{first}");
+    assert_eq!(first["body"]["agent"], agent.did.as_str(), "{first}");
+    assert_eq!(first["token"]["token_type"], "DPoP", "{first}");
+    assert_eq!(first["token"]["aud"], service.url.as_str(), "{first}");
+    assert_eq!(first["token"]["reused"], false, "{first}");
+    assert!(
+        first["headers"]["content-type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("application/json"))
+    );
+    let cache = agent.cli.home().join("tokens.json");
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the token cache is private");
+    let cached: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    let token = cached[0]["token"].as_str().unwrap().to_owned();
+
+    // The cached token again, with a new proof (the service refuses a replayed one).
+    let second = agent
+        .cli
+        .ok_json(["request", "GET", &vault, "--scope", "files:read"]);
+    assert_eq!(second["status"], 200, "{second}");
+    assert_eq!(second["token"]["reused"], true, "{second}");
+
+    // The token the CLI holds is useless without its key: sent as Bearer, the DPoP route refuses it.
+    let (status, _, body) = service.call("GET", "/vault", Some(&token));
+    assert_eq!(status, 401, "{body}");
+
+    // Another scope set is another token; a body and headers are sent.
+    let posted = agent.cli.ok_json([
+        "request",
+        "POST",
+        &format!("{}/files", service.url),
+        "--scope",
+        "files:write",
+        "--data",
+        r#"{"name":"a.txt"}"#,
+        "--header",
+        "X-Trace: t-1",
+    ]);
+    assert_eq!(posted["status"], 200, "{posted}");
+    assert_eq!(posted["body"]["stored"], true, "{posted}");
+    assert_eq!(posted["token"]["reused"], false, "{posted}");
+
+    // A refusal by the service: its status in the envelope, exit 1, the challenge as a hint on stderr.
+    let refused = agent.cli.fail([
+        "request",
+        "GET",
+        &format!("{}/files", service.url),
+        "--scope",
+        "files:write",
+    ]);
+    let doc = refused.json.clone().expect("an envelope");
+    assert_eq!(doc["status"], 403, "{doc}");
+    assert_eq!(
+        doc["body"]["auth4agent_error"], "scope_not_allowed",
+        "{doc}"
+    );
+    assert!(
+        refused.stderr.contains("insufficient_scope"),
+        "{}",
+        refused.stderr
+    );
+
+    // Human output: the body on stdout.
+    let human = agent
+        .cli
+        .human()
+        .run(["request", "GET", &vault, "--scope", "files:read"]);
+    assert!(human.status.success(), "{}", human.stderr);
+    assert!(
+        human.stdout.contains("only with the agent key"),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stderr.contains("HTTP 200"), "{}", human.stderr);
 }
 
 /// A signature character changed in the middle (base64url's last character may carry unused bits).
