@@ -126,6 +126,8 @@ pub struct CachedToken {
     pub aud: String,
     /// The scopes asked for, canonical (sorted, space-separated); empty: every scope the agent is allowed.
     pub requested_scope: String,
+    /// The scopes granted.
+    pub scope: String,
     pub token: String,
     /// `DPoP` or `Bearer`.
     pub token_type: String,

@@ -74,6 +74,7 @@ pub fn run(ctx: &Context, args: &RequestArgs) -> Result<Report> {
                 did: identity.did.clone(),
                 aud: aud.clone(),
                 requested_scope: requested_scope.clone(),
+                scope: answer.scope,
                 token: answer.token,
                 token_type: answer.token_type,
                 expires_at: answer.expires_at,
@@ -180,7 +181,7 @@ pub fn run(ctx: &Context, args: &RequestArgs) -> Result<Report> {
         "body": body_json,
         "token": {
             "aud": token.aud,
-            "scope": token.requested_scope,
+            "scope": token.scope,
             "token_type": token.token_type,
             "expires_at": token.expires_at,
             "reused": reused,

@@ -214,6 +214,7 @@ fn the_cli_requests_a_dpop_route_with_a_cached_dpop_bound_token() {
     assert_eq!(first["token"]["token_type"], "DPoP", "{first}");
     assert_eq!(first["token"]["aud"], service.url.as_str(), "{first}");
     assert_eq!(first["token"]["reused"], false, "{first}");
+    assert_eq!(first["token"]["scope"], "files:read", "{first}");
     assert!(
         first["headers"]["content-type"]
             .as_str()
