@@ -16,6 +16,7 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p auth4agent-protocol --no-deps --quiet
 # The interop tests run the shipped Python (PyJWT) and Node (jose) verifiers; the OAuth client tests run
 # Authlib (examples/oauth) and the MCP Python SDK (examples/mcp) at their pinned versions.
 python3 -m pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt \
+    -r examples/dpop/requirements.txt \
     -r examples/oauth/requirements.txt -r examples/mcp/requirements.txt
 [ -d examples/node/node_modules/jose ] || npm ci --prefix examples/node --silent --no-audit --no-fund
 cargo build --workspace --bins --examples

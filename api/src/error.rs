@@ -84,6 +84,11 @@ error_codes! {
     InvalidTarget = "invalid_target" => 400,
     /// `/oauth/authorize`: this server has no authorization grant; every request is refused (RFC 6749 §4.1.2.1).
     UnsupportedResponseType = "unsupported_response_type" => 400,
+    /// A token request's `DPoP` header is not a valid proof (RFC 9449 §4.3) of the agent's key for this
+    /// endpoint, or there is more than one.
+    InvalidDpopProof = "invalid_dpop_proof" => 400,
+    /// A token request's DPoP proof (`jti`) was already used.
+    DpopProofReplayed = "dpop_proof_replayed" => 400,
     MissingSignature = "missing_signature" => 401,
     InvalidSignature = "invalid_signature" => 401,
     RequestExpired = "request_expired" => 401,

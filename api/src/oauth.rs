@@ -24,6 +24,9 @@ pub struct AuthorizationServerMetadata {
     /// An endpoint that refuses every request ([`crate::routes::OAUTH_AUTHORIZE`]): RFC 8414 lets a server
     /// without authorization-endpoint grants omit it, but common clients (the MCP Python SDK) require it.
     pub authorization_endpoint: String,
+    /// RFC 9449 §5.1: the DPoP proof algorithms the token endpoint accepts (`EdDSA`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub dpop_signing_alg_values_supported: Vec<String>,
     pub grant_types_supported: Vec<String>,
     pub introspection_endpoint: String,
     pub issuer: String,
@@ -146,7 +149,7 @@ pub struct OAuthTokenResponse {
     pub expires_in: u64,
     /// Granted scopes, canonical (sorted, space-separated).
     pub scope: String,
-    /// `Bearer`.
+    /// `DPoP` when the request carried a valid DPoP proof of the agent's key (RFC 9449 §5), else `Bearer`.
     pub token_type: String,
 }
 
@@ -187,6 +190,7 @@ pub fn oauth_error(code: ErrorCode) -> (u16, &'static str) {
         C::InvalidTarget | C::InvalidAudience => (400, "invalid_target"),
         C::UnsupportedGrantType => (400, "unsupported_grant_type"),
         C::UnsupportedResponseType => (400, "unsupported_response_type"),
+        C::InvalidDpopProof | C::DpopProofReplayed => (400, "invalid_dpop_proof"),
         C::InvalidClientAssertion
         | C::ClientAssertionReplayed
         | C::InvalidDid
@@ -284,8 +288,9 @@ mod tests {
 
     #[test]
     fn every_code_maps_to_an_oauth_error() {
-        const OAUTH: [&str; 8] = [
+        const OAUTH: [&str; 9] = [
             "invalid_request",
+            "invalid_dpop_proof",
             "invalid_client",
             "invalid_scope",
             "invalid_target",

@@ -38,7 +38,7 @@ pub struct TokenResponse {
     pub scope: String,
     /// The access token, compact JWS.
     pub token: String,
-    /// `Bearer`.
+    /// `DPoP` when the request carried a valid DPoP proof of the agent's key (RFC 9449 §5), else `Bearer`.
     pub token_type: String,
 }
 

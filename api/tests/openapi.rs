@@ -517,6 +517,11 @@ fn metadata(full: bool) -> AuthorizationServerMetadata {
     AuthorizationServerMetadata {
         auth4agent_configuration: full.then(|| url(routes::CONFIGURATION)),
         authorization_endpoint: url(routes::OAUTH_AUTHORIZE),
+        dpop_signing_alg_values_supported: if full {
+            vec!["EdDSA".into()]
+        } else {
+            Vec::new()
+        },
         grant_types_supported: vec!["client_credentials".into()],
         introspection_endpoint: url(routes::INTROSPECT),
         issuer: url(""),

@@ -64,6 +64,9 @@ pub enum Command {
     Issue(IssueArgs),
     /// Verify an access token, offline by default (exit 0 only for a valid token)
     Verify(VerifyArgs),
+    /// Call a protected service as an agent: a DPoP-bound token for the URL's origin (cached), sent with a fresh
+    /// DPoP proof; prints the response (exit 0 only for a 2xx status)
+    Request(RequestArgs),
     /// Revoke tokens and agents, suspend and reactivate agents, list revocations
     #[command(subcommand)]
     Revoke(RevokeCommand),
@@ -174,6 +177,66 @@ pub struct IssueArgs {
     /// OAuth request with a private_key_jwt client assertion, RFC 7523)
     #[arg(long, value_enum, default_value_t = Flow::Challenge)]
     pub flow: Flow,
+}
+
+#[derive(Args, Debug)]
+pub struct RequestArgs {
+    /// HTTP method (GET, POST, PUT, PATCH, DELETE, ...)
+    #[arg(value_name = "METHOD", value_parser = parse_method)]
+    pub method: String,
+    /// The service URL; its origin is the token's audience
+    #[arg(value_name = "URL", value_parser = parse_service_url)]
+    pub url: String,
+    /// Requested scopes, comma separated [default: every scope the agent is allowed]
+    #[arg(long, value_name = "S[,S...]", value_parser = parse_scope_list)]
+    pub scope: Option<ScopeList>,
+    /// Request body: the text itself, or @FILE to read it from a file (@- for stdin)
+    #[arg(long, value_name = "BODY|@FILE")]
+    pub data: Option<String>,
+    /// An extra request header `Name: value` (repeatable; not Authorization or DPoP)
+    #[arg(long = "header", short = 'H', value_name = "NAME: VALUE", value_parser = parse_header)]
+    pub headers: Vec<(String, String)>,
+}
+
+/// clap value parser for an HTTP method: an RFC 9110 token, uppercased.
+pub fn parse_method(input: &str) -> Result<String, String> {
+    let token = |b: u8| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b);
+    if input.is_empty() || !input.bytes().all(token) {
+        return Err(format!("{input:?} is not an HTTP method"));
+    }
+    Ok(input.to_ascii_uppercase())
+}
+
+/// clap value parser for the URL of `request`: http(s) with a host; query allowed, fragment dropped.
+pub fn parse_service_url(input: &str) -> Result<String, String> {
+    let mut url = reqwest::Url::parse(input).map_err(|e| format!("invalid URL {input:?}: {e}"))?;
+    if url.scheme() != "http" && url.scheme() != "https" {
+        return Err(format!("URL {input:?} must start with http:// or https://"));
+    }
+    if url.host_str().is_none() {
+        return Err(format!("URL {input:?} has no host"));
+    }
+    url.set_fragment(None);
+    Ok(url.to_string())
+}
+
+/// clap value parser for `--header Name: value`.
+pub fn parse_header(input: &str) -> Result<(String, String), String> {
+    let (name, value) = input
+        .split_once(':')
+        .ok_or_else(|| format!("{input:?} is not `Name: value`"))?;
+    let name = name.trim();
+    reqwest::header::HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("{name:?} is not a header name"))?;
+    if name.eq_ignore_ascii_case("authorization") || name.eq_ignore_ascii_case("dpop") {
+        return Err(format!(
+            "{name} is set by the command itself (a DPoP-bound token and a fresh proof)"
+        ));
+    }
+    let value = value.trim();
+    reqwest::header::HeaderValue::from_str(value)
+        .map_err(|_| format!("the value of {name} is not a valid header value"))?;
+    Ok((name.to_owned(), value.to_owned()))
 }
 
 /// The token flows of `issue`.
@@ -308,6 +371,25 @@ mod tests {
     }
 
     #[test]
+    fn request_arguments() {
+        assert_eq!(parse_method("get").unwrap(), "GET");
+        assert!(parse_method("GE T").is_err());
+        assert_eq!(
+            parse_service_url("http://127.0.0.1:8080/files?x=1#top").unwrap(),
+            "http://127.0.0.1:8080/files?x=1"
+        );
+        assert!(parse_service_url("file:///etc/passwd").is_err());
+        assert_eq!(
+            parse_header("X-Trace:  abc ").unwrap(),
+            ("X-Trace".to_owned(), "abc".to_owned())
+        );
+        assert!(parse_header("Authorization: Bearer x").is_err());
+        assert!(parse_header("dpop: x").is_err());
+        assert!(parse_header("no colon").is_err());
+        assert!(parse_header("Bad Name: x").is_err());
+    }
+
+    #[test]
     fn urls_are_normalized() {
         assert_eq!(
             parse_url("http://127.0.0.1:8080/").unwrap(),
@@ -328,6 +410,7 @@ mod tests {
             "agent-scopes",
             "issue",
             "verify",
+            "request",
             "revoke",
             "whoami",
             "health",

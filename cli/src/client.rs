@@ -95,9 +95,15 @@ impl Client {
         self.answer(request, path)
     }
 
-    /// Posts an `application/x-www-form-urlencoded` body (the OAuth token endpoint's).
-    pub fn post_form<T: DeserializeOwned>(&self, path: &str, form: String) -> Result<T> {
-        let request = self
+    /// Posts an `application/x-www-form-urlencoded` body (the OAuth token endpoint's), with a `DPoP` proof header
+    /// (RFC 9449 §5) when `dpop` is given.
+    pub fn post_form_with<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        form: String,
+        dpop: Option<&str>,
+    ) -> Result<T> {
+        let mut request = self
             .http
             .post(self.url(path))
             .header(
@@ -105,6 +111,9 @@ impl Client {
                 "application/x-www-form-urlencoded",
             )
             .body(form);
+        if let Some(proof) = dpop {
+            request = request.header(auth4agent_protocol::DPOP_HEADER, proof);
+        }
         self.answer(request, path)
     }
 
@@ -378,7 +387,11 @@ pub fn hint_for(code: &str) -> Option<&'static str> {
         "htu_mismatch" => {
             "the server's issuer URL differs from --server; use the server's public URL"
         }
+        "invalid_dpop_proof" => {
+            "check that this machine's clock is correct, and that --server is the server's public URL"
+        }
         "request_replayed"
+        | "dpop_proof_replayed"
         | "challenge_used"
         | "challenge_expired"
         | "challenge_not_found"
@@ -401,7 +414,7 @@ pub fn hint_for(code: &str) -> Option<&'static str> {
     })
 }
 
-fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
+pub fn root_cause(err: &(dyn std::error::Error + 'static)) -> String {
     let mut current = err;
     while let Some(source) = current.source() {
         current = source;

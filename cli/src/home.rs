@@ -1,7 +1,8 @@
 //! The home directory: where it is, the identity JSON files, the private key files (PKCS#8 PEM, 0600, in a 0700
-//! directory, written atomically), the permission check on keys (as ssh does), and the cached JWKS.
+//! directory, written atomically), the permission check on keys (as ssh does), the cached JWKS, and the access
+//! tokens `request` caches (0600, checked like a key).
 //!
-//! Layout: `operator.json`, `agent.json`, `keys/operator.key`, `keys/agent.key`, `jwks.json`.
+//! Layout: `operator.json`, `agent.json`, `keys/operator.key`, `keys/agent.key`, `jwks.json`, `tokens.json`.
 
 use std::ffi::OsString;
 use std::fs::{self, DirBuilder, OpenOptions};
@@ -134,6 +135,22 @@ pub fn check_key_permissions(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// An access token kept by `request` for reuse, keyed by server, agent, audience and scope set.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct CachedToken {
+    pub server: String,
+    pub did: String,
+    pub aud: String,
+    /// The scopes asked for, canonical (sorted, space-separated); empty: every scope the agent is allowed.
+    pub requested_scope: String,
+    /// The scopes granted.
+    pub scope: String,
+    pub token: String,
+    /// `DPoP` or `Bearer`.
+    pub token_type: String,
+    pub expires_at: u64,
+}
+
 /// A home directory (it may not exist yet).
 #[derive(Clone, Debug)]
 pub struct Home {
@@ -159,6 +176,28 @@ impl Home {
 
     pub fn jwks_path(&self) -> PathBuf {
         self.root.join("jwks.json")
+    }
+
+    pub fn tokens_path(&self) -> PathBuf {
+        self.root.join("tokens.json")
+    }
+
+    /// The cached access tokens (none if there is no cache). The file holds secrets: it is refused, like a key,
+    /// when others may read it.
+    pub fn cached_tokens(&self) -> Result<Vec<CachedToken>> {
+        let path = self.tokens_path();
+        if !path.exists() {
+            return Ok(Vec::new());
+        }
+        check_key_permissions(&path)?;
+        let text = fs::read_to_string(&path).map_err(|e| CliError::io("read", &path, &e))?;
+        // A cache that does not parse is only a cache: start again.
+        Ok(serde_json::from_str(&text).unwrap_or_default())
+    }
+
+    /// Replaces the token cache (written 0600, atomically).
+    pub fn save_tokens(&self, tokens: &[CachedToken]) -> Result<()> {
+        self.write_json(&self.tokens_path(), &tokens)
     }
 
     pub fn has_identity(&self, role: Role) -> bool {

@@ -103,6 +103,12 @@ pub enum Error {
     HtuMismatch { expected: String, found: String },
     #[error("ath does not match the SHA-256 of the request body")]
     BodyHashMismatch,
+
+    // --- DPoP proofs (RFC 9449) ---
+    #[error("the DPoP proof's ath is not the SHA-256 of the access token")]
+    AthMismatch,
+    #[error("the DPoP proof is signed by a key other than the one the token is bound to")]
+    DpopKeyMismatch,
 }
 
 impl Error {
@@ -150,6 +156,8 @@ impl Error {
             Error::HtmMismatch { .. } => "htm_mismatch",
             Error::HtuMismatch { .. } => "htu_mismatch",
             Error::BodyHashMismatch => "body_hash_mismatch",
+            Error::AthMismatch => "ath_mismatch",
+            Error::DpopKeyMismatch => "dpop_key_mismatch",
         }
     }
 }

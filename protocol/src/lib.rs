@@ -3,9 +3,10 @@
 //! Everything the server and the CLI sign, verify, parse or encode goes through this crate: `did:agent`
 //! identifiers ([`Did`], [`Domain`]), Ed25519 keys ([`SigningKey`], [`PublicKey`], [`Jwk`]), key sets
 //! ([`KeySet`]), the strict JWS core ([`UnverifiedJws`]), access tokens ([`Verifier`], [`issue_token`]), challenge
-//! proofs ([`ProofClaims`], [`UnverifiedProof`]), signed requests ([`sign_request`], [`UnverifiedRequest`]), DNS
-//! TXT matching ([`TxtRecord`]) and scopes ([`ScopeSet`]). It performs no I/O and never reads the clock: callers
-//! pass `now` ([`UnixTime`]) and random bytes in, and fetch key sets themselves ([`KeyRefresh`] says when).
+//! proofs ([`ProofClaims`], [`UnverifiedProof`]), signed requests ([`sign_request`], [`UnverifiedRequest`]), DPoP
+//! proofs ([`sign_dpop_proof`], [`verify_dpop_proof`]), DNS TXT matching ([`TxtRecord`]) and scopes
+//! ([`ScopeSet`]). It performs no I/O and never reads the clock: callers pass `now` ([`UnixTime`]) and random bytes
+//! in, and fetch key sets themselves ([`KeyRefresh`] says when).
 //!
 //! A service verifies a token offline against the issuer's key set, then requires the scope its operation needs:
 //!
@@ -57,6 +58,7 @@
 mod client_assertion;
 mod did;
 mod dns;
+mod dpop;
 mod encoding;
 #[cfg(test)]
 mod equivalence_tests;
@@ -79,6 +81,10 @@ pub use client_assertion::{
 };
 pub use did::{Did, Domain, did_document};
 pub use dns::{TxtMatch, TxtRecord, match_txt, txt_record_name, txt_record_value};
+pub use dpop::{
+    DPOP_HEADER, DPOP_MAX_AGE, DPOP_SCHEME, DPOP_TYP, DpopProofClaims, DpopRules, MAX_DPOP_JTI_LEN,
+    VerifiedDpopProof, sign_dpop_proof, verify_dpop_proof,
+};
 pub use encoding::{b64url_decode, b64url_encode, hex, sha256, sha256_b64url};
 pub use error::{Error, Result};
 pub use form::{Form, MAX_FORM_PARAMS, encode_form};

@@ -158,13 +158,13 @@ impl UnverifiedRequest {
     }
 }
 
-fn strip_query(url: &str) -> &str {
+pub(crate) fn strip_query(url: &str) -> &str {
     url.find(['?', '#']).map_or(url, |i| &url[..i])
 }
 
 /// RFC 9449 §4.3: compare without query and fragment, after case and default-port normalization of
 /// scheme and authority.
-fn normalize_url(url: &str) -> String {
+pub(crate) fn normalize_url(url: &str) -> String {
     let url = strip_query(url);
     let Some((scheme, rest)) = url.split_once("://") else {
         return url.to_owned();

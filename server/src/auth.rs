@@ -13,16 +13,30 @@ use axum::http::header;
 use serde::de::DeserializeOwned;
 
 use auth4agent_api::TokenForm;
-use auth4agent_protocol::{Jwk, PublicKey, SIGNATURE_HEADER};
+use auth4agent_protocol::{DPOP_HEADER, Jwk, PublicKey, SIGNATURE_HEADER};
 use axum::RequestExt as _;
 use axum::extract::Path;
 
 use crate::errors::{AppError, AppResult};
 use crate::service::ServiceError;
+use crate::service::dpop::DpopHeader;
 use crate::service::signatures::{self, KidMismatch, SignatureHeader, SignedRequest};
 use crate::service::{agents, operators};
 use crate::state::AppState;
 use crate::store::{Agent, Operator};
+
+/// The `DPoP` header(s) of a token request, as received (the service verifies the proof).
+pub fn dpop_header(headers: &axum::http::HeaderMap) -> DpopHeader {
+    let mut values = headers.get_all(DPOP_HEADER).iter();
+    match (values.next(), values.next()) {
+        (None, _) => DpopHeader::Missing,
+        (Some(_), Some(_)) => DpopHeader::Many,
+        (Some(value), None) => match value.to_str() {
+            Ok(value) => DpopHeader::One(value.to_owned()),
+            Err(_) => DpopHeader::NotAscii,
+        },
+    }
+}
 
 /// A signed request as received, not yet verified: the service that knows its signer verifies it.
 #[derive(Debug)]

@@ -4,6 +4,7 @@
 //! - `api`: every endpoint through the router;
 //! - `dns`: the DNS verifier against the testkit's loopback DNS server;
 //! - `oauth`: RFC 8414 metadata and the client-credentials token endpoint;
+//! - `dpop`: DPoP proofs on both token paths (RFC 9449 §5);
 //! - `store_contract`: the store contract, each test run on SQLite and on PostgreSQL;
 //! - `store_sqlite`, `store_postgres`: what only one backend has; `store_rows`: row builders.
 //!
@@ -17,6 +18,8 @@ mod harness;
 mod api;
 #[path = "server/dns.rs"]
 mod dns;
+#[path = "server/dpop.rs"]
+mod dpop;
 #[path = "server/oauth.rs"]
 mod oauth;
 #[path = "server/store_contract.rs"]

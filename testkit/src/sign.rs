@@ -1,4 +1,4 @@
-//! Signing helpers: `Auth4Agent-Signature` request signatures and challenge proofs made with the
+//! Signing helpers: `Auth4Agent-Signature` request signatures, challenge proofs and DPoP proofs made with the
 //! protocol crate (never by hand), each request with a fresh jti. Free functions take the signing
 //! time, for tests with a controlled clock; [`Signer`] signs at [`unix_now`], for real servers.
 
@@ -8,8 +8,8 @@ use std::path::Path;
 use std::num::NonZeroU64;
 
 use auth4agent_protocol::{
-    Did, ProofClaims, ReceivedChallenge, RequestedToken, ScopeSet, SigningKey, UnixTime,
-    b64url_encode, sign_proof, sign_request,
+    Did, DpopProofClaims, ProofClaims, ReceivedChallenge, RequestedToken, ScopeSet, SigningKey,
+    UnixTime, b64url_encode, sign_dpop_proof, sign_proof, sign_request,
 };
 use serde_json::Value;
 
@@ -35,6 +35,18 @@ pub fn request_signature(
 ) -> String {
     sign_request(key, method, url, body, iat, &fresh_jti())
         .unwrap_or_else(|e| panic!("sign {method} {url}: {e}"))
+}
+
+/// A DPoP proof (RFC 9449) for `method url` made at `iat` with a fresh jti, carrying `ath` for `access_token`.
+pub fn dpop_proof(
+    key: &SigningKey,
+    method: &str,
+    url: &str,
+    iat: UnixTime,
+    access_token: Option<&str>,
+) -> String {
+    let claims = DpopProofClaims::new(method, url, iat, fresh_jti(), access_token);
+    sign_dpop_proof(key, &claims).unwrap_or_else(|e| panic!("DPoP proof for {method} {url}: {e}"))
 }
 
 /// What a proof of possession answers and asks for.
@@ -107,6 +119,17 @@ impl Signer {
     /// RFC 7638 thumbprint of the public key (the `kid` of what it signs).
     pub fn thumbprint(&self) -> String {
         self.key.public_key().thumbprint()
+    }
+
+    /// A DPoP proof for `method url` (with `ath` for `access_token`), a fresh `jti`, issued now.
+    pub fn dpop(&self, method: &str, url: &str, access_token: Option<&str>) -> String {
+        dpop_proof(
+            &self.key,
+            method,
+            url,
+            UnixTime::from_secs(unix_now()),
+            access_token,
+        )
     }
 
     /// The `Auth4Agent-Signature` value for `method url` with `body`, a fresh `jti`, issued now.

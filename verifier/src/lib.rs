@@ -6,7 +6,8 @@
 //!   bounded cache of tokens already verified.
 //! - [`middleware`]: a tower [`Layer`](tower::Layer) for axum ([`middleware::BearerAuth`]), the
 //!   [`middleware::AgentToken`] extractor, per-route scopes, RFC 6750 errors, and the RFC 9728 protected resource
-//!   metadata.
+//!   metadata; per-route DPoP (RFC 9449, [`middleware::BearerAuth::require_dpop`], [`DpopOptions`]) with a bounded
+//!   in-memory replay cache.
 //!
 //! ```no_run
 //! use auth4agent_verifier::TokenVerifier;
@@ -26,6 +27,7 @@
 
 mod cache;
 mod clock;
+mod dpop;
 mod fetch;
 mod keys;
 pub mod middleware;
@@ -36,6 +38,7 @@ use std::time::Duration;
 
 pub use auth4agent_protocol::{Error as TokenError, UnixTime, VerifiedToken};
 pub use clock::{Clock, ManualClock, SystemClock};
+pub use dpop::DpopOptions;
 pub use fetch::{MAX_DOCUMENT_BYTES, checked_url};
 pub use keys::{KeySetStatus, RemoteKeySet};
 pub use verifier::TokenVerifier;

@@ -2,6 +2,14 @@
 //! hands the handler an [`AgentToken`]; [`BearerAuth::require_scope`] makes a route need a scope; refusals are
 //! RFC 6750 §3 (`WWW-Authenticate: Bearer …` with RFC 9728's `resource_metadata`), with the auth4agent code in
 //! the JSON body and the logs. [`ProtectedResource`] serves the RFC 9728 metadata.
+//!
+//! DPoP (RFC 9449): [`BearerAuth::require_dpop`] makes a route accept only `Authorization: DPoP <token>` with a
+//! valid `DPoP` proof of the key the token is bound to (`cnf.jkt`); a Bearer token there is refused with
+//! `invalid_token`. On other routes a Bearer token is accepted, and so is `Authorization: DPoP` with a proof,
+//! which is then verified in full (a client that sends a proof is held to it; a DPoP token sent without one is
+//! refused). Refusals of DPoP requests are RFC 9449 §7.1: `WWW-Authenticate: DPoP error="invalid_dpop_proof"` (or
+//! `invalid_token`), `algs="EdDSA"`. [`BearerAuth::with_dpop`] sets the public origin `htu` is built with (default:
+//! the resource's origin), the window and the replay cache's size.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -9,7 +17,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use auth4agent_protocol::{Did, ScopeSet, UnixTime, VerifiedToken};
+use auth4agent_protocol::{DPOP_HEADER, DPOP_SCHEME, Did, ScopeSet, UnixTime, VerifiedToken};
 use axum::Router;
 use axum::extract::{FromRequestParts, Request};
 use axum::http::header::{AUTHORIZATION, CACHE_CONTROL, WWW_AUTHENTICATE};
@@ -19,6 +27,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower::{Layer, Service};
 
+use crate::dpop::{DpopCheck, DpopOptions, ProofError};
 use crate::{TokenVerifier, VerifyError};
 
 /// RFC 9728's well-known path.
@@ -76,6 +85,8 @@ pub struct ProtectedResource {
     resource: String,
     authorization_servers: Vec<String>,
     bearer_methods_supported: Vec<&'static str>,
+    /// RFC 9728 §2: the algorithms of the DPoP proofs this service accepts.
+    dpop_signing_alg_values_supported: Vec<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     scopes_supported: Vec<String>,
     #[serde(skip)]
@@ -91,6 +102,7 @@ impl ProtectedResource {
             resource,
             authorization_servers: vec![issuer.into()],
             bearer_methods_supported: vec!["header"],
+            dpop_signing_alg_values_supported: vec!["EdDSA"],
             scopes_supported: Vec::new(),
             metadata_url,
         }
@@ -153,28 +165,93 @@ fn metadata_url(resource: &str) -> String {
     }
 }
 
-/// What a request's `Authorization` header holds.
-enum Bearer {
-    Missing,
-    Malformed,
-    Token(String),
+/// The origin (`scheme://host[:port]`) of `url`, or `url` itself if it has none.
+fn origin_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(parsed) if parsed.has_host() => parsed.origin().ascii_serialization(),
+        _ => url.trim_end_matches('/').to_owned(),
+    }
 }
 
-/// The tower layer: verifies the bearer token of every request it wraps, optionally requiring a scope.
+/// What a request's `Authorization` header holds.
+enum Credential {
+    Missing,
+    /// A header of a known scheme that is not `<scheme> <token>`.
+    Malformed(&'static str),
+    Bearer(String),
+    Dpop(String),
+}
+
+/// What a request's `DPoP` header(s) hold.
+enum ProofHeader {
+    Missing,
+    Many,
+    NotAscii,
+    One(String),
+}
+
+impl ProofHeader {
+    fn of(headers: &axum::http::HeaderMap) -> ProofHeader {
+        let mut values = headers.get_all(DPOP_HEADER).iter();
+        match (values.next(), values.next()) {
+            (None, _) => ProofHeader::Missing,
+            (Some(_), Some(_)) => ProofHeader::Many,
+            (Some(value), None) => match value.to_str() {
+                Ok(value) => ProofHeader::One(value.trim().to_owned()),
+                Err(_) => ProofHeader::NotAscii,
+            },
+        }
+    }
+}
+
+/// The parts of a request the checks need (the request itself is not held across the verification).
+struct Presented {
+    credential: Credential,
+    proof: ProofHeader,
+    method: String,
+    path: String,
+}
+
+/// The tower layer: verifies the bearer token of every request it wraps, optionally requiring a scope or DPoP.
 #[derive(Debug, Clone)]
 pub struct BearerAuth {
     verifier: TokenVerifier,
     resource_metadata: Arc<str>,
     scope: Option<Arc<str>>,
+    dpop: Arc<DpopCheck>,
+    dpop_required: bool,
 }
 
 impl BearerAuth {
-    /// Verifies with `verifier`; challenges name `resource`'s metadata URL.
+    /// Verifies with `verifier`; challenges name `resource`'s metadata URL; DPoP proofs are checked with
+    /// [`DpopOptions::default`] and `htu` built from the resource's origin.
     pub fn new(verifier: TokenVerifier, resource: &ProtectedResource) -> BearerAuth {
+        let origin = origin_of(&resource.resource);
         BearerAuth {
             verifier,
             resource_metadata: resource.metadata_url().into(),
             scope: None,
+            dpop: Arc::new(DpopCheck::new(&DpopOptions::default(), &origin)),
+            dpop_required: false,
+        }
+    }
+
+    /// The same layer with these DPoP options (and a replay cache of its own, shared by the layers made from
+    /// this one).
+    pub fn with_dpop(self, options: DpopOptions) -> BearerAuth {
+        let default_origin = origin_of(&self.resource_metadata);
+        BearerAuth {
+            dpop: Arc::new(DpopCheck::new(&options, &default_origin)),
+            ..self
+        }
+    }
+
+    /// The same layer, also requiring DPoP (RFC 9449): `Authorization: DPoP <token>` and a valid `DPoP` proof of
+    /// the token's key for this request; a Bearer token is refused (401 `invalid_token`).
+    pub fn require_dpop(&self) -> BearerAuth {
+        BearerAuth {
+            dpop_required: true,
+            ..self.clone()
         }
     }
 
@@ -186,65 +263,160 @@ impl BearerAuth {
         }
     }
 
-    /// The bearer token of a request (sync: the request itself is not held across the verification).
-    fn bearer(headers: &axum::http::HeaderMap) -> Bearer {
+    /// The credential of a request: `Bearer <token>` or `DPoP <token>`.
+    fn credential(headers: &axum::http::HeaderMap) -> Credential {
         let Some(value) = headers.get(AUTHORIZATION) else {
-            return Bearer::Missing;
+            return Credential::Missing;
         };
         let Ok(value) = value.to_str() else {
-            return Bearer::Malformed;
+            return Credential::Malformed("the Authorization header is not ASCII");
         };
         let (scheme, rest) = value.split_once(' ').unwrap_or((value, ""));
-        // RFC 6750 §3.1: another scheme is no Bearer credential at all, answered like a missing one.
-        if !scheme.eq_ignore_ascii_case("bearer") {
-            return Bearer::Missing;
+        let dpop = scheme.eq_ignore_ascii_case(DPOP_SCHEME);
+        // RFC 6750 §3.1: another scheme is no credential of ours at all, answered like a missing one.
+        if !dpop && !scheme.eq_ignore_ascii_case("bearer") {
+            return Credential::Missing;
         }
         let token = rest.trim_matches(' ');
         if token.is_empty() || token.contains(' ') {
-            return Bearer::Malformed;
+            return Credential::Malformed(if dpop {
+                "the Authorization header must be `DPoP <token>`"
+            } else {
+                "the Authorization header must be `Bearer <token>`"
+            });
         }
-        Bearer::Token(token.to_owned())
+        if dpop {
+            Credential::Dpop(token.to_owned())
+        } else {
+            Credential::Bearer(token.to_owned())
+        }
     }
 
-    async fn check(&self, token: String) -> Result<AgentToken, Response> {
+    async fn check(&self, presented: Presented) -> Result<AgentToken, Response> {
+        let (token, dpop) = match presented.credential {
+            Credential::Missing => return Err(self.challenge_only()),
+            Credential::Malformed(why) => return Err(self.invalid_request(why)),
+            Credential::Bearer(_) if self.dpop_required => return Err(self.dpop_required()),
+            Credential::Bearer(token) => (token, false),
+            Credential::Dpop(token) => (token, true),
+        };
+        let scheme = if dpop || self.dpop_required {
+            Scheme::Dpop
+        } else {
+            Scheme::Bearer
+        };
         let verified = match self.verifier.verify(&token).await {
             Ok(verified) => verified,
-            Err(error) => return Err(self.invalid_token(&error)),
+            Err(error) => return Err(self.invalid_token(&error, scheme)),
         };
+        if dpop {
+            let checked = match &presented.proof {
+                ProofHeader::Missing => Err(ProofError::Header(
+                    "a DPoP-bound token needs a DPoP proof header",
+                )),
+                ProofHeader::Many => Err(ProofError::Header("more than one DPoP header")),
+                ProofHeader::NotAscii => Err(ProofError::Header("the DPoP header is not ASCII")),
+                ProofHeader::One(proof) => self.dpop.check(
+                    proof,
+                    &presented.method,
+                    &presented.path,
+                    &token,
+                    &verified,
+                    self.verifier.now(),
+                ),
+            };
+            if let Err(error) = checked {
+                return Err(self.invalid_dpop_proof(&error, &verified));
+            }
+        }
         if let Some(scope) = &self.scope
             && !verified.scopes().contains(scope)
         {
-            return Err(self.insufficient_scope(scope, &verified));
+            return Err(self.insufficient_scope(scope, &verified, scheme));
         }
         Ok(AgentToken(verified))
     }
 
-    /// RFC 6750 §3.1: no credentials, no error code.
+    /// RFC 6750 §3.1 (RFC 9449 §7.1 on a DPoP route): no credentials, no error code.
     fn challenge_only(&self) -> Response {
-        let challenge = format!(
-            "Bearer resource_metadata=\"{}\"",
-            quoted(&self.resource_metadata)
-        );
+        let challenge = if self.dpop_required {
+            format!(
+                "DPoP algs=\"EdDSA\", resource_metadata=\"{}\"",
+                quoted(&self.resource_metadata)
+            )
+        } else {
+            format!(
+                "Bearer resource_metadata=\"{}\"",
+                quoted(&self.resource_metadata)
+            )
+        };
         let mut response = StatusCode::UNAUTHORIZED.into_response();
         insert_challenge(&mut response, &challenge);
         response
     }
 
-    fn invalid_request(&self) -> Response {
-        tracing::info!(
-            auth4agent_error = "malformed_token",
-            "refused: Authorization is not `Bearer <token>`"
-        );
+    fn invalid_request(&self, why: &str) -> Response {
+        tracing::info!(auth4agent_error = "malformed_token", "refused: {why}");
+        let scheme = if self.dpop_required {
+            Scheme::Dpop
+        } else {
+            Scheme::Bearer
+        };
         self.refusal(
             StatusCode::BAD_REQUEST,
+            scheme,
             "invalid_request",
-            "the Authorization header must be `Bearer <token>`",
+            why,
             "malformed_token",
             None,
         )
     }
 
-    fn invalid_token(&self, error: &VerifyError) -> Response {
+    /// A Bearer token on a DPoP route: the token may be stolen, so it is refused as an invalid token.
+    fn dpop_required(&self) -> Response {
+        tracing::info!(
+            auth4agent_error = "dpop_required",
+            "refused: a Bearer token on a route that requires DPoP"
+        );
+        self.refusal(
+            StatusCode::UNAUTHORIZED,
+            Scheme::Dpop,
+            "invalid_token",
+            "this resource requires a DPoP-bound token: send `Authorization: DPoP <token>` with a DPoP proof",
+            "dpop_required",
+            None,
+        )
+    }
+
+    fn invalid_dpop_proof(&self, error: &ProofError, token: &VerifiedToken) -> Response {
+        let code = error.code();
+        if let ProofError::CacheFull = error {
+            tracing::warn!(auth4agent_error = code, "DPoP replay cache full");
+            let body = serde_json::json!({
+                "error": "temporarily_unavailable",
+                "error_description": error.to_string(),
+                "auth4agent_error": code,
+            });
+            return (StatusCode::SERVICE_UNAVAILABLE, axum::Json(body)).into_response();
+        }
+        tracing::info!(
+            auth4agent_error = code,
+            agent = %token.did(),
+            jti = token.jti(),
+            %error,
+            "refused DPoP proof"
+        );
+        self.refusal(
+            StatusCode::UNAUTHORIZED,
+            Scheme::Dpop,
+            "invalid_dpop_proof",
+            &error.to_string(),
+            code,
+            None,
+        )
+    }
+
+    fn invalid_token(&self, error: &VerifyError, scheme: Scheme) -> Response {
         let code = error.code();
         let description = error.to_string();
         if let VerifyError::KeysUnavailable(_) = error {
@@ -259,6 +431,7 @@ impl BearerAuth {
         tracing::info!(auth4agent_error = code, %error, "refused token");
         self.refusal(
             StatusCode::UNAUTHORIZED,
+            scheme,
             "invalid_token",
             &description,
             code,
@@ -266,7 +439,7 @@ impl BearerAuth {
         )
     }
 
-    fn insufficient_scope(&self, scope: &str, token: &VerifiedToken) -> Response {
+    fn insufficient_scope(&self, scope: &str, token: &VerifiedToken, scheme: Scheme) -> Response {
         tracing::info!(
             auth4agent_error = "scope_not_allowed",
             agent = %token.did(),
@@ -276,6 +449,7 @@ impl BearerAuth {
         );
         self.refusal(
             StatusCode::FORBIDDEN,
+            scheme,
             "insufficient_scope",
             &format!("the token does not grant the scope {scope:?}"),
             "scope_not_allowed",
@@ -286,17 +460,22 @@ impl BearerAuth {
     fn refusal(
         &self,
         status: StatusCode,
+        scheme: Scheme,
         error: &str,
         description: &str,
         code: &str,
         scope: Option<&str>,
     ) -> Response {
         let mut challenge = format!(
-            "Bearer error=\"{error}\", error_description=\"{}\"",
+            "{} error=\"{error}\", error_description=\"{}\"",
+            scheme.name(),
             quoted(description)
         );
         if let Some(scope) = scope {
             challenge.push_str(&format!(", scope=\"{}\"", quoted(scope)));
+        }
+        if let Scheme::Dpop = scheme {
+            challenge.push_str(", algs=\"EdDSA\"");
         }
         challenge.push_str(&format!(
             ", resource_metadata=\"{}\"",
@@ -310,6 +489,22 @@ impl BearerAuth {
         let mut response = (status, axum::Json(body)).into_response();
         insert_challenge(&mut response, &challenge);
         response
+    }
+}
+
+/// The authentication scheme a refusal challenges with.
+#[derive(Clone, Copy)]
+enum Scheme {
+    Bearer,
+    Dpop,
+}
+
+impl Scheme {
+    fn name(self) -> &'static str {
+        match self {
+            Scheme::Bearer => "Bearer",
+            Scheme::Dpop => DPOP_SCHEME,
+        }
     }
 }
 
@@ -368,13 +563,17 @@ where
         // The clone that was polled ready serves this request.
         let mut inner = std::mem::replace(&mut self.inner, clone);
         let auth = self.auth.clone();
-        let bearer = BearerAuth::bearer(request.headers());
+        // The path as this layer sees it: under `Router::nest` the prefix is gone, so a DPoP route is layered
+        // where its full path is seen (or `htu` never matches and every proof is refused).
+        let path = request.uri().path().to_owned();
+        let presented = Presented {
+            credential: BearerAuth::credential(request.headers()),
+            proof: ProofHeader::of(request.headers()),
+            method: request.method().as_str().to_owned(),
+            path,
+        };
         Box::pin(async move {
-            let checked = match bearer {
-                Bearer::Token(token) => auth.check(token).await,
-                Bearer::Missing => Err(auth.challenge_only()),
-                Bearer::Malformed => Err(auth.invalid_request()),
-            };
+            let checked = auth.check(presented).await;
             match checked {
                 Ok(token) => {
                     request.extensions_mut().insert(token);

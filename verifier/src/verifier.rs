@@ -116,6 +116,11 @@ impl TokenVerifier {
         Ok(verified)
     }
 
+    /// Now, by the configured clock.
+    pub(crate) fn now(&self) -> UnixTime {
+        self.inner.keys.clock().now()
+    }
+
     /// The cached verification of exactly `token`, if any (the fast path of [`Self::verify`]).
     pub fn cached(&self, token: &str) -> Option<Arc<VerifiedToken>> {
         self.cached_at(token, self.inner.keys.clock().now())

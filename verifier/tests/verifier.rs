@@ -8,11 +8,11 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use auth4agent_protocol::{
-    AccessTokenClaims, Audience, Confirmation, Did, Domain, KeySet, SigningKey, UnixTime,
-    issue_token,
+    AccessTokenClaims, Audience, Confirmation, Did, Domain, DpopProofClaims, KeySet, SigningKey,
+    UnixTime, issue_token, sign_dpop_proof,
 };
 use auth4agent_verifier::middleware::{AgentToken, BearerAuth, ProtectedResource};
-use auth4agent_verifier::{Clock, Config, FetchError, ManualClock, TokenVerifier};
+use auth4agent_verifier::{Clock, Config, DpopOptions, FetchError, ManualClock, TokenVerifier};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
@@ -134,6 +134,11 @@ impl Issuer {
     }
 
     fn token(&self, key: usize, scope: &str, aud: &str, now: u64) -> String {
+        self.bound_token(key, scope, aud, now, "jkt-of-the-agent")
+    }
+
+    /// A token bound (`cnf.jkt`) to the key with thumbprint `jkt`.
+    fn bound_token(&self, key: usize, scope: &str, aud: &str, now: u64, jkt: &str) -> String {
         let signer = &self.keys[key];
         let agent = Did::from_key(
             &Domain::parse("agents.example.com").unwrap(),
@@ -152,9 +157,7 @@ impl Issuer {
                 nbf: None,
                 exp: now + 600,
                 jti: format!("tok_{now}_{key}"),
-                cnf: Confirmation {
-                    jkt: "jkt-of-the-agent".into(),
-                },
+                cnf: Confirmation { jkt: jkt.into() },
             },
         )
         .unwrap()
@@ -414,9 +417,22 @@ async fn call(
     auth: Option<&str>,
     path: &str,
 ) -> (StatusCode, String, serde_json::Value) {
-    let mut request = Request::get(path);
+    call_with(app, "GET", auth, &[], path).await
+}
+
+async fn call_with(
+    app: &axum::Router,
+    method: &str,
+    auth: Option<&str>,
+    proofs: &[&str],
+    path: &str,
+) -> (StatusCode, String, serde_json::Value) {
+    let mut request = Request::builder().method(method).uri(path);
     if let Some(auth) = auth {
         request = request.header("authorization", auth);
+    }
+    for proof in proofs {
+        request = request.header("dpop", *proof);
     }
     let response = app
         .clone()
@@ -544,4 +560,160 @@ async fn concurrent_verifications_share_one_fetch_and_the_cache() {
     }
     assert_eq!(ok.load(Ordering::Relaxed), 1600);
     assert_eq!(issuer.jwks_requests(), 1);
+}
+
+/// A DPoP proof by `key` for `method url` at `now`, for `token`.
+fn proof(key: &SigningKey, method: &str, url: &str, now: u64, token: &str) -> String {
+    let claims = DpopProofClaims::new(
+        method,
+        url,
+        UnixTime::from_secs(now),
+        format!("p-{}", rand_jti()),
+        Some(token),
+    );
+    sign_dpop_proof(key, &claims).unwrap()
+}
+
+fn rand_jti() -> String {
+    static N: AtomicUsize = AtomicUsize::new(0);
+    format!("{:016}", N.fetch_add(1, Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn require_dpop_binds_the_token_to_its_key() {
+    let issuer = Issuer::start();
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let verifier = discover(&issuer, &clock).await;
+    let resource = ProtectedResource::new(AUD, issuer.url.clone());
+    let auth = BearerAuth::new(verifier, &resource);
+    let app = axum::Router::new()
+        .route(
+            "/secret",
+            get(|t: AgentToken| async move { t.jkt().to_owned() })
+                .layer(auth.require_scope("files:read").require_dpop()),
+        )
+        .route(
+            "/files",
+            get(|| async { "files" }).layer(auth.require_scope("files:read")),
+        );
+    let agent = SigningKey::from_seed(&[9; 32]);
+    let thief = SigningKey::from_seed(&[10; 32]);
+    let jkt = agent.public_key().thumbprint();
+    let token = issuer.bound_token(0, "files:read", AUD, T0, &jkt);
+    let url = format!("{AUD}/secret");
+    let dpop = format!("DPoP {token}");
+
+    // A valid proof is accepted once; the same proof again is a replay.
+    let good = proof(&agent, "GET", &url, T0, &token);
+    let (status, _, _) = call_with(&app, "GET", Some(&dpop), &[&good], "/secret").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, challenge, body) = call_with(&app, "GET", Some(&dpop), &[&good], "/secret").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        challenge.starts_with("DPoP error=\"invalid_dpop_proof\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("algs=\"EdDSA\""), "{challenge}");
+    assert!(challenge.contains("resource_metadata="), "{challenge}");
+    assert_eq!(body["error"], "invalid_dpop_proof");
+    assert_eq!(body["auth4agent_error"], "replayed");
+
+    // The stolen token: as Bearer, without a proof, with a proof of another key, for another URL or method,
+    // for another token, too old.
+    let refused = |auth: String, proofs: Vec<String>| {
+        let app = app.clone();
+        async move {
+            let proofs: Vec<&str> = proofs.iter().map(String::as_str).collect();
+            call_with(&app, "GET", Some(&auth), &proofs, "/secret").await
+        }
+    };
+    let (status, challenge, body) = refused(format!("Bearer {token}"), vec![]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        challenge.starts_with("DPoP error=\"invalid_token\""),
+        "{challenge}"
+    );
+    assert_eq!(body["auth4agent_error"], "dpop_required");
+    let (status, _, body) = refused(dpop.clone(), vec![]).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_dpop_proof");
+    for (proof, code) in [
+        (proof(&thief, "GET", &url, T0, &token), "dpop_key_mismatch"),
+        (
+            proof(&agent, "GET", &format!("{AUD}/files"), T0, &token),
+            "htu_mismatch",
+        ),
+        (proof(&agent, "POST", &url, T0, &token), "htm_mismatch"),
+        (
+            proof(&agent, "GET", &url, T0, "another.token.x"),
+            "ath_mismatch",
+        ),
+        (proof(&agent, "GET", &url, T0 - 61, &token), "expired"),
+        (
+            proof(&agent, "GET", &url, T0 + 6, &token),
+            "issued_in_future",
+        ),
+        ("garbage".to_owned(), "malformed_token"),
+    ] {
+        let (status, challenge, body) = refused(dpop.clone(), vec![proof]).await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{code}");
+        assert!(
+            challenge.starts_with("DPoP error=\"invalid_dpop_proof\""),
+            "{code}: {challenge}"
+        );
+        assert_eq!(body["auth4agent_error"], code);
+    }
+    let two = vec![
+        proof(&agent, "GET", &url, T0, &token),
+        proof(&agent, "GET", &url, T0, &token),
+    ];
+    let (_, _, body) = refused(dpop.clone(), two).await;
+    assert_eq!(body["error"], "invalid_dpop_proof");
+
+    // No credentials at all on a DPoP route: a DPoP challenge.
+    let (status, challenge, _) = call(&app, None, "/secret").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(challenge.starts_with("DPoP algs=\"EdDSA\""), "{challenge}");
+
+    // A route without require_dpop takes Bearer, and holds a DPoP request to its proof.
+    let (status, _, _) = call(&app, Some(&format!("Bearer {token}")), "/files").await;
+    assert_eq!(status, StatusCode::OK);
+    let files = format!("{AUD}/files");
+    let ok = proof(&agent, "GET", &files, T0, &token);
+    let (status, _, _) = call_with(&app, "GET", Some(&dpop), &[&ok], "/files").await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _, body) = call_with(&app, "GET", Some(&dpop), &[], "/files").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(body["error"], "invalid_dpop_proof");
+
+    // After the window a proof is refused as too old; the replay cache forgets it then.
+    clock.advance(61);
+    let (_, _, body) = call_with(&app, "GET", Some(&dpop), &[&good], "/secret").await;
+    assert_eq!(body["auth4agent_error"], "expired");
+
+    // with_dpop: another public origin (behind a proxy); a proof for the resource's own origin then fails.
+    let verifier = discover(&issuer, &clock).await;
+    let now = T0 + 61;
+    let token = issuer.bound_token(0, "files:read", AUD, now, &jkt);
+    let proxied = BearerAuth::new(verifier, &resource).with_dpop(DpopOptions {
+        public_origin: Some("https://gateway.example.net".into()),
+        ..DpopOptions::default()
+    });
+    let app = axum::Router::new().route(
+        "/secret",
+        get(|| async { "ok" }).layer(proxied.require_dpop()),
+    );
+    let dpop = format!("DPoP {token}");
+    let via_gateway = proof(
+        &agent,
+        "GET",
+        "https://gateway.example.net/secret",
+        now,
+        &token,
+    );
+    let (status, _, _) = call_with(&app, "GET", Some(&dpop), &[&via_gateway], "/secret").await;
+    assert_eq!(status, StatusCode::OK);
+    let direct = proof(&agent, "GET", &url, now, &token);
+    let (_, _, body) = call_with(&app, "GET", Some(&dpop), &[&direct], "/secret").await;
+    assert_eq!(body["auth4agent_error"], "htu_mismatch");
 }

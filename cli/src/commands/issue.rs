@@ -10,8 +10,9 @@ use std::time::Duration;
 use auth4agent_api::OAuthTokenResponse;
 use auth4agent_api::oauth::{ASSERTION_TYPE_JWT_BEARER, GRANT_CLIENT_CREDENTIALS};
 use auth4agent_protocol::{
-    ClientAssertionClaims, Did, KeySet, ProofClaims, ReceivedChallenge, RequestedToken, ScopeSet,
-    UnixTime, b64url_encode, encode_form, sign_client_assertion, sign_proof,
+    ClientAssertionClaims, Did, DpopProofClaims, KeySet, ProofClaims, ReceivedChallenge,
+    RequestedToken, ScopeSet, UnixTime, b64url_encode, encode_form, sign_client_assertion,
+    sign_dpop_proof, sign_proof,
 };
 use serde_json::Value;
 
@@ -107,21 +108,53 @@ fn by_client_credentials(
     args: &IssueArgs,
     now: UnixTime,
 ) -> Result<TokenResponse> {
+    client_credentials(session, agent, Some(scope), &args.aud, now, false)
+}
+
+/// The client credentials grant for `aud` (and `scope`, else every scope the agent is allowed); with `dpop`, the
+/// request carries a DPoP proof of the agent key (RFC 9449 §5), so the token comes back of type `DPoP`.
+pub fn client_credentials(
+    session: &Session<AgentIdentity>,
+    agent: &Did,
+    scope: Option<&ScopeSet>,
+    aud: &str,
+    now: UnixTime,
+    dpop: bool,
+) -> Result<TokenResponse> {
     let jti = b64url_encode(&rand::random::<[u8; 16]>());
     let claims = ClientAssertionClaims::new(agent, &session.issuer, now, ASSERTION_LIFETIME, jti);
     let assertion =
         sign_client_assertion(&session.key, &claims).map_err(|e| CliError::protocol(&e))?;
-    let scope = scope.to_scope_string();
-    let form = encode_form([
+    let scope = scope.map(ScopeSet::to_scope_string);
+    let mut params = vec![
         ("grant_type", GRANT_CLIENT_CREDENTIALS),
         ("client_assertion_type", ASSERTION_TYPE_JWT_BEARER),
         ("client_assertion", &assertion),
-        ("scope", &scope),
-        ("resource", &args.aud),
-    ]);
-    let answer: OAuthTokenResponse = session.client.post_form(routes::OAUTH_TOKEN, form)?;
+        ("resource", aud),
+    ];
+    if let Some(scope) = &scope {
+        params.push(("scope", scope));
+    }
+    let form = encode_form(params);
+    let proof = if dpop {
+        let htu = format!("{}{}", session.issuer, routes::OAUTH_TOKEN);
+        let claims = DpopProofClaims::new(
+            "POST",
+            &htu,
+            now,
+            b64url_encode(&rand::random::<[u8; 16]>()),
+            None,
+        );
+        Some(sign_dpop_proof(&session.key, &claims).map_err(|e| CliError::protocol(&e))?)
+    } else {
+        None
+    };
+    let answer: OAuthTokenResponse =
+        session
+            .client
+            .post_form_with(routes::OAUTH_TOKEN, form, proof.as_deref())?;
     Ok(TokenResponse {
-        aud: args.aud.clone(),
+        aud: aud.to_owned(),
         expires_at: now.as_secs().saturating_add(answer.expires_in),
         scope: answer.scope,
         token: answer.access_token,

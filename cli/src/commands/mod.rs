@@ -6,6 +6,7 @@ pub mod info;
 pub mod init;
 pub mod issue;
 pub mod register;
+pub mod request;
 pub mod revoke;
 pub mod verify;
 pub mod verify_operator;
@@ -58,6 +59,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Report> {
         Command::AgentScopes(cmd) => agent_scopes::run(ctx, cmd),
         Command::Issue(args) => issue::run(ctx, &args),
         Command::Verify(args) => verify::run(ctx, &args),
+        Command::Request(args) => request::run(ctx, &args),
         Command::Revoke(cmd) => revoke::run(ctx, cmd),
         Command::Whoami => info::whoami(ctx),
         Command::Health => info::health(ctx),

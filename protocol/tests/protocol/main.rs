@@ -5,6 +5,7 @@
 mod common;
 
 mod attacks;
+mod dpop;
 mod interop;
 mod props;
 mod refusals;

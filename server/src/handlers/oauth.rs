@@ -5,13 +5,13 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
 use auth4agent_api::oauth::{AUTH_METHOD_PRIVATE_KEY_JWT, GRANT_CLIENT_CREDENTIALS};
 use auth4agent_api::{AuthorizationServerMetadata, ErrorCode, OAuthTokenResponse, routes};
 
-use crate::auth::TokenFormBody;
+use crate::auth::{TokenFormBody, dpop_header};
 use crate::errors::AppResult;
 use crate::service::{ServiceError, client_credentials};
 use crate::state::AppState;
@@ -22,6 +22,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     let doc = AuthorizationServerMetadata {
         auth4agent_configuration: Some(u(routes::CONFIGURATION)),
         authorization_endpoint: u(routes::OAUTH_AUTHORIZE),
+        dpop_signing_alg_values_supported: vec!["EdDSA".into()],
         grant_types_supported: vec![GRANT_CLIENT_CREDENTIALS.into()],
         introspection_endpoint: u(routes::INTROSPECT),
         issuer: state.config.issuer.clone(),
@@ -42,13 +43,16 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     resp
 }
 
-/// `POST /oauth/token`: a client assertion for an access token, in one round trip.
+/// `POST /oauth/token`: a client assertion for an access token, in one round trip (of type `DPoP` with a
+/// `DPoP` proof of the agent key).
 pub async fn token(
     State(state): State<AppState>,
+    headers: HeaderMap,
     TokenFormBody(form): TokenFormBody,
 ) -> AppResult<impl IntoResponse> {
     let now = state.clock.now();
-    let issued = client_credentials::issue(&state, form, now).await?;
+    let dpop = dpop_header(&headers);
+    let issued = client_credentials::issue(&state, form, &dpop, now).await?;
     // RFC 6749 §5.1: responses carrying tokens are not cached.
     Ok((
         [
@@ -59,7 +63,7 @@ pub async fn token(
             access_token: issued.token,
             expires_in: issued.expires_at.saturating_sub(now),
             scope: issued.scope,
-            token_type: "Bearer".into(),
+            token_type: issued.token_type.into(),
         }),
     ))
 }

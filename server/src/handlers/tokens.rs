@@ -3,7 +3,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::IntoResponse;
 
 use auth4agent_api::{
@@ -11,7 +11,7 @@ use auth4agent_api::{
     RevokeRequest, RevokeResponse, TokenRequest, TokenResponse,
 };
 
-use crate::auth::{JsonBody, SignedBody};
+use crate::auth::{JsonBody, SignedBody, dpop_header};
 use crate::errors::AppResult;
 use crate::service::revocation::Introspection as Standing;
 use crate::service::{agents, issuance, revocation};
@@ -31,18 +31,21 @@ pub async fn challenge(
     }))
 }
 
-/// `POST /v1/token`: exchanges a proof answering a challenge for an access token.
+/// `POST /v1/token`: exchanges a proof answering a challenge for an access token (of type `DPoP` with a
+/// `DPoP` proof of the agent key).
 pub async fn token(
     State(state): State<AppState>,
+    headers: HeaderMap,
     JsonBody(body): JsonBody<TokenRequest>,
 ) -> AppResult<impl IntoResponse> {
-    let issued = issuance::issue(&state, &body.proof, state.clock.now()).await?;
+    let dpop = dpop_header(&headers);
+    let issued = issuance::issue(&state, &body.proof, &dpop, state.clock.now()).await?;
     // RFC 6749 §5.1: responses carrying tokens are not cached.
     Ok((
         [(header::CACHE_CONTROL, "no-store")],
         Json(TokenResponse {
             token: issued.token,
-            token_type: "Bearer".into(),
+            token_type: issued.token_type.into(),
             expires_at: issued.expires_at,
             scope: issued.scope,
             aud: issued.aud,

@@ -11,6 +11,7 @@ use auth4agent_protocol::{
 };
 
 use super::agents::load_with_operator;
+use super::dpop::{self, DpopHeader};
 use super::issuance::{self, Grant, IssuedToken, Redemption};
 use super::{ServiceError, ServiceResult};
 use crate::state::AppState;
@@ -28,7 +29,13 @@ fn assertion_error(e: auth4agent_protocol::Error) -> ServiceError {
 
 /// Exchanges a token form for an access token: the assertion verified with the agent's registered key,
 /// `client_id` (when sent) equal to the agent, `resource` as the audience, then [`issuance::grant`].
-pub async fn issue(state: &AppState, form: TokenForm, now: u64) -> ServiceResult<IssuedToken> {
+/// The token is DPoP-bound when `dpop` holds a proof of the agent's key for `POST` [`routes::OAUTH_TOKEN`].
+pub async fn issue(
+    state: &AppState,
+    form: TokenForm,
+    dpop: &DpopHeader,
+    now: u64,
+) -> ServiceResult<IssuedToken> {
     let assertion =
         UnverifiedClientAssertion::decode(&form.client_assertion).map_err(assertion_error)?;
     if form
@@ -71,12 +78,14 @@ pub async fn issue(state: &AppState, form: TokenForm, now: u64) -> ServiceResult
     let verified: VerifiedClientAssertion = assertion
         .verify(&agent.public_key, &rules)
         .map_err(assertion_error)?;
+    let dpop_bound = dpop::bind(state, dpop, routes::OAUTH_TOKEN, &agent.thumbprint, now).await?;
     let request = Grant {
         agent: &agent,
         operator: &operator,
         scope,
         audience: form.resource,
         ttl: None,
+        dpop_bound,
     };
     let redemption = Redemption::ClientAssertion {
         signer: &agent.thumbprint,

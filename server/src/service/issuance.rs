@@ -13,8 +13,9 @@ use auth4agent_protocol::{
 
 use super::agents::{load, not_found as agent_not_found};
 use super::operators::require_verified;
-use auth4agent_api::ErrorCode;
+use auth4agent_api::{ErrorCode, routes};
 
+use super::dpop::{self, DpopHeader};
 use super::{ServiceError, ServiceResult, audit};
 use crate::ids;
 use crate::state::AppState;
@@ -27,6 +28,8 @@ pub struct IssuedToken {
     pub expires_at: UnixTime,
     pub scope: String,
     pub aud: String,
+    /// `DPoP` when the request carried a valid DPoP proof of the agent key, else `Bearer`.
+    pub token_type: &'static str,
 }
 
 /// Issues a challenge for a registered agent, valid for the configured lifetime.
@@ -72,8 +75,14 @@ fn challenge_expired() -> ServiceError {
     )
 }
 
-/// Exchanges a proof answering a challenge for an access token.
-pub async fn issue(state: &AppState, proof: &str, now: UnixTime) -> ServiceResult<IssuedToken> {
+/// Exchanges a proof answering a challenge for an access token, DPoP-bound when `dpop` holds a proof of the
+/// agent's key for `POST` [`routes::TOKEN`].
+pub async fn issue(
+    state: &AppState,
+    proof: &str,
+    dpop: &DpopHeader,
+    now: UnixTime,
+) -> ServiceResult<IssuedToken> {
     let proof = UnverifiedProof::decode(proof).map_err(proof_error)?;
     let challenge = state
         .store
@@ -113,12 +122,14 @@ pub async fn issue(state: &AppState, proof: &str, now: UnixTime) -> ServiceResul
     let requested = ScopeSet::parse(&claims.scope)
         .map_err(|e| ServiceError::refused(ErrorCode::InvalidScope, e.to_string()))?;
     let ttl = claims.ttl.map(NonZeroU64::get);
+    let dpop_bound = dpop::bind(state, dpop, routes::TOKEN, &agent.thumbprint, now).await?;
     let request = Grant {
         agent: &agent,
         operator: &operator,
         scope: Some(requested),
         audience: claims.token_aud,
         ttl,
+        dpop_bound,
     };
     grant(state, request, Redemption::Challenge(&challenge.id), now).await
 }
@@ -132,6 +143,8 @@ pub struct Grant<'a> {
     pub audience: String,
     /// `None`: the configured default lifetime.
     pub ttl: Option<u64>,
+    /// The request carried a valid DPoP proof of the agent key: the token's type is `DPoP`.
+    pub dpop_bound: bool,
 }
 
 /// What makes an issuance single-use: consumed in the same transaction as its audit row.
@@ -159,6 +172,7 @@ pub async fn grant(
         scope,
         audience,
         ttl,
+        dpop_bound,
     } = request;
     if agent.status != AgentStatus::Active {
         return Err(ServiceError::refused(
@@ -216,13 +230,14 @@ pub async fn grant(
         "token.issue",
         &token_claims.jti,
         format!(
-            "scope={scope:?} aud={audience:?} exp={} kid={}{}",
+            "scope={scope:?} aud={audience:?} exp={} kid={}{}{}",
             token_claims.exp,
             active.kid(),
             match redemption {
                 Redemption::Challenge(_) => "",
                 Redemption::ClientAssertion { .. } => " grant=client_credentials",
-            }
+            },
+            if dpop_bound { " token_type=DPoP" } else { "" }
         ),
     );
     redeem(state, redemption, now, event).await?;
@@ -233,6 +248,7 @@ pub async fn grant(
         expires_at: token_claims.exp,
         scope,
         aud: audience,
+        token_type: if dpop_bound { "DPoP" } else { "Bearer" },
     })
 }
 

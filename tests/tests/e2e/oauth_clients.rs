@@ -5,135 +5,22 @@
 //! `auth4agent verify`. Their pinned dependencies are installed by `scripts/test.sh`; without them these
 //! tests fail, never skip.
 
-use std::io::Read as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use auth4agent_testkit::free_port;
 use serde_json::Value;
 
+use crate::python_support::{Run, python, repo, require_python_deps};
 use crate::support::{AUD, Agent, World, assert_valid, str_field, strings, verify};
 
 const REQUIREMENTS: [&str; 2] = [
     "examples/oauth/requirements.txt",
     "examples/mcp/requirements.txt",
 ];
-/// How long one Python client run may take.
-const CLIENT_TIMEOUT: Duration = Duration::from_secs(60);
 /// The scope the example MCP server requires.
 const MCP_SCOPE: &str = "mcp:tools";
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// Fails (never skips) unless python3 has every pinned requirement at its pinned version.
-fn require_python_deps() {
-    let script = "import sys, re, importlib.metadata as m\n\
-                  bad = []\n\
-                  for path in sys.argv[1:]:\n\
-                  \x20   for line in open(path):\n\
-                  \x20       line = line.split('#')[0].strip()\n\
-                  \x20       if not line: continue\n\
-                  \x20       name, want = re.fullmatch(r'([A-Za-z0-9_.-]+)(?:\\[.*\\])?==(\\S+)', line).groups()\n\
-                  \x20       try: have = m.version(name)\n\
-                  \x20       except m.PackageNotFoundError: have = None\n\
-                  \x20       if have != want: bad.append(f'{name}=={want} (installed: {have})')\n\
-                  print('; '.join(bad))\n\
-                  sys.exit(1 if bad else 0)\n";
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(script)
-        .args(REQUIREMENTS)
-        .current_dir(repo())
-        .output()
-        .unwrap_or_else(|e| {
-            panic!("cannot run python3 ({e}): install Python 3, then run `bash scripts/test.sh`")
-        });
-    assert!(
-        out.status.success(),
-        "the pinned Python dependencies of the OAuth client tests are missing or at other versions: {}{}\n\
-         run `bash scripts/test.sh` (it installs {})",
-        String::from_utf8_lossy(&out.stdout).trim(),
-        String::from_utf8_lossy(&out.stderr),
-        REQUIREMENTS.join(" and "),
-    );
-}
-
-/// A finished Python run.
-struct Run {
-    code: i32,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
-    /// The one JSON document the examples print on stdout.
-    #[track_caller]
-    fn json(&self) -> Value {
-        serde_json::from_str(self.stdout.trim())
-            .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e})\n{self}"))
-    }
-}
-
-impl std::fmt::Display for Run {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "exit {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.code, self.stdout, self.stderr
-        )
-    }
-}
-
-/// Runs `python3 -u SCRIPT ARGS…` in the repository, killed after [`CLIENT_TIMEOUT`].
-fn python(script: &str, args: &[&str]) -> Run {
-    let mut child = Command::new("python3")
-        .arg("-u")
-        .arg(script)
-        .args(args)
-        .current_dir(repo())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot run python3 {script}: {e}"));
-    let started = Instant::now();
-    // The outputs are small; read them after exit (or after the kill).
-    while child.try_wait().expect("try_wait").is_none() {
-        if started.elapsed() > CLIENT_TIMEOUT {
-            let _ = child.kill();
-            break;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    let status = child.wait().expect("wait");
-    let mut stdout = String::new();
-    let mut stderr = String::new();
-    child
-        .stdout
-        .take()
-        .expect("stdout")
-        .read_to_string(&mut stdout)
-        .expect("read stdout");
-    child
-        .stderr
-        .take()
-        .expect("stderr")
-        .read_to_string(&mut stderr)
-        .expect("read stderr");
-    let run = Run {
-        code: status.code().unwrap_or(-1),
-        stdout,
-        stderr,
-    };
-    assert!(
-        started.elapsed() <= CLIENT_TIMEOUT,
-        "{script} did not finish in {CLIENT_TIMEOUT:?}\n{run}"
-    );
-    run
-}
 
 fn key_file(agent: &Agent) -> String {
     let path = agent.cli.home().join("keys").join("agent.key");
@@ -160,7 +47,7 @@ fn authlib(world: &World, agent: &Agent, extra: &[&str]) -> Run {
 
 #[test]
 fn authlib_private_key_jwt_gets_a_token_that_verifies() {
-    require_python_deps();
+    require_python_deps(&REQUIREMENTS);
     let world = World::new();
     let (_operator, agent) = world.operator_and_agent();
 
@@ -195,7 +82,7 @@ fn authlib_private_key_jwt_gets_a_token_that_verifies() {
 
 #[test]
 fn authlib_surfaces_refusals_as_oauth_errors() {
-    require_python_deps();
+    require_python_deps(&REQUIREMENTS);
     let world = World::new();
     let (_operator, agent) = world.operator_and_agent();
 
@@ -342,7 +229,7 @@ fn www_authenticate(resp: &reqwest::blocking::Response) -> String {
 
 #[test]
 fn mcp_sdk_end_to_end_with_private_key_jwt() {
-    require_python_deps();
+    require_python_deps(&REQUIREMENTS);
     let world = World::new();
     let operator = world.verified_operator("operator", "example.com");
     let agent = world.active_agent("agent", &operator, MCP_SCOPE);
@@ -391,7 +278,7 @@ fn mcp_sdk_end_to_end_with_private_key_jwt() {
 
 #[test]
 fn mcp_sdk_refuses_an_agent_without_the_scope() {
-    require_python_deps();
+    require_python_deps(&REQUIREMENTS);
     let world = World::new();
     let operator = world.verified_operator("operator", "example.com");
     let agent = world.active_agent("agent", &operator, MCP_SCOPE);

@@ -1,6 +1,10 @@
 //! The verifier crate's example service (`auth4agent-verifier`'s `axum-service`) in front of a real server:
 //! tokens accepted, RFC 6750 refusals, a key rotation picked up through the unknown-kid refetch, and a flood of
-//! made-up kids costing at most one JWKS fetch per cooldown (counted at a tiny JWKS server of this test).
+//! made-up kids costing at most one JWKS fetch per cooldown (counted at a tiny JWKS server of this test). DPoP
+//! (RFC 9449): the DPoP route refuses stolen tokens and replayed proofs; `auth4agent request` calls it; and
+//! interop with implementations not ours ([`examples/dpop/dpop_interop.py`], pinned, installed by
+//! `scripts/test.sh`): a proof signed by joserfc is accepted by the service, and the proof the CLI sends is
+//! accepted by a verifier written from RFC 9449 on plain `cryptography`.
 
 use std::io::{BufRead, BufReader, Write};
 use std::net::TcpListener;
@@ -14,7 +18,11 @@ use auth4agent_protocol::{
 };
 use serde_json::Value;
 
+use crate::python_support::{python, require_python_deps};
 use crate::support::{AUD, World, str_field, token_kid, unix_now};
+
+const DPOP_REQUIREMENTS: [&str; 1] = ["examples/dpop/requirements.txt"];
+const DPOP_SCRIPT: &str = "examples/dpop/dpop_interop.py";
 
 const META: &str =
     "resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource\"";
@@ -28,15 +36,26 @@ struct Service {
 
 impl Service {
     fn start(issuer: &str, cooldown_secs: u64) -> Service {
+        Service::start_as(issuer, cooldown_secs, AUD, "127.0.0.1:0")
+    }
+
+    /// A service whose audience (and public origin) is its own loopback URL, as a client that calls it directly
+    /// sees it.
+    fn start_on_loopback(issuer: &str) -> Service {
+        let listen = format!("127.0.0.1:{}", auth4agent_testkit::free_port());
+        Service::start_as(issuer, 30, &format!("http://{listen}"), &listen)
+    }
+
+    fn start_as(issuer: &str, cooldown_secs: u64, audience: &str, listen: &str) -> Service {
         let bin = auth4agent_testkit::example_bin("auth4agent-verifier", "axum-service");
         let mut child = Command::new(bin)
             .args([
                 "--issuer",
                 issuer,
                 "--audience",
-                AUD,
+                audience,
                 "--listen",
-                "127.0.0.1:0",
+                listen,
             ])
             .args(["--refresh-cooldown", &cooldown_secs.to_string()])
             .env("RUST_LOG", "warn")
@@ -62,10 +81,25 @@ impl Service {
 
     /// `METHOD path` with an optional bearer token: (status, WWW-Authenticate, JSON body or Null).
     fn call(&self, method: &str, path: &str, token: Option<&str>) -> (u16, String, Value) {
+        let authorization = token.map(|token| format!("Bearer {token}"));
+        self.call_with(method, path, authorization.as_deref(), &[])
+    }
+
+    /// `METHOD path` with an optional `Authorization` value and `DPoP` headers.
+    fn call_with(
+        &self,
+        method: &str,
+        path: &str,
+        authorization: Option<&str>,
+        proofs: &[&str],
+    ) -> (u16, String, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
         let mut request = self.http.request(method, format!("{}{path}", self.url));
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
+        if let Some(authorization) = authorization {
+            request = request.header("authorization", authorization);
+        }
+        for proof in proofs {
+            request = request.header("dpop", *proof);
         }
         let response = request.send().expect("service reachable");
         let status = response.status().as_u16();
@@ -90,6 +124,314 @@ impl Drop for Service {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The DPoP route of the example service: a stolen token is useless without the agent key, a proof is good once.
+#[test]
+fn the_dpop_route_refuses_a_stolen_token_and_a_replayed_proof() {
+    let world = World::new();
+    let operator = world.verified_operator("operator", "example.com");
+    let agent = world.active_agent("agent", &operator, "files:read");
+    let service = Service::start(&world.server.issuer(), 30);
+    let token = agent.token("files:read");
+    let key = agent.signer();
+    let thief = auth4agent_testkit::Signer::generate();
+    // The service's public URL (its audience): htu names it, not the loopback address it listens on.
+    let url = format!("{AUD}/vault");
+    let dpop = format!("DPoP {token}");
+
+    // No credentials: a DPoP challenge.
+    let (status, challenge, _) = service.call("GET", "/vault", None);
+    assert_eq!(status, 401);
+    assert_eq!(challenge, format!("DPoP algs=\"EdDSA\", {META}"));
+
+    // The stolen token alone: as Bearer, and as DPoP without a proof.
+    let (status, challenge, body) = service.call("GET", "/vault", Some(&token));
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        challenge.starts_with("DPoP error=\"invalid_token\""),
+        "{challenge}"
+    );
+    assert!(challenge.contains("algs=\"EdDSA\""), "{challenge}");
+    assert_eq!(body["auth4agent_error"], "dpop_required", "{body}");
+    let (status, challenge, body) = service.call_with("GET", "/vault", Some(&dpop), &[]);
+    assert_eq!(status, 401, "{body}");
+    assert!(
+        challenge.starts_with("DPoP error=\"invalid_dpop_proof\""),
+        "{challenge}"
+    );
+    // With a proof signed by another key.
+    let forged = thief.dpop("GET", &url, Some(&token));
+    let (status, _, body) = service.call_with("GET", "/vault", Some(&dpop), &[&forged]);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["error"], "invalid_dpop_proof", "{body}");
+    assert_eq!(body["auth4agent_error"], "dpop_key_mismatch", "{body}");
+
+    // The agent's own proof is accepted, once.
+    let proof = key.dpop("GET", &url, Some(&token));
+    let (status, _, body) = service.call_with("GET", "/vault", Some(&dpop), &[&proof]);
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["agent"], agent.did.as_str(), "{body}");
+    assert_eq!(body["jkt"], key.thumbprint(), "{body}");
+    let (status, _, body) = service.call_with("GET", "/vault", Some(&dpop), &[&proof]);
+    assert_eq!(status, 401, "{body}");
+    assert_eq!(body["auth4agent_error"], "replayed", "{body}");
+    // A proof made for another route, or without the token's hash, does not pass either.
+    let elsewhere = key.dpop("GET", &format!("{AUD}/files"), Some(&token));
+    let (_, _, body) = service.call_with("GET", "/vault", Some(&dpop), &[&elsewhere]);
+    assert_eq!(body["auth4agent_error"], "htu_mismatch", "{body}");
+    let no_ath = key.dpop("GET", &url, None);
+    let (_, _, body) = service.call_with("GET", "/vault", Some(&dpop), &[&no_ath]);
+    assert_eq!(body["auth4agent_error"], "missing_claim", "{body}");
+
+    // The Bearer routes still take the token as Bearer.
+    assert_eq!(service.call("GET", "/files", Some(&token)).0, 200);
+    // The metadata lists the DPoP algorithm.
+    let (_, _, meta) = service.call("GET", "/.well-known/oauth-protected-resource", None);
+    assert_eq!(
+        meta["dpop_signing_alg_values_supported"],
+        serde_json::json!(["EdDSA"])
+    );
+}
+
+/// `auth4agent request`: a DPoP-bound token for the URL's origin, cached in the home (0600) and reused, sent
+/// with a fresh proof per request; the response in a JSON envelope; a non-2xx status exits 1.
+#[test]
+fn the_cli_requests_a_dpop_route_with_a_cached_dpop_bound_token() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let world = World::new();
+    let operator = world.verified_operator("operator", "example.com");
+    let agent = world.active_agent("agent", &operator, "files:read,files:write");
+    let service = Service::start_on_loopback(&world.server.issuer());
+    let vault = format!("{}/vault", service.url);
+
+    let first = agent
+        .cli
+        .ok_json(["request", "GET", &vault, "--scope", "files:read"]);
+    assert_eq!(first["status"], 200, "{first}");
+    assert_eq!(first["body"]["agent"], agent.did.as_str(), "{first}");
+    assert_eq!(first["token"]["token_type"], "DPoP", "{first}");
+    assert_eq!(first["token"]["aud"], service.url.as_str(), "{first}");
+    assert_eq!(first["token"]["reused"], false, "{first}");
+    assert_eq!(first["token"]["scope"], "files:read", "{first}");
+    assert!(
+        first["headers"]["content-type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("application/json"))
+    );
+    let cache = agent.cli.home().join("tokens.json");
+    let mode = std::fs::metadata(&cache).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the token cache is private");
+    let cached: Value = serde_json::from_str(&std::fs::read_to_string(&cache).unwrap()).unwrap();
+    let token = cached[0]["token"].as_str().unwrap().to_owned();
+
+    // The cached token again, with a new proof (the service refuses a replayed one).
+    let second = agent
+        .cli
+        .ok_json(["request", "GET", &vault, "--scope", "files:read"]);
+    assert_eq!(second["status"], 200, "{second}");
+    assert_eq!(second["token"]["reused"], true, "{second}");
+
+    // The token the CLI holds is useless without its key: sent as Bearer, the DPoP route refuses it.
+    let (status, _, body) = service.call("GET", "/vault", Some(&token));
+    assert_eq!(status, 401, "{body}");
+
+    // Another scope set is another token; a body and headers are sent.
+    let posted = agent.cli.ok_json([
+        "request",
+        "POST",
+        &format!("{}/files", service.url),
+        "--scope",
+        "files:write",
+        "--data",
+        r#"{"name":"a.txt"}"#,
+        "--header",
+        "X-Trace: t-1",
+    ]);
+    assert_eq!(posted["status"], 200, "{posted}");
+    assert_eq!(posted["body"]["stored"], true, "{posted}");
+    assert_eq!(posted["token"]["reused"], false, "{posted}");
+
+    // A refusal by the service: its status in the envelope, exit 1, the challenge as a hint on stderr.
+    let refused = agent.cli.fail([
+        "request",
+        "GET",
+        &format!("{}/files", service.url),
+        "--scope",
+        "files:write",
+    ]);
+    let doc = refused.json.clone().expect("an envelope");
+    assert_eq!(doc["status"], 403, "{doc}");
+    assert_eq!(
+        doc["body"]["auth4agent_error"], "scope_not_allowed",
+        "{doc}"
+    );
+    assert!(
+        refused.stderr.contains("insufficient_scope"),
+        "{}",
+        refused.stderr
+    );
+
+    // Human output: the body on stdout.
+    let human = agent
+        .cli
+        .human()
+        .run(["request", "GET", &vault, "--scope", "files:read"]);
+    assert!(human.status.success(), "{}", human.stderr);
+    assert!(
+        human.stdout.contains("only with the agent key"),
+        "{}",
+        human.stdout
+    );
+    assert!(human.stderr.contains("HTTP 200"), "{}", human.stderr);
+}
+
+/// A proof made by joserfc with the agent's key file (with `alg` EdDSA, and with its RFC 9864 name Ed25519) is
+/// accepted by the example service, once.
+#[test]
+fn a_dpop_proof_made_by_joserfc_is_accepted_by_the_service() {
+    require_python_deps(&DPOP_REQUIREMENTS);
+    let world = World::new();
+    let operator = world.verified_operator("operator", "example.com");
+    let agent = world.active_agent("agent", &operator, "files:read");
+    let service = Service::start(&world.server.issuer(), 30);
+    let token = agent.token("files:read");
+    let key = agent.cli.home().join("keys").join("agent.key");
+    let key = key.to_str().unwrap();
+    let url = format!("{AUD}/vault?from=joserfc");
+    for alg in ["EdDSA", "Ed25519"] {
+        let run = python(
+            DPOP_SCRIPT,
+            &[
+                "proof", "--key", key, "--alg", alg, "--method", "GET", "--url", &url, "--token",
+                &token,
+            ],
+        );
+        assert_eq!(run.code, 0, "{run}");
+        let proof = run.stdout.trim().to_owned();
+        let dpop = format!("DPoP {token}");
+        let (status, _, body) =
+            service.call_with("GET", "/vault?from=joserfc", Some(&dpop), &[&proof]);
+        assert_eq!(status, 200, "{alg}: {body}");
+        assert_eq!(body["agent"], agent.did.as_str(), "{body}");
+        let (status, _, body) = service.call_with("GET", "/vault", Some(&dpop), &[&proof]);
+        assert_eq!(
+            (status, body["auth4agent_error"].as_str()),
+            (401, Some("replayed")),
+            "{body}"
+        );
+    }
+}
+
+/// One HTTP request received by [`capture_one`]: its target and headers (names lowercased).
+struct Captured {
+    target: String,
+    headers: Vec<(String, String)>,
+}
+
+/// Listens on loopback, answers one request with `200 {}` and hands back what it received.
+fn capture_one() -> (String, std::sync::mpsc::Receiver<Captured>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let (send, receive) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let Ok((mut stream, _)) = listener.accept() else {
+            return;
+        };
+        let mut reader = BufReader::new(stream.try_clone().unwrap());
+        let mut first = String::new();
+        let _ = reader.read_line(&mut first);
+        let mut headers = Vec::new();
+        loop {
+            let mut line = String::new();
+            if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                break;
+            }
+            if let Some((name, value)) = line.split_once(':') {
+                headers.push((name.trim().to_ascii_lowercase(), value.trim().to_owned()));
+            }
+        }
+        let _ = write!(
+            stream,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{{}}"
+        );
+        let target = first.split(' ').nth(1).unwrap_or_default().to_owned();
+        let _ = send.send(Captured { target, headers });
+    });
+    (url, receive)
+}
+
+/// The proof `auth4agent request` sends (and one the protocol crate makes) passes an independent verifier
+/// written from RFC 9449 §4.3, which also refuses it for another method, URL, token or key.
+#[test]
+fn the_proof_the_cli_sends_passes_an_independent_verifier() {
+    require_python_deps(&DPOP_REQUIREMENTS);
+    let world = World::new();
+    let operator = world.verified_operator("operator", "example.com");
+    let agent = world.active_agent("agent", &operator, "files:read");
+    let (origin, captured) = capture_one();
+    let url = format!("{origin}/reports/q3?format=json");
+    let answer = agent
+        .cli
+        .ok_json(["request", "GET", &url, "--scope", "files:read"]);
+    assert_eq!(answer["status"], 200, "{answer}");
+    let request = captured
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the CLI's request");
+    assert_eq!(request.target, "/reports/q3?format=json");
+    let header = |name: &str| {
+        request
+            .headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_else(|| panic!("no {name} header"))
+    };
+    let token = header("authorization")
+        .strip_prefix("DPoP ")
+        .expect("Authorization: DPoP")
+        .to_owned();
+    let proof = header("dpop");
+    let jkt = agent.signer().thumbprint();
+    let check = |proof: &str, method: &str, url: &str, token: &str, jkt: &str| {
+        python(
+            DPOP_SCRIPT,
+            &[
+                "verify", "--proof", proof, "--method", method, "--url", url, "--token", token,
+                "--jkt", jkt,
+            ],
+        )
+    };
+    let run = check(&proof, "GET", &url, &token, &jkt);
+    assert_eq!(run.code, 0, "{run}");
+    assert_eq!(run.json()["jkt"], jkt.as_str(), "{run}");
+    // The independent verifier can say no.
+    for (what, run) in [
+        ("method", check(&proof, "POST", &url, &token, &jkt)),
+        (
+            "url",
+            check(&proof, "GET", &format!("{origin}/other"), &token, &jkt),
+        ),
+        ("token", check(&proof, "GET", &url, "another.token.x", &jkt)),
+        (
+            "key",
+            check(
+                &proof,
+                "GET",
+                &url,
+                &token,
+                &auth4agent_testkit::Signer::generate().thumbprint(),
+            ),
+        ),
+    ] {
+        assert_eq!(run.code, 1, "{what}: {run}");
+        assert_eq!(run.json()["valid"], false, "{what}: {run}");
+    }
+    // A proof the protocol crate makes for a token request (no ath needed there, so here with one).
+    let protocol_proof = agent.signer().dpop("PUT", &url, Some(&token));
+    let run = check(&protocol_proof, "PUT", &url, &token, &jkt);
+    assert_eq!(run.code, 0, "{run}");
 }
 
 /// A signature character changed in the middle (base64url's last character may carry unused bits).

@@ -1,5 +1,6 @@
 //! A small API protected by auth4agent tokens: `GET /files` needs `files:read`, `POST /files` needs
-//! `files:write`; `GET /health` reports the key source; `GET /.well-known/oauth-protected-resource` is the RFC
+//! `files:write`, `GET /vault` needs `files:read` and DPoP (RFC 9449: `Authorization: DPoP` with a proof of the
+//! token's key); `GET /health` reports the key source; `GET /.well-known/oauth-protected-resource` is the RFC
 //! 9728 metadata.
 //!
 //! ```sh
@@ -7,12 +8,13 @@
 //!     --issuer https://auth.example.com --audience https://files.example.com --listen 127.0.0.1:3000
 //! ```
 //!
-//! Prints `listening on http://ADDR` once it serves. `--refresh-cooldown SECS` sets the unknown-kid cooldown.
+//! Prints `listening on http://ADDR` once it serves. `--refresh-cooldown SECS` sets the unknown-kid cooldown;
+//! `--public-origin URL` the origin DPoP proofs name in `htu` (default: the audience's origin).
 
 use std::time::Duration;
 
 use auth4agent_verifier::middleware::{AgentToken, BearerAuth, ProtectedResource};
-use auth4agent_verifier::{Config, TokenVerifier};
+use auth4agent_verifier::{Config, DpopOptions, TokenVerifier};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
@@ -22,6 +24,7 @@ struct Args {
     audience: String,
     listen: String,
     cooldown: u64,
+    public_origin: Option<String>,
 }
 
 fn args() -> Args {
@@ -30,6 +33,7 @@ fn args() -> Args {
         audience: String::new(),
         listen: "127.0.0.1:3000".into(),
         cooldown: 30,
+        public_origin: None,
     };
     let mut argv = std::env::args().skip(1);
     while let Some(flag) = argv.next() {
@@ -41,12 +45,14 @@ fn args() -> Args {
             "--audience" => args.audience = value,
             "--listen" => args.listen = value,
             "--refresh-cooldown" => args.cooldown = value.parse().expect("seconds"),
+            "--public-origin" => args.public_origin = Some(value),
             other => panic!("unknown flag {other}"),
         }
     }
     assert!(
         !args.issuer.is_empty() && !args.audience.is_empty(),
-        "usage: axum-service --issuer URL --audience URL [--listen ADDR] [--refresh-cooldown SECS]"
+        "usage: axum-service --issuer URL --audience URL [--listen ADDR] [--refresh-cooldown SECS] \
+         [--public-origin URL]"
     );
     args
 }
@@ -69,7 +75,10 @@ async fn main() {
         .expect("discovery of the issuer");
     let resource = ProtectedResource::new(&args.audience, &args.issuer)
         .scopes_supported(["files:read", "files:write"]);
-    let auth = BearerAuth::new(verifier.clone(), &resource);
+    let auth = BearerAuth::new(verifier.clone(), &resource).with_dpop(DpopOptions {
+        public_origin: args.public_origin.clone(),
+        ..DpopOptions::default()
+    });
 
     let app = Router::new()
         // One layer per method: a MethodRouter's `layer` wraps every method added before it.
@@ -77,6 +86,10 @@ async fn main() {
         .route(
             "/files",
             post(upload).layer(auth.require_scope("files:write")),
+        )
+        .route(
+            "/vault",
+            get(vault).layer(auth.require_scope("files:read").require_dpop()),
         )
         .route(
             "/health",
@@ -110,4 +123,10 @@ async fn list(token: AgentToken) -> Json<serde_json::Value> {
 
 async fn upload(token: AgentToken) -> Json<serde_json::Value> {
     Json(json!({ "stored": true, "by": token.did().to_string() }))
+}
+
+async fn vault(token: AgentToken) -> Json<serde_json::Value> {
+    Json(
+        json!({ "secret": "only with the agent key", "agent": token.did().to_string(), "jkt": token.jkt() }),
+    )
 }
