@@ -244,7 +244,7 @@ fn body_bytes(body: &impl Serialize) -> Vec<u8> {
 }
 
 /// The body of `response`, refused with `response_too_large` past [`MAX_RESPONSE_BYTES`] (announced or read).
-fn read_capped(response: Response, url: &str) -> Result<Vec<u8>> {
+pub fn read_capped(response: Response, url: &str) -> Result<Vec<u8>> {
     let too_large = || {
         CliError::network(
             "response_too_large",

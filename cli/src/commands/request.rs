@@ -160,12 +160,7 @@ pub fn run(ctx: &Context, args: &RequestArgs) -> Result<Report> {
         .headers()
         .get(reqwest::header::WWW_AUTHENTICATE)
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-    let bytes = response.bytes().map_err(|e| {
-        CliError::network(
-            "service_unreachable",
-            format!("reading the answer of {aud} failed: {}", root_cause(&e)),
-        )
-    })?;
+    let bytes = crate::client::read_capped(response, url.as_str())?;
     let text = String::from_utf8_lossy(&bytes).into_owned();
     let body_json = serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::String(text.clone()));
 
