@@ -7,6 +7,10 @@
 #   scripts/postgres.sh clean      stop it and delete its directory
 #   scripts/postgres.sh url        print the URL without starting anything
 #   scripts/postgres.sh available  exit 0 when the PostgreSQL server binaries are installed
+#   scripts/postgres.sh ca         print the path of the CA certificate that signed the cluster's TLS certificate
+#
+# The cluster also accepts TLS (ssl=on) with a certificate for 127.0.0.1 and localhost, signed by a throwaway CA
+# made with openssl at initdb time ($PG_DIR/tls/ca.crt; other-ca.crt is an unrelated CA, for refusal tests).
 #
 # Environment: AUTH4AGENT_PG_DIR (default ${TMPDIR:-/tmp}/auth4agent-pg), AUTH4AGENT_PG_PORT (default 55432),
 # AUTH4AGENT_PG_FSYNC (default off: a test cluster need not survive a power cut; set "on" for benchmarks).
@@ -20,6 +24,7 @@ PG_DB="auth4agent_test"
 PG_SUPERUSER="postgres"
 DATA="$PG_DIR/data"
 URL="postgres://$PG_SUPERUSER@127.0.0.1:$PG_PORT/$PG_DB?sslmode=disable"
+TLS="$PG_DIR/tls"
 
 log() { echo "postgres.sh: $*" >&2; }
 
@@ -55,6 +60,29 @@ as_owner() {
     fi
 }
 
+# A throwaway CA and a server certificate for 127.0.0.1 and localhost (plus an unrelated CA).
+make_tls() {
+    [ -f "$TLS/server.key" ] && return 0
+    mkdir -p "$TLS"
+    (
+        cd "$TLS"
+        for ca in ca other-ca; do
+            openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 3650 \
+                -subj "/CN=auth4agent test $ca" -keyout "$ca.key" -out "$ca.crt" >/dev/null 2>&1
+        done
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -subj "/CN=127.0.0.1" \
+            -keyout server.key -out server.csr >/dev/null 2>&1
+        printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature\nextendedKeyUsage=serverAuth\n' >server.ext
+        openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 \
+            -extfile server.ext -out server.crt >/dev/null 2>&1
+        chmod 0600 server.key ca.key other-ca.key
+        chmod 0644 ca.crt other-ca.crt server.crt
+    )
+    if [ "$(id -u)" -eq 0 ]; then
+        chown -R postgres "$TLS"
+    fi
+}
+
 running() {
     local bin="$1"
     [ -f "$DATA/PG_VERSION" ] && as_owner "$bin/pg_ctl" status -D "$DATA" >/dev/null 2>&1
@@ -79,6 +107,7 @@ start() {
             exit 1
         }
     fi
+    make_tls
     if running "$bin"; then
         log "already running on 127.0.0.1:$PG_PORT"
     else
@@ -86,7 +115,8 @@ start() {
         as_owner "$bin/pg_ctl" start -D "$DATA" -l "$PG_DIR/server.log" -w -t 60 -o \
             "-c listen_addresses=127.0.0.1 -c port=$PG_PORT -c unix_socket_directories=$PG_DIR \
              -c max_connections=400 -c fsync=$PG_FSYNC -c synchronous_commit=$PG_FSYNC \
-             -c full_page_writes=$PG_FSYNC -c shared_buffers=128MB" >/dev/null || {
+             -c full_page_writes=$PG_FSYNC -c shared_buffers=128MB \
+             -c ssl=on -c ssl_cert_file=$TLS/server.crt -c ssl_key_file=$TLS/server.key" >/dev/null || {
             tail -n 50 "$PG_DIR/server.log" >&2 || true
             exit 1
         }
@@ -115,9 +145,10 @@ clean)
     rm -rf "$PG_DIR"
     ;;
 url) echo "$URL" ;;
+ca) echo "$TLS/ca.crt" ;;
 available) bindir >/dev/null ;;
 *)
-    echo "usage: $0 start|stop|clean|url|available" >&2
+    echo "usage: $0 start|stop|clean|url|available|ca" >&2
     exit 2
     ;;
 esac

@@ -35,9 +35,16 @@ if [ -z "${AUTH4AGENT_TEST_DATABASE_URL:-}" ]; then
         exit 1
     fi
     AUTH4AGENT_TEST_DATABASE_URL=$(bash scripts/postgres.sh start)
+    # The cluster also serves TLS with a certificate from this throwaway CA (the sslmode tests).
+    AUTH4AGENT_TEST_DATABASE_CA=$(bash scripts/postgres.sh ca)
     trap 'bash scripts/postgres.sh stop' EXIT
 fi
-export AUTH4AGENT_TEST_DATABASE_URL
+if [ -z "${AUTH4AGENT_TEST_DATABASE_CA:-}" ]; then
+    echo "error: with your own AUTH4AGENT_TEST_DATABASE_URL, also set AUTH4AGENT_TEST_DATABASE_CA to the CA file" >&2
+    echo "  of that server's TLS certificate (for 127.0.0.1); or unset the URL to use scripts/postgres.sh." >&2
+    exit 1
+fi
+export AUTH4AGENT_TEST_DATABASE_URL AUTH4AGENT_TEST_DATABASE_CA
 
 AUTH4AGENT_TEST_BACKEND=sqlite cargo test --workspace "$@"
 AUTH4AGENT_TEST_BACKEND=postgres cargo test -p auth4agent-e2e --test e2e "$@"

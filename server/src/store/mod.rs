@@ -14,6 +14,7 @@
 mod identities;
 mod keycache;
 pub mod postgres;
+mod postgres_tls;
 mod rows;
 mod sql;
 pub mod sqlite;

@@ -21,6 +21,9 @@ use tokio_postgres::config::{Host, SslMode};
 use tokio_postgres::error::SqlState;
 use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Client, NoTls, Row};
+use tokio_postgres_rustls::MakeRustlsConnect;
+
+use super::postgres_tls::{self, TlsMode, TlsSettings};
 
 use auth4agent_protocol::{Did, Domain};
 
@@ -59,6 +62,8 @@ pub struct PostgresStore {
 struct Inner {
     pool: Pool,
     config: tokio_postgres::Config,
+    /// The TLS connector when the URL asks for TLS (see [`super::postgres_tls`]).
+    tls: Option<MakeRustlsConnect>,
     /// The dedicated connection holding (or trying for) the background lock.
     leader: tokio::sync::Mutex<Option<Client>>,
 }
@@ -93,46 +98,43 @@ pub fn is_postgres_url(url: &str) -> bool {
     lower.starts_with("postgres://") || lower.starts_with("postgresql://")
 }
 
-/// Parses a `postgres://` URL into a connection config, refusing TLS modes this build cannot honour.
-pub fn parse_url(url: &str) -> Result<tokio_postgres::Config, StoreError> {
+/// Parses a `postgres://` URL into a connection config and its TLS settings (`sslmode`, `sslrootcert`).
+pub fn parse_url(url: &str) -> Result<(tokio_postgres::Config, TlsSettings), StoreError> {
     if !is_postgres_url(url) {
         return Err(StoreError::Unavailable(
             "the database URL must start with postgres:// or postgresql://".into(),
         ));
     }
-    let mut config = tokio_postgres::Config::from_str(url.trim())
+    let (rest, tls) = postgres_tls::split_url(url.trim())?;
+    let mut config = tokio_postgres::Config::from_str(&rest)
         .map_err(|e| StoreError::Unavailable(format!("invalid database URL: {e}")))?;
-    match config.get_ssl_mode() {
-        SslMode::Disable | SslMode::Prefer => {}
-        _ => {
-            return Err(StoreError::Unavailable(
-                "TLS to PostgreSQL is not supported yet: use sslmode=disable (loopback or a private network)"
-                    .into(),
-            ));
-        }
-    }
-    config.ssl_mode(SslMode::Disable);
+    config.ssl_mode(if tls.mode == TlsMode::Disable {
+        SslMode::Disable
+    } else {
+        SslMode::Require
+    });
     if config.get_connect_timeout().is_none() {
         config.connect_timeout(CONNECT_TIMEOUT);
     }
     if config.get_application_name().is_none() {
         config.application_name("auth4agent-server");
     }
-    Ok(config)
+    Ok((config, tls))
 }
 
 impl PostgresStore {
     /// Connects a pool of at most `max_connections` to `url`, checks the database answers and
     /// applies pending migrations (once across concurrently starting replicas).
     pub async fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
-        let config = parse_url(url)?;
-        let manager = Manager::from_config(
-            config.clone(),
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
+        let (config, tls) = parse_url(url)?;
+        let tls = postgres_tls::connector(&tls)?;
+        let recycling = || ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        };
+        let manager = match &tls {
+            Some(tls) => Manager::from_config(config.clone(), tls.clone(), recycling()),
+            None => Manager::from_config(config.clone(), NoTls, recycling()),
+        };
         let pool = Pool::builder(manager)
             .max_size(max_connections.max(1))
             .runtime(Runtime::Tokio1)
@@ -144,6 +146,7 @@ impl PostgresStore {
             inner: Arc::new(Inner {
                 pool,
                 config,
+                tls,
                 leader: tokio::sync::Mutex::new(None),
             }),
         };
@@ -248,12 +251,24 @@ impl PostgresStore {
             }
             *leader = None;
         }
-        let (client, connection) = self.inner.config.connect(NoTls).await.map_err(map_err)?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::debug!(error = %e, "background-lock connection closed");
+        let client = match &self.inner.tls {
+            Some(tls) => {
+                let (client, connection) = self
+                    .inner
+                    .config
+                    .connect(tls.clone())
+                    .await
+                    .map_err(map_err)?;
+                tokio::spawn(watch_lock_connection(connection));
+                client
             }
-        });
+            None => {
+                let (client, connection) =
+                    self.inner.config.connect(NoTls).await.map_err(map_err)?;
+                tokio::spawn(watch_lock_connection(connection));
+                client
+            }
+        };
         let got = try_lock(&client).await?;
         *leader = Some(client);
         Ok(got)
@@ -269,6 +284,17 @@ async fn try_lock(client: &Client) -> Result<bool, StoreError> {
 }
 
 /// Maps a PostgreSQL error to the store's categories.
+/// Drives the background-lock connection until it closes.
+async fn watch_lock_connection<S, T>(connection: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    if let Err(e) = connection.await {
+        tracing::debug!(error = %e, "background-lock connection closed");
+    }
+}
+
 /// A pooled connection, timed from checkout to release as one store operation (for the metrics).
 struct PooledConn {
     conn: Object,
@@ -906,9 +932,11 @@ mod tests {
         assert!(is_postgres_url("postgres://u@127.0.0.1:5432/db"));
         assert!(is_postgres_url("PostgreSQL://u@h/db"));
         assert!(!is_postgres_url("./auth4agent.db"));
-        let cfg = parse_url("postgres://u:secret@127.0.0.1:6543/a4a?sslmode=disable").unwrap();
+        let (cfg, _) = parse_url("postgres://u:secret@127.0.0.1:6543/a4a?sslmode=disable").unwrap();
         assert_eq!(describe(&cfg), "127.0.0.1:6543/a4a");
-        assert!(parse_url("postgres://u@127.0.0.1/a4a?sslmode=require").is_err());
+        let (cfg, tls) = parse_url("postgres://u@127.0.0.1/a4a?sslmode=verify-full").unwrap();
+        assert_eq!(cfg.get_ssl_mode(), SslMode::Require);
+        assert_eq!(tls.mode, TlsMode::VerifyFull);
         assert!(parse_url("mysql://u@127.0.0.1/a4a").is_err());
         let store_debug = format!("{cfg:?}");
         assert!(!store_debug.is_empty());

@@ -236,3 +236,71 @@ async fn the_schema_check_constraints_refuse_a_bogus_status() {
             .is_err()
     );
 }
+
+/// The CA that signed the test cluster's TLS certificate (`scripts/postgres.sh ca`), and the unrelated
+/// CA beside it.
+fn test_cas() -> (String, String) {
+    let ca = std::env::var("AUTH4AGENT_TEST_DATABASE_CA").unwrap_or_else(|_| {
+        panic!(
+            "AUTH4AGENT_TEST_DATABASE_CA is not set: the TLS tests need the CA of the test cluster's certificate \
+             (`bash scripts/postgres.sh ca` prints it; `bash scripts/test.sh` sets it)"
+        )
+    });
+    let other = std::path::Path::new(&ca).with_file_name("other-ca.crt");
+    (ca, other.display().to_string())
+}
+
+/// The test database's URL with `sslmode=disable` replaced by `params`.
+fn with_tls(url: &str, params: &str) -> String {
+    assert!(url.contains("sslmode=disable"), "{url}");
+    url.replace("sslmode=disable", params)
+}
+
+#[tokio::test]
+async fn tls_modes_connect_verify_and_refuse() {
+    let db = fresh_db().await;
+    let (ca, other_ca) = test_cas();
+    for params in [
+        "sslmode=require".to_owned(),
+        format!("sslmode=verify-ca&sslrootcert={ca}"),
+        format!("sslmode=verify-full&sslrootcert={ca}"),
+    ] {
+        let store = PostgresStore::connect(&with_tls(&db, &params), 2)
+            .await
+            .unwrap_or_else(|e| panic!("{params}: {e}"));
+        assert!(store.schema_version().await.unwrap() > 0, "{params}");
+        // The background lock opens its own connection, over TLS too.
+        store.try_lead_background().await.unwrap();
+    }
+    // The certificate names 127.0.0.1 and localhost: verify-full also holds for localhost.
+    let by_name = with_tls(&db, &format!("sslmode=verify-full&sslrootcert={ca}"))
+        .replace("@127.0.0.1:", "@localhost:");
+    PostgresStore::connect(&by_name, 1).await.unwrap();
+
+    // A certificate that does not chain to the given CA is refused, by verify-ca, verify-full and
+    // require-with-a-CA alike.
+    for params in [
+        format!("sslmode=verify-ca&sslrootcert={other_ca}"),
+        format!("sslmode=verify-full&sslrootcert={other_ca}"),
+        format!("sslmode=require&sslrootcert={other_ca}"),
+    ] {
+        let refused = PostgresStore::connect(&with_tls(&db, &params), 1).await;
+        assert!(
+            matches!(refused, Err(StoreError::Unavailable(_))),
+            "{params}: {refused:?}"
+        );
+    }
+    // verify-full without sslrootcert uses the public roots, which do not hold the test CA.
+    assert!(
+        PostgresStore::connect(&with_tls(&db, "sslmode=verify-full"), 1)
+            .await
+            .is_err()
+    );
+    assert!(
+        PostgresStore::connect(&with_tls(&db, "sslmode=bogus"), 1)
+            .await
+            .is_err()
+    );
+    let missing = with_tls(&db, "sslmode=verify-full&sslrootcert=/nonexistent/ca.crt");
+    assert!(PostgresStore::connect(&missing, 1).await.is_err());
+}
