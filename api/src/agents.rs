@@ -73,11 +73,28 @@ pub struct Agent {
     pub updated_at: u64,
 }
 
-/// `GET /v1/operators/{id}/agents`.
+/// `GET /v1/operators/{id}/agents`: one page, in registration order (then DID).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct AgentList {
     pub agents: Vec<Agent>,
+    /// Pass as `cursor` for the next page; `null` on the last page.
+    #[serde(default)]
+    pub next_cursor: Option<String>,
 }
+
+/// The query of `GET /v1/operators/{id}/agents` (not covered by the request signature, which binds the path).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct AgentListQuery {
+    /// Page size, 1 to [`MAX_AGENT_PAGE`]; default [`DEFAULT_AGENT_PAGE`].
+    pub limit: Option<u32>,
+    /// The `next_cursor` of the previous page (opaque).
+    pub cursor: Option<String>,
+}
+
+/// Agents per page when `limit` is absent.
+pub const DEFAULT_AGENT_PAGE: u32 = 100;
+/// Largest `limit` accepted.
+pub const MAX_AGENT_PAGE: u32 = 1000;
 
 #[cfg(test)]
 mod tests {
@@ -113,14 +130,15 @@ mod tests {
 
         let list = AgentList {
             agents: vec![agent.clone()],
+            next_cursor: Some("c".into()),
         };
         assert_eq!(
             serde_json::to_string(&list).unwrap(),
-            format!(r#"{{"agents":[{text}]}}"#)
+            format!(r#"{{"agents":[{text}],"next_cursor":"c"}}"#)
         );
         assert_eq!(
             serde_json::to_string(&AgentList::default()).unwrap(),
-            r#"{"agents":[]}"#
+            r#"{"agents":[],"next_cursor":null}"#
         );
     }
 

@@ -125,6 +125,8 @@ error_codes! {
     DnsRecordMismatch = "dns_record_mismatch" => 422,
     /// Sent with a `Retry-After` header.
     RateLimited = "rate_limited" => 429,
+    /// `POST /v1/agents`: the operator has as many pending registrations as the server allows.
+    TooManyPendingAgents = "too_many_pending_agents" => 429,
     InternalError = "internal_error" => 500,
     DnsLookupFailed = "dns_lookup_failed" => 502,
     StorageUnavailable = "storage_unavailable" => 503,

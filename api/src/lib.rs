@@ -19,7 +19,10 @@ pub mod operators;
 pub mod routes;
 pub mod tokens;
 
-pub use agents::{Agent, AgentList, AgentStatus, RegisterAgent, SetScopes};
+pub use agents::{
+    Agent, AgentList, AgentListQuery, AgentStatus, DEFAULT_AGENT_PAGE, MAX_AGENT_PAGE,
+    RegisterAgent, SetScopes,
+};
 pub use discovery::{Configuration, Endpoints, Limits};
 pub use error::{ErrorBody, ErrorCode, status_of};
 pub use health::{Health, Ready};

@@ -625,6 +625,7 @@ fn schemas_have_the_members_our_types_serialize() {
             "AgentList",
             sample(AgentList {
                 agents: vec![agent(None)],
+                next_cursor: Some("MTc2NzIyNTYwMDpkaWQ".into()),
             }),
         ),
         (

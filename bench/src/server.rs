@@ -47,6 +47,9 @@ impl SpawnedServer {
             .arg(spec.dns.to_string())
             .arg("--rate-limit")
             .arg("0")
+            // The setup registers every agent under one operator, as fast as the server takes them.
+            .arg("--registration-rate-limit")
+            .arg("0")
             .args(&spec.extra_args)
             .env("AUTH4AGENT_LOG", &spec.log)
             .stdin(Stdio::null())

@@ -60,6 +60,9 @@ pub enum Command {
     /// Set or list the scopes an agent may request (set is signed by the operator key)
     #[command(subcommand)]
     AgentScopes(AgentScopesCommand),
+    /// List the operator's agents, a page at a time (signed by the operator key)
+    #[command(subcommand)]
+    Agents(AgentsCommand),
     /// Get an access token: challenge, proof of possession, token (the token goes to stdout)
     Issue(IssueArgs),
     /// Verify an access token, offline by default (exit 0 only for a valid token)
@@ -136,6 +139,25 @@ pub enum AgentScopesCommand {
     Set(ScopesSetArgs),
     /// Show the agent's allowed scopes
     List(DidArg),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AgentsCommand {
+    /// The operator's agents in registration order, with status and allowed scopes
+    List(AgentsListArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct AgentsListArgs {
+    /// Agents per page (1 to 1000; the server's default is 100)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub limit: Option<u32>,
+    /// Start after this cursor (the `next_cursor` of a previous page)
+    #[arg(long, value_name = "CURSOR")]
+    pub cursor: Option<String>,
+    /// Follow every next page and print all agents
+    #[arg(long)]
+    pub all: bool,
 }
 
 #[derive(Args, Debug)]

@@ -75,7 +75,8 @@ pub async fn purge(state: &AppState) -> Result<PurgeStats, StoreError> {
     Ok(stats)
 }
 
-/// The shared half of [`purge`]: deletes expired rows and dead signing keys (one replica suffices).
+/// The shared half of [`purge`]: deletes expired rows, dead signing keys and pending registrations past
+/// their time (one replica suffices).
 pub async fn purge_store(state: &AppState) -> Result<PurgeStats, StoreError> {
     let now = state.clock.now();
     // Request jtis and token revocations must outlive `exp` by the leeway, during which the request
@@ -86,8 +87,24 @@ pub async fn purge_store(state: &AppState) -> Result<PurgeStats, StoreError> {
         .await?;
     state.store.purge_retired_signing_keys(now).await?;
     let audit_events = purge_audit(state, now).await?;
+    let pending_agents = match state.config.pending_agent_ttl {
+        0 => 0,
+        ttl => {
+            state
+                .store
+                .purge_pending_agents(now.saturating_sub(ttl))
+                .await?
+        }
+    };
+    if pending_agents > 0 {
+        tracing::info!(
+            pending_agents,
+            "deleted pending registrations past --pending-agent-ttl"
+        );
+    }
     Ok(PurgeStats {
         audit_events,
+        pending_agents,
         ..stats
     })
 }

@@ -133,6 +133,20 @@ pub struct ServeArgs {
         default_value_t = 512
     )]
     pub max_connections_per_client: usize,
+    /// Pending (registered, never approved) agents an operator may have at once; registrations beyond it
+    /// are refused with `too_many_pending_agents` (0: no cap).
+    #[arg(long, env = "AUTH4AGENT_MAX_PENDING_AGENTS", default_value_t = 1000)]
+    pub max_pending_agents: u64,
+    /// Pending agents older than this are deleted by the background purge (0 keeps them).
+    #[arg(long, env = "AUTH4AGENT_PENDING_AGENT_TTL", default_value = "7d", value_parser = parse_duration_secs)]
+    pub pending_agent_ttl: u64,
+    /// Agent registrations per second per operator, whatever the client (0 disables); burst 10× that.
+    #[arg(
+        long,
+        env = "AUTH4AGENT_REGISTRATION_RATE_LIMIT",
+        default_value_t = 10.0
+    )]
+    pub registration_rate_limit: f64,
     /// Serve Prometheus metrics (`GET /metrics`) on this separate address, e.g. 127.0.0.1:9464; keep it
     /// private. Without it no metrics are collected.
     #[arg(long, env = "AUTH4AGENT_METRICS_LISTEN")]
@@ -186,6 +200,12 @@ pub struct Config {
     pub max_connections_per_client: usize,
     /// How clients are identified and grouped for rate limits and connection caps.
     pub clients: ClientAddressing,
+    /// Pending agents per operator at most; 0: no cap.
+    pub max_pending_agents: u64,
+    /// Seconds a pending agent is kept; 0: forever.
+    pub pending_agent_ttl: u64,
+    /// Agent registrations per second per operator; 0: not limited.
+    pub registration_rate_limit: f64,
 }
 
 impl Config {
@@ -211,6 +231,9 @@ impl Config {
             max_connections: 4096,
             max_connections_per_client: 512,
             clients: ClientAddressing::default(),
+            max_pending_agents: 1000,
+            pending_agent_ttl: 7 * 86_400,
+            registration_rate_limit: 10.0,
         }
     }
 
@@ -253,6 +276,9 @@ impl Config {
         {
             return Err("durations must be positive".into());
         }
+        if !(args.registration_rate_limit.is_finite() && args.registration_rate_limit >= 0.0) {
+            return Err("--registration-rate-limit must be a non-negative number".into());
+        }
         if !(args.rate_limit.is_finite() && args.rate_limit >= 0.0) {
             return Err("--rate-limit must be a non-negative number".into());
         }
@@ -279,6 +305,9 @@ impl Config {
                 trusted_proxies: args.trusted_proxies.clone(),
                 forwarded_header: args.forwarded_header,
             },
+            max_pending_agents: args.max_pending_agents,
+            pending_agent_ttl: args.pending_agent_ttl,
+            registration_rate_limit: args.registration_rate_limit,
             ..Config::new(&issuer)
         })
     }

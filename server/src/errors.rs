@@ -194,6 +194,13 @@ impl From<ServiceError> for AppError {
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
                 AppError::new(status, code.as_str(), message)
             }
+            ServiceError::RateLimited {
+                retry_after,
+                message,
+            } => AppError {
+                message,
+                ..AppError::rate_limited(retry_after)
+            },
             ServiceError::Storage(e) => e.into(),
             ServiceError::Internal(message) => AppError::internal(message),
         }

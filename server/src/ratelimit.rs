@@ -5,6 +5,7 @@
 //! limit is per replica. Time comes from the caller (the `Clock`, in milliseconds) so tests control it.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::Mutex;
 
 use crate::client_addr::ClientKey;
@@ -18,17 +19,17 @@ struct Bucket {
     updated_ms: u64,
 }
 
-/// A token bucket per client: `rate` tokens per second, at most `burst` stored.
+/// A token bucket per key (a client by default): `rate` tokens per second, at most `burst` stored.
 #[derive(Debug)]
-pub struct RateLimiter {
+pub struct RateLimiter<K = ClientKey> {
     rate: f64,
     burst: f64,
-    buckets: Mutex<HashMap<ClientKey, Bucket>>,
+    buckets: Mutex<HashMap<K, Bucket>>,
 }
 
-impl RateLimiter {
+impl<K: Hash + Eq> RateLimiter<K> {
     /// `rate == 0` disables limiting.
-    pub fn new(rate: f64, burst: u32) -> RateLimiter {
+    pub fn new(rate: f64, burst: u32) -> RateLimiter<K> {
         RateLimiter {
             rate,
             burst: f64::from(burst.max(1)),
@@ -36,13 +37,13 @@ impl RateLimiter {
         }
     }
 
-    /// Takes one token for `client` at `now_ms`. `Err(secs)` tells how long to wait before a token is available.
-    pub fn check(&self, client: ClientKey, now_ms: u64) -> Result<(), u64> {
+    /// Takes one token for `key` at `now_ms`. `Err(secs)` tells how long to wait before a token is available.
+    pub fn check(&self, key: K, now_ms: u64) -> Result<(), u64> {
         if self.rate <= 0.0 {
             return Ok(());
         }
         let mut buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
-        let bucket = buckets.entry(client).or_insert(Bucket {
+        let bucket = buckets.entry(key).or_insert(Bucket {
             tokens: self.burst,
             updated_ms: now_ms,
         });

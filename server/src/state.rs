@@ -28,6 +28,8 @@ pub struct Shared {
     pub dns: Arc<DnsVerifier>,
     pub keyring: Arc<KeyRing>,
     pub limiter: Arc<RateLimiter>,
+    /// Agent registrations per operator, whatever the client.
+    pub registrations: Arc<RateLimiter<String>>,
     /// Verifies this server's own tokens: its issuer, any audience, its maximum lifetime, no leeway.
     pub own_tokens: Verifier,
     /// Monotonic origin for the rate limiter.
@@ -46,6 +48,10 @@ impl AppState {
         let retention = config.token_max_ttl + config.leeway;
         let keyring = KeyRing::load_or_init(Arc::clone(&store), clock.now(), retention).await?;
         let limiter = RateLimiter::new(config.rate_limit, config.rate_limit_burst);
+        let burst = (config.registration_rate_limit * 10.0)
+            .ceil()
+            .clamp(1.0, 1e6) as u32;
+        let registrations = RateLimiter::new(config.registration_rate_limit, burst);
         // Leeway absorbs skew between two clocks; the clock that judges here is the one that issued.
         // Introspection and revocation answer for tokens of every audience this server issued.
         let own_tokens = Verifier::without_audience_check(config.issuer.clone())
@@ -58,6 +64,7 @@ impl AppState {
             dns: Arc::new(dns),
             keyring: Arc::new(keyring),
             limiter: Arc::new(limiter),
+            registrations: Arc::new(registrations),
             own_tokens,
             started: Instant::now(),
         })))

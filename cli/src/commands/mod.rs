@@ -1,6 +1,7 @@
 //! Command implementations, one module per command group, sharing a [`Context`] (home, server override, output).
 
 pub mod agent_scopes;
+pub mod agents;
 pub mod generate;
 pub mod info;
 pub mod init;
@@ -57,6 +58,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Report> {
         Command::Register(cmd) => register::run(ctx, cmd),
         Command::VerifyOperator(cmd) => verify_operator::run(ctx, cmd),
         Command::AgentScopes(cmd) => agent_scopes::run(ctx, cmd),
+        Command::Agents(cmd) => agents::run(ctx, cmd),
         Command::Issue(args) => issue::run(ctx, &args),
         Command::Verify(args) => verify::run(ctx, &args),
         Command::Request(args) => request::run(ctx, &args),

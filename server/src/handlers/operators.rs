@@ -2,11 +2,11 @@
 //! instructions and confirmation, the operator's agents and revocations (all operator-signed).
 
 use auth4agent_api::{
-    AgentList, Operator, RegisterOperator, Revocations, RevokedAgent, RevokedToken,
+    AgentList, AgentListQuery, Operator, RegisterOperator, Revocations, RevokedAgent, RevokedToken,
     VerificationInstructions,
 };
 use axum::Json;
-use axum::extract::State;
+use axum::extract::{Query, State};
 use axum::http::StatusCode;
 
 use auth4agent_protocol::Jwk;
@@ -61,11 +61,16 @@ pub async fn confirm(
 /// `GET /v1/operators/{id}/agents` (operator-signed).
 pub async fn agents(
     State(state): State<AppState>,
+    Query(query): Query<AgentListQuery>,
     req: OperatorSigned,
 ) -> AppResult<Json<AgentList>> {
-    let agents = operators::agents(&state, &req.operator).await?;
+    let (agents, next_cursor) =
+        operators::agents(&state, &req.operator, query.cursor.as_deref(), query.limit).await?;
     let agents = agents.iter().map(agent_view).collect();
-    Ok(Json(AgentList { agents }))
+    Ok(Json(AgentList {
+        agents,
+        next_cursor,
+    }))
 }
 
 /// `GET /v1/operators/{id}/revocations` (operator-signed): revoked tokens still live and revoked agents.

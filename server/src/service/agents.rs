@@ -61,6 +61,31 @@ pub async fn register(
     if state.store.get_agent(&did).await?.is_some() {
         return Err(agent_exists(&did));
     }
+    if let Err(wait) = state
+        .registrations
+        .check(operator.id.clone(), state.monotonic_ms())
+    {
+        return Err(ServiceError::RateLimited {
+            retry_after: wait,
+            message: format!(
+                "too many registrations for operator {}; retry later",
+                operator.id
+            ),
+        });
+    }
+    // Not a hard bound under concurrency: registrations racing past this check may each land (at most
+    // the registrations in flight at once, themselves rate-limited).
+    let cap = state.config.max_pending_agents;
+    if cap > 0 && state.store.count_pending_agents(&operator.id).await? >= cap {
+        return Err(ServiceError::refused(
+            ErrorCode::TooManyPendingAgents,
+            format!(
+                "operator {} has {cap} pending registrations, its limit; the operator must approve or revoke some, \
+                 or wait for them to expire",
+                operator.id
+            ),
+        ));
+    }
     let agent = Agent {
         did: did.clone(),
         operator_id: operator.id.clone(),

@@ -11,6 +11,9 @@ pub enum ServiceError {
     /// Refused, with a stable snake_case code (`agent_revoked`, `scope_not_allowed`, …).
     #[error("{}: {message}", code.as_str())]
     Refused { code: ErrorCode, message: String },
+    /// A limit on the rate of some action was hit (`rate_limited`, sent with `Retry-After` seconds).
+    #[error("rate_limited: {message}")]
+    RateLimited { retry_after: u64, message: String },
     /// The store failed or is unreachable; details stay in the log.
     #[error("storage: {0}")]
     Storage(StoreError),

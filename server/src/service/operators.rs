@@ -1,9 +1,9 @@
 //! Operators: registration, DNS verification on demand and in the background re-verification pass,
 //! and what an operator may read (its agents, its revocations).
 
-use auth4agent_protocol::{Domain, Jwk, PublicKey, TxtRecord};
+use auth4agent_protocol::{Did, Domain, Jwk, PublicKey, TxtRecord, b64url_decode, b64url_encode};
 
-use auth4agent_api::ErrorCode;
+use auth4agent_api::{DEFAULT_AGENT_PAGE, ErrorCode, MAX_AGENT_PAGE};
 
 use super::{ServiceError, ServiceResult, audit};
 use crate::dns::TxtVerification;
@@ -240,9 +240,53 @@ fn dns_failure(domain: &Domain, token: &str, outcome: TxtVerification) -> Servic
     }
 }
 
-/// The operator's agents, oldest first.
-pub async fn agents(state: &AppState, operator: &Operator) -> ServiceResult<Vec<Agent>> {
-    Ok(state.store.list_agents(&operator.id).await?)
+/// One page of the operator's agents, oldest first (then by DID), after `cursor` (the previous page's
+/// `next_cursor`); returns the page and the cursor of the next one, `None` on the last page.
+pub async fn agents(
+    state: &AppState,
+    operator: &Operator,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> ServiceResult<(Vec<Agent>, Option<String>)> {
+    let limit = limit.unwrap_or(DEFAULT_AGENT_PAGE);
+    if !(1..=MAX_AGENT_PAGE).contains(&limit) {
+        return Err(ServiceError::refused(
+            ErrorCode::InvalidRequest,
+            format!("limit must be 1 to {MAX_AGENT_PAGE}"),
+        ));
+    }
+    let after = cursor.map(decode_cursor).transpose()?;
+    let mut page = state
+        .store
+        .list_agents_page(&operator.id, after, limit + 1)
+        .await?;
+    let next = if page.len() > limit as usize {
+        page.truncate(limit as usize);
+        page.last().map(|a| encode_cursor(a.created_at, &a.did))
+    } else {
+        None
+    };
+    Ok((page, next))
+}
+
+/// A page cursor: base64url of `<created_at>:<did>` of the last agent shown (opaque to clients).
+fn encode_cursor(created_at: UnixTime, did: &Did) -> String {
+    b64url_encode(format!("{created_at}:{did}").as_bytes())
+}
+
+fn decode_cursor(cursor: &str) -> ServiceResult<(UnixTime, Did)> {
+    let invalid = || {
+        ServiceError::refused(
+            ErrorCode::InvalidRequest,
+            "cursor is not one this server gave",
+        )
+    };
+    let bytes = b64url_decode(cursor).map_err(|_| invalid())?;
+    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
+    let (created_at, did) = text.split_once(':').ok_or_else(invalid)?;
+    let created_at = created_at.parse().map_err(|_| invalid())?;
+    let did = Did::parse(did).map_err(|_| invalid())?;
+    Ok((created_at, did))
 }
 
 /// What the operator has revoked: tokens still live at `now`, and revoked agents.

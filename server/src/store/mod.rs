@@ -193,6 +193,8 @@ pub struct PurgeStats {
     pub revoked_tokens: u64,
     /// Audit events past the retention ([`Store::purge_audit`]; 0 from `purge_expired`).
     pub audit_events: u64,
+    /// Pending agents past `--pending-agent-ttl` ([`Store::purge_pending_agents`]; 0 from `purge_expired`).
+    pub pending_agents: u64,
 }
 
 /// The persistence interface of the server. Implementations must be safe to share across tasks
@@ -241,6 +243,18 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn get_agent_with_operator(&self, did: &Did) -> StoreFuture<'_, Option<(Agent, Operator)>>;
     /// All agents of an operator, oldest first.
     fn list_agents(&self, operator_id: &str) -> StoreFuture<'_, Vec<Agent>>;
+    /// At most `limit` agents of an operator in list order (registration time, then DID), after
+    /// `after` (the last `(created_at, did)` of the previous page) when given.
+    fn list_agents_page(
+        &self,
+        operator_id: &str,
+        after: Option<(UnixTime, Did)>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<Agent>>;
+    /// How many of the operator's agents are pending (registered, never approved).
+    fn count_pending_agents(&self, operator_id: &str) -> StoreFuture<'_, u64>;
+    /// Deletes pending agents registered before `before` (and their challenges); returns how many.
+    fn purge_pending_agents(&self, before: UnixTime) -> StoreFuture<'_, u64>;
     /// Compare-and-set: writes `update` over the agent if its status is still `expected`, with ONE
     /// conditional update (`UPDATE … WHERE did = $1 AND status = $2 RETURNING …`), and returns the
     /// row as written. On a miss, [`classify_agent_miss`] names the error: NotFound, or

@@ -658,6 +658,52 @@ impl Store for PostgresStore {
         })
     }
 
+    fn list_agents_page(
+        &self,
+        operator_id: &str,
+        after: Option<(UnixTime, Did)>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<Agent>> {
+        let operator_id = operator_id.to_owned();
+        let (created_at, did) =
+            after.map_or((-1, String::new()), |(t, d)| (ts(t), d.as_str().to_owned()));
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(
+                &*conn,
+                sql::LIST_AGENTS_PAGE,
+                &[&operator_id, &created_at, &did, &i64::from(limit)],
+            )
+            .await?
+            .iter()
+            .map(rows::agent)
+            .collect()
+        })
+    }
+
+    fn count_pending_agents(&self, operator_id: &str) -> StoreFuture<'_, u64> {
+        let operator_id = operator_id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let row = one(&*conn, sql::COUNT_PENDING_AGENTS, &[&operator_id]).await?;
+            let n: i64 = row
+                .try_get(0)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn purge_pending_agents(&self, before: UnixTime) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            exec(&tx, sql::PURGE_PENDING_CHALLENGES, &[&ts(before)]).await?;
+            let n = exec(&tx, sql::PURGE_PENDING_AGENTS, &[&ts(before)]).await?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(n)
+        })
+    }
+
     fn update_agent(
         &self,
         did: &Did,
@@ -911,6 +957,7 @@ impl Store for PostgresStore {
                 request_jtis: exec(&tx, sql::PURGE_REQUEST_JTIS, &[&now]).await?,
                 revoked_tokens: exec(&tx, sql::PURGE_REVOKED_TOKENS, &[&now]).await?,
                 audit_events: 0,
+                pending_agents: 0,
             };
             tx.commit().await.map_err(map_err)?;
             Ok(stats)

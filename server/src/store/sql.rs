@@ -74,6 +74,26 @@ pub(super) const LIST_AGENTS: &str = concat!(
     " FROM agents WHERE operator_id = $1 ORDER BY created_at, did"
 );
 
+/// One page of an operator's agents in list order, after the cursor `($2 created_at, $3 did)`; `$4` = page size.
+pub(super) const LIST_AGENTS_PAGE: &str = concat!(
+    "SELECT ",
+    agent_columns!(),
+    " FROM agents WHERE operator_id = $1 AND (created_at > $2 OR (created_at = $2 AND did > $3)) \
+     ORDER BY created_at, did LIMIT $4"
+);
+
+/// Pending registrations of operator `$1`.
+pub(super) const COUNT_PENDING_AGENTS: &str =
+    "SELECT count(*) FROM agents WHERE operator_id = $1 AND status = 'pending'";
+
+/// Challenges of pending agents registered before `$1` (they go with their agent).
+pub(super) const PURGE_PENDING_CHALLENGES: &str = "DELETE FROM challenges WHERE did IN \
+     (SELECT did FROM agents WHERE status = 'pending' AND created_at < $1)";
+
+/// Pending agents registered before `$1`, never approved.
+pub(super) const PURGE_PENDING_AGENTS: &str =
+    "DELETE FROM agents WHERE status = 'pending' AND created_at < $1";
+
 /// The compare-and-set: `$1` = new status, `$2` = scopes, `$3` = updated at, `$4` = revoked at,
 /// `$5` = DID, `$6` = the status expected.
 pub(super) const UPDATE_AGENT: &str = concat!(
@@ -155,6 +175,10 @@ pub const SHARED: &[(&str, &str)] = &[
     ("INSERT_AGENT", INSERT_AGENT),
     ("GET_AGENT", GET_AGENT),
     ("LIST_AGENTS", LIST_AGENTS),
+    ("LIST_AGENTS_PAGE", LIST_AGENTS_PAGE),
+    ("COUNT_PENDING_AGENTS", COUNT_PENDING_AGENTS),
+    ("PURGE_PENDING_CHALLENGES", PURGE_PENDING_CHALLENGES),
+    ("PURGE_PENDING_AGENTS", PURGE_PENDING_AGENTS),
     ("UPDATE_AGENT", UPDATE_AGENT),
     ("INSERT_CHALLENGE", INSERT_CHALLENGE),
     ("GET_CHALLENGE", GET_CHALLENGE),

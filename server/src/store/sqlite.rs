@@ -667,6 +667,43 @@ impl Store for SqliteStore {
         self.read(move |conn| query_all(conn, sql::LIST_AGENTS, [operator_id], |r| rows::agent(r)))
     }
 
+    fn list_agents_page(
+        &self,
+        operator_id: &str,
+        after: Option<(UnixTime, Did)>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<Agent>> {
+        let operator_id = operator_id.to_owned();
+        let (created_at, did) = after.map_or((-1, String::new()), |(t, d)| {
+            (i64::try_from(t).unwrap_or(i64::MAX), d.as_str().to_owned())
+        });
+        self.read(move |conn| {
+            query_all(
+                conn,
+                sql::LIST_AGENTS_PAGE,
+                params![operator_id, created_at, did, limit],
+                |r| rows::agent(r),
+            )
+        })
+    }
+
+    fn count_pending_agents(&self, operator_id: &str) -> StoreFuture<'_, u64> {
+        let operator_id = operator_id.to_owned();
+        self.lookup(move |conn| {
+            conn.prepare_cached(sql::COUNT_PENDING_AGENTS)
+                .and_then(|mut s| s.query_row([operator_id], |r| r.get::<_, i64>(0)))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(map_err)
+        })
+    }
+
+    fn purge_pending_agents(&self, before: UnixTime) -> StoreFuture<'_, u64> {
+        self.write_identity(move |conn| {
+            exec(conn, sql::PURGE_PENDING_CHALLENGES, [before])?;
+            exec(conn, sql::PURGE_PENDING_AGENTS, [before]).map(|n| n as u64)
+        })
+    }
+
     fn update_agent(
         &self,
         did: &Did,
@@ -852,6 +889,7 @@ impl Store for SqliteStore {
                 request_jtis: purge(sql::PURGE_REQUEST_JTIS)?,
                 revoked_tokens: purge(sql::PURGE_REVOKED_TOKENS)?,
                 audit_events: 0,
+                pending_agents: 0,
             };
             tx.commit().map_err(map_err)?;
             Ok(stats)

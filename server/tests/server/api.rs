@@ -1534,3 +1534,141 @@ async fn a_lapsed_verification_does_not_block_a_new_claimant() {
         .await
         .assert_error(409, "operator_exists");
 }
+
+// ---------------------------------------------------------------- pending registrations and pages
+
+/// `POST /v1/agents` for a new key under `op`.
+async fn try_register_agent(h: &Harness, op: &crate::harness::Operator) -> crate::harness::Resp {
+    let key = new_key();
+    let body = json!({"operator_id": op.id, "public_key": key.public_key().to_jwk()});
+    h.send(h.signed(&key, "POST", "/v1/agents", Some(&body)))
+        .await
+}
+
+#[tokio::test]
+async fn pending_registrations_are_capped_per_operator_and_expire() {
+    let mut config = test_config();
+    config.max_pending_agents = 3;
+    config.pending_agent_ttl = 7 * 86_400;
+    let h = Harness::with_config(config).await;
+    let op = h.register_operator("pending.example.com").await;
+    h.verify_operator(&op).await;
+    let first = h.register_agent(&op).await;
+    h.register_agent(&op).await;
+    h.register_agent(&op).await;
+    try_register_agent(&h, &op)
+        .await
+        .assert_error(429, "too_many_pending_agents");
+    // Another operator has its own allowance.
+    let other = h.register_operator("other-pending.example.com").await;
+    h.register_agent(&other).await;
+
+    // Approving one frees a place.
+    h.set_scopes(&op, &first, &["read"]).await.assert_ok(200);
+    h.register_agent(&op).await;
+
+    // A week later the purge deletes the pending ones, never the approved one.
+    h.clock.advance(7 * 86_400 + 1);
+    let stats = background::purge(&h.state).await.unwrap();
+    assert_eq!(stats.pending_agents, 4, "3 of op and 1 of other");
+    let (listed, _) = page(&h, &op, "").await;
+    assert_eq!(listed, vec![first.did.clone()]);
+    try_register_agent(&h, &op).await.assert_ok(201);
+}
+
+#[tokio::test]
+async fn registrations_are_rate_limited_per_operator_whatever_the_client() {
+    let mut config = test_config();
+    config.registration_rate_limit = 1.0;
+    config.max_pending_agents = 0;
+    let h = Harness::with_config(config).await;
+    let op = h.register_operator("burst.example.com").await;
+    // Burst 10, then refused with Retry-After, each from a new key (as rotating clients would be).
+    for _ in 0..10 {
+        try_register_agent(&h, &op).await.assert_ok(201);
+    }
+    let refused = try_register_agent(&h, &op).await;
+    refused.assert_error(429, "rate_limited");
+    assert!(refused.headers.get("retry-after").is_some(), "{refused:?}");
+    let other = h.register_operator("calm.example.com").await;
+    try_register_agent(&h, &other).await.assert_ok(201);
+}
+
+/// One page of `op`'s agents after `cursor` (empty: the first), as DIDs, and the next cursor.
+async fn page(
+    h: &Harness,
+    op: &crate::harness::Operator,
+    query: &str,
+) -> (Vec<String>, Option<String>) {
+    let path = format!("/v1/operators/{}/agents", op.id);
+    let mut req = h.signed(&op.key, "GET", &path, None);
+    if !query.is_empty() {
+        *req.uri_mut() = format!("{path}?{query}").parse().unwrap();
+    }
+    let resp = h.send(req).await;
+    let body = resp.assert_ok(200);
+    let dids = body["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["did"].as_str().unwrap().to_owned())
+        .collect();
+    (dids, body["next_cursor"].as_str().map(str::to_owned))
+}
+
+#[tokio::test]
+async fn the_agent_list_is_paged_with_a_cursor() {
+    let h = Harness::start().await;
+    let op = h.register_operator("pages.example.com").await;
+    let mut all = Vec::new();
+    for i in 0..5 {
+        all.push(h.register_agent(&op).await.did);
+        if i % 2 == 0 {
+            h.clock.advance(1);
+        }
+    }
+    // List order: registration time, then DID (the store's full list is in that order).
+    let (everything, none) = page(&h, &op, "").await;
+    assert_eq!(none, None);
+    let stored: Vec<String> = h
+        .store
+        .list_agents(&op.id)
+        .await
+        .unwrap()
+        .iter()
+        .map(|a| a.did.as_str().to_owned())
+        .collect();
+    assert_eq!(everything, stored);
+    let mut registered = all.clone();
+    registered.sort();
+    let mut listed = everything.clone();
+    listed.sort();
+    assert_eq!(listed, registered);
+
+    let mut seen = Vec::new();
+    let mut query = "limit=2".to_owned();
+    let mut pages = 0;
+    loop {
+        let (dids, next) = page(&h, &op, &query).await;
+        assert!(dids.len() <= 2);
+        seen.extend(dids);
+        pages += 1;
+        match next {
+            Some(cursor) => query = format!("limit=2&cursor={cursor}"),
+            None => break,
+        }
+    }
+    assert_eq!(pages, 3);
+    assert_eq!(
+        seen, everything,
+        "pages concatenate to the whole list, in order"
+    );
+
+    let path = format!("/v1/operators/{}/agents", op.id);
+    for bad in ["limit=0", "limit=1001", "cursor=not-a-cursor", "limit=abc"] {
+        let mut req = h.signed(&op.key, "GET", &path, None);
+        *req.uri_mut() = format!("{path}?{bad}").parse().unwrap();
+        let resp = h.send(req).await;
+        assert_eq!(resp.status.as_u16(), 400, "{bad}: {resp:?}");
+    }
+}

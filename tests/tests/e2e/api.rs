@@ -398,3 +398,45 @@ fn http_layer_errors_are_json() {
         "{too_large:?}"
     );
 }
+
+/// `agents list` pages through the operator's agents: `--limit` and `--cursor` one page at a time,
+/// `--all` every page.
+#[test]
+fn the_cli_lists_agents_a_page_at_a_time() {
+    let world = World::new();
+    let operator = world.verified_operator("operator", "pages.example.com");
+    let dids: Vec<String> = (0..3)
+        .map(|i| world.registered_agent(&format!("agent{i}"), &operator).did)
+        .collect();
+    let first = operator.cli.ok_json(["agents", "list", "--limit", "2"]);
+    assert_eq!(first["agents"].as_array().unwrap().len(), 2, "{first}");
+    let cursor = first["next_cursor"]
+        .as_str()
+        .expect("a next page")
+        .to_owned();
+    let rest = operator
+        .cli
+        .ok_json(["agents", "list", "--limit", "2", "--cursor", &cursor]);
+    assert_eq!(rest["agents"].as_array().unwrap().len(), 1, "{rest}");
+    assert!(rest["next_cursor"].is_null(), "{rest}");
+    let all = operator
+        .cli
+        .ok_json(["agents", "list", "--all", "--limit", "1"]);
+    let mut listed: Vec<String> = all["agents"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["did"].as_str().unwrap().to_owned())
+        .collect();
+    listed.sort();
+    let mut expected = dids.clone();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert!(
+        all["agents"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|a| a["status"] == "pending")
+    );
+}

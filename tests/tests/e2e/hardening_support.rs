@@ -11,7 +11,14 @@ use serde_json::{Value, json};
 use crate::support::{AUD, World, str_field};
 
 /// Server flags that take the rate limiter out of the way of floods that are not about it.
-pub const NO_RATE_LIMIT: [&str; 4] = ["--rate-limit", "1000000", "--rate-limit-burst", "1000000"];
+pub const NO_RATE_LIMIT: [&str; 6] = [
+    "--rate-limit",
+    "1000000",
+    "--rate-limit-burst",
+    "1000000",
+    "--registration-rate-limit",
+    "0",
+];
 
 /// An operator whose key lives in memory.
 pub struct ApiOperator {

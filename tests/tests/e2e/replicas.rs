@@ -18,7 +18,14 @@ use tempfile::TempDir;
 use crate::support::{AUD, str_field};
 
 /// Rate limits are per replica; these tests send bursts on purpose.
-const NO_RATE_LIMIT: [&str; 4] = ["--rate-limit", "1000000", "--rate-limit-burst", "1000000"];
+const NO_RATE_LIMIT: [&str; 6] = [
+    "--rate-limit",
+    "1000000",
+    "--rate-limit-burst",
+    "1000000",
+    "--registration-rate-limit",
+    "0",
+];
 
 /// Three replicas on one fresh database, one DNS server, one public issuer URL.
 struct Cluster {
