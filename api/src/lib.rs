@@ -11,6 +11,7 @@
 //! `serde_json::Value`s, whose members serialize sorted, so a typed body serializes to the same bytes.
 
 pub mod agents;
+pub mod approvals;
 pub mod discovery;
 pub mod error;
 pub mod health;
@@ -19,13 +20,17 @@ pub mod operators;
 pub mod routes;
 pub mod tokens;
 
+pub use approvals::{
+    ApprovalDecision, ApprovalList, ApprovalRequest, ApproveRequest, DenyRequest, GrantList,
+    RememberedGrant, RevokeGrantRequest,
+};
 pub use agents::{Agent, AgentList, AgentStatus, RegisterAgent, SetScopes};
 pub use discovery::{Configuration, Endpoints, Limits};
 pub use error::{ErrorBody, ErrorCode, status_of};
 pub use health::{Health, Ready};
 pub use oauth::{
-    AuthorizationServerMetadata, FormRefusal, OAuthErrorBody, OAuthTokenResponse, TokenForm,
-    oauth_error,
+    AuthorizationServerMetadata, DeviceAuthorizationForm, DeviceAuthorizationResponse, FormRefusal,
+    OAuthErrorBody, OAuthTokenResponse, TokenForm, TokenGrant, oauth_error,
 };
 pub use operators::{
     Operator, OperatorStatus, RegisterOperator, Revocations, RevokedAgent, RevokedToken,

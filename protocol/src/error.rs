@@ -103,6 +103,12 @@ pub enum Error {
     HtuMismatch { expected: String, found: String },
     #[error("ath does not match the SHA-256 of the request body")]
     BodyHashMismatch,
+
+    // --- device authorization (RFC 8628) ---
+    #[error("invalid user code: {0}")]
+    InvalidUserCode(String),
+    #[error("invalid binding message: {0}")]
+    InvalidBindingMessage(String),
 }
 
 impl Error {
@@ -150,6 +156,8 @@ impl Error {
             Error::HtmMismatch { .. } => "htm_mismatch",
             Error::HtuMismatch { .. } => "htu_mismatch",
             Error::BodyHashMismatch => "body_hash_mismatch",
+            Error::InvalidUserCode(_) => "invalid_user_code",
+            Error::InvalidBindingMessage(_) => "invalid_binding_message",
         }
     }
 }
