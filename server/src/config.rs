@@ -114,6 +114,9 @@ pub struct ServeArgs {
     /// Per-request timeout (reading the body included).
     #[arg(long, env = "AUTH4AGENT_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration_secs)]
     pub request_timeout: u64,
+    /// Lifetime of a device authorization request (RFC 8628 `expires_in`): how long the approver has.
+    #[arg(long, env = "AUTH4AGENT_DEVICE_CODE_TTL", default_value = "10m", value_parser = parse_duration_secs)]
+    pub device_code_ttl: u64,
 }
 
 /// Validated runtime configuration of the HTTP layer and background tasks.
@@ -139,6 +142,8 @@ pub struct Config {
     /// Requests per second per client; `0` disables rate limiting.
     pub rate_limit: f64,
     pub rate_limit_burst: u32,
+    /// Seconds a device authorization request waits for its approval.
+    pub device_code_ttl: u64,
 }
 
 impl Config {
@@ -160,6 +165,7 @@ impl Config {
             request_timeout: Duration::from_secs(10),
             rate_limit: 20.0,
             rate_limit_burst: 100,
+            device_code_ttl: 600,
         }
     }
 
@@ -196,6 +202,7 @@ impl Config {
         if args.verification_lifetime == 0
             || args.reverify_interval == 0
             || args.request_timeout == 0
+            || args.device_code_ttl == 0
         {
             return Err("durations must be positive".into());
         }
@@ -216,6 +223,7 @@ impl Config {
             request_timeout: Duration::from_secs(args.request_timeout),
             rate_limit: args.rate_limit,
             rate_limit_burst: args.rate_limit_burst,
+            device_code_ttl: args.device_code_ttl,
             ..Config::new(&issuer)
         })
     }

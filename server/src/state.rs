@@ -11,7 +11,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dns::DnsVerifier;
 use crate::keyring::{KeyRing, KeyRingError};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{LookupLimiter, RateLimiter};
 use crate::store::Store;
 
 /// Everything a handler needs. One reference count to clone: the middleware and every handler
@@ -28,6 +28,8 @@ pub struct Shared {
     pub dns: Arc<DnsVerifier>,
     pub keyring: Arc<KeyRing>,
     pub limiter: Arc<RateLimiter>,
+    /// Failed user-code lookups (device authorization approvals).
+    pub user_code_lookups: Arc<LookupLimiter>,
     /// Verifies this server's own tokens: its issuer, any audience, its maximum lifetime, no leeway.
     pub own_tokens: Verifier,
     /// Monotonic origin for the rate limiter.
@@ -58,6 +60,7 @@ impl AppState {
             dns: Arc::new(dns),
             keyring: Arc::new(keyring),
             limiter: Arc::new(limiter),
+            user_code_lookups: Arc::new(LookupLimiter::default()),
             own_tokens,
             started: Instant::now(),
         })))

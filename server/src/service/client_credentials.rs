@@ -1,10 +1,10 @@
 //! The OAuth client credentials grant (RFC 6749 §4.4) with `private_key_jwt` client authentication (RFC 7523):
-//! one round trip from a signed client assertion to an access token. The assertion is checked here; the
-//! issuance rules, the audit row and the single-use `jti` are [`issuance::grant`]'s, shared with the
-//! challenge path.
+//! one round trip from a signed client assertion to an access token. The assertion is checked here
+//! ([`decode`], then [`authenticate`]; the device authorization endpoint and the device_code grant
+//! authenticate the same way); the issuance rules, the audit row and the single-use `jti` are
+//! [`issuance::grant`]'s, shared with the challenge path.
 
 use auth4agent_api::ErrorCode;
-use auth4agent_api::TokenForm;
 use auth4agent_api::routes;
 use auth4agent_protocol::{
     AssertionRules, ScopeSet, UnverifiedClientAssertion, VerifiedClientAssertion, check_resource,
@@ -14,6 +14,7 @@ use super::agents::load_with_operator;
 use super::issuance::{self, Grant, IssuedToken, Redemption};
 use super::{ServiceError, ServiceResult};
 use crate::state::AppState;
+use crate::store::{Agent, Operator, StoreError};
 use std::time::Duration;
 
 use auth4agent_protocol::UnixTime;
@@ -26,30 +27,69 @@ fn assertion_error(e: auth4agent_protocol::Error) -> ServiceError {
     )
 }
 
-/// Exchanges a token form for an access token: the assertion verified with the agent's registered key,
-/// `client_id` (when sent) equal to the agent, `resource` as the audience, then [`issuance::grant`].
-pub async fn issue(state: &AppState, form: TokenForm, now: u64) -> ServiceResult<IssuedToken> {
-    let assertion =
-        UnverifiedClientAssertion::decode(&form.client_assertion).map_err(assertion_error)?;
-    if form
-        .client_id
-        .as_deref()
-        .is_some_and(|id| id != assertion.did().as_str())
-    {
+/// A client whose assertion verified with its registered key: the agent, its operator, and the
+/// assertion's single-use `jti` with the time until which it must be remembered.
+pub struct AuthenticatedClient {
+    pub agent: Agent,
+    pub operator: Operator,
+    pub jti: String,
+    pub jti_expires_at: u64,
+}
+
+impl AuthenticatedClient {
+    /// Consumes the assertion's `jti` on its own (the paths whose write is not a token's).
+    pub async fn consume(&self, state: &AppState) -> ServiceResult<()> {
+        match state
+            .store
+            .consume_request_jti(&self.agent.thumbprint, &self.jti, self.jti_expires_at)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::Replayed) => Err(replayed()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// The token path's redemption of the assertion.
+    pub fn redemption(&self) -> Redemption<'_> {
+        Redemption::ClientAssertion {
+            signer: &self.agent.thumbprint,
+            jti: &self.jti,
+            expires_at: self.jti_expires_at,
+        }
+    }
+}
+
+/// The refusal of an assertion whose `jti` was used.
+pub fn replayed() -> ServiceError {
+    ServiceError::refused(
+        ErrorCode::ClientAssertionReplayed,
+        "this client assertion (jti) was already used",
+    )
+}
+
+/// Decodes a client assertion (no signature checked yet) and checks `client_id`, when sent, names its `sub`.
+pub fn decode(
+    client_assertion: &str,
+    client_id: Option<&str>,
+) -> ServiceResult<UnverifiedClientAssertion> {
+    let assertion = UnverifiedClientAssertion::decode(client_assertion).map_err(assertion_error)?;
+    if client_id.is_some_and(|id| id != assertion.did().as_str()) {
         return Err(ServiceError::refused(
             ErrorCode::InvalidClientAssertion,
             "client_id is not the assertion's sub",
         ));
     }
-    check_resource(&form.resource)
-        .map_err(|e| ServiceError::refused(ErrorCode::InvalidTarget, e.to_string()))?;
-    let scope = form
-        .scope
-        .as_deref()
-        .map(ScopeSet::parse)
-        .transpose()
-        .map_err(|e| ServiceError::refused(ErrorCode::InvalidScope, e.to_string()))?;
+    Ok(assertion)
+}
 
+/// Verifies a decoded assertion with the agent's registered key. Its audience may be the issuer, the
+/// token endpoint or the device authorization endpoint.
+pub async fn authenticate(
+    state: &AppState,
+    assertion: UnverifiedClientAssertion,
+    now: u64,
+) -> ServiceResult<AuthenticatedClient> {
     let (agent, operator) = load_with_operator(state, assertion.did())
         .await
         .map_err(|e| {
@@ -63,28 +103,59 @@ pub async fn issue(state: &AppState, form: TokenForm, now: u64) -> ServiceResult
             }
         })?;
     let token_endpoint = state.url(routes::OAUTH_TOKEN);
+    let device_endpoint = state.url(routes::OAUTH_DEVICE_AUTHORIZATION);
     let rules = AssertionRules {
-        audiences: &[&state.config.issuer, &token_endpoint],
+        audiences: &[&state.config.issuer, &token_endpoint, &device_endpoint],
         now: UnixTime::from_secs(now),
         leeway: Duration::from_secs(state.config.leeway),
     };
     let verified: VerifiedClientAssertion = assertion
         .verify(&agent.public_key, &rules)
         .map_err(assertion_error)?;
-    let request = Grant {
-        agent: &agent,
-        operator: &operator,
-        scope,
-        audience: form.resource,
-        ttl: None,
-    };
-    let redemption = Redemption::ClientAssertion {
-        signer: &agent.thumbprint,
-        jti: verified.jti(),
-        expires_at: verified
+    Ok(AuthenticatedClient {
+        jti: verified.jti().to_owned(),
+        jti_expires_at: verified
             .expires_at()
             .saturating_add(Duration::from_secs(state.config.leeway))
             .as_secs(),
+        agent,
+        operator,
+    })
+}
+
+/// Checks a `resource` (RFC 8707) and parses a `scope`, as the token and device endpoints do.
+pub fn resource_and_scope(
+    resource: &str,
+    scope: Option<&str>,
+) -> ServiceResult<Option<ScopeSet>> {
+    check_resource(resource)
+        .map_err(|e| ServiceError::refused(ErrorCode::InvalidTarget, e.to_string()))?;
+    scope
+        .map(ScopeSet::parse)
+        .transpose()
+        .map_err(|e| ServiceError::refused(ErrorCode::InvalidScope, e.to_string()))
+}
+
+/// Exchanges a client credentials token form for an access token: the assertion verified with the agent's
+/// registered key, `client_id` (when sent) equal to the agent, `resource` as the audience, then
+/// [`issuance::grant`].
+pub async fn issue(
+    state: &AppState,
+    client_assertion: &str,
+    client_id: Option<&str>,
+    resource: String,
+    scope: Option<&str>,
+    now: u64,
+) -> ServiceResult<IssuedToken> {
+    let assertion = decode(client_assertion, client_id)?;
+    let scope = resource_and_scope(&resource, scope)?;
+    let client = authenticate(state, assertion, now).await?;
+    let request = Grant {
+        agent: &client.agent,
+        operator: &client.operator,
+        scope,
+        audience: resource,
+        ttl: None,
     };
-    issuance::grant(state, request, redemption, now).await
+    issuance::grant(state, request, client.redemption(), now).await
 }

@@ -7,12 +7,14 @@
 //! - [`agents`]: registration and the lifecycle ([`lifecycle`], one pure transition function);
 //! - [`issuance`]: challenge → proof → token, and [`issuance::grant`], the rules every token path shares;
 //! - [`client_credentials`]: the OAuth client credentials grant with `private_key_jwt` (one round trip);
+//! - [`device`]: the device authorization grant (RFC 8628), its approvals and remembered grants;
 //! - [`revocation`]: introspection and token revocation;
 //! - [`audit`]: the audit log.
 
 pub mod agents;
 pub mod audit;
 pub mod client_credentials;
+pub mod device;
 pub mod error;
 pub mod issuance;
 pub mod lifecycle;
