@@ -278,6 +278,7 @@ fn update(status: AgentStatus, scopes: &[&str], at: u64, revoked_at: Option<u64>
     AgentUpdate {
         status,
         allowed_scopes: ScopeSet::from_list(scopes).unwrap(),
+        approval_scopes: Default::default(),
         updated_at: at,
         revoked_at,
     }

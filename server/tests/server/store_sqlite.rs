@@ -156,6 +156,7 @@ async fn one_serving_process_per_file_and_its_row_cache_sees_every_change() {
             AgentUpdate {
                 status: AgentStatus::Suspended,
                 allowed_scopes: Default::default(),
+                approval_scopes: Default::default(),
                 updated_at: NOW + 5,
                 revoked_at: None,
             },
@@ -174,6 +175,7 @@ async fn one_serving_process_per_file_and_its_row_cache_sees_every_change() {
             AgentUpdate {
                 status: AgentStatus::Suspended,
                 allowed_scopes: auth4agent_protocol::ScopeSet::from_list(["read"]).unwrap(),
+                approval_scopes: Default::default(),
                 updated_at: NOW + 6,
                 revoked_at: None,
             },
