@@ -35,7 +35,7 @@ async fn open_applies_migrations_and_sets_wal() {
 
     // Reopening an up-to-date database is a no-op.
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 1);
+    assert_eq!(store.schema_version().unwrap(), 2);
 }
 
 #[test]
