@@ -1,6 +1,7 @@
 //! Command implementations, one module per command group, sharing a [`Context`] (home, server override, output).
 
 pub mod agent_scopes;
+pub mod approvals;
 pub mod generate;
 pub mod info;
 pub mod init;
@@ -36,6 +37,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Report> {
         Command::VerifyOperator(cmd) => verify_operator::run(ctx, cmd),
         Command::AgentScopes(cmd) => agent_scopes::run(ctx, cmd),
         Command::Issue(args) => issue::run(ctx, &args),
+        Command::Approvals(cmd) => approvals::run(ctx, cmd),
         Command::Verify(args) => verify::run(ctx, &args),
         Command::Revoke(cmd) => revoke::run(ctx, cmd),
         Command::Whoami => info::whoami(ctx),
