@@ -11,6 +11,8 @@ mod support;
 mod api;
 #[path = "e2e/client_credentials.rs"]
 mod client_credentials;
+#[path = "e2e/device.rs"]
+mod device;
 #[path = "e2e/dns.rs"]
 mod dns;
 #[path = "e2e/dns_verification.rs"]
