@@ -20,11 +20,11 @@ pub mod operators;
 pub mod routes;
 pub mod tokens;
 
+pub use agents::{Agent, AgentList, AgentStatus, RegisterAgent, SetScopes};
 pub use approvals::{
     ApprovalDecision, ApprovalList, ApprovalRequest, ApproveRequest, DenyRequest, GrantList,
     RememberedGrant, RevokeGrantRequest,
 };
-pub use agents::{Agent, AgentList, AgentStatus, RegisterAgent, SetScopes};
 pub use discovery::{Configuration, Endpoints, Limits};
 pub use error::{ErrorBody, ErrorCode, status_of};
 pub use health::{Health, Ready};

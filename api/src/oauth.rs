@@ -362,7 +362,11 @@ mod tests {
                 device_code: "abc".into()
             }
         );
-        assert_eq!(refusal(&prefix), ErrorCode::InvalidRequest, "no device_code");
+        assert_eq!(
+            refusal(&prefix),
+            ErrorCode::InvalidRequest,
+            "no device_code"
+        );
         assert_eq!(
             refusal(&format!("{prefix}&device_code=abc&scope=a")),
             ErrorCode::InvalidRequest
@@ -375,20 +379,31 @@ mod tests {
             "client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion={ASSERTION}"
         );
         let form = DeviceAuthorizationForm::parse(
-            format!("{auth}&scope=pay&resource=https%3A%2F%2Fa.example&binding_message=Pay+%234411")
-                .as_bytes(),
+            format!(
+                "{auth}&scope=pay&resource=https%3A%2F%2Fa.example&binding_message=Pay+%234411"
+            )
+            .as_bytes(),
         )
         .unwrap();
         assert_eq!(form.binding_message.as_deref(), Some("Pay #4411"));
         assert_eq!(form.resource, "https://a.example");
-        let code = |body: String| DeviceAuthorizationForm::parse(body.as_bytes()).unwrap_err().code;
+        let code = |body: String| {
+            DeviceAuthorizationForm::parse(body.as_bytes())
+                .unwrap_err()
+                .code
+        };
         assert_eq!(code(auth.clone()), ErrorCode::InvalidTarget);
         assert_eq!(
-            code(format!("{auth}&resource=https://a.example&binding_message={}", "x".repeat(65))),
+            code(format!(
+                "{auth}&resource=https://a.example&binding_message={}",
+                "x".repeat(65)
+            )),
             ErrorCode::InvalidBindingMessage
         );
         assert_eq!(
-            code(format!("{auth}&resource=https://a.example&binding_message=a%0Ab")),
+            code(format!(
+                "{auth}&resource=https://a.example&binding_message=a%0Ab"
+            )),
             ErrorCode::InvalidBindingMessage
         );
         assert_eq!(

@@ -716,7 +716,12 @@ fn schemas_have_the_members_our_types_serialize() {
                     "https://auth.example.com/console/approve?user_code=WDJB-MJHT".into(),
             }),
         ),
-        ("ApprovalList", sample(ApprovalList { approvals: vec![approval_request()] })),
+        (
+            "ApprovalList",
+            sample(ApprovalList {
+                approvals: vec![approval_request()],
+            }),
+        ),
         (
             "ApproveRequest",
             samples(
@@ -743,7 +748,12 @@ fn schemas_have_the_members_our_types_serialize() {
             samples(decision(None), decision(Some(remembered_grant()))),
         ),
         ("RememberedGrant", sample(remembered_grant())),
-        ("GrantList", sample(GrantList { grants: vec![remembered_grant()] })),
+        (
+            "GrantList",
+            sample(GrantList {
+                grants: vec![remembered_grant()],
+            }),
+        ),
         (
             "RevokeGrantRequest",
             sample(RevokeGrantRequest {

@@ -107,7 +107,14 @@ mod tests {
         assert_eq!(code.display(), "WDJB-MJHT");
         assert_eq!(UserCode::parse("WDJBMJHT").unwrap(), code);
         assert_eq!(UserCode::parse(" w-d-j-b m j h t ").unwrap(), code);
-        for bad in ["WDJB-MJH", "WDJB-MJHTX", "AEIO-UAEI", "WDJB-MJH1", "", "ẞDJB-MJHT"] {
+        for bad in [
+            "WDJB-MJH",
+            "WDJB-MJHTX",
+            "AEIO-UAEI",
+            "WDJB-MJH1",
+            "",
+            "ẞDJB-MJHT",
+        ] {
             assert!(UserCode::parse(bad).is_err(), "{bad}");
         }
     }

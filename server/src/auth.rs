@@ -124,7 +124,9 @@ impl FromRequest<AppState> for TokenFormBody {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        read_form(req, state, TokenForm::parse).await.map(TokenFormBody)
+        read_form(req, state, TokenForm::parse)
+            .await
+            .map(TokenFormBody)
     }
 }
 

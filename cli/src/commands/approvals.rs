@@ -32,7 +32,8 @@ fn list(ctx: &Context, args: &ApprovalsListArgs) -> Result<Report> {
     // The server holds each request at most a little under its request timeout; ask again until
     // something arrives or `--wait` is spent.
     let answer: ApprovalList = loop {
-        let remaining = deadline.map_or(0, |d| d.saturating_duration_since(Instant::now()).as_secs());
+        let remaining =
+            deadline.map_or(0, |d| d.saturating_duration_since(Instant::now()).as_secs());
         let query = if remaining > 0 {
             format!("{path}?wait={remaining}")
         } else {

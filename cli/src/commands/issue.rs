@@ -12,7 +12,9 @@ use std::time::Duration;
 
 use std::time::Instant;
 
-use auth4agent_api::oauth::{ASSERTION_TYPE_JWT_BEARER, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE};
+use auth4agent_api::oauth::{
+    ASSERTION_TYPE_JWT_BEARER, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE,
+};
 use auth4agent_api::{DeviceAuthorizationResponse, OAuthTokenResponse};
 use auth4agent_protocol::{
     ClientAssertionClaims, Did, KeySet, ProofClaims, ReceivedChallenge, RequestedToken, ScopeSet,
@@ -52,7 +54,9 @@ pub fn run(ctx: &Context, args: &IssueArgs) -> Result<Report> {
         Flow::ClientCredentials => by_client_credentials(&session, &agent, &scope, args, now),
     };
     let answer = match direct {
-        Err(e) if e.code == "approval_required" => by_device_authorization(&session, &agent, &scope, args)?,
+        Err(e) if e.code == "approval_required" => {
+            by_device_authorization(&session, &agent, &scope, args)?
+        }
         other => other?,
     };
     let now = clock::unix_time();

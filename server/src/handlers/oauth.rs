@@ -60,8 +60,15 @@ pub async fn token(
     let client_id = form.client_id.as_deref();
     let issued = match form.grant {
         TokenGrant::ClientCredentials { resource, scope } => {
-            client_credentials::issue(&state, assertion, client_id, resource, scope.as_deref(), now)
-                .await?
+            client_credentials::issue(
+                &state,
+                assertion,
+                client_id,
+                resource,
+                scope.as_deref(),
+                now,
+            )
+            .await?
         }
         TokenGrant::DeviceCode { device_code } => {
             device::poll(&state, assertion, client_id, &device_code, now).await?

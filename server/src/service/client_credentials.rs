@@ -124,10 +124,7 @@ pub async fn authenticate(
 }
 
 /// Checks a `resource` (RFC 8707) and parses a `scope`, as the token and device endpoints do.
-pub fn resource_and_scope(
-    resource: &str,
-    scope: Option<&str>,
-) -> ServiceResult<Option<ScopeSet>> {
+pub fn resource_and_scope(resource: &str, scope: Option<&str>) -> ServiceResult<Option<ScopeSet>> {
     check_resource(resource)
         .map_err(|e| ServiceError::refused(ErrorCode::InvalidTarget, e.to_string()))?;
     scope

@@ -434,9 +434,10 @@ pub async fn approve(
             granted.to_scope_string(),
             request.scopes.to_scope_string(),
             request.resource,
-            remember
-                .as_ref()
-                .map_or_else(|| "none".to_owned(), |g| format!("{} until {}", g.id, g.expires_at)),
+            remember.as_ref().map_or_else(
+                || "none".to_owned(),
+                |g| format!("{} until {}", g.id, g.expires_at)
+            ),
         ),
     );
     let decision = DeviceDecision::Approve {

@@ -144,7 +144,10 @@ pub enum Redemption<'a> {
     },
     /// An approved device authorization of `did` (RFC 8628), by the SHA-256 of its device code: its scopes
     /// may include the agent's approval scopes.
-    DeviceCode { hash: &'a str, did: &'a Did },
+    DeviceCode {
+        hash: &'a str,
+        did: &'a Did,
+    },
 }
 
 /// The rules every token path shares: the agent is active, its operator verified now, the scopes
@@ -175,7 +178,11 @@ pub async fn grant(
     let approved = matches!(redemption, Redemption::DeviceCode { .. });
     let requested = match scope {
         Some(requested) => {
-            ensure_allowed(&requested, agent, if approved { &approvable } else { allowed })?;
+            ensure_allowed(
+                &requested,
+                agent,
+                if approved { &approvable } else { allowed },
+            )?;
             requested
         }
         None if allowed.is_empty() => {

@@ -28,8 +28,8 @@ use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, DeviceAuthorization, DeviceDecision,
-    DeviceStatus, Operator, PurgeStats, RememberedGrant, RevokedToken,
-    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
+    DeviceStatus, Operator, PurgeStats, RememberedGrant, RevokedToken, SigningKeyRecord, Store,
+    StoreError, StoreFuture, UnixTime, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
@@ -1017,7 +1017,12 @@ impl Store for PostgresStore {
     ) -> StoreFuture<'_, u64> {
         Box::pin(async move {
             let conn = self.conn().await?;
-            let devices = exec(&conn, sql::PURGE_DEVICE_AUTHORIZATIONS, &[&ts(device_before)]).await?;
+            let devices = exec(
+                &conn,
+                sql::PURGE_DEVICE_AUTHORIZATIONS,
+                &[&ts(device_before)],
+            )
+            .await?;
             let grants = exec(&conn, sql::PURGE_REMEMBERED_GRANTS, &[&ts(grants_before)]).await?;
             Ok(devices + grants)
         })

@@ -23,8 +23,8 @@ use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, DeviceAuthorization, DeviceDecision,
-    DeviceStatus, Operator, PurgeStats, RememberedGrant, RevokedToken,
-    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
+    DeviceStatus, Operator, PurgeStats, RememberedGrant, RevokedToken, SigningKeyRecord, Store,
+    StoreError, StoreFuture, UnixTime, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
@@ -793,9 +793,12 @@ impl Store for SqliteStore {
         user_code: &str,
     ) -> StoreFuture<'_, Option<DeviceAuthorization>> {
         self.lookup(|conn| {
-            query_opt(conn, sql::DEVICE_AUTHORIZATION_BY_USER_CODE, [user_code], |r| {
-                rows::device_authorization(r)
-            })
+            query_opt(
+                conn,
+                sql::DEVICE_AUTHORIZATION_BY_USER_CODE,
+                [user_code],
+                |r| rows::device_authorization(r),
+            )
         })
     }
 
@@ -893,9 +896,12 @@ impl Store for SqliteStore {
                 |r| rows::device_authorization(r),
             )?;
             let Some(decided) = decided else {
-                let row = query_opt(conn, sql::DEVICE_AUTHORIZATION_BY_USER_CODE, [&user_code], |r| {
-                    rows::device_authorization(r)
-                })?;
+                let row = query_opt(
+                    conn,
+                    sql::DEVICE_AUTHORIZATION_BY_USER_CODE,
+                    [&user_code],
+                    |r| rows::device_authorization(r),
+                )?;
                 return Err(super::classify_decision_miss(row, &operator_id, now));
             };
             if let Some(g) = remember {

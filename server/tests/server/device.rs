@@ -56,7 +56,13 @@ fn assert_oauth(resp: &Resp, status: u16, error: &str, ours: &str) {
     assert_eq!(resp.json["auth4agent_error"], ours, "body: {}", resp.json);
 }
 
-async fn set_policy(h: &Harness, op: &Operator, agent: &Agent, allowed: &[&str], approval: &[&str]) {
+async fn set_policy(
+    h: &Harness,
+    op: &Operator,
+    agent: &Agent,
+    allowed: &[&str],
+    approval: &[&str],
+) {
     let body = json!({"allowed_scopes": allowed, "approval_scopes": approval});
     let path = format!("/v1/agents/{}/scopes", agent.did);
     let resp = h.send(h.signed(&op.key, "PUT", &path, Some(&body))).await;
@@ -71,7 +77,13 @@ async fn policy_agent(h: &Harness, domain: &str) -> (Operator, Agent) {
     (op, agent)
 }
 
-async fn operator_call(h: &Harness, op: &Operator, method: &str, tail: &str, body: Option<&Value>) -> Resp {
+async fn operator_call(
+    h: &Harness,
+    op: &Operator,
+    method: &str,
+    tail: &str,
+    body: Option<&Value>,
+) -> Resp {
     let path = format!("/v1/operators/{}/{tail}", op.id);
     h.send(h.signed(&op.key, method, &path, body)).await
 }
@@ -81,7 +93,14 @@ async fn approve(h: &Harness, op: &Operator, body: Value) -> Resp {
 }
 
 async fn deny(h: &Harness, op: &Operator, user_code: &str) -> Resp {
-    operator_call(h, op, "POST", "approvals/deny", Some(&json!({"user_code": user_code}))).await
+    operator_call(
+        h,
+        op,
+        "POST",
+        "approvals/deny",
+        Some(&json!({"user_code": user_code})),
+    )
+    .await
 }
 
 async fn verified_claims(h: &Harness, token: &str) -> auth4agent_protocol::AccessTokenClaims {
@@ -110,7 +129,12 @@ async fn audit_actions(h: &Harness) -> Vec<(String, String)> {
 async fn metadata_advertises_the_device_grant() {
     let h = Harness::start().await;
     let resp = h
-        .send(raw_request("GET", "/.well-known/oauth-authorization-server", vec![], None))
+        .send(raw_request(
+            "GET",
+            "/.well-known/oauth-authorization-server",
+            vec![],
+            None,
+        ))
         .await;
     let doc = resp.assert_ok(200);
     assert_eq!(
@@ -119,7 +143,10 @@ async fn metadata_advertises_the_device_grant() {
     );
     assert_eq!(
         doc["grant_types_supported"],
-        json!(["client_credentials", "urn:ietf:params:oauth:grant-type:device_code"])
+        json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
     );
 }
 
@@ -149,7 +176,10 @@ async fn pending_slow_down_then_a_narrowed_approval_gives_one_token() {
             .all(|c| "BCDFGHJKLMNPQRSTVWXZ".contains(c)),
         "{user_code}"
     );
-    assert_eq!(answer["verification_uri"], format!("{ISSUER}/console/approve"));
+    assert_eq!(
+        answer["verification_uri"],
+        format!("{ISSUER}/console/approve")
+    );
     assert_eq!(
         answer["verification_uri_complete"],
         format!("{ISSUER}/console/approve?user_code={user_code}")
@@ -158,13 +188,33 @@ async fn pending_slow_down_then_a_narrowed_approval_gives_one_token() {
     assert_eq!(answer["interval"], 5);
     assert_eq!(code(&answer).len(), 43);
 
-    assert_oauth(&poll(&h, &agent, code(&answer)).await, 400, "authorization_pending", "authorization_pending");
+    assert_oauth(
+        &poll(&h, &agent, code(&answer)).await,
+        400,
+        "authorization_pending",
+        "authorization_pending",
+    );
     // Polled again at once: slow down, and the interval is now 10 s.
-    assert_oauth(&poll(&h, &agent, code(&answer)).await, 400, "slow_down", "slow_down");
+    assert_oauth(
+        &poll(&h, &agent, code(&answer)).await,
+        400,
+        "slow_down",
+        "slow_down",
+    );
     h.clock.advance(5);
-    assert_oauth(&poll(&h, &agent, code(&answer)).await, 400, "slow_down", "slow_down");
+    assert_oauth(
+        &poll(&h, &agent, code(&answer)).await,
+        400,
+        "slow_down",
+        "slow_down",
+    );
     h.clock.advance(15);
-    assert_oauth(&poll(&h, &agent, code(&answer)).await, 400, "authorization_pending", "authorization_pending");
+    assert_oauth(
+        &poll(&h, &agent, code(&answer)).await,
+        400,
+        "authorization_pending",
+        "authorization_pending",
+    );
 
     // The operator sees it, with what the agent said.
     let listed = operator_call(&h, &op, "GET", "approvals", None).await;
@@ -172,18 +222,30 @@ async fn pending_slow_down_then_a_narrowed_approval_gives_one_token() {
     assert_eq!(listed.as_array().unwrap().len(), 1, "{listed}");
     assert_eq!(listed[0]["did"], agent.did);
     assert_eq!(listed[0]["user_code"], user_code);
-    assert_eq!(listed[0]["scopes"], json!(["admin", "payments:write", "read"]));
+    assert_eq!(
+        listed[0]["scopes"],
+        json!(["admin", "payments:write", "read"])
+    );
     assert_eq!(listed[0]["resource"], RESOURCE);
     assert_eq!(listed[0]["binding_message"], "Pay invoice #4411");
     assert_eq!(listed[0]["age"], 20);
 
     // Narrowing only: a scope that was not requested is refused.
-    approve(&h, &op, json!({"user_code": user_code, "scopes": ["files:write"]}))
-        .await
-        .assert_error(400, "invalid_scope");
+    approve(
+        &h,
+        &op,
+        json!({"user_code": user_code, "scopes": ["files:write"]}),
+    )
+    .await
+    .assert_error(400, "invalid_scope");
     // Case and dashes do not matter.
     let typed = user_code.to_lowercase().replace('-', "");
-    let decision = approve(&h, &op, json!({"user_code": typed, "scopes": ["read", "payments:write"]})).await;
+    let decision = approve(
+        &h,
+        &op,
+        json!({"user_code": typed, "scopes": ["read", "payments:write"]}),
+    )
+    .await;
     let decision = decision.assert_ok(200);
     assert_eq!(decision["status"], "approved");
     assert_eq!(decision["scopes"], json!(["payments:write", "read"]));
@@ -191,7 +253,9 @@ async fn pending_slow_down_then_a_narrowed_approval_gives_one_token() {
         .await
         .assert_error(409, "approval_decided");
     assert_eq!(
-        operator_call(&h, &op, "GET", "approvals", None).await.assert_ok(200)["approvals"],
+        operator_call(&h, &op, "GET", "approvals", None)
+            .await
+            .assert_ok(200)["approvals"],
         json!([])
     );
 
@@ -208,16 +272,29 @@ async fn pending_slow_down_then_a_narrowed_approval_gives_one_token() {
 
     // The code is consumed.
     h.clock.advance(10);
-    assert_oauth(&poll(&h, &agent, code(&answer)).await, 400, "invalid_grant", "invalid_grant");
+    assert_oauth(
+        &poll(&h, &agent, code(&answer)).await,
+        400,
+        "invalid_grant",
+        "invalid_grant",
+    );
 
     let actions = audit_actions(&h).await;
-    let find = |action: &str| actions.iter().filter(|(a, _)| a == action).collect::<Vec<_>>();
+    let find = |action: &str| {
+        actions
+            .iter()
+            .filter(|(a, _)| a == action)
+            .collect::<Vec<_>>()
+    };
     assert_eq!(find("device.request").len(), 1);
     let approved = find("device.approve");
     assert_eq!(approved.len(), 1);
     assert!(approved[0].1.contains("method=cli_key"), "{approved:?}");
     let issued = find("token.issue");
-    assert!(issued.iter().any(|(_, d)| d.contains("grant=device_code")), "{issued:?}");
+    assert!(
+        issued.iter().any(|(_, d)| d.contains("grant=device_code")),
+        "{issued:?}"
+    );
 }
 
 #[tokio::test]
@@ -228,11 +305,21 @@ async fn a_denied_request_is_access_denied() {
     let user_code = answer["user_code"].as_str().unwrap();
     let decision = deny(&h, &op, user_code).await;
     assert_eq!(decision.assert_ok(200)["status"], "denied");
-    assert_oauth(&poll(&h, &agent, code(&answer)).await, 400, "access_denied", "access_denied");
+    assert_oauth(
+        &poll(&h, &agent, code(&answer)).await,
+        400,
+        "access_denied",
+        "access_denied",
+    );
     approve(&h, &op, json!({"user_code": user_code}))
         .await
         .assert_error(409, "approval_decided");
-    assert!(audit_actions(&h).await.iter().any(|(a, d)| a == "device.deny" && d.contains("method=cli_key")));
+    assert!(
+        audit_actions(&h)
+            .await
+            .iter()
+            .any(|(a, d)| a == "device.deny" && d.contains("method=cli_key"))
+    );
 }
 
 #[tokio::test]
@@ -244,12 +331,22 @@ async fn an_unapproved_request_expires() {
     let answer = started(&h, &agent, "admin").await;
     assert_eq!(answer["expires_in"], 30);
     h.clock.advance(30);
-    assert_oauth(&poll(&h, &agent, code(&answer)).await, 400, "expired_token", "expired_token");
+    assert_oauth(
+        &poll(&h, &agent, code(&answer)).await,
+        400,
+        "expired_token",
+        "expired_token",
+    );
     approve(&h, &op, json!({"user_code": answer["user_code"]}))
         .await
         .assert_error(410, "approval_expired");
     h.clock.advance(10);
-    assert_oauth(&poll(&h, &agent, code(&answer)).await, 400, "expired_token", "expired_token");
+    assert_oauth(
+        &poll(&h, &agent, code(&answer)).await,
+        400,
+        "expired_token",
+        "expired_token",
+    );
     let expired: Vec<_> = audit_actions(&h)
         .await
         .into_iter()
@@ -265,16 +362,36 @@ async fn another_agents_device_code_is_an_invalid_grant() {
     let other = h.register_agent(&op).await;
     h.set_scopes(&op, &other, &["read"]).await.assert_ok(200);
     let answer = started(&h, &agent, "payments:write").await;
-    approve(&h, &op, json!({"user_code": answer["user_code"]})).await.assert_ok(200);
-    assert_oauth(&poll(&h, &other, code(&answer)).await, 400, "invalid_grant", "invalid_grant");
-    assert_oauth(&poll(&h, &agent, "not-a-device-code").await, 400, "invalid_grant", "invalid_grant");
+    approve(&h, &op, json!({"user_code": answer["user_code"]}))
+        .await
+        .assert_ok(200);
+    assert_oauth(
+        &poll(&h, &other, code(&answer)).await,
+        400,
+        "invalid_grant",
+        "invalid_grant",
+    );
+    assert_oauth(
+        &poll(&h, &agent, "not-a-device-code").await,
+        400,
+        "invalid_grant",
+        "invalid_grant",
+    );
     // The rightful agent still gets its token.
-    assert_eq!(poll(&h, &agent, code(&answer)).await.assert_ok(200)["scope"], "payments:write");
+    assert_eq!(
+        poll(&h, &agent, code(&answer)).await.assert_ok(200)["scope"],
+        "payments:write"
+    );
     // A replayed assertion is a failed client authentication, whatever the device code.
     let replayed = assertion(&h, &agent);
     let body = Signer::device_poll_form(&replayed, code(&answer));
     h.send(form("/oauth/token", body.clone())).await;
-    assert_oauth(&h.send(form("/oauth/token", body)).await, 401, "invalid_client", "client_assertion_replayed");
+    assert_oauth(
+        &h.send(form("/oauth/token", body)).await,
+        401,
+        "invalid_client",
+        "client_assertion_replayed",
+    );
 }
 
 #[tokio::test]
@@ -285,24 +402,45 @@ async fn allowed_scopes_alone_are_approved_at_once() {
     let token = poll(&h, &agent, code(&answer)).await;
     assert_eq!(token.assert_ok(200)["scope"], "read");
     // No scope: every allowed scope, approved at once too.
-    let answer = start(&h, &agent, &[("resource", RESOURCE)]).await.assert_ok(200).clone();
-    assert_eq!(poll(&h, &agent, code(&answer)).await.assert_ok(200)["scope"], "read");
+    let answer = start(&h, &agent, &[("resource", RESOURCE)])
+        .await
+        .assert_ok(200)
+        .clone();
+    assert_eq!(
+        poll(&h, &agent, code(&answer)).await.assert_ok(200)["scope"],
+        "read"
+    );
 }
 
 #[tokio::test]
 async fn refused_device_authorizations() {
     let h = Harness::start().await;
     let (_op, agent) = policy_agent(&h, "alpha.example.com").await;
-    let resp = start(&h, &agent, &[("scope", "read files:delete"), ("resource", RESOURCE)]).await;
+    let resp = start(
+        &h,
+        &agent,
+        &[("scope", "read files:delete"), ("resource", RESOURCE)],
+    )
+    .await;
     assert_oauth(&resp, 400, "invalid_scope", "scope_not_allowed");
     let resp = start(&h, &agent, &[("scope", "read")]).await;
     assert_oauth(&resp, 400, "invalid_target", "invalid_target");
     let resp = start(&h, &agent, &[("scope", "read"), ("resource", "not a uri")]).await;
     assert_oauth(&resp, 400, "invalid_target", "invalid_target");
     let long = "x".repeat(65);
-    let resp = start(&h, &agent, &[("resource", RESOURCE), ("binding_message", &long)]).await;
+    let resp = start(
+        &h,
+        &agent,
+        &[("resource", RESOURCE), ("binding_message", &long)],
+    )
+    .await;
     assert_oauth(&resp, 400, "invalid_request", "invalid_binding_message");
-    let resp = start(&h, &agent, &[("resource", RESOURCE), ("binding_message", "a\u{1b}[2Jb")]).await;
+    let resp = start(
+        &h,
+        &agent,
+        &[("resource", RESOURCE), ("binding_message", "a\u{1b}[2Jb")],
+    )
+    .await;
     assert_oauth(&resp, 400, "invalid_request", "invalid_binding_message");
     let body = auth4agent_protocol::encode_form([("resource", RESOURCE)]);
     let resp = h.send(form("/oauth/device_authorization", body)).await;
@@ -310,7 +448,9 @@ async fn refused_device_authorizations() {
     // A replayed assertion.
     let once = assertion(&h, &agent);
     let body = Signer::device_authorization_form(&once, &[("resource", RESOURCE)]);
-    h.send(form("/oauth/device_authorization", body.clone())).await.assert_ok(200);
+    h.send(form("/oauth/device_authorization", body.clone()))
+        .await
+        .assert_ok(200);
     let resp = h.send(form("/oauth/device_authorization", body)).await;
     assert_oauth(&resp, 401, "invalid_client", "client_assertion_replayed");
 }
@@ -321,10 +461,14 @@ async fn approval_scopes_are_refused_on_the_other_paths() {
     let (_op, agent) = policy_agent(&h, "alpha.example.com").await;
     let ch = h.challenge(&agent.did).await;
     let proof = h.proof(&agent, &ch, "read payments:write", None);
-    h.token_with_proof(&proof).await.assert_error(403, "approval_required");
+    h.token_with_proof(&proof)
+        .await
+        .assert_error(403, "approval_required");
     let ch = h.challenge(&agent.did).await;
     let proof = h.proof(&agent, &ch, "files:delete", None);
-    h.token_with_proof(&proof).await.assert_error(403, "scope_not_allowed");
+    h.token_with_proof(&proof)
+        .await
+        .assert_error(403, "scope_not_allowed");
     let body = Signer::token_form(
         &assertion(&h, &agent),
         &[("scope", "payments:write"), ("resource", RESOURCE)],
@@ -332,7 +476,10 @@ async fn approval_scopes_are_refused_on_the_other_paths() {
     let resp = h.send(form("/oauth/token", body)).await;
     assert_oauth(&resp, 400, "invalid_scope", "approval_required");
     assert!(
-        resp.json["error_description"].as_str().unwrap().contains("device authorization"),
+        resp.json["error_description"]
+            .as_str()
+            .unwrap()
+            .contains("device authorization"),
         "{}",
         resp.json
     );
@@ -343,12 +490,16 @@ async fn concurrent_polls_of_an_approved_code_give_one_token() {
     let h = Harness::start().await;
     let (op, agent) = policy_agent(&h, "alpha.example.com").await;
     let answer = started(&h, &agent, "payments:write").await;
-    approve(&h, &op, json!({"user_code": answer["user_code"]})).await.assert_ok(200);
+    approve(&h, &op, json!({"user_code": answer["user_code"]}))
+        .await
+        .assert_ok(200);
     let mut tasks = Vec::new();
     for _ in 0..64 {
         let app = h.app.clone();
         let body = Signer::device_poll_form(&assertion(&h, &agent), code(&answer));
-        tasks.push(tokio::spawn(async move { send(&app, form("/oauth/token", body)).await }));
+        tasks.push(tokio::spawn(async move {
+            send(&app, form("/oauth/token", body)).await
+        }));
     }
     let mut tokens = 0;
     for task in tasks {
@@ -386,15 +537,35 @@ async fn a_remembered_grant_approves_at_once_until_it_expires_or_is_revoked() {
 
     // Same agent, same resource, covered scopes: approved at once.
     let again = started(&h, &agent, "read payments:write").await;
-    assert_eq!(poll(&h, &agent, code(&again)).await.assert_ok(200)["scope"], "payments:write read");
+    assert_eq!(
+        poll(&h, &agent, code(&again)).await.assert_ok(200)["scope"],
+        "payments:write read"
+    );
     // Another resource, or a scope the grant does not cover: pending.
-    let elsewhere = start(&h, &agent, &[("scope", "payments:write"), ("resource", "https://other.example.com")])
-        .await
-        .assert_ok(200)
-        .clone();
-    assert_oauth(&poll(&h, &agent, code(&elsewhere)).await, 400, "authorization_pending", "authorization_pending");
+    let elsewhere = start(
+        &h,
+        &agent,
+        &[
+            ("scope", "payments:write"),
+            ("resource", "https://other.example.com"),
+        ],
+    )
+    .await
+    .assert_ok(200)
+    .clone();
+    assert_oauth(
+        &poll(&h, &agent, code(&elsewhere)).await,
+        400,
+        "authorization_pending",
+        "authorization_pending",
+    );
     let wider = started(&h, &agent, "admin payments:write").await;
-    assert_oauth(&poll(&h, &agent, code(&wider)).await, 400, "authorization_pending", "authorization_pending");
+    assert_oauth(
+        &poll(&h, &agent, code(&wider)).await,
+        400,
+        "authorization_pending",
+        "authorization_pending",
+    );
 
     let listed = operator_call(&h, &op, "GET", "grants", None).await;
     let listed = listed.assert_ok(200)["grants"].clone();
@@ -404,24 +575,62 @@ async fn a_remembered_grant_approves_at_once_until_it_expires_or_is_revoked() {
     // Past its expiry it approves nothing.
     h.clock.advance(3600);
     let late = started(&h, &agent, "payments:write").await;
-    assert_oauth(&poll(&h, &agent, code(&late)).await, 400, "authorization_pending", "authorization_pending");
-    assert_eq!(operator_call(&h, &op, "GET", "grants", None).await.assert_ok(200)["grants"], json!([]));
+    assert_oauth(
+        &poll(&h, &agent, code(&late)).await,
+        400,
+        "authorization_pending",
+        "authorization_pending",
+    );
+    assert_eq!(
+        operator_call(&h, &op, "GET", "grants", None)
+            .await
+            .assert_ok(200)["grants"],
+        json!([])
+    );
 
     // A second grant, revoked: approves nothing either.
-    approve(&h, &op, json!({"user_code": late["user_code"], "remember_seconds": 600})).await.assert_ok(200);
+    approve(
+        &h,
+        &op,
+        json!({"user_code": late["user_code"], "remember_seconds": 600}),
+    )
+    .await
+    .assert_ok(200);
     let grants = operator_call(&h, &op, "GET", "grants", None).await;
     let id = grants.assert_ok(200)["grants"][0]["id"].clone();
-    let revoked = operator_call(&h, &op, "POST", "grants/revoke", Some(&json!({"grant_id": id}))).await;
+    let revoked = operator_call(
+        &h,
+        &op,
+        "POST",
+        "grants/revoke",
+        Some(&json!({"grant_id": id})),
+    )
+    .await;
     assert_eq!(revoked.assert_ok(200)["revoked_at"], h.now());
-    operator_call(&h, &op, "POST", "grants/revoke", Some(&json!({"grant_id": id})))
-        .await
-        .assert_error(404, "grant_not_found");
+    operator_call(
+        &h,
+        &op,
+        "POST",
+        "grants/revoke",
+        Some(&json!({"grant_id": id})),
+    )
+    .await
+    .assert_error(404, "grant_not_found");
     let after = started(&h, &agent, "payments:write").await;
-    assert_oauth(&poll(&h, &agent, code(&after)).await, 400, "authorization_pending", "authorization_pending");
+    assert_oauth(
+        &poll(&h, &agent, code(&after)).await,
+        400,
+        "authorization_pending",
+        "authorization_pending",
+    );
     // remember is bounded.
-    approve(&h, &op, json!({"user_code": after["user_code"], "remember_seconds": 0}))
-        .await
-        .assert_error(400, "invalid_ttl");
+    approve(
+        &h,
+        &op,
+        json!({"user_code": after["user_code"], "remember_seconds": 0}),
+    )
+    .await
+    .assert_error(400, "invalid_ttl");
 }
 
 #[tokio::test]
@@ -438,8 +647,13 @@ async fn user_codes_of_another_operator_are_unknown_and_guessing_is_limited() {
         .await
         .assert_error(400, "invalid_user_code");
     for i in 0..9 {
-        let guess = format!("BCDF-GHJ{}", ["K", "L", "M", "N", "P", "Q", "R", "S", "T"][i]);
-        deny(&h, &other, &guess).await.assert_error(404, "approval_not_found");
+        let guess = format!(
+            "BCDF-GHJ{}",
+            ["K", "L", "M", "N", "P", "Q", "R", "S", "T"][i]
+        );
+        deny(&h, &other, &guess)
+            .await
+            .assert_error(404, "approval_not_found");
     }
     // Ten misses spent: even the right code is refused for now.
     deny(&h, &other, answer["user_code"].as_str().unwrap())
@@ -447,7 +661,10 @@ async fn user_codes_of_another_operator_are_unknown_and_guessing_is_limited() {
         .assert_error(429, "rate_limited");
     // Other operators are not affected; the request is still pending.
     let listed = operator_call(&h, &_op, "GET", "approvals", None).await;
-    assert_eq!(listed.assert_ok(200)["approvals"].as_array().unwrap().len(), 1);
+    assert_eq!(
+        listed.assert_ok(200)["approvals"].as_array().unwrap().len(),
+        1
+    );
 }
 
 #[tokio::test]
@@ -456,7 +673,13 @@ async fn the_list_long_polls_for_a_request() {
     let (op, agent) = policy_agent(&h, "alpha.example.com").await;
     // The query is not signed: the signature covers the path.
     let path = format!("/v1/operators/{}/approvals", op.id);
-    let sig = sign::request_signature(&op.key, "GET", &format!("{ISSUER}{path}"), b"", UnixTime::from_secs(h.now()));
+    let sig = sign::request_signature(
+        &op.key,
+        "GET",
+        &format!("{ISSUER}{path}"),
+        b"",
+        UnixTime::from_secs(h.now()),
+    );
     let request = raw_request("GET", &format!("{path}?wait=60"), vec![], Some(&sig));
     let app = h.app.clone();
     let waiting = tokio::spawn(async move { send(&app, request).await });

@@ -1311,14 +1311,19 @@ pub async fn device_authorization_lifecycle(db: TestStore) {
     let mut clash = device_authorization(&ag, "BCDFGHJK");
     clash.device_code_hash = "another".into();
     assert!(matches!(
-        store.insert_device_authorization(clash, redemption_event()).await,
+        store
+            .insert_device_authorization(clash, redemption_event())
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
         store.get_device_authorization("BCDFGHJK").await.unwrap(),
         Some(a.clone())
     );
-    assert_eq!(store.get_device_authorization("ZZZZZZZZ").await.unwrap(), None);
+    assert_eq!(
+        store.get_device_authorization("ZZZZZZZZ").await.unwrap(),
+        None
+    );
 
     // Polls: the first is free; one too early grows the interval; another agent's poll finds nothing.
     let first = store
@@ -1326,7 +1331,10 @@ pub async fn device_authorization_lifecycle(db: TestStore) {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!((first.last_poll_at, first.slow_down_at, first.interval), (Some(NOW + 1), None, 5));
+    assert_eq!(
+        (first.last_poll_at, first.slow_down_at, first.interval),
+        (Some(NOW + 1), None, 5)
+    );
     let early = store
         .poll_device_authorization(&a.device_code_hash, &ag.did, NOW + 3)
         .await
@@ -1348,24 +1356,47 @@ pub async fn device_authorization_lifecycle(db: TestStore) {
     );
 
     assert_eq!(
-        store.list_pending_device_authorizations(&op.id, NOW + 20).await.unwrap(),
+        store
+            .list_pending_device_authorizations(&op.id, NOW + 20)
+            .await
+            .unwrap(),
         vec![timely.clone()]
     );
-    assert!(store.list_pending_device_authorizations(&op.id, NOW + 600).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_pending_device_authorizations(&op.id, NOW + 600)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 
     // Not approved yet: nothing to redeem.
     assert!(matches!(
-        store.redeem_device_code(&a.device_code_hash, &ag.did, NOW + 20, redemption_event()).await,
+        store
+            .redeem_device_code(&a.device_code_hash, &ag.did, NOW + 20, redemption_event())
+            .await,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(
         store
-            .decide_device_authorization("op_other", "BCDFGHJK", approve("cli_key", None), NOW + 20, redemption_event())
+            .decide_device_authorization(
+                "op_other",
+                "BCDFGHJK",
+                approve("cli_key", None),
+                NOW + 20,
+                redemption_event()
+            )
             .await,
         Err(StoreError::NotFound)
     );
     let decided = store
-        .decide_device_authorization(&op.id, "BCDFGHJK", approve("cli_key", None), NOW + 20, redemption_event())
+        .decide_device_authorization(
+            &op.id,
+            "BCDFGHJK",
+            approve("cli_key", None),
+            NOW + 20,
+            redemption_event(),
+        )
         .await
         .unwrap();
     assert_eq!(decided.status, DeviceStatus::Approved);
@@ -1374,12 +1405,27 @@ pub async fn device_authorization_lifecycle(db: TestStore) {
     assert_eq!(decided.decided_at, Some(NOW + 20));
     assert_eq!(
         store
-            .decide_device_authorization(&op.id, "BCDFGHJK", DeviceDecision::Deny { method: "cli_key".into() }, NOW + 21, redemption_event())
+            .decide_device_authorization(
+                &op.id,
+                "BCDFGHJK",
+                DeviceDecision::Deny {
+                    method: "cli_key".into()
+                },
+                NOW + 21,
+                redemption_event()
+            )
             .await,
         Err(StoreError::AlreadyUsed)
     );
     assert_eq!(
-        store.redeem_device_code(&a.device_code_hash, &other.did, NOW + 22, redemption_event()).await,
+        store
+            .redeem_device_code(
+                &a.device_code_hash,
+                &other.did,
+                NOW + 22,
+                redemption_event()
+            )
+            .await,
         Err(StoreError::NotFound)
     );
     store
@@ -1387,16 +1433,27 @@ pub async fn device_authorization_lifecycle(db: TestStore) {
         .await
         .unwrap();
     assert_eq!(
-        store.redeem_device_code(&a.device_code_hash, &ag.did, NOW + 23, redemption_event()).await,
+        store
+            .redeem_device_code(&a.device_code_hash, &ag.did, NOW + 23, redemption_event())
+            .await,
         Err(StoreError::AlreadyUsed)
     );
 
     // Expiry: a pending request past its time is marked once; deciding it is Expired.
     let b = device_authorization(&ag, "CDFGHJKL");
-    store.insert_device_authorization(b.clone(), redemption_event()).await.unwrap();
+    store
+        .insert_device_authorization(b.clone(), redemption_event())
+        .await
+        .unwrap();
     assert_eq!(
         store
-            .decide_device_authorization(&op.id, "CDFGHJKL", approve("cli_key", None), NOW + 600, redemption_event())
+            .decide_device_authorization(
+                &op.id,
+                "CDFGHJKL",
+                approve("cli_key", None),
+                NOW + 600,
+                redemption_event()
+            )
             .await,
         Err(StoreError::Expired)
     );
@@ -1404,13 +1461,22 @@ pub async fn device_authorization_lifecycle(db: TestStore) {
     assert_eq!(expired.len(), 1);
     assert_eq!(expired[0].user_code, "CDFGHJKL");
     assert_eq!(expired[0].status, DeviceStatus::Expired);
-    assert!(store.expire_device_authorizations(NOW + 700).await.unwrap().is_empty());
+    assert!(
+        store
+            .expire_device_authorizations(NOW + 700)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         store.purge_device_state(NOW + 600, NOW).await.unwrap(),
         2,
         "both requests are past their expiry"
     );
-    assert_eq!(store.get_device_authorization("BCDFGHJK").await.unwrap(), None);
+    assert_eq!(
+        store.get_device_authorization("BCDFGHJK").await.unwrap(),
+        None
+    );
 }
 
 pub async fn remembered_grants_in_force(db: TestStore) {
@@ -1431,7 +1497,13 @@ pub async fn remembered_grants_in_force(db: TestStore) {
         .await
         .unwrap();
     store
-        .decide_device_authorization(&op.id, "BCDFGHJK", approve("cli_key", Some(grant.clone())), NOW + 20, redemption_event())
+        .decide_device_authorization(
+            &op.id,
+            "BCDFGHJK",
+            approve("cli_key", Some(grant.clone())),
+            NOW + 20,
+            redemption_event(),
+        )
         .await
         .unwrap();
     let active = |at| store.active_remembered_grants(&ag.did, "https://api.example.com", at);
@@ -1444,19 +1516,38 @@ pub async fn remembered_grants_in_force(db: TestStore) {
             .unwrap()
             .is_empty()
     );
-    assert_eq!(store.list_remembered_grants(&op.id, NOW + 30).await.unwrap(), vec![grant.clone()]);
     assert_eq!(
-        store.revoke_remembered_grant("op_other", &grant.id, NOW + 40).await,
+        store
+            .list_remembered_grants(&op.id, NOW + 30)
+            .await
+            .unwrap(),
+        vec![grant.clone()]
+    );
+    assert_eq!(
+        store
+            .revoke_remembered_grant("op_other", &grant.id, NOW + 40)
+            .await,
         Err(StoreError::NotFound)
     );
-    let revoked = store.revoke_remembered_grant(&op.id, &grant.id, NOW + 40).await.unwrap();
+    let revoked = store
+        .revoke_remembered_grant(&op.id, &grant.id, NOW + 40)
+        .await
+        .unwrap();
     assert_eq!(revoked.revoked_at, Some(NOW + 40));
     assert_eq!(
-        store.revoke_remembered_grant(&op.id, &grant.id, NOW + 41).await,
+        store
+            .revoke_remembered_grant(&op.id, &grant.id, NOW + 41)
+            .await,
         Err(StoreError::NotFound)
     );
     assert!(active(NOW + 50).await.unwrap().is_empty());
-    assert!(store.list_remembered_grants(&op.id, NOW + 50).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_remembered_grants(&op.id, NOW + 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
 }
 
 pub async fn device_code_redeemed_exactly_once_across_pools(db: TestStore) {
@@ -1466,9 +1557,18 @@ pub async fn device_code_redeemed_exactly_once_across_pools(db: TestStore) {
     for round in 0..3 {
         let code = ["BCDFGHJK", "CDFGHJKL", "DFGHJKLM"][round];
         let a = device_authorization(&ag, code);
-        first.insert_device_authorization(a.clone(), redemption_event()).await.unwrap();
         first
-            .decide_device_authorization(&op.id, code, approve("cli_key", None), NOW + 1, redemption_event())
+            .insert_device_authorization(a.clone(), redemption_event())
+            .await
+            .unwrap();
+        first
+            .decide_device_authorization(
+                &op.id,
+                code,
+                approve("cli_key", None),
+                NOW + 1,
+                redemption_event(),
+            )
             .await
             .unwrap();
         let barrier = Arc::new(tokio::sync::Barrier::new(50));
@@ -1480,14 +1580,22 @@ pub async fn device_code_redeemed_exactly_once_across_pools(db: TestStore) {
                 let did = ag.did.clone();
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.redeem_device_code(&hash, &did, NOW + 2, redemption_event()).await
+                    store
+                        .redeem_device_code(&hash, &did, NOW + 2, redemption_event())
+                        .await
                 })
             })
             .collect();
         let results = futures_join(tasks).await;
-        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
         assert!(
-            results.iter().all(|r| matches!(r, Ok(()) | Err(StoreError::AlreadyUsed))),
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(()) | Err(StoreError::AlreadyUsed))),
             "{results:?}"
         );
     }

@@ -511,17 +511,26 @@ fn an_approved_device_code_polled_across_replicas_yields_one_token() {
                     })
                 })
                 .collect();
-            handles.into_iter().map(|h| h.join().expect("sender")).collect()
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("sender"))
+                .collect()
         });
         let mut tally = BTreeMap::new();
         for r in &responses {
-            let code = r.json()["auth4agent_error"].as_str().unwrap_or("").to_owned();
+            let code = r.json()["auth4agent_error"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
             *tally.entry((r.status, code)).or_insert(0usize) += 1;
         }
         let expected = BTreeMap::from([
             ((200, String::new()), 1),
             ((400, "invalid_grant".to_owned()), senders - 1),
         ]);
-        assert_eq!(tally, expected, "round {round}: (status, auth4agent_error) → count");
+        assert_eq!(
+            tally, expected,
+            "round {round}: (status, auth4agent_error) → count"
+        );
     }
 }
