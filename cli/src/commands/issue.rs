@@ -53,15 +53,21 @@ pub fn run(ctx: &Context, args: &IssueArgs) -> Result<Report> {
         Flow::Challenge => by_challenge(&session, &agent, &scope, args),
         Flow::ClientCredentials => by_client_credentials(&session, &agent, &scope, args, now),
     };
+    let mut report_notes = Vec::new();
     let answer = match direct {
         Err(e) if e.code == "approval_required" => {
+            if args.ttl.is_some() {
+                report_notes.push(
+                    "note: --ttl does not apply to an approved request: the token has the server's default lifetime"
+                        .to_owned(),
+                );
+            }
             by_device_authorization(&session, &agent, &scope, args)?
         }
         other => other?,
     };
     let now = clock::unix_time();
 
-    let mut report_notes = Vec::new();
     if let Err(err) = refresh_jwks(&session.client, &ctx.home) {
         report_notes.push(format!("warning: could not refresh the cached JWKS: {err}"));
     }
