@@ -42,7 +42,7 @@ pub const OAUTH_TOKEN: &str = "/oauth/token";
 pub const OAUTH_AUTHORIZE: &str = "/oauth/authorize";
 /// The device authorization endpoint (RFC 8628 §3.1).
 pub const OAUTH_DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
-/// The approval page a device authorization's `verification_uri` names (`?user_code=` fills it in).
+/// The approval page a device authorization's `verification_uri` names (`?user_code=` fills it in); HTML.
 pub const CONSOLE_APPROVE: &str = "/console/approve";
 
 pub const OPERATORS: &str = "/v1/operators";
@@ -89,6 +89,7 @@ pub const ALL: &[Route] = &[
     route(OAUTH_TOKEN, &[Method::Post]),
     route(OAUTH_AUTHORIZE, &[Method::Get, Method::Post]),
     route(OAUTH_DEVICE_AUTHORIZATION, &[Method::Post]),
+    route(CONSOLE_APPROVE, &[Method::Get]),
     route(OPERATORS, &[Method::Post]),
     route(OPERATOR, &[Method::Get]),
     route(OPERATOR_VERIFICATION, &[Method::Get, Method::Post]),

@@ -335,13 +335,29 @@ fn endpoints_name_our_schemas() {
         (routes::OAUTH_AUTHORIZE, Get),
         (routes::OAUTH_AUTHORIZE, Post),
     ];
+    // HTML pages: no body, a text/html success answer.
+    let pages = [(routes::CONSOLE_APPROVE, Get)];
     let doc = document();
     let count: usize = routes::ALL.iter().map(|r| r.methods.len()).sum();
     assert_eq!(
-        expected.len() + refusing.len(),
+        expected.len() + refusing.len() + pages.len(),
         count,
         "one row per route and method"
     );
+    for (path, method) in pages {
+        let operation = &doc["paths"][path][method_name(method)];
+        assert!(operation.is_object(), "{method} {path} is documented");
+        assert!(
+            operation["requestBody"].is_null(),
+            "{method} {path}: no body"
+        );
+        assert!(
+            operation
+                .pointer("/responses/200/content/text~1html")
+                .is_some(),
+            "{method} {path}: an HTML page"
+        );
+    }
     for (path, method) in refusing {
         let operation = &doc["paths"][path][method_name(method)];
         assert!(operation.is_object(), "{method} {path} is documented");

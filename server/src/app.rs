@@ -19,7 +19,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dns::DnsVerifier;
 use crate::errors::{AppError, ErrorReport, oauth_error_response};
-use crate::handlers::{agents, approvals, health, oauth, operators, tokens, wellknown};
+use crate::handlers::{agents, approvals, console, health, oauth, operators, tokens, wellknown};
 use crate::keyring::KeyRingError;
 pub use crate::state::AppState;
 use crate::store::Store;
@@ -51,6 +51,7 @@ pub fn router(state: AppState) -> Router {
             routes::OAUTH_DEVICE_AUTHORIZATION,
             post(oauth::device_authorization),
         )
+        .route(routes::CONSOLE_APPROVE, get(console::approve))
         .route_layer(from_fn_with_state(state.clone(), rate_limit));
 
     let routes = Router::new()

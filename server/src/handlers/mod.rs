@@ -3,6 +3,7 @@
 
 pub mod agents;
 pub mod approvals;
+pub mod console;
 pub mod health;
 pub mod oauth;
 pub mod operators;

@@ -702,3 +702,51 @@ async fn setting_allowed_scopes_alone_keeps_the_approval_scopes() {
     let resp = start(&h, &agent, &[("scope", "admin"), ("resource", RESOURCE)]).await;
     assert_oauth(&resp, 400, "invalid_scope", "scope_not_allowed");
 }
+
+#[tokio::test]
+async fn the_approval_page_says_how_to_approve_and_reveals_nothing() {
+    let h = Harness::start().await;
+    let page = |query: &str| {
+        let uri = format!("/console/approve{query}");
+        h.send(raw_request("GET", &uri, vec![], None))
+    };
+    let resp = page("?user_code=wdjb-mjht").await;
+    assert_eq!(resp.status.as_u16(), 200);
+    assert_eq!(
+        resp.headers[header::CONTENT_TYPE],
+        "text/html; charset=utf-8"
+    );
+    let csp = resp.headers[header::CONTENT_SECURITY_POLICY]
+        .to_str()
+        .unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("frame-ancestors 'none'"),
+        "{csp}"
+    );
+    assert_eq!(resp.headers[header::X_FRAME_OPTIONS], "DENY");
+    assert_eq!(resp.headers[header::CACHE_CONTROL], "no-store");
+    assert_eq!(resp.headers[header::REFERRER_POLICY], "no-referrer");
+    let html = page_text(&h, "?user_code=wdjb-mjht").await;
+    assert!(
+        html.contains("auth4agent approvals approve WDJB-MJHT"),
+        "{html}"
+    );
+    // Whatever the query holds, nothing of it is echoed unless it is a valid code.
+    let html = page_text(&h, "?user_code=%3Cscript%3Ealert(1)%3C%2Fscript%3E").await;
+    assert!(
+        !html.contains("<script") && html.contains("not a valid code"),
+        "{html}"
+    );
+    let html = page_text(&h, "").await;
+    assert!(html.contains("approvals approve XXXX-XXXX"), "{html}");
+}
+
+async fn page_text(h: &Harness, query: &str) -> String {
+    use tower::ServiceExt as _;
+    let request = raw_request("GET", &format!("/console/approve{query}"), vec![], None);
+    let resp = h.app.clone().oneshot(request).await.unwrap();
+    let bytes = axum::body::to_bytes(resp.into_body(), 1 << 16)
+        .await
+        .unwrap();
+    String::from_utf8(bytes.to_vec()).unwrap()
+}

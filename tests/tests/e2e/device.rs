@@ -330,6 +330,20 @@ fn the_protocol_over_http() {
     assert_eq!(started.status, 200, "{}", started.body);
     let device_code = str_field(started.json(), "device_code");
     let user_code = str_field(started.json(), "user_code");
+    // The approval page of verification_uri_complete tells how to approve.
+    let complete = str_field(started.json(), "verification_uri_complete");
+    let path = complete
+        .strip_prefix(issuer.as_str())
+        .expect("under the issuer");
+    let page = http.get(path).expect("approval page");
+    assert_eq!(page.status, 200);
+    assert!(
+        page.body
+            .contains(&format!("auth4agent approvals approve {user_code}")),
+        "{}",
+        page.body
+    );
+    assert_eq!(page.header("x-frame-options"), Some("DENY"));
     assert_oauth(
         &poll(&world, &signer, &agent.did, &device_code),
         "authorization_pending",
