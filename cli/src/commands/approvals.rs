@@ -39,12 +39,15 @@ fn list(ctx: &Context, args: &ApprovalsListArgs) -> Result<Report> {
         } else {
             path.clone()
         };
+        let asked = Instant::now();
         let answer: ApprovalList = session
             .client
             .signed(Method::Get, &query, &session.signer())?;
         if !answer.approvals.is_empty() || remaining == 0 {
             break answer;
         }
+        // A server that holds requests briefly (or not at all) is not asked more than once a second.
+        std::thread::sleep(Duration::from_secs(1).saturating_sub(asked.elapsed()));
     };
     let human = if answer.approvals.is_empty() {
         "no pending requests".to_owned()
