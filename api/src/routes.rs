@@ -180,6 +180,10 @@ mod tests {
             operator_revocations("op_abc"),
             "/v1/operators/op_abc/revocations"
         );
+        assert_eq!(
+            for_operator(OPERATOR_APPROVE, "op_abc"),
+            "/v1/operators/op_abc/approvals/approve"
+        );
         assert_eq!(agent(DID), format!("/v1/agents/{DID}"));
         assert_eq!(agent_scopes(DID), format!("/v1/agents/{DID}/scopes"));
         assert_eq!(agent_suspend(DID), format!("/v1/agents/{DID}/suspend"));
