@@ -98,10 +98,13 @@ pub struct LookupLimiter {
     global: RateLimiter<()>,
 }
 
+/// Seconds after which a client's spent lookup budget allows one more miss (its `Retry-After`).
+pub const LOOKUP_REFILL_SECS: u64 = 30;
+
 impl Default for LookupLimiter {
     fn default() -> Self {
         LookupLimiter {
-            per_client: RateLimiter::new(1.0 / 30.0, 10),
+            per_client: RateLimiter::new(1.0 / LOOKUP_REFILL_SECS as f64, 10),
             global: RateLimiter::new(1.0, 100),
         }
     }

@@ -656,9 +656,9 @@ async fn user_codes_of_another_operator_are_unknown_and_guessing_is_limited() {
             .assert_error(404, "approval_not_found");
     }
     // Ten misses spent: even the right code is refused for now.
-    deny(&h, &other, answer["user_code"].as_str().unwrap())
-        .await
-        .assert_error(429, "rate_limited");
+    let limited = deny(&h, &other, answer["user_code"].as_str().unwrap()).await;
+    limited.assert_error(429, "rate_limited");
+    assert_eq!(limited.headers[header::RETRY_AFTER], "30");
     // Other operators are not affected; the request is still pending.
     let listed = operator_call(&h, &_op, "GET", "approvals", None).await;
     assert_eq!(
