@@ -11,6 +11,7 @@ use auth4agent_api::{
 };
 use auth4agent_protocol::ScopeSet;
 use axum::Json;
+use axum::extract::rejection::QueryRejection;
 use axum::extract::{Query, State};
 use serde::Deserialize;
 
@@ -55,9 +56,12 @@ fn grant_view(g: &RememberedGrant) -> auth4agent_api::RememberedGrant {
 /// `GET /v1/operators/{id}/approvals[?wait=SECONDS]` (operator-signed): pending requests, oldest first.
 pub async fn list(
     State(state): State<AppState>,
-    Query(query): Query<WaitQuery>,
+    query: Result<Query<WaitQuery>, QueryRejection>,
     req: OperatorSigned,
 ) -> AppResult<Json<ApprovalList>> {
+    let Query(query) = query.map_err(|_| {
+        AppError::invalid_request("the query takes only wait, a whole number of seconds")
+    })?;
     let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(device::max_wait(&state));
     let pending = device::pending(&state, &req.operator, wait).await?;
     let now = state.clock.now();

@@ -686,6 +686,21 @@ async fn the_list_long_polls_for_a_request() {
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     let answer = started(&h, &agent, "admin").await;
     let listed = waiting.await.unwrap();
+    let sig = sign::request_signature(
+        &op.key,
+        "GET",
+        &format!("{ISSUER}{path}"),
+        b"",
+        UnixTime::from_secs(h.now()),
+    );
+    h.send(raw_request(
+        "GET",
+        &format!("{path}?wait=soon"),
+        vec![],
+        Some(&sig),
+    ))
+    .await
+    .assert_error(400, "invalid_request");
     let listed = listed.assert_ok(200)["approvals"].clone();
     assert_eq!(listed[0]["user_code"], answer["user_code"], "{listed}");
 }
