@@ -12,10 +12,14 @@ pub struct RegisterAgent {
     pub public_key: Jwk,
 }
 
-/// `PUT /v1/agents/{did}/scopes` body (operator-signed): replaces the agent's allowed scopes.
+/// `PUT /v1/agents/{did}/scopes` body (operator-signed): replaces the agent's allowed scopes and, when
+/// given, its approval scopes (absent keeps them).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct SetScopes {
     pub allowed_scopes: Vec<String>,
+    /// Scopes issued only after an operator approves the request (device authorization grant).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_scopes: Option<Vec<String>>,
 }
 
 /// An agent's lifecycle status (spec/protocol.md §11.3).
@@ -63,6 +67,9 @@ impl std::fmt::Display for AgentStatus {
 pub struct Agent {
     /// Sorted in ascending byte order.
     pub allowed_scopes: Vec<String>,
+    /// Scopes issued only after an operator's approval; sorted. Absent from older servers.
+    #[serde(default)]
+    pub approval_scopes: Vec<String>,
     pub created_at: u64,
     pub did: String,
     /// The W3C DID document, as `auth4agent_protocol::did_document` builds it.
@@ -113,6 +120,7 @@ mod tests {
         let document = keys["agent"]["did_document"].clone();
         let agent = Agent {
             allowed_scopes: vec!["files:read".into(), "tickets:write".into()],
+            approval_scopes: vec!["payments:write".into()],
             created_at: 1767225600,
             did: did.into(),
             did_document: document.clone(),
@@ -122,7 +130,7 @@ mod tests {
             updated_at: 1767225650,
         };
         let text = format!(
-            r#"{{"allowed_scopes":["files:read","tickets:write"],"created_at":1767225600,"did":"{did}","did_document":{},"operator_id":"op_aaaaaaaaaaaaaaaaaaaaaaaaaa","revoked_at":null,"status":"active","updated_at":1767225650}}"#,
+            r#"{{"allowed_scopes":["files:read","tickets:write"],"approval_scopes":["payments:write"],"created_at":1767225600,"did":"{did}","did_document":{},"operator_id":"op_aaaaaaaaaaaaaaaaaaaaaaaaaa","revoked_at":null,"status":"active","updated_at":1767225650}}"#,
             serde_json::to_string(&document).unwrap()
         );
         assert_eq!(serde_json::to_string(&agent).unwrap(), text);
@@ -166,10 +174,14 @@ mod tests {
         assert_eq!(serde_json::to_value(&parsed).unwrap(), body);
         let scopes = SetScopes {
             allowed_scopes: vec!["files:read".into()],
+            approval_scopes: None,
         };
         assert_eq!(
             serde_json::to_string(&scopes).unwrap(),
             r#"{"allowed_scopes":["files:read"]}"#
         );
+        let both: SetScopes =
+            serde_json::from_str(r#"{"allowed_scopes":[],"approval_scopes":["admin"]}"#).unwrap();
+        assert_eq!(both.approval_scopes, Some(vec!["admin".into()]));
     }
 }

@@ -89,6 +89,20 @@ error_codes! {
     InvalidDpopProof = "invalid_dpop_proof" => 400,
     /// A token request's DPoP proof (`jti`) was already used.
     DpopProofReplayed = "dpop_proof_replayed" => 400,
+    /// A device code that is unknown, already used, or another agent's (RFC 6749 §5.2).
+    InvalidGrant = "invalid_grant" => 400,
+    /// The device authorization is not decided yet: poll again after the interval (RFC 8628 §3.5).
+    AuthorizationPending = "authorization_pending" => 400,
+    /// Polled before the interval elapsed: the interval grows by 5 s (RFC 8628 §3.5).
+    SlowDown = "slow_down" => 400,
+    /// The approver denied the device authorization (RFC 8628 §3.5).
+    AccessDenied = "access_denied" => 400,
+    /// The device code expired before it was approved (RFC 8628 §3.5).
+    ExpiredToken = "expired_token" => 400,
+    /// A user code that is not eight characters of BCDFGHJKLMNPQRSTVWXZ.
+    InvalidUserCode = "invalid_user_code" => 400,
+    /// A binding message that is empty, longer than 64 characters or not printable.
+    InvalidBindingMessage = "invalid_binding_message" => 400,
     MissingSignature = "missing_signature" => 401,
     InvalidSignature = "invalid_signature" => 401,
     RequestExpired = "request_expired" => 401,
@@ -104,11 +118,17 @@ error_codes! {
     OperatorNotVerified = "operator_not_verified" => 403,
     AgentNotActive = "agent_not_active" => 403,
     ScopeNotAllowed = "scope_not_allowed" => 403,
+    /// A scope the agent may only get after an operator's approval: use the device authorization grant.
+    ApprovalRequired = "approval_required" => 403,
     /// No such route.
     NotFound = "not_found" => 404,
     OperatorNotFound = "operator_not_found" => 404,
     AgentNotFound = "agent_not_found" => 404,
     ChallengeNotFound = "challenge_not_found" => 404,
+    /// No pending device authorization of this operator has that user code.
+    ApprovalNotFound = "approval_not_found" => 404,
+    /// No remembered grant of this operator has that id.
+    GrantNotFound = "grant_not_found" => 404,
     MethodNotAllowed = "method_not_allowed" => 405,
     RequestTimeout = "request_timeout" => 408,
     OperatorExists = "operator_exists" => 409,
@@ -118,7 +138,11 @@ error_codes! {
     /// `POST /oauth/token`: this client assertion (`jti`) was already used.
     ClientAssertionReplayed = "client_assertion_replayed" => 409,
     AgentRevoked = "agent_revoked" => 409,
+    /// The device authorization was already approved or denied.
+    ApprovalDecided = "approval_decided" => 409,
     ChallengeExpired = "challenge_expired" => 410,
+    /// The device authorization expired before it was decided.
+    ApprovalExpired = "approval_expired" => 410,
     PayloadTooLarge = "payload_too_large" => 413,
     UnsupportedMediaType = "unsupported_media_type" => 415,
     DnsRecordNotFound = "dns_record_not_found" => 422,

@@ -11,6 +11,7 @@
 //! `serde_json::Value`s, whose members serialize sorted, so a typed body serializes to the same bytes.
 
 pub mod agents;
+pub mod approvals;
 pub mod discovery;
 pub mod error;
 pub mod health;
@@ -23,12 +24,16 @@ pub use agents::{
     Agent, AgentList, AgentListQuery, AgentStatus, DEFAULT_AGENT_PAGE, MAX_AGENT_PAGE,
     RegisterAgent, SetScopes,
 };
+pub use approvals::{
+    ApprovalDecision, ApprovalList, ApprovalRequest, ApproveRequest, DenyRequest, GrantList,
+    RememberedGrant, RevokeGrantRequest,
+};
 pub use discovery::{Configuration, Endpoints, Limits};
 pub use error::{ErrorBody, ErrorCode, status_of};
 pub use health::{Health, Ready};
 pub use oauth::{
-    AuthorizationServerMetadata, FormRefusal, OAuthErrorBody, OAuthTokenResponse, TokenForm,
-    oauth_error,
+    AuthorizationServerMetadata, DeviceAuthorizationForm, DeviceAuthorizationResponse, FormRefusal,
+    OAuthErrorBody, OAuthTokenResponse, TokenForm, TokenGrant, oauth_error,
 };
 pub use operators::{
     Operator, OperatorStatus, RegisterOperator, Revocations, RevokedAgent, RevokedToken,

@@ -40,12 +40,21 @@ pub const OAUTH_TOKEN: &str = "/oauth/token";
 /// The OAuth authorization endpoint: present because OAuth clients require one in the metadata, and
 /// refusing every request (`unsupported_response_type`): no grant of this server uses it.
 pub const OAUTH_AUTHORIZE: &str = "/oauth/authorize";
+/// The device authorization endpoint (RFC 8628 §3.1).
+pub const OAUTH_DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
+/// The approval page a device authorization's `verification_uri` names (`?user_code=` fills it in); HTML.
+pub const CONSOLE_APPROVE: &str = "/console/approve";
 
 pub const OPERATORS: &str = "/v1/operators";
 pub const OPERATOR: &str = "/v1/operators/{id}";
 pub const OPERATOR_VERIFICATION: &str = "/v1/operators/{id}/verification";
 pub const OPERATOR_AGENTS: &str = "/v1/operators/{id}/agents";
 pub const OPERATOR_REVOCATIONS: &str = "/v1/operators/{id}/revocations";
+pub const OPERATOR_APPROVALS: &str = "/v1/operators/{id}/approvals";
+pub const OPERATOR_APPROVE: &str = "/v1/operators/{id}/approvals/approve";
+pub const OPERATOR_DENY: &str = "/v1/operators/{id}/approvals/deny";
+pub const OPERATOR_GRANTS: &str = "/v1/operators/{id}/grants";
+pub const OPERATOR_GRANT_REVOKE: &str = "/v1/operators/{id}/grants/revoke";
 
 pub const AGENTS: &str = "/v1/agents";
 pub const AGENT: &str = "/v1/agents/{did}";
@@ -79,11 +88,18 @@ pub const ALL: &[Route] = &[
     route(OAUTH_METADATA, &[Method::Get]),
     route(OAUTH_TOKEN, &[Method::Post]),
     route(OAUTH_AUTHORIZE, &[Method::Get, Method::Post]),
+    route(OAUTH_DEVICE_AUTHORIZATION, &[Method::Post]),
+    route(CONSOLE_APPROVE, &[Method::Get]),
     route(OPERATORS, &[Method::Post]),
     route(OPERATOR, &[Method::Get]),
     route(OPERATOR_VERIFICATION, &[Method::Get, Method::Post]),
     route(OPERATOR_AGENTS, &[Method::Get]),
     route(OPERATOR_REVOCATIONS, &[Method::Get]),
+    route(OPERATOR_APPROVALS, &[Method::Get]),
+    route(OPERATOR_APPROVE, &[Method::Post]),
+    route(OPERATOR_DENY, &[Method::Post]),
+    route(OPERATOR_GRANTS, &[Method::Get]),
+    route(OPERATOR_GRANT_REVOKE, &[Method::Post]),
     route(AGENTS, &[Method::Post]),
     route(AGENT, &[Method::Get]),
     route(AGENT_SCOPES, &[Method::Put]),
@@ -114,6 +130,11 @@ pub fn operator_agents(id: &str) -> String {
 /// `/v1/operators/{id}/revocations`.
 pub fn operator_revocations(id: &str) -> String {
     OPERATOR_REVOCATIONS.replace("{id}", id)
+}
+
+/// An operator route (`OPERATOR_APPROVALS`, `OPERATOR_APPROVE`, …) for operator `id`.
+pub fn for_operator(template: &str, id: &str) -> String {
+    template.replace("{id}", id)
 }
 
 /// `/v1/agents/{did}`.
@@ -158,6 +179,10 @@ mod tests {
         assert_eq!(
             operator_revocations("op_abc"),
             "/v1/operators/op_abc/revocations"
+        );
+        assert_eq!(
+            for_operator(OPERATOR_APPROVE, "op_abc"),
+            "/v1/operators/op_abc/approvals/approve"
         );
         assert_eq!(agent(DID), format!("/v1/agents/{DID}"));
         assert_eq!(agent_scopes(DID), format!("/v1/agents/{DID}/scopes"));

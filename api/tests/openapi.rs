@@ -253,6 +253,36 @@ fn endpoints_name_our_schemas() {
         (routes::OPERATOR_VERIFICATION, Post, None, 200, "Operator"),
         (routes::OPERATOR_AGENTS, Get, None, 200, "AgentList"),
         (routes::OPERATOR_REVOCATIONS, Get, None, 200, "Revocations"),
+        (routes::OPERATOR_APPROVALS, Get, None, 200, "ApprovalList"),
+        (
+            routes::OPERATOR_APPROVE,
+            Post,
+            Some("ApproveRequest"),
+            200,
+            "ApprovalDecision",
+        ),
+        (
+            routes::OPERATOR_DENY,
+            Post,
+            Some("DenyRequest"),
+            200,
+            "ApprovalDecision",
+        ),
+        (routes::OPERATOR_GRANTS, Get, None, 200, "GrantList"),
+        (
+            routes::OPERATOR_GRANT_REVOKE,
+            Post,
+            Some("RevokeGrantRequest"),
+            200,
+            "RememberedGrant",
+        ),
+        (
+            routes::OAUTH_DEVICE_AUTHORIZATION,
+            Post,
+            Some("DeviceAuthorizationRequest"),
+            200,
+            "DeviceAuthorizationResponse",
+        ),
         (
             routes::AGENTS,
             Post,
@@ -305,13 +335,29 @@ fn endpoints_name_our_schemas() {
         (routes::OAUTH_AUTHORIZE, Get),
         (routes::OAUTH_AUTHORIZE, Post),
     ];
+    // HTML pages: no body, a text/html success answer.
+    let pages = [(routes::CONSOLE_APPROVE, Get)];
     let doc = document();
     let count: usize = routes::ALL.iter().map(|r| r.methods.len()).sum();
     assert_eq!(
-        expected.len() + refusing.len(),
+        expected.len() + refusing.len() + pages.len(),
         count,
         "one row per route and method"
     );
+    for (path, method) in pages {
+        let operation = &doc["paths"][path][method_name(method)];
+        assert!(operation.is_object(), "{method} {path} is documented");
+        assert!(
+            operation["requestBody"].is_null(),
+            "{method} {path}: no body"
+        );
+        assert!(
+            operation
+                .pointer("/responses/200/content/text~1html")
+                .is_some(),
+            "{method} {path}: an HTML page"
+        );
+    }
     for (path, method) in refusing {
         let operation = &doc["paths"][path][method_name(method)];
         assert!(operation.is_object(), "{method} {path} is documented");
@@ -434,6 +480,7 @@ fn agent(revoked_at: Option<u64>) -> Agent {
     let keys: Value = serde_json::from_str(include_str!("../../spec/examples/keys.json")).unwrap();
     Agent {
         allowed_scopes: vec!["files:read".into()],
+        approval_scopes: vec!["payments:write".into()],
         created_at: 1,
         did: DID.into(),
         did_document: keys["agent"]["did_document"].clone(),
@@ -441,6 +488,42 @@ fn agent(revoked_at: Option<u64>) -> Agent {
         revoked_at,
         status: AgentStatus::Active,
         updated_at: 2,
+    }
+}
+
+fn approval_request() -> ApprovalRequest {
+    ApprovalRequest {
+        age: 3,
+        binding_message: Some("Pay #1".into()),
+        created_at: 1,
+        did: DID.into(),
+        expires_at: 601,
+        resource: "https://api.example.com".into(),
+        scopes: vec!["payments:write".into()],
+        user_code: "WDJB-MJHT".into(),
+    }
+}
+
+fn remembered_grant() -> auth4agent_api::RememberedGrant {
+    auth4agent_api::RememberedGrant {
+        created_at: 1,
+        did: DID.into(),
+        expires_at: 3601,
+        id: "gr_x".into(),
+        resource: "https://api.example.com".into(),
+        revoked_at: None,
+        scopes: vec!["payments:write".into()],
+    }
+}
+
+fn decision(remembered_grant: Option<auth4agent_api::RememberedGrant>) -> ApprovalDecision {
+    ApprovalDecision {
+        did: DID.into(),
+        remembered_grant,
+        resource: "https://api.example.com".into(),
+        scopes: vec!["payments:write".into()],
+        status: "approved".into(),
+        user_code: "WDJB-MJHT".into(),
     }
 }
 
@@ -517,12 +600,16 @@ fn metadata(full: bool) -> AuthorizationServerMetadata {
     AuthorizationServerMetadata {
         auth4agent_configuration: full.then(|| url(routes::CONFIGURATION)),
         authorization_endpoint: url(routes::OAUTH_AUTHORIZE),
+        device_authorization_endpoint: full.then(|| url(routes::OAUTH_DEVICE_AUTHORIZATION)),
         dpop_signing_alg_values_supported: if full {
             vec!["EdDSA".into()]
         } else {
             Vec::new()
         },
-        grant_types_supported: vec!["client_credentials".into()],
+        grant_types_supported: vec![
+            "client_credentials".into(),
+            "urn:ietf:params:oauth:grant-type:device_code".into(),
+        ],
         introspection_endpoint: url(routes::INTROSPECT),
         issuer: url(""),
         jwks_uri: url(routes::JWKS),
@@ -630,8 +717,71 @@ fn schemas_have_the_members_our_types_serialize() {
         ),
         (
             "ScopesRequest",
-            sample(SetScopes {
-                allowed_scopes: vec!["files:read".into()],
+            samples(
+                SetScopes {
+                    allowed_scopes: vec!["files:read".into()],
+                    approval_scopes: None,
+                },
+                SetScopes {
+                    allowed_scopes: vec!["files:read".into()],
+                    approval_scopes: Some(vec!["payments:write".into()]),
+                },
+            ),
+        ),
+        (
+            "DeviceAuthorizationResponse",
+            sample(DeviceAuthorizationResponse {
+                device_code: "d".into(),
+                expires_in: 600,
+                interval: 5,
+                user_code: "WDJB-MJHT".into(),
+                verification_uri: "https://auth.example.com/console/approve".into(),
+                verification_uri_complete:
+                    "https://auth.example.com/console/approve?user_code=WDJB-MJHT".into(),
+            }),
+        ),
+        (
+            "ApprovalList",
+            sample(ApprovalList {
+                approvals: vec![approval_request()],
+            }),
+        ),
+        (
+            "ApproveRequest",
+            samples(
+                ApproveRequest {
+                    remember_seconds: None,
+                    scopes: None,
+                    user_code: "WDJB-MJHT".into(),
+                },
+                ApproveRequest {
+                    remember_seconds: Some(3600),
+                    scopes: Some(vec!["payments:write".into()]),
+                    user_code: "WDJB-MJHT".into(),
+                },
+            ),
+        ),
+        (
+            "DenyRequest",
+            sample(DenyRequest {
+                user_code: "WDJB-MJHT".into(),
+            }),
+        ),
+        (
+            "ApprovalDecision",
+            samples(decision(None), decision(Some(remembered_grant()))),
+        ),
+        ("RememberedGrant", sample(remembered_grant())),
+        (
+            "GrantList",
+            sample(GrantList {
+                grants: vec![remembered_grant()],
+            }),
+        ),
+        (
+            "RevokeGrantRequest",
+            sample(RevokeGrantRequest {
+                grant_id: "gr_x".into(),
             }),
         ),
         (

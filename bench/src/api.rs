@@ -197,6 +197,7 @@ impl Api {
     ) -> anyhow::Result<String> {
         let body = SetScopes {
             allowed_scopes: scopes.iter().map(|s| (*s).to_owned()).collect(),
+            approval_scopes: None,
         };
         let agent: Agent = self
             .signed_ok(

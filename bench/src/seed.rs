@@ -14,7 +14,7 @@ use rusqlite::{Connection, params};
 use crate::identity::Identities;
 
 /// The schema version this seeder writes rows for (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 1;
+pub const SCHEMA_VERSION: i64 = 2;
 
 /// Rows committed per transaction.
 const BATCH: u64 = 50_000;

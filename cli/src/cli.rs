@@ -63,8 +63,12 @@ pub enum Command {
     /// List the operator's agents, a page at a time (signed by the operator key)
     #[command(subcommand)]
     Agents(AgentsCommand),
-    /// Get an access token: challenge, proof of possession, token (the token goes to stdout)
+    /// Get an access token: challenge, proof of possession, token (the token goes to stdout); a scope that
+    /// needs an operator's approval goes through the device authorization grant
     Issue(IssueArgs),
+    /// The operator's approvals of device authorizations: list, approve, deny; remembered grants
+    #[command(subcommand)]
+    Approvals(ApprovalsCommand),
     /// Verify an access token, offline by default (exit 0 only for a valid token)
     Verify(VerifyArgs),
     /// Call a protected service as an agent: a DPoP-bound token for the URL's origin (cached), sent with a fresh
@@ -165,6 +169,10 @@ pub struct ScopesSetArgs {
     /// Allowed scopes, comma separated (e.g. read,write)
     #[arg(long, value_name = "SCOPES", value_parser = parse_scope_list)]
     pub scopes: ScopeList,
+    /// Scopes issued only after the operator approves each request, comma separated (e.g.
+    /// payments:write,admin) [default: unchanged]
+    #[arg(long, value_name = "SCOPES", value_parser = parse_scope_list)]
+    pub approval_scopes: Option<ScopeList>,
     /// Agent DID [default: the agent in this home]
     #[arg(long, value_name = "DID")]
     pub did: Option<String>,
@@ -199,6 +207,61 @@ pub struct IssueArgs {
     /// OAuth request with a private_key_jwt client assertion, RFC 7523)
     #[arg(long, value_enum, default_value_t = Flow::Challenge)]
     pub flow: Flow,
+    /// For a scope that needs approval: how long to wait for the operator's decision (e.g. 10m)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse_positive)]
+    pub wait: u64,
+    /// For a scope that needs approval: a message shown to the approver (at most 64 characters)
+    #[arg(long, value_name = "TEXT")]
+    pub binding_message: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ApprovalsCommand {
+    /// List the pending requests of the operator's agents
+    List(ApprovalsListArgs),
+    /// Approve a pending request (signed by the operator key)
+    Approve(ApproveArgs),
+    /// Deny a pending request (signed by the operator key)
+    Deny(UserCodeArg),
+    /// List the remembered grants in force
+    Grants,
+    /// Revoke a remembered grant
+    RevokeGrant(GrantIdArg),
+}
+
+#[derive(Args, Debug)]
+pub struct ApprovalsListArgs {
+    /// Wait until a request arrives or this much time has passed (e.g. 5m)
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
+    pub wait: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct ApproveArgs {
+    /// The user code the agent shows (XXXX-XXXX; case and dashes do not matter)
+    #[arg(value_name = "CODE")]
+    pub code: String,
+    /// Grant only these of the requested scopes, comma separated [default: all requested]
+    #[arg(long, value_name = "SCOPES", value_parser = parse_scope_list)]
+    pub scopes: Option<ScopeList>,
+    /// Remember the approval this long (e.g. 8h): the agent then gets these scopes for this resource
+    /// without asking again
+    #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
+    pub remember: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct UserCodeArg {
+    /// The user code the agent shows (XXXX-XXXX)
+    #[arg(value_name = "CODE")]
+    pub code: String,
+}
+
+#[derive(Args, Debug)]
+pub struct GrantIdArg {
+    /// The grant id (gr_…), from `approvals grants`
+    #[arg(value_name = "ID")]
+    pub id: String,
 }
 
 #[derive(Args, Debug)]

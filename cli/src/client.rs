@@ -95,6 +95,11 @@ impl Client {
         self.answer(request, path)
     }
 
+    /// Posts an `application/x-www-form-urlencoded` body (the OAuth endpoints').
+    pub fn post_form<T: DeserializeOwned>(&self, path: &str, form: String) -> Result<T> {
+        self.post_form_with(path, form, None)
+    }
+
     /// Posts an `application/x-www-form-urlencoded` body (the OAuth token endpoint's), with a `DPoP` proof header
     /// (RFC 9449 §5) when `dpop` is given.
     pub fn post_form_with<T: DeserializeOwned>(
@@ -165,7 +170,9 @@ impl Client {
         body: Option<Vec<u8>>,
         signer: &Signer<'_>,
     ) -> Result<T> {
-        let htu = format!("{}{path}", signer.issuer.trim_end_matches('/'));
+        // `htu` is the issuer and the path, without the query (which the signature does not cover).
+        let signed_path = path.split('?').next().unwrap_or(path);
+        let htu = format!("{}{signed_path}", signer.issuer.trim_end_matches('/'));
         let jti = auth4agent_protocol::b64url_encode(&rand::random::<[u8; 16]>());
         let signature = auth4agent_protocol::sign_request(
             signer.key,
@@ -351,6 +358,16 @@ pub fn hint_for(code: &str) -> Option<&'static str> {
         }
         "agent_not_active" => {
             "the operator must approve the agent with `auth4agent agent-scopes set --did DID --scopes ...` (or reactivate it)"
+        }
+        "approval_required" => {
+            "this scope needs the operator's approval: `auth4agent issue` asks for it (device authorization) and waits"
+        }
+        "access_denied" => "the operator denied the request",
+        "expired_token" => {
+            "the request expired before the operator decided: run `auth4agent issue` again"
+        }
+        "approval_not_found" => {
+            "check the code with `auth4agent approvals list` (only your agents' pending requests are listed)"
         }
         "scope_not_allowed" => {
             "request only allowed scopes (`auth4agent agent-scopes list`), or ask the operator to allow this one"

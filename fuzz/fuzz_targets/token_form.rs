@@ -2,7 +2,7 @@
 //! A parsed form re-encodes to a body that parses to the same parameters.
 #![no_main]
 
-use auth4agent_api::TokenForm;
+use auth4agent_api::{TokenForm, TokenGrant};
 use auth4agent_protocol::{Form, encode_form};
 use libfuzzer_sys::fuzz_target;
 
@@ -13,6 +13,9 @@ fuzz_target!(|data: &[u8]| {
     }
     if let Ok(form) = TokenForm::parse(data) {
         assert!(!form.client_assertion.is_empty());
-        assert!(!form.resource.is_empty());
+        match form.grant {
+            TokenGrant::ClientCredentials { resource, .. } => assert!(!resource.is_empty()),
+            TokenGrant::DeviceCode { device_code } => assert!(!device_code.is_empty()),
+        }
     }
 });

@@ -109,6 +109,11 @@ pub enum Error {
     AthMismatch,
     #[error("the DPoP proof is signed by a key other than the one the token is bound to")]
     DpopKeyMismatch,
+    // --- device authorization (RFC 8628) ---
+    #[error("invalid user code: {0}")]
+    InvalidUserCode(String),
+    #[error("invalid binding message: {0}")]
+    InvalidBindingMessage(String),
 }
 
 impl Error {
@@ -158,6 +163,8 @@ impl Error {
             Error::BodyHashMismatch => "body_hash_mismatch",
             Error::AthMismatch => "ath_mismatch",
             Error::DpopKeyMismatch => "dpop_key_mismatch",
+            Error::InvalidUserCode(_) => "invalid_user_code",
+            Error::InvalidBindingMessage(_) => "invalid_binding_message",
         }
     }
 }

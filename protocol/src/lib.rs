@@ -56,6 +56,7 @@
 //! ```
 
 mod client_assertion;
+mod device;
 mod did;
 mod dns;
 mod dpop;
@@ -79,6 +80,7 @@ pub use client_assertion::{
     AssertionRules, CLIENT_ASSERTION_TYP, ClientAssertionClaims, MAX_ASSERTION_LIFETIME,
     UnverifiedClientAssertion, VerifiedClientAssertion, check_resource, sign_client_assertion,
 };
+pub use device::{BINDING_MESSAGE_MAX, USER_CODE_ALPHABET, UserCode, check_binding_message};
 pub use did::{Did, Domain, did_document};
 pub use dns::{TxtMatch, TxtRecord, match_txt, txt_record_name, txt_record_value};
 pub use dpop::{

@@ -79,6 +79,11 @@ impl ScopeSet {
     pub fn contains(&self, scope: &str) -> bool {
         self.0.contains(scope)
     }
+
+    /// Every scope of either set.
+    pub fn union(&self, other: &ScopeSet) -> ScopeSet {
+        ScopeSet(self.0.union(&other.0).cloned().collect())
+    }
 }
 
 fn check_token(token: &str) -> Result<()> {

@@ -19,7 +19,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dns::DnsVerifier;
 use crate::errors::{AppError, ErrorReport, oauth_error_response};
-use crate::handlers::{agents, health, oauth, operators, tokens, wellknown};
+use crate::handlers::{agents, approvals, console, health, oauth, operators, tokens, wellknown};
 use crate::keyring::KeyRingError;
 use crate::metrics;
 pub use crate::state::AppState;
@@ -48,6 +48,11 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/token", post(tokens::token))
         .route("/v1/introspect", post(tokens::introspect))
         .route(routes::OAUTH_TOKEN, post(oauth::token))
+        .route(
+            routes::OAUTH_DEVICE_AUTHORIZATION,
+            post(oauth::device_authorization),
+        )
+        .route(routes::CONSOLE_APPROVE, get(console::approve))
         .route_layer(from_fn_with_state(state.clone(), rate_limit));
 
     let routes = Router::new()
@@ -74,6 +79,11 @@ pub fn router(state: AppState) -> Router {
             "/v1/operators/{id}/revocations",
             get(operators::revocations),
         )
+        .route(routes::OPERATOR_APPROVALS, get(approvals::list))
+        .route(routes::OPERATOR_APPROVE, post(approvals::approve))
+        .route(routes::OPERATOR_DENY, post(approvals::deny))
+        .route(routes::OPERATOR_GRANTS, get(approvals::grants))
+        .route(routes::OPERATOR_GRANT_REVOKE, post(approvals::revoke_grant))
         .route("/v1/agents/{did}", get(agents::get))
         .route("/v1/agents/{did}/scopes", put(agents::set_scopes))
         .route("/v1/agents/{did}/suspend", post(agents::suspend))

@@ -5,14 +5,14 @@
 //! [`crate::service::signatures`] before the handler runs, so a handler that needs a signature
 //! cannot be written without one. [`SignedBody`] carries a request whose signer the service picks
 //! (token revocation: the token's agent or its operator). [`TokenFormBody`] is the OAuth token
-//! endpoint's form.
+//! endpoint's form, [`DeviceFormBody`] the device authorization endpoint's.
 
 use axum::body::Bytes;
 use axum::extract::{FromRequest, Request};
 use axum::http::header;
 use serde::de::DeserializeOwned;
 
-use auth4agent_api::TokenForm;
+use auth4agent_api::{DeviceAuthorizationForm, FormRefusal, TokenForm};
 use auth4agent_protocol::{DPOP_HEADER, Jwk, PublicKey, SIGNATURE_HEADER};
 use axum::RequestExt as _;
 use axum::extract::Path;
@@ -138,25 +138,48 @@ impl FromRequest<AppState> for TokenFormBody {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        let form_content = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| media_type_is(v, "application/x-www-form-urlencoded"));
-        // The body is read (within the size limit and the request timeout) before the media type is
-        // judged, as for the JSON endpoints.
-        let body = read_body(req, state).await?;
-        if !form_content {
-            return Err(AppError::new(
-                axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "the token request must be sent as application/x-www-form-urlencoded",
-            ));
-        }
-        TokenForm::parse(&body)
+        read_form(req, state, TokenForm::parse)
+            .await
             .map(TokenFormBody)
-            .map_err(|refusal| ServiceError::refused(refusal.code, refusal.message).into())
     }
+}
+
+/// The form of `POST /oauth/device_authorization` (RFC 8628 §3.1), read as the token form is.
+#[derive(Debug)]
+pub struct DeviceFormBody(pub DeviceAuthorizationForm);
+
+impl FromRequest<AppState> for DeviceFormBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        read_form(req, state, DeviceAuthorizationForm::parse)
+            .await
+            .map(DeviceFormBody)
+    }
+}
+
+/// Reads an `application/x-www-form-urlencoded` body and parses it strictly (RFC 6749 §3.2) with `parse`.
+async fn read_form<T>(
+    req: Request,
+    state: &AppState,
+    parse: fn(&[u8]) -> Result<T, FormRefusal>,
+) -> AppResult<T> {
+    let form_content = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| media_type_is(v, "application/x-www-form-urlencoded"));
+    // The body is read (within the size limit and the request timeout) before the media type is
+    // judged, as for the JSON endpoints.
+    let body = read_body(req, state).await?;
+    if !form_content {
+        return Err(AppError::new(
+            axum::http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "the request must be sent as application/x-www-form-urlencoded",
+        ));
+    }
+    parse(&body).map_err(|refusal| ServiceError::refused(refusal.code, refusal.message).into())
 }
 
 /// A body that names the public key its request must be signed with (a registration).

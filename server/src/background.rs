@@ -86,6 +86,7 @@ pub async fn purge_store(state: &AppState) -> Result<PurgeStats, StoreError> {
         .purge_expired(now.saturating_sub(state.config.leeway))
         .await?;
     state.store.purge_retired_signing_keys(now).await?;
+    crate::service::device::expire_and_purge(state, now).await?;
     let audit_events = purge_audit(state, now).await?;
     let pending_agents = match state.config.pending_agent_ttl {
         0 => 0,
@@ -139,4 +140,5 @@ pub async fn refresh_local(state: &AppState) {
         tracing::error!(error = %e, "reloading the signing keys failed");
     }
     state.limiter.cleanup(state.monotonic_ms());
+    state.user_code_lookups.cleanup(state.monotonic_ms());
 }

@@ -169,6 +169,9 @@ pub struct ServeArgs {
         default_value = "x-forwarded-for"
     )]
     pub forwarded_header: ForwardedHeader,
+    /// Lifetime of a device authorization request (RFC 8628 `expires_in`): how long the approver has.
+    #[arg(long, env = "AUTH4AGENT_DEVICE_CODE_TTL", default_value = "10m", value_parser = parse_duration_secs)]
+    pub device_code_ttl: u64,
 }
 
 /// Validated runtime configuration of the HTTP layer and background tasks.
@@ -206,6 +209,8 @@ pub struct Config {
     pub pending_agent_ttl: u64,
     /// Agent registrations per second per operator; 0: not limited.
     pub registration_rate_limit: f64,
+    /// Seconds a device authorization request waits for its approval.
+    pub device_code_ttl: u64,
 }
 
 impl Config {
@@ -234,6 +239,7 @@ impl Config {
             max_pending_agents: 1000,
             pending_agent_ttl: 7 * 86_400,
             registration_rate_limit: 10.0,
+            device_code_ttl: 600,
         }
     }
 
@@ -273,6 +279,7 @@ impl Config {
             || args.reverify_interval == 0
             || args.request_timeout == 0
             || args.idle_timeout == 0
+            || args.device_code_ttl == 0
         {
             return Err("durations must be positive".into());
         }
@@ -308,6 +315,7 @@ impl Config {
             max_pending_agents: args.max_pending_agents,
             pending_agent_ttl: args.pending_agent_ttl,
             registration_rate_limit: args.registration_rate_limit,
+            device_code_ttl: args.device_code_ttl,
             ..Config::new(&issuer)
         })
     }

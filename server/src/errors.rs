@@ -189,6 +189,14 @@ pub fn oauth_error_response(report: &ErrorReport, original: &Response) -> Respon
 impl From<ServiceError> for AppError {
     fn from(e: ServiceError) -> AppError {
         match e {
+            // The one service-level rate limit (failed user-code lookups) refills a miss every 30 s.
+            ServiceError::Refused {
+                code: ErrorCode::RateLimited,
+                message,
+            } => AppError {
+                message,
+                ..AppError::rate_limited(crate::ratelimit::LOOKUP_REFILL_SECS)
+            },
             ServiceError::Refused { code, message } => {
                 let status = StatusCode::from_u16(code.status())
                     .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

@@ -43,6 +43,26 @@ pub fn challenge_id() -> String {
     format!("ch_{}", base32_lower(&random::<16>()))
 }
 
+/// `gr_` + 26 lowercase base32 chars (16 random bytes): a remembered grant.
+pub fn grant_id() -> String {
+    format!("gr_{}", base32_lower(&random::<16>()))
+}
+
+/// base64url of 32 random bytes (43 chars, 256 bits): a device code (RFC 8628 §5.2 wants it
+/// unguessable; only its SHA-256 is stored).
+pub fn device_code() -> String {
+    b64url_encode(&random::<32>())
+}
+
+/// A user code of eight characters of the RFC 8628 §6.1 alphabet, uniformly drawn.
+pub fn user_code() -> auth4agent_protocol::UserCode {
+    loop {
+        if let Some(code) = auth4agent_protocol::UserCode::from_random(&random::<16>()) {
+            return code;
+        }
+    }
+}
+
 /// base64url of 32 random bytes (43 chars).
 pub fn nonce() -> String {
     b64url_encode(&random::<MIN_NONCE_BYTES>())

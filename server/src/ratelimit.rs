@@ -1,5 +1,6 @@
-//! Per-client token buckets for the unauthenticated endpoints (a client is an address prefix, see
-//! [`crate::client_addr`]).
+//! Token buckets per key: per client (an address prefix, see [`crate::client_addr`]) for the
+//! unauthenticated endpoints, per operator for agent registrations, and per operator (and for the whole
+//! server) for failed user-code lookups, which is what guessing a device authorization's user code would take.
 //!
 //! The state lives in this process: with several replicas each enforces its own limit, so the effective
 //! limit is per replica. Time comes from the caller (the `Clock`, in milliseconds) so tests control it.
@@ -35,6 +36,18 @@ impl<K: Hash + Eq> RateLimiter<K> {
             burst: f64::from(burst.max(1)),
             buckets: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Whether `key` has a token at `now_ms`, without taking it.
+    pub fn has_token(&self, key: &K, now_ms: u64) -> bool {
+        if self.rate <= 0.0 {
+            return true;
+        }
+        let buckets = self.buckets.lock().unwrap_or_else(|p| p.into_inner());
+        buckets.get(key).is_none_or(|bucket| {
+            let elapsed = now_ms.saturating_sub(bucket.updated_ms) as f64 / 1000.0;
+            (bucket.tokens + elapsed * self.rate).min(self.burst) >= 1.0
+        })
     }
 
     /// Takes one token for `key` at `now_ms`. `Err(secs)` tells how long to wait before a token is available.
@@ -76,6 +89,47 @@ impl<K: Hash + Eq> RateLimiter<K> {
     }
 }
 
+/// Failed lookups of user codes, limited per client (an operator id, later a console session) and for
+/// the whole server: a guesser gets at most `PER_CLIENT_BURST` misses, then one per 30 s, and all
+/// guessers together one per second after a burst of 100. With 20^8 codes and a few pending at a time,
+/// a guess succeeds with odds below 10^-8.
+#[derive(Debug)]
+pub struct LookupLimiter {
+    per_client: RateLimiter<String>,
+    global: RateLimiter<()>,
+}
+
+/// Seconds after which a client's spent lookup budget allows one more miss (its `Retry-After`).
+pub const LOOKUP_REFILL_SECS: u64 = 30;
+
+impl Default for LookupLimiter {
+    fn default() -> Self {
+        LookupLimiter {
+            per_client: RateLimiter::new(1.0 / LOOKUP_REFILL_SECS as f64, 10),
+            global: RateLimiter::new(1.0, 100),
+        }
+    }
+}
+
+impl LookupLimiter {
+    /// Whether `client` may look a code up now.
+    pub fn allows(&self, client: &str, now_ms: u64) -> bool {
+        self.per_client.has_token(&client.to_owned(), now_ms) && self.global.has_token(&(), now_ms)
+    }
+
+    /// Counts a lookup of `client` that found nothing.
+    pub fn failed(&self, client: &str, now_ms: u64) {
+        let _ = self.per_client.check(client.to_owned(), now_ms);
+        let _ = self.global.check((), now_ms);
+    }
+
+    /// Drops idle buckets.
+    pub fn cleanup(&self, now_ms: u64) {
+        self.per_client.cleanup(now_ms);
+        self.global.cleanup(now_ms);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -111,5 +165,21 @@ mod tests {
         for _ in 0..100 {
             assert!(rl.check(ip, 0).is_ok());
         }
+    }
+
+    #[test]
+    fn failed_lookups_are_limited_per_client_and_globally() {
+        let limiter = LookupLimiter::default();
+        for _ in 0..10 {
+            assert!(limiter.allows("op_a", 0));
+            limiter.failed("op_a", 0);
+        }
+        assert!(!limiter.allows("op_a", 0), "the eleventh miss waits");
+        assert!(limiter.allows("op_b", 0), "another client is not affected");
+        assert!(limiter.allows("op_a", 30_000), "one more after 30 s");
+        for i in 0..100 {
+            limiter.failed(&format!("op_{i}"), 0);
+        }
+        assert!(!limiter.allows("op_new", 0), "the global budget is spent");
     }
 }

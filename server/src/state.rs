@@ -11,7 +11,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dns::DnsVerifier;
 use crate::keyring::{KeyRing, KeyRingError};
-use crate::ratelimit::RateLimiter;
+use crate::ratelimit::{LookupLimiter, RateLimiter};
 use crate::store::Store;
 
 /// Everything a handler needs. One reference count to clone: the middleware and every handler
@@ -30,6 +30,8 @@ pub struct Shared {
     pub limiter: Arc<RateLimiter>,
     /// Agent registrations per operator, whatever the client.
     pub registrations: Arc<RateLimiter<String>>,
+    /// Failed user-code lookups (device authorization approvals).
+    pub user_code_lookups: Arc<LookupLimiter>,
     /// Verifies this server's own tokens: its issuer, any audience, its maximum lifetime, no leeway.
     pub own_tokens: Verifier,
     /// Monotonic origin for the rate limiter.
@@ -65,6 +67,7 @@ impl AppState {
             keyring: Arc::new(keyring),
             limiter: Arc::new(limiter),
             registrations: Arc::new(registrations),
+            user_code_lookups: Arc::new(LookupLimiter::default()),
             own_tokens,
             started: Instant::now(),
         })))

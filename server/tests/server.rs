@@ -5,6 +5,7 @@
 //! - `dns`: the DNS verifier against the testkit's loopback DNS server;
 //! - `oauth`: RFC 8414 metadata and the client-credentials token endpoint;
 //! - `dpop`: DPoP proofs on both token paths (RFC 9449 §5);
+//! - `device`: the device authorization grant (RFC 8628) and the operator's approvals;
 //! - `store_contract`: the store contract, each test run on SQLite and on PostgreSQL;
 //! - `store_sqlite`, `store_postgres`: what only one backend has; `store_rows`: row builders.
 //!
@@ -16,6 +17,8 @@ mod harness;
 
 #[path = "server/api.rs"]
 mod api;
+#[path = "server/device.rs"]
+mod device;
 #[path = "server/dns.rs"]
 mod dns;
 #[path = "server/dpop.rs"]

@@ -187,6 +187,32 @@ impl Signer {
         params.extend_from_slice(extra);
         auth4agent_protocol::encode_form(params)
     }
+
+    /// The `POST /oauth/device_authorization` form (RFC 8628 §3.1) with `assertion`, plus `extra`.
+    pub fn device_authorization_form(assertion: &str, extra: &[(&str, &str)]) -> String {
+        let mut params = vec![
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+        ];
+        params.extend_from_slice(extra);
+        auth4agent_protocol::encode_form(params)
+    }
+
+    /// The `POST /oauth/token` form polling `device_code` (RFC 8628 §3.4) with `assertion`.
+    pub fn device_poll_form(assertion: &str, device_code: &str) -> String {
+        auth4agent_protocol::encode_form([
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            (
+                "client_assertion_type",
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            ),
+            ("client_assertion", assertion),
+            ("device_code", device_code),
+        ])
+    }
 }
 
 impl fmt::Debug for Signer {

@@ -1,4 +1,5 @@
-//! `agent-scopes set | list`: the operator decides what an agent may request (deny by default).
+//! `agent-scopes set | list`: the operator decides what an agent may request (deny by default), and what it
+//! may get only after the operator approves each request (approval scopes).
 
 use auth4agent_api::agents::{Agent, SetScopes};
 use auth4agent_api::routes::{self, Method};
@@ -24,6 +25,7 @@ fn set(ctx: &Context, args: &ScopesSetArgs) -> Result<Report> {
     let session = ctx.operator_session("agent-scopes set")?;
     let body = SetScopes {
         allowed_scopes: args.scopes.0.clone(),
+        approval_scopes: args.approval_scopes.as_ref().map(|s| s.0.clone()),
     };
     let answer: Agent = session.client.signed_json(
         Method::Put,
@@ -59,13 +61,18 @@ fn list(ctx: &Context, args: &DidArg) -> Result<Report> {
 }
 
 fn describe(agent: &Agent) -> String {
-    let scopes = if agent.allowed_scopes.is_empty() {
-        "(none)".to_string()
-    } else {
-        agent.allowed_scopes.join(" ")
+    let list = |scopes: &[String]| {
+        if scopes.is_empty() {
+            "(none)".to_string()
+        } else {
+            scopes.join(" ")
+        }
     };
     format!(
-        "agent {} ({})\nallowed scopes: {scopes}",
-        agent.did, agent.status
+        "agent {} ({})\nallowed scopes: {}\napproval scopes: {}",
+        agent.did,
+        agent.status,
+        list(&agent.allowed_scopes),
+        list(&agent.approval_scopes)
     )
 }

@@ -1,14 +1,21 @@
 //! `issue`: an access token, by the challenge flow (challenge → proof of possession signed by the agent key → token)
 //! or by the OAuth client credentials flow (one request with a `private_key_jwt` assertion); then refreshes the
-//! JWKS cache. Both flows report the same fields.
+//! JWKS cache. Both flows report the same fields. A scope that needs the operator's approval (the server answers
+//! `approval_required`) goes through the device authorization grant (RFC 8628) instead: the user code, the
+//! approval URL and its QR code on stderr, then polling (honouring `interval` and `slow_down`) until the
+//! operator decides, the code expires or `--wait` is spent.
 
 use auth4agent_api::routes::{self, JWKS};
 use auth4agent_api::tokens::{ChallengeRequest, ChallengeResponse, TokenRequest, TokenResponse};
 use std::num::NonZeroU64;
 use std::time::Duration;
 
-use auth4agent_api::OAuthTokenResponse;
-use auth4agent_api::oauth::{ASSERTION_TYPE_JWT_BEARER, GRANT_CLIENT_CREDENTIALS};
+use std::time::Instant;
+
+use auth4agent_api::oauth::{
+    ASSERTION_TYPE_JWT_BEARER, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE,
+};
+use auth4agent_api::{DeviceAuthorizationResponse, OAuthTokenResponse};
 use auth4agent_protocol::{
     ClientAssertionClaims, Did, DpopProofClaims, KeySet, ProofClaims, ReceivedChallenge,
     RequestedToken, ScopeSet, UnixTime, b64url_encode, encode_form, sign_client_assertion,
@@ -23,7 +30,7 @@ use crate::clock;
 use crate::error::{CliError, Result};
 use crate::home::AgentIdentity;
 use crate::home::Home;
-use crate::output::{Report, to_json};
+use crate::output::{Report, terminal_safe, to_json};
 
 /// Lifetime of a client assertion (the server accepts at most 300 s; it is used at once).
 const ASSERTION_LIFETIME: Duration = Duration::from_secs(60);
@@ -43,12 +50,25 @@ pub fn run(ctx: &Context, args: &IssueArgs) -> Result<Report> {
             .with_hint("scopes are short tokens such as read or files:write, separated by commas")
     })?;
     let now = clock::unix_time();
-    let answer = match args.flow {
-        Flow::Challenge => by_challenge(&session, &agent, &scope, args)?,
-        Flow::ClientCredentials => by_client_credentials(&session, &agent, &scope, args, now)?,
+    let direct = match args.flow {
+        Flow::Challenge => by_challenge(&session, &agent, &scope, args),
+        Flow::ClientCredentials => by_client_credentials(&session, &agent, &scope, args, now),
     };
-
     let mut report_notes = Vec::new();
+    let answer = match direct {
+        Err(e) if e.code == "approval_required" => {
+            if args.ttl.is_some() {
+                report_notes.push(
+                    "note: --ttl does not apply to an approved request: the token has the server's default lifetime"
+                        .to_owned(),
+                );
+            }
+            by_device_authorization(&session, &agent, &scope, args)?
+        }
+        other => other?,
+    };
+    let now = clock::unix_time();
+
     if let Err(err) = refresh_jwks(&session.client, &ctx.home) {
         report_notes.push(format!("warning: could not refresh the cached JWKS: {err}"));
     }
@@ -160,6 +180,119 @@ pub fn client_credentials(
         token: answer.access_token,
         token_type: answer.token_type,
     })
+}
+
+/// A fresh client assertion by the agent for the server.
+fn assertion(session: &Session<AgentIdentity>, agent: &Did) -> Result<String> {
+    let jti = b64url_encode(&rand::random::<[u8; 16]>());
+    let claims = ClientAssertionClaims::new(
+        agent,
+        &session.issuer,
+        clock::unix_time(),
+        ASSERTION_LIFETIME,
+        jti,
+    );
+    sign_client_assertion(&session.key, &claims).map_err(|e| CliError::protocol(&e))
+}
+
+/// The device authorization grant (RFC 8628): asks, shows the approver where to go, polls until decided.
+fn by_device_authorization(
+    session: &Session<AgentIdentity>,
+    agent: &Did,
+    scope: &ScopeSet,
+    args: &IssueArgs,
+) -> Result<TokenResponse> {
+    let deadline = Instant::now() + Duration::from_secs(args.wait);
+    let scope_text = scope.to_scope_string();
+    let first = assertion(session, agent)?;
+    let mut params = vec![
+        ("client_assertion_type", ASSERTION_TYPE_JWT_BEARER),
+        ("client_assertion", first.as_str()),
+        ("scope", scope_text.as_str()),
+        ("resource", args.aud.as_str()),
+    ];
+    if let Some(message) = &args.binding_message {
+        params.push(("binding_message", message.as_str()));
+    }
+    let started: DeviceAuthorizationResponse = session
+        .client
+        .post_form(routes::OAUTH_DEVICE_AUTHORIZATION, encode_form(params))?;
+    show_approval(&started, args.wait);
+    let mut interval = started.interval.max(1);
+    loop {
+        let poll = assertion(session, agent)?;
+        let form = encode_form([
+            ("grant_type", GRANT_DEVICE_CODE),
+            ("client_assertion_type", ASSERTION_TYPE_JWT_BEARER),
+            ("client_assertion", &poll),
+            ("device_code", &started.device_code),
+        ]);
+        match session
+            .client
+            .post_form::<OAuthTokenResponse>(routes::OAUTH_TOKEN, form)
+        {
+            Ok(answer) => {
+                let now = clock::unix_time();
+                return Ok(TokenResponse {
+                    aud: args.aud.clone(),
+                    expires_at: now.as_secs().saturating_add(answer.expires_in),
+                    scope: answer.scope,
+                    token: answer.access_token,
+                    token_type: answer.token_type,
+                });
+            }
+            Err(e) if e.code == "authorization_pending" => {}
+            // RFC 8628 §3.5: every slow_down adds 5 seconds, for this and all later polls.
+            Err(e) if e.code == "slow_down" => interval += 5,
+            Err(e) => return Err(e),
+        }
+        let pause = Duration::from_secs(interval);
+        if Instant::now() + pause > deadline {
+            return Err(CliError::failure(
+                "approval_timeout",
+                format!(
+                    "no decision on {} within --wait {}s",
+                    started.user_code, args.wait
+                ),
+            )
+            .with_hint("ask the operator to run `auth4agent approvals list`, or raise --wait"));
+        }
+        std::thread::sleep(pause);
+    }
+}
+
+/// Tells the person at the terminal (stderr) how the operator approves: the user code, the URL and its QR
+/// code. Every server-provided string goes through `terminal_safe`.
+fn show_approval(started: &DeviceAuthorizationResponse, wait: u64) {
+    let code = terminal_safe(&started.user_code);
+    eprintln!("approval needed: the operator must approve this request");
+    eprintln!("  code: {code}");
+    eprintln!(
+        "  open: {}",
+        terminal_safe(&started.verification_uri_complete)
+    );
+    eprintln!("  or, with the operator key: auth4agent approvals approve {code}");
+    if let Some(qr) = qr_code(&started.verification_uri_complete) {
+        eprintln!("{qr}");
+    }
+    eprintln!(
+        "waiting up to {wait}s for the decision (the request expires in {}s)...",
+        started.expires_in
+    );
+}
+
+/// A QR code of `text` drawn with Unicode half blocks (two modules per character cell), light on dark so it
+/// reads on a dark terminal.
+fn qr_code(text: &str) -> Option<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
+    Some(
+        code.render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
 }
 
 /// Downloads the server's JWKS, checks it parses as a key set, and caches it in the home.

@@ -2,6 +2,7 @@
 
 pub mod agent_scopes;
 pub mod agents;
+pub mod approvals;
 pub mod generate;
 pub mod info;
 pub mod init;
@@ -60,6 +61,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Report> {
         Command::AgentScopes(cmd) => agent_scopes::run(ctx, cmd),
         Command::Agents(cmd) => agents::run(ctx, cmd),
         Command::Issue(args) => issue::run(ctx, &args),
+        Command::Approvals(cmd) => approvals::run(ctx, cmd),
         Command::Verify(args) => verify::run(ctx, &args),
         Command::Request(args) => request::run(ctx, &args),
         Command::Revoke(cmd) => revoke::run(ctx, cmd),

@@ -36,7 +36,8 @@ pub async fn get(req: AgentSigned) -> AppResult<Json<Agent>> {
     Ok(Json(agent_view(&req.agent)))
 }
 
-/// `PUT /v1/agents/{did}/scopes` (operator-signed): replaces `allowed_scopes`; a pending agent becomes active.
+/// `PUT /v1/agents/{did}/scopes` (operator-signed): replaces `allowed_scopes` (and `approval_scopes` when
+/// given); a pending agent becomes active.
 pub async fn set_scopes(
     State(state): State<AppState>,
     req: OperatorSigned,
@@ -44,8 +45,15 @@ pub async fn set_scopes(
     let body: SetScopes = req.request.json()?;
     let scopes = ScopeSet::from_list(&body.allowed_scopes)
         .map_err(|e| AppError::bad_request("invalid_scope", e.to_string()))?;
+    let approval = body
+        .approval_scopes
+        .as_deref()
+        .map(ScopeSet::from_list)
+        .transpose()
+        .map_err(|e| AppError::bad_request("invalid_scope", e.to_string()))?;
     let now = state.clock.now();
-    let updated = agents::set_scopes(&state, req.agent()?, &req.operator, scopes, now).await?;
+    let updated =
+        agents::set_scopes(&state, req.agent()?, &req.operator, scopes, approval, now).await?;
     Ok(Json(agent_view(&updated)))
 }
 

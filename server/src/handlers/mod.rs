@@ -2,6 +2,8 @@
 //! one service function and maps the result to a response. The JSON views they share live here.
 
 pub mod agents;
+pub mod approvals;
+pub mod console;
 pub mod health;
 pub mod oauth;
 pub mod operators;
@@ -38,6 +40,7 @@ pub fn agent_view(agent: &Agent) -> api::Agent {
         operator_id: agent.operator_id.clone(),
         status: agent.status,
         allowed_scopes: agent.allowed_scopes.to_vec(),
+        approval_scopes: agent.approval_scopes.to_vec(),
         created_at: agent.created_at,
         updated_at: agent.updated_at,
         revoked_at: agent.revoked_at,

@@ -1,6 +1,7 @@
-//! The OAuth surface: RFC 8414 authorization server metadata and the token endpoint
-//! (`client_credentials` with `private_key_jwt`), an adapter over
-//! [`crate::service::client_credentials`]. Errors on these routes are rendered in RFC 6749 §5.2
+//! The OAuth surface: RFC 8414 authorization server metadata, the token endpoint
+//! (`client_credentials` and the RFC 8628 `device_code` grant, both with `private_key_jwt`) and the
+//! device authorization endpoint, adapters over [`crate::service::client_credentials`] and
+//! [`crate::service::device`]. Errors on these routes are rendered in RFC 6749 §5.2
 //! form by the router's OAuth error layer.
 
 use axum::Json;
@@ -8,12 +9,19 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 
-use auth4agent_api::oauth::{AUTH_METHOD_PRIVATE_KEY_JWT, GRANT_CLIENT_CREDENTIALS};
-use auth4agent_api::{AuthorizationServerMetadata, ErrorCode, OAuthTokenResponse, routes};
+use auth4agent_api::oauth::{
+    AUTH_METHOD_PRIVATE_KEY_JWT, GRANT_CLIENT_CREDENTIALS, GRANT_DEVICE_CODE,
+};
+use auth4agent_api::{
+    AuthorizationServerMetadata, DeviceAuthorizationResponse, ErrorCode, OAuthTokenResponse,
+    TokenGrant, routes,
+};
 
-use crate::auth::{TokenFormBody, dpop_header};
+use crate::auth::{DeviceFormBody, TokenFormBody, dpop_header};
 use crate::errors::AppResult;
-use crate::service::{ServiceError, client_credentials};
+use crate::service::client_credentials::ClientCredentialsRequest;
+use crate::service::device::DevicePoll;
+use crate::service::{ServiceError, client_credentials, device};
 use crate::state::AppState;
 
 /// `GET /.well-known/oauth-authorization-server` (RFC 8414).
@@ -22,8 +30,9 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     let doc = AuthorizationServerMetadata {
         auth4agent_configuration: Some(u(routes::CONFIGURATION)),
         authorization_endpoint: u(routes::OAUTH_AUTHORIZE),
+        device_authorization_endpoint: Some(u(routes::OAUTH_DEVICE_AUTHORIZATION)),
         dpop_signing_alg_values_supported: vec!["EdDSA".into()],
-        grant_types_supported: vec![GRANT_CLIENT_CREDENTIALS.into()],
+        grant_types_supported: vec![GRANT_CLIENT_CREDENTIALS.into(), GRANT_DEVICE_CODE.into()],
         introspection_endpoint: u(routes::INTROSPECT),
         issuer: state.config.issuer.clone(),
         jwks_uri: u(routes::JWKS),
@@ -43,8 +52,8 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
     resp
 }
 
-/// `POST /oauth/token`: a client assertion for an access token, in one round trip (of type `DPoP` with a
-/// `DPoP` proof of the agent key).
+/// `POST /oauth/token`: a client assertion for an access token, in one round trip, or a poll of a device
+/// authorization (RFC 8628 §3.4); of type `DPoP` with a `DPoP` proof of the agent key.
 pub async fn token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -52,7 +61,27 @@ pub async fn token(
 ) -> AppResult<impl IntoResponse> {
     let now = state.clock.now();
     let dpop = dpop_header(&headers);
-    let issued = client_credentials::issue(&state, form, &dpop, now).await?;
+    let assertion = &form.client_assertion;
+    let client_id = form.client_id.as_deref();
+    let issued = match form.grant {
+        TokenGrant::ClientCredentials { resource, scope } => {
+            let request = ClientCredentialsRequest {
+                client_assertion: assertion,
+                client_id,
+                resource,
+                scope: scope.as_deref(),
+            };
+            client_credentials::issue(&state, request, &dpop, now).await?
+        }
+        TokenGrant::DeviceCode { device_code } => {
+            let poll = DevicePoll {
+                client_assertion: assertion,
+                client_id,
+                device_code: &device_code,
+            };
+            device::poll(&state, poll, &dpop, now).await?
+        }
+    };
     // RFC 6749 §5.1: responses carrying tokens are not cached.
     Ok((
         [
@@ -64,6 +93,31 @@ pub async fn token(
             expires_in: issued.expires_at.saturating_sub(now),
             scope: issued.scope,
             token_type: issued.token_type.into(),
+        }),
+    ))
+}
+
+/// `POST /oauth/device_authorization` (RFC 8628 §3.1, §3.2): starts a device authorization.
+pub async fn device_authorization(
+    State(state): State<AppState>,
+    DeviceFormBody(form): DeviceFormBody,
+) -> AppResult<impl IntoResponse> {
+    let now = state.clock.now();
+    let started = device::authorize(&state, form, now).await?;
+    let (verification_uri, verification_uri_complete) =
+        device::verification_uris(&state, &started.user_code);
+    Ok((
+        [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ],
+        Json(DeviceAuthorizationResponse {
+            device_code: started.device_code,
+            expires_in: started.expires_in,
+            interval: started.interval,
+            user_code: started.user_code.display(),
+            verification_uri,
+            verification_uri_complete,
         }),
     ))
 }

@@ -93,6 +93,7 @@ pub async fn register(
         thumbprint: key.thumbprint(),
         status: AgentStatus::Pending,
         allowed_scopes: ScopeSet::default(),
+        approval_scopes: ScopeSet::default(),
         created_at: now,
         updated_at: now,
         revoked_at: None,
@@ -124,15 +125,25 @@ pub async fn set_scopes(
     agent: Agent,
     operator: &Operator,
     scopes: ScopeSet,
+    approval_scopes: Option<ScopeSet>,
     now: UnixTime,
 ) -> ServiceResult<Agent> {
     require_verified(operator, now)?;
     let previous = agent.allowed_scopes.to_vec();
+    let previous_approval = agent.approval_scopes.to_vec();
     let was = agent.status;
-    let updated = transition(state, agent, AgentEvent::SetScopes, Some(scopes), now).await?;
+    let updated = transition(
+        state,
+        agent,
+        AgentEvent::SetScopes,
+        Some((scopes, approval_scopes)),
+        now,
+    )
+    .await?;
     let detail = format!(
-        "allowed_scopes={:?} previous={previous:?}",
-        updated.allowed_scopes.to_vec()
+        "allowed_scopes={:?} previous={previous:?} approval_scopes={:?} previous_approval={previous_approval:?}",
+        updated.allowed_scopes.to_vec(),
+        updated.approval_scopes.to_vec()
     );
     audit::record(
         state,
@@ -202,7 +213,7 @@ async fn transition(
     state: &AppState,
     mut agent: Agent,
     event: AgentEvent,
-    scopes: Option<ScopeSet>,
+    scopes: Option<(ScopeSet, Option<ScopeSet>)>,
     now: UnixTime,
 ) -> ServiceResult<Agent> {
     for _ in 0..CAS_ATTEMPTS {
@@ -216,8 +227,12 @@ async fn transition(
         let update = AgentUpdate {
             status: next,
             allowed_scopes: scopes
-                .clone()
-                .unwrap_or_else(|| agent.allowed_scopes.clone()),
+                .as_ref()
+                .map_or_else(|| agent.allowed_scopes.clone(), |(s, _)| s.clone()),
+            approval_scopes: scopes
+                .as_ref()
+                .and_then(|(_, a)| a.clone())
+                .unwrap_or_else(|| agent.approval_scopes.clone()),
             updated_at: now,
             revoked_at: if next == AgentStatus::Revoked {
                 Some(now)

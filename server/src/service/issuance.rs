@@ -155,6 +155,12 @@ pub enum Redemption<'a> {
         jti: &'a str,
         expires_at: UnixTime,
     },
+    /// An approved device authorization of `did` (RFC 8628), by the SHA-256 of its device code: its scopes
+    /// may include the agent's approval scopes.
+    DeviceCode {
+        hash: &'a str,
+        did: &'a Did,
+    },
 }
 
 /// The rules every token path shares: the agent is active, its operator verified now, the scopes
@@ -182,11 +188,15 @@ pub async fn grant(
     }
     require_verified(operator, now)?;
     let allowed = &agent.allowed_scopes;
+    let approvable = allowed.union(&agent.approval_scopes);
+    let approved = matches!(redemption, Redemption::DeviceCode { .. });
     let requested = match scope {
         Some(requested) => {
-            requested
-                .ensure_allowed(allowed)
-                .map_err(|e| ServiceError::refused(ErrorCode::ScopeNotAllowed, e.to_string()))?;
+            ensure_allowed(
+                &requested,
+                agent,
+                if approved { &approvable } else { allowed },
+            )?;
             requested
         }
         None if allowed.is_empty() => {
@@ -236,6 +246,7 @@ pub async fn grant(
             match redemption {
                 Redemption::Challenge(_) => "",
                 Redemption::ClientAssertion { .. } => " grant=client_credentials",
+                Redemption::DeviceCode { .. } => " grant=device_code",
             },
             if dpop_bound { " token_type=DPoP" } else { "" }
         ),
@@ -250,6 +261,27 @@ pub async fn grant(
         aud: audience,
         token_type: if dpop_bound { "DPoP" } else { "Bearer" },
     })
+}
+
+/// Refuses a scope outside `allowed`: `approval_required` if every refused scope is one of the agent's
+/// approval scopes (the device authorization grant can get it), else `scope_not_allowed`.
+fn ensure_allowed(requested: &ScopeSet, agent: &Agent, allowed: &ScopeSet) -> ServiceResult<()> {
+    let Some(scope) = requested.first_not_in(allowed) else {
+        return Ok(());
+    };
+    if requested.is_subset_of(&allowed.union(&agent.approval_scopes)) {
+        return Err(ServiceError::refused(
+            ErrorCode::ApprovalRequired,
+            format!(
+                "scope {scope:?} needs an operator's approval: request it with the device authorization grant \
+                 (POST /oauth/device_authorization, then poll /oauth/token)"
+            ),
+        ));
+    }
+    Err(ServiceError::refused(
+        ErrorCode::ScopeNotAllowed,
+        format!("scope {scope:?} is not allowed"),
+    ))
 }
 
 /// Consumes the credential and writes the audit row, in the token path's only write.
@@ -277,11 +309,18 @@ async fn redeem(
             .await
         {
             Ok(()) => Ok(()),
-            Err(StoreError::Replayed) => Err(ServiceError::refused(
-                ErrorCode::ClientAssertionReplayed,
-                "this client assertion (jti) was already used",
-            )),
+            Err(StoreError::Replayed) => Err(super::client_credentials::replayed()),
             Err(e) => Err(e.into()),
         },
+        Redemption::DeviceCode { hash, did } => {
+            match state.store.redeem_device_code(hash, did, now, event).await {
+                Ok(()) => Ok(()),
+                Err(StoreError::Expired) => Err(super::device::expired_token()),
+                Err(StoreError::AlreadyUsed | StoreError::NotFound | StoreError::Conflict(_)) => {
+                    Err(super::device::used_device_code())
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
     }
 }

@@ -8,12 +8,14 @@
 //! - [`issuance`]: challenge → proof → token, and [`issuance::grant`], the rules every token path shares;
 //! - [`client_credentials`]: the OAuth client credentials grant with `private_key_jwt` (one round trip);
 //! - [`dpop`]: DPoP proofs on token requests (RFC 9449 §5), which make the token's type `DPoP`;
+//! - [`device`]: the device authorization grant (RFC 8628), its approvals and remembered grants;
 //! - [`revocation`]: introspection and token revocation;
 //! - [`audit`]: the audit log.
 
 pub mod agents;
 pub mod audit;
 pub mod client_credentials;
+pub mod device;
 pub mod dpop;
 pub mod error;
 pub mod issuance;

@@ -103,6 +103,7 @@ mod tests {
             thumbprint: "t".into(),
             status,
             allowed_scopes: Default::default(),
+            approval_scopes: Default::default(),
             created_at: 0,
             updated_at: 0,
             revoked_at: None,

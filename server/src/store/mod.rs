@@ -106,6 +106,8 @@ pub struct Agent {
     pub status: AgentStatus,
     /// Scopes the operator allows; deny-by-default when empty. Stored as a sorted JSON array.
     pub allowed_scopes: ScopeSet,
+    /// Scopes issued only after an operator approves the request (device authorization grant).
+    pub approval_scopes: ScopeSet,
     pub created_at: UnixTime,
     pub updated_at: UnixTime,
     /// Set once when the agent becomes `Revoked`.
@@ -117,6 +119,7 @@ pub struct Agent {
 pub struct AgentUpdate {
     pub status: AgentStatus,
     pub allowed_scopes: ScopeSet,
+    pub approval_scopes: ScopeSet,
     pub updated_at: UnixTime,
     pub revoked_at: Option<UnixTime>,
 }
@@ -131,6 +134,102 @@ pub struct Challenge {
     pub nonce: String,
     pub expires_at: UnixTime,
     pub used_at: Option<UnixTime>,
+}
+
+/// Where a device authorization stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceStatus {
+    /// Waiting for the operator's decision.
+    Pending,
+    /// Approved (or approved at once); the next poll gets the token.
+    Approved,
+    Denied,
+    /// Its one token was issued.
+    Consumed,
+    /// Expired while pending (marked by the background pass or a poll).
+    Expired,
+}
+
+impl DeviceStatus {
+    const ALL: [DeviceStatus; 5] = [
+        DeviceStatus::Pending,
+        DeviceStatus::Approved,
+        DeviceStatus::Denied,
+        DeviceStatus::Consumed,
+        DeviceStatus::Expired,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            DeviceStatus::Pending => "pending",
+            DeviceStatus::Approved => "approved",
+            DeviceStatus::Denied => "denied",
+            DeviceStatus::Consumed => "consumed",
+            DeviceStatus::Expired => "expired",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DeviceStatus> {
+        Self::ALL.into_iter().find(|status| status.as_str() == s)
+    }
+}
+
+/// A device authorization request (RFC 8628) of an agent, as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeviceAuthorization {
+    /// base64url SHA-256 of the device code (the code itself is never stored).
+    pub device_code_hash: String,
+    /// Normalized (`UserCode::as_str`).
+    pub user_code: String,
+    pub did: Did,
+    pub operator_id: String,
+    /// The scopes asked for.
+    pub scopes: ScopeSet,
+    /// The token's audience.
+    pub resource: String,
+    pub binding_message: Option<String>,
+    pub status: DeviceStatus,
+    /// What the approver granted (a subset of `scopes`); empty until approved.
+    pub granted_scopes: ScopeSet,
+    /// How it was approved or denied (`cli_key`, `policy`, `remembered_grant`); `None` while pending.
+    pub decided_by: Option<String>,
+    /// Seconds the agent must wait between polls; grows by 5 with each `slow_down`.
+    pub interval: u64,
+    pub last_poll_at: Option<UnixTime>,
+    /// The time of the last poll that came too early.
+    pub slow_down_at: Option<UnixTime>,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub decided_at: Option<UnixTime>,
+}
+
+/// An approval remembered for a while: the agent gets `scopes` for `resource` without a new approval.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RememberedGrant {
+    /// `gr_` + 26 base32 chars.
+    pub id: String,
+    pub did: Did,
+    pub operator_id: String,
+    pub resource: String,
+    pub scopes: ScopeSet,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+    pub revoked_at: Option<UnixTime>,
+}
+
+/// The operator's decision on a pending device authorization ([`Store::decide_device_authorization`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceDecision {
+    Approve {
+        scopes: ScopeSet,
+        /// `cli_key` (an operator-signed request), later `browser_session` or `passkey`.
+        method: String,
+        /// Stored with the approval, in its transaction.
+        remember: Option<RememberedGrant>,
+    },
+    Deny {
+        method: String,
+    },
 }
 
 /// A server signing key as stored. The PEM is secret: `Debug` redacts it and it is zeroized on drop.
@@ -301,6 +400,92 @@ pub trait Store: Send + Sync + fmt::Debug {
         event: AuditEvent,
     ) -> StoreFuture<'_, ()>;
 
+    // ----- device authorizations (RFC 8628) -----
+
+    /// Stores a new device authorization and appends `event`, in one transaction. Conflict if the
+    /// device code hash or the user code exists (the caller draws new codes).
+    fn insert_device_authorization(
+        &self,
+        authorization: DeviceAuthorization,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, ()>;
+    /// The authorization with this user code (normalized), in any status.
+    fn get_device_authorization(
+        &self,
+        user_code: &str,
+    ) -> StoreFuture<'_, Option<DeviceAuthorization>>;
+    /// Records a poll by `did` at `now` with ONE conditional update and returns the row as written: a
+    /// poll of a pending authorization less than `interval` seconds after the previous one grows
+    /// `interval` by 5 and sets `slow_down_at = now`. `None` if no authorization of `did` has this hash.
+    fn poll_device_authorization(
+        &self,
+        device_code_hash: &str,
+        did: &Did,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Option<DeviceAuthorization>>;
+    /// Consumes an approved authorization of `did` (`status` `approved` → `consumed`, not expired) with
+    /// ONE conditional update and appends `event`, in one transaction: the device grant's token write.
+    /// Under any concurrency exactly one caller gets `Ok`; the others get NotFound (no such row of
+    /// `did`), AlreadyUsed (consumed), Expired, or Conflict (pending or denied).
+    fn redeem_device_code(
+        &self,
+        device_code_hash: &str,
+        did: &Did,
+        now: UnixTime,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, ()>;
+    /// Pending, unexpired authorizations of the operator's agents, oldest first.
+    fn list_pending_device_authorizations(
+        &self,
+        operator_id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Vec<DeviceAuthorization>>;
+    /// Decides a pending, unexpired authorization of the operator's agents with ONE conditional update
+    /// (plus the remembered grant, if any, and `event`, in one transaction) and returns it as written.
+    /// On a miss: NotFound (no such code of this operator), AlreadyUsed (decided), Expired.
+    fn decide_device_authorization(
+        &self,
+        operator_id: &str,
+        user_code: &str,
+        decision: DeviceDecision,
+        now: UnixTime,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, DeviceAuthorization>;
+    /// Marks every pending authorization with `expires_at <= now` expired and returns them (each to
+    /// exactly one caller, for its audit row).
+    fn expire_device_authorizations(
+        &self,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Vec<DeviceAuthorization>>;
+    /// Remembered grants of `did` for `resource` in force at `now` (unrevoked, unexpired).
+    fn active_remembered_grants(
+        &self,
+        did: &Did,
+        resource: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Vec<RememberedGrant>>;
+    /// The operator's remembered grants in force at `now`, newest first.
+    fn list_remembered_grants(
+        &self,
+        operator_id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Vec<RememberedGrant>>;
+    /// Revokes one of the operator's grants in force (ONE conditional update) and returns it as
+    /// written. NotFound if it is not the operator's, or already revoked or expired.
+    fn revoke_remembered_grant(
+        &self,
+        operator_id: &str,
+        id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, RememberedGrant>;
+    /// Deletes device authorizations with `expires_at <= device_before` and remembered grants with
+    /// `expires_at <= grants_before`; returns how many rows.
+    fn purge_device_state(
+        &self,
+        device_before: UnixTime,
+        grants_before: UnixTime,
+    ) -> StoreFuture<'_, u64>;
+
     // ----- token revocation -----
 
     /// Idempotent: `Ok(true)` if newly revoked, `Ok(false)` if the jti was already revoked.
@@ -348,5 +533,37 @@ pub(crate) fn classify_agent_miss(current: Option<Agent>) -> StoreError {
     match current {
         None => StoreError::NotFound,
         Some(agent) => StoreError::StatusChanged(agent.status),
+    }
+}
+
+/// Why [`Store::redeem_device_code`] wrote nothing, judged from the row as it is now.
+pub(crate) fn classify_device_miss(
+    current: Option<DeviceAuthorization>,
+    did: &Did,
+    now: UnixTime,
+) -> StoreError {
+    match current {
+        Some(a) if &a.did == did => match a.status {
+            DeviceStatus::Consumed => StoreError::AlreadyUsed,
+            _ if a.expires_at <= now => StoreError::Expired,
+            status => StoreError::Conflict(format!("device authorization is {}", status.as_str())),
+        },
+        _ => StoreError::NotFound,
+    }
+}
+
+/// Why [`Store::decide_device_authorization`] wrote nothing, judged from the row as it is now.
+pub(crate) fn classify_decision_miss(
+    current: Option<DeviceAuthorization>,
+    operator_id: &str,
+    now: UnixTime,
+) -> StoreError {
+    match current {
+        Some(a) if a.operator_id == operator_id => match a.status {
+            DeviceStatus::Pending if a.expires_at <= now => StoreError::Expired,
+            DeviceStatus::Expired => StoreError::Expired,
+            _ => StoreError::AlreadyUsed,
+        },
+        _ => StoreError::NotFound,
     }
 }

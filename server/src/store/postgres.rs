@@ -27,16 +27,20 @@ use super::postgres_tls::{self, TlsMode, TlsSettings};
 
 use auth4agent_protocol::{Did, Domain};
 
-use super::rows::{self, Columns, scopes_column};
+use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
-    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, Operator, PurgeStats, RevokedToken,
-    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
+    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, DeviceAuthorization, DeviceDecision,
+    DeviceStatus, Operator, PurgeStats, RememberedGrant, RevokedToken, SigningKeyRecord, Store,
+    StoreError, StoreFuture, UnixTime, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
 /// meaning as the SQLite list.
-pub(crate) const MIGRATIONS: &[&str] = &[include_str!("migrations/postgres/0001_initial.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/postgres/0001_initial.sql"),
+    include_str!("migrations/postgres/0002_device_authorization.sql"),
+];
 
 /// Advisory lock serializing migrations across replicas (held for the migration transaction).
 const MIGRATION_LOCK: i64 = 0x6134_6167_6d69_6772;
@@ -604,6 +608,7 @@ impl Store for PostgresStore {
     fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let scopes = scopes_column(&agent.allowed_scopes);
+            let approval = scopes_column(&agent.approval_scopes);
             let conn = self.conn().await?;
             exec(
                 &*conn,
@@ -618,6 +623,7 @@ impl Store for PostgresStore {
                     &ts(agent.created_at),
                     &ts(agent.updated_at),
                     &opt_ts(agent.revoked_at),
+                    &approval,
                 ],
             )
             .await
@@ -713,6 +719,7 @@ impl Store for PostgresStore {
         let did = did.clone();
         Box::pin(async move {
             let scopes = scopes_column(&update.allowed_scopes);
+            let approval = scopes_column(&update.approval_scopes);
             let conn = self.conn().await?;
             let updated = opt(
                 &*conn,
@@ -720,6 +727,7 @@ impl Store for PostgresStore {
                 &[
                     &update.status.as_str(),
                     &scopes,
+                    &approval,
                     &ts(update.updated_at),
                     &opt_ts(update.revoked_at),
                     &did.as_str(),
@@ -823,6 +831,304 @@ impl Store for PostgresStore {
             }
             insert_audit(&tx, &event).await?;
             tx.commit().await.map_err(map_err)
+        })
+    }
+
+    fn insert_device_authorization(
+        &self,
+        a: DeviceAuthorization,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let scopes = scopes_column(&a.scopes);
+            let granted = scopes_column(&a.granted_scopes);
+            let interval = ts(a.interval);
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            exec(
+                &tx,
+                sql::INSERT_DEVICE_AUTHORIZATION,
+                &[
+                    &a.device_code_hash,
+                    &a.user_code,
+                    &a.did.as_str(),
+                    &a.operator_id,
+                    &scopes,
+                    &a.resource,
+                    &opt_text_column(&a.binding_message),
+                    &a.status.as_str(),
+                    &granted,
+                    &opt_text_column(&a.decided_by),
+                    &interval,
+                    &opt_ts(a.last_poll_at),
+                    &opt_ts(a.slow_down_at),
+                    &ts(a.created_at),
+                    &ts(a.expires_at),
+                    &opt_ts(a.decided_at),
+                ],
+            )
+            .await?;
+            insert_audit(&tx, &event).await?;
+            tx.commit().await.map_err(map_err)
+        })
+    }
+
+    fn get_device_authorization(
+        &self,
+        user_code: &str,
+    ) -> StoreFuture<'_, Option<DeviceAuthorization>> {
+        let user_code = user_code.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            opt(
+                &*conn,
+                sql::DEVICE_AUTHORIZATION_BY_USER_CODE,
+                &[&user_code],
+            )
+            .await?
+            .as_ref()
+            .map(rows::device_authorization)
+            .transpose()
+        })
+    }
+
+    fn poll_device_authorization(
+        &self,
+        device_code_hash: &str,
+        did: &Did,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Option<DeviceAuthorization>> {
+        let hash = device_code_hash.to_owned();
+        let did = did.clone();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            opt(
+                &*conn,
+                sql::POLL_DEVICE_AUTHORIZATION,
+                &[&ts(now), &hash, &did.as_str()],
+            )
+            .await?
+            .as_ref()
+            .map(rows::device_authorization)
+            .transpose()
+        })
+    }
+
+    fn redeem_device_code(
+        &self,
+        device_code_hash: &str,
+        did: &Did,
+        now: UnixTime,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, ()> {
+        let hash = device_code_hash.to_owned();
+        let did = did.clone();
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            // Concurrent updates of the row queue on its lock; each re-checks `status = 'approved'`
+            // on the committed version, so exactly one changes it, across replicas.
+            let changed = exec(
+                &tx,
+                sql::REDEEM_DEVICE_CODE,
+                &[&ts(now), &hash, &did.as_str()],
+            )
+            .await?;
+            if changed != 1 {
+                let row = opt(&tx, sql::DEVICE_AUTHORIZATION_BY_HASH, &[&hash])
+                    .await?
+                    .as_ref()
+                    .map(rows::device_authorization)
+                    .transpose()?;
+                return Err(super::classify_device_miss(row, &did, now));
+            }
+            insert_audit(&tx, &event).await?;
+            tx.commit().await.map_err(map_err)
+        })
+    }
+
+    fn list_pending_device_authorizations(
+        &self,
+        operator_id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Vec<DeviceAuthorization>> {
+        let operator_id = operator_id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(
+                &*conn,
+                sql::LIST_PENDING_DEVICE_AUTHORIZATIONS,
+                &[&operator_id, &ts(now)],
+            )
+            .await?
+            .iter()
+            .map(rows::device_authorization)
+            .collect()
+        })
+    }
+
+    fn decide_device_authorization(
+        &self,
+        operator_id: &str,
+        user_code: &str,
+        decision: DeviceDecision,
+        now: UnixTime,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, DeviceAuthorization> {
+        let operator_id = operator_id.to_owned();
+        let user_code = user_code.to_owned();
+        Box::pin(async move {
+            let (status, granted, method, remember) = match decision {
+                DeviceDecision::Approve {
+                    scopes,
+                    method,
+                    remember,
+                } => (DeviceStatus::Approved, scopes, method, remember),
+                DeviceDecision::Deny { method } => {
+                    (DeviceStatus::Denied, Default::default(), method, None)
+                }
+            };
+            let granted = scopes_column(&granted);
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            let decided = opt(
+                &tx,
+                sql::DECIDE_DEVICE_AUTHORIZATION,
+                &[
+                    &status.as_str(),
+                    &granted,
+                    &method,
+                    &ts(now),
+                    &user_code,
+                    &operator_id,
+                ],
+            )
+            .await?;
+            let Some(decided) = decided else {
+                let row = opt(&tx, sql::DEVICE_AUTHORIZATION_BY_USER_CODE, &[&user_code])
+                    .await?
+                    .as_ref()
+                    .map(rows::device_authorization)
+                    .transpose()?;
+                return Err(super::classify_decision_miss(row, &operator_id, now));
+            };
+            let decided = rows::device_authorization(&decided)?;
+            if let Some(g) = remember {
+                let scopes = scopes_column(&g.scopes);
+                exec(
+                    &tx,
+                    sql::INSERT_REMEMBERED_GRANT,
+                    &[
+                        &g.id,
+                        &g.did.as_str(),
+                        &g.operator_id,
+                        &g.resource,
+                        &scopes,
+                        &ts(g.created_at),
+                        &ts(g.expires_at),
+                        &opt_ts(g.revoked_at),
+                    ],
+                )
+                .await?;
+            }
+            insert_audit(&tx, &event).await?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(decided)
+        })
+    }
+
+    fn expire_device_authorizations(
+        &self,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Vec<DeviceAuthorization>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(&*conn, sql::EXPIRE_DEVICE_AUTHORIZATIONS, &[&ts(now)])
+                .await?
+                .iter()
+                .map(rows::device_authorization)
+                .collect()
+        })
+    }
+
+    fn active_remembered_grants(
+        &self,
+        did: &Did,
+        resource: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Vec<RememberedGrant>> {
+        let did = did.clone();
+        let resource = resource.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(
+                &*conn,
+                sql::ACTIVE_REMEMBERED_GRANTS,
+                &[&did.as_str(), &resource, &ts(now)],
+            )
+            .await?
+            .iter()
+            .map(rows::remembered_grant)
+            .collect()
+        })
+    }
+
+    fn list_remembered_grants(
+        &self,
+        operator_id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Vec<RememberedGrant>> {
+        let operator_id = operator_id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(
+                &*conn,
+                sql::LIST_REMEMBERED_GRANTS,
+                &[&operator_id, &ts(now)],
+            )
+            .await?
+            .iter()
+            .map(rows::remembered_grant)
+            .collect()
+        })
+    }
+
+    fn revoke_remembered_grant(
+        &self,
+        operator_id: &str,
+        id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, RememberedGrant> {
+        let operator_id = operator_id.to_owned();
+        let id = id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let row = opt(
+                &*conn,
+                sql::REVOKE_REMEMBERED_GRANT,
+                &[&ts(now), &id, &operator_id],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            rows::remembered_grant(&row)
+        })
+    }
+
+    fn purge_device_state(
+        &self,
+        device_before: UnixTime,
+        grants_before: UnixTime,
+    ) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let devices = exec(
+                &*conn,
+                sql::PURGE_DEVICE_AUTHORIZATIONS,
+                &[&ts(device_before)],
+            )
+            .await?;
+            let grants = exec(&*conn, sql::PURGE_REMEMBERED_GRANTS, &[&ts(grants_before)]).await?;
+            Ok(devices + grants)
         })
     }
 

@@ -10,8 +10,9 @@ use std::fmt::Display;
 use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
 
 use super::{
-    Agent, AgentStatus, AuditEvent, Challenge, Operator, OperatorStatus, RevokedToken,
-    SigningKeyRecord, StoreError, UnixTime, keycache,
+    Agent, AgentStatus, AuditEvent, Challenge, DeviceAuthorization, DeviceStatus, Operator,
+    OperatorStatus, RememberedGrant, RevokedToken, SigningKeyRecord, StoreError, UnixTime,
+    keycache,
 };
 
 /// The columns of one result row, as plain values; implemented by each backend's row type.
@@ -106,6 +107,7 @@ pub(super) fn agent(row: &impl Columns) -> Result<Agent, StoreError> {
             status: AgentStatus::parse(&status)
                 .ok_or_else(|| corrupt("status", format!("{status:?}")))?,
             allowed_scopes: scopes(row, "allowed_scopes")?,
+            approval_scopes: scopes(row, "approval_scopes")?,
             created_at: time(row, "created_at")?,
             updated_at: time(row, "updated_at")?,
             revoked_at: opt_time(row, "revoked_at")?,
@@ -121,6 +123,59 @@ pub(super) fn challenge(row: &impl Columns) -> Result<Challenge, StoreError> {
             nonce: row.text("nonce")?,
             expires_at: time(row, "expires_at")?,
             used_at: opt_time(row, "used_at")?,
+        })
+    })
+}
+
+/// A text column where '' stands for "none".
+fn opt_text(row: &impl Columns, column: &str) -> Result<Option<String>, StoreError> {
+    let text = row.text(column)?;
+    Ok((!text.is_empty()).then_some(text))
+}
+
+/// The stored form of an optional text: '' for `None`.
+pub(super) fn opt_text_column(value: &Option<String>) -> &str {
+    value.as_deref().unwrap_or("")
+}
+
+pub(super) fn device_authorization(row: &impl Columns) -> Result<DeviceAuthorization, StoreError> {
+    decode("device authorization", || {
+        let status = row.text("status")?;
+        let interval = row.int("interval_secs")?;
+        Ok(DeviceAuthorization {
+            device_code_hash: row.text("device_code_hash")?,
+            user_code: row.text("user_code")?,
+            did: did(row, "did")?,
+            operator_id: row.text("operator_id")?,
+            scopes: scopes(row, "scopes")?,
+            resource: row.text("resource")?,
+            binding_message: opt_text(row, "binding_message")?,
+            status: DeviceStatus::parse(&status)
+                .ok_or_else(|| corrupt("status", format!("{status:?}")))?,
+            granted_scopes: scopes(row, "granted_scopes")?,
+            decided_by: opt_text(row, "decided_by")?,
+            interval: u64::try_from(interval)
+                .map_err(|_| corrupt("interval_secs", format!("negative {interval}")))?,
+            last_poll_at: opt_time(row, "last_poll_at")?,
+            slow_down_at: opt_time(row, "slow_down_at")?,
+            created_at: time(row, "created_at")?,
+            expires_at: time(row, "expires_at")?,
+            decided_at: opt_time(row, "decided_at")?,
+        })
+    })
+}
+
+pub(super) fn remembered_grant(row: &impl Columns) -> Result<RememberedGrant, StoreError> {
+    decode("remembered grant", || {
+        Ok(RememberedGrant {
+            id: row.text("id")?,
+            did: did(row, "did")?,
+            operator_id: row.text("operator_id")?,
+            resource: row.text("resource")?,
+            scopes: scopes(row, "scopes")?,
+            created_at: time(row, "created_at")?,
+            expires_at: time(row, "expires_at")?,
+            revoked_at: opt_time(row, "revoked_at")?,
         })
     })
 }
@@ -219,6 +274,7 @@ mod tests {
             ("thumbprint", text(&key.thumbprint())),
             ("status", text("active")),
             ("allowed_scopes", text(r#"["a:read","b:write"]"#)),
+            ("approval_scopes", text(r#"["pay"]"#)),
             ("created_at", Value::Int(Some(10))),
             ("updated_at", Value::Int(Some(11))),
             ("revoked_at", Value::Int(None)),

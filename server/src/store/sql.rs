@@ -19,7 +19,23 @@ pub(super) use operator_columns;
 macro_rules! agent_columns {
     () => {
         "did, operator_id, public_key, thumbprint, status, allowed_scopes, created_at, \
-         updated_at, revoked_at"
+         updated_at, revoked_at, approval_scopes"
+    };
+}
+
+/// The columns of a device authorization row, in the order the statements write them.
+macro_rules! device_columns {
+    () => {
+        "device_code_hash, user_code, did, operator_id, scopes, resource, binding_message, status, \
+         granted_scopes, decided_by, interval_secs, last_poll_at, slow_down_at, created_at, \
+         expires_at, decided_at"
+    };
+}
+
+/// The columns of a remembered grant row, in the order the statements write them.
+macro_rules! grant_columns {
+    () => {
+        "id, did, operator_id, resource, scopes, created_at, expires_at, revoked_at"
     };
 }
 
@@ -62,7 +78,7 @@ pub(super) const SET_OPERATOR_UNVERIFIED: &str = concat!(
 pub(super) const INSERT_AGENT: &str = concat!(
     "INSERT INTO agents (",
     agent_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
 );
 
 pub(super) const GET_AGENT: &str =
@@ -94,11 +110,11 @@ pub(super) const PURGE_PENDING_CHALLENGES: &str = "DELETE FROM challenges WHERE 
 pub(super) const PURGE_PENDING_AGENTS: &str =
     "DELETE FROM agents WHERE status = 'pending' AND created_at < $1";
 
-/// The compare-and-set: `$1` = new status, `$2` = scopes, `$3` = updated at, `$4` = revoked at,
-/// `$5` = DID, `$6` = the status expected.
+/// The compare-and-set: `$1` = new status, `$2` = scopes, `$3` = approval scopes, `$4` = updated at,
+/// `$5` = revoked at, `$6` = DID, `$7` = the status expected.
 pub(super) const UPDATE_AGENT: &str = concat!(
-    "UPDATE agents SET status = $1, allowed_scopes = $2, updated_at = $3, revoked_at = $4 \
-     WHERE did = $5 AND status = $6 RETURNING ",
+    "UPDATE agents SET status = $1, allowed_scopes = $2, approval_scopes = $3, updated_at = $4, \
+     revoked_at = $5 WHERE did = $6 AND status = $7 RETURNING ",
     agent_columns!()
 );
 
@@ -122,6 +138,102 @@ pub(super) const CHALLENGE_USED_AT: &str = "SELECT used_at FROM challenges WHERE
 /// Changes no row when the (signer, jti) pair is already recorded.
 pub(super) const INSERT_REQUEST_JTI: &str = "INSERT INTO request_jtis (signer, jti, expires_at) \
      VALUES ($1, $2, $3) ON CONFLICT (signer, jti) DO NOTHING";
+
+// ----- device authorizations
+
+pub(super) const INSERT_DEVICE_AUTHORIZATION: &str = concat!(
+    "INSERT INTO device_authorizations (",
+    device_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+);
+
+pub(super) const DEVICE_AUTHORIZATION_BY_USER_CODE: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM device_authorizations WHERE user_code = $1"
+);
+
+pub(super) const DEVICE_AUTHORIZATION_BY_HASH: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM device_authorizations WHERE device_code_hash = $1"
+);
+
+/// One poll, as one conditional update (every SET reads the row as it was): `$1` = now, `$2` = the
+/// device code hash, `$3` = the polling agent. A pending authorization polled before `last_poll_at +
+/// interval_secs` gets `slow_down_at = now` and 5 more seconds of interval.
+pub(super) const POLL_DEVICE_AUTHORIZATION: &str = concat!(
+    "UPDATE device_authorizations SET \
+     slow_down_at = CASE WHEN status = 'pending' AND last_poll_at IS NOT NULL \
+     AND $1 < last_poll_at + interval_secs THEN $1 ELSE slow_down_at END, \
+     interval_secs = CASE WHEN status = 'pending' AND last_poll_at IS NOT NULL \
+     AND $1 < last_poll_at + interval_secs THEN interval_secs + 5 ELSE interval_secs END, \
+     last_poll_at = $1 WHERE device_code_hash = $2 AND did = $3 RETURNING ",
+    device_columns!()
+);
+
+/// Single use, as one conditional update: `$1` = now, `$2` = hash, `$3` = DID. Changes one row or none.
+pub(super) const REDEEM_DEVICE_CODE: &str = "UPDATE device_authorizations SET status = 'consumed', \
+     last_poll_at = $1 WHERE device_code_hash = $2 AND did = $3 AND status = 'approved' AND expires_at > $1";
+
+/// `$1` = operator, `$2` = now.
+pub(super) const LIST_PENDING_DEVICE_AUTHORIZATIONS: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM device_authorizations WHERE operator_id = $1 AND status = 'pending' \
+     AND expires_at > $2 ORDER BY created_at, user_code"
+);
+
+/// `$1` = new status, `$2` = granted scopes, `$3` = method, `$4` = now, `$5` = user code, `$6` = operator.
+pub(super) const DECIDE_DEVICE_AUTHORIZATION: &str = concat!(
+    "UPDATE device_authorizations SET status = $1, granted_scopes = $2, decided_by = $3, \
+     decided_at = $4 WHERE user_code = $5 AND operator_id = $6 AND status = 'pending' \
+     AND expires_at > $4 RETURNING ",
+    device_columns!()
+);
+
+pub(super) const EXPIRE_DEVICE_AUTHORIZATIONS: &str = concat!(
+    "UPDATE device_authorizations SET status = 'expired' WHERE status = 'pending' \
+     AND expires_at <= $1 RETURNING ",
+    device_columns!()
+);
+
+pub(super) const PURGE_DEVICE_AUTHORIZATIONS: &str =
+    "DELETE FROM device_authorizations WHERE expires_at <= $1";
+
+// ----- remembered grants
+
+pub(super) const INSERT_REMEMBERED_GRANT: &str = concat!(
+    "INSERT INTO remembered_grants (",
+    grant_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+);
+
+/// `$1` = DID, `$2` = resource, `$3` = now.
+pub(super) const ACTIVE_REMEMBERED_GRANTS: &str = concat!(
+    "SELECT ",
+    grant_columns!(),
+    " FROM remembered_grants WHERE did = $1 AND resource = $2 AND revoked_at IS NULL \
+     AND expires_at > $3 ORDER BY created_at, id"
+);
+
+/// `$1` = operator, `$2` = now.
+pub(super) const LIST_REMEMBERED_GRANTS: &str = concat!(
+    "SELECT ",
+    grant_columns!(),
+    " FROM remembered_grants WHERE operator_id = $1 AND revoked_at IS NULL \
+     AND expires_at > $2 ORDER BY created_at DESC, id"
+);
+
+/// `$1` = now, `$2` = id, `$3` = operator.
+pub(super) const REVOKE_REMEMBERED_GRANT: &str = concat!(
+    "UPDATE remembered_grants SET revoked_at = $1 WHERE id = $2 AND operator_id = $3 \
+     AND revoked_at IS NULL AND expires_at > $1 RETURNING ",
+    grant_columns!()
+);
+
+pub(super) const PURGE_REMEMBERED_GRANTS: &str =
+    "DELETE FROM remembered_grants WHERE expires_at <= $1";
 
 // ----- token revocation
 
@@ -185,6 +297,26 @@ pub const SHARED: &[(&str, &str)] = &[
     ("CONSUME_CHALLENGE", CONSUME_CHALLENGE),
     ("CHALLENGE_USED_AT", CHALLENGE_USED_AT),
     ("INSERT_REQUEST_JTI", INSERT_REQUEST_JTI),
+    ("INSERT_DEVICE_AUTHORIZATION", INSERT_DEVICE_AUTHORIZATION),
+    (
+        "DEVICE_AUTHORIZATION_BY_USER_CODE",
+        DEVICE_AUTHORIZATION_BY_USER_CODE,
+    ),
+    ("DEVICE_AUTHORIZATION_BY_HASH", DEVICE_AUTHORIZATION_BY_HASH),
+    ("POLL_DEVICE_AUTHORIZATION", POLL_DEVICE_AUTHORIZATION),
+    ("REDEEM_DEVICE_CODE", REDEEM_DEVICE_CODE),
+    (
+        "LIST_PENDING_DEVICE_AUTHORIZATIONS",
+        LIST_PENDING_DEVICE_AUTHORIZATIONS,
+    ),
+    ("DECIDE_DEVICE_AUTHORIZATION", DECIDE_DEVICE_AUTHORIZATION),
+    ("EXPIRE_DEVICE_AUTHORIZATIONS", EXPIRE_DEVICE_AUTHORIZATIONS),
+    ("PURGE_DEVICE_AUTHORIZATIONS", PURGE_DEVICE_AUTHORIZATIONS),
+    ("INSERT_REMEMBERED_GRANT", INSERT_REMEMBERED_GRANT),
+    ("ACTIVE_REMEMBERED_GRANTS", ACTIVE_REMEMBERED_GRANTS),
+    ("LIST_REMEMBERED_GRANTS", LIST_REMEMBERED_GRANTS),
+    ("REVOKE_REMEMBERED_GRANT", REVOKE_REMEMBERED_GRANT),
+    ("PURGE_REMEMBERED_GRANTS", PURGE_REMEMBERED_GRANTS),
     ("REVOKE_TOKEN", REVOKE_TOKEN),
     ("IS_TOKEN_REVOKED", IS_TOKEN_REVOKED),
     ("LIST_REVOKED_TOKENS", LIST_REVOKED_TOKENS),

@@ -19,15 +19,19 @@ use auth4agent_protocol::{Did, Domain};
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row, TransactionBehavior, params};
 
 use super::identities::IdentityCache;
-use super::rows::{self, Columns, scopes_column};
+use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
-    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, Operator, PurgeStats, RevokedToken,
-    SigningKeyRecord, Store, StoreError, StoreFuture, UnixTime, classify_agent_miss,
+    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, DeviceAuthorization, DeviceDecision,
+    DeviceStatus, Operator, PurgeStats, RememberedGrant, RevokedToken, SigningKeyRecord, Store,
+    StoreError, StoreFuture, UnixTime, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
-pub(crate) const MIGRATIONS: &[&str] = &[include_str!("migrations/0001_initial.sql")];
+pub(crate) const MIGRATIONS: &[&str] = &[
+    include_str!("migrations/0001_initial.sql"),
+    include_str!("migrations/0002_device_authorization.sql"),
+];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_IDLE_READERS: usize = 8;
@@ -644,6 +648,7 @@ impl Store for SqliteStore {
                     agent.created_at,
                     agent.updated_at,
                     agent.revoked_at,
+                    scopes_column(&agent.approval_scopes),
                 ],
             )
             .map(drop)
@@ -718,6 +723,7 @@ impl Store for SqliteStore {
                 params![
                     update.status.as_str(),
                     scopes_column(&update.allowed_scopes),
+                    scopes_column(&update.approval_scopes),
                     update.updated_at,
                     update.revoked_at,
                     did.as_str(),
@@ -794,6 +800,249 @@ impl Store for SqliteStore {
                 return Err(StoreError::Replayed);
             }
             insert_audit(conn, &event)
+        })
+    }
+
+    fn insert_device_authorization(
+        &self,
+        a: DeviceAuthorization,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            exec(
+                conn,
+                sql::INSERT_DEVICE_AUTHORIZATION,
+                params![
+                    a.device_code_hash,
+                    a.user_code,
+                    a.did.as_str(),
+                    a.operator_id,
+                    scopes_column(&a.scopes),
+                    a.resource,
+                    opt_text_column(&a.binding_message),
+                    a.status.as_str(),
+                    scopes_column(&a.granted_scopes),
+                    opt_text_column(&a.decided_by),
+                    a.interval,
+                    a.last_poll_at,
+                    a.slow_down_at,
+                    a.created_at,
+                    a.expires_at,
+                    a.decided_at,
+                ],
+            )?;
+            insert_audit(conn, &event)
+        })
+    }
+
+    fn get_device_authorization(
+        &self,
+        user_code: &str,
+    ) -> StoreFuture<'_, Option<DeviceAuthorization>> {
+        self.lookup(|conn| {
+            query_opt(
+                conn,
+                sql::DEVICE_AUTHORIZATION_BY_USER_CODE,
+                [user_code],
+                |r| rows::device_authorization(r),
+            )
+        })
+    }
+
+    fn poll_device_authorization(
+        &self,
+        device_code_hash: &str,
+        did: &Did,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Option<DeviceAuthorization>> {
+        let hash = device_code_hash.to_owned();
+        let did = did.clone();
+        self.write(move |conn| {
+            query_opt(
+                conn,
+                sql::POLL_DEVICE_AUTHORIZATION,
+                params![now, hash, did.as_str()],
+                |r| rows::device_authorization(r),
+            )
+        })
+    }
+
+    fn redeem_device_code(
+        &self,
+        device_code_hash: &str,
+        did: &Did,
+        now: UnixTime,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, ()> {
+        let hash = device_code_hash.to_owned();
+        let did = did.clone();
+        self.write(move |conn| {
+            if exec(
+                conn,
+                sql::REDEEM_DEVICE_CODE,
+                params![now, hash, did.as_str()],
+            )? != 1
+            {
+                let row = query_opt(conn, sql::DEVICE_AUTHORIZATION_BY_HASH, [&hash], |r| {
+                    rows::device_authorization(r)
+                })?;
+                return Err(super::classify_device_miss(row, &did, now));
+            }
+            insert_audit(conn, &event)
+        })
+    }
+
+    fn list_pending_device_authorizations(
+        &self,
+        operator_id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Vec<DeviceAuthorization>> {
+        let operator_id = operator_id.to_owned();
+        self.read(move |conn| {
+            query_all(
+                conn,
+                sql::LIST_PENDING_DEVICE_AUTHORIZATIONS,
+                params![operator_id, now],
+                |r| rows::device_authorization(r),
+            )
+        })
+    }
+
+    fn decide_device_authorization(
+        &self,
+        operator_id: &str,
+        user_code: &str,
+        decision: DeviceDecision,
+        now: UnixTime,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, DeviceAuthorization> {
+        let operator_id = operator_id.to_owned();
+        let user_code = user_code.to_owned();
+        self.write(move |conn| {
+            let (status, granted, method, remember) = match decision {
+                DeviceDecision::Approve {
+                    scopes,
+                    method,
+                    remember,
+                } => (DeviceStatus::Approved, scopes, method, remember),
+                DeviceDecision::Deny { method } => {
+                    (DeviceStatus::Denied, Default::default(), method, None)
+                }
+            };
+            let decided = query_opt(
+                conn,
+                sql::DECIDE_DEVICE_AUTHORIZATION,
+                params![
+                    status.as_str(),
+                    scopes_column(&granted),
+                    method,
+                    now,
+                    user_code,
+                    operator_id,
+                ],
+                |r| rows::device_authorization(r),
+            )?;
+            let Some(decided) = decided else {
+                let row = query_opt(
+                    conn,
+                    sql::DEVICE_AUTHORIZATION_BY_USER_CODE,
+                    [&user_code],
+                    |r| rows::device_authorization(r),
+                )?;
+                return Err(super::classify_decision_miss(row, &operator_id, now));
+            };
+            if let Some(g) = remember {
+                exec(
+                    conn,
+                    sql::INSERT_REMEMBERED_GRANT,
+                    params![
+                        g.id,
+                        g.did.as_str(),
+                        g.operator_id,
+                        g.resource,
+                        scopes_column(&g.scopes),
+                        g.created_at,
+                        g.expires_at,
+                        g.revoked_at,
+                    ],
+                )?;
+            }
+            insert_audit(conn, &event)?;
+            Ok(decided)
+        })
+    }
+
+    fn expire_device_authorizations(
+        &self,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Vec<DeviceAuthorization>> {
+        self.write(move |conn| {
+            query_all(conn, sql::EXPIRE_DEVICE_AUTHORIZATIONS, [now], |r| {
+                rows::device_authorization(r)
+            })
+        })
+    }
+
+    fn active_remembered_grants(
+        &self,
+        did: &Did,
+        resource: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Vec<RememberedGrant>> {
+        self.lookup(|conn| {
+            query_all(
+                conn,
+                sql::ACTIVE_REMEMBERED_GRANTS,
+                params![did.as_str(), resource, now],
+                |r| rows::remembered_grant(r),
+            )
+        })
+    }
+
+    fn list_remembered_grants(
+        &self,
+        operator_id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Vec<RememberedGrant>> {
+        let operator_id = operator_id.to_owned();
+        self.read(move |conn| {
+            query_all(
+                conn,
+                sql::LIST_REMEMBERED_GRANTS,
+                params![operator_id, now],
+                |r| rows::remembered_grant(r),
+            )
+        })
+    }
+
+    fn revoke_remembered_grant(
+        &self,
+        operator_id: &str,
+        id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, RememberedGrant> {
+        let operator_id = operator_id.to_owned();
+        let id = id.to_owned();
+        self.write(move |conn| {
+            query_opt(
+                conn,
+                sql::REVOKE_REMEMBERED_GRANT,
+                params![now, id, operator_id],
+                |r| rows::remembered_grant(r),
+            )?
+            .ok_or(StoreError::NotFound)
+        })
+    }
+
+    fn purge_device_state(
+        &self,
+        device_before: UnixTime,
+        grants_before: UnixTime,
+    ) -> StoreFuture<'_, u64> {
+        self.write(move |conn| {
+            let devices = exec(conn, sql::PURGE_DEVICE_AUTHORIZATIONS, [device_before])?;
+            let grants = exec(conn, sql::PURGE_REMEMBERED_GRANTS, [grants_before])?;
+            Ok((devices + grants) as u64)
         })
     }
 

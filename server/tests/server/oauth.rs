@@ -70,7 +70,13 @@ async fn metadata_names_the_token_endpoint() {
     );
     assert_eq!(doc["response_types_supported"], json!([]));
     assert_eq!(doc["jwks_uri"], format!("{ISSUER}/.well-known/jwks.json"));
-    assert_eq!(doc["grant_types_supported"], json!(["client_credentials"]));
+    assert_eq!(
+        doc["grant_types_supported"],
+        json!([
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:device_code"
+        ])
+    );
     assert_eq!(
         doc["token_endpoint_auth_methods_supported"],
         json!(["private_key_jwt"])

@@ -13,8 +13,9 @@ use auth4agent_protocol::{KeySet, ScopeSet};
 use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
-    AgentStatus, AgentUpdate, AuditEvent, OperatorStatus, PostgresStore, RevokedToken, SHARED_SQL,
-    SqliteStore, Store, StoreError, sql_placeholders,
+    AgentStatus, AgentUpdate, AuditEvent, DeviceAuthorization, DeviceDecision, DeviceStatus,
+    OperatorStatus, PostgresStore, RememberedGrant, RevokedToken, SHARED_SQL, SqliteStore, Store,
+    StoreError, sql_placeholders,
 };
 use auth4agent_testkit::TestDatabase;
 
@@ -132,6 +133,10 @@ store_contract! {
         concurrent_rotations_leave_one_active_key,
         undecodable_rows_are_corrupt,
         shared_statements_prepare,
+        approval_scopes_are_stored,
+        device_authorization_lifecycle,
+        remembered_grants_in_force,
+        device_code_redeemed_exactly_once_across_pools,
     ],
     blocking: [challenge_consumed_exactly_once_under_50_threads],
 }
@@ -278,6 +283,7 @@ fn update(status: AgentStatus, scopes: &[&str], at: u64, revoked_at: Option<u64>
     AgentUpdate {
         status,
         allowed_scopes: ScopeSet::from_list(scopes).unwrap(),
+        approval_scopes: Default::default(),
         updated_at: at,
         revoked_at,
     }
@@ -1241,5 +1247,356 @@ pub async fn shared_statements_prepare(db: TestStore) {
                 assert_eq!(stmt.params().len(), sql_placeholders(sql).len(), "{name}");
             }
         }
+    }
+}
+
+fn scopes(list: &[&str]) -> ScopeSet {
+    ScopeSet::from_list(list).unwrap()
+}
+
+fn device_authorization(ag: &auth4agent_server::store::Agent, code: &str) -> DeviceAuthorization {
+    DeviceAuthorization {
+        device_code_hash: format!("hash-{code}"),
+        user_code: code.into(),
+        did: ag.did.clone(),
+        operator_id: ag.operator_id.clone(),
+        scopes: scopes(&["pay", "read"]),
+        resource: "https://api.example.com".into(),
+        binding_message: Some("Pay #1".into()),
+        status: DeviceStatus::Pending,
+        granted_scopes: ScopeSet::default(),
+        decided_by: None,
+        interval: 5,
+        last_poll_at: None,
+        slow_down_at: None,
+        created_at: NOW,
+        expires_at: NOW + 600,
+        decided_at: None,
+    }
+}
+
+fn approve(method: &str, remember: Option<RememberedGrant>) -> DeviceDecision {
+    DeviceDecision::Approve {
+        scopes: scopes(&["pay"]),
+        method: method.into(),
+        remember,
+    }
+}
+
+pub async fn approval_scopes_are_stored(db: TestStore) {
+    let store = db.open().await;
+    let (_op, ag) = seeded(&*store).await;
+    let mut change = update(AgentStatus::Active, &["read"], NOW + 1, None);
+    change.approval_scopes = scopes(&["admin", "pay"]);
+    let written = store
+        .update_agent(&ag.did, ag.status, change)
+        .await
+        .unwrap();
+    assert_eq!(written.approval_scopes, scopes(&["admin", "pay"]));
+    let read = store.get_agent(&ag.did).await.unwrap().unwrap();
+    assert_eq!(read.approval_scopes, scopes(&["admin", "pay"]));
+    assert_eq!(read.allowed_scopes, scopes(&["read"]));
+}
+
+pub async fn device_authorization_lifecycle(db: TestStore) {
+    let store = db.open().await;
+    let (op, ag) = seeded(&*store).await;
+    let other = agent(&op, 7);
+    store.insert_agent(other.clone()).await.unwrap();
+    let a = device_authorization(&ag, "BCDFGHJK");
+    store
+        .insert_device_authorization(a.clone(), redemption_event())
+        .await
+        .unwrap();
+    let mut clash = device_authorization(&ag, "BCDFGHJK");
+    clash.device_code_hash = "another".into();
+    assert!(matches!(
+        store
+            .insert_device_authorization(clash, redemption_event())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store.get_device_authorization("BCDFGHJK").await.unwrap(),
+        Some(a.clone())
+    );
+    assert_eq!(
+        store.get_device_authorization("ZZZZZZZZ").await.unwrap(),
+        None
+    );
+
+    // Polls: the first is free; one too early grows the interval; another agent's poll finds nothing.
+    let first = store
+        .poll_device_authorization(&a.device_code_hash, &ag.did, NOW + 1)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (first.last_poll_at, first.slow_down_at, first.interval),
+        (Some(NOW + 1), None, 5)
+    );
+    let early = store
+        .poll_device_authorization(&a.device_code_hash, &ag.did, NOW + 3)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((early.slow_down_at, early.interval), (Some(NOW + 3), 10));
+    let timely = store
+        .poll_device_authorization(&a.device_code_hash, &ag.did, NOW + 13)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((timely.slow_down_at, timely.interval), (Some(NOW + 3), 10));
+    assert_eq!(
+        store
+            .poll_device_authorization(&a.device_code_hash, &other.did, NOW + 30)
+            .await
+            .unwrap(),
+        None
+    );
+
+    assert_eq!(
+        store
+            .list_pending_device_authorizations(&op.id, NOW + 20)
+            .await
+            .unwrap(),
+        vec![timely.clone()]
+    );
+    assert!(
+        store
+            .list_pending_device_authorizations(&op.id, NOW + 600)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+
+    // Not approved yet: nothing to redeem.
+    assert!(matches!(
+        store
+            .redeem_device_code(&a.device_code_hash, &ag.did, NOW + 20, redemption_event())
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        store
+            .decide_device_authorization(
+                "op_other",
+                "BCDFGHJK",
+                approve("cli_key", None),
+                NOW + 20,
+                redemption_event()
+            )
+            .await,
+        Err(StoreError::NotFound)
+    );
+    let decided = store
+        .decide_device_authorization(
+            &op.id,
+            "BCDFGHJK",
+            approve("cli_key", None),
+            NOW + 20,
+            redemption_event(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(decided.status, DeviceStatus::Approved);
+    assert_eq!(decided.granted_scopes, scopes(&["pay"]));
+    assert_eq!(decided.decided_by.as_deref(), Some("cli_key"));
+    assert_eq!(decided.decided_at, Some(NOW + 20));
+    assert_eq!(
+        store
+            .decide_device_authorization(
+                &op.id,
+                "BCDFGHJK",
+                DeviceDecision::Deny {
+                    method: "cli_key".into()
+                },
+                NOW + 21,
+                redemption_event()
+            )
+            .await,
+        Err(StoreError::AlreadyUsed)
+    );
+    assert_eq!(
+        store
+            .redeem_device_code(
+                &a.device_code_hash,
+                &other.did,
+                NOW + 22,
+                redemption_event()
+            )
+            .await,
+        Err(StoreError::NotFound)
+    );
+    store
+        .redeem_device_code(&a.device_code_hash, &ag.did, NOW + 22, redemption_event())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .redeem_device_code(&a.device_code_hash, &ag.did, NOW + 23, redemption_event())
+            .await,
+        Err(StoreError::AlreadyUsed)
+    );
+
+    // Expiry: a pending request past its time is marked once; deciding it is Expired.
+    let b = device_authorization(&ag, "CDFGHJKL");
+    store
+        .insert_device_authorization(b.clone(), redemption_event())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .decide_device_authorization(
+                &op.id,
+                "CDFGHJKL",
+                approve("cli_key", None),
+                NOW + 600,
+                redemption_event()
+            )
+            .await,
+        Err(StoreError::Expired)
+    );
+    let expired = store.expire_device_authorizations(NOW + 600).await.unwrap();
+    assert_eq!(expired.len(), 1);
+    assert_eq!(expired[0].user_code, "CDFGHJKL");
+    assert_eq!(expired[0].status, DeviceStatus::Expired);
+    assert!(
+        store
+            .expire_device_authorizations(NOW + 700)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store.purge_device_state(NOW + 600, NOW).await.unwrap(),
+        2,
+        "both requests are past their expiry"
+    );
+    assert_eq!(
+        store.get_device_authorization("BCDFGHJK").await.unwrap(),
+        None
+    );
+}
+
+pub async fn remembered_grants_in_force(db: TestStore) {
+    let store = db.open().await;
+    let (op, ag) = seeded(&*store).await;
+    let grant = RememberedGrant {
+        id: ids::grant_id(),
+        did: ag.did.clone(),
+        operator_id: op.id.clone(),
+        resource: "https://api.example.com".into(),
+        scopes: scopes(&["pay"]),
+        created_at: NOW + 20,
+        expires_at: NOW + 3600,
+        revoked_at: None,
+    };
+    store
+        .insert_device_authorization(device_authorization(&ag, "BCDFGHJK"), redemption_event())
+        .await
+        .unwrap();
+    store
+        .decide_device_authorization(
+            &op.id,
+            "BCDFGHJK",
+            approve("cli_key", Some(grant.clone())),
+            NOW + 20,
+            redemption_event(),
+        )
+        .await
+        .unwrap();
+    let active = |at| store.active_remembered_grants(&ag.did, "https://api.example.com", at);
+    assert_eq!(active(NOW + 30).await.unwrap(), vec![grant.clone()]);
+    assert!(active(NOW + 3600).await.unwrap().is_empty(), "expired");
+    assert!(
+        store
+            .active_remembered_grants(&ag.did, "https://other.example.com", NOW + 30)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_remembered_grants(&op.id, NOW + 30)
+            .await
+            .unwrap(),
+        vec![grant.clone()]
+    );
+    assert_eq!(
+        store
+            .revoke_remembered_grant("op_other", &grant.id, NOW + 40)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    let revoked = store
+        .revoke_remembered_grant(&op.id, &grant.id, NOW + 40)
+        .await
+        .unwrap();
+    assert_eq!(revoked.revoked_at, Some(NOW + 40));
+    assert_eq!(
+        store
+            .revoke_remembered_grant(&op.id, &grant.id, NOW + 41)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert!(active(NOW + 50).await.unwrap().is_empty());
+    assert!(
+        store
+            .list_remembered_grants(&op.id, NOW + 50)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
+pub async fn device_code_redeemed_exactly_once_across_pools(db: TestStore) {
+    let first = db.open().await;
+    let stores = [first.clone(), db.open().await, db.open().await];
+    let (op, ag) = seeded(&*first).await;
+    for round in 0..3 {
+        let code = ["BCDFGHJK", "CDFGHJKL", "DFGHJKLM"][round];
+        let a = device_authorization(&ag, code);
+        first
+            .insert_device_authorization(a.clone(), redemption_event())
+            .await
+            .unwrap();
+        first
+            .decide_device_authorization(
+                &op.id,
+                code,
+                approve("cli_key", None),
+                NOW + 1,
+                redemption_event(),
+            )
+            .await
+            .unwrap();
+        let barrier = Arc::new(tokio::sync::Barrier::new(50));
+        let tasks: Vec<_> = (0..50)
+            .map(|i| {
+                let store = stores[i % 3].clone();
+                let barrier = Arc::clone(&barrier);
+                let hash = a.device_code_hash.clone();
+                let did = ag.did.clone();
+                tokio::spawn(async move {
+                    barrier.wait().await;
+                    store
+                        .redeem_device_code(&hash, &did, NOW + 2, redemption_event())
+                        .await
+                })
+            })
+            .collect();
+        let results = futures_join(tasks).await;
+        assert_eq!(
+            results.iter().filter(|r| r.is_ok()).count(),
+            1,
+            "{results:?}"
+        );
+        assert!(
+            results
+                .iter()
+                .all(|r| matches!(r, Ok(()) | Err(StoreError::AlreadyUsed))),
+            "{results:?}"
+        );
     }
 }

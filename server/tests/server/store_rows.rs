@@ -52,6 +52,7 @@ pub fn agent(op: &Operator, seed: u8) -> Agent {
         thumbprint,
         status: AgentStatus::Pending,
         allowed_scopes: Default::default(),
+        approval_scopes: Default::default(),
         created_at: NOW + u64::from(seed),
         updated_at: NOW + u64::from(seed),
         revoked_at: None,

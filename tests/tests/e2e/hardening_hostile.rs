@@ -58,6 +58,8 @@ impl Endpoint {
                 | "/.well-known/oauth-authorization-server"
                 | "/oauth/token"
                 | "/oauth/authorize"
+                | "/oauth/device_authorization"
+                | "/console/approve"
         )
     }
 

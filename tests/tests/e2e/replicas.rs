@@ -353,6 +353,12 @@ fn signed(
 /// A verified operator and an active agent made over the API, each step through another replica;
 /// returns the agent's DID and key.
 fn api_agent(cluster: &Cluster) -> (String, Signer) {
+    let (did, agent, _operator) = api_agent_and_operator(cluster);
+    (did, agent)
+}
+
+/// [`api_agent`], with the operator's key and id too.
+fn api_agent_and_operator(cluster: &Cluster) -> (String, Signer, (Signer, String)) {
     let issuer = cluster.issuer.as_str();
     let domain = "race.replicas.example.com";
     let operator = Signer::generate();
@@ -401,7 +407,7 @@ fn api_agent(cluster: &Cluster) -> (String, Signer) {
     );
     assert_eq!(granted.status, 200, "{}", granted.body);
     assert_eq!(granted.json()["status"], "active", "{}", granted.body);
-    (did, agent)
+    (did, agent, (operator, operator_id))
 }
 
 /// One client assertion sent to all three replicas at once: exactly one token, every other copy
@@ -445,6 +451,89 @@ fn one_client_assertion_raced_across_replicas_yields_one_token() {
         let expected = BTreeMap::from([
             ((200, String::new()), 1),
             ((401, "client_assertion_replayed".to_owned()), senders - 1),
+        ]);
+        assert_eq!(
+            tally, expected,
+            "round {round}: (status, auth4agent_error) → count"
+        );
+    }
+}
+
+/// One device authorization, approved through another replica than the one it started on; then every
+/// replica is polled at once with the device code, many times each: exactly one token (the store's one
+/// conditional UPDATE on the shared database), every other poll `invalid_grant`.
+#[test]
+fn an_approved_device_code_polled_across_replicas_yields_one_token() {
+    const POLLS_PER_REPLICA: usize = 4;
+
+    let cluster = Cluster::start(3);
+    let issuer = cluster.issuer.as_str();
+    let (did, agent, (operator, operator_id)) = api_agent_and_operator(&cluster);
+    let policy = signed(
+        cluster.http(2),
+        issuer,
+        &operator,
+        "PUT",
+        &format!("/v1/agents/{did}/scopes"),
+        Some(&json!({ "allowed_scopes": ["read"], "approval_scopes": ["payments:write"] })),
+    );
+    assert_eq!(policy.status, 200, "{}", policy.body);
+    for round in 0..3 {
+        let form = Signer::device_authorization_form(
+            &agent.client_assertion(&did, issuer),
+            &[("scope", "payments:write"), ("resource", AUD)],
+        );
+        let started = cluster
+            .http(round % 3)
+            .post_form("/oauth/device_authorization", &form)
+            .expect("device authorization");
+        assert_eq!(started.status, 200, "{}", started.body);
+        let device_code = str_field(started.json(), "device_code");
+        let user_code = str_field(started.json(), "user_code");
+        let approved = signed(
+            cluster.http((round + 1) % 3),
+            issuer,
+            &operator,
+            "POST",
+            &format!("/v1/operators/{operator_id}/approvals/approve"),
+            Some(&json!({ "user_code": user_code })),
+        );
+        assert_eq!(approved.status, 200, "{}", approved.body);
+
+        let senders = 3 * POLLS_PER_REPLICA;
+        let forms: Vec<String> = (0..senders)
+            .map(|_| Signer::device_poll_form(&agent.client_assertion(&did, issuer), &device_code))
+            .collect();
+        let barrier = Barrier::new(senders);
+        let responses: Vec<_> = std::thread::scope(|scope| {
+            let handles: Vec<_> = forms
+                .iter()
+                .enumerate()
+                .map(|(i, form)| {
+                    let http = cluster.http(i % 3).clone();
+                    let barrier = &barrier;
+                    scope.spawn(move || {
+                        barrier.wait();
+                        http.post_form("/oauth/token", form).expect("poll")
+                    })
+                })
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().expect("sender"))
+                .collect()
+        });
+        let mut tally = BTreeMap::new();
+        for r in &responses {
+            let code = r.json()["auth4agent_error"]
+                .as_str()
+                .unwrap_or("")
+                .to_owned();
+            *tally.entry((r.status, code)).or_insert(0usize) += 1;
+        }
+        let expected = BTreeMap::from([
+            ((200, String::new()), 1),
+            ((400, "invalid_grant".to_owned()), senders - 1),
         ]);
         assert_eq!(
             tally, expected,

@@ -1,0 +1,91 @@
+//! Approvals of device authorizations (RFC 8628) by the operator, every call signed by the operator key:
+//! the pending requests (`GET /v1/operators/{id}/approvals`, long-polled with `?wait=SECONDS`), a decision
+//! (`POST …/approvals/approve`, `POST …/approvals/deny`), and the remembered grants an approval may leave
+//! (`GET /v1/operators/{id}/grants`, `POST …/grants/revoke`).
+
+use serde::{Deserialize, Serialize};
+
+/// A device authorization waiting for the operator's decision.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ApprovalRequest {
+    /// Seconds since the agent asked.
+    pub age: u64,
+    /// What the agent says it is doing (untrusted text from the agent: escape it before display).
+    pub binding_message: Option<String>,
+    pub created_at: u64,
+    /// The requesting agent.
+    pub did: String,
+    pub expires_at: u64,
+    /// The token's audience.
+    pub resource: String,
+    /// The scopes asked for, sorted.
+    pub scopes: Vec<String>,
+    /// `XXXX-XXXX`.
+    pub user_code: String,
+}
+
+/// `GET /v1/operators/{id}/approvals`: pending requests, oldest first.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct ApprovalList {
+    pub approvals: Vec<ApprovalRequest>,
+}
+
+/// `POST /v1/operators/{id}/approvals/approve` body.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ApproveRequest {
+    /// Remember the approval this many seconds: the same agent then gets these scopes for the same resource
+    /// without a new approval.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remember_seconds: Option<u64>,
+    /// A subset of the requested scopes to grant; absent grants them all.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// The code as shown (case and dashes do not matter).
+    pub user_code: String,
+}
+
+/// `POST /v1/operators/{id}/approvals/deny` body.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct DenyRequest {
+    pub user_code: String,
+}
+
+/// The answer to an approval or a denial.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ApprovalDecision {
+    pub did: String,
+    /// The grant the approval left, if `remember_seconds` was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remembered_grant: Option<RememberedGrant>,
+    pub resource: String,
+    /// The scopes granted (empty for a denial).
+    pub scopes: Vec<String>,
+    /// `approved` or `denied`.
+    pub status: String,
+    pub user_code: String,
+}
+
+/// An approval remembered until `expires_at`.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RememberedGrant {
+    pub created_at: u64,
+    pub did: String,
+    pub expires_at: u64,
+    /// `gr_` + 26 base32 characters.
+    pub id: String,
+    pub resource: String,
+    pub revoked_at: Option<u64>,
+    pub scopes: Vec<String>,
+}
+
+/// `GET /v1/operators/{id}/grants`: the operator's grants still in force, newest first.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
+pub struct GrantList {
+    pub grants: Vec<RememberedGrant>,
+}
+
+/// `POST /v1/operators/{id}/grants/revoke` body.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RevokeGrantRequest {
+    pub grant_id: String,
+}

@@ -1,0 +1,170 @@
+//! `approvals list | approve | deny | grants | revoke-grant`: the operator decides on its agents' device
+//! authorization requests (RFC 8628), every request signed by the operator key. Everything the agent wrote
+//! (its binding message) is printed through `terminal_safe`.
+
+use std::time::{Duration, Instant};
+
+use auth4agent_api::routes::{self, Method};
+use auth4agent_api::{
+    ApprovalDecision, ApprovalList, ApproveRequest, DenyRequest, GrantList, RememberedGrant,
+    RevokeGrantRequest,
+};
+
+use super::Context;
+use crate::cli::{ApprovalsCommand, ApprovalsListArgs, ApproveArgs, GrantIdArg, UserCodeArg};
+use crate::error::Result;
+use crate::output::{Report, terminal_safe};
+
+pub fn run(ctx: &Context, cmd: ApprovalsCommand) -> Result<Report> {
+    match cmd {
+        ApprovalsCommand::List(args) => list(ctx, &args),
+        ApprovalsCommand::Approve(args) => approve(ctx, &args),
+        ApprovalsCommand::Deny(args) => deny(ctx, &args),
+        ApprovalsCommand::Grants => grants(ctx),
+        ApprovalsCommand::RevokeGrant(args) => revoke_grant(ctx, &args),
+    }
+}
+
+fn list(ctx: &Context, args: &ApprovalsListArgs) -> Result<Report> {
+    let session = ctx.operator_session("approvals list")?;
+    let path = routes::for_operator(routes::OPERATOR_APPROVALS, &session.operator_id()?);
+    let deadline = args.wait.map(|w| Instant::now() + Duration::from_secs(w));
+    // The server holds each request at most a little under its request timeout; ask again until
+    // something arrives or `--wait` is spent.
+    let answer: ApprovalList = loop {
+        let remaining =
+            deadline.map_or(0, |d| d.saturating_duration_since(Instant::now()).as_secs());
+        let query = if remaining > 0 {
+            format!("{path}?wait={remaining}")
+        } else {
+            path.clone()
+        };
+        let asked = Instant::now();
+        let answer: ApprovalList = session
+            .client
+            .signed(Method::Get, &query, &session.signer())?;
+        if !answer.approvals.is_empty() || remaining == 0 {
+            break answer;
+        }
+        // A server that holds requests briefly (or not at all) is not asked more than once a second.
+        std::thread::sleep(Duration::from_secs(1).saturating_sub(asked.elapsed()));
+    };
+    let human = if answer.approvals.is_empty() {
+        "no pending requests".to_owned()
+    } else {
+        answer
+            .approvals
+            .iter()
+            .map(|a| {
+                let message = a
+                    .binding_message
+                    .as_deref()
+                    .map(|m| format!("\n  message: {}", terminal_safe(m)))
+                    .unwrap_or_default();
+                format!(
+                    "{}  {} ({}s ago, expires at {})\n  scopes: {}\n  resource: {}{message}",
+                    a.user_code,
+                    a.did,
+                    a.age,
+                    a.expires_at,
+                    a.scopes.join(" "),
+                    a.resource,
+                )
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    Ok(Report::body(&answer, human))
+}
+
+fn describe(decision: &ApprovalDecision) -> String {
+    let mut text = format!(
+        "{} {} for {}: scopes \"{}\" for {}",
+        decision.status,
+        decision.user_code,
+        decision.did,
+        decision.scopes.join(" "),
+        decision.resource
+    );
+    if let Some(grant) = &decision.remembered_grant {
+        text.push_str(&format!(
+            "\nremembered as {} until {}",
+            grant.id, grant.expires_at
+        ));
+    }
+    text
+}
+
+fn approve(ctx: &Context, args: &ApproveArgs) -> Result<Report> {
+    let session = ctx.operator_session("approvals approve")?;
+    let path = routes::for_operator(routes::OPERATOR_APPROVE, &session.operator_id()?);
+    let body = ApproveRequest {
+        remember_seconds: args.remember,
+        scopes: args.scopes.as_ref().map(|s| s.0.clone()),
+        user_code: args.code.clone(),
+    };
+    let answer: ApprovalDecision =
+        session
+            .client
+            .signed_json(Method::Post, &path, &body, &session.signer())?;
+    Ok(Report::body(&answer, describe(&answer)))
+}
+
+fn deny(ctx: &Context, args: &UserCodeArg) -> Result<Report> {
+    let session = ctx.operator_session("approvals deny")?;
+    let path = routes::for_operator(routes::OPERATOR_DENY, &session.operator_id()?);
+    let body = DenyRequest {
+        user_code: args.code.clone(),
+    };
+    let answer: ApprovalDecision =
+        session
+            .client
+            .signed_json(Method::Post, &path, &body, &session.signer())?;
+    Ok(Report::body(&answer, describe(&answer)))
+}
+
+fn describe_grant(g: &RememberedGrant) -> String {
+    format!(
+        "{}  {} scopes \"{}\" for {} until {}{}",
+        g.id,
+        g.did,
+        g.scopes.join(" "),
+        g.resource,
+        g.expires_at,
+        g.revoked_at
+            .map(|at| format!(" (revoked at {at})"))
+            .unwrap_or_default()
+    )
+}
+
+fn grants(ctx: &Context) -> Result<Report> {
+    let session = ctx.operator_session("approvals grants")?;
+    let path = routes::for_operator(routes::OPERATOR_GRANTS, &session.operator_id()?);
+    let answer: GrantList = session
+        .client
+        .signed(Method::Get, &path, &session.signer())?;
+    let human = if answer.grants.is_empty() {
+        "no remembered grants".to_owned()
+    } else {
+        answer
+            .grants
+            .iter()
+            .map(describe_grant)
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    Ok(Report::body(&answer, human))
+}
+
+fn revoke_grant(ctx: &Context, args: &GrantIdArg) -> Result<Report> {
+    let session = ctx.operator_session("approvals revoke-grant")?;
+    let path = routes::for_operator(routes::OPERATOR_GRANT_REVOKE, &session.operator_id()?);
+    let body = RevokeGrantRequest {
+        grant_id: args.id.clone(),
+    };
+    let answer: RememberedGrant =
+        session
+            .client
+            .signed_json(Method::Post, &path, &body, &session.signer())?;
+    Ok(Report::body(&answer, describe_grant(&answer)))
+}
