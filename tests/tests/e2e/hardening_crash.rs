@@ -327,30 +327,31 @@ fn status_name(status: &str) -> &'static str {
 }
 
 fn server_view(http: &Http, operator: &ApiOperator) -> ServerView {
-    let list = expect(
-        &try_signed(
-            http,
-            &operator.signer,
-            "GET",
-            &format!("/v1/operators/{}/agents", operator.id),
+    // Every page of the agent list (1,000 at a time).
+    let mut agents = BTreeMap::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/operators/{}/agents?limit=1000", operator.id);
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let list = expect(
+            &try_signed(http, &operator.signer, "GET", &path, None).expect("list agents"),
+            200,
             None,
-        )
-        .expect("list agents"),
-        200,
-        None,
-    );
-    let agents = list["agents"]
-        .as_array()
-        .expect("agents")
-        .iter()
-        .map(|a| {
+        );
+        for a in list["agents"].as_array().expect("agents") {
             let state = AgentState {
                 status: status_name(a["status"].as_str().expect("status")),
                 scopes: strings(&a["allowed_scopes"]),
             };
-            (str_field(a, "did"), state)
-        })
-        .collect();
+            agents.insert(str_field(a, "did"), state);
+        }
+        match list["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
     let revocations = expect(
         &try_signed(
             http,

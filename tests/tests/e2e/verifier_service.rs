@@ -394,12 +394,17 @@ fn the_proof_the_cli_sends_passes_an_independent_verifier() {
         .to_owned();
     let proof = header("dpop");
     let jkt = agent.signer().thumbprint();
+    // `--name=value`: a base64url thumbprint may start with `-`, which argparse would take for an option.
     let check = |proof: &str, method: &str, url: &str, token: &str, jkt: &str| {
+        let (proof, token, jkt) = (
+            format!("--proof={proof}"),
+            format!("--token={token}"),
+            format!("--jkt={jkt}"),
+        );
         python(
             DPOP_SCRIPT,
             &[
-                "verify", "--proof", proof, "--method", method, "--url", url, "--token", token,
-                "--jkt", jkt,
+                "verify", &proof, "--method", method, "--url", url, &token, &jkt,
             ],
         )
     };
