@@ -149,6 +149,8 @@ error_codes! {
     DnsRecordMismatch = "dns_record_mismatch" => 422,
     /// Sent with a `Retry-After` header.
     RateLimited = "rate_limited" => 429,
+    /// `POST /v1/challenge`: the DID has as many open challenges as the server allows.
+    TooManyChallenges = "too_many_challenges" => 429,
     /// `POST /v1/agents`: the operator has as many pending registrations as the server allows.
     TooManyPendingAgents = "too_many_pending_agents" => 429,
     InternalError = "internal_error" => 500,

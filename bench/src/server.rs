@@ -50,6 +50,9 @@ impl SpawnedServer {
             // The setup registers every agent under one operator, as fast as the server takes them.
             .arg("--registration-rate-limit")
             .arg("0")
+            // A few driven agents at high concurrency hold many challenges each.
+            .arg("--max-challenges-per-did")
+            .arg("0")
             .args(&spec.extra_args)
             .env("AUTH4AGENT_LOG", &spec.log)
             .stdin(Stdio::null())

@@ -140,5 +140,6 @@ pub async fn refresh_local(state: &AppState) {
         tracing::error!(error = %e, "reloading the signing keys failed");
     }
     state.limiter.cleanup(state.monotonic_ms());
+    state.outstanding.cleanup(state.clock.now());
     state.user_code_lookups.cleanup(state.monotonic_ms());
 }

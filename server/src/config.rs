@@ -133,6 +133,10 @@ pub struct ServeArgs {
         default_value_t = 512
     )]
     pub max_connections_per_client: usize,
+    /// Challenges one DID may have open (issued, not answered, not expired) at once, per server process;
+    /// more are refused with `too_many_challenges` (0: no cap).
+    #[arg(long, env = "AUTH4AGENT_MAX_CHALLENGES_PER_DID", default_value_t = 8)]
+    pub max_challenges_per_did: usize,
     /// Pending (registered, never approved) agents an operator may have at once; registrations beyond it
     /// are refused with `too_many_pending_agents` (0: no cap).
     #[arg(long, env = "AUTH4AGENT_MAX_PENDING_AGENTS", default_value_t = 1000)]
@@ -203,6 +207,8 @@ pub struct Config {
     pub max_connections_per_client: usize,
     /// How clients are identified and grouped for rate limits and connection caps.
     pub clients: ClientAddressing,
+    /// Open challenges per DID at most; 0: no cap.
+    pub max_challenges_per_did: usize,
     /// Pending agents per operator at most; 0: no cap.
     pub max_pending_agents: u64,
     /// Seconds a pending agent is kept; 0: forever.
@@ -236,6 +242,7 @@ impl Config {
             max_connections: 4096,
             max_connections_per_client: 512,
             clients: ClientAddressing::default(),
+            max_challenges_per_did: 8,
             max_pending_agents: 1000,
             pending_agent_ttl: 7 * 86_400,
             registration_rate_limit: 10.0,
@@ -312,6 +319,7 @@ impl Config {
                 trusted_proxies: args.trusted_proxies.clone(),
                 forwarded_header: args.forwarded_header,
             },
+            max_challenges_per_did: args.max_challenges_per_did,
             max_pending_agents: args.max_pending_agents,
             pending_agent_ttl: args.pending_agent_ttl,
             registration_rate_limit: args.registration_rate_limit,

@@ -20,6 +20,7 @@ pub mod keyring;
 pub mod linger;
 pub mod listener;
 pub mod metrics;
+pub mod outstanding;
 pub mod ratelimit;
 pub mod service;
 pub mod state;

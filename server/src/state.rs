@@ -11,6 +11,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dns::DnsVerifier;
 use crate::keyring::{KeyRing, KeyRingError};
+use crate::outstanding::OutstandingChallenges;
 use crate::ratelimit::{LookupLimiter, RateLimiter};
 use crate::store::Store;
 
@@ -28,6 +29,8 @@ pub struct Shared {
     pub dns: Arc<DnsVerifier>,
     pub keyring: Arc<KeyRing>,
     pub limiter: Arc<RateLimiter>,
+    /// Challenges issued and not yet answered, per DID (`--max-challenges-per-did`).
+    pub outstanding: Arc<OutstandingChallenges>,
     /// Agent registrations per operator, whatever the client.
     pub registrations: Arc<RateLimiter<String>>,
     /// Failed user-code lookups (device authorization approvals).
@@ -54,6 +57,7 @@ impl AppState {
             .ceil()
             .clamp(1.0, 1e6) as u32;
         let registrations = RateLimiter::new(config.registration_rate_limit, burst);
+        let outstanding = OutstandingChallenges::new(config.max_challenges_per_did);
         // Leeway absorbs skew between two clocks; the clock that judges here is the one that issued.
         // Introspection and revocation answer for tokens of every audience this server issued.
         let own_tokens = Verifier::without_audience_check(config.issuer.clone())
@@ -67,6 +71,7 @@ impl AppState {
             keyring: Arc::new(keyring),
             limiter: Arc::new(limiter),
             registrations: Arc::new(registrations),
+            outstanding: Arc::new(outstanding),
             user_code_lookups: Arc::new(LookupLimiter::default()),
             own_tokens,
             started: Instant::now(),

@@ -42,7 +42,23 @@ pub async fn challenge(state: &AppState, did: &Did, now: UnixTime) -> ServiceRes
         expires_at: now.saturating_add(state.config.challenge_ttl),
         used_at: None,
     };
-    state.store.insert_challenge(challenge.clone()).await?;
+    let did = challenge.did.as_str();
+    if !state
+        .outstanding
+        .admit(did, &challenge.id, challenge.expires_at, now)
+    {
+        return Err(ServiceError::refused(
+            ErrorCode::TooManyChallenges,
+            format!(
+                "{did} has {} challenges open; answer one or let them expire (60 s)",
+                state.config.max_challenges_per_did
+            ),
+        ));
+    }
+    if let Err(e) = state.store.insert_challenge(challenge.clone()).await {
+        state.outstanding.answered(did, &challenge.id);
+        return Err(e.into());
+    }
     Ok(challenge)
 }
 
@@ -131,7 +147,13 @@ pub async fn issue(
         ttl,
         dpop_bound,
     };
-    grant(state, request, Redemption::Challenge(&challenge.id), now).await
+    let issued = grant(state, request, Redemption::Challenge(&challenge.id), now).await;
+    if issued.is_ok() {
+        state
+            .outstanding
+            .answered(challenge.did.as_str(), &challenge.id);
+    }
+    issued
 }
 
 /// What an issuance asks for, after its credential (a proof or a client assertion) verified.

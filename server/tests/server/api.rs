@@ -1672,3 +1672,28 @@ async fn the_agent_list_is_paged_with_a_cursor() {
         assert_eq!(resp.status.as_u16(), 400, "{bad}: {resp:?}");
     }
 }
+
+#[tokio::test]
+async fn a_did_has_a_bounded_number_of_open_challenges() {
+    let mut config = test_config();
+    config.max_challenges_per_did = 3;
+    let h = Harness::with_config(config).await;
+    let (_op, agent) = h.active_agent("challenges.example.com", &["read"]).await;
+    let first = h.challenge(&agent.did).await;
+    h.challenge(&agent.did).await;
+    h.challenge(&agent.did).await;
+    let body = json!({"did": agent.did});
+    h.send(json_request("POST", "/v1/challenge", &body))
+        .await
+        .assert_error(429, "too_many_challenges");
+    // Answering one frees its place.
+    let proof = h.proof(&agent, &first, "read", None);
+    h.token_with_proof(&proof).await.assert_ok(200);
+    h.challenge(&agent.did).await;
+    h.send(json_request("POST", "/v1/challenge", &body))
+        .await
+        .assert_error(429, "too_many_challenges");
+    // Expired ones free theirs (60 s).
+    h.clock.advance(61);
+    h.challenge(&agent.did).await;
+}
