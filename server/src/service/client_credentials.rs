@@ -13,6 +13,7 @@ use auth4agent_protocol::{
 use super::agents::load_with_operator;
 use super::dpop::{self, DpopHeader};
 use super::issuance::{self, Grant, IssuedToken, Redemption};
+use super::refusals::assertion_replayed;
 use super::{ServiceError, ServiceResult};
 use crate::state::AppState;
 use crate::store::{Agent, Operator, StoreError};
@@ -46,7 +47,7 @@ impl AuthenticatedClient {
             .await
         {
             Ok(()) => Ok(()),
-            Err(StoreError::Replayed) => Err(replayed()),
+            Err(StoreError::Replayed) => Err(assertion_replayed()),
             Err(e) => Err(e.into()),
         }
     }
@@ -59,14 +60,6 @@ impl AuthenticatedClient {
             expires_at: self.jti_expires_at,
         }
     }
-}
-
-/// The refusal of an assertion whose `jti` was used.
-pub fn replayed() -> ServiceError {
-    ServiceError::refused(
-        ErrorCode::ClientAssertionReplayed,
-        "this client assertion (jti) was already used",
-    )
 }
 
 /// Decodes a client assertion (no signature checked yet) and checks `client_id`, when sent, names its `sub`.

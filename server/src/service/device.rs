@@ -14,6 +14,7 @@ use super::client_credentials::{self, AuthenticatedClient};
 use super::dpop::{self, DpopHeader};
 use super::issuance::{self, Grant, IssuedToken, Redemption};
 use super::operators::require_verified;
+use super::refusals::{device_code_expired, device_code_used};
 use super::{ServiceError, ServiceResult, audit};
 use crate::ids;
 use crate::state::AppState;
@@ -44,20 +45,6 @@ pub struct Started {
     pub interval: u64,
     /// Approved at once (allowed scopes only, or a remembered grant).
     pub approved: bool,
-}
-
-pub fn expired_token() -> ServiceError {
-    ServiceError::refused(
-        ErrorCode::ExpiredToken,
-        "the device code expired before it was approved; start a new device authorization",
-    )
-}
-
-pub fn used_device_code() -> ServiceError {
-    ServiceError::refused(
-        ErrorCode::InvalidGrant,
-        "this device code was already exchanged for its token",
-    )
 }
 
 fn unknown_device_code() -> ServiceError {
@@ -222,7 +209,7 @@ pub async fn poll(
     match authorization.status {
         DeviceStatus::Pending if authorization.expires_at <= now => {
             expire(state, now).await?;
-            Err(expired_token())
+            Err(device_code_expired())
         }
         DeviceStatus::Pending if authorization.slow_down_at == Some(now) => {
             Err(ServiceError::refused(
@@ -237,13 +224,13 @@ pub async fn poll(
             ErrorCode::AuthorizationPending,
             "waiting for the operator's approval",
         )),
-        DeviceStatus::Expired => Err(expired_token()),
+        DeviceStatus::Expired => Err(device_code_expired()),
         DeviceStatus::Denied => Err(ServiceError::refused(
             ErrorCode::AccessDenied,
             "the operator denied this request",
         )),
-        DeviceStatus::Consumed => Err(used_device_code()),
-        DeviceStatus::Approved if authorization.expires_at <= now => Err(expired_token()),
+        DeviceStatus::Consumed => Err(device_code_used()),
+        DeviceStatus::Approved if authorization.expires_at <= now => Err(device_code_expired()),
         DeviceStatus::Approved => {
             let dpop_bound = dpop::bind(
                 state,

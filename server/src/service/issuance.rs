@@ -331,15 +331,15 @@ async fn redeem(
             .await
         {
             Ok(()) => Ok(()),
-            Err(StoreError::Replayed) => Err(super::client_credentials::replayed()),
+            Err(StoreError::Replayed) => Err(super::refusals::assertion_replayed()),
             Err(e) => Err(e.into()),
         },
         Redemption::DeviceCode { hash, did } => {
             match state.store.redeem_device_code(hash, did, now, event).await {
                 Ok(()) => Ok(()),
-                Err(StoreError::Expired) => Err(super::device::expired_token()),
+                Err(StoreError::Expired) => Err(super::refusals::device_code_expired()),
                 Err(StoreError::AlreadyUsed | StoreError::NotFound | StoreError::Conflict(_)) => {
-                    Err(super::device::used_device_code())
+                    Err(super::refusals::device_code_used())
                 }
                 Err(e) => Err(e.into()),
             }

@@ -9,6 +9,7 @@
 //! - [`client_credentials`]: the OAuth client credentials grant with `private_key_jwt` (one round trip);
 //! - [`dpop`]: DPoP proofs on token requests (RFC 9449 §5), which make the token's type `DPoP`;
 //! - [`device`]: the device authorization grant (RFC 8628), its approvals and remembered grants;
+//! - [`refusals`]: refusals more than one token path gives (replayed assertions, spent device codes);
 //! - [`revocation`]: introspection and token revocation;
 //! - [`audit`]: the audit log.
 
@@ -21,6 +22,7 @@ pub mod error;
 pub mod issuance;
 pub mod lifecycle;
 pub mod operators;
+pub mod refusals;
 pub mod revocation;
 pub mod signatures;
 
