@@ -456,6 +456,7 @@ fn claims(nbf: Option<u64>) -> AccessTokenClaims {
         exp: 2,
         jti: "tQ2kGd3iX0b1S7yKp9cWmA".into(),
         cnf: Confirmation { jkt: "j".into() },
+        status: None,
     }
 }
 

@@ -103,6 +103,14 @@ pub enum Error {
     HtuMismatch { expected: String, found: String },
     #[error("ath does not match the SHA-256 of the request body")]
     BodyHashMismatch,
+
+    // --- status lists (draft-ietf-oauth-status-list) ---
+    #[error("invalid status list: {0}")]
+    InvalidStatusList(String),
+    #[error("status list sub {found:?} is not the uri {expected:?} the token names")]
+    StatusListUriMismatch { expected: String, found: String },
+    #[error("status index {idx} is past the end of the list ({len} entries)")]
+    StatusIndexOutOfRange { idx: u64, len: u64 },
 }
 
 impl Error {
@@ -150,6 +158,9 @@ impl Error {
             Error::HtmMismatch { .. } => "htm_mismatch",
             Error::HtuMismatch { .. } => "htu_mismatch",
             Error::BodyHashMismatch => "body_hash_mismatch",
+            Error::InvalidStatusList(_) => "invalid_status_list",
+            Error::StatusListUriMismatch { .. } => "status_list_uri_mismatch",
+            Error::StatusIndexOutOfRange { .. } => "status_index_out_of_range",
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::jwks::KeySet;
 use crate::jws::{self, Segments, typ};
 use crate::keys::SigningKey;
 use crate::scope::ScopeSet;
+use crate::status_list::{StatusClaim, StatusListRef};
 use crate::strict_json::{self, Fields, Member, MemberSeed, ObjectSeed, fill};
 use crate::time::UnixTime;
 
@@ -69,6 +70,9 @@ pub struct AccessTokenClaims {
     pub exp: u64,
     pub jti: String,
     pub cnf: Confirmation,
+    /// Where the token's status is published (draft-ietf-oauth-status-list-20 §6.2): the agent's entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClaim>,
 }
 
 /// Signs an access token with header `{"alg":"EdDSA","kid":kid,"typ":"at+jwt"}`.
@@ -144,6 +148,12 @@ impl VerifiedToken {
     /// possession checks that a signed request's key has this thumbprint.
     pub fn thumbprint(&self) -> &str {
         &self.claims.cnf.jkt
+    }
+
+    /// The status list entry the token names (`status.status_list`), if it has one: a service checks it
+    /// against the issuer's list (see [`verify_status_list`](crate::verify_status_list)).
+    pub fn status_list(&self) -> Option<&StatusListRef> {
+        self.claims.status.as_ref().map(|s| &s.status_list)
     }
 
     /// The `kid` of the key that signed the token.
@@ -289,6 +299,7 @@ impl Verifier {
                 cnf: Confirmation {
                     jkt: claims.jkt.into_owned(),
                 },
+                status: claims.status,
             },
             did: claims.did,
             scopes: claims.scopes,
@@ -307,6 +318,7 @@ struct ClaimFields<'a> {
     scope: Option<Member<'a>>,
     jti: Option<Member<'a>>,
     cnf: Option<Option<CnfFields<'a>>>,
+    status: Option<Member<'a>>,
     iat: Option<Member<'a>>,
     nbf: Option<Member<'a>>,
     exp: Option<Member<'a>>,
@@ -328,6 +340,7 @@ impl<'de> Fields<'de> for ClaimFields<'de> {
             "iat" => &mut self.iat,
             "nbf" => &mut self.nbf,
             "exp" => &mut self.exp,
+            "status" => &mut self.status,
             "cnf" => return fill::<_, ObjectSeed<CnfFields<'de>>>(&mut self.cnf, map).map(Some),
             _ => return Ok(None),
         };
@@ -367,6 +380,7 @@ struct CheckedClaims<'a> {
     exp: u64,
     jti: Cow<'a, str>,
     jkt: Cow<'a, str>,
+    status: Option<StatusClaim>,
 }
 
 impl<'a> ClaimFields<'a> {
@@ -412,6 +426,10 @@ impl<'a> ClaimFields<'a> {
             Some(Some(cnf)) => string_member(cnf.jkt, "jkt")?,
             Some(None) => return Err(Error::InvalidClaim("cnf", "must be an object".into())),
         };
+        let status = match self.status {
+            None => None,
+            Some(member) => Some(StatusClaim::from_value(&member.to_value())?),
+        };
         let iat = date_member(self.iat, "iat")?.ok_or(Error::MissingClaim("iat"))?;
         let nbf = date_member(self.nbf, "nbf")?;
         let exp = date_member(self.exp, "exp")?.ok_or(Error::MissingClaim("exp"))?;
@@ -426,6 +444,7 @@ impl<'a> ClaimFields<'a> {
             exp,
             jti,
             jkt,
+            status,
         })
     }
 }

@@ -220,6 +220,7 @@ mod tests {
             exp,
             jti: format!("tok_{jti}"),
             cnf: Confirmation { jkt: "j".into() },
+            status: None,
         };
         let token = issue_token(key, &key.public_key().thumbprint(), &claims).unwrap();
         let verifier = Verifier::new("https://auth.example.com", "https://api.example.com");

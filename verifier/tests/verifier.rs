@@ -155,6 +155,7 @@ impl Issuer {
                 cnf: Confirmation {
                     jkt: "jkt-of-the-agent".into(),
                 },
+                status: None,
             },
         )
         .unwrap()
@@ -312,6 +313,7 @@ async fn unknown_kid_refetches_once_per_cooldown() {
             exp: T0 + 60,
             jti: format!("j{i}"),
             cnf: Confirmation { jkt: "j".into() },
+            status: None,
         };
         let forged = issue_token(&stranger, &format!("kid-{i}"), &claims).unwrap();
         assert_eq!(
@@ -338,6 +340,7 @@ async fn unknown_kid_refetches_once_per_cooldown() {
             exp: T0 + 60,
             jti: "late".into(),
             cnf: Confirmation { jkt: "j".into() },
+            status: None,
         },
     )
     .unwrap();

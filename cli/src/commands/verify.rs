@@ -256,6 +256,7 @@ mod tests {
             exp,
             jti: "AAAAAAAAAAAAAAAAAAAAAA".into(),
             cnf: Confirmation { jkt: "x".into() },
+            status: None,
         };
         issue_token(key, &key.public_key().thumbprint(), &claims).unwrap()
     }
