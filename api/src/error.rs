@@ -104,6 +104,8 @@ error_codes! {
     OperatorNotFound = "operator_not_found" => 404,
     AgentNotFound = "agent_not_found" => 404,
     ChallengeNotFound = "challenge_not_found" => 404,
+    /// `GET /status-lists/{list}`: no list of that number.
+    StatusListNotFound = "status_list_not_found" => 404,
     MethodNotAllowed = "method_not_allowed" => 405,
     RequestTimeout = "request_timeout" => 408,
     OperatorExists = "operator_exists" => 409,

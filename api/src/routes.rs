@@ -41,6 +41,11 @@ pub const OAUTH_TOKEN: &str = "/oauth/token";
 /// refusing every request (`unsupported_response_type`): no grant of this server uses it.
 pub const OAUTH_AUTHORIZE: &str = "/oauth/authorize";
 
+/// The Token Status List aggregation (draft-ietf-oauth-status-list-20 §9): every list's URI.
+pub const STATUS_LISTS: &str = "/status-lists";
+/// One Token Status List (`application/statuslist+jwt`); lists are numbered from 1.
+pub const STATUS_LIST: &str = "/status-lists/{list}";
+
 pub const OPERATORS: &str = "/v1/operators";
 pub const OPERATOR: &str = "/v1/operators/{id}";
 pub const OPERATOR_VERIFICATION: &str = "/v1/operators/{id}/verification";
@@ -79,6 +84,8 @@ pub const ALL: &[Route] = &[
     route(OAUTH_METADATA, &[Method::Get]),
     route(OAUTH_TOKEN, &[Method::Post]),
     route(OAUTH_AUTHORIZE, &[Method::Get, Method::Post]),
+    route(STATUS_LISTS, &[Method::Get]),
+    route(STATUS_LIST, &[Method::Get]),
     route(OPERATORS, &[Method::Post]),
     route(OPERATOR, &[Method::Get]),
     route(OPERATOR_VERIFICATION, &[Method::Get, Method::Post]),
@@ -95,6 +102,11 @@ pub const ALL: &[Route] = &[
     route(INTROSPECT, &[Method::Post]),
     route(REVOKE, &[Method::Post]),
 ];
+
+/// `/status-lists/{list}`.
+pub fn status_list(list: u64) -> String {
+    STATUS_LIST.replace("{list}", &list.to_string())
+}
 
 /// `/v1/operators/{id}`.
 pub fn operator(id: &str) -> String {
@@ -159,6 +171,7 @@ mod tests {
             operator_revocations("op_abc"),
             "/v1/operators/op_abc/revocations"
         );
+        assert_eq!(status_list(2), "/status-lists/2");
         assert_eq!(agent(DID), format!("/v1/agents/{DID}"));
         assert_eq!(agent_scopes(DID), format!("/v1/agents/{DID}/scopes"));
         assert_eq!(agent_suspend(DID), format!("/v1/agents/{DID}/suspend"));

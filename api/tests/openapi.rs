@@ -500,6 +500,7 @@ fn configuration() -> Configuration {
         request_signature_header: "Auth4Agent-Signature".into(),
         request_typ: "auth4agent-req+jwt".into(),
         signing_alg_values_supported: vec!["EdDSA".into()],
+        status_list_aggregation_endpoint: Some("https://auth.example.com/status-lists".into()),
         token_types_supported: vec!["at+jwt".into()],
     }
 }
@@ -508,6 +509,7 @@ fn configuration_without_oauth() -> Configuration {
     let mut doc = configuration();
     doc.oauth_authorization_server = None;
     doc.endpoints.oauth_token = None;
+    doc.status_list_aggregation_endpoint = None;
     doc
 }
 
@@ -527,6 +529,7 @@ fn metadata(full: bool) -> AuthorizationServerMetadata {
         } else {
             Vec::new()
         },
+        status_list_aggregation_endpoint: full.then(|| url(routes::STATUS_LISTS)),
         token_endpoint: url(routes::OAUTH_TOKEN),
         token_endpoint_auth_methods_supported: vec!["private_key_jwt".into()],
         token_endpoint_auth_signing_alg_values_supported: vec!["EdDSA".into()],

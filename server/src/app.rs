@@ -19,7 +19,7 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dns::DnsVerifier;
 use crate::errors::{AppError, ErrorReport, oauth_error_response};
-use crate::handlers::{agents, health, oauth, operators, tokens, wellknown};
+use crate::handlers::{agents, health, oauth, operators, status_lists, tokens, wellknown};
 use crate::keyring::KeyRingError;
 pub use crate::state::AppState;
 use crate::store::Store;
@@ -59,6 +59,8 @@ pub fn router(state: AppState) -> Router {
             get(wellknown::configuration),
         )
         .route(routes::OAUTH_METADATA, get(oauth::metadata))
+        .route(routes::STATUS_LISTS, get(status_lists::aggregation))
+        .route(routes::STATUS_LIST, get(status_lists::list))
         .route(
             routes::OAUTH_AUTHORIZE,
             get(oauth::authorize).post(oauth::authorize),

@@ -114,7 +114,23 @@ pub struct ServeArgs {
     /// Per-request timeout (reading the body included).
     #[arg(long, env = "AUTH4AGENT_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration_secs)]
     pub request_timeout: u64,
+    /// Entries of each new Token Status List (one per agent; 2 bits each). A list's size is fixed when
+    /// it starts: a new value applies from the next list on.
+    #[arg(long, env = "AUTH4AGENT_STATUS_LIST_SIZE", default_value_t = DEFAULT_STATUS_LIST_SIZE)]
+    pub status_list_size: u64,
+    /// The status lists' `ttl`: how long a verifier caches one, and the most a served list lags the database.
+    #[arg(long, env = "AUTH4AGENT_STATUS_LIST_TTL", default_value = "60s", value_parser = parse_duration_secs)]
+    pub status_list_ttl: u64,
 }
+
+/// Entries of a status list by default: 2^20, the size of the draft's test vectors (256 KiB uncompressed).
+pub const DEFAULT_STATUS_LIST_SIZE: u64 = 1 << 20;
+
+/// Largest `--status-list-size`: the protocol's decompression limit, in 2-bit entries.
+pub const MAX_STATUS_LIST_SIZE: u64 = auth4agent_protocol::MAX_STATUS_LIST_BYTES as u64 * 4;
+
+/// Largest `--status-list-ttl` (1 h): a list is relied upon for at most ttl + this after its window.
+pub const MAX_STATUS_LIST_TTL: u64 = 3600;
 
 /// Validated runtime configuration of the HTTP layer and background tasks.
 #[derive(Debug, Clone)]
@@ -139,6 +155,10 @@ pub struct Config {
     /// Requests per second per client; `0` disables rate limiting.
     pub rate_limit: f64,
     pub rate_limit_burst: u32,
+    /// Entries of each new status list.
+    pub status_list_size: u64,
+    /// The status lists' `ttl`, s.
+    pub status_list_ttl: u64,
 }
 
 impl Config {
@@ -160,6 +180,8 @@ impl Config {
             request_timeout: Duration::from_secs(10),
             rate_limit: 20.0,
             rate_limit_burst: 100,
+            status_list_size: DEFAULT_STATUS_LIST_SIZE,
+            status_list_ttl: 60,
         }
     }
 
@@ -205,6 +227,16 @@ impl Config {
         if args.rate_limit > 0.0 && args.rate_limit_burst == 0 {
             return Err("--rate-limit-burst must be at least 1".into());
         }
+        if args.status_list_size == 0 || args.status_list_size > MAX_STATUS_LIST_SIZE {
+            return Err(format!(
+                "--status-list-size must be between 1 and {MAX_STATUS_LIST_SIZE}"
+            ));
+        }
+        if args.status_list_ttl == 0 || args.status_list_ttl > MAX_STATUS_LIST_TTL {
+            return Err(format!(
+                "--status-list-ttl must be between 1 s and {MAX_STATUS_LIST_TTL} s"
+            ));
+        }
         Ok(Config {
             listen: args.listen,
             dns_servers: args.dns_servers.clone(),
@@ -216,6 +248,8 @@ impl Config {
             request_timeout: Duration::from_secs(args.request_timeout),
             rate_limit: args.rate_limit,
             rate_limit_burst: args.rate_limit_burst,
+            status_list_size: args.status_list_size,
+            status_list_ttl: args.status_list_ttl,
             ..Config::new(&issuer)
         })
     }

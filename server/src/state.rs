@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::dns::DnsVerifier;
 use crate::keyring::{KeyRing, KeyRingError};
 use crate::ratelimit::RateLimiter;
+use crate::service::status_lists::StatusListCache;
 use crate::store::Store;
 
 /// Everything a handler needs. One reference count to clone: the middleware and every handler
@@ -30,6 +31,8 @@ pub struct Shared {
     pub limiter: Arc<RateLimiter>,
     /// Verifies this server's own tokens: its issuer, any audience, its maximum lifetime, no leeway.
     pub own_tokens: Verifier,
+    /// The status lists this replica signed in the current window.
+    pub status_lists: StatusListCache,
     /// Monotonic origin for the rate limiter.
     started: Instant,
 }
@@ -59,6 +62,7 @@ impl AppState {
             keyring: Arc::new(keyring),
             limiter: Arc::new(limiter),
             own_tokens,
+            status_lists: StatusListCache::default(),
             started: Instant::now(),
         })))
     }

@@ -5,6 +5,7 @@ pub mod agents;
 pub mod health;
 pub mod oauth;
 pub mod operators;
+pub mod status_lists;
 pub mod tokens;
 pub mod wellknown;
 

@@ -8,6 +8,7 @@
 //! - [`issuance`]: challenge → proof → token, and [`issuance::grant`], the rules every token path shares;
 //! - [`client_credentials`]: the OAuth client credentials grant with `private_key_jwt` (one round trip);
 //! - [`revocation`]: introspection and token revocation;
+//! - [`status_lists`]: each agent's Token Status List entry and the signed lists;
 //! - [`audit`]: the audit log.
 
 pub mod agents;
@@ -19,5 +20,6 @@ pub mod lifecycle;
 pub mod operators;
 pub mod revocation;
 pub mod signatures;
+pub mod status_lists;
 
 pub use error::{ServiceError, ServiceResult};
