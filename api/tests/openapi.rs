@@ -222,6 +222,14 @@ fn endpoints_name_our_schemas() {
         (routes::JWKS, Get, None, 200, "Jwks"),
         (routes::CONFIGURATION, Get, None, 200, "Discovery"),
         (
+            routes::STATUS_LISTS,
+            Get,
+            None,
+            200,
+            "StatusListAggregation",
+        ),
+        (routes::STATUS_LIST, Get, None, 200, "StatusListToken"),
+        (
             routes::OAUTH_METADATA,
             Get,
             None,
@@ -328,6 +336,7 @@ fn endpoints_name_our_schemas() {
     let schema_ref = |node: &Value| {
         node.pointer("/content/application~1json/schema/$ref")
             .or_else(|| node.pointer("/content/application~1x-www-form-urlencoded/schema/$ref"))
+            .or_else(|| node.pointer("/content/application~1statuslist+jwt/schema/$ref"))
             .and_then(Value::as_str)
             .and_then(|r| r.strip_prefix("#/components/schemas/"))
             .map(str::to_owned)

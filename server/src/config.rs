@@ -114,8 +114,8 @@ pub struct ServeArgs {
     /// Per-request timeout (reading the body included).
     #[arg(long, env = "AUTH4AGENT_REQUEST_TIMEOUT", default_value = "10s", value_parser = parse_duration_secs)]
     pub request_timeout: u64,
-    /// Entries of each new Token Status List (one per agent; 2 bits each). A list's size is fixed when
-    /// it starts: a new value applies from the next list on.
+    /// Entries of each new Token Status List (one per agent; 2 bits each, so a multiple of 4: whole
+    /// bytes). A list's size is fixed when it starts: a new value applies from the next list on.
     #[arg(long, env = "AUTH4AGENT_STATUS_LIST_SIZE", default_value_t = DEFAULT_STATUS_LIST_SIZE)]
     pub status_list_size: u64,
     /// The status lists' `ttl`: how long a verifier caches one, and the most a served list lags the database.
@@ -227,9 +227,13 @@ impl Config {
         if args.rate_limit > 0.0 && args.rate_limit_burst == 0 {
             return Err("--rate-limit-burst must be at least 1".into());
         }
-        if args.status_list_size == 0 || args.status_list_size > MAX_STATUS_LIST_SIZE {
+        if args.status_list_size == 0
+            || args.status_list_size > MAX_STATUS_LIST_SIZE
+            || !args.status_list_size.is_multiple_of(4)
+        {
             return Err(format!(
-                "--status-list-size must be between 1 and {MAX_STATUS_LIST_SIZE}"
+                "--status-list-size must be a multiple of 4 (whole bytes of 2-bit entries) between 4 and \
+                 {MAX_STATUS_LIST_SIZE}"
             ));
         }
         if args.status_list_ttl == 0 || args.status_list_ttl > MAX_STATUS_LIST_TTL {
@@ -343,6 +347,27 @@ mod tests {
         assert_eq!(cfg.dns_servers.len(), 2);
         assert_eq!(cfg.token_max_ttl, 3600);
         assert_eq!(cfg.token_default_ttl, 900);
+        assert_eq!(
+            (cfg.status_list_size, cfg.status_list_ttl),
+            (DEFAULT_STATUS_LIST_SIZE, 60)
+        );
+        for (size, ttl, ok) in [
+            ("8", "30s", true),
+            ("6", "60", false),
+            ("0", "60", false),
+            ("8", "0", false),
+            ("8", "2h", false),
+        ] {
+            let cli = Cli::try_parse_from([
+                "auth4agent-server",
+                "--status-list-size",
+                size,
+                "--status-list-ttl",
+                ttl,
+            ])
+            .unwrap();
+            assert_eq!(Config::from_args(&cli.serve).is_ok(), ok, "{size} {ttl}");
+        }
         let cli = Cli::try_parse_from(["auth4agent-server", "keys", "rotate", "--db", "/tmp/x.db"])
             .unwrap();
         assert!(matches!(

@@ -4,6 +4,7 @@
 //! - `api`: every endpoint through the router;
 //! - `dns`: the DNS verifier against the testkit's loopback DNS server;
 //! - `oauth`: RFC 8414 metadata and the client-credentials token endpoint;
+//! - `status_lists`: the Token Status Lists and the entries tokens name;
 //! - `store_contract`: the store contract, each test run on SQLite and on PostgreSQL;
 //! - `store_sqlite`, `store_postgres`: what only one backend has; `store_rows`: row builders.
 //!
@@ -19,6 +20,8 @@ mod api;
 mod dns;
 #[path = "server/oauth.rs"]
 mod oauth;
+#[path = "server/status_lists.rs"]
+mod status_lists;
 #[path = "server/store_contract.rs"]
 mod store_contract;
 #[path = "server/store_postgres.rs"]

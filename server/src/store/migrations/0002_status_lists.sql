@@ -14,9 +14,9 @@ CREATE TABLE status_lists (
 ALTER TABLE agents ADD COLUMN status_list INTEGER REFERENCES status_lists (list);
 ALTER TABLE agents ADD COLUMN status_index INTEGER;
 
--- Existing agents, oldest first, take list 1 (of the default size, or larger if they do not fit).
+-- Existing agents, oldest first, take list 1 (of the default size, or larger if they do not fit; whole bytes).
 INSERT INTO status_lists (list, size, allocated)
-    SELECT 1, max(count(*), 1048576), count(*) FROM agents HAVING count(*) > 0;
+    SELECT 1, max((count(*) + 3) / 4 * 4, 1048576), count(*) FROM agents HAVING count(*) > 0;
 UPDATE agents SET status_list = 1, status_index = (
     SELECT n FROM (SELECT did, row_number() OVER (ORDER BY created_at, did) - 1 AS n FROM agents) AS ranked
     WHERE ranked.did = agents.did);

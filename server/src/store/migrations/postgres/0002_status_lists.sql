@@ -11,7 +11,7 @@ ALTER TABLE agents ADD COLUMN status_list BIGINT REFERENCES status_lists (list);
 ALTER TABLE agents ADD COLUMN status_index BIGINT;
 
 INSERT INTO status_lists (list, size, allocated)
-    SELECT 1, greatest(count(*), 1048576), count(*) FROM agents HAVING count(*) > 0;
+    SELECT 1, greatest((count(*) + 3) / 4 * 4, 1048576), count(*) FROM agents HAVING count(*) > 0;
 UPDATE agents SET status_list = 1, status_index = ranked.n
     FROM (SELECT did, row_number() OVER (ORDER BY created_at, did) - 1 AS n FROM agents) AS ranked
     WHERE ranked.did = agents.did;
