@@ -221,6 +221,11 @@ impl Verifier {
         self
     }
 
+    /// The issuer this verifier accepts tokens from.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
     /// Sets the clock-skew allowance (whole seconds).
     pub fn leeway(mut self, leeway: Duration) -> Verifier {
         self.leeway = leeway;
