@@ -7,6 +7,7 @@ pub mod init;
 pub mod issue;
 pub mod register;
 pub mod revoke;
+pub mod status_list;
 pub mod verify;
 pub mod verify_operator;
 
@@ -42,6 +43,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Report> {
         Command::Health => info::health(ctx),
         Command::SetServer(args) => info::set_server(ctx, &args.url),
         Command::Jwks => info::jwks(ctx),
+        Command::StatusList(cmd) => status_list::run(ctx, cmd),
         Command::Completions(args) => generate::completions(args.shell),
         Command::Man => generate::man(),
     }
