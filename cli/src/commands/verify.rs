@@ -63,10 +63,12 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<Report> {
         Err(err) => return Ok(invalid(err.code(), &err.to_string(), Value::Null, None)),
     };
     let claims = serde_json::to_value(verified.claims()).expect("claims serialize");
-    let status = match (verified.status_list(), args.no_status) {
-        (None, _) => StatusCheck::NoClaim,
-        (Some(_), true) => StatusCheck::Skipped,
-        (Some(entry), false) => match check_status(ctx, args, entry, &keys, now)? {
+    // Online, the introspection answers for the agent's status, fresher than any list.
+    let status = match (verified.status_list(), args.no_status, args.online) {
+        (None, _, _) => StatusCheck::NoClaim,
+        (Some(_), true, _) => StatusCheck::Skipped,
+        (Some(_), false, true) => StatusCheck::Online,
+        (Some(entry), false, false) => match check_status(ctx, args, entry, &keys, now)? {
             Ok(()) => StatusCheck::Valid(entry.clone()),
             Err((code, message)) => return Ok(invalid(code, &message, claims, None)),
         },
@@ -103,6 +105,8 @@ enum StatusCheck {
     NoClaim,
     /// `--no-status`.
     Skipped,
+    /// `--online`: the introspection decides.
+    Online,
     /// Checked: valid.
     Valid(StatusListRef),
 }
@@ -287,6 +291,9 @@ fn valid(claims: Value, online: Option<Introspection>, status: &StatusCheck) -> 
         StatusCheck::Skipped => {
             human.push_str("\n  status: not checked (--no-status)");
             doc["status"] = json!({ "checked": false, "reason": "--no-status" });
+        }
+        StatusCheck::Online => {
+            doc["status"] = json!({ "checked": false, "reason": "--online: introspection decides" });
         }
         StatusCheck::Valid(entry) => {
             human.push_str(&format!(
