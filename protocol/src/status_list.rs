@@ -310,9 +310,10 @@ pub fn verify_status_list(
     }
     let ttl = match claims.get("ttl") {
         None => return Err(Error::MissingClaim("ttl")),
-        Some(Value::Number(n)) => n.as_u64().filter(|t| *t > 0).ok_or_else(|| {
-            Error::InvalidClaim("ttl", "must be a positive integer".into())
-        })?,
+        Some(Value::Number(n)) => n
+            .as_u64()
+            .filter(|t| *t > 0)
+            .ok_or_else(|| Error::InvalidClaim("ttl", "must be a positive integer".into()))?,
         Some(_) => {
             return Err(Error::InvalidClaim(
                 "ttl",

@@ -267,7 +267,13 @@ mod tests {
         assert!(cache.get(&forged, now, 0).is_none());
         // An expired token is never inserted; capacity 0 disables the cache.
         let (token, ok) = verified(&key, &keys, 1000, T0 + 1);
-        cache.insert(&token, ok.clone(), UnixTime::from_secs(T0 + 1), 0, UnixTime::from_secs(u64::MAX));
+        cache.insert(
+            &token,
+            ok.clone(),
+            UnixTime::from_secs(T0 + 1),
+            0,
+            UnixTime::from_secs(u64::MAX),
+        );
         assert!(cache.get(&token, now, 0).is_none());
         let off = TokenCache::new(0);
         off.insert(&token, ok, now, 0, UnixTime::from_secs(u64::MAX));

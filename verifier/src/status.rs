@@ -80,6 +80,22 @@ impl StatusLists {
         }
     }
 
+    /// Seeds the cache with a list verified by the caller (with
+    /// [`verify_status_list`](auth4agent_protocol::verify_status_list) against this issuer's keys), standing as a
+    /// fetched one would (benchmarks, tests, or a service handed a list out of band); later refreshes fetch as usual.
+    pub fn seed(&self, list: VerifiedStatusList, now: UnixTime) {
+        let refresh_at = self.refresh_at(&list, now);
+        self.inner.lists.write().expect("status list lock").insert(
+            list.uri().to_owned(),
+            Cached {
+                list: Some(Arc::new(list)),
+                last_success: now,
+                refresh_at,
+                last_error: None,
+            },
+        );
+    }
+
     /// HTTP fetches made so far.
     pub fn fetches(&self) -> u64 {
         self.inner.fetches.load(Ordering::Relaxed)
@@ -88,7 +104,11 @@ impl StatusLists {
     /// The status of `entry` at `now`: `Ok(until)` when it is valid, with the time the decision stands until
     /// (the list's next refresh); `token_revoked` / `agent_suspended` when it is not; `status_unavailable` when
     /// no list may be used; the protocol's `status_index_out_of_range` past the list's end.
-    pub async fn check(&self, entry: &StatusListRef, now: UnixTime) -> Result<UnixTime, VerifyError> {
+    pub async fn check(
+        &self,
+        entry: &StatusListRef,
+        now: UnixTime,
+    ) -> Result<UnixTime, VerifyError> {
         if let Some(decision) = self.cached(entry, now) {
             return decision;
         }
@@ -103,7 +123,11 @@ impl StatusLists {
     }
 
     /// The decision from the cache while its list stands (or while a failure's wait lasts).
-    fn cached(&self, entry: &StatusListRef, now: UnixTime) -> Option<Result<UnixTime, VerifyError>> {
+    fn cached(
+        &self,
+        entry: &StatusListRef,
+        now: UnixTime,
+    ) -> Option<Result<UnixTime, VerifyError>> {
         let lists = self.inner.lists.read().expect("status list lock");
         let cached = lists.get(&entry.uri)?;
         if now >= cached.refresh_at {
@@ -153,7 +177,11 @@ impl StatusLists {
                 if now < cached.last_success.saturating_add(bound) && !list.is_expired(now) =>
             {
                 // The stale decision stands only until the next attempt.
-                decide(list, entry.idx, cached.refresh_at.min(now.saturating_add(bound)))
+                decide(
+                    list,
+                    entry.idx,
+                    cached.refresh_at.min(now.saturating_add(bound)),
+                )
             }
             _ => Err(unavailable()),
         }
@@ -185,14 +213,20 @@ impl StatusLists {
         let body = match self
             .inner
             .fetcher
-            .get_as(&url, None, STATUS_LIST_MEDIA_TYPE, MAX_STATUS_LIST_TOKEN_LEN)
+            .get_as(
+                &url,
+                None,
+                STATUS_LIST_MEDIA_TYPE,
+                MAX_STATUS_LIST_TOKEN_LEN,
+            )
             .await
         {
             Ok(Fetched::Fresh { body, .. }) => body,
             Ok(Fetched::NotModified { .. }) => return Err("unexpected 304".into()),
             Err(e) => return Err(e.to_string()),
         };
-        let text = String::from_utf8(body).map_err(|_| FetchError::BadDocument("not UTF-8".into()).to_string())?;
+        let text = String::from_utf8(body)
+            .map_err(|_| FetchError::BadDocument("not UTF-8".into()).to_string())?;
         let keys = self
             .inner
             .keys
@@ -200,8 +234,7 @@ impl StatusLists {
             .await
             .map_err(|e| e.to_string())?;
         let list = Arc::new(
-            verify_status_list(&text, &keys, uri, now)
-                .map_err(|e| format!("{}: {e}", e.code()))?,
+            verify_status_list(&text, &keys, uri, now).map_err(|e| format!("{}: {e}", e.code()))?,
         );
         let refresh_at = self.refresh_at(&list, now);
         self.inner.lists.write().expect("status list lock").insert(
@@ -213,7 +246,11 @@ impl StatusLists {
                 last_error: None,
             },
         );
-        tracing::debug!(uri, refresh_at = refresh_at.as_secs(), "status list fetched");
+        tracing::debug!(
+            uri,
+            refresh_at = refresh_at.as_secs(),
+            "status list fetched"
+        );
         Ok(list)
     }
 }

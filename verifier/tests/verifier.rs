@@ -177,7 +177,8 @@ impl Issuer {
                 cnf: Confirmation {
                     jkt: "jkt-of-the-agent".into(),
                 },
-                status: idx.map(|idx| StatusClaim::new(format!("{}/status-lists/1", self.url), idx)),
+                status: idx
+                    .map(|idx| StatusClaim::new(format!("{}/status-lists/1", self.url), idx)),
             },
         )
         .unwrap()
@@ -657,10 +658,7 @@ async fn status_list_entries_refuse_and_cached_verifications_end_at_the_next_lis
     )
     .unwrap();
     issuer.set(|s| s.status_list = forged);
-    assert_eq!(
-        code(verifier.verify(&token(1)).await),
-        "status_unavailable"
-    );
+    assert_eq!(code(verifier.verify(&token(1)).await), "status_unavailable");
 }
 
 /// The issuer unreachable: fail closed by default; with `AcceptStale(bound)`, the last good list decides

@@ -161,10 +161,7 @@ fn check_status(
         )),
         Ok(TokenStatus::Other(value)) => Err((
             "token_revoked",
-            format!(
-                "entry {} of {} is {value}, not valid",
-                entry.idx, entry.uri
-            ),
+            format!("entry {} of {} is {value}, not valid", entry.idx, entry.uri),
         )),
         Err(e) => Err((e.code(), e.to_string())),
     })
@@ -293,7 +290,8 @@ fn valid(claims: Value, online: Option<Introspection>, status: &StatusCheck) -> 
             doc["status"] = json!({ "checked": false, "reason": "--no-status" });
         }
         StatusCheck::Online => {
-            doc["status"] = json!({ "checked": false, "reason": "--online: introspection decides" });
+            doc["status"] =
+                json!({ "checked": false, "reason": "--online: introspection decides" });
         }
         StatusCheck::Valid(entry) => {
             human.push_str(&format!(

@@ -33,7 +33,12 @@ fn the_drafts_test_vectors_decode() {
             .collect();
         for idx in 0..size {
             let expected = listed.get(&idx).copied().unwrap_or(0);
-            assert_eq!(list.get(idx).unwrap(), expected, "{} idx {idx}", v["section"]);
+            assert_eq!(
+                list.get(idx).unwrap(),
+                expected,
+                "{} idx {idx}",
+                v["section"]
+            );
         }
         assert_eq!(
             list.get(size).unwrap_err().code(),
@@ -84,7 +89,10 @@ fn lst_decoding_refuses_what_is_not_a_bounded_zlib_stream() {
         code(StatusList::decode(2, "c0gtys8HAA")),
         "invalid_status_list"
     );
-    assert_eq!(code(StatusList::decode(2, "eNo76fITAAPfAgc=")), "invalid_base64");
+    assert_eq!(
+        code(StatusList::decode(2, "eNo76fITAAPfAgc=")),
+        "invalid_base64"
+    );
     let bomb = StatusList::new(8, 16 * 1024 * 1024).unwrap().encode();
     StatusList::decode(8, &bomb.lst).expect("exactly the limit inflates");
     let mut too_big = vec![0u8; 16 * 1024 * 1024 + 1];
@@ -149,10 +157,9 @@ fn a_signed_list_verifies_and_answers_by_index() {
         issue_status_list(&server_key(), &server_kid(), &claims).unwrap(),
         "deterministic bytes"
     );
-    let header: Value = serde_json::from_slice(
-        &auth4agent_protocol::b64url_decode(&segments(&token)[0]).unwrap(),
-    )
-    .unwrap();
+    let header: Value =
+        serde_json::from_slice(&auth4agent_protocol::b64url_decode(&segments(&token)[0]).unwrap())
+            .unwrap();
     assert_eq!(header["typ"], "statuslist+jwt");
     let verified = verify_status_list(&token, &keyset(), URI, at(NOW)).unwrap();
     assert_eq!(verified.uri(), URI);
@@ -188,18 +195,27 @@ fn every_status_list_check_refuses_with_its_code() {
     let verify = |t: &str| verify_status_list(t, &keys, URI, at(NOW));
     // The list of another URI (e.g. another issuer's list 1, or list 2).
     assert_eq!(
-        code(verify(&with("sub", json!("https://auth.example.com/status-lists/2")))),
+        code(verify(&with(
+            "sub",
+            json!("https://auth.example.com/status-lists/2")
+        ))),
         "status_list_uri_mismatch"
     );
     // An access token is not a status list, nor the reverse.
     let mut header = list_header();
     header["typ"] = json!(typ::ACCESS_TOKEN);
-    assert_eq!(code(verify(&list_token(&header, &list_claims()))), "wrong_typ");
+    assert_eq!(
+        code(verify(&list_token(&header, &list_claims()))),
+        "wrong_typ"
+    );
     assert_eq!(code(verify(&honest_token())), "wrong_typ");
     let list = list_token(&list_header(), &list_claims());
     assert_eq!(code(verifier().verify(&list, &keys, at(NOW))), "wrong_typ");
     header.as_object_mut().unwrap().remove("typ");
-    assert_eq!(code(verify(&list_token(&header, &list_claims()))), "missing_typ");
+    assert_eq!(
+        code(verify(&list_token(&header, &list_claims()))),
+        "missing_typ"
+    );
     // Signature: another key, an unknown kid, an alg outside the allow-list, an embedded key.
     assert_eq!(
         code(verify(&forge_with(
@@ -211,13 +227,22 @@ fn every_status_list_check_refuses_with_its_code() {
     );
     let mut header = list_header();
     header["kid"] = json!("someone-else");
-    assert_eq!(code(verify(&list_token(&header, &list_claims()))), "unknown_kid");
+    assert_eq!(
+        code(verify(&list_token(&header, &list_claims()))),
+        "unknown_kid"
+    );
     let mut header = list_header();
     header["alg"] = json!("HS256");
-    assert_eq!(code(verify(&list_token(&header, &list_claims()))), "unsupported_alg");
+    assert_eq!(
+        code(verify(&list_token(&header, &list_claims()))),
+        "unsupported_alg"
+    );
     let mut header = list_header();
     header["jwk"] = json!({"kty": "OKP"});
-    assert_eq!(code(verify(&list_token(&header, &list_claims()))), "embedded_key");
+    assert_eq!(
+        code(verify(&list_token(&header, &list_claims()))),
+        "embedded_key"
+    );
     // Times.
     let leeway = STATUS_LIST_LEEWAY.as_secs();
     let window = |iat: u64, exp: u64| {
@@ -235,7 +260,10 @@ fn every_status_list_check_refuses_with_its_code() {
     );
     assert_eq!(code(verify(&without("exp"))), "missing_claim");
     assert_eq!(code(verify(&without("iat"))), "missing_claim");
-    assert_eq!(code(verify(&with("iat", json!("now")))), "invalid_numeric_date");
+    assert_eq!(
+        code(verify(&with("iat", json!("now")))),
+        "invalid_numeric_date"
+    );
     // ttl: required, a positive integer.
     assert_eq!(code(verify(&without("ttl"))), "missing_claim");
     assert_eq!(code(verify(&with("ttl", json!(0)))), "invalid_claim");
@@ -243,14 +271,20 @@ fn every_status_list_check_refuses_with_its_code() {
     assert_eq!(code(verify(&with("ttl", json!("60")))), "invalid_claim");
     // status_list: present, an object, bits 2, lst a ZLIB stream.
     assert_eq!(code(verify(&without("status_list"))), "missing_claim");
-    assert_eq!(code(verify(&with("status_list", json!("x")))), "invalid_claim");
+    assert_eq!(
+        code(verify(&with("status_list", json!("x")))),
+        "invalid_claim"
+    );
     let one_bit = StatusList::new(1, 64).unwrap().encode();
     assert_eq!(
         code(verify(&with("status_list", json!(one_bit)))),
         "invalid_status_list"
     );
     assert_eq!(
-        code(verify(&with("status_list", json!({"bits": 2, "lst": "AAAA"})))),
+        code(verify(&with(
+            "status_list",
+            json!({"bits": 2, "lst": "AAAA"})
+        ))),
         "invalid_status_list"
     );
     assert_eq!(

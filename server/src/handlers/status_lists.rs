@@ -55,11 +55,8 @@ pub async fn aggregation(State(state): State<AppState>) -> AppResult<Response> {
     let headers = resp.headers_mut();
     headers.insert(
         header::CACHE_CONTROL,
-        HeaderValue::from_str(&format!(
-            "public, max-age={}",
-            state.config.status_list_ttl
-        ))
-        .unwrap_or(HeaderValue::from_static("no-cache")),
+        HeaderValue::from_str(&format!("public, max-age={}", state.config.status_list_ttl))
+            .unwrap_or(HeaderValue::from_static("no-cache")),
     );
     headers.insert(
         header::ACCESS_CONTROL_ALLOW_ORIGIN,

@@ -131,7 +131,11 @@ fn not_found(list: u64) -> ServiceError {
 }
 
 /// Signs list `info` for the window holding `now`, from the database as it is now.
-pub async fn sign(state: &AppState, info: StatusListInfo, now: UnixTime) -> ServiceResult<SignedList> {
+pub async fn sign(
+    state: &AppState,
+    info: StatusListInfo,
+    now: UnixTime,
+) -> ServiceResult<SignedList> {
     let ttl = state.config.status_list_ttl;
     let iat = window_start(now, ttl);
     let flagged = state.store.status_list_flagged(info.list, iat).await?;
@@ -178,7 +182,11 @@ mod tests {
             (A::Suspended, false, TokenStatus::Suspended),
             (A::Revoked, false, TokenStatus::Invalid),
         ] {
-            assert_eq!(entry_status(agent, verified), expected, "{agent} {verified}");
+            assert_eq!(
+                entry_status(agent, verified),
+                expected,
+                "{agent} {verified}"
+            );
         }
     }
 
@@ -190,9 +198,18 @@ mod tests {
             operator_status: status,
             verification_expires_at: expires,
         };
-        assert!(operator_verified(&entry(OperatorStatus::Verified, Some(101)), 100));
-        assert!(!operator_verified(&entry(OperatorStatus::Verified, Some(100)), 100));
-        assert!(!operator_verified(&entry(OperatorStatus::Unverified, None), 100));
+        assert!(operator_verified(
+            &entry(OperatorStatus::Verified, Some(101)),
+            100
+        ));
+        assert!(!operator_verified(
+            &entry(OperatorStatus::Verified, Some(100)),
+            100
+        ));
+        assert!(!operator_verified(
+            &entry(OperatorStatus::Unverified, None),
+            100
+        ));
     }
 
     #[test]

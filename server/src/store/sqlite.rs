@@ -700,9 +700,7 @@ impl Store for SqliteStore {
 
     fn get_status_list(&self, list: u64) -> StoreFuture<'_, Option<StatusListInfo>> {
         self.lookup(move |conn| {
-            query_opt(conn, sql::GET_STATUS_LIST, [list], |r| {
-                rows::status_list(r)
-            })
+            query_opt(conn, sql::GET_STATUS_LIST, [list], |r| rows::status_list(r))
         })
     }
 

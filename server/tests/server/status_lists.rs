@@ -93,7 +93,10 @@ async fn tokens_name_entries_and_lists_follow_the_database_within_one_ttl() {
     let (op, agent) = h.active_agent("example.com", &["read"]).await;
     let token = h.token(&agent, "read").await;
     let (uri, idx) = entry_of(&token);
-    assert_eq!((uri.as_str(), idx), (&*format!("{ISSUER}/status-lists/1"), 0));
+    assert_eq!(
+        (uri.as_str(), idx),
+        (&*format!("{ISSUER}/status-lists/1"), 0)
+    );
     let list = list_at(&h, &uri).await;
     assert_eq!(list.status(0).unwrap(), TokenStatus::Valid);
     assert_eq!(list.list().len(), 4, "the configured size");
@@ -141,7 +144,13 @@ async fn registrations_cross_into_the_next_list_and_a_lapse_suspends_its_agents(
     let uri = |n: u64| format!("{ISSUER}/status-lists/{n}");
     assert_eq!(
         entries,
-        [(uri(1), 0), (uri(1), 1), (uri(1), 2), (uri(1), 3), (uri(2), 0)]
+        [
+            (uri(1), 0),
+            (uri(1), 1),
+            (uri(1), 2),
+            (uri(1), 3),
+            (uri(2), 0)
+        ]
     );
 
     // The aggregation and both metadata documents name the lists.
@@ -191,7 +200,12 @@ async fn registrations_cross_into_the_next_list_and_a_lapse_suspends_its_agents(
     }
 
     // Unknown lists.
-    for path in ["/status-lists/3", "/status-lists/0", "/status-lists/x", "/status-lists/+1"] {
+    for path in [
+        "/status-lists/3",
+        "/status-lists/0",
+        "/status-lists/x",
+        "/status-lists/+1",
+    ] {
         let resp = h.send(json_get(path)).await;
         resp.assert_error(404, "status_list_not_found");
     }

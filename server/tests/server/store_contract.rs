@@ -1265,13 +1265,25 @@ pub async fn status_entries_are_allocated_in_order_and_never_reused(db: TestStor
     assert_eq!(first.status_entry, entry(1, 0));
     let mut entries = vec![first.status_entry];
     for seed in 3..7 {
-        let agent = store.insert_agent(agent(&op, seed), LIST_SIZE).await.unwrap();
-        assert_eq!(store.get_agent(&agent.did).await.unwrap(), Some(agent.clone()));
+        let agent = store
+            .insert_agent(agent(&op, seed), LIST_SIZE)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_agent(&agent.did).await.unwrap(),
+            Some(agent.clone())
+        );
         entries.push(agent.status_entry);
     }
     assert_eq!(
         entries,
-        [entry(1, 0), entry(1, 1), entry(2, 0), entry(2, 1), entry(3, 0)]
+        [
+            entry(1, 0),
+            entry(1, 1),
+            entry(2, 0),
+            entry(2, 1),
+            entry(3, 0)
+        ]
     );
     // A refused registration (the DID exists; the operator does not) takes no entry.
     assert!(matches!(
@@ -1299,7 +1311,12 @@ pub async fn status_entries_are_allocated_in_order_and_never_reused(db: TestStor
     assert_eq!(store.get_status_list(5).await.unwrap(), None);
     let store = db.open().await;
     assert_eq!(
-        store.get_agent(&next.did).await.unwrap().unwrap().status_entry,
+        store
+            .get_agent(&next.did)
+            .await
+            .unwrap()
+            .unwrap()
+            .status_entry,
         entry(3, 1)
     );
     let again = store.insert_agent(agent(&op, 9), 8).await.unwrap();
@@ -1332,7 +1349,11 @@ pub async fn status_list_flagged_names_suspended_revoked_and_lapsed(db: TestStor
             .unwrap();
     }
     store
-        .update_agent(&agents[1].did, AgentStatus::Active, set(AgentStatus::Suspended))
+        .update_agent(
+            &agents[1].did,
+            AgentStatus::Active,
+            set(AgentStatus::Suspended),
+        )
         .await
         .unwrap();
     store
@@ -1370,7 +1391,11 @@ pub async fn status_list_flagged_names_suspended_revoked_and_lapsed(db: TestStor
         [
             (index(1), A::Suspended, O::Verified),
             (index(2), A::Revoked, O::Verified),
-            (stranger.status_entry.unwrap().index, A::Pending, O::Unverified),
+            (
+                stranger.status_entry.unwrap().index,
+                A::Pending,
+                O::Unverified
+            ),
         ]
     );
     // At the proof's expiry the operator's active and pending agents are flagged too.
@@ -1381,7 +1406,11 @@ pub async fn status_list_flagged_names_suspended_revoked_and_lapsed(db: TestStor
             (index(1), A::Suspended, O::Verified),
             (index(2), A::Revoked, O::Verified),
             (index(3), A::Pending, O::Verified),
-            (stranger.status_entry.unwrap().index, A::Pending, O::Unverified),
+            (
+                stranger.status_entry.unwrap().index,
+                A::Pending,
+                O::Unverified
+            ),
         ]
     );
     assert!(store.status_list_flagged(2, NOW).await.unwrap().is_empty());

@@ -478,7 +478,14 @@ fn replicas_serve_identical_status_lists() {
         dids.push(did);
     }
     operator.ok_json(["agent-scopes", "set", "--scopes", "read", "--did", &dids[0]]);
-    operator.ok_json(["--server", &cluster.url(1), "revoke", "suspend", "--did", &dids[0]]);
+    operator.ok_json([
+        "--server",
+        &cluster.url(1),
+        "revoke",
+        "suspend",
+        "--did",
+        &dids[0],
+    ]);
     std::thread::sleep(std::time::Duration::from_secs(3));
     let keys = KeySet::from_json(&jwks(cluster.http(0)).to_string()).expect("JWKS");
     let uri = format!("{}/status-lists/1", cluster.issuer);
@@ -493,8 +500,13 @@ fn replicas_serve_identical_status_lists() {
         let lists: Vec<_> = bodies
             .iter()
             .map(|b| {
-                auth4agent_protocol::verify_status_list(b, &keys, &uri, UnixTime::from_secs(unix_now()))
-                    .expect("each replica's list verifies")
+                auth4agent_protocol::verify_status_list(
+                    b,
+                    &keys,
+                    &uri,
+                    UnixTime::from_secs(unix_now()),
+                )
+                .expect("each replica's list verifies")
             })
             .collect();
         for list in &lists {
@@ -504,8 +516,14 @@ fn replicas_serve_identical_status_lists() {
             );
         }
         if lists.iter().all(|l| l.issued_at() == lists[0].issued_at()) {
-            assert_eq!(bodies[0], bodies[1], "one window, one state: the same bytes");
-            assert_eq!(bodies[0], bodies[2], "one window, one state: the same bytes");
+            assert_eq!(
+                bodies[0], bodies[1],
+                "one window, one state: the same bytes"
+            );
+            assert_eq!(
+                bodies[0], bodies[2],
+                "one window, one state: the same bytes"
+            );
             let aggregation = cluster.http(2).get("/status-lists").expect("aggregation");
             assert_eq!(
                 aggregation.json()["status_lists"],

@@ -41,7 +41,12 @@ fn entry(agent: &Agent, token: &str) -> (String, u64) {
 }
 
 /// Saves the list at `uri` with `status-list fetch` into `file` and verifies `token` with it, offline.
-fn verify_with_fresh_list(agent: &Agent, token: &str, uri: &str, file: &Path) -> auth4agent_e2e::CliOutput {
+fn verify_with_fresh_list(
+    agent: &Agent,
+    token: &str,
+    uri: &str,
+    file: &Path,
+) -> auth4agent_e2e::CliOutput {
     let saved = agent.cli.ok_json([
         "status-list",
         "fetch",
@@ -114,14 +119,20 @@ fn suspension_reactivation_and_revocation_reach_offline_verifiers_within_one_ttl
         .unwrap()
         .count();
     assert_eq!(cached, 1, "the list is cached in the home");
-    let human = agent.cli.human().run_stdin(["verify", "--token", "-"], &token);
+    let human = agent
+        .cli
+        .human()
+        .run_stdin(["verify", "--token", "-"], &token);
     assert!(human.success(), "{human}");
     assert!(human.stdout.contains("status: valid"), "{human}");
     let skipped = agent
         .cli
         .human()
         .run_stdin(["verify", "--token", "-", "--no-status"], &token);
-    assert!(skipped.stdout.contains("status: not checked (--no-status)"), "{skipped}");
+    assert!(
+        skipped.stdout.contains("status: not checked (--no-status)"),
+        "{skipped}"
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("list.jwt");
@@ -130,7 +141,11 @@ fn suspension_reactivation_and_revocation_reach_offline_verifiers_within_one_ttl
     // The saved list keeps refusing while the server is not asked (air-gapped), whatever happens meanwhile.
     suspend(&operator, &agent, "reactivate");
     assert_invalid(
-        &verify(&agent.cli, &token, &["--status-list", file.to_str().unwrap()]),
+        &verify(
+            &agent.cli,
+            &token,
+            &["--status-list", file.to_str().unwrap()],
+        ),
         "agent_suspended",
     );
     within_one_ttl(&agent, &token, &uri, &file, None);
@@ -220,14 +235,21 @@ fn an_independent_decoder_reads_the_same_statuses() {
     let base = world.server.url();
     assert_eq!(
         uris["status_lists"],
-        json!([format!("{base}/status-lists/1"), format!("{base}/status-lists/2")])
+        json!([
+            format!("{base}/status-lists/1"),
+            format!("{base}/status-lists/2")
+        ])
     );
-    let jwks: Value = serde_json::from_str(&http.get("/.well-known/jwks.json").unwrap().body).unwrap();
+    let jwks: Value =
+        serde_json::from_str(&http.get("/.well-known/jwks.json").unwrap().body).unwrap();
     for (list, members) in [(1u64, 0..4usize), (2, 4..6)] {
         let uri = format!("{base}/status-lists/{list}");
         let served = http.get(&format!("/status-lists/{list}")).unwrap();
         assert_eq!(served.status, 200);
-        assert_eq!(served.header("content-type"), Some("application/statuslist+jwt"));
+        assert_eq!(
+            served.header("content-type"),
+            Some("application/statuslist+jwt")
+        );
         let indexes: Vec<u64> = members.clone().map(|n| agents[n].2.1).collect();
         let decoded = python_decode(&served.body, &jwks, &uri, &indexes);
         assert_eq!(decoded["bits"], 2, "{decoded}");
@@ -243,7 +265,11 @@ fn an_independent_decoder_reads_the_same_statuses() {
             let dir = tempfile::tempdir().unwrap();
             let file = dir.path().join("list.jwt");
             std::fs::write(&file, &served.body).unwrap();
-            let out = verify(&agent.cli, token, &["--status-list", file.to_str().unwrap()]);
+            let out = verify(
+                &agent.cli,
+                token,
+                &["--status-list", file.to_str().unwrap()],
+            );
             match expected[n] {
                 0 => {
                     assert_valid(&out);
