@@ -385,28 +385,4 @@ impl StatusClaim {
             },
         }
     }
-
-    /// Reads the claim from its JSON value: an object whose `status_list` member is an object with a
-    /// non-negative integer `idx` and a non-empty string `uri` (other members, of other mechanisms, are
-    /// ignored).
-    pub(crate) fn from_value(value: &Value) -> Result<StatusClaim> {
-        let invalid = |why: &str| Error::InvalidClaim("status", why.into());
-        let Value::Object(status) = value else {
-            return Err(invalid("must be an object"));
-        };
-        let Some(Value::Object(list)) = status.get("status_list") else {
-            return Err(invalid("status_list must be an object"));
-        };
-        let idx = match list.get("idx") {
-            Some(Value::Number(n)) => n
-                .as_u64()
-                .ok_or_else(|| invalid("idx must be a non-negative integer"))?,
-            _ => return Err(invalid("idx must be a non-negative integer")),
-        };
-        let uri = match list.get("uri") {
-            Some(Value::String(uri)) if !uri.is_empty() => uri.clone(),
-            _ => return Err(invalid("uri must be a non-empty string")),
-        };
-        Ok(StatusClaim::new(uri, idx))
-    }
 }

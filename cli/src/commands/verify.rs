@@ -68,10 +68,12 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<Report> {
         (None, _, _) => StatusCheck::NoClaim,
         (Some(_), true, _) => StatusCheck::Skipped,
         (Some(_), false, true) => StatusCheck::Online,
-        (Some(entry), false, false) => match check_status(ctx, args, entry, &keys, now)? {
-            Ok(()) => StatusCheck::Valid(entry.clone()),
-            Err((code, message)) => return Ok(invalid(code, &message, claims, None)),
-        },
+        (Some(entry), false, false) => {
+            match check_status(ctx, args, entry, &keys, now, verifier.issuer())? {
+                Ok(()) => StatusCheck::Valid(entry.clone()),
+                Err((code, message)) => return Ok(invalid(code, &message, claims, None)),
+            }
+        }
     };
     if !args.online {
         return Ok(valid(claims, None, &status));
@@ -119,6 +121,7 @@ fn check_status(
     entry: &StatusListRef,
     keys: &KeySet,
     now: UnixTime,
+    issuer: &str,
 ) -> Result<std::result::Result<(), (&'static str, String)>> {
     let list = if let Some(file) = &args.status_list {
         let text = std::fs::read_to_string(file).map_err(|e| {
@@ -140,7 +143,7 @@ fn check_status(
     } else {
         match cached_list(ctx, &entry.uri, keys, now)? {
             Some(list) => list,
-            None => fetch_list(ctx, &entry.uri, keys, now)?,
+            None => fetch_list(ctx, &entry.uri, keys, now, issuer)?,
         }
     };
     Ok(match list.status(entry.idx) {
@@ -183,17 +186,24 @@ fn cached_list(
 }
 
 /// Fetches the list at `uri`, verifies it and caches it in the home.
+/// Only a list under the issuer is fetched (the token is the issuer's, but a URL elsewhere is not asked).
 fn fetch_list(
     ctx: &Context,
     uri: &str,
     keys: &KeySet,
     now: UnixTime,
+    issuer: &str,
 ) -> Result<VerifiedStatusList> {
     let unavailable = |message: String| {
         CliError::network("status_unavailable", message).with_hint(
             "check the network, or pass --status-list FILE (a saved list) or --no-status",
         )
     };
+    if !uri.starts_with(&format!("{}/", issuer.trim_end_matches('/'))) {
+        return Err(unavailable(format!(
+            "the token's status list {uri} is not under its issuer {issuer}: not fetched"
+        )));
+    }
     let text = Client::new(uri)
         .and_then(|client| client.get_text(uri))
         .map_err(|e| unavailable(format!("cannot fetch the status list {uri}: {e}")))?;
