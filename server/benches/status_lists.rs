@@ -24,7 +24,7 @@ const TTL: u64 = 60;
 
 /// Inserts the operator, list 1 and its agents straight into the database (as `bench/src/seed.rs` does; the
 /// status list reads only the entry, the agent's status and the operator's proof, so DIDs and keys are
-/// placeholders), every 1,000th entry (by a fixed permutation) revoked.
+/// placeholders), 1,000 pseudo-random entries (a fixed LCG, as the verifier's bench) revoked.
 fn seed(path: &std::path::Path) {
     let mut conn = rusqlite::Connection::open(path).unwrap();
     conn.pragma_update(None, "synchronous", "OFF").unwrap();
@@ -50,9 +50,16 @@ fn seed(path: &std::path::Path) {
             )
             .unwrap();
         let key = vec![2u8; 32];
+        let mut revoked_set = std::collections::BTreeSet::new();
+        let mut x: u64 = 0x2545_f491_4f6c_dd1d;
+        while revoked_set.len() < (AGENTS / 1000) as usize {
+            x = x
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            revoked_set.insert((x >> 33) % AGENTS);
+        }
         for i in 0..AGENTS {
-            // A fixed permutation of the indexes: revoked entries are scattered over the list.
-            let revoked = (i.wrapping_mul(2_654_435_761) % 1000) == 0;
+            let revoked = revoked_set.contains(&i);
             insert
                 .execute(rusqlite::params![
                     format!("did:agent:bench.example.com:{i:032x}"),
