@@ -14,9 +14,10 @@ cargo clippy --workspace --all-targets -- -D warnings
 # The protocol crate is a library for services: its documentation builds without a warning.
 RUSTDOCFLAGS="-D warnings" cargo doc -p auth4agent-protocol --no-deps --quiet
 # The interop tests run the shipped Python (PyJWT) and Node (jose) verifiers; the OAuth client tests run
-# Authlib (examples/oauth) and the MCP Python SDK (examples/mcp) at their pinned versions.
+# Authlib (examples/oauth) and the MCP Python SDK (examples/mcp) at their pinned versions; the status list
+# interop test runs an independent decoder with `cryptography` (tests/python).
 python3 -m pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt \
-    -r examples/dpop/requirements.txt \
+    -r examples/dpop/requirements.txt -r tests/python/requirements.txt \
     -r examples/oauth/requirements.txt -r examples/mcp/requirements.txt
 [ -d examples/node/node_modules/jose ] || npm ci --prefix examples/node --silent --no-audit --no-fund
 cargo build --workspace --bins --examples

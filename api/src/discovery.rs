@@ -17,6 +17,10 @@ pub struct Configuration {
     pub request_signature_header: String,
     pub request_typ: String,
     pub signing_alg_values_supported: Vec<String>,
+    /// The Token Status List aggregation (draft-ietf-oauth-status-list-20 §9; absent from servers without
+    /// status lists).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_list_aggregation_endpoint: Option<String>,
     pub token_types_supported: Vec<String>,
 }
 
@@ -80,7 +84,9 @@ mod tests {
         r#""oauth_authorization_server":"https://auth.example.com/.well-known/oauth-authorization-server","#,
         r#""proof_typ":"auth4agent-proof+jwt","#,
         r#""request_signature_header":"Auth4Agent-Signature","request_typ":"auth4agent-req+jwt","#,
-        r#""signing_alg_values_supported":["EdDSA"],"token_types_supported":["at+jwt"]}"#
+        r#""signing_alg_values_supported":["EdDSA"],"#,
+        r#""status_list_aggregation_endpoint":"https://auth.example.com/status-lists","#,
+        r#""token_types_supported":["at+jwt"]}"#
     );
 
     #[test]

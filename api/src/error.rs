@@ -129,6 +129,8 @@ error_codes! {
     ApprovalNotFound = "approval_not_found" => 404,
     /// No remembered grant of this operator has that id.
     GrantNotFound = "grant_not_found" => 404,
+    /// `GET /status-lists/{list}`: no list of that number.
+    StatusListNotFound = "status_list_not_found" => 404,
     MethodNotAllowed = "method_not_allowed" => 405,
     RequestTimeout = "request_timeout" => 408,
     OperatorExists = "operator_exists" => 409,

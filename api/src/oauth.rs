@@ -40,6 +40,10 @@ pub struct AuthorizationServerMetadata {
     pub revocation_endpoint: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scopes_supported: Vec<String>,
+    /// The Token Status List aggregation (draft-ietf-oauth-status-list-20 §9.1, registered in RFC 8414's
+    /// registry by §14.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_list_aggregation_endpoint: Option<String>,
     pub token_endpoint: String,
     pub token_endpoint_auth_methods_supported: Vec<String>,
     pub token_endpoint_auth_signing_alg_values_supported: Vec<String>,

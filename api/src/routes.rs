@@ -45,6 +45,11 @@ pub const OAUTH_DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
 /// The approval page a device authorization's `verification_uri` names (`?user_code=` fills it in); HTML.
 pub const CONSOLE_APPROVE: &str = "/console/approve";
 
+/// The Token Status List aggregation (draft-ietf-oauth-status-list-20 §9): every list's URI.
+pub const STATUS_LISTS: &str = "/status-lists";
+/// One Token Status List (`application/statuslist+jwt`); lists are numbered from 1.
+pub const STATUS_LIST: &str = "/status-lists/{list}";
+
 pub const OPERATORS: &str = "/v1/operators";
 pub const OPERATOR: &str = "/v1/operators/{id}";
 pub const OPERATOR_VERIFICATION: &str = "/v1/operators/{id}/verification";
@@ -90,6 +95,8 @@ pub const ALL: &[Route] = &[
     route(OAUTH_AUTHORIZE, &[Method::Get, Method::Post]),
     route(OAUTH_DEVICE_AUTHORIZATION, &[Method::Post]),
     route(CONSOLE_APPROVE, &[Method::Get]),
+    route(STATUS_LISTS, &[Method::Get]),
+    route(STATUS_LIST, &[Method::Get]),
     route(OPERATORS, &[Method::Post]),
     route(OPERATOR, &[Method::Get]),
     route(OPERATOR_VERIFICATION, &[Method::Get, Method::Post]),
@@ -111,6 +118,11 @@ pub const ALL: &[Route] = &[
     route(INTROSPECT, &[Method::Post]),
     route(REVOKE, &[Method::Post]),
 ];
+
+/// `/status-lists/{list}`.
+pub fn status_list(list: u64) -> String {
+    STATUS_LIST.replace("{list}", &list.to_string())
+}
 
 /// `/v1/operators/{id}`.
 pub fn operator(id: &str) -> String {
@@ -184,6 +196,7 @@ mod tests {
             for_operator(OPERATOR_APPROVE, "op_abc"),
             "/v1/operators/op_abc/approvals/approve"
         );
+        assert_eq!(status_list(2), "/status-lists/2");
         assert_eq!(agent(DID), format!("/v1/agents/{DID}"));
         assert_eq!(agent_scopes(DID), format!("/v1/agents/{DID}/scopes"));
         assert_eq!(agent_suspend(DID), format!("/v1/agents/{DID}/suspend"));

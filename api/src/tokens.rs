@@ -1,7 +1,7 @@
 //! Tokens: the challenge (`POST /v1/challenge`), issuance (`POST /v1/token`), introspection
 //! (`POST /v1/introspect`, RFC 7662 shape) and revocation (`POST /v1/revoke`).
 
-use auth4agent_protocol::{AccessTokenClaims, Audience, Confirmation};
+use auth4agent_protocol::{AccessTokenClaims, Audience, Confirmation, StatusClaim};
 use serde::{Deserialize, Serialize};
 
 use crate::agents::AgentStatus;
@@ -98,6 +98,9 @@ pub struct ActiveToken {
     pub operator_id: String,
     pub operator_status: OperatorStatus,
     pub scope: String,
+    /// The token's Token Status List entry (`status.status_list`), if it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClaim>,
     pub sub: String,
     /// `Bearer`.
     pub token_type: String,
@@ -125,6 +128,7 @@ impl ActiveToken {
             operator_id: operator_id.into(),
             operator_status,
             scope: claims.scope.clone(),
+            status: claims.status.clone(),
             sub: claims.sub.clone(),
             token_type: token_type.into(),
         }
@@ -143,6 +147,7 @@ impl ActiveToken {
             exp: self.exp,
             jti: self.jti.clone(),
             cnf: self.cnf.clone(),
+            status: self.status.clone(),
         }
     }
 }

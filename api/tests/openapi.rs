@@ -222,6 +222,14 @@ fn endpoints_name_our_schemas() {
         (routes::JWKS, Get, None, 200, "Jwks"),
         (routes::CONFIGURATION, Get, None, 200, "Discovery"),
         (
+            routes::STATUS_LISTS,
+            Get,
+            None,
+            200,
+            "StatusListAggregation",
+        ),
+        (routes::STATUS_LIST, Get, None, 200, "StatusListToken"),
+        (
             routes::OAUTH_METADATA,
             Get,
             None,
@@ -374,6 +382,7 @@ fn endpoints_name_our_schemas() {
     let schema_ref = |node: &Value| {
         node.pointer("/content/application~1json/schema/$ref")
             .or_else(|| node.pointer("/content/application~1x-www-form-urlencoded/schema/$ref"))
+            .or_else(|| node.pointer("/content/application~1statuslist+jwt/schema/$ref"))
             .and_then(Value::as_str)
             .and_then(|r| r.strip_prefix("#/components/schemas/"))
             .map(str::to_owned)
@@ -539,6 +548,7 @@ fn claims(nbf: Option<u64>) -> AccessTokenClaims {
         exp: 2,
         jti: "tQ2kGd3iX0b1S7yKp9cWmA".into(),
         cnf: Confirmation { jkt: "j".into() },
+        status: None,
     }
 }
 
@@ -584,6 +594,7 @@ fn configuration() -> Configuration {
         request_signature_header: "Auth4Agent-Signature".into(),
         request_typ: "auth4agent-req+jwt".into(),
         signing_alg_values_supported: vec!["EdDSA".into()],
+        status_list_aggregation_endpoint: Some("https://auth.example.com/status-lists".into()),
         token_types_supported: vec!["at+jwt".into()],
     }
 }
@@ -592,6 +603,7 @@ fn configuration_without_oauth() -> Configuration {
     let mut doc = configuration();
     doc.oauth_authorization_server = None;
     doc.endpoints.oauth_token = None;
+    doc.status_list_aggregation_endpoint = None;
     doc
 }
 
@@ -620,6 +632,7 @@ fn metadata(full: bool) -> AuthorizationServerMetadata {
         } else {
             Vec::new()
         },
+        status_list_aggregation_endpoint: full.then(|| url(routes::STATUS_LISTS)),
         token_endpoint: url(routes::OAUTH_TOKEN),
         token_endpoint_auth_methods_supported: vec!["private_key_jwt".into()],
         token_endpoint_auth_signing_alg_values_supported: vec!["EdDSA".into()],

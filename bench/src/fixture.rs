@@ -53,6 +53,7 @@ impl TokenFixture {
             cnf: Confirmation {
                 jkt: agent.thumbprint(),
             },
+            status: None,
         };
         let token = issue_token(&signer, &kid, &claims).expect("signs");
         let keys = KeySet::from_keys([(retired.thumbprint(), retired), (kid.clone(), public)])

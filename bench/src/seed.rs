@@ -1,9 +1,11 @@
 //! `--seed-agents`: inserts active agents straight into the server's SQLite file while the server is stopped,
 //! for cost-growth runs with a million agents (registration over HTTP would take hours on 2 cores).
 //!
-//! Safe because the `agents` table (schema v1) is plain rows with no derived state: the row written here is the
-//! one `POST /v1/agents` + `PUT /v1/agents/{did}/scopes` leave behind (status `active`, `allowed_scopes` as a
-//! sorted JSON array). The seeder refuses to run on any other schema version.
+//! Safe because the `agents` table (schema v2) is plain rows whose only derived state is the status-list entry,
+//! taken here with the server's own two statements (the newest list's counter, else a new list of
+//! [`STATUS_LIST_SIZE`] entries): the row written here is the one `POST /v1/agents` + `PUT /v1/agents/{did}/scopes`
+//! leave behind (status `active`, `allowed_scopes` as a sorted JSON array). The seeder refuses to run on any other
+//! schema version.
 
 use std::path::Path;
 use std::sync::mpsc;
@@ -14,7 +16,10 @@ use rusqlite::{Connection, params};
 use crate::identity::Identities;
 
 /// The schema version this seeder writes rows for (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 2;
+pub const SCHEMA_VERSION: i64 = 3;
+
+/// The size of a status list the seeder starts: the server's default (`--status-list-size`).
+pub const STATUS_LIST_SIZE: i64 = 1 << 20;
 
 /// Rows committed per transaction.
 const BATCH: u64 = 50_000;
@@ -87,18 +92,22 @@ pub fn seed_agents(
         {
             let mut stmt = txn.prepare_cached(
                 "INSERT INTO agents (did, operator_id, public_key, thumbprint, status, allowed_scopes, \
-                 created_at, updated_at, revoked_at) VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?6, NULL)",
+                 created_at, updated_at, revoked_at, status_list, status_index) \
+                 VALUES (?1, ?2, ?3, ?4, 'active', ?5, ?6, ?6, NULL, ?7, ?8)",
             )?;
             let end = (done + BATCH).min(total);
             while done < end {
                 let (did, key, thumbprint) = rx.recv().context("key derivation thread stopped")?;
+                let (list, index) = allocate_status_entry(&txn)?;
                 stmt.execute(params![
                     did,
                     operator_id,
                     &key[..],
                     thumbprint,
                     scopes_json,
-                    now_i64
+                    now_i64,
+                    list,
+                    index
                 ])?;
                 done += 1;
             }
@@ -113,6 +122,28 @@ pub fn seed_agents(
         bytes_before,
         bytes_after: checkpointed_bytes(&conn)?,
     })
+}
+
+/// The next status-list entry, as the server takes it (its `ALLOCATE_STATUS_ENTRY`, else `START_STATUS_LIST`).
+fn allocate_status_entry(conn: &Connection) -> anyhow::Result<(i64, i64)> {
+    let mut allocate = conn.prepare_cached(
+        "UPDATE status_lists SET allocated = allocated + 1 \
+         WHERE list = (SELECT max(list) FROM status_lists) AND allocated < size \
+         RETURNING list, allocated - 1",
+    )?;
+    if let Some(row) = allocate
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .next()
+    {
+        return Ok(row?);
+    }
+    let list: i64 = conn.query_row(
+        "INSERT INTO status_lists (list, size, allocated) \
+         SELECT coalesce(max(list), 0) + 1, ?1, 1 FROM status_lists RETURNING list",
+        [STATUS_LIST_SIZE],
+        |r| r.get(0),
+    )?;
+    Ok((list, 0))
 }
 
 /// Number of rows in `agents`.

@@ -85,6 +85,9 @@ pub enum Command {
     SetServer(SetServerArgs),
     /// Fetch the server's JWKS, cache it in the home directory and print it
     Jwks,
+    /// Token Status Lists: fetch one to a file, for offline verification
+    #[command(subcommand)]
+    StatusList(StatusListCommand),
     /// Print a shell completion script
     Completions(CompletionsArgs),
     /// Print the man page (roff)
@@ -354,6 +357,31 @@ pub struct VerifyArgs {
     /// Also ask the server (introspection): revocation, agent and operator status
     #[arg(long)]
     pub online: bool,
+    /// Check the token's status against this saved status list (statuslist+jwt) instead of fetching one
+    #[arg(long, value_name = "FILE", conflicts_with = "no_status")]
+    pub status_list: Option<std::path::PathBuf>,
+    /// Do not check the token's status list entry (the output says it was not checked)
+    #[arg(long)]
+    pub no_status: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum StatusListCommand {
+    /// Fetch a Token Status List (statuslist+jwt) and save it, for `verify --status-list FILE`
+    Fetch(StatusListFetchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct StatusListFetchArgs {
+    /// The list's URI (a token's status.status_list.uri) [default: list --list of the server]
+    #[arg(long, value_name = "URI", conflicts_with = "list")]
+    pub uri: Option<String>,
+    /// The list's number on the server [default: 1]
+    #[arg(long, value_name = "N")]
+    pub list: Option<u64>,
+    /// Where to save it [default: stdout]
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<std::path::PathBuf>,
 }
 
 #[derive(Subcommand, Debug)]

@@ -297,6 +297,26 @@ impl Home {
         self.write_private(&self.jwks_path(), text.as_bytes())
     }
 
+    /// Where the status list at `uri` is cached: `status-lists/<first 16 bytes of SHA-256(uri), hex>.jwt`.
+    pub fn status_list_path(&self, uri: &str) -> PathBuf {
+        let digest = auth4agent_protocol::hex(&auth4agent_protocol::sha256(uri.as_bytes())[..16]);
+        self.root.join("status-lists").join(format!("{digest}.jwt"))
+    }
+
+    /// The cached status list token of `uri`, if any.
+    pub fn cached_status_list(&self, uri: &str) -> Result<Option<String>> {
+        let path = self.status_list_path(uri);
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text)),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(CliError::io("read", &path, &e)),
+        }
+    }
+
+    pub fn save_status_list(&self, uri: &str, text: &str) -> Result<()> {
+        self.write_private(&self.status_list_path(uri), text.as_bytes())
+    }
+
     /// The server saved in the home: the agent's, else the operator's.
     pub fn saved_server(&self) -> Result<Option<String>> {
         if let Some(agent) = self.try_agent()? {

@@ -156,6 +156,7 @@ fn ref_parse_claims(c: &Map<String, Value>) -> Result<AccessTokenClaims> {
         exp: required_date(c, "exp")?,
         jti: jti.to_owned(),
         cnf: Confirmation { jkt },
+        status: None,
     })
 }
 

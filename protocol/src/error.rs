@@ -114,6 +114,13 @@ pub enum Error {
     InvalidUserCode(String),
     #[error("invalid binding message: {0}")]
     InvalidBindingMessage(String),
+    // --- status lists (draft-ietf-oauth-status-list) ---
+    #[error("invalid status list: {0}")]
+    InvalidStatusList(String),
+    #[error("status list sub {found:?} is not the uri {expected:?} the token names")]
+    StatusListUriMismatch { expected: String, found: String },
+    #[error("status index {idx} is past the end of the list ({len} entries)")]
+    StatusIndexOutOfRange { idx: u64, len: u64 },
 }
 
 impl Error {
@@ -165,6 +172,9 @@ impl Error {
             Error::DpopKeyMismatch => "dpop_key_mismatch",
             Error::InvalidUserCode(_) => "invalid_user_code",
             Error::InvalidBindingMessage(_) => "invalid_binding_message",
+            Error::InvalidStatusList(_) => "invalid_status_list",
+            Error::StatusListUriMismatch { .. } => "status_list_uri_mismatch",
+            Error::StatusIndexOutOfRange { .. } => "status_index_out_of_range",
         }
     }
 }

@@ -27,6 +27,8 @@ pub mod typ {
     /// The explicit `typ` of an RFC 7523 client assertion (draft-ietf-oauth-rfc7523bis); `JWT` and no `typ`
     /// are accepted too, because deployed libraries send those.
     pub const CLIENT_ASSERTION: &str = "client-authentication+jwt";
+    /// A Token Status List (draft-ietf-oauth-status-list-20 §5.1).
+    pub const STATUS_LIST: &str = "statuslist+jwt";
 }
 
 /// Largest compact JWS accepted, in bytes.
@@ -186,8 +188,13 @@ pub(crate) struct Segments<'a> {
 impl<'a> Segments<'a> {
     /// Applies the size limit and splits `compact` into exactly three segments, header and signature non-empty.
     pub(crate) fn split(compact: &'a str) -> Result<Segments<'a>> {
-        if compact.len() > MAX_COMPACT_LEN {
-            return Err(Error::TokenTooLarge(MAX_COMPACT_LEN));
+        Segments::split_limited(compact, MAX_COMPACT_LEN)
+    }
+
+    /// [`Segments::split`] with another size limit (a status list is larger than any token).
+    pub(crate) fn split_limited(compact: &'a str, limit: usize) -> Result<Segments<'a>> {
+        if compact.len() > limit {
+            return Err(Error::TokenTooLarge(limit));
         }
         if compact.is_empty() {
             return Err(Error::MalformedToken);

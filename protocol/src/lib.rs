@@ -4,9 +4,9 @@
 //! identifiers ([`Did`], [`Domain`]), Ed25519 keys ([`SigningKey`], [`PublicKey`], [`Jwk`]), key sets
 //! ([`KeySet`]), the strict JWS core ([`UnverifiedJws`]), access tokens ([`Verifier`], [`issue_token`]), challenge
 //! proofs ([`ProofClaims`], [`UnverifiedProof`]), signed requests ([`sign_request`], [`UnverifiedRequest`]), DPoP
-//! proofs ([`sign_dpop_proof`], [`verify_dpop_proof`]), DNS TXT matching ([`TxtRecord`]) and scopes
-//! ([`ScopeSet`]). It performs no I/O and never reads the clock: callers pass `now` ([`UnixTime`]) and random bytes
-//! in, and fetch key sets themselves ([`KeyRefresh`] says when).
+//! proofs ([`sign_dpop_proof`], [`verify_dpop_proof`]), DNS TXT matching ([`TxtRecord`]), scopes ([`ScopeSet`]) and
+//! Token Status Lists ([`StatusList`], [`verify_status_list`]). It performs no I/O and never reads the clock: callers
+//! pass `now` ([`UnixTime`]) and random bytes in, and fetch key sets themselves ([`KeyRefresh`] says when).
 //!
 //! A service verifies a token offline against the issuer's key set, then requires the scope its operation needs:
 //!
@@ -39,6 +39,7 @@
 //!     exp: now.as_secs() + 900,
 //!     jti: "tok_0123456789abcdef".into(),
 //!     cnf: Confirmation { jkt: "agent-key-thumbprint".into() },
+//!     status: None,
 //! })?;
 //!
 //! // The service: exact issuer, its own audience, then the scope this operation needs.
@@ -72,6 +73,7 @@ mod proof;
 mod refresh;
 mod request;
 mod scope;
+mod status_list;
 mod strict_json;
 mod time;
 mod token;
@@ -103,6 +105,11 @@ pub use request::{
     sign_request,
 };
 pub use scope::ScopeSet;
+pub use status_list::{
+    EncodedStatusList, MAX_STATUS_LIST_BYTES, MAX_STATUS_LIST_TOKEN_LEN, STATUS_BITS,
+    STATUS_LIST_LEEWAY, STATUS_LIST_MEDIA_TYPE, StatusClaim, StatusList, StatusListRef,
+    StatusListTokenClaims, TokenStatus, VerifiedStatusList, issue_status_list, verify_status_list,
+};
 pub use time::UnixTime;
 pub use token::{
     AccessTokenClaims, Audience, Confirmation, DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, VerifiedToken,

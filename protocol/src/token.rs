@@ -15,6 +15,7 @@ use crate::jwks::KeySet;
 use crate::jws::{self, Segments, typ};
 use crate::keys::SigningKey;
 use crate::scope::ScopeSet;
+use crate::status_list::{StatusClaim, StatusListRef};
 use crate::strict_json::{self, Fields, Member, MemberSeed, ObjectSeed, fill};
 use crate::time::UnixTime;
 
@@ -69,6 +70,9 @@ pub struct AccessTokenClaims {
     pub exp: u64,
     pub jti: String,
     pub cnf: Confirmation,
+    /// Where the token's status is published (draft-ietf-oauth-status-list-20 §6.2): the agent's entry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<StatusClaim>,
 }
 
 /// Signs an access token with header `{"alg":"EdDSA","kid":kid,"typ":"at+jwt"}`.
@@ -146,6 +150,12 @@ impl VerifiedToken {
         &self.claims.cnf.jkt
     }
 
+    /// The status list entry the token names (`status.status_list`), if it has one: a service checks it
+    /// against the issuer's list (see [`verify_status_list`](crate::verify_status_list)).
+    pub fn status_list(&self) -> Option<&StatusListRef> {
+        self.claims.status.as_ref().map(|s| &s.status_list)
+    }
+
     /// The `kid` of the key that signed the token.
     pub fn kid(&self) -> &str {
         &self.kid
@@ -209,6 +219,11 @@ impl Verifier {
             AudienceRule::Unchecked => self.audiences = AudienceRule::OneOf(vec![audience.into()]),
         }
         self
+    }
+
+    /// The issuer this verifier accepts tokens from.
+    pub fn issuer(&self) -> &str {
+        &self.issuer
     }
 
     /// Sets the clock-skew allowance (whole seconds).
@@ -289,6 +304,7 @@ impl Verifier {
                 cnf: Confirmation {
                     jkt: claims.jkt.into_owned(),
                 },
+                status: claims.status,
             },
             did: claims.did,
             scopes: claims.scopes,
@@ -307,6 +323,7 @@ struct ClaimFields<'a> {
     scope: Option<Member<'a>>,
     jti: Option<Member<'a>>,
     cnf: Option<Option<CnfFields<'a>>>,
+    status: Option<Option<StatusFields<'a>>>,
     iat: Option<Member<'a>>,
     nbf: Option<Member<'a>>,
     exp: Option<Member<'a>>,
@@ -328,6 +345,9 @@ impl<'de> Fields<'de> for ClaimFields<'de> {
             "iat" => &mut self.iat,
             "nbf" => &mut self.nbf,
             "exp" => &mut self.exp,
+            "status" => {
+                return fill::<_, ObjectSeed<StatusFields<'de>>>(&mut self.status, map).map(Some);
+            }
             "cnf" => return fill::<_, ObjectSeed<CnfFields<'de>>>(&mut self.cnf, map).map(Some),
             _ => return Ok(None),
         };
@@ -354,6 +374,68 @@ impl<'de> Fields<'de> for CnfFields<'de> {
     }
 }
 
+/// The members of `status` the checks read (other status mechanisms are skipped).
+#[derive(Default)]
+struct StatusFields<'a> {
+    status_list: Option<Option<StatusListFields<'a>>>,
+}
+
+impl<'de> Fields<'de> for StatusFields<'de> {
+    fn capture<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> std::result::Result<Option<bool>, A::Error> {
+        match key {
+            "status_list" => {
+                fill::<_, ObjectSeed<StatusListFields<'de>>>(&mut self.status_list, map).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
+}
+
+/// The members of `status.status_list`.
+#[derive(Default)]
+struct StatusListFields<'a> {
+    idx: Option<Member<'a>>,
+    uri: Option<Member<'a>>,
+}
+
+impl<'de> Fields<'de> for StatusListFields<'de> {
+    fn capture<A: MapAccess<'de>>(
+        &mut self,
+        key: &str,
+        map: &mut A,
+    ) -> std::result::Result<Option<bool>, A::Error> {
+        let slot = match key {
+            "idx" => &mut self.idx,
+            "uri" => &mut self.uri,
+            _ => return Ok(None),
+        };
+        fill::<_, MemberSeed>(slot, map).map(Some)
+    }
+}
+
+/// The `status` claim (draft-ietf-oauth-status-list-20 §6.2): an object whose `status_list` is an object with a
+/// non-negative integer `idx` and a non-empty string `uri`.
+fn status_claim(status: Option<StatusFields<'_>>) -> Result<StatusClaim> {
+    let invalid = |why: &str| Error::InvalidClaim("status", why.into());
+    let status = status.ok_or_else(|| invalid("must be an object"))?;
+    let Some(Some(list)) = status.status_list else {
+        return Err(invalid("status_list must be an object"));
+    };
+    let idx = match list.idx {
+        Some(Member::UInt(n)) => n,
+        _ => return Err(invalid("idx must be a non-negative integer")),
+    };
+    let uri = match list.uri {
+        Some(Member::Str(uri)) if !uri.is_empty() => uri.into_owned(),
+        _ => return Err(invalid("uri must be a non-empty string")),
+    };
+    Ok(StatusClaim::new(uri, idx))
+}
+
 /// Access-token claims that passed the claim checks, borrowing from the payload.
 struct CheckedClaims<'a> {
     iss: Cow<'a, str>,
@@ -367,6 +449,7 @@ struct CheckedClaims<'a> {
     exp: u64,
     jti: Cow<'a, str>,
     jkt: Cow<'a, str>,
+    status: Option<StatusClaim>,
 }
 
 impl<'a> ClaimFields<'a> {
@@ -412,6 +495,7 @@ impl<'a> ClaimFields<'a> {
             Some(Some(cnf)) => string_member(cnf.jkt, "jkt")?,
             Some(None) => return Err(Error::InvalidClaim("cnf", "must be an object".into())),
         };
+        let status = self.status.map(status_claim).transpose()?;
         let iat = date_member(self.iat, "iat")?.ok_or(Error::MissingClaim("iat"))?;
         let nbf = date_member(self.nbf, "nbf")?;
         let exp = date_member(self.exp, "exp")?.ok_or(Error::MissingClaim("exp"))?;
@@ -426,6 +510,7 @@ impl<'a> ClaimFields<'a> {
             exp,
             jti,
             jkt,
+            status,
         })
     }
 }

@@ -19,7 +19,9 @@ use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dns::DnsVerifier;
 use crate::errors::{AppError, ErrorReport, oauth_error_response};
-use crate::handlers::{agents, approvals, console, health, oauth, operators, tokens, wellknown};
+use crate::handlers::{
+    agents, approvals, console, health, oauth, operators, status_lists, tokens, wellknown,
+};
 use crate::keyring::KeyRingError;
 use crate::metrics;
 pub use crate::state::AppState;
@@ -65,6 +67,8 @@ pub fn router(state: AppState) -> Router {
             get(wellknown::configuration),
         )
         .route(routes::OAUTH_METADATA, get(oauth::metadata))
+        .route(routes::STATUS_LISTS, get(status_lists::aggregation))
+        .route(routes::STATUS_LIST, get(status_lists::list))
         .route(
             routes::OAUTH_AUTHORIZE,
             get(oauth::authorize).post(oauth::authorize),

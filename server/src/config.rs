@@ -176,7 +176,23 @@ pub struct ServeArgs {
     /// Lifetime of a device authorization request (RFC 8628 `expires_in`): how long the approver has.
     #[arg(long, env = "AUTH4AGENT_DEVICE_CODE_TTL", default_value = "10m", value_parser = parse_duration_secs)]
     pub device_code_ttl: u64,
+    /// Entries of each new Token Status List (one per agent; 2 bits each, so a multiple of 4: whole
+    /// bytes). A list's size is fixed when it starts: a new value applies from the next list on.
+    #[arg(long, env = "AUTH4AGENT_STATUS_LIST_SIZE", default_value_t = DEFAULT_STATUS_LIST_SIZE)]
+    pub status_list_size: u64,
+    /// The status lists' `ttl`: how long a verifier caches one, and the most a served list lags the database.
+    #[arg(long, env = "AUTH4AGENT_STATUS_LIST_TTL", default_value = "60s", value_parser = parse_duration_secs)]
+    pub status_list_ttl: u64,
 }
+
+/// Entries of a status list by default: 2^20, the size of the draft's test vectors (256 KiB uncompressed).
+pub const DEFAULT_STATUS_LIST_SIZE: u64 = 1 << 20;
+
+/// Largest `--status-list-size`: the protocol's decompression limit, in 2-bit entries.
+pub const MAX_STATUS_LIST_SIZE: u64 = auth4agent_protocol::MAX_STATUS_LIST_BYTES as u64 * 4;
+
+/// Largest `--status-list-ttl` (1 h): a list is relied upon for at most ttl + this after its window.
+pub const MAX_STATUS_LIST_TTL: u64 = 3600;
 
 /// Validated runtime configuration of the HTTP layer and background tasks.
 #[derive(Debug, Clone)]
@@ -217,6 +233,10 @@ pub struct Config {
     pub registration_rate_limit: f64,
     /// Seconds a device authorization request waits for its approval.
     pub device_code_ttl: u64,
+    /// Entries of each new status list.
+    pub status_list_size: u64,
+    /// The status lists' `ttl`, s.
+    pub status_list_ttl: u64,
 }
 
 impl Config {
@@ -247,6 +267,8 @@ impl Config {
             pending_agent_ttl: 7 * 86_400,
             registration_rate_limit: 10.0,
             device_code_ttl: 600,
+            status_list_size: DEFAULT_STATUS_LIST_SIZE,
+            status_list_ttl: 60,
         }
     }
 
@@ -299,6 +321,20 @@ impl Config {
         if args.rate_limit > 0.0 && args.rate_limit_burst == 0 {
             return Err("--rate-limit-burst must be at least 1".into());
         }
+        if args.status_list_size == 0
+            || args.status_list_size > MAX_STATUS_LIST_SIZE
+            || !args.status_list_size.is_multiple_of(4)
+        {
+            return Err(format!(
+                "--status-list-size must be a multiple of 4 (whole bytes of 2-bit entries) between 4 and \
+                 {MAX_STATUS_LIST_SIZE}"
+            ));
+        }
+        if args.status_list_ttl == 0 || args.status_list_ttl > MAX_STATUS_LIST_TTL {
+            return Err(format!(
+                "--status-list-ttl must be between 1 s and {MAX_STATUS_LIST_TTL} s"
+            ));
+        }
         Ok(Config {
             listen: args.listen,
             dns_servers: args.dns_servers.clone(),
@@ -324,6 +360,8 @@ impl Config {
             pending_agent_ttl: args.pending_agent_ttl,
             registration_rate_limit: args.registration_rate_limit,
             device_code_ttl: args.device_code_ttl,
+            status_list_size: args.status_list_size,
+            status_list_ttl: args.status_list_ttl,
             ..Config::new(&issuer)
         })
     }
@@ -417,6 +455,27 @@ mod tests {
         assert_eq!(cfg.dns_servers.len(), 2);
         assert_eq!(cfg.token_max_ttl, 3600);
         assert_eq!(cfg.token_default_ttl, 900);
+        assert_eq!(
+            (cfg.status_list_size, cfg.status_list_ttl),
+            (DEFAULT_STATUS_LIST_SIZE, 60)
+        );
+        for (size, ttl, ok) in [
+            ("8", "30s", true),
+            ("6", "60", false),
+            ("0", "60", false),
+            ("8", "0", false),
+            ("8", "2h", false),
+        ] {
+            let cli = Cli::try_parse_from([
+                "auth4agent-server",
+                "--status-list-size",
+                size,
+                "--status-list-ttl",
+                ttl,
+            ])
+            .unwrap();
+            assert_eq!(Config::from_args(&cli.serve).is_ok(), ok, "{size} {ttl}");
+        }
         let cli = Cli::try_parse_from(["auth4agent-server", "keys", "rotate", "--db", "/tmp/x.db"])
             .unwrap();
         assert!(matches!(

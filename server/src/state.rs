@@ -13,6 +13,7 @@ use crate::dns::DnsVerifier;
 use crate::keyring::{KeyRing, KeyRingError};
 use crate::outstanding::OutstandingChallenges;
 use crate::ratelimit::{LookupLimiter, RateLimiter};
+use crate::service::status_lists::StatusListCache;
 use crate::store::Store;
 
 /// Everything a handler needs. One reference count to clone: the middleware and every handler
@@ -37,6 +38,8 @@ pub struct Shared {
     pub user_code_lookups: Arc<LookupLimiter>,
     /// Verifies this server's own tokens: its issuer, any audience, its maximum lifetime, no leeway.
     pub own_tokens: Verifier,
+    /// The status lists this replica signed in the current window.
+    pub status_lists: StatusListCache,
     /// Monotonic origin for the rate limiter.
     started: Instant,
 }
@@ -74,6 +77,7 @@ impl AppState {
             outstanding: Arc::new(outstanding),
             user_code_lookups: Arc::new(LookupLimiter::default()),
             own_tokens,
+            status_lists: StatusListCache::default(),
             started: Instant::now(),
         })))
     }

@@ -6,6 +6,7 @@
 //! - `oauth`: RFC 8414 metadata and the client-credentials token endpoint;
 //! - `dpop`: DPoP proofs on both token paths (RFC 9449 §5);
 //! - `device`: the device authorization grant (RFC 8628) and the operator's approvals;
+//! - `status_lists`: the Token Status Lists and the entries tokens name;
 //! - `store_contract`: the store contract, each test run on SQLite and on PostgreSQL;
 //! - `store_sqlite`, `store_postgres`: what only one backend has; `store_rows`: row builders.
 //!
@@ -25,6 +26,8 @@ mod dns;
 mod dpop;
 #[path = "server/oauth.rs"]
 mod oauth;
+#[path = "server/status_lists.rs"]
+mod status_lists;
 #[path = "server/store_contract.rs"]
 mod store_contract;
 #[path = "server/store_postgres.rs"]

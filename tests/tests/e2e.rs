@@ -51,6 +51,8 @@ mod quickstart;
 mod refusals;
 #[path = "e2e/replicas.rs"]
 mod replicas;
+#[path = "e2e/status_lists.rs"]
+mod status_lists;
 #[path = "e2e/testdns_bin.rs"]
 mod testdns_bin;
 #[path = "e2e/verifier_service.rs"]

@@ -38,6 +38,7 @@ fn token(now: UnixTime) -> (String, KeySet) {
             cnf: Confirmation {
                 jkt: "agent-key-thumbprint".into(),
             },
+            status: None,
         },
     )
     .unwrap();

@@ -2,8 +2,8 @@
 //! remembers the tokens it already verified.
 //!
 //! Keyed on the whole token: a hit compares every byte of it with the stored one (the hash only picks the
-//! bucket). An entry never outlives the token's `exp`, nor a key the issuer withdrew (the key set's
-//! generation). Bounded: when full, expired entries go first, then the ones expiring soonest. Sharded
+//! bucket). An entry never outlives the token's `exp`, nor the status decision it includes (its `until`: the
+//! status list's next refresh), nor a key the issuer withdrew (the key set's generation). Bounded: when full, expired entries go first, then the ones expiring soonest. Sharded
 //! `RwLock`s, so concurrent hits do not contend on one lock.
 
 use std::collections::HashMap;
@@ -35,6 +35,8 @@ struct Entry {
     token: Box<str>,
     verified: Arc<VerifiedToken>,
     generation: u64,
+    /// No later than the token's `exp`.
+    until: UnixTime,
 }
 
 impl TokenCache {
@@ -79,19 +81,20 @@ impl TokenCache {
             .get(&hash)?
             .iter()
             .find(|entry| *entry.token == *token)?;
-        (now < entry.verified.expires_at() && entry.generation == generation)
-            .then(|| entry.verified.clone())
+        (now < entry.until && entry.generation == generation).then(|| entry.verified.clone())
     }
 
-    /// Remembers a successful verification of `token` until its `exp`.
+    /// Remembers a successful verification of `token` until `until` or its `exp`, whichever is first.
     pub(crate) fn insert(
         &self,
         token: &str,
         verified: Arc<VerifiedToken>,
         now: UnixTime,
         generation: u64,
+        until: UnixTime,
     ) {
-        if self.per_shard == 0 || now >= verified.expires_at() {
+        let until = until.min(verified.expires_at());
+        if self.per_shard == 0 || now >= until {
             return;
         }
         let hash = self.hash(token);
@@ -101,6 +104,7 @@ impl TokenCache {
         {
             entry.verified = verified;
             entry.generation = generation;
+            entry.until = until;
             return;
         }
         if shard.len >= self.per_shard {
@@ -113,6 +117,7 @@ impl TokenCache {
             token: token.into(),
             verified,
             generation,
+            until,
         });
         shard.len += 1;
     }
@@ -130,7 +135,7 @@ impl TokenCache {
 impl Shard {
     /// Drops expired and withdrawn-key entries; if none, the one expiring soonest.
     fn evict(&mut self, now: UnixTime, generation: u64, limit: usize) {
-        let keep = |e: &Entry| now < e.verified.expires_at() && e.generation == generation;
+        let keep = |e: &Entry| now < e.until && e.generation == generation;
         for bucket in self.map.values_mut() {
             bucket.retain(keep);
         }
@@ -144,7 +149,7 @@ impl Shard {
                     bucket
                         .iter()
                         .enumerate()
-                        .map(move |(i, e)| (e.verified.expires_at(), *hash, i))
+                        .map(move |(i, e)| (e.until, *hash, i))
                 })
                 .min();
             if let Some((_, hash, i)) = soonest {
@@ -220,6 +225,7 @@ mod tests {
             exp,
             jti: format!("tok_{jti}"),
             cnf: Confirmation { jkt: "j".into() },
+            status: None,
         };
         let token = issue_token(key, &key.public_key().thumbprint(), &claims).unwrap();
         let verifier = Verifier::new("https://auth.example.com", "https://api.example.com");
@@ -238,7 +244,7 @@ mod tests {
         let mut tokens = Vec::new();
         for i in 0..100 {
             let (token, ok) = verified(&key, &keys, i, T0 + 60 + i as u64);
-            cache.insert(&token, ok, now, 0);
+            cache.insert(&token, ok.clone(), now, 0, UnixTime::from_secs(u64::MAX));
             tokens.push(token);
         }
         assert!(cache.len() <= 32, "{}", cache.len());
@@ -261,10 +267,16 @@ mod tests {
         assert!(cache.get(&forged, now, 0).is_none());
         // An expired token is never inserted; capacity 0 disables the cache.
         let (token, ok) = verified(&key, &keys, 1000, T0 + 1);
-        cache.insert(&token, ok.clone(), UnixTime::from_secs(T0 + 1), 0);
+        cache.insert(
+            &token,
+            ok.clone(),
+            UnixTime::from_secs(T0 + 1),
+            0,
+            UnixTime::from_secs(u64::MAX),
+        );
         assert!(cache.get(&token, now, 0).is_none());
         let off = TokenCache::new(0);
-        off.insert(&token, ok, now, 0);
+        off.insert(&token, ok, now, 0, UnixTime::from_secs(u64::MAX));
         assert!(off.get(&token, now, 0).is_none());
     }
 }

@@ -1,4 +1,4 @@
-//! Fetch hygiene for the documents a service reads from the issuer (RFC 8414 metadata, the JWKS): `https` unless
+//! Fetch hygiene for the documents a service reads from the issuer (RFC 8414 metadata, the JWKS, status lists): `https` unless
 //! loopback, no redirects, a response size cap, connect and total timeouts, `ETag` / `If-None-Match`, and the
 //! freshness lifetime from `Cache-Control: max-age`.
 
@@ -69,10 +69,23 @@ impl Fetcher {
 
     /// GET `url` (with `If-None-Match: etag` when given), reading at most [`MAX_DOCUMENT_BYTES`].
     pub(crate) async fn get(&self, url: &Url, etag: Option<&str>) -> Result<Fetched, FetchError> {
+        self.get_as(url, etag, "application/json", MAX_DOCUMENT_BYTES)
+            .await
+    }
+
+    /// [`Self::get`] asking for `accept`, reading at most `limit` bytes (a status list is larger than a
+    /// JWKS).
+    pub(crate) async fn get_as(
+        &self,
+        url: &Url,
+        etag: Option<&str>,
+        accept: &'static str,
+        limit: usize,
+    ) -> Result<Fetched, FetchError> {
         let mut request = self
             .client
             .get(url.clone())
-            .header(reqwest::header::ACCEPT, "application/json");
+            .header(reqwest::header::ACCEPT, accept);
         if let Some(etag) = etag {
             request = request.header(IF_NONE_MATCH, etag);
         }
@@ -95,9 +108,9 @@ impl Fetcher {
             .map(str::to_owned);
         if response
             .content_length()
-            .is_some_and(|len| len > MAX_DOCUMENT_BYTES as u64)
+            .is_some_and(|len| len > limit as u64)
         {
-            return Err(FetchError::TooLarge);
+            return Err(FetchError::TooLarge(limit));
         }
         let mut body = Vec::new();
         while let Some(chunk) = response
@@ -105,8 +118,8 @@ impl Fetcher {
             .await
             .map_err(|e| FetchError::Http(e.to_string()))?
         {
-            if body.len() + chunk.len() > MAX_DOCUMENT_BYTES {
-                return Err(FetchError::TooLarge);
+            if body.len() + chunk.len() > limit {
+                return Err(FetchError::TooLarge(limit));
             }
             body.extend_from_slice(&chunk);
         }

@@ -110,6 +110,14 @@ impl RemoteKeySet {
         self.inner.config.clock.now()
     }
 
+    pub(crate) fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub(crate) fn fetcher(&self) -> &Fetcher {
+        &self.inner.fetcher
+    }
+
     pub(crate) fn clock(&self) -> &dyn Clock {
         &*self.inner.config.clock
     }

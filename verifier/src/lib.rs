@@ -3,7 +3,8 @@
 //! - [`TokenVerifier`]: verifies a token (through [`auth4agent_protocol::Verifier`]) against the issuer's key set,
 //!   found from the issuer alone ([`TokenVerifier::discover`], RFC 8414 with the mix-up check) and kept by a
 //!   [`RemoteKeySet`] (`max-age`, `ETag`, one refetch per cooldown on an unknown `kid`, stale-if-error), with a
-//!   bounded cache of tokens already verified.
+//!   bounded cache of tokens already verified, and checks the token's Token Status List entry ([`StatusLists`]:
+//!   a suspended or revoked agent's tokens are refused within the list's `ttl`).
 //! - [`middleware`]: a tower [`Layer`](tower::Layer) for axum ([`middleware::BearerAuth`]), the
 //!   [`middleware::AgentToken`] extractor, per-route scopes, RFC 6750 errors, and the RFC 9728 protected resource
 //!   metadata; per-route DPoP (RFC 9449, [`middleware::BearerAuth::require_dpop`], [`DpopOptions`]) with a bounded
@@ -31,6 +32,7 @@ mod dpop;
 mod fetch;
 mod keys;
 pub mod middleware;
+mod status;
 mod verifier;
 
 use std::sync::Arc;
@@ -41,6 +43,7 @@ pub use clock::{Clock, ManualClock, SystemClock};
 pub use dpop::DpopOptions;
 pub use fetch::{MAX_DOCUMENT_BYTES, checked_url};
 pub use keys::{KeySetStatus, RemoteKeySet};
+pub use status::{StatusLists, StatusPolicy};
 pub use verifier::TokenVerifier;
 
 /// Tuning of the key source and the cache; [`Config::default`] is what a service wants.
@@ -61,6 +64,13 @@ pub struct Config {
     pub timeout: Duration,
     /// Most tokens in the verified-token cache (0 disables it). Default 10,000.
     pub cache_capacity: usize,
+    /// Whether a token's Token Status List entry is checked (when it names one). Default true.
+    pub check_status: bool,
+    /// When a status list cannot be had. Default [`StatusPolicy::FailClosed`].
+    pub status_policy: StatusPolicy,
+    /// A status list's `ttl` is clamped to `min_status_ttl..=max_status_ttl`. Default 1 s..1 h.
+    pub min_status_ttl: Duration,
+    pub max_status_ttl: Duration,
     /// Where time comes from.
     pub clock: Arc<dyn Clock>,
 }
@@ -76,6 +86,10 @@ impl Default for Config {
             connect_timeout: Duration::from_secs(5),
             timeout: Duration::from_secs(10),
             cache_capacity: 10_000,
+            check_status: true,
+            status_policy: StatusPolicy::FailClosed,
+            min_status_ttl: Duration::from_secs(1),
+            max_status_ttl: Duration::from_secs(3600),
             clock: Arc::new(SystemClock),
         }
     }
@@ -92,6 +106,8 @@ impl std::fmt::Debug for Config {
             .field("connect_timeout", &self.connect_timeout)
             .field("timeout", &self.timeout)
             .field("cache_capacity", &self.cache_capacity)
+            .field("check_status", &self.check_status)
+            .field("status_policy", &self.status_policy)
             .finish_non_exhaustive()
     }
 }
@@ -105,8 +121,8 @@ pub enum FetchError {
     Http(String),
     #[error("HTTP status {0}")]
     Status(u16),
-    #[error("response larger than {MAX_DOCUMENT_BYTES} bytes")]
-    TooLarge,
+    #[error("response larger than {0} bytes")]
+    TooLarge(usize),
     #[error("unusable document: {0}")]
     BadDocument(String),
     #[error("metadata issuer {found:?} is not the issuer asked for {expected:?}")]
@@ -122,14 +138,30 @@ pub enum VerifyError {
     /// No key set could be had (never fetched, or the issuer unreachable beyond stale-if-error).
     #[error("the issuer's keys are unavailable: {0}")]
     KeysUnavailable(String),
+    /// The token's entry in the issuer's status list is 1 (invalid): its agent was revoked.
+    #[error("the token is revoked (its status list entry is invalid)")]
+    TokenRevoked,
+    /// The token's entry is 2 (suspended): its agent is suspended, or its operator's domain proof lapsed.
+    #[error("the token's agent is suspended (its status list entry is suspended)")]
+    AgentSuspended,
+    /// The entry holds a value this verifier does not know; never valid.
+    #[error("the token's status list entry is {0}, not valid")]
+    UnknownStatus(u8),
+    /// The token's status list could not be fetched or verified, and the policy refuses.
+    #[error("the token's status list is unavailable: {0}")]
+    StatusUnavailable(String),
 }
 
 impl VerifyError {
-    /// The auth4agent code: the protocol code, or `keys_unavailable`.
+    /// The auth4agent code: the protocol code, `keys_unavailable`, `token_revoked`, `agent_suspended` or
+    /// `status_unavailable`.
     pub fn code(&self) -> &'static str {
         match self {
             VerifyError::Token(error) => error.code(),
             VerifyError::KeysUnavailable(_) => "keys_unavailable",
+            VerifyError::TokenRevoked | VerifyError::UnknownStatus(_) => "token_revoked",
+            VerifyError::AgentSuspended => "agent_suspended",
+            VerifyError::StatusUnavailable(_) => "status_unavailable",
         }
     }
 }

@@ -419,7 +419,7 @@ impl BearerAuth {
     fn invalid_token(&self, error: &VerifyError, scheme: Scheme) -> Response {
         let code = error.code();
         let description = error.to_string();
-        if let VerifyError::KeysUnavailable(_) = error {
+        if let VerifyError::KeysUnavailable(_) | VerifyError::StatusUnavailable(_) = error {
             tracing::warn!(auth4agent_error = code, %error, "cannot verify tokens");
             let body = serde_json::json!({
                 "error": "temporarily_unavailable",

@@ -6,7 +6,7 @@ use auth4agent_protocol::{UnixTime, VerifiedToken, Verifier};
 
 use crate::cache::TokenCache;
 use crate::fetch::{Fetched, Fetcher, checked_url};
-use crate::{Config, FetchError, RemoteKeySet, VerifyError};
+use crate::{Config, FetchError, RemoteKeySet, StatusLists, VerifyError};
 
 /// RFC 8414's well-known path.
 const AS_METADATA: &str = "/.well-known/oauth-authorization-server";
@@ -21,6 +21,8 @@ pub struct TokenVerifier {
 struct Inner {
     verifier: Verifier,
     keys: RemoteKeySet,
+    /// `None` when the key set's configuration turns status checks off.
+    status: Option<StatusLists>,
     cache: TokenCache,
 }
 
@@ -76,19 +78,31 @@ impl TokenVerifier {
         ))
     }
 
-    /// From a configured protocol verifier and key source, with a cache of `cache_capacity` tokens.
+    /// From a configured protocol verifier and key source, with a cache of `cache_capacity` tokens. Status lists
+    /// (when the key set's [`Config::check_status`] is on) are fetched with the key set's settings and accepted
+    /// only under the verifier's issuer.
     pub fn from_parts(
         verifier: Verifier,
         keys: RemoteKeySet,
         cache_capacity: usize,
     ) -> TokenVerifier {
+        let status = keys
+            .config()
+            .check_status
+            .then(|| StatusLists::new(verifier.issuer(), keys.clone(), keys.fetcher().clone()));
         TokenVerifier {
             inner: Arc::new(Inner {
                 verifier,
                 keys,
+                status,
                 cache: TokenCache::new(cache_capacity),
             }),
         }
+    }
+
+    /// The status lists (`None` when status checks are off).
+    pub fn status_lists(&self) -> Option<&StatusLists> {
+        self.inner.status.as_ref()
     }
 
     /// The key source (for its [`status`](RemoteKeySet::status)).
@@ -97,7 +111,9 @@ impl TokenVerifier {
     }
 
     /// Verifies `token` now: a cached verification of this exact token if there is one, else a full one
-    /// (fetching keys as needed), which is then cached until the token's `exp`.
+    /// (fetching keys as needed) followed, when the token names a status list entry, by the status check
+    /// (fetching the list as needed). The result is cached until the token's `exp` or the list's next refresh,
+    /// whichever comes first: a cached verification never outlives the status decision it includes.
     pub async fn verify(&self, token: &str) -> Result<Arc<VerifiedToken>, VerifyError> {
         let now = self.inner.keys.clock().now();
         if let Some(hit) = self.cached_at(token, now) {
@@ -110,9 +126,13 @@ impl TokenVerifier {
                 .verify(&self.inner.verifier, token, now)
                 .await?,
         );
+        let until = match (&self.inner.status, verified.status_list()) {
+            (Some(status), Some(entry)) => status.check(entry, now).await?,
+            _ => verified.expires_at(),
+        };
         self.inner
             .cache
-            .insert(token, verified.clone(), now, generation);
+            .insert(token, verified.clone(), now, generation, until);
         Ok(verified)
     }
 

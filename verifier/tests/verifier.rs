@@ -9,10 +9,13 @@ use std::time::Duration;
 
 use auth4agent_protocol::{
     AccessTokenClaims, Audience, Confirmation, Did, Domain, DpopProofClaims, KeySet, SigningKey,
-    UnixTime, issue_token, sign_dpop_proof,
+    StatusClaim, StatusList, StatusListTokenClaims, UnixTime, issue_status_list, issue_token,
+    sign_dpop_proof,
 };
 use auth4agent_verifier::middleware::{AgentToken, BearerAuth, ProtectedResource};
-use auth4agent_verifier::{Clock, Config, DpopOptions, FetchError, ManualClock, TokenVerifier};
+use auth4agent_verifier::{
+    Clock, Config, DpopOptions, FetchError, ManualClock, StatusPolicy, TokenVerifier, VerifyError,
+};
 use axum::body::Body;
 use axum::http::{Request, StatusCode};
 use axum::routing::get;
@@ -32,6 +35,9 @@ struct Script {
     /// JWKS requests seen, and how many carried If-None-Match.
     jwks_requests: usize,
     conditional: usize,
+    /// The status list token served at `/status-lists/1`, and how often it was asked for.
+    status_list: String,
+    status_requests: usize,
 }
 
 struct Issuer {
@@ -57,6 +63,8 @@ impl Issuer {
             metadata_issuer: None,
             jwks_requests: 0,
             conditional: 0,
+            status_list: String::new(),
+            status_requests: 0,
         }));
         let shared = script.clone();
         std::thread::spawn(move || {
@@ -103,6 +111,9 @@ impl Issuer {
                     } else {
                         ("200 OK", headers, s.jwks.clone())
                     }
+                } else if path == "/status-lists/1" {
+                    s.status_requests += 1;
+                    ("200 OK", String::new(), s.status_list.clone())
                 } else if path == "/big" {
                     ("200 OK", String::new(), "x".repeat(70 * 1024))
                 } else if path == "/redirect" {
@@ -134,11 +145,35 @@ impl Issuer {
     }
 
     fn token(&self, key: usize, scope: &str, aud: &str, now: u64) -> String {
-        self.bound_token(key, scope, aud, now, "jkt-of-the-agent")
+        self.token_with_status(key, scope, aud, now, None)
     }
 
     /// A token bound (`cnf.jkt`) to the key with thumbprint `jkt`.
     fn bound_token(&self, key: usize, scope: &str, aud: &str, now: u64, jkt: &str) -> String {
+        self.token_bound_with_status(key, scope, aud, now, jkt, None)
+    }
+
+    /// A token naming entry `idx` of `/status-lists/1` when `idx` is given.
+    fn token_with_status(
+        &self,
+        key: usize,
+        scope: &str,
+        aud: &str,
+        now: u64,
+        idx: Option<u64>,
+    ) -> String {
+        self.token_bound_with_status(key, scope, aud, now, "jkt-of-the-agent", idx)
+    }
+
+    fn token_bound_with_status(
+        &self,
+        key: usize,
+        scope: &str,
+        aud: &str,
+        now: u64,
+        jkt: &str,
+        idx: Option<u64>,
+    ) -> String {
         let signer = &self.keys[key];
         let agent = Did::from_key(
             &Domain::parse("agents.example.com").unwrap(),
@@ -156,8 +191,10 @@ impl Issuer {
                 iat: now,
                 nbf: None,
                 exp: now + 600,
-                jti: format!("tok_{now}_{key}"),
+                jti: format!("tok_{now}_{key}_{idx:?}"),
                 cnf: Confirmation { jkt: jkt.into() },
+                status: idx
+                    .map(|idx| StatusClaim::new(format!("{}/status-lists/1", self.url), idx)),
             },
         )
         .unwrap()
@@ -315,6 +352,7 @@ async fn unknown_kid_refetches_once_per_cooldown() {
             exp: T0 + 60,
             jti: format!("j{i}"),
             cnf: Confirmation { jkt: "j".into() },
+            status: None,
         };
         let forged = issue_token(&stranger, &format!("kid-{i}"), &claims).unwrap();
         assert_eq!(
@@ -341,6 +379,7 @@ async fn unknown_kid_refetches_once_per_cooldown() {
             exp: T0 + 60,
             jti: "late".into(),
             cnf: Confirmation { jkt: "j".into() },
+            status: None,
         },
     )
     .unwrap();
@@ -716,4 +755,176 @@ async fn require_dpop_binds_the_token_to_its_key() {
     let direct = proof(&agent, "GET", &url, now, &token);
     let (_, _, body) = call_with(&app, "GET", Some(&dpop), &[&direct], "/secret").await;
     assert_eq!(body["auth4agent_error"], "htu_mismatch");
+}
+
+impl Issuer {
+    /// Publishes list 1 (8 entries, `statuses` set), issued at `iat` with a 60 s ttl, signed with key 0.
+    fn publish_list(&self, iat: u64, statuses: &[(u64, u8)]) {
+        let mut list = StatusList::new(2, 8).unwrap();
+        for (idx, value) in statuses {
+            list.set(*idx, *value).unwrap();
+        }
+        let key = &self.keys[0];
+        let token = issue_status_list(
+            key,
+            &key.public_key().thumbprint(),
+            &StatusListTokenClaims {
+                sub: format!("{}/status-lists/1", self.url),
+                iat,
+                exp: iat + 3660,
+                ttl: 60,
+                status_list: list.encode(),
+            },
+        )
+        .unwrap();
+        self.set(|s| s.status_list = token);
+    }
+
+    fn status_requests(&self) -> usize {
+        self.script.lock().unwrap().status_requests
+    }
+}
+
+fn code(result: Result<Arc<auth4agent_verifier::VerifiedToken>, VerifyError>) -> &'static str {
+    result.map(|_| ()).unwrap_err().code()
+}
+
+/// Entry 1 revoked, 2 suspended, 0 valid; one list fetch serves every token; the cached verification of a
+/// valid token ends at the list's next refresh (`iat + ttl`), when a suspension published meanwhile shows.
+#[tokio::test]
+async fn status_list_entries_refuse_and_cached_verifications_end_at_the_next_list() {
+    let issuer = Issuer::start();
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    issuer.publish_list(T0, &[(1, 1), (2, 2), (3, 3)]);
+    let verifier = discover(&issuer, &clock).await;
+    let token = |idx| issuer.token_with_status(0, "files:read", AUD, T0, Some(idx));
+    verifier.verify(&token(0)).await.unwrap();
+    assert_eq!(code(verifier.verify(&token(1)).await), "token_revoked");
+    assert_eq!(code(verifier.verify(&token(2)).await), "agent_suspended");
+    assert_eq!(code(verifier.verify(&token(3)).await), "token_revoked");
+    assert_eq!(
+        code(verifier.verify(&token(8)).await),
+        "status_index_out_of_range"
+    );
+    assert_eq!(issuer.status_requests(), 1, "one fetch for every entry");
+    // A token without a status claim is not checked.
+    verifier
+        .verify(&issuer.token(0, "files:read", AUD, T0))
+        .await
+        .unwrap();
+
+    // The issuer suspends entry 0 in its next list (iat T0 + 60).
+    issuer.publish_list(T0 + 60, &[(0, 2), (1, 1)]);
+    clock.set(UnixTime::from_secs(T0 + 59));
+    verifier.verify(&token(0)).await.unwrap();
+    assert!(verifier.cached(&token(0)).is_some());
+    assert_eq!(issuer.status_requests(), 1);
+    clock.set(UnixTime::from_secs(T0 + 60));
+    assert!(
+        verifier.cached(&token(0)).is_none(),
+        "the cached verification ends with the list it was decided on"
+    );
+    assert_eq!(code(verifier.verify(&token(0)).await), "agent_suspended");
+    assert_eq!(issuer.status_requests(), 2);
+
+    // A list for another URI, or signed by a key the issuer does not publish, is refused: fail closed.
+    clock.set(UnixTime::from_secs(T0 + 200));
+    let stranger = SigningKey::from_seed(&[7; 32]);
+    let forged = issue_status_list(
+        &stranger,
+        &stranger.public_key().thumbprint(),
+        &StatusListTokenClaims {
+            sub: format!("{}/status-lists/1", issuer.url),
+            iat: T0 + 200,
+            exp: T0 + 4000,
+            ttl: 60,
+            status_list: StatusList::new(2, 8).unwrap().encode(),
+        },
+    )
+    .unwrap();
+    issuer.set(|s| s.status_list = forged);
+    assert_eq!(code(verifier.verify(&token(1)).await), "status_unavailable");
+}
+
+/// The issuer unreachable: fail closed by default; with `AcceptStale(bound)`, the last good list decides
+/// until `bound` after it was fetched, then refused.
+#[tokio::test]
+async fn an_unreachable_status_list_fails_closed_or_is_used_stale_within_a_bound() {
+    let issuer = Issuer::start();
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    issuer.publish_list(T0, &[(1, 1)]);
+    let closed = discover(&issuer, &clock).await;
+    let stale = TokenVerifier::discover_with(
+        &issuer.url,
+        AUD,
+        Config {
+            status_policy: StatusPolicy::AcceptStale(Duration::from_secs(300)),
+            ..config(&clock)
+        },
+    )
+    .await
+    .unwrap();
+    let token = |idx, at| issuer.token_with_status(0, "files:read", AUD, at, Some(idx));
+    for verifier in [&closed, &stale] {
+        verifier.verify(&token(0, T0)).await.unwrap();
+    }
+    issuer.set(|s| s.down = true);
+    clock.set(UnixTime::from_secs(T0 + 120));
+    let fresh = token(0, T0 + 120);
+    assert_eq!(code(closed.verify(&fresh).await), "status_unavailable");
+    stale.verify(&fresh).await.unwrap();
+    assert_eq!(
+        code(stale.verify(&token(1, T0 + 120)).await),
+        "token_revoked",
+        "the stale list still refuses what it refused"
+    );
+    clock.set(UnixTime::from_secs(T0 + 300));
+    assert_eq!(
+        code(stale.verify(&token(0, T0 + 300)).await),
+        "status_unavailable",
+        "past the bound"
+    );
+}
+
+/// The middleware refuses a revoked or suspended agent's token as RFC 6750 `invalid_token` with the specific
+/// code in the body, and answers 503 when the list cannot be had (fail closed).
+#[tokio::test]
+async fn middleware_refuses_by_status() {
+    let issuer = Issuer::start();
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    issuer.publish_list(T0, &[(1, 1), (2, 2)]);
+    let verifier = discover(&issuer, &clock).await;
+    let resource = ProtectedResource::new(AUD, issuer.url.clone());
+    let auth = BearerAuth::new(verifier, &resource);
+    let app = axum::Router::new().route(
+        "/files",
+        get(|| async { "ok" }).layer(auth.require_scope("files:read")),
+    );
+    let bearer = |idx| {
+        format!(
+            "Bearer {}",
+            issuer.token_with_status(0, "files:read", AUD, T0, Some(idx))
+        )
+    };
+    let (status, _, _) = call(&app, Some(&bearer(0)), "/files").await;
+    assert_eq!(status, StatusCode::OK);
+    for (idx, code) in [(1, "token_revoked"), (2, "agent_suspended")] {
+        let (status, challenge, body) = call(&app, Some(&bearer(idx)), "/files").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+        assert!(
+            challenge.starts_with("Bearer error=\"invalid_token\""),
+            "{challenge}"
+        );
+        assert_eq!(body["error"], "invalid_token");
+        assert_eq!(body["auth4agent_error"], code);
+    }
+    issuer.set(|s| s.down = true);
+    clock.set(UnixTime::from_secs(T0 + 61));
+    let fresh = format!(
+        "Bearer {}",
+        issuer.token_with_status(0, "files:read", AUD, T0 + 61, Some(0))
+    );
+    let (status, _, body) = call(&app, Some(&fresh), "/files").await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(body["auth4agent_error"], "status_unavailable");
 }

@@ -10,6 +10,7 @@ pub mod issue;
 pub mod register;
 pub mod request;
 pub mod revoke;
+pub mod status_list;
 pub mod verify;
 pub mod verify_operator;
 
@@ -69,6 +70,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Report> {
         Command::Health => info::health(ctx),
         Command::SetServer(args) => info::set_server(ctx, &args.url),
         Command::Jwks => info::jwks(ctx),
+        Command::StatusList(cmd) => status_list::run(ctx, cmd),
         Command::Completions(args) => generate::completions(args.shell),
         Command::Man => generate::man(),
     }

@@ -1,11 +1,17 @@
-//! `verify`: offline verification of an access token against a JWKS (flag, home cache, or fetched once), with
-//! optional online introspection. Offline with a cached JWKS it touches no network and builds no HTTP client.
+//! `verify`: offline verification of an access token against a JWKS (flag, home cache, or fetched once), then of
+//! its Token Status List entry when it names one (a saved list with `--status-list`, else the home's cached list
+//! while its window lasts, else fetched and cached; `--no-status` skips it and says so), with optional online
+//! introspection. Offline with a cached JWKS and a fresh cached list it touches no network and builds no HTTP
+//! client.
 
 use auth4agent_api::routes;
 use auth4agent_api::tokens::{IntrospectRequest, Introspection};
 use std::time::Duration;
 
-use auth4agent_protocol::{DEFAULT_LEEWAY, KeyRefresh, KeySet, RefreshStep, Verifier};
+use auth4agent_protocol::{
+    DEFAULT_LEEWAY, KeyRefresh, KeySet, RefreshStep, StatusListRef, TokenStatus, UnixTime,
+    VerifiedStatusList, Verifier, verify_status_list,
+};
 use serde_json::{Value, json};
 
 use super::{Context, read_token};
@@ -57,8 +63,20 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<Report> {
         Err(err) => return Ok(invalid(err.code(), &err.to_string(), Value::Null, None)),
     };
     let claims = serde_json::to_value(verified.claims()).expect("claims serialize");
+    // Online, the introspection answers for the agent's status, fresher than any list.
+    let status = match (verified.status_list(), args.no_status, args.online) {
+        (None, _, _) => StatusCheck::NoClaim,
+        (Some(_), true, _) => StatusCheck::Skipped,
+        (Some(_), false, true) => StatusCheck::Online,
+        (Some(entry), false, false) => {
+            match check_status(ctx, args, entry, &keys, now, verifier.issuer())? {
+                Ok(()) => StatusCheck::Valid(entry.clone()),
+                Err((code, message)) => return Ok(invalid(code, &message, claims, None)),
+            }
+        }
+    };
     if !args.online {
-        return Ok(valid(claims, None));
+        return Ok(valid(claims, None, &status));
     }
 
     let server = ctx.server(server.as_deref())?;
@@ -80,7 +98,119 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<Report> {
             Some(introspection),
         ));
     }
-    Ok(valid(claims, Some(introspection)))
+    Ok(valid(claims, Some(introspection), &status))
+}
+
+/// What became of the token's status list entry.
+enum StatusCheck {
+    /// The token names none.
+    NoClaim,
+    /// `--no-status`.
+    Skipped,
+    /// `--online`: the introspection decides.
+    Online,
+    /// Checked: valid.
+    Valid(StatusListRef),
+}
+
+/// The token's entry in its status list: `Ok(Ok(()))` valid, `Ok(Err((code, message)))` refused (the list says
+/// revoked or suspended, or a saved list does not verify), `Err` when no list can be had.
+fn check_status(
+    ctx: &Context,
+    args: &VerifyArgs,
+    entry: &StatusListRef,
+    keys: &KeySet,
+    now: UnixTime,
+    issuer: &str,
+) -> Result<std::result::Result<(), (&'static str, String)>> {
+    let list = if let Some(file) = &args.status_list {
+        let text = std::fs::read_to_string(file).map_err(|e| {
+            CliError::usage(
+                "invalid_status_list",
+                format!("cannot read the status list file '{}': {e}", file.display()),
+            )
+            .with_hint("save one with `auth4agent status-list fetch --uri URI --out FILE`")
+        })?;
+        match verify_status_list(&text, keys, &entry.uri, now) {
+            Ok(list) => list,
+            Err(e) => {
+                return Ok(Err((
+                    "invalid_status_list",
+                    format!("the saved status list is refused ({}): {e}", e.code()),
+                )));
+            }
+        }
+    } else {
+        match cached_list(ctx, &entry.uri, keys, now)? {
+            Some(list) => list,
+            None => fetch_list(ctx, &entry.uri, keys, now, issuer)?,
+        }
+    };
+    Ok(match list.status(entry.idx) {
+        Ok(TokenStatus::Valid) => Ok(()),
+        Ok(TokenStatus::Suspended) => Err((
+            "agent_suspended",
+            format!(
+                "the token's agent is suspended (entry {} of {} is 2)",
+                entry.idx, entry.uri
+            ),
+        )),
+        Ok(TokenStatus::Invalid) => Err((
+            "token_revoked",
+            format!(
+                "the token is revoked (entry {} of {} is 1)",
+                entry.idx, entry.uri
+            ),
+        )),
+        Ok(TokenStatus::Other(value)) => Err((
+            "token_revoked",
+            format!("entry {} of {} is {value}, not valid", entry.idx, entry.uri),
+        )),
+        Err(e) => Err((e.code(), e.to_string())),
+    })
+}
+
+/// The home's cached list for `uri` while the issuer has not published the next one (`iat + ttl`).
+fn cached_list(
+    ctx: &Context,
+    uri: &str,
+    keys: &KeySet,
+    now: UnixTime,
+) -> Result<Option<VerifiedStatusList>> {
+    let Some(text) = ctx.home.cached_status_list(uri)? else {
+        return Ok(None);
+    };
+    Ok(verify_status_list(&text, keys, uri, now)
+        .ok()
+        .filter(|list| now < list.issued_at().saturating_add(list.ttl())))
+}
+
+/// Fetches the list at `uri`, verifies it and caches it in the home.
+/// Only a list under the issuer is fetched (the token is the issuer's, but a URL elsewhere is not asked).
+fn fetch_list(
+    ctx: &Context,
+    uri: &str,
+    keys: &KeySet,
+    now: UnixTime,
+    issuer: &str,
+) -> Result<VerifiedStatusList> {
+    let unavailable = |message: String| {
+        CliError::network("status_unavailable", message).with_hint(
+            "check the network, or pass --status-list FILE (a saved list) or --no-status",
+        )
+    };
+    if !uri.starts_with(&format!("{}/", issuer.trim_end_matches('/'))) {
+        return Err(unavailable(format!(
+            "the token's status list {uri} is not under its issuer {issuer}: not fetched"
+        )));
+    }
+    let text = Client::new(uri)
+        .and_then(|client| client.get_text(uri))
+        .map_err(|e| unavailable(format!("cannot fetch the status list {uri}: {e}")))?;
+    let list = verify_status_list(&text, keys, uri, now)
+        .map_err(|e| unavailable(format!("the status list {uri} is not usable: {e}")))?;
+    ctx.home.save_status_list(uri, &text)?;
+    Ok(list)
 }
 
 /// `--iss`, else the issuer cached for the home's server, else that server's URL.
@@ -151,7 +281,7 @@ fn parse_keys(text: &str, origin: &str, exit: Exit) -> Result<KeySet> {
     })
 }
 
-fn valid(claims: Value, online: Option<Introspection>) -> Report {
+fn valid(claims: Value, online: Option<Introspection>, status: &StatusCheck) -> Report {
     let mut human = String::from("valid token");
     for name in ["sub", "scope", "aud", "iss", "exp", "jti"] {
         if let Some(value) = claims.get(name) {
@@ -163,6 +293,25 @@ fn valid(claims: Value, online: Option<Introspection>) -> Report {
         }
     }
     let mut doc = json!({ "valid": true, "claims": claims });
+    match status {
+        StatusCheck::NoClaim => {}
+        StatusCheck::Skipped => {
+            human.push_str("\n  status: not checked (--no-status)");
+            doc["status"] = json!({ "checked": false, "reason": "--no-status" });
+        }
+        StatusCheck::Online => {
+            doc["status"] =
+                json!({ "checked": false, "reason": "--online: introspection decides" });
+        }
+        StatusCheck::Valid(entry) => {
+            human.push_str(&format!(
+                "\n  status: valid (entry {} of {})",
+                entry.idx, entry.uri
+            ));
+            doc["status"] =
+                json!({ "checked": true, "value": "valid", "idx": entry.idx, "uri": entry.uri });
+        }
+    }
     if let Some(online) = online {
         if let Some(token) = &online.token {
             human.push_str(&format!(
@@ -202,6 +351,13 @@ fn hint_for(code: &str) -> Option<&'static str> {
             "check that this machine's clock is correct (or raise --leeway)"
         }
         "wrong_typ" | "missing_typ" => "this is not an access token (typ at+jwt)",
+        "token_revoked" => "the agent was revoked: its operator must register a new one",
+        "agent_suspended" => {
+            "the agent is suspended, or its operator's domain verification lapsed: ask the operator"
+        }
+        "invalid_status_list" => {
+            "save a current list of this token with `auth4agent status-list fetch --uri URI`"
+        }
         _ => return None,
     })
 }
@@ -257,6 +413,7 @@ mod tests {
             exp,
             jti: "AAAAAAAAAAAAAAAAAAAAAA".into(),
             cnf: Confirmation { jkt: "x".into() },
+            status: None,
         };
         issue_token(key, &key.public_key().thumbprint(), &claims).unwrap()
     }
@@ -269,6 +426,8 @@ mod tests {
             aud: aud.map(str::to_string),
             leeway: None,
             online: false,
+            status_list: None,
+            no_status: false,
         }
     }
 

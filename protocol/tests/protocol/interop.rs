@@ -33,6 +33,7 @@ fn claims_at(now: u64, aud: Audience) -> AccessTokenClaims {
         cnf: Confirmation {
             jkt: agent_key().public_key().thumbprint(),
         },
+        status: None,
     }
 }
 

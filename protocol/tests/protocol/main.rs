@@ -10,4 +10,5 @@ mod interop;
 mod props;
 mod refusals;
 mod spec_examples;
+mod status_list;
 mod vectors;

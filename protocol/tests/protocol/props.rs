@@ -250,6 +250,7 @@ proptest! {
             exp: iat + lifetime,
             jti,
             cnf: Confirmation { jkt: agent_key().public_key().thumbprint() },
+            status: None,
         };
         let token = issue_token(&server, &kid, &claims).unwrap();
         let keys = KeySet::from_keys([(kid.clone(), server.public_key())]).unwrap();

@@ -128,6 +128,7 @@ fn examples() -> Vec<(&'static str, Value)> {
         cnf: Confirmation {
             jkt: agent.public_key().thumbprint(),
         },
+        status: None,
     };
     let token = issue_token(&server, &server_kid, &claims).unwrap();
     let key_set = KeySet::from_keys([(server_kid.clone(), server.public_key())]).unwrap();

@@ -7,6 +7,7 @@ pub mod console;
 pub mod health;
 pub mod oauth;
 pub mod operators;
+pub mod status_lists;
 pub mod tokens;
 pub mod wellknown;
 

@@ -40,6 +40,7 @@ pub async fn metadata(State(state): State<AppState>) -> Response {
         response_types_supported: Vec::new(),
         revocation_endpoint: u(routes::REVOKE),
         scopes_supported: Vec::new(),
+        status_list_aggregation_endpoint: Some(u(routes::STATUS_LISTS)),
         token_endpoint: u(routes::OAUTH_TOKEN),
         token_endpoint_auth_methods_supported: vec![AUTH_METHOD_PRIVATE_KEY_JWT.into()],
         token_endpoint_auth_signing_alg_values_supported: vec!["EdDSA".into()],

@@ -47,6 +47,7 @@ pub async fn configuration(State(state): State<AppState>) -> Response {
         request_signature_header: SIGNATURE_HEADER.into(),
         request_typ: typ::REQUEST.into(),
         signing_alg_values_supported: vec!["EdDSA".into()],
+        status_list_aggregation_endpoint: Some(u(routes::STATUS_LISTS)),
         token_types_supported: vec![typ::ACCESS_TOKEN.into()],
     });
     // Cacheable like the JWKS (spec §15.1); the values change only with the server's configuration.

@@ -97,13 +97,18 @@ pub async fn register(
         created_at: now,
         updated_at: now,
         revoked_at: None,
+        status_entry: None,
     };
-    match state.store.insert_agent(agent.clone()).await {
-        Ok(()) => {}
+    let agent = match state
+        .store
+        .insert_agent(agent, state.config.status_list_size)
+        .await
+    {
+        Ok(agent) => agent,
         Err(StoreError::Conflict(_)) => return Err(agent_exists(&did)),
         Err(StoreError::NotFound) => return Err(super::operators::not_found(&operator.id)),
         Err(e) => return Err(e.into()),
-    }
+    };
     let detail = format!("operator={}", operator.id);
     audit::record(
         state,

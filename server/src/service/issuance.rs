@@ -241,6 +241,9 @@ pub async fn grant(
     }
 
     let scope = requested.to_scope_string();
+    let entry = agent.status_entry.ok_or_else(|| {
+        ServiceError::internal(format!("agent {} has no status list entry", agent.did))
+    })?;
     let token_claims = AccessTokenClaims {
         iss: state.config.issuer.clone(),
         sub: agent.did.to_string(),
@@ -254,6 +257,7 @@ pub async fn grant(
         cnf: Confirmation {
             jkt: agent.thumbprint.clone(),
         },
+        status: Some(super::status_lists::status_claim(state, entry)),
     };
     let active = state.keyring.active();
     let event = audit::event(

@@ -11,6 +11,7 @@
 //! - [`device`]: the device authorization grant (RFC 8628), its approvals and remembered grants;
 //! - [`refusals`]: refusals more than one token path gives (replayed assertions, spent device codes);
 //! - [`revocation`]: introspection and token revocation;
+//! - [`status_lists`]: each agent's Token Status List entry and the signed lists;
 //! - [`audit`]: the audit log.
 
 pub mod agents;
@@ -25,5 +26,6 @@ pub mod operators;
 pub mod refusals;
 pub mod revocation;
 pub mod signatures;
+pub mod status_lists;
 
 pub use error::{ServiceError, ServiceResult};

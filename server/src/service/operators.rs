@@ -16,7 +16,16 @@ use crate::store::{
 /// Whether an operator's domain proof is current at `now` (a verification past its expiry counts
 /// as none until re-verified).
 pub fn is_verified(op: &Operator, now: UnixTime) -> bool {
-    op.status == OperatorStatus::Verified && op.verification_expires_at.is_some_and(|t| t > now)
+    proof_is_current(op.status, op.verification_expires_at, now)
+}
+
+/// [`is_verified`] on the two values it reads (for rows that carry only those, as status lists do).
+pub fn proof_is_current(
+    status: OperatorStatus,
+    verification_expires_at: Option<UnixTime>,
+    now: UnixTime,
+) -> bool {
+    status == OperatorStatus::Verified && verification_expires_at.is_some_and(|t| t > now)
 }
 
 /// Refuses what needs a proven domain (granting scopes, issuing tokens) while the operator's proof

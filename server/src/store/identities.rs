@@ -107,6 +107,7 @@ mod tests {
             created_at: 0,
             updated_at: 0,
             revoked_at: None,
+            status_entry: None,
         }
     }
 

@@ -112,6 +112,36 @@ pub struct Agent {
     pub updated_at: UnixTime,
     /// Set once when the agent becomes `Revoked`.
     pub revoked_at: Option<UnixTime>,
+    /// The agent's entry in the status lists. `None` only on an agent not inserted yet:
+    /// [`Store::insert_agent`] allocates it, and every stored agent has one.
+    pub status_entry: Option<StatusEntry>,
+}
+
+/// An agent's entry in the Token Status Lists: entry `index` of list `list`, the agent's for good
+/// (never reused), so one write to the agent flips every token it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct StatusEntry {
+    /// The list's number, from 1.
+    pub list: u64,
+    /// The entry within the list, from 0.
+    pub index: u64,
+}
+
+/// A status list as stored: its number and its size (fixed when it started).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StatusListInfo {
+    pub list: u64,
+    pub size: u64,
+}
+
+/// An entry of a list that may not be valid, with what decides its value
+/// (`service::status_lists::entry_status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlaggedEntry {
+    pub index: u64,
+    pub agent_status: AgentStatus,
+    pub operator_status: OperatorStatus,
+    pub verification_expires_at: Option<UnixTime>,
 }
 
 /// The new state [`Store::update_agent`] writes over an agent row.
@@ -334,8 +364,13 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     // ----- agents -----
 
-    /// Conflict if the DID already exists; NotFound if `operator_id` does not exist.
-    fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()>;
+    /// Inserts the agent with the next free status-list entry, in one transaction, and returns the row
+    /// as written (`agent.status_entry` is ignored). The entry is the next of the newest list while it
+    /// has room; when it is full, list + 1 starts with `list_size` entries and the agent takes its
+    /// entry 0. Entries come from the lists' `allocated` counters, never from `max(index) + 1`: under
+    /// any concurrency, across replicas, no two agents share one. Conflict if the DID already
+    /// exists; NotFound if `operator_id` does not exist.
+    fn insert_agent(&self, agent: Agent, list_size: u64) -> StoreFuture<'_, Agent>;
     fn get_agent(&self, did: &Did) -> StoreFuture<'_, Option<Agent>>;
     /// An agent and its operator, read together: the token and introspection paths need both.
     /// `None` if the agent does not exist.
@@ -365,6 +400,15 @@ pub trait Store: Send + Sync + fmt::Debug {
         expected: AgentStatus,
         update: AgentUpdate,
     ) -> StoreFuture<'_, Agent>;
+
+    // ----- status lists -----
+
+    /// Every status list, by number.
+    fn list_status_lists(&self) -> StoreFuture<'_, Vec<StatusListInfo>>;
+    fn get_status_list(&self, list: u64) -> StoreFuture<'_, Option<StatusListInfo>>;
+    /// The entries of `list` that may not be valid at `now` (every entry not returned is valid): its
+    /// suspended and revoked agents, and its agents whose operator has no current proof at `now`.
+    fn status_list_flagged(&self, list: u64, now: UnixTime) -> StoreFuture<'_, Vec<FlaggedEntry>>;
 
     // ----- challenges -----
 

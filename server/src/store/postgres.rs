@@ -31,8 +31,9 @@ use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, DeviceAuthorization, DeviceDecision,
-    DeviceStatus, Operator, PurgeStats, RememberedGrant, RevokedToken, SigningKeyRecord, Store,
-    StoreError, StoreFuture, UnixTime, classify_agent_miss,
+    DeviceStatus, FlaggedEntry, Operator, PurgeStats, RememberedGrant, RevokedToken,
+    SigningKeyRecord, StatusEntry, StatusListInfo, Store, StoreError, StoreFuture, UnixTime,
+    classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
@@ -40,6 +41,7 @@ use super::{
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_initial.sql"),
     include_str!("migrations/postgres/0002_device_authorization.sql"),
+    include_str!("migrations/postgres/0003_status_lists.sql"),
 ];
 
 /// Advisory lock serializing migrations across replicas (held for the migration transaction).
@@ -449,6 +451,35 @@ async fn get_agent_row<C: GenericClient>(c: &C, did: &Did) -> Result<Option<Agen
         .transpose()
 }
 
+/// The next free status-list entry (see [`Store::insert_agent`]), inside the caller's transaction.
+/// The newest list's row lock serializes allocations from it; when it is full, two replicas may race
+/// to start the next list: the loser's insert does nothing (`ON CONFLICT DO NOTHING`, after waiting
+/// for the winner's commit) and it allocates again, from the winner's list.
+async fn allocate_status_entry<C: GenericClient>(
+    c: &C,
+    list_size: u64,
+) -> Result<StatusEntry, StoreError> {
+    let entry = |list: i64, index: i64| StatusEntry {
+        list: list as u64,
+        index: index as u64,
+    };
+    for _ in 0..ALLOCATE_ATTEMPTS {
+        if let Some(row) = opt(c, sql::ALLOCATE_STATUS_ENTRY, &[]).await? {
+            return Ok(entry(get(&row, "list")?, get(&row, "idx")?));
+        }
+        if let Some(row) = opt(c, sql::START_STATUS_LIST, &[&ts(list_size)]).await? {
+            return Ok(entry(get(&row, "list")?, 0));
+        }
+    }
+    Err(StoreError::Unavailable(
+        "no status-list entry after repeated attempts".into(),
+    ))
+}
+
+/// Rounds of [`allocate_status_entry`] before giving up (each lost round means another replica
+/// started a list, which then has room).
+const ALLOCATE_ATTEMPTS: usize = 8;
+
 async fn insert_key<C: GenericClient>(c: &C, key: &SigningKeyRecord) -> Result<(), StoreError> {
     exec(
         c,
@@ -605,13 +636,15 @@ impl Store for PostgresStore {
         })
     }
 
-    fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()> {
+    fn insert_agent(&self, mut agent: Agent, list_size: u64) -> StoreFuture<'_, Agent> {
         Box::pin(async move {
             let scopes = scopes_column(&agent.allowed_scopes);
             let approval = scopes_column(&agent.approval_scopes);
-            let conn = self.conn().await?;
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            let entry = allocate_status_entry(&tx, list_size).await?;
             exec(
-                &*conn,
+                &tx,
                 sql::INSERT_AGENT,
                 &[
                     &agent.did.as_str(),
@@ -624,10 +657,14 @@ impl Store for PostgresStore {
                     &ts(agent.updated_at),
                     &opt_ts(agent.revoked_at),
                     &approval,
+                    &ts(entry.list),
+                    &ts(entry.index),
                 ],
             )
-            .await
-            .map(|_| ())
+            .await?;
+            tx.commit().await.map_err(map_err)?;
+            agent.status_entry = Some(entry);
+            Ok(agent)
         })
     }
 
@@ -739,6 +776,39 @@ impl Store for PostgresStore {
                 Some(row) => rows::agent(&row),
                 None => Err(classify_agent_miss(get_agent_row(&*conn, &did).await?)),
             }
+        })
+    }
+
+    fn list_status_lists(&self) -> StoreFuture<'_, Vec<StatusListInfo>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(&*conn, sql::LIST_STATUS_LISTS, &[])
+                .await?
+                .iter()
+                .map(rows::status_list)
+                .collect()
+        })
+    }
+
+    fn get_status_list(&self, list: u64) -> StoreFuture<'_, Option<StatusListInfo>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            opt(&*conn, sql::GET_STATUS_LIST, &[&ts(list)])
+                .await?
+                .as_ref()
+                .map(rows::status_list)
+                .transpose()
+        })
+    }
+
+    fn status_list_flagged(&self, list: u64, now: UnixTime) -> StoreFuture<'_, Vec<FlaggedEntry>> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(&*conn, sql::STATUS_LIST_FLAGGED, &[&ts(list), &ts(now)])
+                .await?
+                .iter()
+                .map(rows::flagged_entry)
+                .collect()
         })
     }
 

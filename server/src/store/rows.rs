@@ -10,9 +10,9 @@ use std::fmt::Display;
 use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
 
 use super::{
-    Agent, AgentStatus, AuditEvent, Challenge, DeviceAuthorization, DeviceStatus, Operator,
-    OperatorStatus, RememberedGrant, RevokedToken, SigningKeyRecord, StoreError, UnixTime,
-    keycache,
+    Agent, AgentStatus, AuditEvent, Challenge, DeviceAuthorization, DeviceStatus, FlaggedEntry,
+    Operator, OperatorStatus, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry,
+    StatusListInfo, StoreError, UnixTime, keycache,
 };
 
 /// The columns of one result row, as plain values; implemented by each backend's row type.
@@ -111,6 +111,53 @@ pub(super) fn agent(row: &impl Columns) -> Result<Agent, StoreError> {
             created_at: time(row, "created_at")?,
             updated_at: time(row, "updated_at")?,
             revoked_at: opt_time(row, "revoked_at")?,
+            status_entry: Some(status_entry(row)?),
+        })
+    })
+}
+
+/// A non-negative integer column.
+fn count(row: &impl Columns, column: &str) -> Result<u64, StoreError> {
+    let v = row.int(column)?;
+    u64::try_from(v).map_err(|_| corrupt(column, format!("negative {v}")))
+}
+
+/// The agent's status-list entry: both columns set (SQLite leaves them nullable; the server always writes them).
+fn status_entry(row: &impl Columns) -> Result<StatusEntry, StoreError> {
+    let list = row.opt_int("status_list")?;
+    let index = row.opt_int("status_index")?;
+    match (list, index) {
+        (Some(list), Some(index)) if list >= 1 && index >= 0 => Ok(StatusEntry {
+            list: list as u64,
+            index: index as u64,
+        }),
+        _ => Err(corrupt(
+            "status_list",
+            format!("entry {list:?}/{index:?} is not a list from 1 and an index from 0"),
+        )),
+    }
+}
+
+pub(super) fn status_list(row: &impl Columns) -> Result<StatusListInfo, StoreError> {
+    decode("status list", || {
+        Ok(StatusListInfo {
+            list: count(row, "list")?,
+            size: count(row, "size")?,
+        })
+    })
+}
+
+pub(super) fn flagged_entry(row: &impl Columns) -> Result<FlaggedEntry, StoreError> {
+    decode("status entry", || {
+        let agent_status = row.text("status")?;
+        let operator_status = row.text("operator_status")?;
+        Ok(FlaggedEntry {
+            index: count(row, "status_index")?,
+            agent_status: AgentStatus::parse(&agent_status)
+                .ok_or_else(|| corrupt("status", format!("{agent_status:?}")))?,
+            operator_status: OperatorStatus::parse(&operator_status)
+                .ok_or_else(|| corrupt("operator_status", format!("{operator_status:?}")))?,
+            verification_expires_at: opt_time(row, "verification_expires_at")?,
         })
     })
 }
@@ -278,6 +325,8 @@ mod tests {
             ("created_at", Value::Int(Some(10))),
             ("updated_at", Value::Int(Some(11))),
             ("revoked_at", Value::Int(None)),
+            ("status_list", Value::Int(Some(1))),
+            ("status_index", Value::Int(Some(0))),
         ]))
     }
 

@@ -19,7 +19,7 @@ pub(super) use operator_columns;
 macro_rules! agent_columns {
     () => {
         "did, operator_id, public_key, thumbprint, status, allowed_scopes, created_at, \
-         updated_at, revoked_at, approval_scopes"
+         updated_at, revoked_at, approval_scopes, status_list, status_index"
     };
 }
 
@@ -78,7 +78,7 @@ pub(super) const SET_OPERATOR_UNVERIFIED: &str = concat!(
 pub(super) const INSERT_AGENT: &str = concat!(
     "INSERT INTO agents (",
     agent_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)"
 );
 
 pub(super) const GET_AGENT: &str =
@@ -117,6 +117,43 @@ pub(super) const UPDATE_AGENT: &str = concat!(
      revoked_at = $5 WHERE did = $6 AND status = $7 RETURNING ",
     agent_columns!()
 );
+
+// ----- status lists
+
+/// Takes the next entry of the newest list if it is not full: `(list, idx)`, or no row. Concurrent
+/// allocations queue on the list's row lock and re-check `allocated < size` on its committed version.
+pub(super) const ALLOCATE_STATUS_ENTRY: &str = "UPDATE status_lists SET allocated = allocated + 1 \
+     WHERE list = (SELECT max(list) FROM status_lists) AND allocated < size \
+     RETURNING list, allocated - 1 AS idx";
+
+/// Starts the next list (`$1` = its size) with its entry 0 taken, if no list has room: its number,
+/// or no row if a list has room after all or another replica started the next one first (then
+/// [`ALLOCATE_STATUS_ENTRY`] again). The room check matters on PostgreSQL, where this statement's
+/// snapshot may see a list that committed after the allocation's snapshot: without it that list
+/// would be skipped half empty. SQLite needs a `WHERE` to read `ON CONFLICT` as the upsert clause.
+pub(super) const START_STATUS_LIST: &str = "INSERT INTO status_lists (list, size, allocated) \
+     SELECT coalesce(max(list), 0) + 1, $1, 1 FROM status_lists \
+     WHERE NOT EXISTS (SELECT 1 FROM status_lists WHERE allocated < size) \
+     ON CONFLICT (list) DO NOTHING RETURNING list";
+
+pub(super) const LIST_STATUS_LISTS: &str = "SELECT list, size FROM status_lists ORDER BY list";
+
+pub(super) const GET_STATUS_LIST: &str = "SELECT list, size FROM status_lists WHERE list = $1";
+
+/// The entries of list `$1` that may not be valid at `$2`: its suspended and revoked agents (through
+/// the partial index `agents_flagged`, a few rows), then its other agents whose operator has no
+/// current proof, found from those operators (through `agents_by_operator`; `+` keeps SQLite from
+/// walking the whole list by `agents_status_entry` instead, and is a no-op on PostgreSQL), so a list
+/// of a million valid agents costs two small lookups. Which value each gets is the service's decision.
+pub(super) const STATUS_LIST_FLAGGED: &str = "SELECT a.status_index, a.status, \
+     o.status AS operator_status, o.verification_expires_at FROM agents a \
+     JOIN operators o ON o.id = a.operator_id \
+     WHERE a.status_list = $1 AND a.status IN ('suspended', 'revoked') \
+     UNION ALL SELECT a.status_index, a.status, o.status AS operator_status, \
+     o.verification_expires_at FROM agents a JOIN operators o ON o.id = a.operator_id \
+     WHERE a.operator_id IN (SELECT id FROM operators WHERE status <> 'verified' \
+     OR verification_expires_at IS NULL OR verification_expires_at <= $2) \
+     AND +a.status_list = $1 AND a.status NOT IN ('suspended', 'revoked')";
 
 // ----- challenges
 
@@ -292,6 +329,11 @@ pub const SHARED: &[(&str, &str)] = &[
     ("PURGE_PENDING_CHALLENGES", PURGE_PENDING_CHALLENGES),
     ("PURGE_PENDING_AGENTS", PURGE_PENDING_AGENTS),
     ("UPDATE_AGENT", UPDATE_AGENT),
+    ("ALLOCATE_STATUS_ENTRY", ALLOCATE_STATUS_ENTRY),
+    ("START_STATUS_LIST", START_STATUS_LIST),
+    ("LIST_STATUS_LISTS", LIST_STATUS_LISTS),
+    ("GET_STATUS_LIST", GET_STATUS_LIST),
+    ("STATUS_LIST_FLAGGED", STATUS_LIST_FLAGGED),
     ("INSERT_CHALLENGE", INSERT_CHALLENGE),
     ("GET_CHALLENGE", GET_CHALLENGE),
     ("CONSUME_CHALLENGE", CONSUME_CHALLENGE),

@@ -23,14 +23,16 @@ use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, DeviceAuthorization, DeviceDecision,
-    DeviceStatus, Operator, PurgeStats, RememberedGrant, RevokedToken, SigningKeyRecord, Store,
-    StoreError, StoreFuture, UnixTime, classify_agent_miss,
+    DeviceStatus, FlaggedEntry, Operator, PurgeStats, RememberedGrant, RevokedToken,
+    SigningKeyRecord, StatusEntry, StatusListInfo, Store, StoreError, StoreFuture, UnixTime,
+    classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
 pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_device_authorization.sql"),
+    include_str!("migrations/0003_status_lists.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -633,8 +635,10 @@ impl Store for SqliteStore {
         })
     }
 
-    fn insert_agent(&self, agent: Agent) -> StoreFuture<'_, ()> {
+    fn insert_agent(&self, mut agent: Agent, list_size: u64) -> StoreFuture<'_, Agent> {
         self.write(move |conn| {
+            // The writer's savepoint makes the allocation and the insert one change.
+            let entry = allocate_status_entry(conn, list_size)?;
             exec(
                 conn,
                 sql::INSERT_AGENT,
@@ -649,9 +653,12 @@ impl Store for SqliteStore {
                     agent.updated_at,
                     agent.revoked_at,
                     scopes_column(&agent.approval_scopes),
+                    entry.list,
+                    entry.index,
                 ],
-            )
-            .map(drop)
+            )?;
+            agent.status_entry = Some(entry);
+            Ok(agent)
         })
     }
 
@@ -735,6 +742,24 @@ impl Store for SqliteStore {
                 Some(agent) => Ok(agent),
                 None => Err(classify_agent_miss(get_agent_row(conn, &did)?)),
             }
+        })
+    }
+
+    fn list_status_lists(&self) -> StoreFuture<'_, Vec<StatusListInfo>> {
+        self.read(|conn| query_all(conn, sql::LIST_STATUS_LISTS, [], |r| rows::status_list(r)))
+    }
+
+    fn get_status_list(&self, list: u64) -> StoreFuture<'_, Option<StatusListInfo>> {
+        self.lookup(move |conn| {
+            query_opt(conn, sql::GET_STATUS_LIST, [list], |r| rows::status_list(r))
+        })
+    }
+
+    fn status_list_flagged(&self, list: u64, now: UnixTime) -> StoreFuture<'_, Vec<FlaggedEntry>> {
+        self.read(move |conn| {
+            query_all(conn, sql::STATUS_LIST_FLAGGED, params![list, now], |r| {
+                rows::flagged_entry(r)
+            })
         })
     }
 
@@ -1144,6 +1169,24 @@ impl Store for SqliteStore {
             Ok(stats)
         })
     }
+}
+
+/// The next free status-list entry (see [`Store::insert_agent`]); one writer, so the newest list
+/// cannot be started by anyone else between the two statements.
+fn allocate_status_entry(conn: &Connection, list_size: u64) -> Result<StatusEntry, StoreError> {
+    let entry = |list: i64, index: i64| StatusEntry {
+        list: list as u64,
+        index: index as u64,
+    };
+    if let Some(found) = query_opt(conn, sql::ALLOCATE_STATUS_ENTRY, [], |r| {
+        Ok(entry(r.int("list")?, r.int("idx")?))
+    })? {
+        return Ok(found);
+    }
+    query_opt(conn, sql::START_STATUS_LIST, [list_size], |r| {
+        Ok(entry(r.int("list")?, 0))
+    })?
+    .ok_or_else(|| StoreError::Unavailable("no status list could be started".into()))
 }
 
 fn insert_key(conn: &Connection, key: &SigningKeyRecord) -> Result<(), StoreError> {

@@ -14,8 +14,8 @@ use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
     AgentStatus, AgentUpdate, AuditEvent, DeviceAuthorization, DeviceDecision, DeviceStatus,
-    OperatorStatus, PostgresStore, RememberedGrant, RevokedToken, SHARED_SQL, SqliteStore, Store,
-    StoreError, sql_placeholders,
+    OperatorStatus, PostgresStore, RememberedGrant, RevokedToken, SHARED_SQL, SqliteStore,
+    StatusEntry, StatusListInfo, Store, StoreError, sql_placeholders,
 };
 use auth4agent_testkit::TestDatabase;
 
@@ -137,6 +137,10 @@ store_contract! {
         device_authorization_lifecycle,
         remembered_grants_in_force,
         device_code_redeemed_exactly_once_across_pools,
+        status_entries_are_allocated_in_order_and_never_reused,
+        status_list_flagged_names_suspended_revoked_and_lapsed,
+        concurrent_registrations_across_pools_get_distinct_entries,
+        migration_gives_existing_agents_entries,
     ],
     blocking: [challenge_consumed_exactly_once_under_50_threads],
 }
@@ -256,19 +260,24 @@ pub async fn agents_insert_get_list_conflict(db: TestStore) {
     assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(ag.clone()));
     assert_eq!(store.get_agent(&did(UNKNOWN_DID)).await.unwrap(), None);
     assert!(matches!(
-        store.insert_agent(ag.clone()).await,
+        store.insert_agent(ag.clone(), LIST_SIZE).await,
         Err(StoreError::Conflict(_))
     ));
 
     let mut orphan = agent(&op, 5);
     orphan.operator_id = "op_missing".into();
-    assert_eq!(store.insert_agent(orphan).await, Err(StoreError::NotFound));
+    assert_eq!(
+        store.insert_agent(orphan, LIST_SIZE).await,
+        Err(StoreError::NotFound)
+    );
 
-    let second = agent(&op, 3);
-    store.insert_agent(second.clone()).await.unwrap();
+    let second = store.insert_agent(agent(&op, 3), LIST_SIZE).await.unwrap();
     let other_op = operator("other.com", 9);
     store.insert_operator(other_op.clone()).await.unwrap();
-    store.insert_agent(agent(&other_op, 4)).await.unwrap();
+    store
+        .insert_agent(agent(&other_op, 4), LIST_SIZE)
+        .await
+        .unwrap();
 
     let listed = store.list_agents(&op.id).await.unwrap();
     assert_eq!(
@@ -1191,8 +1200,7 @@ pub async fn undecodable_rows_are_corrupt(db: TestStore) {
     ))
     .await;
     assert_corrupt(store.get_challenge(&ch.id).await, "get_challenge");
-    let other = agent(&op, 9);
-    store.insert_agent(other.clone()).await.unwrap();
+    let other = store.insert_agent(agent(&op, 9), LIST_SIZE).await.unwrap();
     db.tamper(&format!(
         "UPDATE agents SET did = 'did:agent:Example.com:zz' WHERE did = '{}'",
         other.did
@@ -1302,7 +1310,7 @@ pub async fn device_authorization_lifecycle(db: TestStore) {
     let store = db.open().await;
     let (op, ag) = seeded(&*store).await;
     let other = agent(&op, 7);
-    store.insert_agent(other.clone()).await.unwrap();
+    let other = store.insert_agent(other, LIST_SIZE).await.unwrap();
     let a = device_authorization(&ag, "BCDFGHJK");
     store
         .insert_device_authorization(a.clone(), redemption_event())
@@ -1599,4 +1607,257 @@ pub async fn device_code_redeemed_exactly_once_across_pools(db: TestStore) {
             "{results:?}"
         );
     }
+}
+
+fn entry(list: u64, index: u64) -> Option<StatusEntry> {
+    Some(StatusEntry { list, index })
+}
+
+/// Entries come in order from the newest list; a full list starts the next one (with the size given
+/// then); a refused insert takes no entry; entries survive a reopen.
+pub async fn status_entries_are_allocated_in_order_and_never_reused(db: TestStore) {
+    let store = db.open().await;
+    assert!(store.list_status_lists().await.unwrap().is_empty());
+    let (op, first) = seeded(&*store).await;
+    assert_eq!(first.status_entry, entry(1, 0));
+    let mut entries = vec![first.status_entry];
+    for seed in 3..7 {
+        let agent = store
+            .insert_agent(agent(&op, seed), LIST_SIZE)
+            .await
+            .unwrap();
+        assert_eq!(
+            store.get_agent(&agent.did).await.unwrap(),
+            Some(agent.clone())
+        );
+        entries.push(agent.status_entry);
+    }
+    assert_eq!(
+        entries,
+        [
+            entry(1, 0),
+            entry(1, 1),
+            entry(2, 0),
+            entry(2, 1),
+            entry(3, 0)
+        ]
+    );
+    // A refused registration (the DID exists; the operator does not) takes no entry.
+    assert!(matches!(
+        store.insert_agent(agent(&op, 3), LIST_SIZE).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let mut orphan = agent(&op, 20);
+    orphan.operator_id = "op_missing".into();
+    assert_eq!(
+        store.insert_agent(orphan, LIST_SIZE).await,
+        Err(StoreError::NotFound)
+    );
+    let next = store.insert_agent(agent(&op, 7), LIST_SIZE).await.unwrap();
+    assert_eq!(next.status_entry, entry(3, 1));
+    // A new size applies from the next list on.
+    let bigger = store.insert_agent(agent(&op, 8), 8).await.unwrap();
+    assert_eq!(bigger.status_entry, entry(4, 0));
+    let lists = store.list_status_lists().await.unwrap();
+    let sizes: Vec<(u64, u64)> = lists.iter().map(|l| (l.list, l.size)).collect();
+    assert_eq!(sizes, [(1, 2), (2, 2), (3, 2), (4, 8)]);
+    assert_eq!(
+        store.get_status_list(4).await.unwrap(),
+        Some(StatusListInfo { list: 4, size: 8 })
+    );
+    assert_eq!(store.get_status_list(5).await.unwrap(), None);
+    let store = db.open().await;
+    assert_eq!(
+        store
+            .get_agent(&next.did)
+            .await
+            .unwrap()
+            .unwrap()
+            .status_entry,
+        entry(3, 1)
+    );
+    let again = store.insert_agent(agent(&op, 9), 8).await.unwrap();
+    assert_eq!(again.status_entry, entry(4, 1));
+}
+
+/// The entries a list must flag: its suspended and revoked agents, and those whose operator's proof
+/// is not current at the time asked (verified until `exp` counts up to `exp` only).
+pub async fn status_list_flagged_names_suspended_revoked_and_lapsed(db: TestStore) {
+    let store = db.open().await;
+    let op = operator("example.com", 1);
+    store.insert_operator(op.clone()).await.unwrap();
+    store
+        .set_operator_verified(&op.id, NOW, NOW + 100)
+        .await
+        .unwrap();
+    let mut agents = Vec::new();
+    for seed in 2..6 {
+        agents.push(store.insert_agent(agent(&op, seed), 8).await.unwrap());
+    }
+    let set = |status: AgentStatus| update(status, &["read"], NOW + 1, None);
+    for (i, status) in [
+        (0, AgentStatus::Active),
+        (1, AgentStatus::Active),
+        (2, AgentStatus::Active),
+    ] {
+        store
+            .update_agent(&agents[i].did, AgentStatus::Pending, set(status))
+            .await
+            .unwrap();
+    }
+    store
+        .update_agent(
+            &agents[1].did,
+            AgentStatus::Active,
+            set(AgentStatus::Suspended),
+        )
+        .await
+        .unwrap();
+    store
+        .update_agent(
+            &agents[2].did,
+            AgentStatus::Active,
+            update(AgentStatus::Revoked, &["read"], NOW + 2, Some(NOW + 2)),
+        )
+        .await
+        .unwrap();
+    // Another operator, never verified, with an agent in the same list.
+    let other = operator("other.com", 9);
+    store.insert_operator(other.clone()).await.unwrap();
+    let stranger = store.insert_agent(agent(&other, 10), 8).await.unwrap();
+
+    let flagged = |now: u64| {
+        let store = store.clone();
+        async move {
+            let mut found: Vec<(u64, AgentStatus, OperatorStatus)> = store
+                .status_list_flagged(1, now)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|e| (e.index, e.agent_status, e.operator_status))
+                .collect();
+            found.sort_by_key(|f| f.0);
+            found
+        }
+    };
+    let index = |i: usize| agents[i].status_entry.unwrap().index;
+    use AgentStatus as A;
+    use OperatorStatus as O;
+    assert_eq!(
+        flagged(NOW + 99).await,
+        [
+            (index(1), A::Suspended, O::Verified),
+            (index(2), A::Revoked, O::Verified),
+            (
+                stranger.status_entry.unwrap().index,
+                A::Pending,
+                O::Unverified
+            ),
+        ]
+    );
+    // At the proof's expiry the operator's active and pending agents are flagged too.
+    assert_eq!(
+        flagged(NOW + 100).await,
+        [
+            (index(0), A::Active, O::Verified),
+            (index(1), A::Suspended, O::Verified),
+            (index(2), A::Revoked, O::Verified),
+            (index(3), A::Pending, O::Verified),
+            (
+                stranger.status_entry.unwrap().index,
+                A::Pending,
+                O::Unverified
+            ),
+        ]
+    );
+    assert!(store.status_list_flagged(2, NOW).await.unwrap().is_empty());
+}
+
+/// 40 registrations on three pools (three replicas) at once, lists of 3: every agent a distinct
+/// entry, the lists filled in order with no gap.
+pub async fn concurrent_registrations_across_pools_get_distinct_entries(db: TestStore) {
+    let first = db.open().await;
+    let stores = [first.clone(), db.open().await, db.open().await];
+    let op = operator("example.com", 1);
+    first.insert_operator(op.clone()).await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(40));
+    let tasks: Vec<_> = (0..40u8)
+        .map(|i| {
+            let store = stores[usize::from(i) % 3].clone();
+            let barrier = Arc::clone(&barrier);
+            let agent = agent(&op, 100 + i);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.insert_agent(agent, 3).await
+            })
+        })
+        .collect();
+    let mut entries: Vec<(u64, u64)> = futures_join(tasks)
+        .await
+        .into_iter()
+        .map(|r| {
+            let e = r.unwrap().status_entry.unwrap();
+            (e.list, e.index)
+        })
+        .collect();
+    entries.sort_unstable();
+    let expected: Vec<(u64, u64)> = (0..40u64).map(|n| (n / 3 + 1, n % 3)).collect();
+    assert_eq!(entries, expected);
+    assert_eq!(first.list_status_lists().await.unwrap().len(), 14);
+}
+
+/// A database of schema v1 with agents: the migration gives them list 1's first entries, oldest
+/// first, in a list of the default size, and the next registration continues after them.
+pub async fn migration_gives_existing_agents_entries(db: TestStore) {
+    let (v1, bump) = match &db {
+        TestStore::Sqlite(_) => (
+            include_str!("../../src/store/migrations/0001_initial.sql"),
+            "PRAGMA user_version = 1;",
+        ),
+        TestStore::Postgres(_) => (
+            include_str!("../../src/store/migrations/postgres/0001_initial.sql"),
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, \
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()); \
+             INSERT INTO schema_version (version) VALUES (1);",
+        ),
+    };
+    db.tamper(&format!("{v1}\n{bump}")).await;
+    let op = operator("example.com", 1);
+    let key = |seed: u8| db.blob(public_key(seed).0.as_bytes());
+    db.tamper(&format!(
+        "INSERT INTO operators (id, domain, public_key, thumbprint, txt_token, status, created_at) \
+         VALUES ('{}', 'example.com', {}, 't', 'x', 'unverified', {NOW});",
+        op.id,
+        key(1)
+    ))
+    .await;
+    for (seed, created) in [(3u8, NOW + 5), (2, NOW + 1), (4, NOW + 9)] {
+        let agent = agent(&op, seed);
+        db.tamper(&format!(
+            "INSERT INTO agents (did, operator_id, public_key, thumbprint, status, created_at, \
+             updated_at) VALUES ('{}', '{}', {}, 't', 'pending', {created}, {created});",
+            agent.did,
+            op.id,
+            key(seed)
+        ))
+        .await;
+    }
+    let store = db.open().await;
+    for (seed, index) in [(2u8, 0), (3, 1), (4, 2)] {
+        let did = agent(&op, seed).did;
+        assert_eq!(
+            store.get_agent(&did).await.unwrap().unwrap().status_entry,
+            entry(1, index),
+            "agent {seed}"
+        );
+    }
+    assert_eq!(
+        store.list_status_lists().await.unwrap(),
+        [StatusListInfo {
+            list: 1,
+            size: 1 << 20
+        }]
+    );
+    let next = store.insert_agent(agent(&op, 5), LIST_SIZE).await.unwrap();
+    assert_eq!(next.status_entry, entry(1, 3));
 }

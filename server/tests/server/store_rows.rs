@@ -11,6 +11,9 @@ use auth4agent_server::store::{
 
 pub const NOW: u64 = 1_700_000_000;
 
+/// The size of the status lists the store tests start: small, so they cross list boundaries.
+pub const LIST_SIZE: u64 = 2;
+
 pub fn public_key(seed: u8) -> (PublicKey, String) {
     let public = SigningKey::from_seed(&[seed; 32]).public_key();
     (public, public.thumbprint())
@@ -56,6 +59,7 @@ pub fn agent(op: &Operator, seed: u8) -> Agent {
         created_at: NOW + u64::from(seed),
         updated_at: NOW + u64::from(seed),
         revoked_at: None,
+        status_entry: None,
     }
 }
 
@@ -84,8 +88,7 @@ pub fn redemption_event() -> AuditEvent {
 pub async fn seeded(store: &dyn Store) -> (Operator, Agent) {
     let op = operator("example.com", 1);
     store.insert_operator(op.clone()).await.unwrap();
-    let ag = agent(&op, 2);
-    store.insert_agent(ag.clone()).await.unwrap();
+    let ag = store.insert_agent(agent(&op, 2), LIST_SIZE).await.unwrap();
     (op, ag)
 }
 

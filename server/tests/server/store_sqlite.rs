@@ -18,7 +18,7 @@ fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
 async fn open_applies_migrations_and_sets_wal() {
     let (_dir, path) = temp_db();
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
     store.ping().await.unwrap();
     drop(store);
 
@@ -35,7 +35,7 @@ async fn open_applies_migrations_and_sets_wal() {
 
     // Reopening an up-to-date database is a no-op.
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 2);
+    assert_eq!(store.schema_version().unwrap(), 3);
 }
 
 #[test]

@@ -60,6 +60,8 @@ impl Endpoint {
                 | "/oauth/authorize"
                 | "/oauth/device_authorization"
                 | "/console/approve"
+                | "/status-lists"
+                | "/status-lists/{list}"
         )
     }
 
@@ -140,7 +142,10 @@ fn endpoints(world: &World, operator_id: &str, did: &str, token: &str) -> Vec<En
     operations
         .into_iter()
         .map(|(method, template)| {
-            let path = template.replace("{id}", operator_id).replace("{did}", did);
+            let path = template
+                .replace("{id}", operator_id)
+                .replace("{did}", did)
+                .replace("{list}", "1");
             let body: Option<Value> = match (method.as_str(), template.as_str()) {
                 ("POST", "/v1/operators") => {
                     Some(json!({ "domain": "hostile-new.example.com", "public_key": jwk }))

@@ -39,6 +39,11 @@ struct Cluster {
 
 impl Cluster {
     fn start(n: usize) -> Cluster {
+        Cluster::start_with(n, &[])
+    }
+
+    /// [`Cluster::start`] with extra flags for every replica.
+    fn start_with(n: usize, extra: &[&str]) -> Cluster {
         let database = TestDatabase::create();
         let dns = TestDns::start();
         // The load balancer's address: nothing listens there, but every replica signs tokens as
@@ -52,7 +57,8 @@ impl Cluster {
                     let builder = TestServer::builder(dns.addr())
                         .database_url(database.url())
                         .issuer(issuer.clone())
-                        .args(NO_RATE_LIMIT);
+                        .args(NO_RATE_LIMIT)
+                        .args(extra.iter().copied());
                     scope.spawn(move || builder.start())
                 })
                 .collect();
@@ -540,4 +546,88 @@ fn an_approved_device_code_polled_across_replicas_yields_one_token() {
             "round {round}: (status, auth4agent_error) → count"
         );
     }
+}
+
+/// The replicas sign status lists on demand from the shared database: a suspension written through one
+/// is in the list every replica serves from the next window on, and in one window they serve the same
+/// bytes (deterministic `iat`, Ed25519).
+#[test]
+fn replicas_serve_identical_status_lists() {
+    let cluster = Cluster::start_with(3, &["--status-list-ttl", "2", "--status-list-size", "4"]);
+    let operator = cluster.cli("operator", 0);
+    operator.init_operator("lists.example.com");
+    let operator_id = str_field(&operator.ok_json(["register", "operator"]), "id");
+    let instructions = operator.ok_json(["verify-operator", "instructions"]);
+    cluster.dns.set_txt(
+        &str_field(&instructions, "txt_record_name"),
+        vec![TxtRecord::from(
+            str_field(&instructions, "txt_record_value").as_str(),
+        )],
+    );
+    operator.ok_json(["verify-operator", "confirm"]);
+    // Registrations through every replica take distinct entries from the shared counters.
+    let mut dids = Vec::new();
+    for i in 0..5 {
+        let agent = cluster.cli(&format!("agent{i}"), i % 3);
+        let did = str_field(&agent.init_agent("lists.example.com"), "did");
+        agent.ok_json(["register", "agent", "--operator-id", &operator_id]);
+        dids.push(did);
+    }
+    operator.ok_json(["agent-scopes", "set", "--scopes", "read", "--did", &dids[0]]);
+    operator.ok_json([
+        "--server",
+        &cluster.url(1),
+        "revoke",
+        "suspend",
+        "--did",
+        &dids[0],
+    ]);
+    std::thread::sleep(std::time::Duration::from_secs(3));
+    let keys = KeySet::from_json(&jwks(cluster.http(0)).to_string()).expect("JWKS");
+    let uri = format!("{}/status-lists/1", cluster.issuer);
+    for _attempt in 0..10 {
+        let bodies: Vec<String> = (0..3)
+            .map(|i| {
+                let served = cluster.http(i).get("/status-lists/1").expect("GET list");
+                assert_eq!(served.status, 200, "{}", served.body);
+                served.body
+            })
+            .collect();
+        let lists: Vec<_> = bodies
+            .iter()
+            .map(|b| {
+                auth4agent_protocol::verify_status_list(
+                    b,
+                    &keys,
+                    &uri,
+                    UnixTime::from_secs(unix_now()),
+                )
+                .expect("each replica's list verifies")
+            })
+            .collect();
+        for list in &lists {
+            assert_eq!(
+                list.status(0).unwrap(),
+                auth4agent_protocol::TokenStatus::Suspended
+            );
+        }
+        if lists.iter().all(|l| l.issued_at() == lists[0].issued_at()) {
+            assert_eq!(
+                bodies[0], bodies[1],
+                "one window, one state: the same bytes"
+            );
+            assert_eq!(
+                bodies[0], bodies[2],
+                "one window, one state: the same bytes"
+            );
+            let aggregation = cluster.http(2).get("/status-lists").expect("aggregation");
+            assert_eq!(
+                aggregation.json()["status_lists"],
+                json!([uri, format!("{}/status-lists/2", cluster.issuer)])
+            );
+            return;
+        }
+        // A window ended between the three requests: ask again.
+    }
+    panic!("the three replicas never answered within one window");
 }

@@ -604,6 +604,7 @@ fn a_flood_of_random_kids_costs_at_most_one_jwks_fetch_per_cooldown() {
                 exp: now + 300,
                 jti: format!("flood-{i}"),
                 cnf: Confirmation { jkt: "x".into() },
+                status: None,
             };
             issue_token(
                 &forger,
