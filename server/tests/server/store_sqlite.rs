@@ -30,7 +30,7 @@ async fn open_applies_migrations_and_sets_wal() {
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 2);
+    assert_eq!(version, 3);
     drop(conn);
 
     // Reopening an up-to-date database is a no-op.
