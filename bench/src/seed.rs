@@ -1,7 +1,7 @@
 //! `--seed-agents`: inserts active agents straight into the server's SQLite file while the server is stopped,
 //! for cost-growth runs with a million agents (registration over HTTP would take hours on 2 cores).
 //!
-//! Safe because the `agents` table (schema v2) is plain rows whose only derived state is the status-list entry,
+//! Safe because the `agents` table (schema v3) is plain rows whose only derived state is the status-list entry,
 //! taken here with the server's own two statements (the newest list's counter, else a new list of
 //! [`STATUS_LIST_SIZE`] entries): the row written here is the one `POST /v1/agents` + `PUT /v1/agents/{did}/scopes`
 //! leave behind (status `active`, `allowed_scopes` as a sorted JSON array). The seeder refuses to run on any other

@@ -2,7 +2,7 @@
 //! requests by route and status, time issuance and the store, count refusals by code, rate-limited
 //! requests, DNS check outcomes and open connections. The public listener does not serve them.
 
-use auth4agent_testkit::{Http, free_port};
+use auth4agent_testkit::{Backend, Http, free_port};
 use serde_json::json;
 
 use crate::support::{AUD, World};
@@ -110,11 +110,15 @@ fn metrics_count_real_traffic_on_their_own_listener() {
             &[r#"outcome="verified""#]
         ) >= 1.0
     );
+    let store = match world.server.backend() {
+        Backend::Sqlite => [r#"backend="sqlite""#, r#"kind="write""#],
+        Backend::Postgres => [r#"backend="postgresql""#, r#"kind="operation""#],
+    };
     assert!(
         value(
             text,
             "auth4agent_store_operation_duration_seconds_count",
-            &[r#"backend="sqlite""#, r#"kind="write""#]
+            &store
         ) >= 1.0
     );
     assert!(value(text, "auth4agent_connections_open", &[]) >= 1.0);

@@ -1,4 +1,4 @@
--- auth4agent schema v2: Token Status Lists (draft-ietf-oauth-status-list-20). Every agent owns one entry
+-- auth4agent schema v3: Token Status Lists (draft-ietf-oauth-status-list-20). Every agent owns one entry
 -- (status_list, status_index) for good: allocated from `status_lists` when it registers, never reused.
 
 -- The numbered lists. A list's size is fixed when it starts; `allocated` entries of it are taken, in order.

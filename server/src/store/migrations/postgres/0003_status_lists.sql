@@ -1,4 +1,4 @@
--- auth4agent schema v2, PostgreSQL dialect of ../0002_status_lists.sql: Token Status Lists
+-- auth4agent schema v3, PostgreSQL dialect of ../0003_status_lists.sql: Token Status Lists
 -- (draft-ietf-oauth-status-list-20). Every agent owns one entry (status_list, status_index) for good.
 
 CREATE TABLE status_lists (
