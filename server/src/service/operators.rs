@@ -151,6 +151,7 @@ pub async fn confirm(state: &AppState, operator: &Operator) -> ServiceResult<Ope
     let failure = match outcome {
         TxtVerification::Verified => {
             let expires = now.saturating_add(state.config.verification_lifetime);
+            cut_off_tokens_after_a_gap(state, operator, now).await?;
             let updated = match state
                 .store
                 .set_operator_verified(&operator.id, now, expires)
@@ -198,6 +199,19 @@ pub async fn confirm(state: &AppState, operator: &Operator) -> ServiceResult<Ope
         audit::record(state, now, id, "operator.unverify", id, detail).await;
     }
     Err(failure)
+}
+
+/// A proof re-established after the operator's lapsed or was withdrawn: tokens issued before now stay
+/// inactive for good (spec §13.1), so nothing issued before the gap comes back with the new proof.
+async fn cut_off_tokens_after_a_gap(
+    state: &AppState,
+    operator: &Operator,
+    now: UnixTime,
+) -> ServiceResult<()> {
+    if !is_verified(operator, now) {
+        state.store.set_token_cutoff(&operator.id, now).await?;
+    }
+    Ok(())
 }
 
 /// The operator that has proven `domain`, other than `except`, if any.
@@ -364,6 +378,9 @@ pub async fn reverify_due(state: &AppState) -> Result<ReverifyStats, StoreError>
         match outcome {
             TxtVerification::Verified => {
                 let expires = now.saturating_add(state.config.verification_lifetime);
+                if !is_verified(&operator, now) {
+                    state.store.set_token_cutoff(id, now).await?;
+                }
                 state.store.set_operator_verified(id, now, expires).await?;
                 audit::record(state, now, "server", "operator.reverify", id, "success").await;
                 stats.renewed += 1;

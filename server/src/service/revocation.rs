@@ -82,6 +82,13 @@ pub async fn introspect(
     {
         return Ok(Introspection::Inactive);
     }
+    // Issued at or before the agent's last suspension or revocation, or its operator's last lapse: never
+    // active again, whatever the status now.
+    if let Some(cutoff) = state.store.token_cutoff(&did, &operator.id).await?
+        && claims.iat <= cutoff
+    {
+        return Ok(Introspection::Inactive);
+    }
     Ok(Introspection::Active {
         claims: Box::new(claims.clone()),
         agent_status: agent.status,

@@ -534,6 +534,11 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     /// Idempotent: `Ok(true)` if newly revoked, `Ok(false)` if the jti was already revoked.
     fn revoke_token(&self, token: RevokedToken) -> StoreFuture<'_, bool>;
+    /// Raises the token cutoff of `subject` (an agent's DID or an operator's id) to `at` (never lowers
+    /// it): its tokens issued at or before the cutoff stay inactive for good.
+    fn set_token_cutoff(&self, subject: &str, at: UnixTime) -> StoreFuture<'_, ()>;
+    /// The later of the token cutoffs of the agent `did` and of its operator, if either has one.
+    fn token_cutoff(&self, did: &Did, operator_id: &str) -> StoreFuture<'_, Option<UnixTime>>;
     fn is_token_revoked(&self, jti: &str) -> StoreFuture<'_, bool>;
     /// Revoked tokens of an operator's agents still stored, newest first.
     fn list_revoked_tokens(&self, operator_id: &str) -> StoreFuture<'_, Vec<RevokedToken>>;

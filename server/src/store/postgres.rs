@@ -42,6 +42,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0001_initial.sql"),
     include_str!("migrations/postgres/0002_device_authorization.sql"),
     include_str!("migrations/postgres/0003_status_lists.sql"),
+    include_str!("migrations/postgres/0004_token_cutoffs.sql"),
 ];
 
 /// Advisory lock serializing migrations across replicas (held for the migration transaction).
@@ -1218,6 +1219,28 @@ impl Store for PostgresStore {
             )
             .await
             .map(|n| n == 1)
+        })
+    }
+
+    fn set_token_cutoff(&self, subject: &str, at: UnixTime) -> StoreFuture<'_, ()> {
+        let subject = subject.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(&*conn, sql::SET_TOKEN_CUTOFF, &[&subject, &ts(at)])
+                .await
+                .map(drop)
+        })
+    }
+
+    fn token_cutoff(&self, did: &Did, operator_id: &str) -> StoreFuture<'_, Option<UnixTime>> {
+        let (did, operator_id) = (did.as_str().to_owned(), operator_id.to_owned());
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let row = one(&*conn, sql::TOKEN_CUTOFF, &[&did, &operator_id]).await?;
+            let cutoff: Option<i64> = row
+                .try_get(0)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(cutoff.and_then(|c| u64::try_from(c).ok()))
         })
     }
 

@@ -314,8 +314,19 @@ pub(super) const PURGE_CHALLENGES: &str = "DELETE FROM challenges WHERE expires_
 pub(super) const PURGE_REQUEST_JTIS: &str = "DELETE FROM request_jtis WHERE expires_at <= $1";
 pub(super) const PURGE_REVOKED_TOKENS: &str = "DELETE FROM revoked_tokens WHERE expires_at <= $1";
 
+/// Raises the cutoff of subject `$1` to `$2`, never lowering it.
+pub(super) const SET_TOKEN_CUTOFF: &str = "INSERT INTO token_cutoffs (subject, cutoff) VALUES ($1, $2) \
+     ON CONFLICT (subject) DO UPDATE SET cutoff = CASE WHEN excluded.cutoff > token_cutoffs.cutoff \
+     THEN excluded.cutoff ELSE token_cutoffs.cutoff END";
+
+/// The later cutoff of the agent `$1` and its operator `$2` (NULL: none).
+pub(super) const TOKEN_CUTOFF: &str =
+    "SELECT max(cutoff) FROM token_cutoffs WHERE subject = $1 OR subject = $2";
+
 /// Every shared statement, by name: the store contract prepares each on both backends.
 pub const SHARED: &[(&str, &str)] = &[
+    ("SET_TOKEN_CUTOFF", SET_TOKEN_CUTOFF),
+    ("TOKEN_CUTOFF", TOKEN_CUTOFF),
     ("INSERT_OPERATOR", INSERT_OPERATOR),
     ("GET_OPERATOR", GET_OPERATOR),
     ("RELEASE_LAPSED_DOMAIN", RELEASE_LAPSED_DOMAIN),

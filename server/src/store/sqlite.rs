@@ -33,6 +33,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0001_initial.sql"),
     include_str!("migrations/0002_device_authorization.sql"),
     include_str!("migrations/0003_status_lists.sql"),
+    include_str!("migrations/0004_token_cutoffs.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -1085,6 +1086,24 @@ impl Store for SqliteStore {
                 ],
             )
             .map(|n| n == 1)
+        })
+    }
+
+    fn set_token_cutoff(&self, subject: &str, at: UnixTime) -> StoreFuture<'_, ()> {
+        let subject = subject.to_owned();
+        self.write(move |conn| exec(conn, sql::SET_TOKEN_CUTOFF, params![subject, at]).map(drop))
+    }
+
+    fn token_cutoff(&self, did: &Did, operator_id: &str) -> StoreFuture<'_, Option<UnixTime>> {
+        self.lookup(|conn| {
+            conn.prepare_cached(sql::TOKEN_CUTOFF)
+                .and_then(|mut s| {
+                    s.query_row(params![did.as_str(), operator_id], |r| {
+                        r.get::<_, Option<i64>>(0)
+                    })
+                })
+                .map(|cutoff| cutoff.and_then(|c| u64::try_from(c).ok()))
+                .map_err(map_err)
         })
     }
 
