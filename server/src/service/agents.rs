@@ -231,7 +231,10 @@ async fn transition(
         }
         // Before the status change, so that a crash between the two errs on the side of inactive tokens.
         if next != agent.status && matches!(next, AgentStatus::Suspended | AgentStatus::Revoked) {
-            state.store.set_token_cutoff(agent.did.as_str(), now).await?;
+            state
+                .store
+                .set_token_cutoff(agent.did.as_str(), now)
+                .await?;
         }
         let update = AgentUpdate {
             status: next,

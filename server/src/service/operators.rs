@@ -191,6 +191,7 @@ pub async fn confirm(state: &AppState, operator: &Operator) -> ServiceResult<Ope
         Some(ErrorCode::DnsRecordNotFound | ErrorCode::DnsRecordMismatch)
     );
     if definite && operator.status == OperatorStatus::Verified {
+        state.store.set_token_cutoff(id, now).await?;
         state.store.set_operator_unverified(id).await?;
         let detail = format!(
             "explicit check: {}",
@@ -201,17 +202,24 @@ pub async fn confirm(state: &AppState, operator: &Operator) -> ServiceResult<Ope
     Err(failure)
 }
 
-/// A proof re-established after the operator's lapsed or was withdrawn: tokens issued before now stay
-/// inactive for good (spec §13.1), so nothing issued before the gap comes back with the new proof.
+/// A proof re-established after the operator's had lapsed: tokens issued before now stay inactive for good
+/// (spec §13.1), so nothing issued before the gap comes back with the new proof.
 async fn cut_off_tokens_after_a_gap(
     state: &AppState,
     operator: &Operator,
     now: UnixTime,
 ) -> ServiceResult<()> {
-    if !is_verified(operator, now) {
+    // Lapsed: still stored as verified, its proof past its time. A first proof, or one after a withdrawal
+    // (whose cutoff was set when it was withdrawn), needs none here.
+    if lapsed(operator, now) {
         state.store.set_token_cutoff(&operator.id, now).await?;
     }
     Ok(())
+}
+
+/// Still stored as verified, but its proof past its time.
+fn lapsed(operator: &Operator, now: UnixTime) -> bool {
+    operator.status == OperatorStatus::Verified && !is_verified(operator, now)
 }
 
 /// The operator that has proven `domain`, other than `except`, if any.
@@ -378,7 +386,7 @@ pub async fn reverify_due(state: &AppState) -> Result<ReverifyStats, StoreError>
         match outcome {
             TxtVerification::Verified => {
                 let expires = now.saturating_add(state.config.verification_lifetime);
-                if !is_verified(&operator, now) {
+                if lapsed(&operator, now) {
                     state.store.set_token_cutoff(id, now).await?;
                 }
                 state.store.set_operator_verified(id, now, expires).await?;
@@ -390,6 +398,7 @@ pub async fn reverify_due(state: &AppState) -> Result<ReverifyStats, StoreError>
                     TxtVerification::NoRecord => "no TXT record".to_owned(),
                     other => format!("{other:?}"),
                 };
+                state.store.set_token_cutoff(id, now).await?;
                 state.store.set_operator_unverified(id).await?;
                 audit::record(state, now, "server", "operator.unverified", id, reason).await;
                 tracing::warn!(operator = %id, domain = %operator.domain, "domain verification lapsed");

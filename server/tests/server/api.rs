@@ -963,7 +963,14 @@ async fn agent_and_operator_status_gate_tokens() {
     ))
     .await
     .assert_ok(200);
-    assert_eq!(h.introspect(&token).await["active"], true);
+    assert_eq!(
+        h.introspect(&token).await["active"],
+        false,
+        "a token from before the suspension does not come back"
+    );
+    h.clock.advance(1);
+    let after = h.token(&agent, "read").await;
+    assert_eq!(h.introspect(&after).await["active"], true);
 
     // Operator never verified: it may register agents but grants nothing, and its agents get no token.
     let unverified = h.register_operator("beta.example.com").await;
@@ -1696,4 +1703,43 @@ async fn a_did_has_a_bounded_number_of_open_challenges() {
     // Expired ones free theirs (60 s).
     h.clock.advance(61);
     h.challenge(&agent.did).await;
+}
+
+/// Tokens issued before a suspension, a revocation or an operator's lapse never introspect active
+/// again, whatever happens next; tokens issued after the agent or operator is back are active.
+#[tokio::test]
+async fn tokens_issued_before_a_suspension_or_a_lapse_do_not_come_back() {
+    let mut config = test_config();
+    config.verification_lifetime = 3600;
+    let h = Harness::with_config(config).await;
+    let (op, agent) = h.active_agent("cutoff.example.com", &["read"]).await;
+    let before = h.token(&agent, "read").await;
+    let path = format!("/v1/agents/{}", agent.did);
+    h.send(h.signed(&op.key, "POST", &format!("{path}/suspend"), None))
+        .await
+        .assert_ok(200);
+    h.clock.advance(1);
+    h.send(h.signed(&op.key, "POST", &format!("{path}/reactivate"), None))
+        .await
+        .assert_ok(200);
+    assert_eq!(
+        h.introspect(&before).await["active"],
+        false,
+        "suspended once"
+    );
+    let after = h.token(&agent, "read").await;
+    assert_eq!(h.introspect(&after).await["active"], true);
+
+    // The operator's proof lapses, then is proven again: tokens from before the lapse stay inactive.
+    h.clock.advance(3600);
+    assert_eq!(h.introspect(&after).await["active"], false, "lapsed");
+    h.verify_operator(&op).await;
+    assert_eq!(
+        h.introspect(&after).await["active"],
+        false,
+        "from before the lapse"
+    );
+    h.clock.advance(1);
+    let fresh = h.token(&agent, "read").await;
+    assert_eq!(h.introspect(&fresh).await["active"], true);
 }

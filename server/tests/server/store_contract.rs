@@ -141,6 +141,7 @@ store_contract! {
         status_list_flagged_names_suspended_revoked_and_lapsed,
         concurrent_registrations_across_pools_get_distinct_entries,
         migration_gives_existing_agents_entries,
+        token_cutoffs_only_rise_and_the_later_one_counts,
     ],
     blocking: [challenge_consumed_exactly_once_under_50_threads],
 }
@@ -1860,4 +1861,32 @@ pub async fn migration_gives_existing_agents_entries(db: TestStore) {
     );
     let next = store.insert_agent(agent(&op, 5), LIST_SIZE).await.unwrap();
     assert_eq!(next.status_entry, entry(1, 3));
+}
+
+/// A subject's cutoff only ever rises; the cutoff of a token is the later of its agent's and its operator's.
+pub async fn token_cutoffs_only_rise_and_the_later_one_counts(db: TestStore) {
+    let store = db.open().await;
+    let (op, ag) = seeded(&*store).await;
+    assert_eq!(store.token_cutoff(&ag.did, &op.id).await.unwrap(), None);
+    store
+        .set_token_cutoff(ag.did.as_str(), NOW + 10)
+        .await
+        .unwrap();
+    store
+        .set_token_cutoff(ag.did.as_str(), NOW + 5)
+        .await
+        .unwrap();
+    assert_eq!(
+        store.token_cutoff(&ag.did, &op.id).await.unwrap(),
+        Some(NOW + 10)
+    );
+    store.set_token_cutoff(&op.id, NOW + 20).await.unwrap();
+    assert_eq!(
+        store.token_cutoff(&ag.did, &op.id).await.unwrap(),
+        Some(NOW + 20)
+    );
+    assert_eq!(
+        store.token_cutoff(&ag.did, "op_other").await.unwrap(),
+        Some(NOW + 10)
+    );
 }

@@ -252,7 +252,8 @@ fn suspended_agent() {
         .cli
         .ok_json(["revoke", "reactivate", "--did", &agent.did]);
     assert_eq!(reactivated["status"], "active", "{reactivated}");
-    assert_valid(&agent.verify(&jwt, &["--online"]));
+    // A token issued before the suspension never comes back (spec §13.1); new ones are issued.
+    assert_invalid(&agent.verify(&jwt, &["--online"]), "token_inactive");
     agent.token("read");
 }
 
