@@ -24,4 +24,5 @@ pub mod outstanding;
 pub mod ratelimit;
 pub mod service;
 pub mod state;
+pub mod status_list_cache;
 pub mod store;

@@ -13,7 +13,7 @@ use crate::dns::DnsVerifier;
 use crate::keyring::{KeyRing, KeyRingError};
 use crate::outstanding::OutstandingChallenges;
 use crate::ratelimit::{LookupLimiter, RateLimiter};
-use crate::service::status_lists::StatusListCache;
+use crate::status_list_cache::StatusListCache;
 use crate::store::Store;
 
 /// Everything a handler needs. One reference count to clone: the middleware and every handler

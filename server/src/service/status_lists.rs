@@ -9,9 +9,6 @@
 //! state in one window serve the same bytes. Each replica keeps the list it signed until its window
 //! ends ([`StatusListCache`]): a served list never lags the database by more than `ttl`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-
 use auth4agent_api::{ErrorCode, routes};
 use auth4agent_protocol::{
     STATUS_BITS, StatusClaim, StatusList, StatusListTokenClaims, TokenStatus, issue_status_list,
@@ -20,6 +17,7 @@ use auth4agent_protocol::{
 use super::operators::proof_is_current;
 use super::{ServiceError, ServiceResult};
 use crate::state::AppState;
+pub use crate::status_list_cache::{SignedList, StatusListCache};
 use crate::store::{AgentStatus, FlaggedEntry, StatusEntry, StatusListInfo, UnixTime};
 
 /// How long after its window a list may still be relied upon (`exp - iat - ttl`): one hour, the
@@ -70,38 +68,6 @@ pub fn window_start(now: UnixTime, ttl: u64) -> UnixTime {
     now - now % ttl.max(1)
 }
 
-/// A signed list and until when it stands.
-#[derive(Debug, Clone)]
-pub struct SignedList {
-    pub token: Arc<str>,
-    /// The end of its window: it is not served after this, and caches may keep it until then.
-    pub fresh_until: UnixTime,
-}
-
-/// Lists this replica signed in the current window, by number.
-#[derive(Debug, Default)]
-pub struct StatusListCache {
-    lists: Mutex<HashMap<u64, SignedList>>,
-    /// One signing at a time: concurrent requests for a list not yet signed wait for the one signing.
-    signing: tokio::sync::Mutex<()>,
-}
-
-impl StatusListCache {
-    fn get(&self, list: u64, now: UnixTime) -> Option<SignedList> {
-        let lists = self.lists.lock().expect("status list cache lock");
-        lists
-            .get(&list)
-            .filter(|signed| now < signed.fresh_until)
-            .cloned()
-    }
-
-    fn put(&self, list: u64, signed: SignedList, now: UnixTime) {
-        let mut lists = self.lists.lock().expect("status list cache lock");
-        lists.retain(|_, s| now < s.fresh_until);
-        lists.insert(list, signed);
-    }
-}
-
 /// The signed list `list` as of `now`: this window's from the cache, else signed from the database.
 /// `status_list_not_found` if there is no such list.
 pub async fn signed_list(state: &AppState, list: u64, now: UnixTime) -> ServiceResult<SignedList> {
@@ -109,7 +75,7 @@ pub async fn signed_list(state: &AppState, list: u64, now: UnixTime) -> ServiceR
     if let Some(hit) = cache.get(list, now) {
         return Ok(hit);
     }
-    let _signing = cache.signing.lock().await;
+    let _signing = cache.signing().await;
     if let Some(hit) = cache.get(list, now) {
         return Ok(hit);
     }
