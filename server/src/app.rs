@@ -197,6 +197,9 @@ fn client_ip(state: &AppState, req: &Request<Body>) -> IpAddr {
 /// Counts and times every answered request by route (see [`crate::metrics`]); it sits inside the OAuth
 /// re-rendering so that refusals are counted by their auth4agent code.
 async fn http_metrics(req: Request, next: Next) -> Response {
+    if !metrics::enabled() {
+        return next.run(req).await;
+    }
     let started = std::time::Instant::now();
     let route = req
         .extensions()

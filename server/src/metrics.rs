@@ -1,6 +1,6 @@
 //! Operational metrics in the Prometheus text format, served on their own listener (`--metrics-listen`)
 //! so they are never public. Without that flag no recorder is installed and every `record_*` call is a
-//! no-op of a few nanoseconds.
+//! check of one flag ([`enabled`]).
 //!
 //! The names, all prefixed `auth4agent_`:
 //! - `http_requests_total{route,method,status}` and `http_request_duration_seconds{route}`;
@@ -12,6 +12,7 @@
 //! - `connections_open`, `connections_refused_total{reason}`.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use axum::Router;
@@ -29,13 +30,23 @@ const LATENCY_BUCKETS: &[f64] = &[
 /// How often histogram state is compacted when no scrape comes.
 const UPKEEP_INTERVAL: Duration = Duration::from_secs(5);
 
+/// Whether a recorder is installed: without one, the hot paths skip building labels at all.
+static ENABLED: AtomicBool = AtomicBool::new(false);
+
+/// Whether metrics are being collected (`--metrics-listen` was given).
+pub fn enabled() -> bool {
+    ENABLED.load(Ordering::Relaxed)
+}
+
 /// Installs the process-wide recorder; `None` if one is installed already.
 pub fn install() -> Option<PrometheusHandle> {
-    PrometheusBuilder::new()
+    let handle = PrometheusBuilder::new()
         .set_buckets_for_metric(Matcher::Suffix("_seconds".into()), LATENCY_BUCKETS)
         .ok()?
         .install_recorder()
-        .ok()
+        .ok()?;
+    ENABLED.store(true, Ordering::Relaxed);
+    Some(handle)
 }
 
 /// Serves `GET /metrics` from `handle` on `listener` until `shutdown` resolves.
@@ -85,6 +96,9 @@ pub fn record_request(
     refusal: Option<&str>,
     elapsed: Duration,
 ) {
+    if !enabled() {
+        return;
+    }
     if let Some(code) = refusal {
         record_refusal(code);
     }
@@ -112,6 +126,9 @@ fn record_issuance(flow: &'static str, elapsed: Duration) {
 }
 
 pub fn record_store(backend: &'static str, kind: &'static str, elapsed: Duration) {
+    if !enabled() {
+        return;
+    }
     metrics::histogram!(
         "auth4agent_store_operation_duration_seconds",
         "backend" => backend,
@@ -121,6 +138,9 @@ pub fn record_store(backend: &'static str, kind: &'static str, elapsed: Duration
 }
 
 pub fn record_dns_check(outcome: &'static str) {
+    if !enabled() {
+        return;
+    }
     metrics::counter!("auth4agent_dns_checks_total", "outcome" => outcome).increment(1);
 }
 
@@ -129,13 +149,22 @@ fn record_refusal(code: &str) {
 }
 
 pub fn record_rate_limited() {
+    if !enabled() {
+        return;
+    }
     metrics::counter!("auth4agent_rate_limited_total").increment(1);
 }
 
 pub fn record_open_connections(open: usize) {
+    if !enabled() {
+        return;
+    }
     metrics::gauge!("auth4agent_connections_open").set(open as f64);
 }
 
 pub fn record_connection_refused(reason: &'static str) {
+    if !enabled() {
+        return;
+    }
     metrics::counter!("auth4agent_connections_refused_total", "reason" => reason).increment(1);
 }
