@@ -96,15 +96,12 @@ fn five_thousand_silent_connections_leave_health_and_issuance_answering() {
 
     // While they are open: /health and issuance answer, and the server holds no more than its cap.
     let started = Instant::now();
-    let mut health_answers = 0;
     while started.elapsed() < Duration::from_secs(1) {
         let health = http
             .get("/health")
             .expect("GET /health under the idle flood");
         assert_eq!(health.status, 200, "{health:?}");
-        health_answers += 1;
     }
-    assert!(health_answers > 0);
     for _ in 0..5 {
         let token = try_token(http, &issuer, &agent, "read").expect("token under the idle flood");
         assert_eq!(token.status, 200, "{token:?}");
