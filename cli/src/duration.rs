@@ -1,4 +1,5 @@
-//! Human durations on the command line: `90`, `30s`, `15m`, `1h`, `1h30m`, `2d` (a bare number is seconds).
+//! Human durations on the command line: `90`, `30s`, `15m`, `1h`, `1h30m`, `2d` (a bare number is seconds); and
+//! instants printed for people: RFC 3339 UTC plus a relative form (`2026-12-02T06:45:00Z, in 15m`).
 
 /// Parses a duration into whole seconds. Units: `s`, `m`, `h`, `d`; parts may be combined (`1h30m`).
 pub fn parse_seconds(input: &str) -> Result<u64, String> {
@@ -59,9 +60,77 @@ pub fn parse_positive(input: &str) -> Result<u64, String> {
     }
 }
 
+/// An instant (Unix seconds) for people: RFC 3339 UTC and how far it is from `now`, e.g.
+/// `2026-12-02T06:45:00Z, in 15m` or `2026-12-02T06:15:00Z, 15m ago`. `--json` keeps the Unix seconds.
+pub fn format_instant(at: u64, now: u64) -> String {
+    let relative = if at >= now {
+        format!("in {}", format_span(at - now))
+    } else {
+        format!("{} ago", format_span(now - at))
+    };
+    format!("{}, {relative}", rfc3339(at))
+}
+
+/// A span in its two largest units: `45s`, `15m`, `1h30m`, `2d3h`.
+fn format_span(secs: u64) -> String {
+    let units = [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)];
+    let Some(first) = units.iter().position(|&(_, size)| secs >= size) else {
+        return "0s".into();
+    };
+    let (name, size) = units[first];
+    let mut text = format!("{}{name}", secs / size);
+    if let Some(&(next, next_size)) = units.get(first + 1) {
+        let more = secs % size / next_size;
+        if more > 0 {
+            text.push_str(&format!("{more}{next}"));
+        }
+    }
+    text
+}
+
+/// Unix seconds as RFC 3339 UTC (`1970-01-01T00:00:00Z`), by the civil-from-days algorithm.
+fn rfc3339(secs: u64) -> String {
+    let days = (secs / 86_400) as i64;
+    let rem = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn instants_for_people() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(rfc3339(1_796_193_900), "2026-12-02T06:45:00Z");
+        assert_eq!(
+            format_instant(1_796_193_900, 1_796_193_000),
+            "2026-12-02T06:45:00Z, in 15m"
+        );
+        assert_eq!(
+            format_instant(1_796_193_000, 1_796_198_400),
+            "2026-12-02T06:30:00Z, 1h30m ago"
+        );
+        assert_eq!(format_span(0), "0s");
+        assert_eq!(format_span(45), "45s");
+        assert_eq!(format_span(3600), "1h");
+        assert_eq!(format_span(90_061), "1d1h");
+    }
 
     #[test]
     fn plain_numbers_are_seconds() {

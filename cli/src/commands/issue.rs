@@ -78,11 +78,10 @@ pub fn run(ctx: &Context, args: &IssueArgs) -> Result<Report> {
         obj.entry("did").or_insert(Value::String(did.clone()));
     }
     let mut report = Report::new(doc, answer.token.clone()).note(format!(
-        "issued a token for {did}: scope \"{}\", aud \"{}\", expires at {} (in {}s)",
+        "issued a token for {did}: scope \"{}\", aud \"{}\", expires {}",
         answer.scope,
         answer.aud,
-        answer.expires_at,
-        answer.expires_at.saturating_sub(now.as_secs()),
+        crate::duration::format_instant(answer.expires_at, now.as_secs()),
     ));
     report.notes.extend(report_notes);
     Ok(report)

@@ -7,6 +7,7 @@ use auth4agent_api::routes::{self, Method};
 
 use super::Context;
 use crate::cli::{ConfirmArgs, VerifyOperatorCommand};
+use crate::duration::format_instant;
 use crate::error::{CliError, Result};
 use crate::output::Report;
 
@@ -106,11 +107,15 @@ fn status(ctx: &Context) -> Result<Report> {
         "operator {} ({}): {}",
         answer.id, answer.domain, answer.status
     );
+    let now = crate::clock::now();
     if let Some(at) = answer.domain_verified_at {
-        human.push_str(&format!("\nverified at: {at} (unix)"));
+        human.push_str(&format!("\nverified {}", format_instant(at, now)));
     }
     if let Some(at) = answer.verification_expires_at {
-        human.push_str(&format!("\nverification expires at: {at} (unix)"));
+        human.push_str(&format!(
+            "\nverification expires {}",
+            format_instant(at, now)
+        ));
     }
     Ok(Report::body(&answer, human))
 }
