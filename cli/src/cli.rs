@@ -16,7 +16,8 @@ Exit codes:
   4  local problem: missing identity, key file with loose permissions, unreadable home directory
 
 Environment:
-  AUTH4AGENT_HOME  home directory when --home is not given (default ~/.auth4agent)
+  AUTH4AGENT_HOME     home directory when --home is not given (default ~/.auth4agent)
+  AUTH4AGENT_PROFILE  profile when --profile is not given (its home is <home>/profiles/NAME)
   NO_COLOR         disables colored output";
 
 /// Cryptographic identity and scoped, short-lived tokens for autonomous agents.
@@ -29,6 +30,10 @@ pub struct Cli {
     /// Home directory holding identities and keys [default: $AUTH4AGENT_HOME, else ~/.auth4agent]
     #[arg(long, global = true, value_name = "DIR")]
     pub home: Option<PathBuf>,
+
+    /// Use the profile NAME: a home of its own at <home root>/profiles/NAME/ [default: $AUTH4AGENT_PROFILE]
+    #[arg(long, global = true, value_name = "NAME", value_parser = parse_profile)]
+    pub profile: Option<String>,
 
     /// Print exactly one JSON document on stdout
     #[arg(long, global = true)]
@@ -448,6 +453,18 @@ pub fn parse_scope_list(input: &str) -> Result<ScopeList, String> {
     Ok(ScopeList(scopes))
 }
 
+/// clap value parser for a profile name: letters, digits, `-`, `_`, `.`, not starting with `.` (so it is
+/// always one plain directory name under `profiles/`).
+pub fn parse_profile(input: &str) -> Result<String, String> {
+    let ok = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if input.is_empty() || input.starts_with('.') || !input.chars().all(ok) || input.len() > 64 {
+        return Err(format!(
+            "invalid profile name {input:?}: use 1 to 64 letters, digits, '-', '_' or '.', not starting with '.'"
+        ));
+    }
+    Ok(input.to_owned())
+}
+
 /// clap value parser for server URLs: http(s), no query or fragment; the trailing slash is dropped.
 pub fn parse_url(input: &str) -> Result<String, String> {
     let url = reqwest::Url::parse(input).map_err(|e| format!("invalid URL {input:?}: {e}"))?;
@@ -500,6 +517,14 @@ mod tests {
         assert!(parse_header("dpop: x").is_err());
         assert!(parse_header("no colon").is_err());
         assert!(parse_header("Bad Name: x").is_err());
+    }
+
+    #[test]
+    fn profile_names() {
+        assert_eq!(parse_profile("work-1.dev_x").unwrap(), "work-1.dev_x");
+        for bad in ["", ".hidden", "..", "a/b", "a b", "é"] {
+            assert!(parse_profile(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

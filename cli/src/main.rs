@@ -28,7 +28,9 @@ fn main() -> ExitCode {
         cli.home,
         std::env::var_os("AUTH4AGENT_HOME"),
         std::env::var_os("HOME"),
-    ) {
+    )
+    .and_then(|root| with_profile(root, cli.profile))
+    {
         Err(err) => out.error(&err),
         Ok(root) => {
             let ctx = Context {
@@ -44,6 +46,24 @@ fn main() -> ExitCode {
         }
     };
     ExitCode::from(exit as u8)
+}
+
+/// The profile's home under the home root: `--profile`, else a non-empty `$AUTH4AGENT_PROFILE` (validated as
+/// the flag is).
+fn with_profile(
+    root: std::path::PathBuf,
+    flag: Option<String>,
+) -> error::Result<std::path::PathBuf> {
+    let name = match flag {
+        Some(name) => name,
+        None => match std::env::var("AUTH4AGENT_PROFILE") {
+            Ok(name) if !name.is_empty() => cli::parse_profile(&name).map_err(|e| {
+                error::CliError::usage("invalid_profile", format!("AUTH4AGENT_PROFILE: {e}"))
+            })?,
+            _ => return Ok(root),
+        },
+    };
+    Ok(root.join("profiles").join(name))
 }
 
 /// clap's own output for help and version; for usage errors also, with `--json`, one error document on stdout.
