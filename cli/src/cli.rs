@@ -84,6 +84,9 @@ pub enum Command {
     Revoke(RevokeCommand),
     /// Show the identities in the home directory (no network)
     Whoami,
+    /// Remove the home's (or profile's) identities, keys and cached tokens and JWKS; --revoke first revokes
+    /// the agent at the server (operator-signed) and removes nothing if that fails
+    Logout(LogoutArgs),
     /// Check that the server is alive and ready
     Health,
     /// Save a new server URL into the identity files of the home directory
@@ -409,6 +412,13 @@ pub struct TokenArg {
     /// it, or - to read it from stdin
     #[arg(long, value_name = "T|-")]
     pub token: String,
+}
+
+#[derive(Args, Debug)]
+pub struct LogoutArgs {
+    /// First revoke the home's agent at the server (needs the operator key in this home)
+    #[arg(long)]
+    pub revoke: bool,
 }
 
 #[derive(Args, Debug)]

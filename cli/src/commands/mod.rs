@@ -7,6 +7,7 @@ pub mod generate;
 pub mod info;
 pub mod init;
 pub mod issue;
+pub mod logout;
 pub mod register;
 pub mod request;
 pub mod revoke;
@@ -67,6 +68,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Report> {
         Command::Request(args) => request::run(ctx, &args),
         Command::Revoke(cmd) => revoke::run(ctx, cmd),
         Command::Whoami => info::whoami(ctx),
+        Command::Logout(args) => logout::run(ctx, args.revoke),
         Command::Health => info::health(ctx),
         Command::SetServer(args) => info::set_server(ctx, &args.url),
         Command::Jwks => info::jwks(ctx),
