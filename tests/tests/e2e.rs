@@ -43,6 +43,8 @@ mod metrics;
 mod oauth_clients;
 #[path = "e2e/persistence.rs"]
 mod persistence;
+#[path = "e2e/profiles.rs"]
+mod profiles;
 #[path = "e2e/python_support.rs"]
 mod python_support;
 #[path = "e2e/quickstart.rs"]
