@@ -87,6 +87,8 @@ pub enum Command {
     /// Remove the home's (or profile's) identities, keys and cached tokens and JWKS; --revoke first revokes
     /// the agent at the server (operator-signed) and removes nothing if that fails
     Logout(LogoutArgs),
+    /// List the profiles under the home root (and the default home if it holds an identity) (no network)
+    Profiles,
     /// Check that the server is alive and ready
     Health,
     /// Save a new server URL into the identity files of the home directory

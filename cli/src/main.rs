@@ -29,10 +29,16 @@ fn main() -> ExitCode {
         std::env::var_os("AUTH4AGENT_HOME"),
         std::env::var_os("HOME"),
     )
-    .and_then(|root| with_profile(root, cli.profile))
+    .and_then(|root| Ok((root.clone(), with_profile(root, cli.profile)?)))
     {
         Err(err) => out.error(&err),
-        Ok(root) => {
+        Ok((root, _)) if matches!(cli.command, cli::Command::Profiles) => {
+            match commands::profiles::list(&root) {
+                Ok(report) => out.report(report),
+                Err(err) => out.error(&err),
+            }
+        }
+        Ok((_, root)) => {
             let ctx = Context {
                 home: home::Home::new(root),
                 server_flag: cli.server,

@@ -37,6 +37,15 @@ fn two_profiles_hold_different_agents_and_logout_removes_one() {
             .ok_json(["--profile", "work", "whoami"]);
     assert_eq!(flagged["agent"]["did"], dids[0].as_str(), "{flagged}");
 
+    // `profiles` lists both (sorted), not the empty default home.
+    let listed = root.ok_json(["profiles"]);
+    let listed = listed.as_array().expect("an array");
+    assert_eq!(listed.len(), 2, "{listed:?}");
+    assert_eq!(listed[0]["profile"], "play");
+    assert_eq!(listed[0]["agent"]["did"], dids[1].as_str());
+    assert_eq!(listed[1]["profile"], "work");
+    assert_eq!(listed[1]["agent"]["server"], root.server_url());
+
     let work = root.with_env("AUTH4AGENT_PROFILE", "work");
     // --revoke needs the operator key: refused, and nothing removed.
     work.fail_with(["logout", "--revoke"], "no_operator_key");
