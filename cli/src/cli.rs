@@ -87,8 +87,9 @@ pub enum Command {
     /// Remove the home's (or profile's) identities, keys and cached tokens and JWKS; --revoke first revokes
     /// the agent at the server (operator-signed) and removes nothing if that fails
     Logout(LogoutArgs),
-    /// List the profiles under the home root (and the default home if it holds an identity) (no network)
-    Profiles,
+    /// The profiles under the home root (no network)
+    #[command(subcommand)]
+    Profiles(ProfilesCommand),
     /// Check that the server is alive and ready
     Health,
     /// Save a new server URL into the identity files of the home directory
@@ -414,6 +415,12 @@ pub struct TokenArg {
     /// it, or - to read it from stdin
     #[arg(long, value_name = "T|-")]
     pub token: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfilesCommand {
+    /// Each profile (and the default home if it holds an identity) with its identities and server
+    List,
 }
 
 #[derive(Args, Debug)]

@@ -32,7 +32,7 @@ fn main() -> ExitCode {
     .and_then(|root| Ok((root.clone(), with_profile(root, cli.profile)?)))
     {
         Err(err) => out.error(&err),
-        Ok((root, _)) if matches!(cli.command, cli::Command::Profiles) => {
+        Ok((root, _)) if matches!(cli.command, cli::Command::Profiles(_)) => {
             match commands::profiles::list(&root) {
                 Ok(report) => out.report(report),
                 Err(err) => out.error(&err),

@@ -70,7 +70,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Report> {
         Command::Revoke(cmd) => revoke::run(ctx, cmd),
         Command::Whoami => info::whoami(ctx),
         Command::Logout(args) => logout::run(ctx, args.revoke),
-        Command::Profiles => profiles::list(ctx.home.root()),
+        Command::Profiles(_) => profiles::list(ctx.home.root()),
         Command::Health => info::health(ctx),
         Command::SetServer(args) => info::set_server(ctx, &args.url),
         Command::Jwks => info::jwks(ctx),

@@ -38,7 +38,7 @@ fn two_profiles_hold_different_agents_and_logout_removes_one() {
     assert_eq!(flagged["agent"]["did"], dids[0].as_str(), "{flagged}");
 
     // `profiles` lists both (sorted), not the empty default home.
-    let listed = root.ok_json(["profiles"]);
+    let listed = root.ok_json(["profiles", "list"]);
     let listed = listed.as_array().expect("an array");
     assert_eq!(listed.len(), 2, "{listed:?}");
     assert_eq!(listed[0]["profile"], "play");
