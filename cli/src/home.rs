@@ -11,6 +11,7 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
 use auth4agent_protocol::SigningKey;
+use auth4agent_verifier::KeySetSnapshot;
 use serde::{Deserialize, Serialize, de::DeserializeOwned};
 use zeroize::Zeroizing;
 
@@ -149,6 +150,15 @@ pub struct CachedToken {
     /// `DPoP` or `Bearer`.
     pub token_type: String,
     pub expires_at: u64,
+}
+
+/// The freshness record of the cached JWKS (`jwks.cache.json`), for the verifier crate's key-set cache.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+struct JwksCacheRecord {
+    jwks_uri: String,
+    etag: Option<String>,
+    fetched_at: u64,
+    fresh_until: u64,
 }
 
 /// A home directory (it may not exist yet).
@@ -293,8 +303,72 @@ impl Home {
         }
     }
 
+    /// Saves the server's JWKS just fetched by `uri` (fresh for the default `max-age` from now).
     pub fn save_jwks(&self, text: &str) -> Result<()> {
-        self.write_private(&self.jwks_path(), text.as_bytes())
+        self.write_private(&self.jwks_path(), text.as_bytes())?;
+        // Without its freshness record a saved JWKS counts from the file's modification time.
+        match fs::remove_file(self.jwks_cache_path()) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(CliError::io("remove", &self.jwks_cache_path(), &e)),
+        }
+    }
+
+    /// When the cached JWKS was fetched, from where, its `ETag` and until when it is fresh.
+    pub fn jwks_cache_path(&self) -> PathBuf {
+        self.root.join("jwks.cache.json")
+    }
+
+    /// The verifier crate's key-set cache as the last run left it: the JWKS of `jwks_uri` with its freshness
+    /// record; a JWKS saved without one (by `issue` or `jwks`) counts as fetched at its modification time, fresh
+    /// for `default_max_age`. `None` when nothing is cached, or the cache is of another URL.
+    pub fn key_set_snapshot(
+        &self,
+        jwks_uri: &str,
+        default_max_age: u64,
+    ) -> Result<Option<KeySetSnapshot>> {
+        let Some(jwks) = self.cached_jwks()? else {
+            return Ok(None);
+        };
+        let path = self.jwks_cache_path();
+        let record = match fs::read_to_string(&path) {
+            Ok(text) => serde_json::from_str::<JwksCacheRecord>(&text).ok(),
+            Err(e) if e.kind() == ErrorKind::NotFound => None,
+            Err(e) => return Err(CliError::io("read", &path, &e)),
+        };
+        if let Some(record) = record {
+            return Ok((record.jwks_uri == jwks_uri).then_some(KeySetSnapshot {
+                jwks,
+                etag: record.etag,
+                fetched_at: record.fetched_at,
+                fresh_until: record.fresh_until,
+            }));
+        }
+        let modified = fs::metadata(self.jwks_path())
+            .and_then(|m| m.modified())
+            .map_err(|e| CliError::io("read", &self.jwks_path(), &e))?;
+        let fetched_at = modified
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs());
+        Ok(Some(KeySetSnapshot {
+            jwks,
+            etag: None,
+            fetched_at,
+            fresh_until: fetched_at.saturating_add(default_max_age),
+        }))
+    }
+
+    /// Saves the key-set cache of `jwks_uri` for the next run: the JWKS, then its freshness record.
+    pub fn save_key_set_snapshot(&self, jwks_uri: &str, snapshot: &KeySetSnapshot) -> Result<()> {
+        self.write_private(&self.jwks_path(), snapshot.jwks.as_bytes())?;
+        let record = JwksCacheRecord {
+            jwks_uri: jwks_uri.to_owned(),
+            etag: snapshot.etag.clone(),
+            fetched_at: snapshot.fetched_at,
+            fresh_until: snapshot.fresh_until,
+        };
+        let text = serde_json::to_string_pretty(&record).expect("the record serializes");
+        self.write_private(&self.jwks_cache_path(), text.as_bytes())
     }
 
     /// Where the status list at `uri` is cached: `status-lists/<first 16 bytes of SHA-256(uri), hex>.jwt`.

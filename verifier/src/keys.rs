@@ -1,6 +1,7 @@
 //! [`RemoteKeySet`]: the issuer's JWKS, fetched over HTTP, cached for its `max-age`, revalidated with `ETag`,
 //! refetched on an unknown `kid` at most once per cooldown (the protocol crate's [`KeyRefresh`]), and served stale
-//! for a bounded time while the issuer is unreachable.
+//! for a bounded time while the issuer is unreachable. A client that runs once (a CLI) keeps that cache between runs
+//! as a [`KeySetSnapshot`].
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
@@ -64,6 +65,20 @@ pub struct KeySetStatus {
     pub fetches: u64,
 }
 
+/// What a client that runs once keeps of a [`RemoteKeySet`]'s cache between runs, so that its next run follows the
+/// same freshness, revalidation and stale-if-error rules as a long-running service.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct KeySetSnapshot {
+    /// The key set, as a JWKS document.
+    pub jwks: String,
+    /// The `ETag` of the response it came from, for revalidation.
+    pub etag: Option<String>,
+    /// When it was last fetched or revalidated (Unix seconds): the start of the stale-if-error bound.
+    pub fetched_at: u64,
+    /// Until when it is fresh (Unix seconds): `fetched_at` + the response's `max-age`, clamped.
+    pub fresh_until: u64,
+}
+
 impl std::fmt::Debug for RemoteKeySet {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RemoteKeySet")
@@ -104,6 +119,31 @@ impl RemoteKeySet {
         state.keys = Some(Arc::new(keys));
         state.fresh_until = now.saturating_add(self.inner.config.default_max_age);
         state.last_success = Some(now);
+    }
+
+    /// Restores a cache saved by [`Self::snapshot`]: the keys are fresh until its `fresh_until`, then refetched
+    /// (revalidated with its `ETag`), and served stale within the stale-if-error bound from its `fetched_at`. A
+    /// snapshot whose JWKS is unusable is refused and changes nothing.
+    pub fn restore(&self, snapshot: &KeySetSnapshot) -> Result<(), FetchError> {
+        let keys = parse_keys(snapshot.jwks.as_bytes())?;
+        let mut state = self.inner.state.write().expect("key set lock");
+        state.keys = Some(Arc::new(keys));
+        state.etag = snapshot.etag.clone();
+        state.fresh_until = UnixTime::from_secs(snapshot.fresh_until);
+        state.last_success = Some(UnixTime::from_secs(snapshot.fetched_at));
+        Ok(())
+    }
+
+    /// The cache as it stands (`None` before the first successful fetch), for [`Self::restore`] in a later run.
+    pub fn snapshot(&self) -> Option<KeySetSnapshot> {
+        let state = self.inner.state.read().expect("key set lock");
+        let keys = state.keys.as_ref()?;
+        Some(KeySetSnapshot {
+            jwks: serde_json::to_string(&keys.to_jwks()).expect("a JWKS serializes"),
+            etag: state.etag.clone(),
+            fetched_at: state.last_success?.as_secs(),
+            fresh_until: state.fresh_until.as_secs(),
+        })
     }
 
     fn now(&self) -> UnixTime {

@@ -42,7 +42,7 @@ pub use auth4agent_protocol::{Error as TokenError, UnixTime, VerifiedToken};
 pub use clock::{Clock, ManualClock, SystemClock};
 pub use dpop::DpopOptions;
 pub use fetch::{MAX_DOCUMENT_BYTES, checked_url};
-pub use keys::{KeySetStatus, RemoteKeySet};
+pub use keys::{KeySetSnapshot, KeySetStatus, RemoteKeySet};
 pub use status::{StatusLists, StatusPolicy};
 pub use verifier::TokenVerifier;
 

@@ -324,6 +324,63 @@ async fn max_age_then_etag_revalidation() {
 }
 
 #[tokio::test]
+async fn a_snapshot_carries_the_cache_into_a_later_run() {
+    let issuer = Issuer::start();
+    issuer.set(|s| {
+        s.cache_control = "max-age=60".into();
+        s.etag = Some("\"v1\"".into());
+    });
+    let clock = ManualClock::new(UnixTime::from_secs(T0));
+    let url = format!("{}/.well-known/jwks.json", issuer.url);
+    let first = auth4agent_verifier::RemoteKeySet::new(&url, config(&clock)).unwrap();
+    assert!(first.snapshot().is_none(), "nothing to keep before a fetch");
+    first.current(clock.now()).await.unwrap();
+    let snapshot = first.snapshot().unwrap();
+    assert_eq!(
+        (
+            snapshot.fetched_at,
+            snapshot.fresh_until,
+            snapshot.etag.as_deref()
+        ),
+        (T0, T0 + 60, Some("\"v1\""))
+    );
+
+    // A later run, restored: fresh until the saved max-age ends, with no request.
+    let second = auth4agent_verifier::RemoteKeySet::new(&url, config(&clock)).unwrap();
+    second.restore(&snapshot).unwrap();
+    clock.advance(59);
+    let token = issuer.token(0, "files:read", AUD, clock.now().as_secs());
+    let verifier = auth4agent_protocol::Verifier::new(issuer.url.clone(), AUD);
+    second.verify(&verifier, &token, clock.now()).await.unwrap();
+    assert_eq!(issuer.jwks_requests(), 1, "restored keys are fresh");
+    // Then revalidated with the saved ETag.
+    clock.advance(1);
+    second.current(clock.now()).await.unwrap();
+    assert_eq!(issuer.jwks_requests(), 2);
+    assert_eq!(issuer.script.lock().unwrap().conditional, 1);
+
+    // Issuer down: a restored set is served stale within stale-if-error from its fetched_at, then not at all.
+    issuer.set(|s| s.down = true);
+    let third = auth4agent_verifier::RemoteKeySet::new(&url, config(&clock)).unwrap();
+    third.restore(&snapshot).unwrap();
+    third.current(clock.now()).await.unwrap();
+    let fourth = auth4agent_verifier::RemoteKeySet::new(&url, config(&clock)).unwrap();
+    fourth.restore(&snapshot).unwrap();
+    clock.set(UnixTime::from_secs(T0 + 24 * 3600));
+    assert_eq!(
+        fourth.current(clock.now()).await.unwrap_err().code(),
+        "keys_unavailable"
+    );
+
+    // An unusable snapshot is refused and changes nothing.
+    let mut bad = snapshot.clone();
+    bad.jwks = "{\"keys\": []}".into();
+    let fifth = auth4agent_verifier::RemoteKeySet::new(&url, config(&clock)).unwrap();
+    assert!(fifth.restore(&bad).is_err());
+    assert!(fifth.snapshot().is_none());
+}
+
+#[tokio::test]
 async fn unknown_kid_refetches_once_per_cooldown() {
     let issuer = Issuer::start();
     let clock = ManualClock::new(UnixTime::from_secs(T0));

@@ -41,6 +41,7 @@ pub fn run(ctx: &Context, revoke: bool) -> Result<Report> {
         home.key_path(Role::Operator),
         home.tokens_path(),
         home.jwks_path(),
+        home.jwks_cache_path(),
     ];
     for path in paths {
         match std::fs::remove_file(&path) {

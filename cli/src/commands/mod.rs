@@ -14,6 +14,7 @@ pub mod request;
 pub mod revoke;
 pub mod status_list;
 pub mod verify;
+mod verify_keys;
 pub mod verify_operator;
 
 use std::io::Read;

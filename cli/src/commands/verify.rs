@@ -1,34 +1,26 @@
-//! `verify`: offline verification of an access token against a JWKS (flag, home cache, or fetched once), then of
-//! its Token Status List entry when it names one (a saved list with `--status-list`, else the home's cached list
-//! while its window lasts, else fetched and cached; `--no-status` skips it and says so), with optional online
-//! introspection. Offline with a cached JWKS and a fresh cached list it touches no network and builds no HTTP
-//! client.
+//! `verify`: offline verification of an access token against the issuer's keys (a `--jwks` file, or the verifier
+//! crate's key source with the home's cache: see `verify_keys`), then of its Token Status List entry when it names
+//! one (a saved list with `--status-list`, else the home's cached list while its window lasts, else fetched and
+//! cached; `--no-status` skips it and says so), with optional online introspection. Offline with a fresh cached
+//! JWKS and a fresh cached list it touches no network.
 
 use auth4agent_api::routes;
 use auth4agent_api::tokens::{IntrospectRequest, Introspection};
 use std::time::Duration;
 
 use auth4agent_protocol::{
-    DEFAULT_LEEWAY, KeyRefresh, KeySet, RefreshStep, StatusListRef, TokenStatus, UnixTime,
-    VerifiedStatusList, Verifier, verify_status_list,
+    DEFAULT_LEEWAY, KeySet, StatusListRef, TokenStatus, UnixTime, VerifiedStatusList, Verifier,
+    verify_status_list,
 };
 use serde_json::{Value, json};
 
+use super::verify_keys::KeySource;
 use super::{Context, read_token};
 use crate::cli::VerifyArgs;
 use crate::client::Client;
 use crate::clock;
-use crate::error::{CliError, Exit, Result};
+use crate::error::{CliError, Result};
 use crate::output::{Report, to_json};
-
-/// Where the trusted keys came from (a stale home cache is refreshed on an unknown `kid`, as
-/// [`KeyRefresh`] decides).
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum JwksSource {
-    Flag,
-    Cache,
-    Fetched,
-}
 
 pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<Report> {
     let token = read_token(&args.token)?;
@@ -37,7 +29,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<Report> {
         None => ctx.home.saved_server()?,
     };
     let issuer = expected_issuer(ctx, args, server.as_deref())?;
-    let (mut keys, source) = load_keys(ctx, args, server.as_deref())?;
+    let keys = key_source(ctx, args, server.as_deref())?;
 
     let verifier = match &args.aud {
         Some(aud) => Verifier::new(issuer, aud.clone()),
@@ -46,18 +38,8 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<Report> {
     }
     .leeway(args.leeway.map_or(DEFAULT_LEEWAY, Duration::from_secs));
     let now = clock::unix_time();
-    let mut result = verifier.verify(&token, &keys, now);
-    // Keys rotate: an unknown kid refreshes the cached JWKS (never one given with --jwks), then retries.
-    if let (JwksSource::Cache, Some(server)) = (source, &server)
-        && KeyRefresh::new().after(&result, now) == RefreshStep::RefreshAndRetry
-    {
-        keys = parse_keys(
-            &fetch_and_cache(ctx, server)?,
-            "the server's JWKS",
-            Exit::Network,
-        )?;
-        result = verifier.verify(&token, &keys, now);
-    }
+    // The key source refreshes keys past their max-age, and once on an unknown kid (never a --jwks file).
+    let result = keys.verify(&verifier, &token, now)?;
     let verified = match result {
         Ok(verified) => verified,
         Err(err) => return Ok(invalid(err.code(), &err.to_string(), Value::Null, None)),
@@ -69,6 +51,7 @@ pub fn run(ctx: &Context, args: &VerifyArgs) -> Result<Report> {
         (Some(_), true, _) => StatusCheck::Skipped,
         (Some(_), false, true) => StatusCheck::Online,
         (Some(entry), false, false) => {
+            let keys = keys.current(now)?;
             match check_status(ctx, args, entry, &keys, now, verifier.issuer())? {
                 Ok(()) => StatusCheck::Valid(entry.clone()),
                 Err((code, message)) => return Ok(invalid(code, &message, claims, None)),
@@ -234,51 +217,23 @@ fn expected_issuer(ctx: &Context, args: &VerifyArgs, server: Option<&str>) -> Re
         .unwrap_or_else(|| server.to_string()))
 }
 
-fn load_keys(
-    ctx: &Context,
+/// `--jwks FILE|URL`, else the home's server's JWKS through the home's key-set cache.
+fn key_source<'a>(
+    ctx: &'a Context,
     args: &VerifyArgs,
     server: Option<&str>,
-) -> Result<(KeySet, JwksSource)> {
-    if let Some(source) = &args.jwks {
-        let text = if source.starts_with("http://") || source.starts_with("https://") {
-            Client::new(source)?.get_text(source)?
-        } else {
-            std::fs::read_to_string(source).map_err(|e| {
-                CliError::usage(
-                    "invalid_jwks",
-                    format!("cannot read the JWKS file '{source}': {e}"),
-                )
-                .with_hint("pass a JWKS file or an http(s) URL to --jwks")
-            })?
-        };
-        return Ok((parse_keys(&text, source, Exit::Usage)?, JwksSource::Flag));
+) -> Result<KeySource<'a>> {
+    match &args.jwks {
+        Some(url) if url.starts_with("http://") || url.starts_with("https://") => {
+            KeySource::remote(url, None)
+        }
+        Some(file) => KeySource::file(file),
+        None => {
+            let server = ctx.server(server)?;
+            let jwks_uri = format!("{}{}", server.trim_end_matches('/'), routes::JWKS);
+            KeySource::remote(&jwks_uri, Some(&ctx.home))
+        }
     }
-    if let Some(text) = ctx.home.cached_jwks()? {
-        let path = ctx.home.jwks_path().display().to_string();
-        return Ok((parse_keys(&text, &path, Exit::Home)?, JwksSource::Cache));
-    }
-    let server = ctx.server(server)?;
-    let text = fetch_and_cache(ctx, &server)?;
-    Ok((
-        parse_keys(&text, "the server's JWKS", Exit::Network)?,
-        JwksSource::Fetched,
-    ))
-}
-
-fn fetch_and_cache(ctx: &Context, server: &str) -> Result<String> {
-    let client = Client::new(server)?;
-    super::issue::refresh_jwks(&client, &ctx.home)
-}
-
-fn parse_keys(text: &str, origin: &str, exit: Exit) -> Result<KeySet> {
-    KeySet::from_json(text).map_err(|e| {
-        CliError::new(
-            exit,
-            "invalid_jwks",
-            format!("{origin} is not a usable JWKS: {e}"),
-        )
-        .with_hint("refresh the cached keys with `auth4agent jwks`, or pass --jwks FILE|URL")
-    })
 }
 
 fn valid(claims: Value, online: Option<Introspection>, status: &StatusCheck) -> Report {
@@ -367,6 +322,7 @@ mod tests {
     use auth4agent_protocol::{AccessTokenClaims, Audience, Confirmation, SigningKey, issue_token};
 
     use super::*;
+    use crate::error::Exit;
     use crate::home::{AgentIdentity, Home};
     use crate::output::Output;
 
@@ -460,6 +416,51 @@ mod tests {
         let err = run(&ctx, &args(&file, None))
             .err()
             .expect("refresh must fail offline");
+        assert_eq!(err.exit, Exit::Network);
+    }
+
+    /// The home's cache follows the verifier crate's rules: past its max-age the keys are refetched, served stale
+    /// while the server is unreachable within stale-if-error (24 h from the last fetch), then no longer.
+    #[test]
+    fn a_stale_cached_jwks_is_bounded_by_stale_if_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let server_key = SigningKey::from_seed(&[3u8; 32]);
+        let ctx = offline_home(dir.path(), &server_key);
+        let now = clock::now();
+        let file = dir.path().join("tok");
+        std::fs::write(&file, token(&server_key, now, now + 900)).unwrap();
+        let jwks_uri = "http://127.0.0.1:9/.well-known/jwks.json";
+        let snapshot = |fetched_at: u64| auth4agent_verifier::KeySetSnapshot {
+            jwks: ctx.home.cached_jwks().unwrap().unwrap(),
+            etag: None,
+            fetched_at,
+            fresh_until: fetched_at + 300,
+        };
+
+        ctx.home
+            .save_key_set_snapshot(jwks_uri, &snapshot(now - 3600))
+            .unwrap();
+        let report = run(&ctx, &args(&file, Some("svc"))).unwrap();
+        assert_eq!(report.json["valid"], true, "stale within the bound");
+
+        ctx.home
+            .save_key_set_snapshot(jwks_uri, &snapshot(now - 25 * 3600))
+            .unwrap();
+        let err = run(&ctx, &args(&file, Some("svc")))
+            .err()
+            .expect("past stale-if-error");
+        assert_eq!(
+            (err.code.as_str(), err.exit),
+            ("keys_unavailable", Exit::Network)
+        );
+
+        // A cache of another server's JWKS is not used: nothing fresh to verify with, nothing reachable.
+        ctx.home
+            .save_key_set_snapshot("http://127.0.0.1:10/.well-known/jwks.json", &snapshot(now))
+            .unwrap();
+        let err = run(&ctx, &args(&file, Some("svc")))
+            .err()
+            .expect("not this server's");
         assert_eq!(err.exit, Exit::Network);
     }
 
