@@ -62,11 +62,14 @@ pub struct VerificationInstructions {
     pub txt_record_value: String,
 }
 
-/// `GET /v1/operators/{id}/revocations`: revoked tokens not yet expired, and revoked agents.
+/// `GET /v1/operators/{id}/revocations`: one page of revoked tokens not yet expired, then revoked agents (the
+/// query is an [`AgentListQuery`](crate::AgentListQuery): `limit` entries of both kinds together, `cursor`).
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct Revocations {
     pub agents: Vec<RevokedAgent>,
     pub tokens: Vec<RevokedToken>,
+    /// The cursor of the next page; `None` (null) on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// A revoked agent in [`Revocations`].
@@ -159,12 +162,16 @@ mod tests {
                     jti: "tQ2kGd3iX0b1S7yKp9cWmA".into(),
                     revoked_at: 1767225700,
                 }],
+                next_cursor: Some("c".into()),
             },
             &format!(
-                r#"{{"agents":[{{"did":"{did}","revoked_at":1767225800}}],"tokens":[{{"did":"{did}","expires_at":1767226500,"jti":"tQ2kGd3iX0b1S7yKp9cWmA","revoked_at":1767225700}}]}}"#
+                r#"{{"agents":[{{"did":"{did}","revoked_at":1767225800}}],"tokens":[{{"did":"{did}","expires_at":1767226500,"jti":"tQ2kGd3iX0b1S7yKp9cWmA","revoked_at":1767225700}}],"next_cursor":"c"}}"#
             ),
         );
-        same_bytes(&Revocations::default(), r#"{"agents":[],"tokens":[]}"#);
+        same_bytes(
+            &Revocations::default(),
+            r#"{"agents":[],"tokens":[],"next_cursor":null}"#,
+        );
     }
 
     #[test]

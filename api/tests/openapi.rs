@@ -810,6 +810,7 @@ fn schemas_have_the_members_our_types_serialize() {
                     jti: "j".into(),
                     revoked_at: 3,
                 }],
+                next_cursor: None,
             }),
         ),
         (

@@ -162,18 +162,19 @@ pub enum AgentScopesCommand {
 #[derive(Subcommand, Debug)]
 pub enum AgentsCommand {
     /// The operator's agents in registration order, with status and allowed scopes
-    List(AgentsListArgs),
+    List(PageArgs),
 }
 
+/// The paging flags of every list command.
 #[derive(Args, Debug)]
-pub struct AgentsListArgs {
-    /// Agents per page (1 to 1000; the server's default is 100)
+pub struct PageArgs {
+    /// Entries per page (1 to 1000; the server's default is 100)
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: Option<u32>,
     /// Start after this cursor (the `next_cursor` of a previous page)
     #[arg(long, value_name = "CURSOR")]
     pub cursor: Option<String>,
-    /// Follow every next page and print all agents
+    /// Follow every next page and print all entries
     #[arg(long)]
     pub all: bool,
 }
@@ -405,8 +406,8 @@ pub enum RevokeCommand {
     Suspend(RequiredDidArg),
     /// Reactivate a suspended agent (operator-signed)
     Reactivate(RequiredDidArg),
-    /// List revoked tokens and agents (operator-signed)
-    List,
+    /// List revoked tokens and agents, a page at a time (operator-signed)
+    List(PageArgs),
 }
 
 #[derive(Args, Debug)]

@@ -2,10 +2,10 @@
 //! operator key.
 
 use auth4agent_api::AgentList;
-use auth4agent_api::routes::{self, Method};
+use auth4agent_api::routes;
 
-use super::Context;
-use crate::cli::{AgentsCommand, AgentsListArgs};
+use super::{Context, Page};
+use crate::cli::{AgentsCommand, PageArgs};
 use crate::error::Result;
 use crate::output::{Report, terminal_safe};
 
@@ -15,37 +15,24 @@ pub fn run(ctx: &Context, cmd: AgentsCommand) -> Result<Report> {
     }
 }
 
-fn list(ctx: &Context, args: &AgentsListArgs) -> Result<Report> {
+impl Page for AgentList {
+    fn next_cursor(&self) -> Option<&str> {
+        self.next_cursor.as_deref()
+    }
+
+    fn extend(&mut self, next: AgentList) {
+        self.agents.extend(next.agents);
+        self.next_cursor = next.next_cursor;
+    }
+}
+
+fn list(ctx: &Context, args: &PageArgs) -> Result<Report> {
     if ctx.home.try_operator()?.is_none() {
         return Err(ctx.no_operator("agents list"));
     }
     let session = ctx.operator_session("agents list")?;
-    let base = routes::operator_agents(&session.operator_id()?);
-    let mut cursor = args.cursor.clone();
-    let mut listed = AgentList::default();
-    loop {
-        let mut query = Vec::new();
-        if let Some(limit) = args.limit {
-            query.push(format!("limit={limit}"));
-        }
-        if let Some(cursor) = &cursor {
-            query.push(format!("cursor={cursor}"));
-        }
-        let path = if query.is_empty() {
-            base.clone()
-        } else {
-            format!("{base}?{}", query.join("&"))
-        };
-        let page: AgentList = session
-            .client
-            .signed(Method::Get, &path, &session.signer())?;
-        listed.agents.extend(page.agents);
-        listed.next_cursor = page.next_cursor;
-        match (&listed.next_cursor, args.all) {
-            (Some(next), true) => cursor = Some(next.clone()),
-            _ => break,
-        }
-    }
+    let listed: AgentList =
+        session.pages(&routes::operator_agents(&session.operator_id()?), args)?;
     let mut human: Vec<String> = listed
         .agents
         .iter()

@@ -20,9 +20,10 @@ pub mod verify_operator;
 use std::io::Read;
 use std::path::Path;
 
+use auth4agent_api::routes::Method;
 use auth4agent_protocol::SigningKey;
 
-use crate::cli::Command;
+use crate::cli::{Command, PageArgs};
 use crate::client::{Client, Signer};
 use crate::error::{CliError, Result};
 use crate::home::{AgentIdentity, Home, OperatorIdentity, Role};
@@ -190,7 +191,41 @@ impl Context {
     }
 }
 
+/// A page of a paged list endpoint (`?limit=&cursor=`, answered with `next_cursor`).
+pub trait Page: serde::de::DeserializeOwned + Default {
+    fn next_cursor(&self) -> Option<&str>;
+    /// Appends `next`'s entries and takes its cursor.
+    fn extend(&mut self, next: Self);
+}
+
 impl Session<OperatorIdentity> {
+    /// The operator-signed list at `base`, one page (the `--limit` and `--cursor` of `args`), or with `--all`
+    /// every page from there.
+    pub fn pages<P: Page>(&self, base: &str, args: &PageArgs) -> Result<P> {
+        let mut cursor = args.cursor.clone();
+        let mut listed = P::default();
+        loop {
+            let mut query = Vec::new();
+            if let Some(limit) = args.limit {
+                query.push(format!("limit={limit}"));
+            }
+            if let Some(cursor) = &cursor {
+                query.push(format!("cursor={cursor}"));
+            }
+            let path = if query.is_empty() {
+                base.to_owned()
+            } else {
+                format!("{base}?{}", query.join("&"))
+            };
+            let page: P = self.client.signed(Method::Get, &path, &self.signer())?;
+            listed.extend(page);
+            match (listed.next_cursor(), args.all) {
+                (Some(next), true) => cursor = Some(next.to_owned()),
+                _ => return Ok(listed),
+            }
+        }
+    }
+
     /// The operator id saved by `register operator`.
     pub fn operator_id(&self) -> Result<String> {
         self.identity.id.clone().ok_or_else(|| {

@@ -7,10 +7,10 @@ use auth4agent_api::tokens::{RevokeRequest, RevokeResponse};
 use auth4agent_protocol::{UnverifiedJws, typ};
 use serde_json::Value;
 
-use super::{Context, parse_did, read_token};
-use crate::cli::RevokeCommand;
+use super::{Context, Page, parse_did, read_token};
+use crate::cli::{PageArgs, RevokeCommand};
 use crate::error::{CliError, Result};
-use crate::output::Report;
+use crate::output::{Report, terminal_safe};
 
 pub fn run(ctx: &Context, cmd: RevokeCommand) -> Result<Report> {
     match cmd {
@@ -18,7 +18,7 @@ pub fn run(ctx: &Context, cmd: RevokeCommand) -> Result<Report> {
         RevokeCommand::Agent(args) => agent_action(ctx, &args.did, AgentAction::Revoke),
         RevokeCommand::Suspend(args) => agent_action(ctx, &args.did, AgentAction::Suspend),
         RevokeCommand::Reactivate(args) => agent_action(ctx, &args.did, AgentAction::Reactivate),
-        RevokeCommand::List => list(ctx),
+        RevokeCommand::List(args) => list(ctx, &args),
     }
 }
 
@@ -85,15 +85,25 @@ fn agent_action(ctx: &Context, did: &str, action: AgentAction) -> Result<Report>
     Ok(Report::body(&answer, human))
 }
 
-fn list(ctx: &Context) -> Result<Report> {
+impl Page for Revocations {
+    fn next_cursor(&self) -> Option<&str> {
+        self.next_cursor.as_deref()
+    }
+
+    fn extend(&mut self, next: Revocations) {
+        self.tokens.extend(next.tokens);
+        self.agents.extend(next.agents);
+        self.next_cursor = next.next_cursor;
+    }
+}
+
+fn list(ctx: &Context, args: &PageArgs) -> Result<Report> {
     if ctx.home.try_operator()?.is_none() {
         return Err(ctx.no_operator("revoke list"));
     }
     let session = ctx.operator_session("revoke list")?;
-    let path = routes::operator_revocations(&session.operator_id()?);
-    let answer: Revocations = session
-        .client
-        .signed(Method::Get, &path, &session.signer())?;
+    let answer: Revocations =
+        session.pages(&routes::operator_revocations(&session.operator_id()?), args)?;
     let mut lines = Vec::new();
     for agent in &answer.agents {
         lines.push(format!(
@@ -109,6 +119,12 @@ fn list(ctx: &Context) -> Result<Report> {
     }
     if lines.is_empty() {
         lines.push("no revocations".into());
+    }
+    if let Some(next) = &answer.next_cursor {
+        lines.push(format!(
+            "more: auth4agent revoke list --cursor {}",
+            terminal_safe(next)
+        ));
     }
     Ok(Report::body(&answer, lines.join("\n")))
 }

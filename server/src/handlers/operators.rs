@@ -14,7 +14,7 @@ use auth4agent_protocol::Jwk;
 use super::{agent_view, operator_view};
 use crate::auth::{OperatorSigned, RegistersKey, SelfSigned};
 use crate::errors::AppResult;
-use crate::service::operators;
+use crate::service::{operators, revocation};
 use crate::state::AppState;
 
 impl RegistersKey for RegisterOperator {
@@ -73,14 +73,23 @@ pub async fn agents(
     }))
 }
 
-/// `GET /v1/operators/{id}/revocations` (operator-signed): revoked tokens still live and revoked agents.
+/// `GET /v1/operators/{id}/revocations` (operator-signed): one page of revoked tokens still live, then revoked agents.
 pub async fn revocations(
     State(state): State<AppState>,
+    Query(query): Query<AgentListQuery>,
     req: OperatorSigned,
 ) -> AppResult<Json<Revocations>> {
-    let (tokens, agents) = operators::revocations(&state, &req.operator, state.clock.now()).await?;
+    let page = revocation::revocations(
+        &state,
+        &req.operator,
+        query.cursor.as_deref(),
+        query.limit,
+        state.clock.now(),
+    )
+    .await?;
     Ok(Json(Revocations {
-        tokens: tokens
+        tokens: page
+            .tokens
             .into_iter()
             .map(|t| RevokedToken {
                 jti: t.jti,
@@ -89,12 +98,14 @@ pub async fn revocations(
                 expires_at: t.expires_at,
             })
             .collect(),
-        agents: agents
+        agents: page
+            .agents
             .into_iter()
             .map(|a| RevokedAgent {
                 revoked_at: a.revoked_at.unwrap_or(a.updated_at),
                 did: a.did.to_string(),
             })
             .collect(),
+        next_cursor: page.next_cursor,
     }))
 }

@@ -10,7 +10,8 @@
 //! - [`dpop`]: DPoP proofs on token requests (RFC 9449 §5), which make the token's type `DPoP`;
 //! - [`device`]: the device authorization grant (RFC 8628), its approvals and remembered grants;
 //! - [`refusals`]: refusals more than one token path gives (replayed assertions, spent device codes);
-//! - [`revocation`]: introspection and token revocation;
+//! - [`revocation`]: introspection, token revocation and the operator's revocations list;
+//! - [`pages`]: the page size and opaque cursors of every paged list;
 //! - [`status_lists`]: each agent's Token Status List entry and the signed lists;
 //! - [`audit`]: the audit log.
 
@@ -23,6 +24,7 @@ pub mod error;
 pub mod issuance;
 pub mod lifecycle;
 pub mod operators;
+pub mod pages;
 pub mod refusals;
 pub mod revocation;
 pub mod signatures;

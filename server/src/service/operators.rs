@@ -1,17 +1,15 @@
 //! Operators: registration, DNS verification on demand and in the background re-verification pass,
 //! and what an operator may read (its agents, its revocations).
 
-use auth4agent_protocol::{Did, Domain, Jwk, PublicKey, TxtRecord, b64url_decode, b64url_encode};
+use auth4agent_protocol::{Did, Domain, Jwk, PublicKey, TxtRecord};
 
-use auth4agent_api::{DEFAULT_AGENT_PAGE, ErrorCode, MAX_AGENT_PAGE};
+use auth4agent_api::ErrorCode;
 
-use super::{ServiceError, ServiceResult, audit};
+use super::{ServiceError, ServiceResult, audit, pages};
 use crate::dns::TxtVerification;
 use crate::ids;
 use crate::state::AppState;
-use crate::store::{
-    Agent, AgentStatus, Operator, OperatorStatus, RevokedToken, StoreError, UnixTime,
-};
+use crate::store::{Agent, Operator, OperatorStatus, StoreError, UnixTime};
 
 /// Whether an operator's domain proof is current at `now` (a verification past its expiry counts
 /// as none until re-verified).
@@ -279,59 +277,34 @@ pub async fn agents(
     cursor: Option<&str>,
     limit: Option<u32>,
 ) -> ServiceResult<(Vec<Agent>, Option<String>)> {
-    let limit = limit.unwrap_or(DEFAULT_AGENT_PAGE);
-    if !(1..=MAX_AGENT_PAGE).contains(&limit) {
-        return Err(ServiceError::refused(
-            ErrorCode::InvalidRequest,
-            format!("limit must be 1 to {MAX_AGENT_PAGE}"),
-        ));
-    }
-    let after = cursor.map(decode_cursor).transpose()?;
+    let limit = pages::limit(limit)?;
+    let after = cursor.map(decode_agent_cursor).transpose()?.flatten();
     let mut page = state
         .store
         .list_agents_page(&operator.id, after, limit + 1)
         .await?;
     let next = if page.len() > limit as usize {
         page.truncate(limit as usize);
-        page.last().map(|a| encode_cursor(a.created_at, &a.did))
+        page.last()
+            .map(|a| pages::encode("", a.created_at, a.did.as_str()))
     } else {
         None
     };
     Ok((page, next))
 }
 
-/// A page cursor: base64url of `<created_at>:<did>` of the last agent shown (opaque to clients).
-fn encode_cursor(created_at: UnixTime, did: &Did) -> String {
-    b64url_encode(format!("{created_at}:{did}").as_bytes())
+/// The position of an agent cursor made with `prefix`: `(created_at, did)`, or `None` for the list's start.
+pub(crate) fn decode_agent_cursor_with(
+    cursor: &str,
+    prefix: &str,
+) -> ServiceResult<Option<(UnixTime, Did)>> {
+    pages::decode(cursor, prefix)?
+        .map(|(at, did)| Ok((at, Did::parse(&did).map_err(|_| pages::invalid())?)))
+        .transpose()
 }
 
-fn decode_cursor(cursor: &str) -> ServiceResult<(UnixTime, Did)> {
-    let invalid = || {
-        ServiceError::refused(
-            ErrorCode::InvalidRequest,
-            "cursor is not one this server gave",
-        )
-    };
-    let bytes = b64url_decode(cursor).map_err(|_| invalid())?;
-    let text = String::from_utf8(bytes).map_err(|_| invalid())?;
-    let (created_at, did) = text.split_once(':').ok_or_else(invalid)?;
-    let created_at = created_at.parse().map_err(|_| invalid())?;
-    let did = Did::parse(did).map_err(|_| invalid())?;
-    Ok((created_at, did))
-}
-
-/// What the operator has revoked: tokens still live at `now`, and revoked agents.
-pub async fn revocations(
-    state: &AppState,
-    operator: &Operator,
-    now: UnixTime,
-) -> ServiceResult<(Vec<RevokedToken>, Vec<Agent>)> {
-    let mut tokens = state.store.list_revoked_tokens(&operator.id).await?;
-    // Rows outlive the token by the leeway (see `background::purge`); the list shows live tokens only.
-    tokens.retain(|t| t.expires_at > now);
-    let mut agents = state.store.list_agents(&operator.id).await?;
-    agents.retain(|a| a.status == AgentStatus::Revoked);
-    Ok((tokens, agents))
+fn decode_agent_cursor(cursor: &str) -> ServiceResult<Option<(UnixTime, Did)>> {
+    decode_agent_cursor_with(cursor, "")
 }
 
 /// Operators re-checked per pass.

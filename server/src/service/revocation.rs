@@ -1,4 +1,5 @@
-//! Introspection (RFC 7662 shape) and token revocation, both over this server's own tokens.
+//! Introspection (RFC 7662 shape) and token revocation, both over this server's own tokens, and the operator's
+//! revocations list, paged.
 
 use auth4agent_protocol::{AccessTokenClaims, Did, Error, KeySet, VerifiedToken};
 
@@ -7,9 +8,9 @@ use super::operators::is_verified;
 use super::signatures::{self, KidMismatch, SignedRequest};
 use auth4agent_api::ErrorCode;
 
-use super::{ServiceError, ServiceResult, audit};
+use super::{ServiceError, ServiceResult, audit, pages};
 use crate::state::AppState;
-use crate::store::{AgentStatus, RevokedToken, UnixTime};
+use crate::store::{Agent, AgentStatus, Operator, RevokedToken, UnixTime};
 
 /// What introspection says of a token.
 #[derive(Debug, Clone)]
@@ -139,4 +140,64 @@ pub async fn revoke_token(
         audit::record(state, now, &actor, "token.revoke", &claims.jti, detail).await;
     }
     Ok(claims.jti.clone())
+}
+
+/// One page of [`revocations`].
+#[derive(Debug, Default)]
+pub struct RevocationsPage {
+    pub tokens: Vec<RevokedToken>,
+    pub agents: Vec<Agent>,
+    /// The cursor of the next page; `None` on the last.
+    pub next_cursor: Option<String>,
+}
+
+/// Cursor prefixes: a position among the token entries, or among the agent entries.
+const TOKENS: &str = "t:";
+const AGENTS: &str = "a:";
+
+/// What the operator has revoked, one page of at most `limit` entries: its agents' revoked tokens still live at
+/// `now` (newest revocation first), then its revoked agents (in agent-list order), resuming after `cursor`.
+pub async fn revocations(
+    state: &AppState,
+    operator: &Operator,
+    cursor: Option<&str>,
+    limit: Option<u32>,
+    now: UnixTime,
+) -> ServiceResult<RevocationsPage> {
+    let limit = pages::limit(limit)?;
+    let (in_agents, token_after, agent_after) = match cursor {
+        None => (false, None, None),
+        Some(c) if pages::decode(c, AGENTS).is_ok() => (
+            true,
+            None,
+            super::operators::decode_agent_cursor_with(c, AGENTS)?,
+        ),
+        Some(c) => (false, pages::decode(c, TOKENS)?, None),
+    };
+    let mut page = RevocationsPage::default();
+    if !in_agents {
+        page.tokens = state
+            .store
+            .list_revoked_tokens_page(&operator.id, now, token_after, limit + 1)
+            .await?;
+        if page.tokens.len() > limit as usize {
+            page.tokens.truncate(limit as usize);
+            let last = page.tokens.last().expect("a full page");
+            page.next_cursor = Some(pages::encode(TOKENS, last.revoked_at, &last.jti));
+            return Ok(page);
+        }
+    }
+    let room = limit - page.tokens.len() as u32;
+    page.agents = state
+        .store
+        .list_revoked_agents_page(&operator.id, agent_after, room + 1)
+        .await?;
+    if page.agents.len() > room as usize {
+        page.agents.truncate(room as usize);
+        page.next_cursor = Some(match page.agents.last() {
+            Some(last) => pages::encode(AGENTS, last.created_at, last.did.as_str()),
+            None => pages::start(AGENTS),
+        });
+    }
+    Ok(page)
 }

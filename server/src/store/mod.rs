@@ -385,6 +385,13 @@ pub trait Store: Send + Sync + fmt::Debug {
         after: Option<(UnixTime, Did)>,
         limit: u32,
     ) -> StoreFuture<'_, Vec<Agent>>;
+    /// At most `limit` revoked agents of an operator in list order (registration time, then DID), after `after`.
+    fn list_revoked_agents_page(
+        &self,
+        operator_id: &str,
+        after: Option<(UnixTime, Did)>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<Agent>>;
     /// How many of the operator's agents are pending (registered, never approved).
     fn count_pending_agents(&self, operator_id: &str) -> StoreFuture<'_, u64>;
     /// Deletes pending agents registered before `before` (and their challenges); returns how many.
@@ -540,8 +547,15 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// The later of the token cutoffs of the agent `did` and of its operator, if either has one.
     fn token_cutoff(&self, did: &Did, operator_id: &str) -> StoreFuture<'_, Option<UnixTime>>;
     fn is_token_revoked(&self, jti: &str) -> StoreFuture<'_, bool>;
-    /// Revoked tokens of an operator's agents still stored, newest first.
-    fn list_revoked_tokens(&self, operator_id: &str) -> StoreFuture<'_, Vec<RevokedToken>>;
+    /// At most `limit` revoked tokens of an operator's agents expiring after `live_after`, newest revocation first
+    /// (`revoked_at` descending, then `jti`), after `after` (the last `(revoked_at, jti)` of the previous page).
+    fn list_revoked_tokens_page(
+        &self,
+        operator_id: &str,
+        live_after: UnixTime,
+        after: Option<(UnixTime, String)>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<RevokedToken>>;
 
     // ----- audit -----
 

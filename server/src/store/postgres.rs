@@ -130,6 +130,31 @@ pub fn parse_url(url: &str) -> Result<(tokio_postgres::Config, TlsSettings), Sto
 }
 
 impl PostgresStore {
+    /// One page of an operator's agents by `sql` (a `LIST_*AGENTS_PAGE` statement: operator, cursor, limit).
+    fn agents_page(
+        &self,
+        sql: &'static str,
+        operator_id: &str,
+        after: Option<(UnixTime, Did)>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<Agent>> {
+        let operator_id = operator_id.to_owned();
+        let (created_at, did) =
+            after.map_or((-1, String::new()), |(t, d)| (ts(t), d.as_str().to_owned()));
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(
+                &*conn,
+                sql,
+                &[&operator_id, &created_at, &did, &i64::from(limit)],
+            )
+            .await?
+            .iter()
+            .map(rows::agent)
+            .collect()
+        })
+    }
+
     /// Connects a pool of at most `max_connections` to `url`, checks the database answers and
     /// applies pending migrations (once across concurrently starting replicas).
     pub async fn connect(url: &str, max_connections: usize) -> Result<Self, StoreError> {
@@ -708,21 +733,16 @@ impl Store for PostgresStore {
         after: Option<(UnixTime, Did)>,
         limit: u32,
     ) -> StoreFuture<'_, Vec<Agent>> {
-        let operator_id = operator_id.to_owned();
-        let (created_at, did) =
-            after.map_or((-1, String::new()), |(t, d)| (ts(t), d.as_str().to_owned()));
-        Box::pin(async move {
-            let conn = self.conn().await?;
-            all(
-                &*conn,
-                sql::LIST_AGENTS_PAGE,
-                &[&operator_id, &created_at, &did, &i64::from(limit)],
-            )
-            .await?
-            .iter()
-            .map(rows::agent)
-            .collect()
-        })
+        self.agents_page(sql::LIST_AGENTS_PAGE, operator_id, after, limit)
+    }
+
+    fn list_revoked_agents_page(
+        &self,
+        operator_id: &str,
+        after: Option<(UnixTime, Did)>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<Agent>> {
+        self.agents_page(sql::LIST_REVOKED_AGENTS_PAGE, operator_id, after, limit)
     }
 
     fn count_pending_agents(&self, operator_id: &str) -> StoreFuture<'_, u64> {
@@ -1252,15 +1272,32 @@ impl Store for PostgresStore {
         })
     }
 
-    fn list_revoked_tokens(&self, operator_id: &str) -> StoreFuture<'_, Vec<RevokedToken>> {
+    fn list_revoked_tokens_page(
+        &self,
+        operator_id: &str,
+        live_after: UnixTime,
+        after: Option<(UnixTime, String)>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<RevokedToken>> {
         let operator_id = operator_id.to_owned();
+        let (revoked_at, jti) = after.map_or((i64::MAX, String::new()), |(t, jti)| (ts(t), jti));
         Box::pin(async move {
             let conn = self.conn().await?;
-            all(&*conn, sql::LIST_REVOKED_TOKENS, &[&operator_id])
-                .await?
-                .iter()
-                .map(rows::revoked_token)
-                .collect()
+            all(
+                &*conn,
+                sql::LIST_REVOKED_TOKENS_PAGE,
+                &[
+                    &operator_id,
+                    &ts(live_after),
+                    &revoked_at,
+                    &jti,
+                    &i64::from(limit),
+                ],
+            )
+            .await?
+            .iter()
+            .map(rows::revoked_token)
+            .collect()
         })
     }
 

@@ -98,6 +98,15 @@ pub(super) const LIST_AGENTS_PAGE: &str = concat!(
      ORDER BY created_at, did LIMIT $4"
 );
 
+/// One page of operator `$1`'s revoked agents in list order, after the cursor `($2 created_at, $3 did)`; `$4` = page
+/// size.
+pub(super) const LIST_REVOKED_AGENTS_PAGE: &str = concat!(
+    "SELECT ",
+    agent_columns!(),
+    " FROM agents WHERE operator_id = $1 AND status = 'revoked' \
+     AND (created_at > $2 OR (created_at = $2 AND did > $3)) ORDER BY created_at, did LIMIT $4"
+);
+
 /// Pending registrations of operator `$1`.
 pub(super) const COUNT_PENDING_AGENTS: &str =
     "SELECT count(*) FROM agents WHERE operator_id = $1 AND status = 'pending'";
@@ -281,8 +290,11 @@ pub(super) const REVOKE_TOKEN: &str = "INSERT INTO revoked_tokens \
 
 pub(super) const IS_TOKEN_REVOKED: &str = "SELECT 1 FROM revoked_tokens WHERE jti = $1";
 
-pub(super) const LIST_REVOKED_TOKENS: &str = "SELECT jti, did, operator_id, expires_at, \
-     revoked_at FROM revoked_tokens WHERE operator_id = $1 ORDER BY revoked_at DESC, jti";
+/// One page of operator `$1`'s revoked tokens expiring after `$2`, newest revocation first, after the cursor
+/// `($3 revoked_at, $4 jti)`; `$5` = page size.
+pub(super) const LIST_REVOKED_TOKENS_PAGE: &str = "SELECT jti, did, operator_id, expires_at, \
+     revoked_at FROM revoked_tokens WHERE operator_id = $1 AND expires_at > $2 \
+     AND (revoked_at < $3 OR (revoked_at = $3 AND jti > $4)) ORDER BY revoked_at DESC, jti LIMIT $5";
 
 // ----- audit
 
@@ -336,6 +348,7 @@ pub const SHARED: &[(&str, &str)] = &[
     ("GET_AGENT", GET_AGENT),
     ("LIST_AGENTS", LIST_AGENTS),
     ("LIST_AGENTS_PAGE", LIST_AGENTS_PAGE),
+    ("LIST_REVOKED_AGENTS_PAGE", LIST_REVOKED_AGENTS_PAGE),
     ("COUNT_PENDING_AGENTS", COUNT_PENDING_AGENTS),
     ("PURGE_PENDING_CHALLENGES", PURGE_PENDING_CHALLENGES),
     ("PURGE_PENDING_AGENTS", PURGE_PENDING_AGENTS),
@@ -372,7 +385,7 @@ pub const SHARED: &[(&str, &str)] = &[
     ("PURGE_REMEMBERED_GRANTS", PURGE_REMEMBERED_GRANTS),
     ("REVOKE_TOKEN", REVOKE_TOKEN),
     ("IS_TOKEN_REVOKED", IS_TOKEN_REVOKED),
-    ("LIST_REVOKED_TOKENS", LIST_REVOKED_TOKENS),
+    ("LIST_REVOKED_TOKENS_PAGE", LIST_REVOKED_TOKENS_PAGE),
     ("INSERT_AUDIT", INSERT_AUDIT),
     ("PURGE_AUDIT", PURGE_AUDIT),
     ("LIST_AUDIT", LIST_AUDIT),

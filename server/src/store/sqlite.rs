@@ -71,6 +71,28 @@ impl std::fmt::Debug for SqliteStore {
 }
 
 impl SqliteStore {
+    /// One page of an operator's agents by `sql` (a `LIST_*AGENTS_PAGE` statement: operator, cursor, limit).
+    fn agents_page(
+        &self,
+        sql: &'static str,
+        operator_id: &str,
+        after: Option<(UnixTime, Did)>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<Agent>> {
+        let operator_id = operator_id.to_owned();
+        let (created_at, did) = after.map_or((-1, String::new()), |(t, d)| {
+            (i64::try_from(t).unwrap_or(i64::MAX), d.as_str().to_owned())
+        });
+        self.read(move |conn| {
+            query_all(
+                conn,
+                sql,
+                params![operator_id, created_at, did, limit],
+                |r| rows::agent(r),
+            )
+        })
+    }
+
     /// Opens (creating if needed) the database file and applies pending migrations in one
     /// transaction. Blocking: call before serving, or from `spawn_blocking`.
     pub fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
@@ -686,18 +708,16 @@ impl Store for SqliteStore {
         after: Option<(UnixTime, Did)>,
         limit: u32,
     ) -> StoreFuture<'_, Vec<Agent>> {
-        let operator_id = operator_id.to_owned();
-        let (created_at, did) = after.map_or((-1, String::new()), |(t, d)| {
-            (i64::try_from(t).unwrap_or(i64::MAX), d.as_str().to_owned())
-        });
-        self.read(move |conn| {
-            query_all(
-                conn,
-                sql::LIST_AGENTS_PAGE,
-                params![operator_id, created_at, did, limit],
-                |r| rows::agent(r),
-            )
-        })
+        self.agents_page(sql::LIST_AGENTS_PAGE, operator_id, after, limit)
+    }
+
+    fn list_revoked_agents_page(
+        &self,
+        operator_id: &str,
+        after: Option<(UnixTime, Did)>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<Agent>> {
+        self.agents_page(sql::LIST_REVOKED_AGENTS_PAGE, operator_id, after, limit)
     }
 
     fn count_pending_agents(&self, operator_id: &str) -> StoreFuture<'_, u64> {
@@ -1115,12 +1135,24 @@ impl Store for SqliteStore {
         })
     }
 
-    fn list_revoked_tokens(&self, operator_id: &str) -> StoreFuture<'_, Vec<RevokedToken>> {
+    fn list_revoked_tokens_page(
+        &self,
+        operator_id: &str,
+        live_after: UnixTime,
+        after: Option<(UnixTime, String)>,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<RevokedToken>> {
         let operator_id = operator_id.to_owned();
+        let (revoked_at, jti) = after.map_or((i64::MAX, String::new()), |(t, jti)| {
+            (i64::try_from(t).unwrap_or(i64::MAX), jti)
+        });
         self.read(move |conn| {
-            query_all(conn, sql::LIST_REVOKED_TOKENS, [operator_id], |r| {
-                rows::revoked_token(r)
-            })
+            query_all(
+                conn,
+                sql::LIST_REVOKED_TOKENS_PAGE,
+                params![operator_id, live_after, revoked_at, jti, limit],
+                |r| rows::revoked_token(r),
+            )
         })
     }
 

@@ -117,6 +117,7 @@ store_contract! {
         request_jti_replay_under_concurrency,
         client_assertion_redeemed_once_with_its_audit_row,
         token_revocation_is_idempotent_and_listed_per_operator,
+        revocations_are_listed_a_page_at_a_time,
         audit_log_appends_and_lists_newest_first,
         purge_removes_only_expired_rows,
         signing_keys_insert_rotate_purge,
@@ -571,9 +572,89 @@ pub async fn token_revocation_is_idempotent_and_listed_per_operator(db: TestStor
     store.revoke_token(newer.clone()).await.unwrap();
 
     assert_eq!(
-        store.list_revoked_tokens("op_a").await.unwrap(),
+        store
+            .list_revoked_tokens_page("op_a", NOW, None, 10)
+            .await
+            .unwrap(),
         vec![newer, revoked],
         "first revocation time kept, newest first, other operators excluded"
+    );
+}
+
+pub async fn revocations_are_listed_a_page_at_a_time(db: TestStore) {
+    let store = db.open().await;
+    let token = |jti: &str, revoked_at: u64, expires_at: u64| RevokedToken {
+        jti: jti.into(),
+        did: did("did:agent:example.com:00000000000000000000000000000000"),
+        operator_id: "op_a".into(),
+        expires_at,
+        revoked_at,
+    };
+    let (b, a, c) = (
+        token("b", NOW + 5, NOW + 900),
+        token("a", NOW + 5, NOW + 900),
+        token("c", NOW + 1, NOW + 900),
+    );
+    for t in [&b, &a, &c, &token("expired", NOW + 9, NOW + 10)] {
+        store.revoke_token(t.clone()).await.unwrap();
+    }
+    // Newest first, the same second by jti; live after NOW + 10 only; resumed after a cursor position.
+    let live = NOW + 10;
+    assert_eq!(
+        store
+            .list_revoked_tokens_page("op_a", live, None, 2)
+            .await
+            .unwrap(),
+        vec![a.clone(), b.clone()]
+    );
+    assert_eq!(
+        store
+            .list_revoked_tokens_page("op_a", live, Some((NOW + 5, "a".into())), 2)
+            .await
+            .unwrap(),
+        vec![b, c.clone()]
+    );
+    assert_eq!(
+        store
+            .list_revoked_tokens_page("op_a", live, Some((NOW + 5, "b".into())), 2)
+            .await
+            .unwrap(),
+        vec![c]
+    );
+
+    // Revoked agents only, in agent-list order, after a cursor position.
+    let op = operator("example.com", 1);
+    store.insert_operator(op.clone()).await.unwrap();
+    let mut revoked = Vec::new();
+    for seed in 2..6 {
+        let ag = store
+            .insert_agent(agent(&op, seed), LIST_SIZE)
+            .await
+            .unwrap();
+        if seed != 3 {
+            let gone = update(AgentStatus::Revoked, &[], NOW + 60, Some(NOW + 60));
+            revoked.push(
+                store
+                    .update_agent(&ag.did, AgentStatus::Pending, gone)
+                    .await
+                    .unwrap(),
+            );
+        }
+    }
+    assert_eq!(
+        store
+            .list_revoked_agents_page(&op.id, None, 2)
+            .await
+            .unwrap(),
+        revoked[..2]
+    );
+    let after = Some((revoked[1].created_at, revoked[1].did.clone()));
+    assert_eq!(
+        store
+            .list_revoked_agents_page(&op.id, after, 2)
+            .await
+            .unwrap(),
+        revoked[2..]
     );
 }
 
@@ -1220,7 +1301,10 @@ pub async fn undecodable_rows_are_corrupt(db: TestStore) {
         .unwrap();
     db.tamper("UPDATE revoked_tokens SET did = 'not a did' WHERE jti = 'jti-corrupt'")
         .await;
-    assert_corrupt(store.list_revoked_tokens(id).await, "list_revoked_tokens");
+    assert_corrupt(
+        store.list_revoked_tokens_page(id, NOW, None, 10).await,
+        "list_revoked_tokens_page",
+    );
 }
 
 /// Every statement written once for both backends prepares on each, and binds its N-th value to

@@ -422,16 +422,7 @@ fn the_cli_lists_agents_a_page_at_a_time() {
     let all = operator
         .cli
         .ok_json(["agents", "list", "--all", "--limit", "1"]);
-    let mut listed: Vec<String> = all["agents"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|a| a["did"].as_str().unwrap().to_owned())
-        .collect();
-    listed.sort();
-    let mut expected = dids.clone();
-    expected.sort();
-    assert_eq!(listed, expected);
+    assert_eq!(sorted_dids(&all["agents"]), sorted(dids));
     assert!(
         all["agents"]
             .as_array()
@@ -439,4 +430,86 @@ fn the_cli_lists_agents_a_page_at_a_time() {
             .iter()
             .all(|a| a["status"] == "pending")
     );
+}
+
+/// `revoke list` pages through the revocations, tokens first, then agents: `--limit` counts both kinds, and
+/// `--all` gathers every page.
+#[test]
+fn the_cli_lists_revocations_a_page_at_a_time() {
+    let world = World::new();
+    let operator = world.verified_operator("operator", "revpages.example.com");
+    let agent = world.active_agent("agent", &operator, "read");
+    for _ in 0..2 {
+        let token = agent.token("read");
+        operator
+            .cli
+            .ok_json_stdin(["revoke", "token", "--token", "-"], &token);
+    }
+    let gone: Vec<String> = (0..2)
+        .map(|i| world.registered_agent(&format!("gone{i}"), &operator).did)
+        .collect();
+    for did in &gone {
+        operator.cli.ok_json(["revoke", "agent", "--did", did]);
+    }
+
+    let count = |page: &serde_json::Value| {
+        (
+            page["tokens"].as_array().unwrap().len(),
+            page["agents"].as_array().unwrap().len(),
+        )
+    };
+    let mut pages = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut args = vec!["revoke", "list", "--limit", "3"];
+        if let Some(c) = &cursor {
+            args.extend(["--cursor", c.as_str()]);
+        }
+        let page = operator.cli.ok_json(args);
+        cursor = page["next_cursor"].as_str().map(str::to_owned);
+        pages.push(count(&page));
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert_eq!(pages, vec![(2, 1), (0, 1)], "tokens first, then agents");
+
+    // A page that ends exactly with the last token entry still leads on to the agents.
+    let first = operator.cli.ok_json(["revoke", "list", "--limit", "2"]);
+    assert_eq!(count(&first), (2, 0), "{first}");
+    let cursor = first["next_cursor"].as_str().expect("agents follow");
+    let second = operator
+        .cli
+        .ok_json(["revoke", "list", "--limit", "2", "--cursor", cursor]);
+    assert_eq!(count(&second), (0, 2), "{second}");
+    assert!(second["next_cursor"].is_null(), "{second}");
+
+    let all = operator
+        .cli
+        .ok_json(["revoke", "list", "--all", "--limit", "1"]);
+    assert_eq!(count(&all), (2, 2), "{all}");
+    assert_eq!(sorted_dids(&all["agents"]), sorted(gone));
+
+    // A cursor the server did not give is refused.
+    operator
+        .cli
+        .run(["revoke", "list", "--cursor", "bm90LWEtY3Vyc29y"])
+        .assert_error("invalid_request");
+}
+
+/// The `did`s of a list's entries, sorted.
+fn sorted_dids(entries: &serde_json::Value) -> Vec<String> {
+    sorted(
+        entries
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a["did"].as_str().unwrap().to_owned())
+            .collect(),
+    )
+}
+
+fn sorted(mut items: Vec<String>) -> Vec<String> {
+    items.sort();
+    items
 }
