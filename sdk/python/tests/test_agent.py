@@ -7,9 +7,9 @@ import asyncio
 
 import httpx
 import pytest
+from conftest import env
 
 from auth4agent import Agent, IssuerMismatch, OAuthError, Verifier
-from conftest import env
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,9 @@ import threading
 import time
 
 import pytest
+from conftest import cli, env
 
 from auth4agent import AccessDenied, Agent, ApprovalRequired, DeviceAuthorization, Verifier
-from conftest import cli, env
 
 AUD = "https://payments.example.com"
 

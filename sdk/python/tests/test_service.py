@@ -11,13 +11,13 @@ from typing import Iterator
 
 import httpx
 import pytest
+from conftest import Served, cli, env, free_port
 from fastapi import Depends, FastAPI
 
 from auth4agent import Agent, AgentToken, SigningKey, Verifier
 from auth4agent.dpop import make_proof
 from auth4agent.fastapi import ServiceAuth
 from auth4agent.mcp import McpTokenVerifier
-from conftest import Served, cli, env, free_port
 
 
 def build_app(verifier: Verifier) -> FastAPI:

@@ -14,8 +14,18 @@ from pathlib import Path
 import httpx
 import pytest
 
-from auth4agent import Agent, HomeError, ProtocolError, SigningKey, VerificationError, Verifier, VerifierConfig
-from auth4agent import dpop, jws, status_list
+from auth4agent import (
+    Agent,
+    HomeError,
+    ProtocolError,
+    SigningKey,
+    VerificationError,
+    Verifier,
+    VerifierConfig,
+    dpop,
+    jws,
+    status_list,
+)
 from auth4agent._encoding import b64url_decode, b64url_encode, compact_json
 from auth4agent.claims import check_access_token, is_valid_did
 from auth4agent.keys import PublicKey
@@ -153,12 +163,18 @@ def test_strict_ed25519_refuses_malleable_and_small_order_signatures():
     # S + L verifies under a lax verifier; here S >= L is refused.
     order = 2**252 + 27742317777372353535851937790883648493
     s = int.from_bytes(signature[32:], "little") + order
-    assert code_of(SERVER_KEY.public.verify_strict, message, signature[:32] + s.to_bytes(32, "little")) == "bad_signature"
+    assert (
+        code_of(SERVER_KEY.public.verify_strict, message, signature[:32] + s.to_bytes(32, "little")) == "bad_signature"
+    )
     # A small-order R (the identity) or key is refused.
     identity = bytes([1]) + bytes(31)
     assert code_of(SERVER_KEY.public.verify_strict, message, identity + signature[32:]) == "bad_signature"
-    for small in [identity, bytes(32), bytes.fromhex("ec" + "ff" * 30 + "7f"),
-                  bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a")]:
+    for small in [
+        identity,
+        bytes(32),
+        bytes.fromhex("ec" + "ff" * 30 + "7f"),
+        bytes.fromhex("c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"),
+    ]:
         assert code_of(PublicKey.from_bytes, small) == "invalid_key"
     # Non-canonical: y >= p.
     assert code_of(PublicKey.from_bytes, bytes.fromhex("ee" + "ff" * 30 + "7f")) == "invalid_key"
@@ -175,8 +191,13 @@ def test_access_token_claims_rules():
         "wrong_issuer": [token_claims(iss="https://auth.example.com/")],
         "wrong_audience": [token_claims(aud="https://other.example")],
         "empty_audience": [token_claims(aud=[])],
-        "invalid_claim": [token_claims(aud=""), token_claims(client_id="did:agent:example.com:" + "0" * 32),
-                          token_claims(exp=NOW), token_claims(cnf={}), token_claims(jti="")],
+        "invalid_claim": [
+            token_claims(aud=""),
+            token_claims(client_id="did:agent:example.com:" + "0" * 32),
+            token_claims(exp=NOW),
+            token_claims(cnf={}),
+            token_claims(jti=""),
+        ],
         "missing_claim": [token_claims(jti=None), token_claims(cnf=None), token_claims(scope=None)],
         "invalid_numeric_date": [token_claims(iat=float(NOW)), token_claims(exp=-1), token_claims(exp=True)],
         "lifetime_too_long": [token_claims(exp=NOW + 3601)],
@@ -199,8 +220,13 @@ def test_access_token_claims_rules():
 
 def test_did_syntax():
     assert is_valid_did(DID)
-    for bad in ["did:agent:example.com:6A3803D5F059902A1C6DAFBC9BA47292", "did:agent:com:" + "0" * 32,
-                "did:agent:192.0.2.1:" + "0" * 32, "did:web:example.com", "did:agent:-a.com:" + "0" * 32]:
+    for bad in [
+        "did:agent:example.com:6A3803D5F059902A1C6DAFBC9BA47292",
+        "did:agent:com:" + "0" * 32,
+        "did:agent:192.0.2.1:" + "0" * 32,
+        "did:web:example.com",
+        "did:agent:-a.com:" + "0" * 32,
+    ]:
         assert not is_valid_did(bad), bad
 
 
@@ -214,8 +240,12 @@ def test_status_lists_decode_the_draft_examples():
     two = status_list.decode({"bits": 2, "lst": "eNo76fITAAPfAgc"})
     assert [two.get(i) for i in range(12)] == [1, 2, 0, 3, 0, 1, 0, 1, 1, 2, 3, 3]
     assert code_of(two.get, 12) == "status_index_out_of_range"
-    for bad in [{"bits": 3, "lst": "eNo76fITAAPfAgc"}, {"bits": 2, "lst": "AAAA"}, {"bits": 2},
-                {"bits": 2, "lst": b64url_encode(zlib.compress(b"x") + b"trailing")}]:
+    for bad in [
+        {"bits": 3, "lst": "eNo76fITAAPfAgc"},
+        {"bits": 2, "lst": "AAAA"},
+        {"bits": 2},
+        {"bits": 2, "lst": b64url_encode(zlib.compress(b"x") + b"trailing")},
+    ]:
         assert code_of(status_list.decode, bad) == "invalid_status_list", bad
     # A list past 16 MiB inflated is refused.
     bomb = b64url_encode(zlib.compress(bytes(16 * 1024 * 1024 + 1)))
@@ -237,12 +267,15 @@ def test_status_list_token_claims_and_values():
         status_list.judge(3)
     assert code_of(status_list.check_claims, claims, uri=uri + "0", now=NOW) == "status_list_uri_mismatch"
     assert code_of(status_list.check_claims, {**claims, "ttl": 0}, uri=uri, now=NOW) == "invalid_claim"
-    assert code_of(status_list.check_claims, {**claims, "exp": NOW - 61}, uri=uri, now=NOW) in ("expired", "invalid_claim")
+    assert code_of(status_list.check_claims, {**claims, "exp": NOW - 61}, uri=uri, now=NOW) in (
+        "expired",
+        "invalid_claim",
+    )
     one_bit = {**claims, "status_list": {"bits": 1, "lst": lst}}
     assert code_of(status_list.check_claims, one_bit, uri=uri, now=NOW) == "invalid_status_list"
 
 
-# --- DPoP (§7.3) -------------------------------------------------------------------------------------------------------
+# --- DPoP (§7.3) ------------------------------------------------------------------------------------------------------
 
 
 def test_dpop_proofs_round_trip_and_are_refused_when_they_do_not_fit():
@@ -255,16 +288,30 @@ def test_dpop_proofs_round_trip_and_are_refused_when_they_do_not_fit():
     assert header == {"alg": "EdDSA", "typ": "dpop+jwt", "jwk": AGENT_KEY.public.jwk()}
 
     def verify(p: str = proof, **changes: object) -> None:
-        params = {"method": "GET", "url": "https://api.example.com/vault", "access_token": token, "jkt": jkt,
-                  "now": NOW, "replay": dpop.ReplayCache()}
+        params = {
+            "method": "GET",
+            "url": "https://api.example.com/vault",
+            "access_token": token,
+            "jkt": jkt,
+            "now": NOW,
+            "replay": dpop.ReplayCache(),
+        }
         params.update(changes)
         dpop.verify_proof(p, **params)  # type: ignore[arg-type]
 
-    dpop.verify_proof(proof, method="GET", url="https://api.example.com/vault", access_token=token, jkt=jkt,
-                      now=NOW, replay=replay)
+    dpop.verify_proof(
+        proof, method="GET", url="https://api.example.com/vault", access_token=token, jkt=jkt, now=NOW, replay=replay
+    )
     with pytest.raises(VerificationError) as raised:
-        dpop.verify_proof(proof, method="GET", url="https://api.example.com/vault", access_token=token, jkt=jkt,
-                          now=NOW, replay=replay)
+        dpop.verify_proof(
+            proof,
+            method="GET",
+            url="https://api.example.com/vault",
+            access_token=token,
+            jkt=jkt,
+            now=NOW,
+            replay=replay,
+        )
     assert raised.value.code == "replayed" and raised.value.dpop
     for changes, code in [
         ({"method": "POST"}, "htm_mismatch"),

@@ -45,6 +45,7 @@ __all__ = [
     "StatusReference",
     "StatusUnavailable",
     "Token",
+    "VerificationError",
     "Verifier",
     "VerifierConfig",
 ]

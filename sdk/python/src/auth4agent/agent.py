@@ -11,7 +11,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Any, Awaitable, Callable, Generator, AsyncGenerator, Union
+from typing import Any, AsyncGenerator, Awaitable, Callable, Generator, Union
 
 import httpx
 
@@ -21,12 +21,12 @@ from . import jws
 from ._encoding import b64url_encode, is_uint
 from .claims import parse_scope
 from .errors import (
+    ApprovalRequired,
     AuthorizationPending,
     ExpiredToken,
     FetchError,
     IssuerMismatch,
     OAuthError,
-    ApprovalRequired,
     SlowDown,
     oauth_error,
 )
@@ -80,11 +80,12 @@ ApprovalCallback = Callable[[DeviceAuthorization], Union[None, Awaitable[None]]]
 def _token_answer(body: Any, audience: str, now: float) -> Token:
     if not isinstance(body, dict):
         raise OAuthError("server_error", "the token answer is not a JSON object", status=200)
-    token, token_type, expires_in = body.get("access_token"), body.get("token_type"), body.get("expires_in")
+    token, token_type = body.get("access_token"), body.get("token_type")
+    expires_in: Any = body.get("expires_in")
     if not isinstance(token, str) or not isinstance(token_type, str) or not is_uint(expires_in):
         raise OAuthError("server_error", "the token answer lacks access_token, token_type or expires_in", status=200)
-    scope = body.get("scope") if isinstance(body.get("scope"), str) else ""
-    return Token(token, token_type, scope, audience, now + expires_in)
+    scope = body.get("scope")
+    return Token(token, token_type, scope if isinstance(scope, str) else "", audience, now + expires_in)
 
 
 def _device_answer(body: Any) -> DeviceAuthorization:
@@ -141,9 +142,7 @@ class Agent:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_home(
-        cls, profile: str | None = None, home: str | os.PathLike[str] | None = None, **options: Any
-    ) -> Agent:
+    def from_home(cls, profile: str | None = None, home: str | os.PathLike[str] | None = None, **options: Any) -> Agent:
         """The agent of the CLI's home (see [`auth4agent.home`]): its DID, key, server and pinned issuer."""
         identity, key = home_mod.load_agent(home_mod.resolve(home, profile))
         options.setdefault("issuer", identity.issuer)
@@ -256,13 +255,17 @@ class Agent:
             return cached
         with self._client() as client:
             try:
-                body = self._post(client, OAUTH_TOKEN, self._credentials_form(scope, audience), self._token_headers(dpop))
+                body = self._post(
+                    client, OAUTH_TOKEN, self._credentials_form(scope, audience), self._token_headers(dpop)
+                )
                 return self._store(key, _token_answer(body, audience, self._clock()))
             except ApprovalRequired:
                 callback = on_approval or self.on_approval
                 if callback is None:
                     raise
-        token = self.device_token(scope, audience=audience, on_approval=callback, dpop=dpop, binding_message=binding_message)
+        token = self.device_token(
+            scope, audience=audience, on_approval=callback, dpop=dpop, binding_message=binding_message
+        )
         return self._store(key, token)
 
     def device_token(
@@ -288,7 +291,9 @@ class Agent:
             interval = started.interval
             while True:
                 try:
-                    body = self._post(client, OAUTH_TOKEN, self._poll_form(started.device_code), self._token_headers(dpop))
+                    body = self._post(
+                        client, OAUTH_TOKEN, self._poll_form(started.device_code), self._token_headers(dpop)
+                    )
                     return _token_answer(body, audience, self._clock())
                 except AuthorizationPending:
                     pass
@@ -303,9 +308,7 @@ class Agent:
     def _async_client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(timeout=self.timeout, transport=self._async_transport, follow_redirects=False)
 
-    async def _apost(
-        self, client: httpx.AsyncClient, path: str, form: dict[str, str], headers: dict[str, str]
-    ) -> Any:
+    async def _apost(self, client: httpx.AsyncClient, path: str, form: dict[str, str], headers: dict[str, str]) -> Any:
         if not self._issuer_checked:
             self._check_discovery(await client.get(self.server + CONFIGURATION_PATH))
         response = await client.post(self.server + path, data=form, headers=headers)
@@ -429,9 +432,7 @@ class AgentAuth(httpx.Auth):
         return self.agent.token(self.scope, audience=self.audience, dpop=self.dpop, on_approval=self.on_approval)
 
     async def _atoken(self) -> Token:
-        return await self.agent.atoken(
-            self.scope, audience=self.audience, dpop=self.dpop, on_approval=self.on_approval
-        )
+        return await self.agent.atoken(self.scope, audience=self.audience, dpop=self.dpop, on_approval=self.on_approval)
 
     def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         token = self._token()

@@ -98,7 +98,8 @@ def _status(claims: dict[str, Any]) -> StatusReference | None:
     entry = status.get("status_list") if isinstance(status, dict) else None
     if not isinstance(entry, dict):
         raise ProtocolError("invalid_claim", "status is not an object with a status_list object")
-    idx, uri = entry.get("idx"), entry.get("uri")
+    idx: Any = entry.get("idx")
+    uri: Any = entry.get("uri")
     if not is_uint(idx) or not isinstance(uri, str) or not uri:
         raise ProtocolError("invalid_claim", "status_list needs a non-negative integer idx and a uri")
     return StatusReference(uri=uri, idx=idx)

@@ -40,7 +40,7 @@ class Unverified:
 
     @property
     def kid(self) -> str:
-        return self.header["kid"]
+        return str(self.header["kid"])
 
     def verify(self, key: PublicKey) -> dict[str, Any]:
         """§5.2 step 13; returns the claims."""

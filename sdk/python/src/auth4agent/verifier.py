@@ -15,7 +15,7 @@ from . import dpop as dpop_mod
 from . import jws
 from . import status_list as tsl
 from ._encoding import strict_json
-from ._fetch import MAX_DOCUMENT_BYTES, check_url, fetch
+from ._fetch import MAX_DOCUMENT_BYTES, Fetched, check_url, fetch
 from .claims import DEFAULT_LEEWAY, DEFAULT_MAX_LIFETIME, AgentToken, check_access_token
 from .errors import FetchError, IssuerMismatch, ProtocolError, StatusUnavailable, VerificationError
 from .keys import PublicKey
@@ -121,7 +121,7 @@ class Verifier:
     def _now(self) -> float:
         return self.config.clock()
 
-    async def _get(self, url: str, accept: str, etag: str | None = None, limit: int = MAX_DOCUMENT_BYTES):
+    async def _get(self, url: str, accept: str, etag: str | None = None, limit: int = MAX_DOCUMENT_BYTES) -> Fetched:
         return await fetch(
             url,
             accept=accept,
@@ -222,12 +222,7 @@ class Verifier:
             fresh = await self._fetch_list(uri, now)
         except (FetchError, ProtocolError) as e:
             bound = self.config.status_stale_if_error
-            if (
-                cached is not None
-                and bound > 0
-                and now < cached.refresh_at + bound
-                and now < cached.token.exp
-            ):
+            if cached is not None and bound > 0 and now < cached.refresh_at + bound and now < cached.token.exp:
                 return cached.token
             raise StatusUnavailable(f"the status list {uri[:200]} cannot be used: {e}") from None
         self._lists[uri] = fresh
@@ -279,7 +274,9 @@ class Verifier:
         token = token.strip()
         scheme = scheme.lower()
         if scheme not in ("bearer", "dpop") or not token:
-            raise VerificationError("missing_token", "the Authorization header is not Bearer or DPoP", dpop=require_dpop)
+            raise VerificationError(
+                "missing_token", "the Authorization header is not Bearer or DPoP", dpop=require_dpop
+            )
         if scheme == "bearer":
             if require_dpop:
                 raise VerificationError("dpop_required", "this route needs a DPoP-bound token (Authorization: DPoP)")
