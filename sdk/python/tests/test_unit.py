@@ -15,10 +15,13 @@ import httpx
 import pytest
 
 from auth4agent import (
+    AccessDenied,
     Agent,
+    ExpiredToken,
     HomeError,
     ProtocolError,
     SigningKey,
+    StatusUnavailable,
     VerificationError,
     Verifier,
     VerifierConfig,
@@ -505,3 +508,140 @@ def test_from_home_reads_the_cli_layout_with_profiles(tmp_path: Path, monkeypatc
     (other / "agent.json").write_text(json.dumps(identity))
     with pytest.raises(HomeError, match="key_mismatch"):
         Agent.from_home(home=other)
+
+
+# --- status lists in the verifier, with an in-process issuer --------------------------------------------------------
+
+
+def status_list_token(uri: str, iat: int, values: list[int], ttl: int = 60) -> str:
+    packed = bytearray((len(values) + 3) // 4)
+    for i, value in enumerate(values):
+        packed[i // 4] |= value << (2 * (i % 4))
+    claims = {
+        "sub": uri,
+        "iat": iat,
+        "exp": iat + ttl + 3600,
+        "ttl": ttl,
+        "status_list": {"bits": 2, "lst": b64url_encode(zlib.compress(bytes(packed)))},
+    }
+    return signed({"alg": "EdDSA", "kid": SERVER_KEY.thumbprint(), "typ": "statuslist+jwt"}, claims)
+
+
+def test_status_lists_are_cached_until_their_window_ends_and_fail_closed():
+    issuer = Issuer()
+    uri = issuer.url + "/status-lists/1"
+    clock = [float(NOW)]
+    state = {"values": [0, 0], "fetches": 0, "fail": False}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/status-lists/1":
+            state["fetches"] += 1
+            if state["fail"]:
+                return httpx.Response(503)
+            window = int(clock[0]) - int(clock[0]) % 60
+            body = status_list_token(uri, window, state["values"])
+            return httpx.Response(200, content=body, headers={"content-type": "application/statuslist+jwt"})
+        return issuer.handler(request)
+
+    def verifier(stale: int = 0) -> Verifier:
+        config = VerifierConfig(
+            clock=lambda: clock[0], transport=httpx.MockTransport(handler), status_stale_if_error=stale
+        )
+        return Verifier(issuer.url, AUD, config=config)
+
+    def token(idx: int) -> str:
+        now = int(clock[0])
+        claims = token_claims(iss=issuer.url, iat=now, exp=now + 900, status={"status_list": {"idx": idx, "uri": uri}})
+        return signed(HEADER, claims)
+
+    async def run() -> None:
+        v = verifier()
+        assert (await v.verify(token(0))).did == DID
+        assert state["fetches"] == 1
+        state["values"] = [1, 2]  # revoked, suspended: not seen before the window ends
+        assert await v.verify(token(0))
+        assert state["fetches"] == 1
+        clock[0] += 60  # the next window
+        with pytest.raises(VerificationError, match="token_revoked"):
+            await v.verify(token(0))
+        with pytest.raises(VerificationError, match="agent_suspended"):
+            await v.verify(token(1))
+        assert state["fetches"] == 2
+        with pytest.raises(VerificationError, match="status_index_out_of_range"):
+            await v.verify(token(4))
+        # No list to be had: fail closed by default; the last good list for a bounded time when configured.
+        state["values"] = [0, 0]
+        lenient = verifier(stale=120)
+        assert await lenient.verify(token(0))
+        state["fail"] = True
+        clock[0] += 60
+        with pytest.raises(StatusUnavailable):
+            await v.verify(token(0))
+        assert await lenient.verify(token(0))
+        clock[0] += 120
+        with pytest.raises(StatusUnavailable):
+            await lenient.verify(token(0))
+        # A list named outside the issuer is never fetched.
+        fetches = state["fetches"]
+        foreign = token_claims(iss=issuer.url, iat=int(clock[0]), exp=int(clock[0]) + 900)
+        foreign["status"] = {"status_list": {"idx": 0, "uri": "http://127.0.0.2:9/status-lists/1"}}
+        with pytest.raises(StatusUnavailable):
+            await v.verify(signed(HEADER, foreign))
+        assert state["fetches"] == fetches
+
+    asyncio.run(run())
+
+
+# --- the device grant's polling, with an in-process token endpoint ----------------------------------------------------
+
+
+def device_agent(answers: list[tuple[int, dict]], sleeps: list[float]) -> tuple[Agent, list[dict[str, str]]]:
+    forms: list[dict[str, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/.well-known/auth4agent-configuration":
+            return httpx.Response(200, json={"issuer": "http://127.0.0.1:9"})
+        forms.append(dict(httpx.QueryParams(request.content.decode())))
+        if request.url.path == "/oauth/device_authorization":
+            return httpx.Response(
+                200,
+                json={
+                    "device_code": "dc",
+                    "user_code": "WDJB-MJHT",
+                    "verification_uri": "http://127.0.0.1:9/console/approve",
+                    "verification_uri_complete": "http://127.0.0.1:9/console/approve?user_code=WDJB-MJHT",
+                    "expires_in": 600,
+                    "interval": 5,
+                },
+            )
+        status, body = answers.pop(0)
+        return httpx.Response(status, json=body)
+
+    agent = Agent(DID, AGENT_KEY, "http://127.0.0.1:9", transport=httpx.MockTransport(handler))
+    return agent, forms
+
+
+def test_device_polling_follows_rfc_8628(monkeypatch: pytest.MonkeyPatch):
+    import auth4agent.agent as agent_module
+
+    sleeps: list[float] = []
+    monkeypatch.setattr(agent_module.time, "sleep", sleeps.append)
+    pending = (400, {"error": "authorization_pending", "auth4agent_error": "authorization_pending"})
+    slow = (400, {"error": "slow_down", "auth4agent_error": "slow_down"})
+    issued = (200, {"access_token": "t", "token_type": "Bearer", "expires_in": 900, "scope": "payments:write"})
+    agent, forms = device_agent([pending, slow, pending, issued], sleeps)
+    shown = []
+    token = agent.device_token("payments:write", audience=AUD, on_approval=shown.append)
+    assert token.access_token == "t" and token.scope == "payments:write"
+    assert [s.user_code for s in shown] == ["WDJB-MJHT"]
+    assert sleeps == [5, 10, 10], "slow_down adds 5 s for this and every later poll"
+    start, *polls = forms
+    assert start["resource"] == AUD and start["scope"] == "payments:write"
+    assert all(p["grant_type"] == "urn:ietf:params:oauth:grant-type:device_code" for p in polls)
+    assert all("scope" not in p and "resource" not in p for p in polls)
+    assert len({p["client_assertion"] for p in polls}) == len(polls), "a fresh assertion per poll"
+
+    for error, cls in [("access_denied", AccessDenied), ("expired_token", ExpiredToken)]:
+        agent, _ = device_agent([pending, (400, {"error": error, "auth4agent_error": error})], [])
+        with pytest.raises(cls):
+            agent.device_token("payments:write", audience=AUD, on_approval=lambda _: None)
