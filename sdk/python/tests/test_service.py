@@ -134,6 +134,12 @@ def test_dpop_replayed_stolen_and_bearer_are_refused(agent: Agent, service: str)
     as_bearer = httpx.get(url, headers=bearer(token.access_token))
     assert as_bearer.status_code == 401
     assert as_bearer.headers["www-authenticate"].startswith('DPoP error="invalid_token"')
+    # No credentials at all: the DPoP challenge, without an error code (RFC 6750 §3.1).
+    bare = httpx.get(url)
+    assert bare.status_code == 401
+    assert bare.headers["www-authenticate"] == (
+        f'DPoP algs="EdDSA", resource_metadata="{service}/.well-known/oauth-protected-resource"'
+    )
     # Through agent.auth the same route works, every request with its own proof.
     with httpx.Client(auth=agent.auth("files:read", audience=service, dpop=True)) as client:
         assert [client.get(url).status_code for _ in range(2)] == [200, 200]

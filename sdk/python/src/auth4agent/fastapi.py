@@ -69,14 +69,14 @@ class ServiceAuth:
         except StatusUnavailable as e:
             raise self.refusal(503, "temporarily_unavailable", e.message, e.code, dpop=dpop) from None
         except VerificationError as e:
-            if e.dpop:
-                raise self.refusal(401, "invalid_dpop_proof", e.message, e.code, dpop=True) from None
             if e.code == "missing_token":
                 # RFC 6750 §3.1: no error code when the request had no credentials.
-                scheme = "DPoP" if dpop else "Bearer"
-                challenge = f'{scheme} resource_metadata="{_quoted(self.resource_metadata)}"'
+                metadata = f'resource_metadata="{_quoted(self.resource_metadata)}"'
+                challenge = f'DPoP algs="EdDSA", {metadata}' if dpop else f"Bearer {metadata}"
                 detail = {"error": "invalid_token", "error_description": e.message, "auth4agent_error": e.code}
                 raise HTTPException(401, detail=detail, headers={"WWW-Authenticate": challenge}) from None
+            if e.dpop:
+                raise self.refusal(401, "invalid_dpop_proof", e.message, e.code, dpop=True) from None
             raise self.refusal(401, "invalid_token", e.message, e.code, dpop=dpop) from None
         except FetchError as e:
             raise self.refusal(503, "temporarily_unavailable", e.message, e.code, dpop=dpop) from None

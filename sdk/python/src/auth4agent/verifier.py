@@ -269,14 +269,12 @@ class Verifier:
         """The `Authorization` header (Bearer or DPoP) and the `DPoP` headers of a request (§7.3): a DPoP route
         refuses Bearer; a proof sent is held to in full either way."""
         if authorization is None:
-            raise VerificationError("missing_token", "no Authorization header", dpop=require_dpop)
+            raise VerificationError("missing_token", "no Authorization header")
         scheme, _, token = authorization.strip().partition(" ")
         token = token.strip()
         scheme = scheme.lower()
         if scheme not in ("bearer", "dpop") or not token:
-            raise VerificationError(
-                "missing_token", "the Authorization header is not Bearer or DPoP", dpop=require_dpop
-            )
+            raise VerificationError("missing_token", "the Authorization header is not Bearer or DPoP")
         if scheme == "bearer":
             if require_dpop:
                 raise VerificationError("dpop_required", "this route needs a DPoP-bound token (Authorization: DPoP)")
