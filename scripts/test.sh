@@ -15,10 +15,12 @@ cargo clippy --workspace --all-targets -- -D warnings
 RUSTDOCFLAGS="-D warnings" cargo doc -p auth4agent-protocol --no-deps --quiet
 # The interop tests run the shipped Python (PyJWT) and Node (jose) verifiers; the OAuth client tests run
 # Authlib (examples/oauth) and the MCP Python SDK (examples/mcp) at their pinned versions; the status list
-# interop test runs an independent decoder with `cryptography` (tests/python).
+# interop test runs an independent decoder with `cryptography` (tests/python); the Python SDK (sdk/python) and its
+# pinned test requirements (pytest, FastAPI, uvicorn) for the python_sdk tests.
 python3 -m pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt \
     -r examples/dpop/requirements.txt -r tests/python/requirements.txt \
-    -r examples/oauth/requirements.txt -r examples/mcp/requirements.txt
+    -r examples/oauth/requirements.txt -r examples/mcp/requirements.txt \
+    -r sdk/python/tests/requirements.txt ./sdk/python
 [ -d examples/node/node_modules/jose ] || npm ci --prefix examples/node --silent --no-audit --no-fund
 cargo build --workspace --bins --examples
 

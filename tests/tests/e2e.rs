@@ -45,6 +45,8 @@ mod oauth_clients;
 mod persistence;
 #[path = "e2e/profiles.rs"]
 mod profiles;
+#[path = "e2e/python_sdk.rs"]
+mod python_sdk;
 #[path = "e2e/python_support.rs"]
 mod python_support;
 #[path = "e2e/quickstart.rs"]

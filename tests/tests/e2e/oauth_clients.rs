@@ -20,7 +20,7 @@ const REQUIREMENTS: [&str; 2] = [
     "examples/mcp/requirements.txt",
 ];
 /// The scope the example MCP server requires.
-const MCP_SCOPE: &str = "mcp:tools";
+pub(crate) const MCP_SCOPE: &str = "mcp:tools";
 
 fn key_file(agent: &Agent) -> String {
     let path = agent.cli.home().join("keys").join("agent.key");
@@ -109,15 +109,20 @@ fn authlib_surfaces_refusals_as_oauth_errors() {
 }
 
 /// The example MCP server as a subprocess on a free loopback port; killed on drop.
-struct McpServer {
+pub(crate) struct McpServer {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     log: PathBuf,
     _dir: tempfile::TempDir,
 }
 
 impl McpServer {
     fn start(issuer: &str) -> McpServer {
+        McpServer::start_script("examples/mcp/server.py", issuer)
+    }
+
+    /// `script` (server.py, or server_sdk.py on the auth4agent SDK of this tree) for `issuer`.
+    pub(crate) fn start_script(script: &str, issuer: &str) -> McpServer {
         let dir = tempfile::Builder::new()
             .prefix("auth4agent-e2e-mcp-")
             .tempdir()
@@ -125,7 +130,8 @@ impl McpServer {
         let log = dir.path().join("server.log");
         let port = free_port().to_string();
         let child = Command::new("python3")
-            .args(["-u", "examples/mcp/server.py", "--issuer", issuer])
+            .args(["-u", script, "--issuer", issuer])
+            .env("PYTHONPATH", repo().join("sdk/python/src"))
             .args(["--port", &port, "--scope", MCP_SCOPE])
             .current_dir(repo())
             .stdin(Stdio::null())
@@ -143,12 +149,12 @@ impl McpServer {
         server
     }
 
-    fn metadata_url(&self) -> String {
+    pub(crate) fn metadata_url(&self) -> String {
         self.url
             .replace("/mcp", "/.well-known/oauth-protected-resource/mcp")
     }
 
-    fn logs(&self) -> String {
+    pub(crate) fn logs(&self) -> String {
         let err = self.log.with_file_name("server.err");
         format!(
             "--- server stdout\n{}\n--- server stderr\n{}",
@@ -188,7 +194,7 @@ impl Drop for McpServer {
     }
 }
 
-fn mcp_client(world: &World, server: &McpServer, agent: &Agent) -> Run {
+pub(crate) fn mcp_client(world: &World, server: &McpServer, agent: &Agent) -> Run {
     let issuer = world.server.issuer();
     let key = key_file(agent);
     python(
@@ -207,7 +213,7 @@ fn mcp_client(world: &World, server: &McpServer, agent: &Agent) -> Run {
 }
 
 /// POST /mcp with `token` as the bearer token (the answer before any MCP processing: auth is checked first).
-fn post_mcp(server: &McpServer, token: Option<&str>) -> reqwest::blocking::Response {
+pub(crate) fn post_mcp(server: &McpServer, token: Option<&str>) -> reqwest::blocking::Response {
     let mut request = reqwest::blocking::Client::new()
         .post(&server.url)
         .header("content-type", "application/json")
