@@ -86,6 +86,9 @@ pub enum Command {
     /// the operator's approval queue, then wait (--wait) until the operator approves (possibly fewer scopes),
     /// denies, or the request expires
     Login(LoginArgs),
+    /// Where this home stands: its identities, whether the server answers, the agent's status and scopes (or
+    /// the operator's verification) as the server sees them, and the cached tokens with their expiry
+    Status,
     /// Show the identities in the home directory (no network)
     Whoami,
     /// Remove the home's (or profile's) identities, keys and cached tokens and JWKS; --revoke first revokes

@@ -13,6 +13,7 @@ pub mod profiles;
 pub mod register;
 pub mod request;
 pub mod revoke;
+pub mod status;
 pub mod status_list;
 pub mod verify;
 pub mod verify_operator;
@@ -70,6 +71,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Report> {
         Command::Request(args) => request::run(ctx, &args),
         Command::Revoke(cmd) => revoke::run(ctx, cmd),
         Command::Login(args) => login::run(ctx, &args),
+        Command::Status => status::run(ctx),
         Command::Whoami => info::whoami(ctx),
         Command::Logout(args) => logout::run(ctx, args.revoke),
         Command::Profiles(_) => profiles::list(ctx.home.root()),

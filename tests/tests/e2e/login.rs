@@ -11,6 +11,7 @@ use auth4agent_e2e::{Cli, CliOutput};
 use serde_json::{Value, json};
 
 use crate::support::{AUD, Operator, World, str_field};
+use crate::verifier_service::Service;
 
 /// Starts `login --server URL --domain example.com ARGS…` in home `name`, in the background.
 fn login_in_background(
@@ -273,4 +274,99 @@ fn the_old_path_still_works_and_never_enters_the_queue() {
         ])
         .assert_error("issuer_mismatch");
     assert!(!wrong.home().join("agent.json").exists());
+}
+
+/// `status` in a home that logged in: the agent as the server sees it (status, allowed and approval scopes,
+/// the registration), the server answering, the cached token of a `request` with its expiry; the operator's
+/// verification in its home; and a server that does not answer is reported, with the local part still shown.
+#[test]
+fn status_shows_the_agent_and_operator_as_the_server_sees_them_and_the_cached_tokens() {
+    let mut world = World::new();
+    let operator = world.verified_operator("operator", "example.com");
+    let (agent, running) = login_in_background(
+        &world,
+        "agent",
+        &["--scopes", "files:read", "--wait", "60s"],
+    );
+    let code = str_field(&wait_for_request(&operator), "user_code");
+    operator.cli.ok_json(["approvals", "approve", &code]);
+    assert!(running.join().unwrap().success());
+    let did = did_in(&agent);
+
+    let before = agent.ok_json(["status"]);
+    assert_eq!(before["server_answers"], true, "{before}");
+    assert_eq!(before["agent"]["identity"]["did"], did.as_str(), "{before}");
+    assert_eq!(
+        before["agent"]["server_view"]["status"], "active",
+        "{before}"
+    );
+    assert_eq!(
+        before["agent"]["server_view"]["allowed_scopes"],
+        json!(["files:read"]),
+        "{before}"
+    );
+    assert_eq!(before["agent"]["server_view"]["approval_scopes"], json!([]));
+    assert_eq!(
+        before["agent"]["server_view"]["registration"]["status"],
+        "approved"
+    );
+    assert_eq!(before["tokens"], json!([]), "{before}");
+
+    // A request caches a token: status lists it with its expiry, never the token itself.
+    let service = Service::start_on_loopback(&world.server.issuer());
+    let vault = format!("{}/vault", service.url);
+    let called = agent.ok_json(["request", "GET", &vault, "--scope", "files:read"]);
+    assert_eq!(called["status"], 200, "{called}");
+    let after = agent.ok_json(["status"]);
+    let tokens = after["tokens"].as_array().expect("tokens");
+    assert_eq!(tokens.len(), 1, "{after}");
+    assert_eq!(tokens[0]["aud"], service.url.as_str());
+    assert_eq!(tokens[0]["scope"], "files:read");
+    assert_eq!(tokens[0]["token_type"], "DPoP");
+    assert_eq!(tokens[0]["expired"], false);
+    assert!(tokens[0]["expires_at"].as_u64().is_some(), "{after}");
+    assert!(tokens[0].get("token").is_none(), "{after}");
+    let human = agent.human().run(["status"]);
+    assert!(human.success(), "{human:?}");
+    for needle in [
+        "status: active",
+        "allowed scopes: files:read",
+        "approval scopes: (none)",
+        "cached tokens:",
+        "Z, in ",
+    ] {
+        assert!(human.stdout.contains(needle), "{needle}: {}", human.stdout);
+    }
+
+    // The operator's home: its verification status and expiry.
+    let seen = operator.cli.ok_json(["status"]);
+    assert_eq!(
+        seen["operator"]["server_view"]["status"], "verified",
+        "{seen}"
+    );
+    assert!(
+        seen["operator"]["server_view"]["verification_expires_at"]
+            .as_u64()
+            .is_some()
+    );
+    let human = operator.cli.human().run(["status"]);
+    assert!(
+        human
+            .stdout
+            .contains("status: verified, verification expires "),
+        "{}",
+        human.stdout
+    );
+
+    // A server that does not answer: reported, and the local identity still shown.
+    world.server.kill();
+    let offline = agent.ok_json(["status"]);
+    assert_eq!(offline["server_answers"], false, "{offline}");
+    assert_eq!(
+        offline["agent"]["identity"]["did"],
+        did.as_str(),
+        "{offline}"
+    );
+    assert!(offline["agent"].get("server_view").is_none(), "{offline}");
+    assert_eq!(offline["tokens"].as_array().map(Vec::len), Some(1));
 }
