@@ -1,15 +1,51 @@
-//! Agents: registration (`POST /v1/agents`), the agent object with its DID document, the operator's list of
-//! agents (`GET /v1/operators/{id}/agents`) and the scopes body (`PUT /v1/agents/{did}/scopes`).
+//! Agents: registration (`POST /v1/agents`, optionally asking for scopes, which puts the registration in the
+//! operator's approval queue), the agent object with its DID document (and, for an agent that asked, where its
+//! registration request stands), the operator's list of agents (`GET /v1/operators/{id}/agents`) and the
+//! scopes body (`PUT /v1/agents/{did}/scopes`).
 
 use auth4agent_protocol::Jwk;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// `POST /v1/agents` body, signed by the agent key it registers.
+/// `POST /v1/agents` body, signed by the agent key it registers. The operator is named by `operator_id` or by
+/// `domain` (the operator that has proven it), exactly one of the two. With `requested_scopes` the registration
+/// enters the operator's approval queue; without, the agent waits for `PUT /v1/agents/{did}/scopes`.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct RegisterAgent {
-    pub operator_id: String,
+    /// The operator's proven domain, instead of `operator_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub domain: Option<String>,
+    /// A name for the approver to recognize the agent by (at most 64 printable characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operator_id: Option<String>,
     pub public_key: Jwk,
+    /// The scopes the agent needs: the operator approves them (possibly fewer) in its approval queue.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_scopes: Option<Vec<String>>,
+}
+
+/// Where an agent's registration request stands (an agent registered with `requested_scopes`).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct AgentRegistration {
+    pub expires_at: u64,
+    /// The scopes approved (the agent's allowed scopes); empty until approved.
+    pub granted_scopes: Vec<String>,
+    /// Seconds the agent waits between polls of `GET /v1/agents/{did}`.
+    pub interval: u64,
+    /// The name the agent gave (untrusted text).
+    pub name: Option<String>,
+    /// The scopes asked for, sorted.
+    pub requested_scopes: Vec<String>,
+    /// `pending`, `approved`, `denied` or `expired`.
+    pub status: String,
+    /// `XXXX-XXXX`: the code the operator approves.
+    pub user_code: String,
+    /// The approval page under the issuer.
+    pub verification_uri: String,
+    /// The approval page with the user code filled in.
+    pub verification_uri_complete: String,
 }
 
 /// `PUT /v1/agents/{did}/scopes` body (operator-signed): replaces the agent's allowed scopes and, when
@@ -75,6 +111,10 @@ pub struct Agent {
     /// The W3C DID document, as `auth4agent_protocol::did_document` builds it.
     pub did_document: Value,
     pub operator_id: String,
+    /// The registration request, for an agent registered with `requested_scopes`: in the registration's
+    /// answer and in `GET /v1/agents/{did}`; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub registration: Option<AgentRegistration>,
     pub revoked_at: Option<u64>,
     pub status: AgentStatus,
     pub updated_at: u64,
@@ -125,6 +165,7 @@ mod tests {
             did: did.into(),
             did_document: document.clone(),
             operator_id: "op_aaaaaaaaaaaaaaaaaaaaaaaaaa".into(),
+            registration: None,
             revoked_at: None,
             status: AgentStatus::Active,
             updated_at: 1767225650,

@@ -1,11 +1,22 @@
-//! Approvals of device authorizations (RFC 8628) by the operator, every call signed by the operator key:
+//! Approvals of device authorizations (RFC 8628) and of registrations that asked for scopes by the operator, every call signed by the operator key:
 //! the pending requests (`GET /v1/operators/{id}/approvals`, long-polled with `?wait=SECONDS`), a decision
 //! (`POST …/approvals/approve`, `POST …/approvals/deny`), and the remembered grants an approval may leave
 //! (`GET /v1/operators/{id}/grants`, `POST …/grants/revoke`).
 
 use serde::{Deserialize, Serialize};
 
-/// A device authorization waiting for the operator's decision.
+/// What a request of the approval queue asks for.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ApprovalKind {
+    /// A token with scopes that need an approval (RFC 8628).
+    #[default]
+    DeviceAuthorization,
+    /// A new agent asking to be made active with these scopes; `remember` does not apply.
+    Registration,
+}
+
+/// A request waiting for the operator's decision: a device authorization or a registration.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ApprovalRequest {
     /// Seconds since the agent asked.
@@ -16,7 +27,13 @@ pub struct ApprovalRequest {
     /// The requesting agent.
     pub did: String,
     pub expires_at: u64,
-    /// The token's audience.
+    /// Absent from older servers: a device authorization.
+    #[serde(default)]
+    pub kind: ApprovalKind,
+    /// A registering agent's name for itself (untrusted text: escape it before display); `null` otherwise.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The token's audience; `""` for a registration.
     pub resource: String,
     /// The scopes asked for, sorted.
     pub scopes: Vec<String>,
@@ -53,6 +70,9 @@ pub struct DenyRequest {
 /// The answer to an approval or a denial.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
 pub struct ApprovalDecision {
+    /// For a registration, the agent's status after the decision (`active` or `revoked`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub agent_status: Option<String>,
     pub did: String,
     /// The grant the approval left, if `remember_seconds` was given.
     #[serde(default, skip_serializing_if = "Option::is_none")]

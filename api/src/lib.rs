@@ -21,12 +21,12 @@ pub mod routes;
 pub mod tokens;
 
 pub use agents::{
-    Agent, AgentList, AgentListQuery, AgentStatus, DEFAULT_AGENT_PAGE, MAX_AGENT_PAGE,
-    RegisterAgent, SetScopes,
+    Agent, AgentList, AgentListQuery, AgentRegistration, AgentStatus, DEFAULT_AGENT_PAGE,
+    MAX_AGENT_PAGE, RegisterAgent, SetScopes,
 };
 pub use approvals::{
-    ApprovalDecision, ApprovalList, ApprovalRequest, ApproveRequest, DenyRequest, GrantList,
-    RememberedGrant, RevokeGrantRequest,
+    ApprovalDecision, ApprovalKind, ApprovalList, ApprovalRequest, ApproveRequest, DenyRequest,
+    GrantList, RememberedGrant, RevokeGrantRequest,
 };
 pub use discovery::{Configuration, Endpoints, Limits};
 pub use error::{ErrorBody, ErrorCode, status_of};

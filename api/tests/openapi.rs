@@ -485,6 +485,28 @@ fn public_jwk() -> Jwk {
     }
 }
 
+fn registration() -> AgentRegistration {
+    AgentRegistration {
+        expires_at: 601,
+        granted_scopes: vec!["files:read".into()],
+        interval: 5,
+        name: Some("build bot".into()),
+        requested_scopes: vec!["files:read".into(), "files:write".into()],
+        status: "approved".into(),
+        user_code: "WDJB-MJHT".into(),
+        verification_uri: "https://auth.example.com/console/approve".into(),
+        verification_uri_complete: "https://auth.example.com/console/approve?user_code=WDJB-MJHT"
+            .into(),
+    }
+}
+
+fn registered_agent() -> Agent {
+    Agent {
+        registration: Some(registration()),
+        ..agent(Some(3))
+    }
+}
+
 fn agent(revoked_at: Option<u64>) -> Agent {
     let keys: Value = serde_json::from_str(include_str!("../../spec/examples/keys.json")).unwrap();
     Agent {
@@ -494,6 +516,7 @@ fn agent(revoked_at: Option<u64>) -> Agent {
         did: DID.into(),
         did_document: keys["agent"]["did_document"].clone(),
         operator_id: "op_x".into(),
+        registration: None,
         revoked_at,
         status: AgentStatus::Active,
         updated_at: 2,
@@ -507,9 +530,21 @@ fn approval_request() -> ApprovalRequest {
         created_at: 1,
         did: DID.into(),
         expires_at: 601,
+        kind: ApprovalKind::DeviceAuthorization,
+        name: None,
         resource: "https://api.example.com".into(),
         scopes: vec!["payments:write".into()],
         user_code: "WDJB-MJHT".into(),
+    }
+}
+
+fn registration_request() -> ApprovalRequest {
+    ApprovalRequest {
+        binding_message: None,
+        kind: ApprovalKind::Registration,
+        name: Some("build bot".into()),
+        resource: String::new(),
+        ..approval_request()
     }
 }
 
@@ -527,6 +562,7 @@ fn remembered_grant() -> auth4agent_api::RememberedGrant {
 
 fn decision(remembered_grant: Option<auth4agent_api::RememberedGrant>) -> ApprovalDecision {
     ApprovalDecision {
+        agent_status: None,
         did: DID.into(),
         remembered_grant,
         resource: "https://api.example.com".into(),
@@ -715,12 +751,25 @@ fn schemas_have_the_members_our_types_serialize() {
         ),
         (
             "AgentCreateRequest",
-            sample(RegisterAgent {
-                operator_id: "op_x".into(),
-                public_key: public_jwk(),
-            }),
+            samples(
+                RegisterAgent {
+                    domain: None,
+                    name: None,
+                    operator_id: None,
+                    public_key: public_jwk(),
+                    requested_scopes: None,
+                },
+                RegisterAgent {
+                    domain: Some("example.com".into()),
+                    name: Some("build bot".into()),
+                    operator_id: Some("op_x".into()),
+                    public_key: public_jwk(),
+                    requested_scopes: Some(vec!["files:read".into()]),
+                },
+            ),
         ),
-        ("Agent", samples(agent(None), agent(Some(3)))),
+        ("Agent", samples(agent(None), registered_agent())),
+        ("AgentRegistration", sample(registration())),
         (
             "AgentList",
             sample(AgentList {
@@ -756,7 +805,7 @@ fn schemas_have_the_members_our_types_serialize() {
         (
             "ApprovalList",
             sample(ApprovalList {
-                approvals: vec![approval_request()],
+                approvals: vec![approval_request(), registration_request()],
             }),
         ),
         (
@@ -782,7 +831,14 @@ fn schemas_have_the_members_our_types_serialize() {
         ),
         (
             "ApprovalDecision",
-            samples(decision(None), decision(Some(remembered_grant()))),
+            samples(
+                decision(None),
+                ApprovalDecision {
+                    // Never both on one decision (a registration remembers nothing): members only.
+                    agent_status: Some("active".into()),
+                    ..decision(Some(remembered_grant()))
+                },
+            ),
         ),
         ("RememberedGrant", sample(remembered_grant())),
         (

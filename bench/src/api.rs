@@ -180,8 +180,11 @@ impl Api {
     /// `POST /v1/agents`, signed by the agent key.
     pub async fn register_agent(&self, key: &SigningKey, operator_id: &str) -> anyhow::Result<()> {
         let body = RegisterAgent {
-            operator_id: operator_id.to_owned(),
+            domain: None,
+            name: None,
+            operator_id: Some(operator_id.to_owned()),
             public_key: key.public_key().to_jwk(),
+            requested_scopes: None,
         };
         self.signed_ok::<Agent>(Method::POST, routes::AGENTS, Some(&body), key)
             .await

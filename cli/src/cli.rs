@@ -82,6 +82,13 @@ pub enum Command {
     /// Revoke tokens and agents, suspend and reactivate agents, list revocations
     #[command(subcommand)]
     Revoke(RevokeCommand),
+    /// Onboard this machine's agent in one command: a new key, a registration asking for --scopes that enters
+    /// the operator's approval queue, then wait (--wait) until the operator approves (possibly fewer scopes),
+    /// denies, or the request expires
+    Login(LoginArgs),
+    /// Where this home stands: its identities, whether the server answers, the agent's status and scopes (or
+    /// the operator's verification) as the server sees them, and the cached tokens with their expiry
+    Status,
     /// Show the identities in the home directory (no network)
     Whoami,
     /// Remove the home's (or profile's) identities, keys and cached tokens and JWKS; --revoke first revokes
@@ -115,6 +122,25 @@ pub struct InitArgs {
     #[arg(long, value_name = "DOMAIN")]
     pub domain: String,
     /// Overwrite an existing identity and its key
+    #[arg(long)]
+    pub force: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// The operator's proven DNS domain: the agent registers under the operator holding it
+    #[arg(long, value_name = "DOMAIN")]
+    pub domain: String,
+    /// The scopes the agent needs, comma separated: the operator approves them (or fewer) or denies
+    #[arg(long, value_name = "S[,S...]", value_parser = parse_scope_list)]
+    pub scopes: ScopeList,
+    /// A name shown to the approver (at most 64 printable characters)
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// How long to wait for the operator's decision (e.g. 10m)
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration::parse_positive)]
+    pub wait: u64,
+    /// Replace an existing agent identity and its key in this home (the old key is destroyed)
     #[arg(long)]
     pub force: bool,
 }

@@ -37,6 +37,8 @@ mod hardening_support;
 mod interop;
 #[path = "e2e/issuer_check.rs"]
 mod issuer_check;
+#[path = "e2e/login.rs"]
+mod login;
 #[path = "e2e/metrics.rs"]
 mod metrics;
 #[path = "e2e/oauth_clients.rs"]

@@ -1,17 +1,20 @@
 //! `approvals list | approve | deny | grants | revoke-grant`: the operator decides on its agents' device
-//! authorization requests (RFC 8628), every request signed by the operator key. Everything the agent wrote
-//! (its binding message) is printed through `terminal_safe`.
+//! authorization requests (RFC 8628) and on registrations that asked for scopes (`login`), every request signed
+//! by the operator key. Everything the agent wrote (its binding message, its name) is printed through
+//! `terminal_safe`; times are shown with `format_instant` (`--json` keeps Unix seconds).
 
 use std::time::{Duration, Instant};
 
 use auth4agent_api::routes::{self, Method};
 use auth4agent_api::{
-    ApprovalDecision, ApprovalList, ApproveRequest, DenyRequest, GrantList, RememberedGrant,
-    RevokeGrantRequest,
+    ApprovalDecision, ApprovalKind, ApprovalList, ApproveRequest, DenyRequest, GrantList,
+    RememberedGrant, RevokeGrantRequest,
 };
 
 use super::Context;
 use crate::cli::{ApprovalsCommand, ApprovalsListArgs, ApproveArgs, GrantIdArg, UserCodeArg};
+use crate::clock;
+use crate::duration::format_instant;
 use crate::error::Result;
 use crate::output::{Report, terminal_safe};
 
@@ -49,6 +52,7 @@ fn list(ctx: &Context, args: &ApprovalsListArgs) -> Result<Report> {
         // A server that holds requests briefly (or not at all) is not asked more than once a second.
         std::thread::sleep(Duration::from_secs(1).saturating_sub(asked.elapsed()));
     };
+    let now = clock::now();
     let human = if answer.approvals.is_empty() {
         "no pending requests".to_owned()
     } else {
@@ -61,14 +65,23 @@ fn list(ctx: &Context, args: &ApprovalsListArgs) -> Result<Report> {
                     .as_deref()
                     .map(|m| format!("\n  message: {}", terminal_safe(m)))
                     .unwrap_or_default();
+                let what = match a.kind {
+                    ApprovalKind::Registration => format!(
+                        "\n  registration of a new agent{}: approving makes it active with these scopes",
+                        a.name
+                            .as_deref()
+                            .map(|n| format!(" named \"{}\"", terminal_safe(n)))
+                            .unwrap_or_default()
+                    ),
+                    ApprovalKind::DeviceAuthorization => format!("\n  resource: {}", a.resource),
+                };
                 format!(
-                    "{}  {} ({}s ago, expires at {})\n  scopes: {}\n  resource: {}{message}",
+                    "{}  {} (asked {}s ago, expires {})\n  scopes: {}{what}{message}",
                     a.user_code,
                     a.did,
                     a.age,
-                    a.expires_at,
+                    format_instant(a.expires_at, now),
                     a.scopes.join(" "),
-                    a.resource,
                 )
             })
             .collect::<Vec<_>>()
@@ -78,18 +91,28 @@ fn list(ctx: &Context, args: &ApprovalsListArgs) -> Result<Report> {
 }
 
 fn describe(decision: &ApprovalDecision) -> String {
-    let mut text = format!(
-        "{} {} for {}: scopes \"{}\" for {}",
-        decision.status,
-        decision.user_code,
-        decision.did,
-        decision.scopes.join(" "),
-        decision.resource
-    );
+    let mut text = match &decision.agent_status {
+        Some(agent_status) => format!(
+            "{} the registration {} of {}: scopes \"{}\"; the agent is {agent_status}",
+            decision.status,
+            decision.user_code,
+            decision.did,
+            decision.scopes.join(" "),
+        ),
+        None => format!(
+            "{} {} for {}: scopes \"{}\" for {}",
+            decision.status,
+            decision.user_code,
+            decision.did,
+            decision.scopes.join(" "),
+            decision.resource
+        ),
+    };
     if let Some(grant) = &decision.remembered_grant {
         text.push_str(&format!(
             "\nremembered as {} until {}",
-            grant.id, grant.expires_at
+            grant.id,
+            format_instant(grant.expires_at, clock::now())
         ));
     }
     text
@@ -124,15 +147,16 @@ fn deny(ctx: &Context, args: &UserCodeArg) -> Result<Report> {
 }
 
 fn describe_grant(g: &RememberedGrant) -> String {
+    let now = clock::now();
     format!(
         "{}  {} scopes \"{}\" for {} until {}{}",
         g.id,
         g.did,
         g.scopes.join(" "),
         g.resource,
-        g.expires_at,
+        format_instant(g.expires_at, now),
         g.revoked_at
-            .map(|at| format!(" (revoked at {at})"))
+            .map(|at| format!(" (revoked {})", format_instant(at, now)))
             .unwrap_or_default()
     )
 }

@@ -28,19 +28,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<Report> {
         )
         .with_hint("use a plain DNS name such as example.com (no scheme, port or path)")
     })?;
-    if ctx.home.has_identity(role) && !args.force {
-        return Err(CliError::home(
-            "identity_exists",
-            format!(
-                "'{}' already holds an {} identity; refusing to overwrite it",
-                ctx.home.root().display(),
-                role.name()
-            ),
-        )
-        .with_hint(
-            "pass --force to replace it (the old key is destroyed), or use another --home",
-        ));
-    }
+    refuse_overwrite(ctx, role, args.force)?;
     let key = generate_key()?;
     let public = key.public_key();
     let thumbprint = public.thumbprint();
@@ -100,8 +88,26 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<Report> {
     }
 }
 
+/// Refuses to replace the home's identity of `role` unless `force`.
+pub(crate) fn refuse_overwrite(ctx: &Context, role: Role, force: bool) -> Result<()> {
+    if ctx.home.has_identity(role) && !force {
+        return Err(CliError::home(
+            "identity_exists",
+            format!(
+                "'{}' already holds an {} identity; refusing to overwrite it",
+                ctx.home.root().display(),
+                role.name()
+            ),
+        )
+        .with_hint(
+            "pass --force to replace it (the old key is destroyed), or use another --home or --profile",
+        ));
+    }
+    Ok(())
+}
+
 /// 32 bytes from the operating system's RNG, as an RFC 8032 seed.
-fn generate_key() -> Result<SigningKey> {
+pub(crate) fn generate_key() -> Result<SigningKey> {
     let mut seed = Zeroizing::new([0u8; 32]);
     rand::rngs::OsRng
         .try_fill_bytes(seed.as_mut())

@@ -216,7 +216,12 @@ fn by_device_authorization(
     let started: DeviceAuthorizationResponse = session
         .client
         .post_form(routes::OAUTH_DEVICE_AUTHORIZATION, encode_form(params))?;
-    show_approval(&started, args.wait);
+    show_approval(
+        &started.user_code,
+        &started.verification_uri_complete,
+        started.expires_in,
+        args.wait,
+    );
     let mut interval = started.interval.max(1);
     loop {
         let poll = assertion(session, agent)?;
@@ -261,23 +266,17 @@ fn by_device_authorization(
 }
 
 /// Tells the person at the terminal (stderr) how the operator approves: the user code, the URL and its QR
-/// code. Every server-provided string goes through `terminal_safe`.
-fn show_approval(started: &DeviceAuthorizationResponse, wait: u64) {
-    let code = terminal_safe(&started.user_code);
+/// code (of `verification_uri_complete`). Every server-provided string goes through `terminal_safe`.
+pub(crate) fn show_approval(user_code: &str, uri_complete: &str, expires_in: u64, wait: u64) {
+    let code = terminal_safe(user_code);
     eprintln!("approval needed: the operator must approve this request");
     eprintln!("  code: {code}");
-    eprintln!(
-        "  open: {}",
-        terminal_safe(&started.verification_uri_complete)
-    );
+    eprintln!("  open: {}", terminal_safe(uri_complete));
     eprintln!("  or, with the operator key: auth4agent approvals approve {code}");
-    if let Some(qr) = qr_code(&started.verification_uri_complete) {
+    if let Some(qr) = qr_code(uri_complete) {
         eprintln!("{qr}");
     }
-    eprintln!(
-        "waiting up to {wait}s for the decision (the request expires in {}s)...",
-        started.expires_in
-    );
+    eprintln!("waiting up to {wait}s for the decision (the request expires in {expires_in}s)...");
 }
 
 /// A QR code of `text` drawn with Unicode half blocks (two modules per character cell), light on dark so it

@@ -7,11 +7,13 @@ pub mod generate;
 pub mod info;
 pub mod init;
 pub mod issue;
+pub mod login;
 pub mod logout;
 pub mod profiles;
 pub mod register;
 pub mod request;
 pub mod revoke;
+pub mod status;
 pub mod status_list;
 pub mod verify;
 mod verify_keys;
@@ -70,6 +72,8 @@ pub fn run(ctx: &Context, command: Command) -> Result<Report> {
         Command::Verify(args) => verify::run(ctx, &args),
         Command::Request(args) => request::run(ctx, &args),
         Command::Revoke(cmd) => revoke::run(ctx, cmd),
+        Command::Login(args) => login::run(ctx, &args),
+        Command::Status => status::run(ctx),
         Command::Whoami => info::whoami(ctx),
         Command::Logout(args) => logout::run(ctx, args.revoke),
         Command::Profiles(_) => profiles::list(ctx.home.root()),

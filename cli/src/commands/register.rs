@@ -52,8 +52,11 @@ fn agent(ctx: &Context, args: &RegisterAgentArgs) -> Result<Report> {
     };
     let mut session = ctx.agent_session()?;
     let body = RegisterAgent {
-        operator_id: operator_id.clone(),
+        domain: None,
+        name: None,
+        operator_id: Some(operator_id.clone()),
         public_key: session.key.public_key().to_jwk(),
+        requested_scopes: None,
     };
     let answer: Agent =
         session

@@ -104,17 +104,23 @@ fn list(ctx: &Context, args: &PageArgs) -> Result<Report> {
     let session = ctx.operator_session("revoke list")?;
     let answer: Revocations =
         session.pages(&routes::operator_revocations(&session.operator_id()?), args)?;
+    let now = crate::clock::now();
+    let at = |t: u64| crate::duration::format_instant(t, now);
     let mut lines = Vec::new();
     for agent in &answer.agents {
         lines.push(format!(
-            "agent {} revoked at {}",
-            agent.did, agent.revoked_at
+            "agent {} revoked {}",
+            agent.did,
+            at(agent.revoked_at)
         ));
     }
     for token in &answer.tokens {
         lines.push(format!(
-            "token {} of {} revoked at {} (expires {})",
-            token.jti, token.did, token.revoked_at, token.expires_at
+            "token {} of {} revoked {} (expires {})",
+            token.jti,
+            token.did,
+            at(token.revoked_at),
+            at(token.expires_at)
         ));
     }
     if lines.is_empty() {

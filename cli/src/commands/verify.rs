@@ -240,10 +240,14 @@ fn valid(claims: Value, online: Option<Introspection>, status: &StatusCheck) -> 
     let mut human = String::from("valid token");
     for name in ["sub", "scope", "aud", "iss", "exp", "jti"] {
         if let Some(value) = claims.get(name) {
-            let shown = value
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| value.to_string());
+            let shown = match (name, value.as_u64()) {
+                // A time for a person (the claim itself stays Unix seconds in --json).
+                ("exp", Some(exp)) => crate::duration::format_instant(exp, crate::clock::now()),
+                _ => value
+                    .as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| value.to_string()),
+            };
             human.push_str(&format!("\n  {name}: {shown}"));
         }
     }

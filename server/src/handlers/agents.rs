@@ -1,5 +1,6 @@
-//! `/v1/agents`: registration (signed by the agent key in the body), reading (the agent or its
-//! operator), and the operator's changes: scopes, suspension, reactivation, revocation.
+//! `/v1/agents`: registration (signed by the agent key in the body, optionally asking for scopes),
+//! reading (the agent or its operator, with the registration request if any), and the operator's
+//! changes: scopes, suspension, reactivation, revocation.
 
 use auth4agent_api::{Agent, RegisterAgent, SetScopes};
 use axum::Json;
@@ -8,10 +9,10 @@ use axum::http::StatusCode;
 
 use auth4agent_protocol::{Jwk, ScopeSet};
 
-use super::agent_view;
+use super::{agent_view, registered_agent_view};
 use crate::auth::{AgentSigned, OperatorSigned, RegistersKey, SelfSigned};
 use crate::errors::{AppError, AppResult};
-use crate::service::{agents, lifecycle::AgentEvent, operators};
+use crate::service::{agents, lifecycle::AgentEvent, operators, registrations};
 use crate::state::AppState;
 
 impl RegistersKey for RegisterAgent {
@@ -20,20 +21,36 @@ impl RegistersKey for RegisterAgent {
     }
 }
 
-/// `POST /v1/agents`, signed by the agent key in the body. The DID is computed by the service.
+/// `POST /v1/agents`, signed by the agent key in the body. The DID is computed by the service; with
+/// `requested_scopes` the registration enters the operator's approval queue.
 pub async fn register(
     State(state): State<AppState>,
     req: SelfSigned<RegisterAgent>,
 ) -> AppResult<(StatusCode, Json<Agent>)> {
     let now = state.clock.now();
-    let operator = operators::load(&state, &req.body.operator_id).await?;
-    let agent = agents::register(&state, &operator, req.key, now).await?;
-    Ok((StatusCode::CREATED, Json(agent_view(&agent))))
+    let body = &req.body;
+    let ask = registrations::Ask::parse(body.requested_scopes.as_deref(), body.name.as_deref())?;
+    let operator = operators::load_for_registration(
+        &state,
+        body.operator_id.as_deref(),
+        body.domain.as_deref(),
+        now,
+    )
+    .await?;
+    let (agent, request) = registrations::register(&state, &operator, req.key, ask, now).await?;
+    let view = registered_agent_view(&state, &agent, request.as_ref());
+    Ok((StatusCode::CREATED, Json(view)))
 }
 
-/// `GET /v1/agents/{did}` (signed by the agent or its operator).
-pub async fn get(req: AgentSigned) -> AppResult<Json<Agent>> {
-    Ok(Json(agent_view(&req.agent)))
+/// `GET /v1/agents/{did}` (signed by the agent or its operator), with its registration request if any.
+pub async fn get(State(state): State<AppState>, req: AgentSigned) -> AppResult<Json<Agent>> {
+    let now = state.clock.now();
+    let (agent, request) = registrations::follow(&state, req.agent, now).await?;
+    Ok(Json(registered_agent_view(
+        &state,
+        &agent,
+        request.as_ref(),
+    )))
 }
 
 /// `PUT /v1/agents/{did}/scopes` (operator-signed): replaces `allowed_scopes` (and `approval_scopes` when

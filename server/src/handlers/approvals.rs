@@ -19,7 +19,7 @@ use crate::auth::OperatorSigned;
 use crate::errors::{AppError, AppResult};
 use crate::service::device::{self, METHOD_CLI_KEY};
 use crate::state::AppState;
-use crate::store::{DeviceAuthorization, RememberedGrant};
+use crate::store::{ApprovalKind, DeviceAuthorization, DeviceStatus, RememberedGrant};
 
 /// The list's query: `wait`, seconds to long-poll for a request (capped under the request timeout).
 #[derive(Debug, Deserialize)]
@@ -35,10 +35,30 @@ fn request_view(a: &DeviceAuthorization, now: u64) -> ApprovalRequest {
         created_at: a.created_at,
         did: a.did.to_string(),
         expires_at: a.expires_at,
+        kind: kind_view(a.kind),
+        name: a.agent_name.clone(),
         resource: a.resource.clone(),
         scopes: a.scopes.to_vec(),
         user_code: device::display_code(&a.user_code),
     }
+}
+
+fn kind_view(kind: ApprovalKind) -> auth4agent_api::ApprovalKind {
+    match kind {
+        ApprovalKind::DeviceAuthorization => auth4agent_api::ApprovalKind::DeviceAuthorization,
+        ApprovalKind::Registration => auth4agent_api::ApprovalKind::Registration,
+    }
+}
+
+/// A registration's agent after the decision: an approval made it active, a denial revoked it.
+fn agent_status(a: &DeviceAuthorization) -> Option<String> {
+    (a.kind == ApprovalKind::Registration).then(|| {
+        if a.status == DeviceStatus::Approved {
+            "active".to_owned()
+        } else {
+            "revoked".to_owned()
+        }
+    })
 }
 
 fn grant_view(g: &RememberedGrant) -> auth4agent_api::RememberedGrant {
@@ -94,6 +114,7 @@ pub async fn approve(
     )
     .await?;
     Ok(Json(ApprovalDecision {
+        agent_status: agent_status(&decided),
         did: decided.did.to_string(),
         remembered_grant: remembered.as_ref().map(grant_view),
         resource: decided.resource.clone(),
@@ -112,6 +133,7 @@ pub async fn deny(
     let now = state.clock.now();
     let decided = device::deny(&state, &req.operator, &body.user_code, METHOD_CLI_KEY, now).await?;
     Ok(Json(ApprovalDecision {
+        agent_status: agent_status(&decided),
         did: decided.did.to_string(),
         remembered_grant: None,
         resource: decided.resource.clone(),

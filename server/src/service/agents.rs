@@ -1,6 +1,7 @@
 //! Agents: registration under an operator, and every change an operator makes to one (scopes,
 //! suspension, reactivation, revocation), each one [`AgentStatus::apply`] compare-and-set in the
-//! store. Only the agent's operator may change an agent; the agent itself may only read.
+//! store; and what a decided registration request does to its pending agent ([`settle_registration`]).
+//! Only the agent's operator may change an agent; the agent itself may only read.
 
 use auth4agent_protocol::{Did, PublicKey, ScopeSet};
 
@@ -10,7 +11,10 @@ use auth4agent_api::ErrorCode;
 
 use super::{ServiceError, ServiceResult, audit};
 use crate::state::AppState;
-use crate::store::{Agent, AgentStatus, AgentUpdate, Operator, StoreError, UnixTime};
+use crate::store::{
+    Agent, AgentStatus, AgentUpdate, DeviceAuthorization, DeviceStatus, Operator, StoreError,
+    UnixTime,
+};
 
 /// How often a change is re-applied when the agent's status changed under it.
 const CAS_ATTEMPTS: usize = 4;
@@ -172,6 +176,47 @@ pub async fn set_scopes(
         .await;
     }
     Ok(updated)
+}
+
+/// What a decided registration request does to its agent, if the agent is still pending: approved, the agent
+/// becomes active with the approved scopes as its allowed scopes (the operator's change, audited as such);
+/// denied or expired, it is revoked (`actor` is audited: the operator, or `server` for an expiry). An agent
+/// no longer pending, or a request still pending, is left as it is. Idempotent: the agent's own poll calls it
+/// again, so a decision whose second step was lost still takes effect.
+pub async fn settle_registration(
+    state: &AppState,
+    request: &DeviceAuthorization,
+    actor: &str,
+    now: UnixTime,
+) -> ServiceResult<Agent> {
+    let (agent, operator) = load_with_operator(state, &request.did).await?;
+    if agent.status != AgentStatus::Pending {
+        return Ok(agent);
+    }
+    match request.status {
+        DeviceStatus::Approved => {
+            let granted = request.granted_scopes.clone();
+            set_scopes(state, agent, &operator, granted, None, now).await
+        }
+        DeviceStatus::Denied | DeviceStatus::Expired => {
+            let updated = transition(state, agent, AgentEvent::Revoke, None, now).await?;
+            let detail = format!(
+                "pending -> revoked (registration {})",
+                request.status.as_str()
+            );
+            audit::record(
+                state,
+                now,
+                actor,
+                "agent.revoke",
+                updated.did.as_str(),
+                detail,
+            )
+            .await;
+            Ok(updated)
+        }
+        DeviceStatus::Pending | DeviceStatus::Consumed => Ok(agent),
+    }
 }
 
 /// Suspends, reactivates or revokes the agent. Reactivation needs a proven domain; narrowing

@@ -3,7 +3,9 @@
 //! approves (possibly narrowing the scopes, possibly remembering the approval for a while) or denies it
 //! ([`approve`], [`deny`]); the agent polls the token endpoint ([`poll`]) and gets one token, through
 //! [`issuance::grant`]. A request made only of allowed scopes, or of scopes a remembered grant covers, is
-//! approved at once. Every state change is one conditional statement of the store.
+//! approved at once. Every state change is one conditional statement of the store. The same queue holds
+//! registrations that asked for scopes (kind `registration`, [`super::registrations`]): a decision or an
+//! expiry of one then settles its pending agent ([`agents::settle_registration`]); `remember` does not apply.
 
 use std::time::Duration;
 
@@ -15,12 +17,12 @@ use super::dpop::{self, DpopHeader};
 use super::issuance::{self, Grant, IssuedToken, Redemption};
 use super::operators::require_verified;
 use super::refusals::{device_code_expired, device_code_used};
-use super::{ServiceError, ServiceResult, audit};
+use super::{ServiceError, ServiceResult, agents, audit};
 use crate::ids;
 use crate::state::AppState;
 use crate::store::{
-    AgentStatus, DeviceAuthorization, DeviceDecision, DeviceStatus, Operator, RememberedGrant,
-    StoreError, UnixTime,
+    AgentStatus, ApprovalKind, DeviceAuthorization, DeviceDecision, DeviceStatus, Operator,
+    RememberedGrant, StoreError, UnixTime,
 };
 
 /// Seconds between polls that RFC 8628 §3.2 suggests; each `slow_down` adds 5.
@@ -113,6 +115,8 @@ pub async fn authorize(
         let device_code = ids::device_code();
         let user_code = ids::user_code();
         let authorization = DeviceAuthorization {
+            kind: ApprovalKind::DeviceAuthorization,
+            agent_name: None,
             device_code_hash: sha256_b64url(device_code.as_bytes()),
             user_code: user_code.as_str().to_owned(),
             did: agent.did.clone(),
@@ -257,14 +261,26 @@ pub async fn poll(
     }
 }
 
-/// Marks pending requests past their expiry expired, with one audit row each.
-async fn expire(state: &AppState, now: UnixTime) -> ServiceResult<()> {
+/// The audit action of `verb` on a request of this kind: `device.VERB` or `registration.VERB`.
+fn action(kind: ApprovalKind, verb: &str) -> String {
+    match kind {
+        ApprovalKind::DeviceAuthorization => format!("device.{verb}"),
+        ApprovalKind::Registration => format!("registration.{verb}"),
+    }
+}
+
+/// Marks pending requests past their expiry expired, with one audit row each; an expired registration
+/// revokes its pending agent.
+pub(crate) async fn expire(state: &AppState, now: UnixTime) -> ServiceResult<()> {
     for a in state.store.expire_device_authorizations(now).await? {
+        if a.kind == ApprovalKind::Registration {
+            agents::settle_registration(state, &a, "server", now).await?;
+        }
         audit::record(
             state,
             now,
             "server",
-            "device.expire",
+            &action(a.kind, "expire"),
             &display_code(&a.user_code),
             format!(
                 "did={} scope={:?} resource={:?}",
@@ -395,6 +411,15 @@ pub async fn approve(
     require_verified(operator, now)?;
     let request = lookup(state, operator, user_code).await?;
     ensure_pending(&request, now)?;
+    if request.kind == ApprovalKind::Registration {
+        if remember.is_some() {
+            return Err(ServiceError::refused(
+                ErrorCode::InvalidRequest,
+                "remember does not apply to a registration: the approved scopes become the agent's allowed scopes",
+            ));
+        }
+        ensure_agent_pending(state, &request).await?;
+    }
     let granted = scopes.unwrap_or_else(|| request.scopes.clone());
     if granted.is_empty() {
         return Err(ServiceError::refused(
@@ -430,7 +455,7 @@ pub async fn approve(
     let event = audit::event(
         now,
         &operator.id,
-        "device.approve",
+        &action(request.kind, "approve"),
         &display_code(&request.user_code),
         format!(
             "method={method} did={} scope={:?} requested={:?} resource={:?} remember={}",
@@ -454,7 +479,29 @@ pub async fn approve(
         .decide_device_authorization(&operator.id, &request.user_code, decision, now, event)
         .await
         .map_err(decision_error)?;
+    if decided.kind == ApprovalKind::Registration {
+        agents::settle_registration(state, &decided, &operator.id, now).await?;
+    }
     Ok((decided, remember))
+}
+
+/// A registration is decided only while its agent is pending (an operator may have approved it by
+/// `PUT /v1/agents/{did}/scopes`, or revoked it, meanwhile).
+async fn ensure_agent_pending(
+    state: &AppState,
+    request: &DeviceAuthorization,
+) -> ServiceResult<()> {
+    let agent = agents::load(state, &request.did).await?;
+    if agent.status == AgentStatus::Pending {
+        return Ok(());
+    }
+    Err(ServiceError::refused(
+        ErrorCode::ApprovalDecided,
+        format!(
+            "agent {} is already {}: its registration request needs no decision",
+            agent.did, agent.status
+        ),
+    ))
 }
 
 /// Denies a pending request of one of the operator's agents.
@@ -470,7 +517,7 @@ pub async fn deny(
     let event = audit::event(
         now,
         &operator.id,
-        "device.deny",
+        &action(request.kind, "deny"),
         &display_code(&request.user_code),
         format!(
             "method={method} did={} scope={:?} resource={:?}",
@@ -482,11 +529,15 @@ pub async fn deny(
     let decision = DeviceDecision::Deny {
         method: method.to_owned(),
     };
-    state
+    let decided = state
         .store
         .decide_device_authorization(&operator.id, &request.user_code, decision, now, event)
         .await
-        .map_err(decision_error)
+        .map_err(decision_error)?;
+    if decided.kind == ApprovalKind::Registration {
+        agents::settle_registration(state, &decided, &operator.id, now).await?;
+    }
+    Ok(decided)
 }
 
 /// The operator's remembered grants in force.

@@ -9,6 +9,7 @@
 //! - [`client_credentials`]: the OAuth client credentials grant with `private_key_jwt` (one round trip);
 //! - [`dpop`]: DPoP proofs on token requests (RFC 9449 §5), which make the token's type `DPoP`;
 //! - [`device`]: the device authorization grant (RFC 8628), its approvals and remembered grants;
+//! - [`registrations`]: registrations that ask for scopes, decided in the same approval queue;
 //! - [`refusals`]: refusals more than one token path gives (replayed assertions, spent device codes);
 //! - [`revocation`]: introspection, token revocation and the operator's revocations list;
 //! - [`pages`]: the page size and opaque cursors of every paged list;
@@ -26,6 +27,7 @@ pub mod lifecycle;
 pub mod operators;
 pub mod pages;
 pub mod refusals;
+pub mod registrations;
 pub mod revocation;
 pub mod signatures;
 pub mod status_lists;

@@ -72,6 +72,35 @@ pub async fn load(state: &AppState, id: &str) -> ServiceResult<Operator> {
         .ok_or_else(|| not_found(id))
 }
 
+/// The operator a registration names: by `operator_id`, or by `domain` (the operator that has proven it, as of
+/// `now`), exactly one of the two.
+pub async fn load_for_registration(
+    state: &AppState,
+    operator_id: Option<&str>,
+    domain: Option<&str>,
+    now: UnixTime,
+) -> ServiceResult<Operator> {
+    match (operator_id, domain) {
+        (Some(id), None) => load(state, id).await,
+        (None, Some(domain)) => {
+            let domain = Domain::parse(domain)
+                .map_err(|e| ServiceError::refused(ErrorCode::InvalidDomain, e.to_string()))?;
+            domain_owner(state, &domain, None, now)
+                .await?
+                .ok_or_else(|| {
+                    ServiceError::refused(
+                        ErrorCode::OperatorNotFound,
+                        format!("no operator has a current proof of the domain {domain}"),
+                    )
+                })
+        }
+        _ => Err(ServiceError::refused(
+            ErrorCode::InvalidRequest,
+            "name the operator by operator_id or by domain, exactly one of the two",
+        )),
+    }
+}
+
 pub(crate) fn not_found(id: &str) -> ServiceError {
     ServiceError::refused(ErrorCode::OperatorNotFound, format!("no operator {id:?}"))
 }

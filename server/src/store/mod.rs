@@ -204,9 +204,40 @@ impl DeviceStatus {
     }
 }
 
-/// A device authorization request (RFC 8628) of an agent, as stored.
+/// What a request of the approval queue asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApprovalKind {
+    /// A device authorization (RFC 8628): a token with scopes that need an approval.
+    DeviceAuthorization,
+    /// A registration that asked for scopes: approving it makes the agent active with them.
+    Registration,
+}
+
+impl ApprovalKind {
+    const ALL: [ApprovalKind; 2] = [
+        ApprovalKind::DeviceAuthorization,
+        ApprovalKind::Registration,
+    ];
+
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ApprovalKind::DeviceAuthorization => "device_authorization",
+            ApprovalKind::Registration => "registration",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ApprovalKind> {
+        Self::ALL.into_iter().find(|kind| kind.as_str() == s)
+    }
+}
+
+/// A request of the operator's approval queue, as stored: a device authorization request (RFC 8628) of an
+/// agent, or an agent's registration that asked for scopes ([`ApprovalKind`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DeviceAuthorization {
+    pub kind: ApprovalKind,
+    /// The name a registering agent gave itself (untrusted text); `None` for device authorizations.
+    pub agent_name: Option<String>,
     /// base64url SHA-256 of the device code (the code itself is never stored).
     pub device_code_hash: String,
     /// Normalized (`UserCode::as_str`).
@@ -465,6 +496,8 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         user_code: &str,
     ) -> StoreFuture<'_, Option<DeviceAuthorization>>;
+    /// The newest registration request (kind `registration`) of the agent `did`, in any status.
+    fn get_registration_request(&self, did: &Did) -> StoreFuture<'_, Option<DeviceAuthorization>>;
     /// Records a poll by `did` at `now` with ONE conditional update and returns the row as written: a
     /// poll of a pending authorization less than `interval` seconds after the previous one grows
     /// `interval` by 5 and sets `slow_down_at = now`. `None` if no authorization of `did` has this hash.

@@ -43,6 +43,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0002_device_authorization.sql"),
     include_str!("migrations/postgres/0003_status_lists.sql"),
     include_str!("migrations/postgres/0004_token_cutoffs.sql"),
+    include_str!("migrations/postgres/0005_registration_approvals.sql"),
 ];
 
 /// Advisory lock serializing migrations across replicas (held for the migration transaction).
@@ -956,6 +957,8 @@ impl Store for PostgresStore {
                     &ts(a.created_at),
                     &ts(a.expires_at),
                     &opt_ts(a.decided_at),
+                    &a.kind.as_str(),
+                    &opt_text_column(&a.agent_name),
                 ],
             )
             .await?;
@@ -980,6 +983,18 @@ impl Store for PostgresStore {
             .as_ref()
             .map(rows::device_authorization)
             .transpose()
+        })
+    }
+
+    fn get_registration_request(&self, did: &Did) -> StoreFuture<'_, Option<DeviceAuthorization>> {
+        let did = did.as_str().to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            opt(&*conn, sql::REGISTRATION_REQUEST_OF_AGENT, &[&did])
+                .await?
+                .as_ref()
+                .map(rows::device_authorization)
+                .transpose()
         })
     }
 

@@ -10,9 +10,9 @@ use std::fmt::Display;
 use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
 
 use super::{
-    Agent, AgentStatus, AuditEvent, Challenge, DeviceAuthorization, DeviceStatus, FlaggedEntry,
-    Operator, OperatorStatus, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry,
-    StatusListInfo, StoreError, UnixTime, keycache,
+    Agent, AgentStatus, ApprovalKind, AuditEvent, Challenge, DeviceAuthorization, DeviceStatus,
+    FlaggedEntry, Operator, OperatorStatus, RememberedGrant, RevokedToken, SigningKeyRecord,
+    StatusEntry, StatusListInfo, StoreError, UnixTime, keycache,
 };
 
 /// The columns of one result row, as plain values; implemented by each backend's row type.
@@ -189,7 +189,10 @@ pub(super) fn device_authorization(row: &impl Columns) -> Result<DeviceAuthoriza
     decode("device authorization", || {
         let status = row.text("status")?;
         let interval = row.int("interval_secs")?;
+        let kind = row.text("kind")?;
         Ok(DeviceAuthorization {
+            kind: ApprovalKind::parse(&kind).ok_or_else(|| corrupt("kind", format!("{kind:?}")))?,
+            agent_name: opt_text(row, "agent_name")?,
             device_code_hash: row.text("device_code_hash")?,
             user_code: row.text("user_code")?,
             did: did(row, "did")?,

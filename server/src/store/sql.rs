@@ -28,7 +28,7 @@ macro_rules! device_columns {
     () => {
         "device_code_hash, user_code, did, operator_id, scopes, resource, binding_message, status, \
          granted_scopes, decided_by, interval_secs, last_poll_at, slow_down_at, created_at, \
-         expires_at, decided_at"
+         expires_at, decided_at, kind, agent_name"
     };
 }
 
@@ -190,13 +190,21 @@ pub(super) const INSERT_REQUEST_JTI: &str = "INSERT INTO request_jtis (signer, j
 pub(super) const INSERT_DEVICE_AUTHORIZATION: &str = concat!(
     "INSERT INTO device_authorizations (",
     device_columns!(),
-    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)"
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
 );
 
 pub(super) const DEVICE_AUTHORIZATION_BY_USER_CODE: &str = concat!(
     "SELECT ",
     device_columns!(),
     " FROM device_authorizations WHERE user_code = $1"
+);
+
+/// `$1` = the agent: its registration request, if it registered asking for scopes.
+pub(super) const REGISTRATION_REQUEST_OF_AGENT: &str = concat!(
+    "SELECT ",
+    device_columns!(),
+    " FROM device_authorizations WHERE did = $1 AND kind = 'registration' \
+     ORDER BY created_at DESC LIMIT 1"
 );
 
 pub(super) const DEVICE_AUTHORIZATION_BY_HASH: &str = concat!(
@@ -369,6 +377,10 @@ pub const SHARED: &[(&str, &str)] = &[
         DEVICE_AUTHORIZATION_BY_USER_CODE,
     ),
     ("DEVICE_AUTHORIZATION_BY_HASH", DEVICE_AUTHORIZATION_BY_HASH),
+    (
+        "REGISTRATION_REQUEST_OF_AGENT",
+        REGISTRATION_REQUEST_OF_AGENT,
+    ),
     ("POLL_DEVICE_AUTHORIZATION", POLL_DEVICE_AUTHORIZATION),
     ("REDEEM_DEVICE_CODE", REDEEM_DEVICE_CODE),
     (

@@ -34,6 +34,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_device_authorization.sql"),
     include_str!("migrations/0003_status_lists.sql"),
     include_str!("migrations/0004_token_cutoffs.sql"),
+    include_str!("migrations/0005_registration_approvals.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -875,6 +876,8 @@ impl Store for SqliteStore {
                     a.created_at,
                     a.expires_at,
                     a.decided_at,
+                    a.kind.as_str(),
+                    opt_text_column(&a.agent_name),
                 ],
             )?;
             insert_audit(conn, &event)
@@ -890,6 +893,18 @@ impl Store for SqliteStore {
                 conn,
                 sql::DEVICE_AUTHORIZATION_BY_USER_CODE,
                 [user_code],
+                |r| rows::device_authorization(r),
+            )
+        })
+    }
+
+    fn get_registration_request(&self, did: &Did) -> StoreFuture<'_, Option<DeviceAuthorization>> {
+        let did = did.clone();
+        self.read(move |conn| {
+            query_opt(
+                conn,
+                sql::REGISTRATION_REQUEST_OF_AGENT,
+                [did.as_str()],
                 |r| rows::device_authorization(r),
             )
         })

@@ -136,6 +136,7 @@ store_contract! {
         shared_statements_prepare,
         approval_scopes_are_stored,
         device_authorization_lifecycle,
+        registration_requests_are_kept_apart,
         remembered_grants_in_force,
         device_code_redeemed_exactly_once_across_pools,
         status_entries_are_allocated_in_order_and_never_reused,
@@ -1349,6 +1350,8 @@ fn scopes(list: &[&str]) -> ScopeSet {
 
 fn device_authorization(ag: &auth4agent_server::store::Agent, code: &str) -> DeviceAuthorization {
     DeviceAuthorization {
+        kind: auth4agent_server::store::ApprovalKind::DeviceAuthorization,
+        agent_name: None,
         device_code_hash: format!("hash-{code}"),
         user_code: code.into(),
         did: ag.did.clone(),
@@ -1389,6 +1392,79 @@ pub async fn approval_scopes_are_stored(db: TestStore) {
     let read = store.get_agent(&ag.did).await.unwrap().unwrap();
     assert_eq!(read.approval_scopes, scopes(&["admin", "pay"]));
     assert_eq!(read.allowed_scopes, scopes(&["read"]));
+}
+
+/// A registration request is stored with its kind and the agent's name, listed with the device
+/// authorizations, and found by the agent's DID; a device authorization is never taken for one.
+pub async fn registration_requests_are_kept_apart(db: TestStore) {
+    let store = db.open().await;
+    let (op, ag) = seeded(&*store).await;
+    assert_eq!(store.get_registration_request(&ag.did).await.unwrap(), None);
+    store
+        .insert_device_authorization(device_authorization(&ag, "BCDFGHJK"), redemption_event())
+        .await
+        .unwrap();
+    assert_eq!(store.get_registration_request(&ag.did).await.unwrap(), None);
+    let newcomer = store.insert_agent(agent(&op, 9), LIST_SIZE).await.unwrap();
+    let mut registration = device_authorization(&newcomer, "LMNPQRST");
+    registration.device_code_hash = "registration-hash".into();
+    registration.kind = auth4agent_server::store::ApprovalKind::Registration;
+    registration.agent_name = Some("build bot".into());
+    registration.resource = String::new();
+    registration.binding_message = None;
+    registration.created_at = NOW + 1;
+    store
+        .insert_device_authorization(registration.clone(), redemption_event())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.get_registration_request(&newcomer.did).await.unwrap(),
+        Some(registration.clone())
+    );
+    let pending = store
+        .list_pending_device_authorizations(&op.id, NOW)
+        .await
+        .unwrap();
+    let kinds: Vec<_> = pending
+        .iter()
+        .map(|a| (a.user_code.as_str(), a.kind))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (
+                "BCDFGHJK",
+                auth4agent_server::store::ApprovalKind::DeviceAuthorization
+            ),
+            (
+                "LMNPQRST",
+                auth4agent_server::store::ApprovalKind::Registration
+            ),
+        ]
+    );
+    let denied = store
+        .decide_device_authorization(
+            &op.id,
+            "LMNPQRST",
+            DeviceDecision::Deny {
+                method: "cli_key".into(),
+            },
+            NOW + 2,
+            redemption_event(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        denied.kind,
+        auth4agent_server::store::ApprovalKind::Registration
+    );
+    assert_eq!(denied.agent_name.as_deref(), Some("build bot"));
+    let found = store
+        .get_registration_request(&newcomer.did)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.status, DeviceStatus::Denied);
 }
 
 pub async fn device_authorization_lifecycle(db: TestStore) {

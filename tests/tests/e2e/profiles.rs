@@ -1,6 +1,6 @@
 //! CLI profiles and logout: `--profile` / `AUTH4AGENT_PROFILE` homes side by side under one home root, name
 //! validation, and `logout` removing a profile's identity (and refusing `--revoke` without the operator key,
-//! removing nothing).
+//! removing nothing; with it, revoking the agent at the server first).
 
 use crate::support::{World, str_field};
 
@@ -73,4 +73,70 @@ fn invalid_profile_names_are_refused() {
         assert_eq!(out.code(), Some(2), "{bad}: {}", out.text());
     }
     assert!(!root.home().join("profiles").exists());
+}
+
+/// `logout --revoke` in a home holding the operator key too: the agent is revoked at the server (seen through a
+/// copy of the operator's identity kept elsewhere), then every identity, key and cache of the home is removed.
+#[test]
+fn logout_revoke_with_the_operator_key_revokes_the_agent_then_removes_the_home() {
+    use std::os::unix::fs::PermissionsExt as _;
+
+    let world = World::new();
+    let operator = world.verified_operator("operator", "example.com");
+    let home = operator.cli.home().to_owned();
+    let did = str_field(&operator.cli.init_agent("example.com"), "did");
+    // The operator id comes from the operator identity in the same home.
+    let registered = operator.cli.ok_json(["register", "agent"]);
+    assert_eq!(registered["did"], did.as_str(), "{registered}");
+    assert_eq!(operator.set_scopes(&did, "read")["status"], "active");
+    assert_eq!(
+        operator
+            .cli
+            .ok_json(["issue", "--scope", "read", "--aud", crate::support::AUD])["scope"],
+        "read"
+    );
+
+    // A witness home with a copy of the operator identity, to look at the server afterwards.
+    let witness = world.cli("witness");
+    std::fs::create_dir_all(witness.home().join("keys")).unwrap();
+    for dir in [witness.home().to_owned(), witness.home().join("keys")] {
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o700)).unwrap();
+    }
+    for file in ["operator.json", "keys/operator.key"] {
+        std::fs::copy(home.join(file), witness.home().join(file)).unwrap();
+    }
+
+    let out = operator.cli.ok_json(["logout", "--revoke"]);
+    assert_eq!(out["revoked"], did.as_str(), "{out}");
+    let removed = out["removed"].as_array().expect("removed");
+    assert!(
+        removed.len() >= 4,
+        "agent and operator identities and keys: {out}"
+    );
+    for file in [
+        "agent.json",
+        "keys/agent.key",
+        "operator.json",
+        "keys/operator.key",
+        "jwks.json",
+    ] {
+        assert!(!home.join(file).exists(), "{file} removed");
+    }
+    operator.cli.fail_with(["whoami"], "no_identity");
+
+    let seen = witness.ok_json(["agent-scopes", "list", "--did", &did]);
+    assert_eq!(seen["status"], "revoked", "{seen}");
+    let revocations = witness.ok_json(["revoke", "list"]);
+    let agents = revocations["agents"].as_array().expect("agents");
+    assert!(
+        agents.iter().any(|a| a["did"] == did.as_str()),
+        "{revocations}"
+    );
+    // The human listing shows the time for a person.
+    let human = witness.human().run(["revoke", "list"]);
+    assert!(
+        human.stdout.contains(&format!("agent {did} revoked ")) && human.stdout.contains("Z, "),
+        "{}",
+        human.stdout
+    );
 }

@@ -28,9 +28,9 @@ const META: &str =
     "resource_metadata=\"https://api.example.com/.well-known/oauth-protected-resource\"";
 
 /// The example service, killed on drop.
-struct Service {
+pub(crate) struct Service {
     child: Child,
-    url: String,
+    pub(crate) url: String,
     http: reqwest::blocking::Client,
 }
 
@@ -41,7 +41,7 @@ impl Service {
 
     /// A service whose audience (and public origin) is its own loopback URL, as a client that calls it directly
     /// sees it.
-    fn start_on_loopback(issuer: &str) -> Service {
+    pub(crate) fn start_on_loopback(issuer: &str) -> Service {
         let listen = format!("127.0.0.1:{}", auth4agent_testkit::free_port());
         Service::start_as(issuer, 30, &format!("http://{listen}"), &listen)
     }
