@@ -10,9 +10,9 @@ use std::fmt::Display;
 use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
 
 use super::{
-    Agent, AgentStatus, AuditEvent, Challenge, DeviceAuthorization, DeviceStatus, FlaggedEntry,
-    Operator, OperatorStatus, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry,
-    StatusListInfo, StoreError, UnixTime, keycache,
+    Agent, AgentStatus, AuditEvent, Challenge, ConsoleSession, DeviceAuthorization, DeviceStatus,
+    FlaggedEntry, Operator, OperatorStatus, RememberedGrant, RevokedToken, SigningKeyRecord,
+    StatusEntry, StatusListInfo, StoreError, UnixTime, keycache,
 };
 
 /// The columns of one result row, as plain values; implemented by each backend's row type.
@@ -248,6 +248,43 @@ pub(super) fn audit_event(row: &impl Columns) -> Result<AuditEvent, StoreError> 
             subject: row.text("subject")?,
             detail: row.text("detail")?,
         })
+    })
+}
+
+pub(super) fn console_session(row: &impl Columns) -> Result<ConsoleSession, StoreError> {
+    decode("console session", || {
+        Ok(ConsoleSession {
+            session_hash: row.text("session_hash")?,
+            operator_id: row.text("operator_id")?,
+            csrf_token: row.text("csrf_token")?,
+            method: row.text("method")?,
+            created_at: time(row, "created_at")?,
+            last_seen_at: time(row, "last_seen_at")?,
+            expires_at: time(row, "expires_at")?,
+        })
+    })
+}
+
+/// Why [`super::Store::redeem_console_link`] consumed nothing, from the link's `used_at` and
+/// `expires_at` as they are now (`None`: no such link).
+pub(super) fn console_link_miss(
+    found: Option<(Option<UnixTime>, UnixTime)>,
+    now: UnixTime,
+) -> StoreError {
+    match found {
+        None => StoreError::NotFound,
+        Some((Some(_), _)) => StoreError::AlreadyUsed,
+        Some((None, expires_at)) if expires_at <= now => StoreError::Expired,
+        // Consumed between the update and this read: someone else won.
+        Some((None, _)) => StoreError::AlreadyUsed,
+    }
+}
+
+pub(super) fn console_link_state(
+    row: &impl Columns,
+) -> Result<(Option<UnixTime>, UnixTime), StoreError> {
+    decode("console link", || {
+        Ok((opt_time(row, "used_at")?, time(row, "expires_at")?))
     })
 }
 

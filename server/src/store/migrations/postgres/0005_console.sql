@@ -1,0 +1,23 @@
+-- auth4agent schema v5, PostgreSQL dialect of ../0005_console.sql: the browser operator console (single-use
+-- login links and server-side sessions, both stored as hashes).
+CREATE TABLE console_links (
+    link_hash   TEXT PRIMARY KEY,
+    operator_id TEXT NOT NULL REFERENCES operators (id),
+    created_at  BIGINT NOT NULL,
+    expires_at  BIGINT NOT NULL,
+    used_at     BIGINT
+);
+
+-- A session ends at expires_at (its maximum age) or when it was not seen for the idle limit (the service's
+-- rule, checked by the conditional UPDATE that touches it), or at sign-out (the row is deleted).
+CREATE TABLE console_sessions (
+    session_hash TEXT PRIMARY KEY,
+    operator_id  TEXT NOT NULL REFERENCES operators (id),
+    csrf_token   TEXT NOT NULL,
+    method       TEXT NOT NULL,
+    created_at   BIGINT NOT NULL,
+    last_seen_at BIGINT NOT NULL,
+    expires_at   BIGINT NOT NULL
+);
+CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
+CREATE INDEX console_links_expiry ON console_links (expires_at);
