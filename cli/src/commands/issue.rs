@@ -282,7 +282,7 @@ fn show_approval(started: &DeviceAuthorizationResponse, wait: u64) {
 
 /// A QR code of `text` drawn with Unicode half blocks (two modules per character cell), light on dark so it
 /// reads on a dark terminal.
-fn qr_code(text: &str) -> Option<String> {
+pub(crate) fn qr_code(text: &str) -> Option<String> {
     use qrcode::render::unicode::Dense1x2;
     let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
     Some(

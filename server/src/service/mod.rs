@@ -9,6 +9,7 @@
 //! - [`client_credentials`]: the OAuth client credentials grant with `private_key_jwt` (one round trip);
 //! - [`dpop`]: DPoP proofs on token requests (RFC 9449 §5), which make the token's type `DPoP`;
 //! - [`device`]: the device authorization grant (RFC 8628), its approvals and remembered grants;
+//! - [`console`]: the browser operator console: one-time login links, sessions, CSRF, browser approvals;
 //! - [`refusals`]: refusals more than one token path gives (replayed assertions, spent device codes);
 //! - [`revocation`]: introspection and token revocation;
 //! - [`status_lists`]: each agent's Token Status List entry and the signed lists;
@@ -17,6 +18,7 @@
 pub mod agents;
 pub mod audit;
 pub mod client_credentials;
+pub mod console;
 pub mod device;
 pub mod dpop;
 pub mod error;
