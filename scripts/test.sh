@@ -9,6 +9,12 @@
 # tests are never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The console's passkeys (webauthn-rs) link OpenSSL: its headers and pkg-config are needed to build.
+if ! pkg-config --exists openssl 2>/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing libssl-dev and pkg-config from Debian's packages for webauthn-rs" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev pkg-config >/dev/null
+fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The protocol crate is a library for services: its documentation builds without a warning.

@@ -99,6 +99,10 @@ error_codes! {
     AccessDenied = "access_denied" => 400,
     /// The device code expired before it was approved (RFC 8628 §3.5).
     ExpiredToken = "expired_token" => 400,
+    /// A passkey's WebAuthn answer (registration or assertion) that does not verify, or lacks user verification.
+    InvalidPasskey = "invalid_passkey" => 400,
+    /// A WebAuthn challenge that is unknown, already answered, expired, or for another ceremony.
+    InvalidWebauthnChallenge = "invalid_webauthn_challenge" => 400,
     /// A user code that is not eight characters of BCDFGHJKLMNPQRSTVWXZ.
     InvalidUserCode = "invalid_user_code" => 400,
     /// A binding message that is empty, longer than 64 characters or not printable.
@@ -123,6 +127,8 @@ error_codes! {
     ScopeNotAllowed = "scope_not_allowed" => 403,
     /// A scope the agent may only get after an operator's approval: use the device authorization grant.
     ApprovalRequired = "approval_required" => 403,
+    /// A browser approval without a fresh passkey assertion, once the operator has a passkey.
+    PasskeyRequired = "passkey_required" => 403,
     /// A console form posted without the session's CSRF token, or with another one.
     InvalidCsrfToken = "invalid_csrf_token" => 403,
     /// No such route.
@@ -134,6 +140,8 @@ error_codes! {
     ApprovalNotFound = "approval_not_found" => 404,
     /// No remembered grant of this operator has that id.
     GrantNotFound = "grant_not_found" => 404,
+    /// Passkey login for an operator that has registered no passkey.
+    PasskeyNotRegistered = "passkey_not_registered" => 404,
     /// No console login link has this token.
     LoginLinkNotFound = "login_link_not_found" => 404,
     /// `GET /status-lists/{list}`: no list of that number.

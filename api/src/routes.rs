@@ -56,6 +56,10 @@ pub const CONSOLE_AUDIT: &str = "/console/audit";
 pub const CONSOLE_DENY: &str = "/console/deny";
 /// Ends the console session (form post).
 pub const CONSOLE_LOGOUT: &str = "/console/logout";
+/// The operator's passkeys, and the registration of one more (WebAuthn); HTML and a form post.
+pub const CONSOLE_PASSKEYS: &str = "/console/passkeys";
+/// Sign in with a passkey alone (the operator's domain, then a WebAuthn assertion); HTML and a form post.
+pub const CONSOLE_PASSKEY_LOGIN: &str = "/console/passkey-login";
 /// The console's stylesheet and script, served from the binary.
 pub const CONSOLE_STATIC: &str = "/console/static/{file}";
 
@@ -118,6 +122,8 @@ pub const ALL: &[Route] = &[
     route(CONSOLE_DENY, &[Method::Post]),
     route(CONSOLE_LOGOUT, &[Method::Post]),
     route(CONSOLE_STATIC, &[Method::Get]),
+    route(CONSOLE_PASSKEYS, &[Method::Get, Method::Post]),
+    route(CONSOLE_PASSKEY_LOGIN, &[Method::Get, Method::Post]),
     route(STATUS_LISTS, &[Method::Get]),
     route(STATUS_LIST, &[Method::Get]),
     route(OPERATORS, &[Method::Post]),

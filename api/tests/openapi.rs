@@ -366,6 +366,8 @@ fn endpoints_name_our_schemas() {
         (routes::CONSOLE, Get),
         (routes::CONSOLE_AGENTS, Get),
         (routes::CONSOLE_AUDIT, Get),
+        (routes::CONSOLE_PASSKEYS, Get),
+        (routes::CONSOLE_PASSKEY_LOGIN, Get),
     ];
     // The console's forms and redirects: a form body or none, the one success status.
     let console = [
@@ -374,6 +376,8 @@ fn endpoints_name_our_schemas() {
         (routes::CONSOLE_LOGOUT, Post, true, 303),
         (routes::CONSOLE_LOGIN, Get, false, 303),
         (routes::CONSOLE_STATIC, Get, false, 200),
+        (routes::CONSOLE_PASSKEYS, Post, true, 200),
+        (routes::CONSOLE_PASSKEY_LOGIN, Post, true, 303),
     ];
     let doc = document();
     let count: usize = routes::ALL.iter().map(|r| r.methods.len()).sum();

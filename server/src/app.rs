@@ -59,6 +59,10 @@ pub fn router(state: AppState) -> Router {
             get(console::approve_page).post(console::approve),
         )
         .route(routes::CONSOLE_LOGIN, get(console::login))
+        .route(
+            routes::CONSOLE_PASSKEY_LOGIN,
+            get(console::passkey_login_page).post(console::passkey_login),
+        )
         .route_layer(from_fn_with_state(state.clone(), rate_limit));
 
     let routes = Router::new()
@@ -99,6 +103,10 @@ pub fn router(state: AppState) -> Router {
         .route(routes::CONSOLE_DENY, post(console::deny))
         .route(routes::CONSOLE_LOGOUT, post(console::logout))
         .route(routes::CONSOLE_STATIC, get(console::asset))
+        .route(
+            routes::CONSOLE_PASSKEYS,
+            get(console::passkeys_page).post(console::register_passkey),
+        )
         .route("/v1/agents/{did}", get(agents::get))
         .route("/v1/agents/{did}/scopes", put(agents::set_scopes))
         .route("/v1/agents/{did}/suspend", post(agents::suspend))

@@ -150,6 +150,8 @@ try:
     # Sign out: the session is gone on the server, not only the cookie.
     old = [c for c in driver.get_cookies() if c["name"] == "auth4agent_console"][0]
     driver.find_element(By.CSS_SELECTOR, "#logout button").click()
+    from selenium.webdriver.support.ui import WebDriverWait
+    WebDriverWait(driver, 15).until(lambda d: d.find_elements(By.ID, "passkey-login"))
     check(urllib.parse.urlsplit(driver.current_url).path == "/console", "back at /console")
     check("auth4agent console" in text() and not driver.find_elements(By.ID, "logout"), "signed out")
     driver.add_cookie({"name": old["name"], "value": old["value"], "path": "/"})

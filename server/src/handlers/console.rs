@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 use crate::auth::OperatorSigned;
 use crate::errors::{AppError, AppResult};
 use crate::service::console::{self as service, Console, SESSION_MAX};
+use crate::service::passkeys::{self, Answer, Ceremony};
 use crate::service::{ServiceError, device};
 use crate::state::AppState;
 use crate::store::{Agent, DeviceAuthorization, UnixTime};
@@ -230,17 +231,7 @@ pub async fn login(State(state): State<AppState>, RawQuery(query): RawQuery) -> 
         .and_then(|q| Form::parse(q.as_bytes()).ok());
     let token = form.as_ref().and_then(|f| f.get("token")).unwrap_or("");
     let opened = service::open_session(&state, token, state.clock.now()).await?;
-    let cookie = set_cookie(&state, &opened.session_id, SESSION_MAX);
-    Ok(with_headers(
-        (
-            StatusCode::SEE_OTHER,
-            [
-                (header::LOCATION, auth4agent_api::routes::CONSOLE.to_owned()),
-                (header::SET_COOKIE, cookie),
-            ],
-        )
-            .into_response(),
-    ))
+    Ok(signed_in(&state, &opened))
 }
 
 #[derive(Template)]
@@ -283,6 +274,15 @@ async fn form_console(
     headers: &HeaderMap,
     body: &[u8],
 ) -> Result<(Console, Form), PageError> {
+    let form = read_form(headers, body)?;
+    let now = state.clock.now();
+    let console = service::authenticate(state, session_cookie(state, headers), now).await?;
+    service::check_csrf(&console, form.get("csrf"))?;
+    Ok((console, form))
+}
+
+/// A form body: `application/x-www-form-urlencoded`, parsed strictly.
+fn read_form(headers: &HeaderMap, body: &[u8]) -> Result<Form, PageError> {
     let is_form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -298,12 +298,34 @@ async fn form_console(
             "a console form is sent as application/x-www-form-urlencoded",
         )));
     }
-    let now = state.clock.now();
-    let console = service::authenticate(state, session_cookie(state, headers), now).await?;
-    let form = Form::parse(body)
-        .map_err(|e| PageError(AppError::invalid_request(format!("the form: {e}"))))?;
-    service::check_csrf(&console, form.get("csrf"))?;
-    Ok((console, form))
+    Form::parse(body).map_err(|e| PageError(AppError::invalid_request(format!("the form: {e}"))))
+}
+
+/// The passkey answer of a form (`ceremony`, `credential`), if it carries one (an empty field counts as
+/// omitted: the form was sent without its WebAuthn step).
+fn answer(form: &Form) -> Option<Answer<'_>> {
+    match (form.get("ceremony"), form.get("credential")) {
+        (Some(ceremony), Some(credential)) => Some(Answer {
+            ceremony,
+            credential,
+        }),
+        _ => None,
+    }
+}
+
+/// A session cookie and a 303 to the console.
+fn signed_in(state: &AppState, opened: &service::OpenedSession) -> Response {
+    let cookie = set_cookie(state, &opened.session_id, SESSION_MAX);
+    with_headers(
+        (
+            StatusCode::SEE_OTHER,
+            [
+                (header::LOCATION, auth4agent_api::routes::CONSOLE.to_owned()),
+                (header::SET_COOKIE, cookie),
+            ],
+        )
+            .into_response(),
+    )
 }
 
 #[derive(Template)]
@@ -311,6 +333,7 @@ async fn form_console(
 struct ApprovalsPage {
     page: Chrome,
     requests: Vec<RequestView>,
+    assertion: Option<Ceremony>,
 }
 
 /// `GET /console`: the pending approvals (or how to sign in).
@@ -320,17 +343,23 @@ pub async fn home(State(state): State<AppState>, headers: HeaderMap) -> PageResu
     };
     let overview = service::overview(&state, &console).await?;
     let now = state.clock.now();
-    let requests = overview
+    let requests: Vec<RequestView> = overview
         .pending
         .iter()
         .map(|a| request_view(a, now))
         .collect();
+    let assertion = if requests.is_empty() {
+        None
+    } else {
+        service::approval_assertion(&state, &console, now).await?
+    };
     let page_chrome = Chrome::new("Pending approvals", "approvals", Some(&console));
     Ok(page(
         StatusCode::OK,
         &ApprovalsPage {
             page: page_chrome,
             requests,
+            assertion,
         },
     ))
 }
@@ -342,6 +371,7 @@ struct ApprovePage {
     user_code: String,
     invalid_code: bool,
     request: Option<RequestView>,
+    assertion: Option<Ceremony>,
 }
 
 /// `GET /console/approve[?user_code=XXXX-XXXX]` (`verification_uri`): the code's request, to decide.
@@ -364,6 +394,10 @@ pub async fn approve_page(
             .find(|a| a.user_code == code.as_str())
             .map(|a| request_view(a, now))
     });
+    let assertion = match request {
+        Some(_) => service::approval_assertion(&state, &console, now).await?,
+        None => None,
+    };
     let page_chrome = Chrome::new("Approve a request", "approve", Some(&console));
     Ok(page(
         StatusCode::OK,
@@ -372,6 +406,7 @@ pub async fn approve_page(
             user_code,
             invalid_code,
             request,
+            assertion,
         },
     ))
 }
@@ -414,8 +449,16 @@ pub async fn approve(State(state): State<AppState>, headers: HeaderMap, body: By
     let user_code = form.get("user_code").unwrap_or("");
     let (scopes, remember) = (ticked_scopes(&form)?, remember_seconds(&form)?);
     let now = state.clock.now();
-    let (decided, grant) =
-        service::approve(&state, &console, user_code, scopes, remember, now).await?;
+    let (decided, grant) = service::approve(
+        &state,
+        &console,
+        user_code,
+        scopes,
+        remember,
+        answer(&form),
+        now,
+    )
+    .await?;
     Ok(decided_page(
         &console,
         &decided,
@@ -535,4 +578,121 @@ pub async fn asset(Path(file): Path<String>) -> Response {
         _ => return AppError::route_not_found().into_response(),
     };
     with_headers(([(header::CONTENT_TYPE, content_type)], body).into_response())
+}
+
+#[derive(Template)]
+#[template(path = "console/passkeys.html")]
+struct PasskeysPage {
+    page: Chrome,
+    passkeys: Vec<(String, String)>,
+    registration: Ceremony,
+}
+
+/// `GET /console/passkeys`: the operator's passkeys, and a form registering one more.
+pub async fn passkeys_page(State(state): State<AppState>, headers: HeaderMap) -> PageResult {
+    let Some(console) = console(&state, &headers).await? else {
+        return Ok(login_page(&None));
+    };
+    let now = state.clock.now();
+    let passkeys = passkeys::passkeys(&state, &console.operator)
+        .await?
+        .into_iter()
+        .map(|p| (p.credential_id, rfc3339(p.created_at)))
+        .collect();
+    let registration = passkeys::start_registration(&state, &console, now).await?;
+    let page_chrome = Chrome::new("Passkeys", "passkeys", Some(&console));
+    Ok(page(
+        StatusCode::OK,
+        &PasskeysPage {
+            page: page_chrome,
+            passkeys,
+            registration,
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "console/notice.html")]
+struct NoticePage {
+    page: Chrome,
+    message: String,
+}
+
+/// `POST /console/passkeys` (form: csrf, ceremony, credential): stores the new passkey.
+pub async fn register_passkey(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> PageResult {
+    let (console, form) = form_console(&state, &headers, &body).await?;
+    let answer = answer(&form).ok_or_else(|| {
+        PageError(AppError::invalid_request(
+            "the form carries no passkey answer",
+        ))
+    })?;
+    let stored = passkeys::finish_registration(&state, &console, answer, state.clock.now()).await?;
+    let message = format!(
+        "Passkey {} registered: from now on every approval in a browser asks for it.",
+        stored.credential_id
+    );
+    let page_chrome = Chrome::new("Passkey registered", "passkeys", Some(&console));
+    Ok(page(
+        StatusCode::OK,
+        &NoticePage {
+            page: page_chrome,
+            message,
+        },
+    ))
+}
+
+#[derive(Template)]
+#[template(path = "console/passkey_login.html")]
+struct PasskeyLoginPage {
+    page: Chrome,
+    domain: String,
+    login: Option<Ceremony>,
+}
+
+/// `GET /console/passkey-login[?domain=D]`: asks for the operator's domain, then for its passkey.
+pub async fn passkey_login_page(
+    State(state): State<AppState>,
+    RawQuery(query): RawQuery,
+) -> PageResult {
+    let form = query
+        .as_deref()
+        .and_then(|q| Form::parse(q.as_bytes()).ok());
+    let domain = form
+        .as_ref()
+        .and_then(|f| f.get("domain"))
+        .unwrap_or("")
+        .to_owned();
+    let login = if domain.is_empty() {
+        None
+    } else {
+        Some(passkeys::start_login(&state, &domain, state.clock.now()).await?)
+    };
+    Ok(page(
+        StatusCode::OK,
+        &PasskeyLoginPage {
+            page: Chrome::new("Sign in with a passkey", "", None),
+            domain,
+            login,
+        },
+    ))
+}
+
+/// `POST /console/passkey-login` (form: ceremony, credential): a session from a passkey alone.
+pub async fn passkey_login(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> PageResult {
+    let form = read_form(&headers, &body)?;
+    let answer = answer(&form).ok_or_else(|| {
+        PageError(AppError::invalid_request(
+            "the form carries no passkey answer",
+        ))
+    })?;
+    let opened = service::open_passkey_session(&state, answer, state.clock.now()).await?;
+    Ok(signed_in(&state, &opened))
 }

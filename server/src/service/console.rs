@@ -3,13 +3,15 @@
 //! only hashes of the link token and of the session id stored, so it works across replicas), the session
 //! looked up on every page ([`authenticate`]), the per-session CSRF token of every form ([`check_csrf`]),
 //! sign-out, what the pages show ([`overview`]) and the browser's decisions, made through the same
-//! [`device::approve`] and [`device::deny`] as the CLI's, with the approving method recorded.
+//! [`device::approve`] and [`device::deny`] as the CLI's, with the approving method recorded; once the
+//! operator has a passkey ([`passkeys`]), a browser approval needs a fresh assertion of it, and a passkey
+//! alone opens a session ([`open_passkey_session`]).
 
 use auth4agent_api::{ErrorCode, routes};
 use auth4agent_protocol::{ScopeSet, constant_time_eq, sha256_b64url};
 
-use super::device;
-use super::{ServiceError, ServiceResult, audit};
+use super::passkeys::{self, Answer, PURPOSE_APPROVE, PURPOSE_LOGIN};
+use super::{ServiceError, ServiceResult, audit, device};
 use crate::ids;
 use crate::state::AppState;
 use crate::store::{
@@ -23,8 +25,10 @@ pub const LINK_TTL: u64 = 60;
 pub const SESSION_IDLE: u64 = 15 * 60;
 /// Seconds a session lasts at most, however active.
 pub const SESSION_MAX: u64 = 8 * 3600;
-/// The approving method of a decision made in a console session.
+/// The approving method of a decision made in a console session (an operator without passkeys).
 pub const METHOD_BROWSER_SESSION: &str = "browser_session";
+/// The approving method of a browser approval confirmed with a fresh passkey assertion.
+pub const METHOD_PASSKEY: &str = "passkey";
 /// How a session opened from a login link is recorded.
 const OPENED_BY_LINK: &str = "login_link";
 /// Audit events a page shows.
@@ -77,6 +81,56 @@ pub struct OpenedSession {
     pub session: ConsoleSession,
 }
 
+fn new_session(method: &str, now: UnixTime) -> (String, ConsoleSession) {
+    let session_id = ids::console_secret();
+    let session = ConsoleSession {
+        session_hash: sha256_b64url(session_id.as_bytes()),
+        operator_id: String::new(),
+        csrf_token: ids::console_secret(),
+        method: method.to_owned(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now.saturating_add(SESSION_MAX),
+    };
+    (session_id, session)
+}
+
+async fn audit_login(state: &AppState, session: &ConsoleSession, now: UnixTime) {
+    audit::record(
+        state,
+        now,
+        &session.operator_id,
+        "console.login",
+        &session.operator_id,
+        format!(
+            "method={} session={}",
+            session.method,
+            &session.session_hash[..12]
+        ),
+    )
+    .await;
+}
+
+/// Opens a session with a passkey alone: the answer to a login ceremony, with user verification.
+pub async fn open_passkey_session(
+    state: &AppState,
+    answer: Answer<'_>,
+    now: UnixTime,
+) -> ServiceResult<OpenedSession> {
+    let operator_id = passkeys::finish_assertion(state, None, PURPOSE_LOGIN, answer, now).await?;
+    let (session_id, draft) = new_session(METHOD_PASSKEY, now);
+    let session = ConsoleSession {
+        operator_id,
+        ..draft
+    };
+    state.store.insert_console_session(session.clone()).await?;
+    audit_login(state, &session, now).await;
+    Ok(OpenedSession {
+        session_id,
+        session,
+    })
+}
+
 /// Opens a session from a login link's token: the link is consumed in the same transaction, once,
 /// across replicas.
 pub async fn open_session(
@@ -84,16 +138,7 @@ pub async fn open_session(
     token: &str,
     now: UnixTime,
 ) -> ServiceResult<OpenedSession> {
-    let session_id = ids::console_secret();
-    let draft = ConsoleSession {
-        session_hash: sha256_b64url(session_id.as_bytes()),
-        operator_id: String::new(),
-        csrf_token: ids::console_secret(),
-        method: OPENED_BY_LINK.to_owned(),
-        created_at: now,
-        last_seen_at: now,
-        expires_at: now.saturating_add(SESSION_MAX),
-    };
+    let (session_id, draft) = new_session(OPENED_BY_LINK, now);
     let link_hash = sha256_b64url(token.as_bytes());
     let session = state
         .store
@@ -114,19 +159,7 @@ pub async fn open_session(
             ),
             e => e.into(),
         })?;
-    audit::record(
-        state,
-        now,
-        &session.operator_id,
-        "console.login",
-        &session.operator_id,
-        format!(
-            "method={} session={}",
-            session.method,
-            &session.session_hash[..12]
-        ),
-    )
-    .await;
+    audit_login(state, &session, now).await;
     Ok(OpenedSession {
         session_id,
         session,
@@ -226,22 +259,46 @@ pub async fn overview(state: &AppState, console: &Console) -> ServiceResult<Over
     })
 }
 
-/// Approves from the browser, through the CLI's [`device::approve`].
+/// The assertion a browser approval page asks for: `None` while the operator has no passkey.
+pub async fn approval_assertion(
+    state: &AppState,
+    console: &Console,
+    now: UnixTime,
+) -> ServiceResult<Option<passkeys::Ceremony>> {
+    passkeys::start_assertion(state, &console.operator, PURPOSE_APPROVE, now).await
+}
+
+/// Approves from the browser, through the CLI's [`device::approve`]. Once the operator has a passkey, the
+/// approval must carry a fresh assertion of it with user verification (`passkey_required` without one).
 pub async fn approve(
     state: &AppState,
     console: &Console,
     user_code: &str,
     scopes: ScopeSet,
     remember: Option<u64>,
+    assertion: Option<Answer<'_>>,
     now: UnixTime,
 ) -> ServiceResult<(DeviceAuthorization, Option<RememberedGrant>)> {
+    let operator = &console.operator;
+    let method = if passkeys::passkeys(state, operator).await?.is_empty() {
+        METHOD_BROWSER_SESSION
+    } else {
+        let answer = assertion.ok_or_else(|| {
+            ServiceError::refused(
+                ErrorCode::PasskeyRequired,
+                "this operator has a passkey: every browser approval needs a fresh passkey assertion",
+            )
+        })?;
+        passkeys::finish_assertion(state, Some(&operator.id), PURPOSE_APPROVE, answer, now).await?;
+        METHOD_PASSKEY
+    };
     device::approve(
         state,
-        &console.operator,
+        operator,
         user_code,
         Some(scopes),
         remember,
-        METHOD_BROWSER_SESSION,
+        method,
         now,
     )
     .await

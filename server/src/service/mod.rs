@@ -10,6 +10,7 @@
 //! - [`dpop`]: DPoP proofs on token requests (RFC 9449 §5), which make the token's type `DPoP`;
 //! - [`device`]: the device authorization grant (RFC 8628), its approvals and remembered grants;
 //! - [`console`]: the browser operator console: one-time login links, sessions, CSRF, browser approvals;
+//! - [`passkeys`]: the console's passkeys (WebAuthn): registration, passkey login, approval assertions;
 //! - [`refusals`]: refusals more than one token path gives (replayed assertions, spent device codes);
 //! - [`revocation`]: introspection and token revocation;
 //! - [`status_lists`]: each agent's Token Status List entry and the signed lists;
@@ -25,6 +26,7 @@ pub mod error;
 pub mod issuance;
 pub mod lifecycle;
 pub mod operators;
+pub mod passkeys;
 pub mod refusals;
 pub mod revocation;
 pub mod signatures;

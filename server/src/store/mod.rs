@@ -350,6 +350,27 @@ pub struct ConsoleSession {
     pub expires_at: UnixTime,
 }
 
+/// An operator's passkey as stored: the credential id (base64url) and the credential as webauthn-rs
+/// serializes it (JSON; the store does not look inside).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    pub credential_id: String,
+    pub operator_id: String,
+    pub passkey: String,
+    pub created_at: UnixTime,
+}
+
+/// A WebAuthn ceremony in progress: its challenge state (JSON, webauthn-rs's), for one operator and purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebauthnCeremony {
+    pub id: String,
+    pub operator_id: String,
+    /// `register`, `login` or `approve`.
+    pub purpose: String,
+    pub state: String,
+    pub expires_at: UnixTime,
+}
+
 /// The persistence interface of the server. Implementations must be safe to share across tasks
 /// and, for non-embedded backends, across server replicas.
 pub trait Store: Send + Sync + fmt::Debug {
@@ -569,6 +590,8 @@ pub trait Store: Send + Sync + fmt::Debug {
         now: UnixTime,
         session: ConsoleSession,
     ) -> StoreFuture<'_, ConsoleSession>;
+    /// Stores a session opened without a link (a passkey login). Conflict if the hash exists.
+    fn insert_console_session(&self, session: ConsoleSession) -> StoreFuture<'_, ()>;
     /// Marks the session seen at `now` if it is still live (ONE conditional update: `expires_at > now`
     /// and `last_seen_at > idle_before`) and returns it as written; `None` if there is no live session
     /// with this hash.
@@ -586,6 +609,21 @@ pub trait Store: Send + Sync + fmt::Debug {
         operator_id: &str,
         limit: u32,
     ) -> StoreFuture<'_, Vec<AuditEvent>>;
+
+    /// Stores a passkey. Conflict if its credential id is already registered (to anyone).
+    fn insert_passkey(&self, passkey: StoredPasskey) -> StoreFuture<'_, ()>;
+    /// The operator's passkeys, oldest first.
+    fn list_passkeys(&self, operator_id: &str) -> StoreFuture<'_, Vec<StoredPasskey>>;
+    /// Stores a ceremony in progress. Conflict if the id exists.
+    fn insert_webauthn_ceremony(&self, ceremony: WebauthnCeremony) -> StoreFuture<'_, ()>;
+    /// Takes the ceremony (ONE conditional DELETE: `WHERE id = ? AND expires_at > now RETURNING …`):
+    /// under any concurrency, across replicas, one caller gets it; `None` for everyone else, and for an
+    /// unknown or expired id.
+    fn take_webauthn_ceremony(
+        &self,
+        id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Option<WebauthnCeremony>>;
 
     // ----- token revocation -----
 

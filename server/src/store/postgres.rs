@@ -33,7 +33,7 @@ use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, ConsoleLink, ConsoleSession,
     DeviceAuthorization, DeviceDecision, DeviceStatus, FlaggedEntry, Operator, PurgeStats,
     RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, Store,
-    StoreError, StoreFuture, UnixTime, classify_agent_miss,
+    StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
@@ -401,6 +401,27 @@ async fn all<C: GenericClient>(
 async fn exec<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
     let stmt = c.prepare_cached(sql).await.map_err(map_err)?;
     c.execute(&stmt, params).await.map_err(map_err)
+}
+
+async fn insert_console_session<C: GenericClient>(
+    c: &C,
+    s: &ConsoleSession,
+) -> Result<(), StoreError> {
+    exec(
+        c,
+        sql::INSERT_CONSOLE_SESSION,
+        &[
+            &s.session_hash,
+            &s.operator_id,
+            &s.csrf_token,
+            &s.method,
+            &ts(s.created_at),
+            &ts(s.last_seen_at),
+            &ts(s.expires_at),
+        ],
+    )
+    .await
+    .map(|_| ())
 }
 
 /// The single point of truth for single use: one conditional update.
@@ -1244,22 +1265,16 @@ impl Store for PostgresStore {
                 operator_id: row.text("operator_id")?,
                 ..session
             };
-            exec(
-                &tx,
-                sql::INSERT_CONSOLE_SESSION,
-                &[
-                    &session.session_hash,
-                    &session.operator_id,
-                    &session.csrf_token,
-                    &session.method,
-                    &ts(session.created_at),
-                    &ts(session.last_seen_at),
-                    &ts(session.expires_at),
-                ],
-            )
-            .await?;
+            insert_console_session(&tx, &session).await?;
             tx.commit().await.map_err(map_err)?;
             Ok(session)
+        })
+    }
+
+    fn insert_console_session(&self, session: ConsoleSession) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            insert_console_session(&*conn, &session).await
         })
     }
 
@@ -1310,6 +1325,70 @@ impl Store for PostgresStore {
             .iter()
             .map(rows::audit_event)
             .collect()
+        })
+    }
+
+    fn insert_passkey(&self, p: StoredPasskey) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(
+                &*conn,
+                sql::INSERT_PASSKEY,
+                &[
+                    &p.credential_id,
+                    &p.operator_id,
+                    &p.passkey,
+                    &ts(p.created_at),
+                ],
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+
+    fn list_passkeys(&self, operator_id: &str) -> StoreFuture<'_, Vec<StoredPasskey>> {
+        let operator_id = operator_id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(&*conn, sql::LIST_PASSKEYS, &[&operator_id])
+                .await?
+                .iter()
+                .map(rows::passkey)
+                .collect()
+        })
+    }
+
+    fn insert_webauthn_ceremony(&self, c: WebauthnCeremony) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(
+                &*conn,
+                sql::INSERT_WEBAUTHN_CEREMONY,
+                &[
+                    &c.id,
+                    &c.operator_id,
+                    &c.purpose,
+                    &c.state,
+                    &ts(c.expires_at),
+                ],
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+
+    fn take_webauthn_ceremony(
+        &self,
+        id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Option<WebauthnCeremony>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            opt(&*conn, sql::TAKE_WEBAUTHN_CEREMONY, &[&id, &ts(now)])
+                .await?
+                .map(|r| rows::webauthn_ceremony(&r))
+                .transpose()
         })
     }
 
@@ -1470,6 +1549,7 @@ impl Store for PostgresStore {
             };
             exec(&tx, sql::PURGE_CONSOLE_LINKS, &[&now]).await?;
             exec(&tx, sql::PURGE_CONSOLE_SESSIONS, &[&now]).await?;
+            exec(&tx, sql::PURGE_WEBAUTHN_CEREMONIES, &[&now]).await?;
             tx.commit().await.map_err(map_err)?;
             Ok(stats)
         })

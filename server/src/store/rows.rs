@@ -12,7 +12,7 @@ use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
 use super::{
     Agent, AgentStatus, AuditEvent, Challenge, ConsoleSession, DeviceAuthorization, DeviceStatus,
     FlaggedEntry, Operator, OperatorStatus, RememberedGrant, RevokedToken, SigningKeyRecord,
-    StatusEntry, StatusListInfo, StoreError, UnixTime, keycache,
+    StatusEntry, StatusListInfo, StoreError, StoredPasskey, UnixTime, WebauthnCeremony, keycache,
 };
 
 /// The columns of one result row, as plain values; implemented by each backend's row type.
@@ -285,6 +285,29 @@ pub(super) fn console_link_state(
 ) -> Result<(Option<UnixTime>, UnixTime), StoreError> {
     decode("console link", || {
         Ok((opt_time(row, "used_at")?, time(row, "expires_at")?))
+    })
+}
+
+pub(super) fn passkey(row: &impl Columns) -> Result<StoredPasskey, StoreError> {
+    decode("passkey", || {
+        Ok(StoredPasskey {
+            credential_id: row.text("credential_id")?,
+            operator_id: row.text("operator_id")?,
+            passkey: row.text("passkey")?,
+            created_at: time(row, "created_at")?,
+        })
+    })
+}
+
+pub(super) fn webauthn_ceremony(row: &impl Columns) -> Result<WebauthnCeremony, StoreError> {
+    decode("webauthn ceremony", || {
+        Ok(WebauthnCeremony {
+            id: row.text("id")?,
+            operator_id: row.text("operator_id")?,
+            purpose: row.text("purpose")?,
+            state: row.text("state")?,
+            expires_at: time(row, "expires_at")?,
+        })
     })
 }
 

@@ -316,6 +316,22 @@ pub(super) const LIST_OPERATOR_AUDIT: &str = "SELECT at, actor, action, subject,
      FROM audit_events WHERE actor = $1 OR actor IN (SELECT did FROM agents WHERE operator_id = $1) \
      ORDER BY id DESC LIMIT $2";
 
+pub(super) const INSERT_PASSKEY: &str = "INSERT INTO console_passkeys \
+     (credential_id, operator_id, passkey, created_at) VALUES ($1, $2, $3, $4)";
+
+pub(super) const LIST_PASSKEYS: &str = "SELECT credential_id, operator_id, passkey, created_at \
+     FROM console_passkeys WHERE operator_id = $1 ORDER BY created_at, credential_id";
+
+pub(super) const INSERT_WEBAUTHN_CEREMONY: &str = "INSERT INTO webauthn_ceremonies \
+     (id, operator_id, purpose, state, expires_at) VALUES ($1, $2, $3, $4, $5)";
+
+/// `$1` = id, `$2` = now: the one statement that takes a ceremony.
+pub(super) const TAKE_WEBAUTHN_CEREMONY: &str = "DELETE FROM webauthn_ceremonies \
+     WHERE id = $1 AND expires_at > $2 RETURNING id, operator_id, purpose, state, expires_at";
+
+pub(super) const PURGE_WEBAUTHN_CEREMONIES: &str =
+    "DELETE FROM webauthn_ceremonies WHERE expires_at <= $1";
+
 // ----- token revocation
 
 /// Changes no row when the jti is already revoked.
@@ -423,6 +439,11 @@ pub const SHARED: &[(&str, &str)] = &[
     ("PURGE_CONSOLE_LINKS", PURGE_CONSOLE_LINKS),
     ("PURGE_CONSOLE_SESSIONS", PURGE_CONSOLE_SESSIONS),
     ("LIST_OPERATOR_AUDIT", LIST_OPERATOR_AUDIT),
+    ("INSERT_PASSKEY", INSERT_PASSKEY),
+    ("LIST_PASSKEYS", LIST_PASSKEYS),
+    ("INSERT_WEBAUTHN_CEREMONY", INSERT_WEBAUTHN_CEREMONY),
+    ("TAKE_WEBAUTHN_CEREMONY", TAKE_WEBAUTHN_CEREMONY),
+    ("PURGE_WEBAUTHN_CEREMONIES", PURGE_WEBAUTHN_CEREMONIES),
     ("REVOKE_TOKEN", REVOKE_TOKEN),
     ("IS_TOKEN_REVOKED", IS_TOKEN_REVOKED),
     ("LIST_REVOKED_TOKENS", LIST_REVOKED_TOKENS),

@@ -25,7 +25,7 @@ use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, ConsoleLink, ConsoleSession,
     DeviceAuthorization, DeviceDecision, DeviceStatus, FlaggedEntry, Operator, PurgeStats,
     RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, Store,
-    StoreError, StoreFuture, UnixTime, classify_agent_miss,
+    StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
@@ -1120,6 +1120,10 @@ impl Store for SqliteStore {
         })
     }
 
+    fn insert_console_session(&self, session: ConsoleSession) -> StoreFuture<'_, ()> {
+        self.write(move |conn| insert_console_session(conn, &session))
+    }
+
     fn touch_console_session(
         &self,
         session_hash: &str,
@@ -1157,6 +1161,50 @@ impl Store for SqliteStore {
                 params![operator_id, limit],
                 |r| rows::audit_event(r),
             )
+        })
+    }
+
+    fn insert_passkey(&self, p: StoredPasskey) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            exec(
+                conn,
+                sql::INSERT_PASSKEY,
+                params![p.credential_id, p.operator_id, p.passkey, p.created_at],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn list_passkeys(&self, operator_id: &str) -> StoreFuture<'_, Vec<StoredPasskey>> {
+        let operator_id = operator_id.to_owned();
+        self.read(move |conn| {
+            query_all(conn, sql::LIST_PASSKEYS, [operator_id], |r| {
+                rows::passkey(r)
+            })
+        })
+    }
+
+    fn insert_webauthn_ceremony(&self, c: WebauthnCeremony) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            exec(
+                conn,
+                sql::INSERT_WEBAUTHN_CEREMONY,
+                params![c.id, c.operator_id, c.purpose, c.state, c.expires_at],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn take_webauthn_ceremony(
+        &self,
+        id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Option<WebauthnCeremony>> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            query_opt(conn, sql::TAKE_WEBAUTHN_CEREMONY, params![id, now], |r| {
+                rows::webauthn_ceremony(r)
+            })
         })
     }
 
@@ -1274,6 +1322,7 @@ impl Store for SqliteStore {
             };
             purge(sql::PURGE_CONSOLE_LINKS)?;
             purge(sql::PURGE_CONSOLE_SESSIONS)?;
+            purge(sql::PURGE_WEBAUTHN_CEREMONIES)?;
             tx.commit().map_err(map_err)?;
             Ok(stats)
         })

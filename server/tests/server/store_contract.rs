@@ -15,7 +15,8 @@ use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
     AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
     DeviceDecision, DeviceStatus, OperatorStatus, PostgresStore, RememberedGrant, RevokedToken,
-    SHARED_SQL, SqliteStore, StatusEntry, StatusListInfo, Store, StoreError, sql_placeholders,
+    SHARED_SQL, SqliteStore, StatusEntry, StatusListInfo, Store, StoreError, StoredPasskey,
+    WebauthnCeremony, sql_placeholders,
 };
 use auth4agent_testkit::TestDatabase;
 
@@ -145,6 +146,7 @@ store_contract! {
         console_link_opens_one_session_once_across_pools,
         console_sessions_touch_idle_expire_and_delete,
         operator_audit_lists_the_operator_and_its_agents,
+        passkeys_are_listed_per_operator_and_ceremonies_taken_once,
     ],
     blocking: [challenge_consumed_exactly_once_under_50_threads],
 }
@@ -2074,4 +2076,87 @@ pub async fn operator_audit_lists_the_operator_and_its_agents(db: TestStore) {
     let actions: Vec<&str> = listed.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(actions, ["my agent's", "mine"]);
     assert_eq!(store.list_operator_audit(&op.id, 1).await.unwrap().len(), 1);
+}
+
+pub async fn passkeys_are_listed_per_operator_and_ceremonies_taken_once(db: TestStore) {
+    let first = db.open().await;
+    let stores = [first.clone(), db.open().await, db.open().await];
+    let (op, _) = seeded(&*first).await;
+    let passkey = |id: &str, at: u64| StoredPasskey {
+        credential_id: id.into(),
+        operator_id: op.id.clone(),
+        passkey: format!("{{\"cred\":\"{id}\"}}"),
+        created_at: at,
+    };
+    first
+        .insert_passkey(passkey("cred-b", NOW + 1))
+        .await
+        .unwrap();
+    first
+        .insert_passkey(passkey("cred-a", NOW + 2))
+        .await
+        .unwrap();
+    assert!(matches!(
+        first.insert_passkey(passkey("cred-a", NOW + 3)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let listed = first.list_passkeys(&op.id).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![passkey("cred-b", NOW + 1), passkey("cred-a", NOW + 2)]
+    );
+    assert!(first.list_passkeys("op_other").await.unwrap().is_empty());
+
+    let ceremony = WebauthnCeremony {
+        id: "cer-1".into(),
+        operator_id: op.id.clone(),
+        purpose: "approve".into(),
+        state: "{}".into(),
+        expires_at: NOW + 300,
+    };
+    first
+        .insert_webauthn_ceremony(ceremony.clone())
+        .await
+        .unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(30));
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let store = stores[i % 3].clone();
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.take_webauthn_ceremony("cer-1", NOW + 1).await
+            })
+        })
+        .collect();
+    let results = futures_join(tasks).await;
+    let taken: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.as_ref().unwrap().clone())
+        .collect();
+    assert_eq!(taken, vec![ceremony.clone()], "taken exactly once");
+    // Expired: not taken, and purged.
+    first
+        .insert_webauthn_ceremony(WebauthnCeremony {
+            id: "cer-2".into(),
+            ..ceremony
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        first
+            .take_webauthn_ceremony("cer-2", NOW + 300)
+            .await
+            .unwrap(),
+        None
+    );
+    first.purge_expired(NOW + 300).await.unwrap();
+    assert_eq!(
+        first
+            .take_webauthn_ceremony("cer-2", NOW + 1)
+            .await
+            .unwrap(),
+        None,
+        "purged"
+    );
 }

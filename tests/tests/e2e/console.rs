@@ -4,8 +4,11 @@
 //! `tests/browser/requirements.txt`, installed by `scripts/test.sh`; without it this fails, never skips). The
 //! browser signs in with the link, sees that a second use fails, that forms without the CSRF token are refused
 //! and that a framing page cannot show the console, approves with one scope unticked, and signs out; the agent's
-//! token carries exactly the narrowed scopes. The browser run leaves screenshots in `docs/screenshots/`. The
-//! response headers and the link's single use are also checked over raw HTTP.
+//! token carries exactly the narrowed scopes. With Selenium's virtual authenticator (CTAP2, resident keys, user
+//! verification; `tests/browser/passkey_test.py`, on an issuer with a host name, `http://localhost:PORT`) it
+//! registers a passkey, sees an approval without the WebAuthn step refused (`passkey_required`), approves with the
+//! passkey, and signs in again with the passkey alone. The browser runs leave screenshots in `docs/screenshots/`.
+//! The response headers and the link's single use are also checked over raw HTTP.
 
 use std::time::Duration;
 
@@ -220,4 +223,44 @@ fn a_browser_signs_in_and_approves_a_narrowed_request() {
     // The CLI's view agrees: nothing is pending any more.
     let listed = operator.cli.ok_json(["approvals", "list"]);
     assert_eq!(listed["approvals"], serde_json::json!([]), "{listed}");
+}
+
+#[test]
+fn a_passkey_confirms_every_browser_approval_and_signs_in_alone() {
+    require_python_deps(&REQUIREMENTS);
+    // A WebAuthn relying party ID is a host name: the issuer is http://localhost:PORT.
+    let world = World::on_localhost();
+    let (operator, agent) = policy(&world);
+    let cli = agent.cli.clone();
+    let running = std::thread::spawn(move || {
+        cli.run(["issue", "--scope", "read,payments:write", "--aud", AUD])
+    });
+    let listed = operator.cli.ok_json(["approvals", "list", "--wait", "30s"]);
+    let code = str_field(&listed["approvals"][0], "user_code");
+    let link = login_link(&operator);
+    let login_url = str_field(&link, "login_url");
+    assert!(login_url.starts_with("http://localhost:"), "{login_url}");
+    let screenshots = repo().join("docs").join("screenshots");
+    std::fs::create_dir_all(&screenshots).unwrap();
+    let screenshots = screenshots.display().to_string();
+    let issuer = world.server.issuer();
+    let run = python_with(
+        "tests/browser/passkey_test.py",
+        &[],
+        &[
+            ("CONSOLE_LOGIN_URL", &login_url),
+            ("CONSOLE_ISSUER", &issuer),
+            ("CONSOLE_DOMAIN", "example.com"),
+            ("CONSOLE_USER_CODE", &code),
+            ("CONSOLE_SCREENSHOTS", &screenshots),
+        ],
+        Duration::from_secs(180),
+    );
+    assert_eq!(run.code, 0, "the browser run failed\n{run}");
+    let seen = run.json();
+    assert_eq!(seen["without_webauthn"], "passkey_required", "{seen}");
+    let out = running.join().unwrap();
+    assert!(out.success(), "{out:?}");
+    let claims = assert_valid(&agent.verify(&str_field(out.json(), "token"), &["--aud", AUD]));
+    assert_eq!(claims["scope"], "payments:write read", "{claims}");
 }

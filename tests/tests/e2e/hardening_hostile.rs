@@ -67,6 +67,8 @@ impl Endpoint {
                 | "/console/deny"
                 | "/console/logout"
                 | "/console/static/{file}"
+                | "/console/passkeys"
+                | "/console/passkey-login"
                 | "/status-lists"
                 | "/status-lists/{list}"
         )

@@ -22,3 +22,24 @@ CREATE TABLE console_sessions (
 ) STRICT, WITHOUT ROWID;
 CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
 CREATE INDEX console_links_expiry ON console_links (expires_at);
+
+-- The operators' passkeys (WebAuthn credentials, as webauthn-rs serializes them: public key, counter,
+-- flags), by credential id.
+CREATE TABLE console_passkeys (
+    credential_id TEXT PRIMARY KEY,
+    operator_id   TEXT NOT NULL REFERENCES operators (id),
+    passkey       TEXT NOT NULL,
+    created_at    INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX console_passkeys_by_operator ON console_passkeys (operator_id, created_at);
+
+-- A WebAuthn ceremony in progress (registration, login or an approval's assertion): its challenge state,
+-- taken once (one conditional DELETE) by whichever replica receives the answer.
+CREATE TABLE webauthn_ceremonies (
+    id          TEXT PRIMARY KEY,
+    operator_id TEXT NOT NULL REFERENCES operators (id),
+    purpose     TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    expires_at  INTEGER NOT NULL
+) STRICT, WITHOUT ROWID;
+CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies (expires_at);

@@ -1,5 +1,5 @@
 -- auth4agent schema v5, PostgreSQL dialect of ../0005_console.sql: the browser operator console (single-use
--- login links and server-side sessions, both stored as hashes).
+-- login links, server-side sessions stored as hashes, passkeys and WebAuthn ceremonies).
 CREATE TABLE console_links (
     link_hash   TEXT PRIMARY KEY,
     operator_id TEXT NOT NULL REFERENCES operators (id),
@@ -21,3 +21,22 @@ CREATE TABLE console_sessions (
 );
 CREATE INDEX console_sessions_expiry ON console_sessions (expires_at);
 CREATE INDEX console_links_expiry ON console_links (expires_at);
+
+-- The operators' passkeys (WebAuthn credentials, as webauthn-rs serializes them), by credential id.
+CREATE TABLE console_passkeys (
+    credential_id TEXT PRIMARY KEY,
+    operator_id   TEXT NOT NULL REFERENCES operators (id),
+    passkey       TEXT NOT NULL,
+    created_at    BIGINT NOT NULL
+);
+CREATE INDEX console_passkeys_by_operator ON console_passkeys (operator_id, created_at);
+
+-- A WebAuthn ceremony in progress: its challenge state, taken once (one conditional DELETE).
+CREATE TABLE webauthn_ceremonies (
+    id          TEXT PRIMARY KEY,
+    operator_id TEXT NOT NULL REFERENCES operators (id),
+    purpose     TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    expires_at  BIGINT NOT NULL
+);
+CREATE INDEX webauthn_ceremonies_expiry ON webauthn_ceremonies (expires_at);
