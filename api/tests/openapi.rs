@@ -711,6 +711,14 @@ fn schemas_have_the_members_our_types_serialize() {
         ("Health", sample(Health::ok(1))),
         ("Ready", sample(Ready::storage_reachable())),
         (
+            "ConsoleLink",
+            sample(auth4agent_api::ConsoleLink {
+                expires_at: 61,
+                expires_in: 60,
+                login_url: "https://auth.example.com/console/login?token=t".into(),
+            }),
+        ),
+        (
             "Jwks",
             sample(Jwks {
                 keys: vec![server_key],
