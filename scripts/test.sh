@@ -9,6 +9,12 @@
 # tests are never skipped.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The console's passkeys (webauthn-rs) link OpenSSL: its headers and pkg-config are needed to build.
+if ! pkg-config --exists openssl 2>/dev/null && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "test.sh: installing libssl-dev and pkg-config from Debian's packages for webauthn-rs" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libssl-dev pkg-config >/dev/null
+fi
 cargo fmt --all --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The protocol crate is a library for services: its documentation builds without a warning.
@@ -16,11 +22,24 @@ RUSTDOCFLAGS="-D warnings" cargo doc -p auth4agent-protocol --no-deps --quiet
 # The interop tests run the shipped Python (PyJWT) and Node (jose) verifiers; the OAuth client tests run
 # Authlib (examples/oauth) and the MCP Python SDK (examples/mcp) at their pinned versions; the status list
 # interop test runs an independent decoder with `cryptography` (tests/python); the Python SDK (sdk/python) and its
-# pinned test requirements (pytest, FastAPI, uvicorn) for the python_sdk tests.
+# pinned test requirements (pytest, FastAPI, uvicorn) for the python_sdk tests; the operator console's browser test
+# drives headless Chromium with Selenium (tests/browser).
 python3 -m pip install --quiet --disable-pip-version-check -r examples/python/requirements.txt \
     -r examples/dpop/requirements.txt -r tests/python/requirements.txt \
     -r examples/oauth/requirements.txt -r examples/mcp/requirements.txt \
-    -r sdk/python/tests/requirements.txt ./sdk/python
+    -r sdk/python/tests/requirements.txt ./sdk/python -r tests/browser/requirements.txt
+# The console's browser test (tests/tests/e2e/console.rs) runs Debian's chromium and chromium-driver.
+if { [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; } && [ "$(id -u)" = 0 ] \
+    && command -v apt-get >/dev/null; then
+    echo "test.sh: installing chromium and chromium-driver from Debian's packages for the console's browser test" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver >/dev/null
+fi
+if [ ! -x /usr/bin/chromium ] || [ ! -x /usr/bin/chromedriver ]; then
+    echo "error: the console's browser test needs /usr/bin/chromium and /usr/bin/chromedriver" >&2
+    echo "  (Debian: apt-get install -y chromium chromium-driver)." >&2
+    exit 1
+fi
 [ -d examples/node/node_modules/jose ] || npm ci --prefix examples/node --silent --no-audit --no-fund
 cargo build --workspace --bins --examples
 

@@ -99,6 +99,10 @@ error_codes! {
     AccessDenied = "access_denied" => 400,
     /// The device code expired before it was approved (RFC 8628 §3.5).
     ExpiredToken = "expired_token" => 400,
+    /// A passkey's WebAuthn answer (registration or assertion) that does not verify, or lacks user verification.
+    InvalidPasskey = "invalid_passkey" => 400,
+    /// A WebAuthn challenge that is unknown, already answered, expired, or for another ceremony.
+    InvalidWebauthnChallenge = "invalid_webauthn_challenge" => 400,
     /// A user code that is not eight characters of BCDFGHJKLMNPQRSTVWXZ.
     InvalidUserCode = "invalid_user_code" => 400,
     /// A binding message that is empty, longer than 64 characters or not printable.
@@ -114,12 +118,19 @@ error_codes! {
     InvalidClientAssertion = "invalid_client_assertion" => 401,
     /// The token given to `/v1/revoke` is not a token of this server.
     InvalidToken = "invalid_token" => 401,
+    /// A console page or form was asked for without a live console session (none, idle too long, or past its
+    /// maximum age).
+    ConsoleSessionRequired = "console_session_required" => 401,
     Forbidden = "forbidden" => 403,
     OperatorNotVerified = "operator_not_verified" => 403,
     AgentNotActive = "agent_not_active" => 403,
     ScopeNotAllowed = "scope_not_allowed" => 403,
     /// A scope the agent may only get after an operator's approval: use the device authorization grant.
     ApprovalRequired = "approval_required" => 403,
+    /// A browser approval without a fresh passkey assertion, once the operator has a passkey.
+    PasskeyRequired = "passkey_required" => 403,
+    /// A console form posted without the session's CSRF token, or with another one.
+    InvalidCsrfToken = "invalid_csrf_token" => 403,
     /// No such route.
     NotFound = "not_found" => 404,
     OperatorNotFound = "operator_not_found" => 404,
@@ -129,6 +140,10 @@ error_codes! {
     ApprovalNotFound = "approval_not_found" => 404,
     /// No remembered grant of this operator has that id.
     GrantNotFound = "grant_not_found" => 404,
+    /// Passkey login for an operator that has registered no passkey.
+    PasskeyNotRegistered = "passkey_not_registered" => 404,
+    /// No console login link has this token.
+    LoginLinkNotFound = "login_link_not_found" => 404,
     /// `GET /status-lists/{list}`: no list of that number.
     StatusListNotFound = "status_list_not_found" => 404,
     MethodNotAllowed = "method_not_allowed" => 405,
@@ -142,9 +157,13 @@ error_codes! {
     AgentRevoked = "agent_revoked" => 409,
     /// The device authorization was already approved or denied.
     ApprovalDecided = "approval_decided" => 409,
+    /// The console login link was already used: a link opens one session, once.
+    LoginLinkUsed = "login_link_used" => 409,
     ChallengeExpired = "challenge_expired" => 410,
     /// The device authorization expired before it was decided.
     ApprovalExpired = "approval_expired" => 410,
+    /// The console login link is older than its 60 s.
+    LoginLinkExpired = "login_link_expired" => 410,
     PayloadTooLarge = "payload_too_large" => 413,
     UnsupportedMediaType = "unsupported_media_type" => 415,
     DnsRecordNotFound = "dns_record_not_found" => 422,

@@ -12,6 +12,7 @@
 
 pub mod agents;
 pub mod approvals;
+pub mod console;
 pub mod discovery;
 pub mod error;
 pub mod health;
@@ -28,6 +29,7 @@ pub use approvals::{
     ApprovalDecision, ApprovalKind, ApprovalList, ApprovalRequest, ApproveRequest, DenyRequest,
     GrantList, RememberedGrant, RevokeGrantRequest,
 };
+pub use console::ConsoleLink;
 pub use discovery::{Configuration, Endpoints, Limits};
 pub use error::{ErrorBody, ErrorCode, status_of};
 pub use health::{Health, Ready};

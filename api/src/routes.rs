@@ -44,6 +44,24 @@ pub const OAUTH_AUTHORIZE: &str = "/oauth/authorize";
 pub const OAUTH_DEVICE_AUTHORIZATION: &str = "/oauth/device_authorization";
 /// The approval page a device authorization's `verification_uri` names (`?user_code=` fills it in); HTML.
 pub const CONSOLE_APPROVE: &str = "/console/approve";
+/// The operator console's home: the pending approvals; HTML, behind a console session.
+pub const CONSOLE: &str = "/console";
+/// Opens a console session from a one-time login link (`?token=`) and redirects (303) to [`CONSOLE`].
+pub const CONSOLE_LOGIN: &str = "/console/login";
+/// The console's agents page; HTML.
+pub const CONSOLE_AGENTS: &str = "/console/agents";
+/// The console's recent audit events; HTML.
+pub const CONSOLE_AUDIT: &str = "/console/audit";
+/// Denies a device authorization from the console (form post).
+pub const CONSOLE_DENY: &str = "/console/deny";
+/// Ends the console session (form post).
+pub const CONSOLE_LOGOUT: &str = "/console/logout";
+/// The operator's passkeys, and the registration of one more (WebAuthn); HTML and a form post.
+pub const CONSOLE_PASSKEYS: &str = "/console/passkeys";
+/// Sign in with a passkey alone (the operator's domain, then a WebAuthn assertion); HTML and a form post.
+pub const CONSOLE_PASSKEY_LOGIN: &str = "/console/passkey-login";
+/// The console's stylesheet and script, served from the binary.
+pub const CONSOLE_STATIC: &str = "/console/static/{file}";
 
 /// The Token Status List aggregation (draft-ietf-oauth-status-list-20 §9): every list's URI.
 pub const STATUS_LISTS: &str = "/status-lists";
@@ -60,6 +78,8 @@ pub const OPERATOR_APPROVE: &str = "/v1/operators/{id}/approvals/approve";
 pub const OPERATOR_DENY: &str = "/v1/operators/{id}/approvals/deny";
 pub const OPERATOR_GRANTS: &str = "/v1/operators/{id}/grants";
 pub const OPERATOR_GRANT_REVOKE: &str = "/v1/operators/{id}/grants/revoke";
+/// A one-time login link to the operator console (operator-signed).
+pub const OPERATOR_CONSOLE_LINK: &str = "/v1/operators/{id}/console-link";
 
 pub const AGENTS: &str = "/v1/agents";
 pub const AGENT: &str = "/v1/agents/{did}";
@@ -94,7 +114,16 @@ pub const ALL: &[Route] = &[
     route(OAUTH_TOKEN, &[Method::Post]),
     route(OAUTH_AUTHORIZE, &[Method::Get, Method::Post]),
     route(OAUTH_DEVICE_AUTHORIZATION, &[Method::Post]),
-    route(CONSOLE_APPROVE, &[Method::Get]),
+    route(CONSOLE_APPROVE, &[Method::Get, Method::Post]),
+    route(CONSOLE, &[Method::Get]),
+    route(CONSOLE_LOGIN, &[Method::Get]),
+    route(CONSOLE_AGENTS, &[Method::Get]),
+    route(CONSOLE_AUDIT, &[Method::Get]),
+    route(CONSOLE_DENY, &[Method::Post]),
+    route(CONSOLE_LOGOUT, &[Method::Post]),
+    route(CONSOLE_STATIC, &[Method::Get]),
+    route(CONSOLE_PASSKEYS, &[Method::Get, Method::Post]),
+    route(CONSOLE_PASSKEY_LOGIN, &[Method::Get, Method::Post]),
     route(STATUS_LISTS, &[Method::Get]),
     route(STATUS_LIST, &[Method::Get]),
     route(OPERATORS, &[Method::Post]),
@@ -107,6 +136,7 @@ pub const ALL: &[Route] = &[
     route(OPERATOR_DENY, &[Method::Post]),
     route(OPERATOR_GRANTS, &[Method::Get]),
     route(OPERATOR_GRANT_REVOKE, &[Method::Post]),
+    route(OPERATOR_CONSOLE_LINK, &[Method::Post]),
     route(AGENTS, &[Method::Post]),
     route(AGENT, &[Method::Get]),
     route(AGENT_SCOPES, &[Method::Put]),

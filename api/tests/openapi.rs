@@ -97,8 +97,18 @@ fn paths_and_methods_are_ours() {
 }
 
 /// The auth4agent error codes an error response's schema enumerates: `allOf: [Error, {properties: {error:
-/// {enum}}}]`, or on the OAuth endpoints `allOf: [OAuthError, {properties: {auth4agent_error: {enum}}}]`.
+/// {enum}}}]`, or on the OAuth endpoints `allOf: [OAuthError, {properties: {auth4agent_error: {enum}}}]`, or
+/// on the console's HTML pages the media type's `x-auth4agent-errors`.
 fn enumerated_codes(doc: &Value, response: &Value) -> Vec<String> {
+    // The console's refusals are HTML pages: their codes are listed in `x-auth4agent-errors`.
+    if let Some(codes) = response.pointer("/content/text~1html/x-auth4agent-errors") {
+        return codes
+            .as_array()
+            .expect("x-auth4agent-errors is a list")
+            .iter()
+            .map(|c| c.as_str().expect("codes are strings").to_owned())
+            .collect();
+    }
     let member = if is_oauth_error(doc, response) {
         "auth4agent_error"
     } else {
@@ -278,6 +288,13 @@ fn endpoints_name_our_schemas() {
         ),
         (routes::OPERATOR_GRANTS, Get, None, 200, "GrantList"),
         (
+            routes::OPERATOR_CONSOLE_LINK,
+            Post,
+            None,
+            200,
+            "ConsoleLink",
+        ),
+        (
             routes::OPERATOR_GRANT_REVOKE,
             Post,
             Some("RevokeGrantRequest"),
@@ -344,14 +361,48 @@ fn endpoints_name_our_schemas() {
         (routes::OAUTH_AUTHORIZE, Post),
     ];
     // HTML pages: no body, a text/html success answer.
-    let pages = [(routes::CONSOLE_APPROVE, Get)];
+    let pages = [
+        (routes::CONSOLE_APPROVE, Get),
+        (routes::CONSOLE, Get),
+        (routes::CONSOLE_AGENTS, Get),
+        (routes::CONSOLE_AUDIT, Get),
+        (routes::CONSOLE_PASSKEYS, Get),
+        (routes::CONSOLE_PASSKEY_LOGIN, Get),
+    ];
+    // The console's forms and redirects: a form body or none, the one success status.
+    let console = [
+        (routes::CONSOLE_APPROVE, Post, true, 200),
+        (routes::CONSOLE_DENY, Post, true, 200),
+        (routes::CONSOLE_LOGOUT, Post, true, 303),
+        (routes::CONSOLE_LOGIN, Get, false, 303),
+        (routes::CONSOLE_STATIC, Get, false, 200),
+        (routes::CONSOLE_PASSKEYS, Post, true, 200),
+        (routes::CONSOLE_PASSKEY_LOGIN, Post, true, 303),
+    ];
     let doc = document();
     let count: usize = routes::ALL.iter().map(|r| r.methods.len()).sum();
     assert_eq!(
-        expected.len() + refusing.len() + pages.len(),
+        expected.len() + refusing.len() + pages.len() + console.len(),
         count,
         "one row per route and method"
     );
+    for (path, method, form, status) in console {
+        let operation = &doc["paths"][path][method_name(method)];
+        assert!(operation.is_object(), "{method} {path} is documented");
+        assert_eq!(
+            operation
+                .pointer("/requestBody/content/application~1x-www-form-urlencoded")
+                .is_some(),
+            form,
+            "{method} {path}: a form body"
+        );
+        let responses = operation["responses"].as_object().unwrap();
+        let successes: Vec<&String> = responses
+            .keys()
+            .filter(|s| s.starts_with('2') || s.starts_with('3'))
+            .collect();
+        assert_eq!(successes, [&status.to_string()], "{method} {path}");
+    }
     for (path, method) in pages {
         let operation = &doc["paths"][path][method_name(method)];
         assert!(operation.is_object(), "{method} {path} is documented");
@@ -695,6 +746,14 @@ fn schemas_have_the_members_our_types_serialize() {
         ("Error", sample(ErrorBody::new(ErrorCode::Forbidden, "no"))),
         ("Health", sample(Health::ok(1))),
         ("Ready", sample(Ready::storage_reachable())),
+        (
+            "ConsoleLink",
+            sample(auth4agent_api::ConsoleLink {
+                expires_at: 61,
+                expires_in: 60,
+                login_url: "https://auth.example.com/console/login?token=t".into(),
+            }),
+        ),
         (
             "Jwks",
             sample(Jwks {

@@ -1,7 +1,7 @@
 //! `--seed-agents`: inserts active agents straight into the server's SQLite file while the server is stopped,
 //! for cost-growth runs with a million agents (registration over HTTP would take hours on 2 cores).
 //!
-//! Safe because the `agents` table (schema v5) is plain rows whose only derived state is the status-list entry,
+//! Safe because the `agents` table (schema v6) is plain rows whose only derived state is the status-list entry,
 //! taken here with the server's own two statements (the newest list's counter, else a new list of
 //! [`STATUS_LIST_SIZE`] entries): the row written here is the one `POST /v1/agents` + `PUT /v1/agents/{did}/scopes`
 //! leave behind (status `active`, `allowed_scopes` as a sorted JSON array). The seeder refuses to run on any other
@@ -16,7 +16,7 @@ use rusqlite::{Connection, params};
 use crate::identity::Identities;
 
 /// The schema version this seeder writes rows for (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 5;
+pub const SCHEMA_VERSION: i64 = 6;
 
 /// The size of a status list the seeder starts: the server's default (`--status-list-size`).
 pub const STATUS_LIST_SIZE: i64 = 1 << 20;

@@ -74,6 +74,9 @@ pub enum Command {
     /// The operator's approvals of device authorizations: list, approve, deny; remembered grants
     #[command(subcommand)]
     Approvals(ApprovalsCommand),
+    /// Open the browser operator console: a one-time login link (valid 60 s, signed request), printed with a
+    /// QR code and opened in a browser if one is at hand
+    Console(ConsoleArgs),
     /// Verify an access token, offline by default (exit 0 only for a valid token)
     Verify(VerifyArgs),
     /// Call a protected service as an agent: a DPoP-bound token for the URL's origin (cached), sent with a fresh
@@ -289,6 +292,13 @@ pub struct ApproveArgs {
     /// without asking again
     #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
     pub remember: Option<u64>,
+}
+
+#[derive(Args, Debug)]
+pub struct ConsoleArgs {
+    /// Print the link only: do not try to open a browser
+    #[arg(long)]
+    pub no_open: bool,
 }
 
 #[derive(Args, Debug)]

@@ -88,25 +88,9 @@ fn format_span(secs: u64) -> String {
     text
 }
 
-/// Unix seconds as RFC 3339 UTC (`1970-01-01T00:00:00Z`), by the civil-from-days algorithm.
+/// Unix seconds as RFC 3339 UTC (`1970-01-01T00:00:00Z`).
 fn rfc3339(secs: u64) -> String {
-    let days = (secs / 86_400) as i64;
-    let rem = secs % 86_400;
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    auth4agent_protocol::UnixTime::from_secs(secs).to_rfc3339()
 }
 
 #[cfg(test)]

@@ -431,7 +431,7 @@ pub(crate) fn check_times(
 }
 
 /// Compares two secrets in time independent of where they first differ.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }

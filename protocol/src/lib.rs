@@ -93,7 +93,7 @@ pub use encoding::{b64url_decode, b64url_encode, hex, sha256, sha256_b64url};
 pub use error::{Error, Result};
 pub use form::{Form, MAX_FORM_PARAMS, encode_form};
 pub use jwks::{Jwks, KeySet};
-pub use jws::{JwsHeader, MAX_COMPACT_LEN, UnverifiedJws, VerifiedJws, typ};
+pub use jws::{JwsHeader, MAX_COMPACT_LEN, UnverifiedJws, VerifiedJws, constant_time_eq, typ};
 pub use keys::{Jwk, PublicKey, SigningKey};
 pub use proof::{
     Challenge, MAX_CHALLENGE_TTL, MAX_PROOF_LIFETIME, MIN_NONCE_BYTES, ProofClaims,

@@ -12,7 +12,7 @@ use axum::middleware::{Next, from_fn, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
 use crate::clock::SharedClock;
@@ -54,7 +54,15 @@ pub fn router(state: AppState) -> Router {
             routes::OAUTH_DEVICE_AUTHORIZATION,
             post(oauth::device_authorization),
         )
-        .route(routes::CONSOLE_APPROVE, get(console::approve))
+        .route(
+            routes::CONSOLE_APPROVE,
+            get(console::approve_page).post(console::approve),
+        )
+        .route(routes::CONSOLE_LOGIN, get(console::login))
+        .route(
+            routes::CONSOLE_PASSKEY_LOGIN,
+            get(console::passkey_login_page).post(console::passkey_login),
+        )
         .route_layer(from_fn_with_state(state.clone(), rate_limit));
 
     let routes = Router::new()
@@ -88,6 +96,17 @@ pub fn router(state: AppState) -> Router {
         .route(routes::OPERATOR_DENY, post(approvals::deny))
         .route(routes::OPERATOR_GRANTS, get(approvals::grants))
         .route(routes::OPERATOR_GRANT_REVOKE, post(approvals::revoke_grant))
+        .route(routes::OPERATOR_CONSOLE_LINK, post(console::link))
+        .route(routes::CONSOLE, get(console::home))
+        .route(routes::CONSOLE_AGENTS, get(console::agents))
+        .route(routes::CONSOLE_AUDIT, get(console::audit))
+        .route(routes::CONSOLE_DENY, post(console::deny))
+        .route(routes::CONSOLE_LOGOUT, post(console::logout))
+        .route(routes::CONSOLE_STATIC, get(console::asset))
+        .route(
+            routes::CONSOLE_PASSKEYS,
+            get(console::passkeys_page).post(console::register_passkey),
+        )
         .route("/v1/agents/{did}", get(agents::get))
         .route("/v1/agents/{did}/scopes", put(agents::set_scopes))
         .route("/v1/agents/{did}/suspend", post(agents::suspend))
@@ -111,13 +130,24 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
         .layer(from_fn(oauth_errors))
         .layer(
             TraceLayer::new_for_http()
-                .make_span_with(DefaultMakeSpan::new().level(Level::INFO))
+                .make_span_with(request_span)
                 .on_response(DefaultOnResponse::new().level(Level::INFO)),
         )
         .layer(CatchPanicLayer::custom(|_| {
             AppError::internal("internal error").into_response()
         }))
         .with_state(state)
+}
+
+/// The span of a request in the log: method, URI and version, except that the query of the console's
+/// login link (its one-time token, a secret) is never logged.
+fn request_span(req: &Request<Body>) -> tracing::Span {
+    let uri = if req.uri().path() == routes::CONSOLE_LOGIN {
+        format!("{}?<redacted>", req.uri().path())
+    } else {
+        req.uri().to_string()
+    };
+    tracing::info_span!("request", method = %req.method(), uri = %uri, version = ?req.version())
 }
 
 /// Refuses a declared `Content-Length` over the limit before reading anything.
@@ -146,7 +176,8 @@ async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Res
     }
 }
 
-/// Gives error responses produced outside our handlers (router defaults, layers) our JSON shape.
+/// Gives error responses produced outside our handlers (router defaults, layers) our JSON shape; the
+/// console's HTML refusal pages (which carry the code themselves) are left as they are.
 async fn json_errors(req: Request, next: Next) -> Response {
     let resp = next.run(req).await;
     let status = resp.status();
@@ -157,7 +188,7 @@ async fn json_errors(req: Request, next: Next) -> Response {
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/html"));
     if is_json {
         return resp;
     }

@@ -1,4 +1,5 @@
-//! Random identifiers: operator and challenge ids, nonces, jtis, DNS TXT tokens, signing-key seeds.
+//! Random identifiers: operator and challenge ids, nonces, jtis, DNS TXT tokens, console secrets,
+//! signing-key seeds.
 //! Formats follow the wire contract; randomness comes from the OS (directly or via `rand`'s
 //! OS-seeded CSPRNG).
 
@@ -61,6 +62,12 @@ pub fn user_code() -> auth4agent_protocol::UserCode {
             return code;
         }
     }
+}
+
+/// base64url of 32 random bytes (43 chars, 256 bits): a console secret (login link token, session id,
+/// CSRF token); only the SHA-256 of a link token or a session id is stored.
+pub fn console_secret() -> String {
+    b64url_encode(&random::<32>())
 }
 
 /// base64url of 32 random bytes (43 chars).

@@ -18,6 +18,8 @@ mod harness;
 
 #[path = "server/api.rs"]
 mod api;
+#[path = "server/console.rs"]
+mod console;
 #[path = "server/device.rs"]
 mod device;
 #[path = "server/dns.rs"]

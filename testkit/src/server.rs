@@ -36,7 +36,8 @@ pub struct TestServerBuilder {
 }
 
 impl TestServerBuilder {
-    /// `--issuer` other than the server's own URL: replicas behind one public URL share it.
+    /// `--issuer` other than the server's own URL: replicas behind one public URL share it. `{port}` in it
+    /// becomes the server's port (`http://localhost:{port}`: a host name, as WebAuthn needs).
     pub fn issuer(mut self, issuer: impl Into<String>) -> Self {
         self.issuer = Some(issuer.into());
         self
@@ -153,7 +154,10 @@ impl TestServer {
     /// The issuer URL (`iss` of its tokens, base of signed-request `htu`): [`TestServer::url`]
     /// unless the builder set another.
     pub fn issuer(&self) -> String {
-        self.issuer.clone().unwrap_or_else(|| self.url())
+        self.issuer
+            .as_ref()
+            .map(|issuer| issuer.replace("{port}", &self.port.to_string()))
+            .unwrap_or_else(|| self.url())
     }
 
     pub fn port(&self) -> u16 {

@@ -13,6 +13,8 @@ mod api;
 mod cli_http;
 #[path = "e2e/client_credentials.rs"]
 mod client_credentials;
+#[path = "e2e/console.rs"]
+mod console;
 #[path = "e2e/device.rs"]
 mod device;
 #[path = "e2e/dns.rs"]

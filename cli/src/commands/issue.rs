@@ -281,7 +281,7 @@ pub(crate) fn show_approval(user_code: &str, uri_complete: &str, expires_in: u64
 
 /// A QR code of `text` drawn with Unicode half blocks (two modules per character cell), light on dark so it
 /// reads on a dark terminal.
-fn qr_code(text: &str) -> Option<String> {
+pub(crate) fn qr_code(text: &str) -> Option<String> {
     use qrcode::render::unicode::Dense1x2;
     let code = qrcode::QrCode::new(text.as_bytes()).ok()?;
     Some(

@@ -3,6 +3,7 @@
 pub mod agent_scopes;
 pub mod agents;
 pub mod approvals;
+pub mod console;
 pub mod generate;
 pub mod info;
 pub mod init;
@@ -69,6 +70,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Report> {
         Command::Agents(cmd) => agents::run(ctx, cmd),
         Command::Issue(args) => issue::run(ctx, &args),
         Command::Approvals(cmd) => approvals::run(ctx, cmd),
+        Command::Console(args) => console::run(ctx, &args),
         Command::Verify(args) => verify::run(ctx, &args),
         Command::Request(args) => request::run(ctx, &args),
         Command::Revoke(cmd) => revoke::run(ctx, cmd),

@@ -10,6 +10,8 @@
 //! - [`dpop`]: DPoP proofs on token requests (RFC 9449 §5), which make the token's type `DPoP`;
 //! - [`device`]: the device authorization grant (RFC 8628), its approvals and remembered grants;
 //! - [`registrations`]: registrations that ask for scopes, decided in the same approval queue;
+//! - [`console`]: the browser operator console: one-time login links, sessions, CSRF, browser approvals;
+//! - [`passkeys`]: the console's passkeys (WebAuthn): registration, passkey login, approval assertions;
 //! - [`refusals`]: refusals more than one token path gives (replayed assertions, spent device codes);
 //! - [`revocation`]: introspection, token revocation and the operator's revocations list;
 //! - [`pages`]: the page size and opaque cursors of every paged list;
@@ -19,6 +21,7 @@
 pub mod agents;
 pub mod audit;
 pub mod client_credentials;
+pub mod console;
 pub mod device;
 pub mod dpop;
 pub mod error;
@@ -26,6 +29,7 @@ pub mod issuance;
 pub mod lifecycle;
 pub mod operators;
 pub mod pages;
+pub mod passkeys;
 pub mod refusals;
 pub mod registrations;
 pub mod revocation;

@@ -357,6 +357,51 @@ pub struct PurgeStats {
     pub pending_agents: u64,
 }
 
+/// A one-time console login link as stored: the hash of its token, never the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleLink {
+    pub link_hash: String,
+    pub operator_id: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
+/// A console session as stored: the hash of its id (the cookie's value), never the id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    pub session_hash: String,
+    pub operator_id: String,
+    /// The per-session token every form of the session carries.
+    pub csrf_token: String,
+    /// How the session was opened: `login_link` (later `passkey`).
+    pub method: String,
+    pub created_at: UnixTime,
+    pub last_seen_at: UnixTime,
+    /// The session's maximum age ends here, however active it is.
+    pub expires_at: UnixTime,
+}
+
+/// An operator's passkey as stored: the credential id (base64url) and the credential as webauthn-rs
+/// serializes it (JSON; the store does not look inside).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredPasskey {
+    pub credential_id: String,
+    pub operator_id: String,
+    pub passkey: String,
+    pub created_at: UnixTime,
+}
+
+/// A WebAuthn ceremony in progress: its challenge state (JSON, webauthn-rs's), for one operator and purpose.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebauthnCeremony {
+    pub id: String,
+    pub operator_id: String,
+    /// `register`, `login` or `approve`.
+    pub purpose: String,
+    pub state: String,
+    pub expires_at: UnixTime,
+}
+
 /// The persistence interface of the server. Implementations must be safe to share across tasks
 /// and, for non-embedded backends, across server replicas.
 pub trait Store: Send + Sync + fmt::Debug {
@@ -570,6 +615,56 @@ pub trait Store: Send + Sync + fmt::Debug {
         grants_before: UnixTime,
     ) -> StoreFuture<'_, u64>;
 
+    // ----- the operator console -----
+
+    /// Stores a new login link. Conflict if the hash exists.
+    fn insert_console_link(&self, link: ConsoleLink) -> StoreFuture<'_, ()>;
+    /// Consumes the link with ONE conditional update
+    /// (`SET used_at = now WHERE link_hash = ? AND used_at IS NULL AND expires_at > now`) and stores
+    /// `session` (opened for the link's operator; `session.operator_id` is ignored), in one transaction.
+    /// Under any concurrency, across replicas, exactly one caller gets the session; the others get
+    /// AlreadyUsed, Expired or NotFound, and store nothing.
+    fn redeem_console_link(
+        &self,
+        link_hash: &str,
+        now: UnixTime,
+        session: ConsoleSession,
+    ) -> StoreFuture<'_, ConsoleSession>;
+    /// Stores a session opened without a link (a passkey login). Conflict if the hash exists.
+    fn insert_console_session(&self, session: ConsoleSession) -> StoreFuture<'_, ()>;
+    /// Marks the session seen at `now` if it is still live (ONE conditional update: `expires_at > now`
+    /// and `last_seen_at > idle_before`) and returns it as written; `None` if there is no live session
+    /// with this hash.
+    fn touch_console_session(
+        &self,
+        session_hash: &str,
+        now: UnixTime,
+        idle_before: UnixTime,
+    ) -> StoreFuture<'_, Option<ConsoleSession>>;
+    /// Deletes the session (sign-out); `false` if there was none.
+    fn delete_console_session(&self, session_hash: &str) -> StoreFuture<'_, bool>;
+    /// The most recent audit events by the operator or by its agents, at most `limit`.
+    fn list_operator_audit(
+        &self,
+        operator_id: &str,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<AuditEvent>>;
+
+    /// Stores a passkey. Conflict if its credential id is already registered (to anyone).
+    fn insert_passkey(&self, passkey: StoredPasskey) -> StoreFuture<'_, ()>;
+    /// The operator's passkeys, oldest first.
+    fn list_passkeys(&self, operator_id: &str) -> StoreFuture<'_, Vec<StoredPasskey>>;
+    /// Stores a ceremony in progress. Conflict if the id exists.
+    fn insert_webauthn_ceremony(&self, ceremony: WebauthnCeremony) -> StoreFuture<'_, ()>;
+    /// Takes the ceremony (ONE conditional DELETE: `WHERE id = ? AND expires_at > now RETURNING …`):
+    /// under any concurrency, across replicas, one caller gets it; `None` for everyone else, and for an
+    /// unknown or expired id.
+    fn take_webauthn_ceremony(
+        &self,
+        id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Option<WebauthnCeremony>>;
+
     // ----- token revocation -----
 
     /// Idempotent: `Ok(true)` if newly revoked, `Ok(false)` if the jti was already revoked.
@@ -619,7 +714,8 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     // ----- housekeeping -----
 
-    /// Deletes challenges, request jtis and revoked-token rows with `expires_at <= now`.
+    /// Deletes challenges, request jtis, revoked-token rows, console links and console sessions with
+    /// `expires_at <= now`.
     fn purge_expired(&self, now: UnixTime) -> StoreFuture<'_, PurgeStats>;
 }
 

@@ -30,10 +30,10 @@ use auth4agent_protocol::{Did, Domain};
 use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
-    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, DeviceAuthorization, DeviceDecision,
-    DeviceStatus, FlaggedEntry, Operator, PurgeStats, RememberedGrant, RevokedToken,
-    SigningKeyRecord, StatusEntry, StatusListInfo, Store, StoreError, StoreFuture, UnixTime,
-    classify_agent_miss,
+    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, ConsoleLink, ConsoleSession,
+    DeviceAuthorization, DeviceDecision, DeviceStatus, FlaggedEntry, Operator, PurgeStats,
+    RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, Store,
+    StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
@@ -44,6 +44,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0003_status_lists.sql"),
     include_str!("migrations/postgres/0004_token_cutoffs.sql"),
     include_str!("migrations/postgres/0005_registration_approvals.sql"),
+    include_str!("migrations/postgres/0006_console.sql"),
 ];
 
 /// Advisory lock serializing migrations across replicas (held for the migration transaction).
@@ -426,6 +427,27 @@ async fn all<C: GenericClient>(
 async fn exec<C: GenericClient>(c: &C, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
     let stmt = c.prepare_cached(sql).await.map_err(map_err)?;
     c.execute(&stmt, params).await.map_err(map_err)
+}
+
+async fn insert_console_session<C: GenericClient>(
+    c: &C,
+    s: &ConsoleSession,
+) -> Result<(), StoreError> {
+    exec(
+        c,
+        sql::INSERT_CONSOLE_SESSION,
+        &[
+            &s.session_hash,
+            &s.operator_id,
+            &s.csrf_token,
+            &s.method,
+            &ts(s.created_at),
+            &ts(s.last_seen_at),
+            &ts(s.expires_at),
+        ],
+    )
+    .await
+    .map(|_| ())
 }
 
 /// The single point of truth for single use: one conditional update.
@@ -1238,6 +1260,173 @@ impl Store for PostgresStore {
         })
     }
 
+    fn insert_console_link(&self, link: ConsoleLink) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(
+                &*conn,
+                sql::INSERT_CONSOLE_LINK,
+                &[
+                    &link.link_hash,
+                    &link.operator_id,
+                    &ts(link.created_at),
+                    &ts(link.expires_at),
+                ],
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+
+    fn redeem_console_link(
+        &self,
+        link_hash: &str,
+        now: UnixTime,
+        session: ConsoleSession,
+    ) -> StoreFuture<'_, ConsoleSession> {
+        let link_hash = link_hash.to_owned();
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            let Some(row) = opt(&tx, sql::REDEEM_CONSOLE_LINK, &[&ts(now), &link_hash]).await?
+            else {
+                let found = opt(&tx, sql::GET_CONSOLE_LINK, &[&link_hash])
+                    .await?
+                    .map(|r| rows::console_link_state(&r))
+                    .transpose()?;
+                return Err(rows::console_link_miss(found, now));
+            };
+            let session = ConsoleSession {
+                operator_id: row.text("operator_id")?,
+                ..session
+            };
+            insert_console_session(&tx, &session).await?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(session)
+        })
+    }
+
+    fn insert_console_session(&self, session: ConsoleSession) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            insert_console_session(&*conn, &session).await
+        })
+    }
+
+    fn touch_console_session(
+        &self,
+        session_hash: &str,
+        now: UnixTime,
+        idle_before: UnixTime,
+    ) -> StoreFuture<'_, Option<ConsoleSession>> {
+        let session_hash = session_hash.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            opt(
+                &*conn,
+                sql::TOUCH_CONSOLE_SESSION,
+                &[&ts(now), &session_hash, &ts(idle_before)],
+            )
+            .await?
+            .map(|r| rows::console_session(&r))
+            .transpose()
+        })
+    }
+
+    fn delete_console_session(&self, session_hash: &str) -> StoreFuture<'_, bool> {
+        let session_hash = session_hash.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(&*conn, sql::DELETE_CONSOLE_SESSION, &[&session_hash])
+                .await
+                .map(|n| n == 1)
+        })
+    }
+
+    fn list_operator_audit(
+        &self,
+        operator_id: &str,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<AuditEvent>> {
+        let operator_id = operator_id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(
+                &*conn,
+                sql::LIST_OPERATOR_AUDIT,
+                &[&operator_id, &i64::from(limit)],
+            )
+            .await?
+            .iter()
+            .map(rows::audit_event)
+            .collect()
+        })
+    }
+
+    fn insert_passkey(&self, p: StoredPasskey) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(
+                &*conn,
+                sql::INSERT_PASSKEY,
+                &[
+                    &p.credential_id,
+                    &p.operator_id,
+                    &p.passkey,
+                    &ts(p.created_at),
+                ],
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+
+    fn list_passkeys(&self, operator_id: &str) -> StoreFuture<'_, Vec<StoredPasskey>> {
+        let operator_id = operator_id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            all(&*conn, sql::LIST_PASSKEYS, &[&operator_id])
+                .await?
+                .iter()
+                .map(rows::passkey)
+                .collect()
+        })
+    }
+
+    fn insert_webauthn_ceremony(&self, c: WebauthnCeremony) -> StoreFuture<'_, ()> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(
+                &*conn,
+                sql::INSERT_WEBAUTHN_CEREMONY,
+                &[
+                    &c.id,
+                    &c.operator_id,
+                    &c.purpose,
+                    &c.state,
+                    &ts(c.expires_at),
+                ],
+            )
+            .await
+            .map(|_| ())
+        })
+    }
+
+    fn take_webauthn_ceremony(
+        &self,
+        id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Option<WebauthnCeremony>> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            opt(&*conn, sql::TAKE_WEBAUTHN_CEREMONY, &[&id, &ts(now)])
+                .await?
+                .map(|r| rows::webauthn_ceremony(&r))
+                .transpose()
+        })
+    }
+
     fn revoke_token(&self, t: RevokedToken) -> StoreFuture<'_, bool> {
         Box::pin(async move {
             let conn = self.conn().await?;
@@ -1410,6 +1599,9 @@ impl Store for PostgresStore {
                 audit_events: 0,
                 pending_agents: 0,
             };
+            exec(&tx, sql::PURGE_CONSOLE_LINKS, &[&now]).await?;
+            exec(&tx, sql::PURGE_CONSOLE_SESSIONS, &[&now]).await?;
+            exec(&tx, sql::PURGE_WEBAUTHN_CEREMONIES, &[&now]).await?;
             tx.commit().await.map_err(map_err)?;
             Ok(stats)
         })

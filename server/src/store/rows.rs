@@ -10,9 +10,10 @@ use std::fmt::Display;
 use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
 
 use super::{
-    Agent, AgentStatus, ApprovalKind, AuditEvent, Challenge, DeviceAuthorization, DeviceStatus,
-    FlaggedEntry, Operator, OperatorStatus, RememberedGrant, RevokedToken, SigningKeyRecord,
-    StatusEntry, StatusListInfo, StoreError, UnixTime, keycache,
+    Agent, AgentStatus, ApprovalKind, AuditEvent, Challenge, ConsoleSession, DeviceAuthorization,
+    DeviceStatus, FlaggedEntry, Operator, OperatorStatus, RememberedGrant, RevokedToken,
+    SigningKeyRecord, StatusEntry, StatusListInfo, StoreError, StoredPasskey, UnixTime,
+    WebauthnCeremony, keycache,
 };
 
 /// The columns of one result row, as plain values; implemented by each backend's row type.
@@ -250,6 +251,66 @@ pub(super) fn audit_event(row: &impl Columns) -> Result<AuditEvent, StoreError> 
             action: row.text("action")?,
             subject: row.text("subject")?,
             detail: row.text("detail")?,
+        })
+    })
+}
+
+pub(super) fn console_session(row: &impl Columns) -> Result<ConsoleSession, StoreError> {
+    decode("console session", || {
+        Ok(ConsoleSession {
+            session_hash: row.text("session_hash")?,
+            operator_id: row.text("operator_id")?,
+            csrf_token: row.text("csrf_token")?,
+            method: row.text("method")?,
+            created_at: time(row, "created_at")?,
+            last_seen_at: time(row, "last_seen_at")?,
+            expires_at: time(row, "expires_at")?,
+        })
+    })
+}
+
+/// Why [`super::Store::redeem_console_link`] consumed nothing, from the link's `used_at` and
+/// `expires_at` as they are now (`None`: no such link).
+pub(super) fn console_link_miss(
+    found: Option<(Option<UnixTime>, UnixTime)>,
+    now: UnixTime,
+) -> StoreError {
+    match found {
+        None => StoreError::NotFound,
+        Some((Some(_), _)) => StoreError::AlreadyUsed,
+        Some((None, expires_at)) if expires_at <= now => StoreError::Expired,
+        // Consumed between the update and this read: someone else won.
+        Some((None, _)) => StoreError::AlreadyUsed,
+    }
+}
+
+pub(super) fn console_link_state(
+    row: &impl Columns,
+) -> Result<(Option<UnixTime>, UnixTime), StoreError> {
+    decode("console link", || {
+        Ok((opt_time(row, "used_at")?, time(row, "expires_at")?))
+    })
+}
+
+pub(super) fn passkey(row: &impl Columns) -> Result<StoredPasskey, StoreError> {
+    decode("passkey", || {
+        Ok(StoredPasskey {
+            credential_id: row.text("credential_id")?,
+            operator_id: row.text("operator_id")?,
+            passkey: row.text("passkey")?,
+            created_at: time(row, "created_at")?,
+        })
+    })
+}
+
+pub(super) fn webauthn_ceremony(row: &impl Columns) -> Result<WebauthnCeremony, StoreError> {
+    decode("webauthn ceremony", || {
+        Ok(WebauthnCeremony {
+            id: row.text("id")?,
+            operator_id: row.text("operator_id")?,
+            purpose: row.text("purpose")?,
+            state: row.text("state")?,
+            expires_at: time(row, "expires_at")?,
         })
     })
 }

@@ -289,6 +289,66 @@ pub(super) const REVOKE_REMEMBERED_GRANT: &str = concat!(
 pub(super) const PURGE_REMEMBERED_GRANTS: &str =
     "DELETE FROM remembered_grants WHERE expires_at <= $1";
 
+// ----- the operator console
+
+pub(super) const INSERT_CONSOLE_LINK: &str = "INSERT INTO console_links \
+     (link_hash, operator_id, created_at, expires_at) VALUES ($1, $2, $3, $4)";
+
+/// `$1` = now, `$2` = hash: the one statement that consumes a login link.
+pub(super) const REDEEM_CONSOLE_LINK: &str = "UPDATE console_links SET used_at = $1 \
+     WHERE link_hash = $2 AND used_at IS NULL AND expires_at > $1 RETURNING operator_id";
+
+pub(super) const GET_CONSOLE_LINK: &str =
+    "SELECT used_at, expires_at FROM console_links WHERE link_hash = $1";
+
+macro_rules! session_columns {
+    () => {
+        "session_hash, operator_id, csrf_token, method, created_at, last_seen_at, expires_at"
+    };
+}
+
+pub(super) const INSERT_CONSOLE_SESSION: &str = concat!(
+    "INSERT INTO console_sessions (",
+    session_columns!(),
+    ") VALUES ($1, $2, $3, $4, $5, $6, $7)"
+);
+
+/// `$1` = now, `$2` = hash, `$3` = idle before.
+pub(super) const TOUCH_CONSOLE_SESSION: &str = concat!(
+    "UPDATE console_sessions SET last_seen_at = $1 WHERE session_hash = $2 AND expires_at > $1 \
+     AND last_seen_at > $3 RETURNING ",
+    session_columns!()
+);
+
+pub(super) const DELETE_CONSOLE_SESSION: &str =
+    "DELETE FROM console_sessions WHERE session_hash = $1";
+
+pub(super) const PURGE_CONSOLE_LINKS: &str = "DELETE FROM console_links WHERE expires_at <= $1";
+
+pub(super) const PURGE_CONSOLE_SESSIONS: &str =
+    "DELETE FROM console_sessions WHERE expires_at <= $1";
+
+/// The operator's own events and its agents' (`$2` = limit).
+pub(super) const LIST_OPERATOR_AUDIT: &str = "SELECT at, actor, action, subject, detail \
+     FROM audit_events WHERE actor = $1 OR actor IN (SELECT did FROM agents WHERE operator_id = $1) \
+     ORDER BY id DESC LIMIT $2";
+
+pub(super) const INSERT_PASSKEY: &str = "INSERT INTO console_passkeys \
+     (credential_id, operator_id, passkey, created_at) VALUES ($1, $2, $3, $4)";
+
+pub(super) const LIST_PASSKEYS: &str = "SELECT credential_id, operator_id, passkey, created_at \
+     FROM console_passkeys WHERE operator_id = $1 ORDER BY created_at, credential_id";
+
+pub(super) const INSERT_WEBAUTHN_CEREMONY: &str = "INSERT INTO webauthn_ceremonies \
+     (id, operator_id, purpose, state, expires_at) VALUES ($1, $2, $3, $4, $5)";
+
+/// `$1` = id, `$2` = now: the one statement that takes a ceremony.
+pub(super) const TAKE_WEBAUTHN_CEREMONY: &str = "DELETE FROM webauthn_ceremonies \
+     WHERE id = $1 AND expires_at > $2 RETURNING id, operator_id, purpose, state, expires_at";
+
+pub(super) const PURGE_WEBAUTHN_CEREMONIES: &str =
+    "DELETE FROM webauthn_ceremonies WHERE expires_at <= $1";
+
 // ----- token revocation
 
 /// Changes no row when the jti is already revoked.
@@ -395,6 +455,20 @@ pub const SHARED: &[(&str, &str)] = &[
     ("LIST_REMEMBERED_GRANTS", LIST_REMEMBERED_GRANTS),
     ("REVOKE_REMEMBERED_GRANT", REVOKE_REMEMBERED_GRANT),
     ("PURGE_REMEMBERED_GRANTS", PURGE_REMEMBERED_GRANTS),
+    ("INSERT_CONSOLE_LINK", INSERT_CONSOLE_LINK),
+    ("REDEEM_CONSOLE_LINK", REDEEM_CONSOLE_LINK),
+    ("GET_CONSOLE_LINK", GET_CONSOLE_LINK),
+    ("INSERT_CONSOLE_SESSION", INSERT_CONSOLE_SESSION),
+    ("TOUCH_CONSOLE_SESSION", TOUCH_CONSOLE_SESSION),
+    ("DELETE_CONSOLE_SESSION", DELETE_CONSOLE_SESSION),
+    ("PURGE_CONSOLE_LINKS", PURGE_CONSOLE_LINKS),
+    ("PURGE_CONSOLE_SESSIONS", PURGE_CONSOLE_SESSIONS),
+    ("LIST_OPERATOR_AUDIT", LIST_OPERATOR_AUDIT),
+    ("INSERT_PASSKEY", INSERT_PASSKEY),
+    ("LIST_PASSKEYS", LIST_PASSKEYS),
+    ("INSERT_WEBAUTHN_CEREMONY", INSERT_WEBAUTHN_CEREMONY),
+    ("TAKE_WEBAUTHN_CEREMONY", TAKE_WEBAUTHN_CEREMONY),
+    ("PURGE_WEBAUTHN_CEREMONIES", PURGE_WEBAUTHN_CEREMONIES),
     ("REVOKE_TOKEN", REVOKE_TOKEN),
     ("IS_TOKEN_REVOKED", IS_TOKEN_REVOKED),
     ("LIST_REVOKED_TOKENS_PAGE", LIST_REVOKED_TOKENS_PAGE),

@@ -22,10 +22,10 @@ use super::identities::IdentityCache;
 use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
-    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, DeviceAuthorization, DeviceDecision,
-    DeviceStatus, FlaggedEntry, Operator, PurgeStats, RememberedGrant, RevokedToken,
-    SigningKeyRecord, StatusEntry, StatusListInfo, Store, StoreError, StoreFuture, UnixTime,
-    classify_agent_miss,
+    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, ConsoleLink, ConsoleSession,
+    DeviceAuthorization, DeviceDecision, DeviceStatus, FlaggedEntry, Operator, PurgeStats,
+    RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, Store,
+    StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
@@ -35,6 +35,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0003_status_lists.sql"),
     include_str!("migrations/0004_token_cutoffs.sql"),
     include_str!("migrations/0005_registration_approvals.sql"),
+    include_str!("migrations/0006_console.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -1107,6 +1108,141 @@ impl Store for SqliteStore {
         })
     }
 
+    fn insert_console_link(&self, link: ConsoleLink) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            exec(
+                conn,
+                sql::INSERT_CONSOLE_LINK,
+                params![
+                    link.link_hash,
+                    link.operator_id,
+                    link.created_at,
+                    link.expires_at
+                ],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn redeem_console_link(
+        &self,
+        link_hash: &str,
+        now: UnixTime,
+        session: ConsoleSession,
+    ) -> StoreFuture<'_, ConsoleSession> {
+        let link_hash = link_hash.to_owned();
+        self.write(move |conn| {
+            let tx = conn.savepoint().map_err(map_err)?;
+            let Some(operator_id) = query_opt(
+                &tx,
+                sql::REDEEM_CONSOLE_LINK,
+                params![now, link_hash],
+                |r| r.text("operator_id"),
+            )?
+            else {
+                let found = query_opt(&tx, sql::GET_CONSOLE_LINK, [&link_hash], |r| {
+                    rows::console_link_state(r)
+                })?;
+                return Err(rows::console_link_miss(found, now));
+            };
+            let session = ConsoleSession {
+                operator_id,
+                ..session
+            };
+            insert_console_session(&tx, &session)?;
+            tx.commit().map_err(map_err)?;
+            Ok(session)
+        })
+    }
+
+    fn insert_console_session(&self, session: ConsoleSession) -> StoreFuture<'_, ()> {
+        self.write(move |conn| insert_console_session(conn, &session))
+    }
+
+    fn touch_console_session(
+        &self,
+        session_hash: &str,
+        now: UnixTime,
+        idle_before: UnixTime,
+    ) -> StoreFuture<'_, Option<ConsoleSession>> {
+        let session_hash = session_hash.to_owned();
+        self.write(move |conn| {
+            query_opt(
+                conn,
+                sql::TOUCH_CONSOLE_SESSION,
+                params![now, session_hash, idle_before],
+                |r| rows::console_session(r),
+            )
+        })
+    }
+
+    fn delete_console_session(&self, session_hash: &str) -> StoreFuture<'_, bool> {
+        let session_hash = session_hash.to_owned();
+        self.write(move |conn| {
+            exec(conn, sql::DELETE_CONSOLE_SESSION, [session_hash]).map(|n| n == 1)
+        })
+    }
+
+    fn list_operator_audit(
+        &self,
+        operator_id: &str,
+        limit: u32,
+    ) -> StoreFuture<'_, Vec<AuditEvent>> {
+        let operator_id = operator_id.to_owned();
+        self.read(move |conn| {
+            query_all(
+                conn,
+                sql::LIST_OPERATOR_AUDIT,
+                params![operator_id, limit],
+                |r| rows::audit_event(r),
+            )
+        })
+    }
+
+    fn insert_passkey(&self, p: StoredPasskey) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            exec(
+                conn,
+                sql::INSERT_PASSKEY,
+                params![p.credential_id, p.operator_id, p.passkey, p.created_at],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn list_passkeys(&self, operator_id: &str) -> StoreFuture<'_, Vec<StoredPasskey>> {
+        let operator_id = operator_id.to_owned();
+        self.read(move |conn| {
+            query_all(conn, sql::LIST_PASSKEYS, [operator_id], |r| {
+                rows::passkey(r)
+            })
+        })
+    }
+
+    fn insert_webauthn_ceremony(&self, c: WebauthnCeremony) -> StoreFuture<'_, ()> {
+        self.write(move |conn| {
+            exec(
+                conn,
+                sql::INSERT_WEBAUTHN_CEREMONY,
+                params![c.id, c.operator_id, c.purpose, c.state, c.expires_at],
+            )
+            .map(|_| ())
+        })
+    }
+
+    fn take_webauthn_ceremony(
+        &self,
+        id: &str,
+        now: UnixTime,
+    ) -> StoreFuture<'_, Option<WebauthnCeremony>> {
+        let id = id.to_owned();
+        self.write(move |conn| {
+            query_opt(conn, sql::TAKE_WEBAUTHN_CEREMONY, params![id, now], |r| {
+                rows::webauthn_ceremony(r)
+            })
+        })
+    }
+
     fn revoke_token(&self, t: RevokedToken) -> StoreFuture<'_, bool> {
         self.write(move |conn| {
             exec(
@@ -1231,6 +1367,9 @@ impl Store for SqliteStore {
                 audit_events: 0,
                 pending_agents: 0,
             };
+            purge(sql::PURGE_CONSOLE_LINKS)?;
+            purge(sql::PURGE_CONSOLE_SESSIONS)?;
+            purge(sql::PURGE_WEBAUTHN_CEREMONIES)?;
             tx.commit().map_err(map_err)?;
             Ok(stats)
         })
@@ -1253,6 +1392,23 @@ fn allocate_status_entry(conn: &Connection, list_size: u64) -> Result<StatusEntr
         Ok(entry(r.int("list")?, 0))
     })?
     .ok_or_else(|| StoreError::Unavailable("no status list could be started".into()))
+}
+
+fn insert_console_session(conn: &Connection, s: &ConsoleSession) -> Result<(), StoreError> {
+    exec(
+        conn,
+        sql::INSERT_CONSOLE_SESSION,
+        params![
+            s.session_hash,
+            s.operator_id,
+            s.csrf_token,
+            s.method,
+            s.created_at,
+            s.last_seen_at,
+            s.expires_at
+        ],
+    )
+    .map(|_| ())
 }
 
 fn insert_key(conn: &Connection, key: &SigningKeyRecord) -> Result<(), StoreError> {

@@ -13,9 +13,10 @@ use auth4agent_protocol::{KeySet, ScopeSet};
 use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
-    AgentStatus, AgentUpdate, AuditEvent, DeviceAuthorization, DeviceDecision, DeviceStatus,
-    OperatorStatus, PostgresStore, RememberedGrant, RevokedToken, SHARED_SQL, SqliteStore,
-    StatusEntry, StatusListInfo, Store, StoreError, sql_placeholders,
+    AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
+    DeviceDecision, DeviceStatus, OperatorStatus, PostgresStore, RememberedGrant, RevokedToken,
+    SHARED_SQL, SqliteStore, StatusEntry, StatusListInfo, Store, StoreError, StoredPasskey,
+    WebauthnCeremony, sql_placeholders,
 };
 use auth4agent_testkit::TestDatabase;
 
@@ -144,6 +145,10 @@ store_contract! {
         concurrent_registrations_across_pools_get_distinct_entries,
         migration_gives_existing_agents_entries,
         token_cutoffs_only_rise_and_the_later_one_counts,
+        console_link_opens_one_session_once_across_pools,
+        console_sessions_touch_idle_expire_and_delete,
+        operator_audit_lists_the_operator_and_its_agents,
+        passkeys_are_listed_per_operator_and_ceremonies_taken_once,
     ],
     blocking: [challenge_consumed_exactly_once_under_50_threads],
 }
@@ -2048,5 +2053,270 @@ pub async fn token_cutoffs_only_rise_and_the_later_one_counts(db: TestStore) {
     assert_eq!(
         store.token_cutoff(&ag.did, "op_other").await.unwrap(),
         Some(NOW + 10)
+    );
+}
+
+fn console_link(op_id: &str, hash: &str, expires_at: u64) -> ConsoleLink {
+    ConsoleLink {
+        link_hash: hash.into(),
+        operator_id: op_id.into(),
+        created_at: NOW,
+        expires_at,
+    }
+}
+
+fn console_session(hash: &str, now: u64) -> ConsoleSession {
+    ConsoleSession {
+        session_hash: hash.into(),
+        operator_id: String::new(),
+        csrf_token: format!("csrf-{hash}"),
+        method: "login_link".into(),
+        created_at: now,
+        last_seen_at: now,
+        expires_at: now + 8 * 3600,
+    }
+}
+
+pub async fn console_link_opens_one_session_once_across_pools(db: TestStore) {
+    let first = db.open().await;
+    let stores = [first.clone(), db.open().await, db.open().await];
+    let (op, _) = seeded(&*first).await;
+    first
+        .insert_console_link(console_link(&op.id, "link-1", NOW + 60))
+        .await
+        .unwrap();
+    assert!(matches!(
+        first
+            .insert_console_link(console_link(&op.id, "link-1", NOW + 60))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let barrier = Arc::new(tokio::sync::Barrier::new(30));
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let store = stores[i % 3].clone();
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store
+                    .redeem_console_link(
+                        "link-1",
+                        NOW + 1,
+                        console_session(&format!("s-{i}"), NOW + 1),
+                    )
+                    .await
+            })
+        })
+        .collect();
+    let results = futures_join(tasks).await;
+    let won: Vec<_> = results.iter().filter_map(|r| r.as_ref().ok()).collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    assert_eq!(
+        won[0].operator_id, op.id,
+        "the session is the link's operator's"
+    );
+    assert!(
+        results
+            .iter()
+            .all(|r| matches!(r, Ok(_) | Err(StoreError::AlreadyUsed))),
+        "{results:?}"
+    );
+    // Only the winner's session exists.
+    let winner = won[0].session_hash.clone();
+    for i in 0..30 {
+        let hash = format!("s-{i}");
+        let found = first
+            .touch_console_session(&hash, NOW + 2, NOW)
+            .await
+            .unwrap();
+        assert_eq!(found.is_some(), hash == winner, "{hash}");
+    }
+    // Expired and unknown links.
+    first
+        .insert_console_link(console_link(&op.id, "link-2", NOW + 60))
+        .await
+        .unwrap();
+    assert_eq!(
+        first
+            .redeem_console_link("link-2", NOW + 60, console_session("late", NOW + 60))
+            .await,
+        Err(StoreError::Expired)
+    );
+    assert_eq!(
+        first
+            .redeem_console_link("nope", NOW, console_session("none", NOW))
+            .await,
+        Err(StoreError::NotFound)
+    );
+    // Purged with the other expired rows.
+    first.purge_expired(NOW + 60).await.unwrap();
+    assert_eq!(
+        first
+            .redeem_console_link("link-2", NOW + 10, console_session("after", NOW + 10))
+            .await,
+        Err(StoreError::NotFound)
+    );
+}
+
+pub async fn console_sessions_touch_idle_expire_and_delete(db: TestStore) {
+    let store = db.open().await;
+    let (op, _) = seeded(&*store).await;
+    store
+        .insert_console_link(console_link(&op.id, "link", NOW + 60))
+        .await
+        .unwrap();
+    let opened = store
+        .redeem_console_link("link", NOW, console_session("sess", NOW))
+        .await
+        .unwrap();
+    assert_eq!(opened.csrf_token, "csrf-sess");
+    // Seen at NOW + 100: live while last seen after the idle bound.
+    let seen = store
+        .touch_console_session("sess", NOW + 100, NOW + 100 - 900)
+        .await
+        .unwrap()
+        .expect("live");
+    assert_eq!(seen.last_seen_at, NOW + 100);
+    assert_eq!(seen.operator_id, op.id);
+    // Idle: last seen at NOW + 100, the bound is after it.
+    assert_eq!(
+        store
+            .touch_console_session("sess", NOW + 1100, NOW + 200)
+            .await
+            .unwrap(),
+        None
+    );
+    // Still live within the idle bound, but never past the maximum age.
+    assert!(
+        store
+            .touch_console_session("sess", NOW + 900, NOW)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    assert_eq!(
+        store
+            .touch_console_session("sess", NOW + 8 * 3600, NOW)
+            .await
+            .unwrap(),
+        None
+    );
+    assert!(store.delete_console_session("sess").await.unwrap());
+    assert!(!store.delete_console_session("sess").await.unwrap());
+    assert_eq!(
+        store
+            .touch_console_session("sess", NOW + 901, NOW)
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+pub async fn operator_audit_lists_the_operator_and_its_agents(db: TestStore) {
+    let store = db.open().await;
+    let (op, ag) = seeded(&*store).await;
+    let event = |actor: &str, action: &str| AuditEvent {
+        at: NOW,
+        actor: actor.into(),
+        action: action.into(),
+        subject: "s".into(),
+        detail: String::new(),
+    };
+    store.append_audit(event(&op.id, "mine")).await.unwrap();
+    store
+        .append_audit(event(ag.did.as_str(), "my agent's"))
+        .await
+        .unwrap();
+    store
+        .append_audit(event("op_other", "not mine"))
+        .await
+        .unwrap();
+    store.append_audit(event("server", "server")).await.unwrap();
+    let listed = store.list_operator_audit(&op.id, 10).await.unwrap();
+    let actions: Vec<&str> = listed.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(actions, ["my agent's", "mine"]);
+    assert_eq!(store.list_operator_audit(&op.id, 1).await.unwrap().len(), 1);
+}
+
+pub async fn passkeys_are_listed_per_operator_and_ceremonies_taken_once(db: TestStore) {
+    let first = db.open().await;
+    let stores = [first.clone(), db.open().await, db.open().await];
+    let (op, _) = seeded(&*first).await;
+    let passkey = |id: &str, at: u64| StoredPasskey {
+        credential_id: id.into(),
+        operator_id: op.id.clone(),
+        passkey: format!("{{\"cred\":\"{id}\"}}"),
+        created_at: at,
+    };
+    first
+        .insert_passkey(passkey("cred-b", NOW + 1))
+        .await
+        .unwrap();
+    first
+        .insert_passkey(passkey("cred-a", NOW + 2))
+        .await
+        .unwrap();
+    assert!(matches!(
+        first.insert_passkey(passkey("cred-a", NOW + 3)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let listed = first.list_passkeys(&op.id).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![passkey("cred-b", NOW + 1), passkey("cred-a", NOW + 2)]
+    );
+    assert!(first.list_passkeys("op_other").await.unwrap().is_empty());
+
+    let ceremony = WebauthnCeremony {
+        id: "cer-1".into(),
+        operator_id: op.id.clone(),
+        purpose: "approve".into(),
+        state: "{}".into(),
+        expires_at: NOW + 300,
+    };
+    first
+        .insert_webauthn_ceremony(ceremony.clone())
+        .await
+        .unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(30));
+    let tasks: Vec<_> = (0..30)
+        .map(|i| {
+            let store = stores[i % 3].clone();
+            let barrier = Arc::clone(&barrier);
+            tokio::spawn(async move {
+                barrier.wait().await;
+                store.take_webauthn_ceremony("cer-1", NOW + 1).await
+            })
+        })
+        .collect();
+    let results = futures_join(tasks).await;
+    let taken: Vec<_> = results
+        .iter()
+        .filter_map(|r| r.as_ref().unwrap().clone())
+        .collect();
+    assert_eq!(taken, vec![ceremony.clone()], "taken exactly once");
+    // Expired: not taken, and purged.
+    first
+        .insert_webauthn_ceremony(WebauthnCeremony {
+            id: "cer-2".into(),
+            ..ceremony
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        first
+            .take_webauthn_ceremony("cer-2", NOW + 300)
+            .await
+            .unwrap(),
+        None
+    );
+    first.purge_expired(NOW + 300).await.unwrap();
+    assert_eq!(
+        first
+            .take_webauthn_ceremony("cer-2", NOW + 1)
+            .await
+            .unwrap(),
+        None,
+        "purged"
     );
 }

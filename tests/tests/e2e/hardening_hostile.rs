@@ -60,6 +60,15 @@ impl Endpoint {
                 | "/oauth/authorize"
                 | "/oauth/device_authorization"
                 | "/console/approve"
+                | "/console"
+                | "/console/login"
+                | "/console/agents"
+                | "/console/audit"
+                | "/console/deny"
+                | "/console/logout"
+                | "/console/static/{file}"
+                | "/console/passkeys"
+                | "/console/passkey-login"
                 | "/status-lists"
                 | "/status-lists/{list}"
         )
@@ -79,7 +88,12 @@ impl Endpoint {
 
     /// Unsigned endpoints with a JSON body, where the body decides the answer alone.
     fn unsigned_json(&self) -> bool {
-        !self.signed() && !self.oauth() && self.method == "POST"
+        !self.signed() && !self.oauth() && !self.console() && self.method == "POST"
+    }
+
+    /// The browser console's pages and forms: their refusals are HTML pages naming the code.
+    fn console(&self) -> bool {
+        self.template.starts_with("/console")
     }
 }
 
@@ -145,7 +159,8 @@ fn endpoints(world: &World, operator_id: &str, did: &str, token: &str) -> Vec<En
             let path = template
                 .replace("{id}", operator_id)
                 .replace("{did}", did)
-                .replace("{list}", "1");
+                .replace("{list}", "1")
+                .replace("{file}", "console.css");
             let body: Option<Value> = match (method.as_str(), template.as_str()) {
                 ("POST", "/v1/operators") => {
                     Some(json!({ "domain": "hostile-new.example.com", "public_key": jwk }))
@@ -465,6 +480,24 @@ fn signed_body_cases(ep: &Endpoint, issuer: &str, signer: &Signer) -> Vec<Case> 
         .collect()
 }
 
+/// A console refusal page as `{error, message}`: the code it names (`id="error-code"`) and its message.
+fn console_refusal(ep: &Endpoint, body: &str) -> Option<Value> {
+    if !ep.console() {
+        return None;
+    }
+    let code = body
+        .split_once("id=\"error-code\"><code>")?
+        .1
+        .split_once("</code>")?
+        .0;
+    let message = body
+        .split_once("id=\"error-message\">")?
+        .1
+        .split_once("</p>")?
+        .0;
+    Some(json!({ "error": code, "message": message }))
+}
+
 /// Why `outcome` is wrong for `case` at `ep`, if it is.
 fn judge(ep: &Endpoint, case: &Case, outcome: &RawOutcome) -> Option<String> {
     let response = match outcome {
@@ -481,7 +514,7 @@ fn judge(ep: &Endpoint, case: &Case, outcome: &RawOutcome) -> Option<String> {
     if matches!(case.expect, Expect::Framing) {
         return None;
     }
-    let doc = response.json();
+    let doc = response.json().or_else(|| console_refusal(ep, &body));
     let (code_member, message_member) = if ep.oauth() {
         ("auth4agent_error", "error_description")
     } else {

@@ -78,10 +78,16 @@ impl std::fmt::Display for Run {
 
 /// Runs `python3 -u SCRIPT ARGS…` in the repository, killed after [`CLIENT_TIMEOUT`].
 pub fn python(script: &str, args: &[&str]) -> Run {
+    python_with(script, args, &[], CLIENT_TIMEOUT)
+}
+
+/// [`python`] with environment variables and another time bound (a browser session takes longer).
+pub fn python_with(script: &str, args: &[&str], env: &[(&str, &str)], timeout: Duration) -> Run {
     let mut child = Command::new("python3")
         .arg("-u")
         .arg(script)
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(repo())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
@@ -91,7 +97,7 @@ pub fn python(script: &str, args: &[&str]) -> Run {
     let started = Instant::now();
     // The outputs are small; read them after exit (or after the kill).
     while child.try_wait().expect("try_wait").is_none() {
-        if started.elapsed() > CLIENT_TIMEOUT {
+        if started.elapsed() > timeout {
             let _ = child.kill();
             break;
         }
@@ -118,8 +124,8 @@ pub fn python(script: &str, args: &[&str]) -> Run {
         stderr,
     };
     assert!(
-        started.elapsed() <= CLIENT_TIMEOUT,
-        "{script} did not finish in {CLIENT_TIMEOUT:?}\n{run}"
+        started.elapsed() <= timeout,
+        "{script} did not finish in {timeout:?}\n{run}"
     );
     run
 }

@@ -15,6 +15,8 @@ pub struct World {
     pub dns: TestDns,
     pub server: TestServer,
     homes: TempDir,
+    /// The URL the CLIs use, when not the server's own (see [`World::on_localhost`]).
+    cli_url: Option<String>,
 }
 
 impl World {
@@ -30,12 +32,26 @@ impl World {
             .prefix("auth4agent-e2e-homes-")
             .tempdir()
             .expect("homes temp dir");
-        World { dns, server, homes }
+        World {
+            dns,
+            server,
+            homes,
+            cli_url: None,
+        }
+    }
+
+    /// A world whose server's issuer, and the CLIs' server, is `http://localhost:PORT`: a host name, as a
+    /// WebAuthn relying party ID must be.
+    pub fn on_localhost() -> World {
+        let mut world = World::with(|b| b.issuer("http://localhost:{port}"));
+        world.cli_url = Some(world.server.issuer());
+        world
     }
 
     /// A CLI whose home is `<homes>/<name>` (not created: `init` creates it).
     pub fn cli(&self, name: &str) -> Cli {
-        Cli::new(self.homes.path().join(name), self.server.url())
+        let url = self.cli_url.clone().unwrap_or_else(|| self.server.url());
+        Cli::new(self.homes.path().join(name), url)
     }
 
     /// `init --operator`, `register operator`, `verify-operator instructions`; not verified.
