@@ -21,7 +21,7 @@ use crate::service::console::{self as service, Console, SESSION_MAX};
 use crate::service::passkeys::{self, Answer, Ceremony};
 use crate::service::{ServiceError, device};
 use crate::state::AppState;
-use crate::store::{Agent, DeviceAuthorization, UnixTime};
+use crate::store::{Agent, ApprovalKind, DeviceAuthorization, UnixTime};
 
 /// The Content-Security-Policy of every console response.
 pub const CSP: &str = "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; \
@@ -149,9 +149,13 @@ impl IntoResponse for PageError {
 
 pub type PageResult = Result<Response, PageError>;
 
-/// One pending request as a page shows it (the binding message is the agent's text: escaped by the template).
+/// One pending request as a page shows it (the binding message and the name are the agent's text: escaped by the
+/// template).
 struct RequestView {
     user_code: String,
+    /// A registration asking for scopes (approving it activates the agent), not a token request.
+    registration: bool,
+    name: Option<String>,
     did: String,
     resource: String,
     binding_message: Option<String>,
@@ -163,6 +167,8 @@ struct RequestView {
 fn request_view(a: &DeviceAuthorization, now: UnixTime) -> RequestView {
     RequestView {
         user_code: device::display_code(&a.user_code),
+        registration: a.kind == ApprovalKind::Registration,
+        name: a.agent_name.clone().filter(|n| !n.is_empty()),
         did: a.did.to_string(),
         resource: a.resource.clone(),
         binding_message: a.binding_message.clone(),

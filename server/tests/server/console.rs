@@ -7,7 +7,7 @@ use axum::body::Body;
 use axum::http::{Request, header};
 use tower::ServiceExt as _;
 
-use crate::harness::{Harness, ISSUER, Operator, test_config};
+use crate::harness::{Harness, ISSUER, Operator, new_key, test_config};
 
 struct Page {
     status: u16,
@@ -163,4 +163,37 @@ async fn over_https_the_cookie_is_host_prefixed_and_secure() {
             .await
             .signed_in()
     );
+}
+
+/// The approvals page shows a registration that asks for scopes as a new agent, with its name (escaped) and DID,
+/// and without the "remember" choice, which has no meaning for it.
+#[tokio::test]
+async fn a_registration_request_shows_the_agents_name_and_no_remember_choice() {
+    let h = Harness::start().await;
+    let op = h.register_operator("example.com").await;
+    h.verify_operator(&op).await;
+    let key = new_key();
+    let body = serde_json::json!({
+        "domain": "example.com",
+        "public_key": key.public_key().to_jwk(),
+        "requested_scopes": ["files:read"],
+        "name": "billing <bot>",
+    });
+    let registered = h
+        .send(h.signed(&key, "POST", "/v1/agents", Some(&body)))
+        .await;
+    let did = registered.assert_ok(201)["did"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let cookie = sign_in(&h, &link(&h, &op).await).await;
+    let page = fetch(&h, "GET", "/console", Some(&cookie), "").await;
+    assert_eq!(page.status, 200, "{}", page.body);
+    assert!(page.body.contains("New agent"), "{}", page.body);
+    assert!(page.body.contains("billing &#60;bot&#62;"), "{}", page.body);
+    assert!(!page.body.contains("billing <bot>"), "the name is escaped");
+    assert!(page.body.contains(&did), "{}", page.body);
+    assert!(page.body.contains("files:read"), "{}", page.body);
+    assert!(!page.body.contains("name=\"remember\""), "{}", page.body);
 }
