@@ -270,7 +270,10 @@ pub struct SigningKeyRecord {
     /// PKCS#8 PEM of the private key.
     pub pkcs8_pem: zeroize::Zeroizing<String>,
     pub created_at: UnixTime,
-    /// `None` for the active key.
+    /// From this instant on the key signs (until it is retired); before it, it is only published, so
+    /// that verifiers caching the JWKS know it before any token carries its kid.
+    pub activates_at: UnixTime,
+    /// When the key stops signing: the next key's activation. `None` for the newest key.
     pub retired_at: Option<UnixTime>,
     /// After this instant no token signed by the key can still be valid; it leaves the JWKS.
     pub not_after: Option<UnixTime>,
@@ -282,6 +285,7 @@ impl fmt::Debug for SigningKeyRecord {
             .field("kid", &self.kid)
             .field("pkcs8_pem", &"<redacted>")
             .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
             .field("retired_at", &self.retired_at)
             .field("not_after", &self.not_after)
             .finish()
@@ -559,14 +563,25 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn load_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKeyRecord>>;
     /// Conflict if the kid exists.
     fn insert_signing_key(&self, key: SigningKeyRecord) -> StoreFuture<'_, ()>;
-    /// In one transaction: every active key gets `retired_at = now, not_after = not_after`, then
-    /// `new_key` is inserted as the active key.
+    /// In one transaction: every key not retired by `new_key.activates_at` (the newest key, and any
+    /// key retired later than that) gets `retired_at = new_key.activates_at, not_after = not_after`,
+    /// then `new_key` is inserted as the newest key. A rotation committed meanwhile by another
+    /// process is retired too: the last one wins.
     fn rotate_signing_key(
         &self,
         new_key: SigningKeyRecord,
-        now: UnixTime,
         not_after: UnixTime,
     ) -> StoreFuture<'_, ()>;
+    /// The scheduled rotation: like [`Store::rotate_signing_key`], but only while `current_kid` is
+    /// still the newest (unretired) key, decided by one conditional UPDATE in the transaction.
+    /// Returns `false`, changing nothing, when another process has rotated since `current_kid` was
+    /// read, so several replicas scheduling at once add exactly one key.
+    fn rotate_signing_key_after(
+        &self,
+        current_kid: &str,
+        new_key: SigningKeyRecord,
+        not_after: UnixTime,
+    ) -> StoreFuture<'_, bool>;
     /// Deletes signing keys whose `not_after <= now` (they can verify no live token).
     fn purge_retired_signing_keys(&self, now: UnixTime) -> StoreFuture<'_, u64>;
 

@@ -43,6 +43,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0002_device_authorization.sql"),
     include_str!("migrations/postgres/0003_status_lists.sql"),
     include_str!("migrations/postgres/0004_token_cutoffs.sql"),
+    include_str!("migrations/postgres/0005_key_lifecycle.sql"),
 ];
 
 /// Advisory lock serializing migrations across replicas (held for the migration transaction).
@@ -489,6 +490,7 @@ async fn insert_key<C: GenericClient>(c: &C, key: &SigningKeyRecord) -> Result<(
             &key.kid,
             &key.pkcs8_pem.as_str(),
             &ts(key.created_at),
+            &ts(key.activates_at),
             &opt_ts(key.retired_at),
             &opt_ts(key.not_after),
         ],
@@ -1295,7 +1297,7 @@ impl Store for PostgresStore {
             all(
                 &*conn,
                 // Per backend: insertion order is PostgreSQL's `seq` column, SQLite's rowid.
-                "SELECT kid, pkcs8_pem, created_at, retired_at, not_after FROM signing_keys \
+                "SELECT kid, pkcs8_pem, created_at, activates_at, retired_at, not_after FROM signing_keys \
                  ORDER BY created_at, seq",
                 &[],
             )
@@ -1316,16 +1318,21 @@ impl Store for PostgresStore {
     fn rotate_signing_key(
         &self,
         new_key: SigningKeyRecord,
-        now: UnixTime,
         not_after: UnixTime,
     ) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let mut conn = self.conn().await?;
+            let retired_at = ts(new_key.activates_at);
             let mut attempt = 0;
             loop {
                 attempt += 1;
                 let tx = conn.transaction().await.map_err(map_err)?;
-                exec(&tx, sql::RETIRE_SIGNING_KEYS, &[&ts(now), &ts(not_after)]).await?;
+                exec(
+                    &tx,
+                    sql::RETIRE_SIGNING_KEYS,
+                    &[&retired_at, &ts(not_after)],
+                )
+                .await?;
                 // A rotation committed by another replica meanwhile makes the insert collide
                 // with its new active key: retry, retiring that one too.
                 match insert_key(&tx, &new_key).await {
@@ -1336,6 +1343,34 @@ impl Store for PostgresStore {
                     Err(e) => return Err(e),
                 }
             }
+        })
+    }
+
+    fn rotate_signing_key_after(
+        &self,
+        current_kid: &str,
+        new_key: SigningKeyRecord,
+        not_after: UnixTime,
+    ) -> StoreFuture<'_, bool> {
+        let current_kid = current_kid.to_owned();
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            // Under READ COMMITTED a concurrent rotation's UPDATE holds the row; once it commits,
+            // this one re-reads it, finds it retired and matches nothing.
+            let retired = exec(
+                &tx,
+                sql::RETIRE_NEWEST_SIGNING_KEY,
+                &[&ts(new_key.activates_at), &ts(not_after), &current_kid],
+            )
+            .await?;
+            if retired == 0 {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(false);
+            }
+            insert_key(&tx, &new_key).await?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
         })
     }
 

@@ -257,6 +257,7 @@ pub(super) fn signing_key(row: &impl Columns) -> Result<SigningKeyRecord, StoreE
             kid: row.text("kid")?,
             pkcs8_pem: zeroize::Zeroizing::new(row.text("pkcs8_pem")?),
             created_at: time(row, "created_at")?,
+            activates_at: time(row, "activates_at")?,
             retired_at: opt_time(row, "retired_at")?,
             not_after: opt_time(row, "not_after")?,
         })

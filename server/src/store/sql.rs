@@ -299,11 +299,16 @@ pub(super) const LIST_AUDIT: &str = "SELECT at, actor, action, subject, detail F
 // ----- signing keys
 
 pub(super) const INSERT_SIGNING_KEY: &str = "INSERT INTO signing_keys \
-     (kid, pkcs8_pem, created_at, retired_at, not_after) VALUES ($1, $2, $3, $4, $5)";
+     (kid, pkcs8_pem, created_at, activates_at, retired_at, not_after) VALUES ($1, $2, $3, $4, $5, $6)";
 
-/// `$1` = retired at, `$2` = not after.
-pub(super) const RETIRE_SIGNING_KEYS: &str =
-    "UPDATE signing_keys SET retired_at = $1, not_after = $2 WHERE retired_at IS NULL";
+/// `$1` = retired at (the new key's activation), `$2` = not after: the newest key, and any key
+/// scheduled to retire later than `$1` (a pending rotation superseded by an immediate one).
+pub(super) const RETIRE_SIGNING_KEYS: &str = "UPDATE signing_keys SET retired_at = $1, not_after = $2 \
+     WHERE retired_at IS NULL OR retired_at > $1";
+
+/// `$1` = retired at, `$2` = not after, `$3` = the kid that must still be the newest key.
+pub(super) const RETIRE_NEWEST_SIGNING_KEY: &str = "UPDATE signing_keys SET retired_at = $1, not_after = $2 \
+     WHERE kid = $3 AND retired_at IS NULL";
 
 pub(super) const PURGE_RETIRED_SIGNING_KEYS: &str =
     "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND not_after <= $1";
@@ -378,6 +383,7 @@ pub const SHARED: &[(&str, &str)] = &[
     ("LIST_AUDIT", LIST_AUDIT),
     ("INSERT_SIGNING_KEY", INSERT_SIGNING_KEY),
     ("RETIRE_SIGNING_KEYS", RETIRE_SIGNING_KEYS),
+    ("RETIRE_NEWEST_SIGNING_KEY", RETIRE_NEWEST_SIGNING_KEY),
     ("PURGE_RETIRED_SIGNING_KEYS", PURGE_RETIRED_SIGNING_KEYS),
     ("PURGE_CHALLENGES", PURGE_CHALLENGES),
     ("PURGE_REQUEST_JTIS", PURGE_REQUEST_JTIS),

@@ -34,6 +34,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0002_device_authorization.sql"),
     include_str!("migrations/0003_status_lists.sql"),
     include_str!("migrations/0004_token_cutoffs.sql"),
+    include_str!("migrations/0005_key_lifecycle.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -1143,7 +1144,7 @@ impl Store for SqliteStore {
             // Per backend: insertion order is SQLite's rowid, PostgreSQL's `seq` column.
             query_all(
                 conn,
-                "SELECT kid, pkcs8_pem, created_at, retired_at, not_after FROM signing_keys \
+                "SELECT kid, pkcs8_pem, created_at, activates_at, retired_at, not_after FROM signing_keys \
                  ORDER BY created_at, rowid",
                 [],
                 |r| rows::signing_key(r),
@@ -1158,14 +1159,42 @@ impl Store for SqliteStore {
     fn rotate_signing_key(
         &self,
         new_key: SigningKeyRecord,
-        now: UnixTime,
         not_after: UnixTime,
     ) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
             let tx = conn.savepoint().map_err(map_err)?;
-            exec(&tx, sql::RETIRE_SIGNING_KEYS, params![now, not_after])?;
+            let retired_at = new_key.activates_at;
+            exec(
+                &tx,
+                sql::RETIRE_SIGNING_KEYS,
+                params![retired_at, not_after],
+            )?;
             insert_key(&tx, &new_key)?;
             tx.commit().map_err(map_err)
+        })
+    }
+
+    fn rotate_signing_key_after(
+        &self,
+        current_kid: &str,
+        new_key: SigningKeyRecord,
+        not_after: UnixTime,
+    ) -> StoreFuture<'_, bool> {
+        let current_kid = current_kid.to_owned();
+        self.write(move |conn| {
+            let tx = conn.savepoint().map_err(map_err)?;
+            let retired_at = new_key.activates_at;
+            let retired = exec(
+                &tx,
+                sql::RETIRE_NEWEST_SIGNING_KEY,
+                params![retired_at, not_after, current_kid],
+            )?;
+            if retired == 0 {
+                return Ok(false);
+            }
+            insert_key(&tx, &new_key)?;
+            tx.commit().map_err(map_err)?;
+            Ok(true)
         })
     }
 
@@ -1216,6 +1245,7 @@ fn insert_key(conn: &Connection, key: &SigningKeyRecord) -> Result<(), StoreErro
             key.kid,
             key.pkcs8_pem.as_str(),
             key.created_at,
+            key.activates_at,
             key.retired_at,
             key.not_after
         ],

@@ -49,7 +49,7 @@ async fn health_ready_jwks_and_discovery() {
     assert_eq!(keys[0]["use"], "sig");
     assert_eq!(
         keys[0]["kid"].as_str().unwrap(),
-        h.state.keyring.active().kid()
+        h.state.keyring.active(h.now()).kid()
     );
 
     let resp = h
@@ -1459,9 +1459,9 @@ async fn restart_keeps_state_and_jwks() {
 async fn key_rotation_keeps_old_tokens_valid() {
     let h = Harness::start().await;
     let (_op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
-    let old_kid = h.state.keyring.active().kid().to_owned();
+    let old_kid = h.state.keyring.active(h.now()).kid().to_owned();
     let token = h.token(&agent, "read").await;
-    let new_kid = h.state.keyring.rotate(h.now()).await.unwrap();
+    let new_kid = h.state.keyring.rotate(h.now(), h.now()).await.unwrap().kid;
     assert_ne!(old_kid, new_kid);
     let jwks = h
         .send(raw_request("GET", "/.well-known/jwks.json", vec![], None))
@@ -1489,6 +1489,81 @@ async fn key_rotation_keeps_old_tokens_valid() {
         .json;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     let _ = PublicKey::from_jwk(&serde_json::from_value(jwks["keys"][0].clone()).unwrap()).unwrap();
+}
+
+/// The kids the JWKS endpoint publishes now.
+async fn published_kids(h: &Harness) -> Vec<String> {
+    let jwks = h
+        .send(raw_request("GET", "/.well-known/jwks.json", vec![], None))
+        .await
+        .json;
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn kid_of(token: &str) -> String {
+    auth4agent_protocol::UnverifiedJws::decode(token, "at+jwt")
+        .unwrap()
+        .kid()
+        .to_owned()
+}
+
+/// Publish-ahead (issue 17 §6): a key added with an activation in the future is in the JWKS at once,
+/// tokens keep the old kid until the activation and carry the new one from it, and tokens of the
+/// old key stay valid.
+#[tokio::test]
+async fn a_key_published_ahead_signs_only_from_its_activation() {
+    let h = Harness::start().await;
+    let (_op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let old_kid = h.state.keyring.active(h.now()).kid().to_owned();
+    let before = h.token(&agent, "read").await;
+    let next = h
+        .state
+        .keyring
+        .rotate(h.now(), h.now() + 360)
+        .await
+        .unwrap();
+    let kids = published_kids(&h).await;
+    assert!(
+        kids.contains(&old_kid) && kids.contains(&next.kid),
+        "{kids:?}"
+    );
+    h.clock.advance(359);
+    assert_eq!(kid_of(&h.token(&agent, "read").await), old_kid);
+    h.clock.advance(1);
+    let after = h.token(&agent, "read").await;
+    assert_eq!(kid_of(&after), next.kid);
+    assert_eq!(h.introspect(&before).await["active"], true);
+    assert_eq!(h.introspect(&after).await["active"], true);
+}
+
+/// `--key-rotation-interval`: the background pass adds the next key `--key-publish-ahead` before the
+/// current one has signed for the interval, and it takes over at the interval.
+#[tokio::test]
+async fn the_scheduled_rotation_publishes_the_next_key_ahead() {
+    let mut config = test_config();
+    config.key_rotation_interval = Some(3600);
+    config.key_publish_ahead = 600;
+    let h = Harness::with_config(config).await;
+    let (_op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let first = h.state.keyring.active(h.now()).kid().to_owned();
+    let started = h.store.load_signing_keys().await.unwrap()[0].activates_at;
+    h.clock.set(started + 2999);
+    background::rotate_on_schedule(&h.state).await;
+    assert_eq!(published_kids(&h).await, vec![first.clone()], "not yet due");
+    h.clock.set(started + 3000);
+    background::rotate_on_schedule(&h.state).await;
+    background::rotate_on_schedule(&h.state).await;
+    let kids = published_kids(&h).await;
+    assert_eq!(kids.len(), 2, "one next key, published ahead: {kids:?}");
+    let next = kids.iter().find(|k| **k != first).unwrap().clone();
+    assert_eq!(kid_of(&h.token(&agent, "read").await), first);
+    h.clock.set(started + 3600);
+    assert_eq!(kid_of(&h.token(&agent, "read").await), next);
 }
 
 #[tokio::test]
