@@ -12,6 +12,14 @@ pub struct RegisterOperator {
     pub public_key: Jwk,
 }
 
+/// `POST /v1/operators/{id}/key` body, signed by the operator's current (old) key: the new root key
+/// and `key_change`, an `auth4agent-key-change+jwt` signed by the new key (spec §10.5).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ChangeOperatorKey {
+    pub public_key: Jwk,
+    pub key_change: String,
+}
+
 /// An operator's status as reported: `verified` only while its domain proof is current.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]

@@ -259,6 +259,13 @@ fn endpoints_name_our_schemas() {
             "Verification",
         ),
         (routes::OPERATOR_VERIFICATION, Post, None, 200, "Operator"),
+        (
+            routes::OPERATOR_KEY,
+            Post,
+            Some("OperatorKeyChangeRequest"),
+            200,
+            "Operator",
+        ),
         (routes::OPERATOR_AGENTS, Get, None, 200, "AgentList"),
         (routes::OPERATOR_REVOCATIONS, Get, None, 200, "Revocations"),
         (routes::OPERATOR_APPROVALS, Get, None, 200, "ApprovalList"),
@@ -685,6 +692,19 @@ fn schemas_have_the_members_our_types_serialize() {
         (
             "AuthorizationServerMetadata",
             samples(metadata(false), metadata(true)),
+        ),
+        (
+            "OperatorKeyChangeRequest",
+            samples(
+                ChangeOperatorKey {
+                    public_key: public_jwk(),
+                    key_change: "eyJ…".into(),
+                },
+                ChangeOperatorKey {
+                    public_key: public_jwk(),
+                    key_change: "eyJ…".into(),
+                },
+            ),
         ),
         (
             "OperatorCreateRequest",

@@ -62,6 +62,9 @@ pub enum Command {
     /// Prove the operator's domain with a DNS TXT record
     #[command(subcommand)]
     VerifyOperator(VerifyOperatorCommand),
+    /// Replace the operator's root key (signed by the current key and by the new one)
+    #[command(subcommand)]
+    OperatorKey(OperatorKeyCommand),
     /// Set or list the scopes an agent may request (set is signed by the operator key)
     #[command(subcommand)]
     AgentScopes(AgentScopesCommand),
@@ -149,6 +152,14 @@ pub struct ConfirmArgs {
     /// Keep retrying until verified or this much time has passed (e.g. 30s, 5m)
     #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
     pub wait: Option<u64>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OperatorKeyCommand {
+    /// Generate a new operator key and make it the operator's root key at the server (the request is
+    /// signed by the current key, and carries a key-change message signed by the new one); the new key
+    /// waits in keys/operator.key.new (0600) until the server confirms, then replaces keys/operator.key
+    Rotate,
 }
 
 #[derive(Subcommand, Debug)]

@@ -78,6 +78,7 @@ pub fn router(state: AppState) -> Router {
             "/v1/operators/{id}/verification",
             get(operators::instructions).post(operators::confirm),
         )
+        .route("/v1/operators/{id}/key", post(operators::change_key))
         .route("/v1/operators/{id}/agents", get(operators::agents))
         .route(
             "/v1/operators/{id}/revocations",

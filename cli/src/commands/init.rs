@@ -101,7 +101,7 @@ pub fn run(ctx: &Context, args: &InitArgs) -> Result<Report> {
 }
 
 /// 32 bytes from the operating system's RNG, as an RFC 8032 seed.
-fn generate_key() -> Result<SigningKey> {
+pub(crate) fn generate_key() -> Result<SigningKey> {
     let mut seed = Zeroizing::new([0u8; 32]);
     rand::rngs::OsRng
         .try_fill_bytes(seed.as_mut())

@@ -1,9 +1,10 @@
 //! `/v1/operators`: registration (signed by the root key in the body), status, DNS verification
-//! instructions and confirmation, the operator's agents and revocations (all operator-signed).
+//! instructions and confirmation, the root-key change, the operator's agents and revocations (all
+//! operator-signed).
 
 use auth4agent_api::{
-    AgentList, AgentListQuery, Operator, RegisterOperator, Revocations, RevokedAgent, RevokedToken,
-    VerificationInstructions,
+    AgentList, AgentListQuery, ChangeOperatorKey, Operator, RegisterOperator, Revocations,
+    RevokedAgent, RevokedToken, VerificationInstructions,
 };
 use axum::Json;
 use axum::extract::{Query, State};
@@ -56,6 +57,24 @@ pub async fn confirm(
 ) -> AppResult<Json<Operator>> {
     let updated = operators::confirm(&state, &req.operator).await?;
     Ok(Json(operator_view(&updated, state.clock.now())))
+}
+
+/// `POST /v1/operators/{id}/key` (signed by the current key): the key change (spec §10.5).
+pub async fn change_key(
+    State(state): State<AppState>,
+    req: OperatorSigned,
+) -> AppResult<Json<Operator>> {
+    let body: ChangeOperatorKey = req.request.json()?;
+    let now = state.clock.now();
+    let updated = operators::change_key(
+        &state,
+        &req.operator,
+        &body.public_key,
+        &body.key_change,
+        now,
+    )
+    .await?;
+    Ok(Json(operator_view(&updated, now)))
 }
 
 /// `GET /v1/operators/{id}/agents` (operator-signed).

@@ -1,7 +1,10 @@
 //! Operators: registration, DNS verification on demand and in the background re-verification pass,
 //! and what an operator may read (its agents, its revocations).
 
-use auth4agent_protocol::{Did, Domain, Jwk, PublicKey, TxtRecord, b64url_decode, b64url_encode};
+use auth4agent_protocol::{
+    Did, Domain, Jwk, KeyChangeRules, PublicKey, TxtRecord, b64url_decode, b64url_encode,
+    verify_key_change,
+};
 
 use auth4agent_api::{DEFAULT_AGENT_PAGE, ErrorCode, MAX_AGENT_PAGE};
 
@@ -123,6 +126,63 @@ pub async fn register(
     )
     .await;
     Ok(operator)
+}
+
+/// Replaces the operator's root key (the ACME key change, RFC 8555 §7.3.5): the request was signed by
+/// the current key (checked by the caller); `key_change`, signed by `new_key`, binds the operator, the
+/// current key and this server. From the store's commit on, the old key is refused and the new one works.
+pub async fn change_key(
+    state: &AppState,
+    operator: &Operator,
+    new_key: &Jwk,
+    key_change: &str,
+    now: UnixTime,
+) -> ServiceResult<Operator> {
+    let new_key = body_key(new_key)?;
+    if new_key == operator.public_key {
+        return Err(ServiceError::refused(
+            ErrorCode::InvalidRequest,
+            "public_key is the operator's current key",
+        ));
+    }
+    let rules = KeyChangeRules {
+        operator_id: &operator.id,
+        old_key: &operator.public_key,
+        issuer: &state.config.issuer,
+        now: auth4agent_protocol::UnixTime::from_secs(now),
+        leeway: std::time::Duration::from_secs(state.config.leeway),
+    };
+    verify_key_change(key_change, &new_key, &rules).map_err(|e| {
+        ServiceError::refused(
+            ErrorCode::InvalidSignature,
+            format!("key_change: {} ({e})", e.code()),
+        )
+    })?;
+    let updated = match state
+        .store
+        .change_operator_key(&operator.id, &operator.thumbprint, new_key)
+        .await
+    {
+        Ok(updated) => updated,
+        Err(StoreError::NotFound) => {
+            return Err(ServiceError::refused(
+                ErrorCode::Forbidden,
+                "the operator's key changed meanwhile; sign with its current key",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let detail = format!("old={} new={}", operator.thumbprint, updated.thumbprint);
+    audit::record(
+        state,
+        now,
+        &operator.id,
+        "operator.key_change",
+        &operator.id,
+        detail,
+    )
+    .await;
+    Ok(updated)
 }
 
 /// What the operator must publish in DNS.

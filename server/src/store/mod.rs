@@ -359,6 +359,17 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> StoreFuture<'_, Operator>;
     /// Clears the proof (status `unverified`, both times `None`). NotFound if no such operator.
     fn set_operator_unverified(&self, id: &str) -> StoreFuture<'_, Operator>;
+    /// Replaces operator `id`'s root key with `new_key` (and its thumbprint) if its key is still the
+    /// one of thumbprint `old_thumbprint`: one conditional UPDATE, so of two concurrent changes from
+    /// one key at most one applies. Returns the updated operator; `NotFound` when no operator `id`
+    /// holds that key (none exists, or its key changed meanwhile). From its commit on, reads return
+    /// the new key only (the SQLite row cache is invalidated).
+    fn change_operator_key(
+        &self,
+        id: &str,
+        old_thumbprint: &str,
+        new_key: PublicKey,
+    ) -> StoreFuture<'_, Operator>;
     /// Verified operators whose `verification_expires_at <= now`, oldest first, at most `limit`.
     fn list_operators_due_for_reverification(
         &self,

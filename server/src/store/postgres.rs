@@ -25,7 +25,7 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::postgres_tls::{self, TlsMode, TlsSettings};
 
-use auth4agent_protocol::{Did, Domain};
+use auth4agent_protocol::{Did, Domain, PublicKey};
 
 use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
@@ -599,6 +599,31 @@ impl Store for PostgresStore {
             let op = rows::operator(&row)?;
             tx.commit().await.map_err(map_err)?;
             Ok(op)
+        })
+    }
+
+    fn change_operator_key(
+        &self,
+        id: &str,
+        old_thumbprint: &str,
+        new_key: PublicKey,
+    ) -> StoreFuture<'_, Operator> {
+        let (id, old_thumbprint) = (id.to_owned(), old_thumbprint.to_owned());
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let row = opt(
+                &*conn,
+                sql::CHANGE_OPERATOR_KEY,
+                &[
+                    &&new_key.as_bytes()[..],
+                    &new_key.thumbprint(),
+                    &id,
+                    &old_thumbprint,
+                ],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            rows::operator(&row)
         })
     }
 

@@ -67,6 +67,12 @@ pub(super) const SET_OPERATOR_VERIFIED: &str = concat!(
     operator_columns!()
 );
 
+/// `$1` = new key bytes, `$2` = its thumbprint, `$3` = operator id, `$4` = the thumbprint it must still have.
+pub(super) const CHANGE_OPERATOR_KEY: &str = concat!(
+    "UPDATE operators SET public_key = $1, thumbprint = $2 WHERE id = $3 AND thumbprint = $4 RETURNING ",
+    operator_columns!()
+);
+
 pub(super) const SET_OPERATOR_UNVERIFIED: &str = concat!(
     "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
      verification_expires_at = NULL WHERE id = $1 RETURNING ",
@@ -337,6 +343,7 @@ pub const SHARED: &[(&str, &str)] = &[
     ("RELEASE_LAPSED_DOMAIN", RELEASE_LAPSED_DOMAIN),
     ("SET_OPERATOR_VERIFIED", SET_OPERATOR_VERIFIED),
     ("SET_OPERATOR_UNVERIFIED", SET_OPERATOR_UNVERIFIED),
+    ("CHANGE_OPERATOR_KEY", CHANGE_OPERATOR_KEY),
     ("INSERT_AGENT", INSERT_AGENT),
     ("GET_AGENT", GET_AGENT),
     ("LIST_AGENTS", LIST_AGENTS),

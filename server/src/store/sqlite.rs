@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use auth4agent_protocol::{Did, Domain};
+use auth4agent_protocol::{Did, Domain, PublicKey};
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row, TransactionBehavior, params};
 
 use super::identities::IdentityCache;
@@ -600,6 +600,29 @@ impl Store for SqliteStore {
                 conn,
                 sql::SET_OPERATOR_VERIFIED,
                 params![verified_at, expires_at, id],
+                |r| rows::operator(r),
+            )?
+            .ok_or(StoreError::NotFound)
+        })
+    }
+
+    fn change_operator_key(
+        &self,
+        id: &str,
+        old_thumbprint: &str,
+        new_key: PublicKey,
+    ) -> StoreFuture<'_, Operator> {
+        let (id, old_thumbprint) = (id.to_owned(), old_thumbprint.to_owned());
+        self.write_identity(move |conn| {
+            query_opt(
+                conn,
+                sql::CHANGE_OPERATOR_KEY,
+                params![
+                    &new_key.as_bytes()[..],
+                    new_key.thumbprint(),
+                    id,
+                    old_thumbprint
+                ],
                 |r| rows::operator(r),
             )?
             .ok_or(StoreError::NotFound)

@@ -1566,6 +1566,68 @@ async fn the_scheduled_rotation_publishes_the_next_key_ahead() {
     assert_eq!(kid_of(&h.token(&agent, "read").await), next);
 }
 
+/// The root-key change (spec §10.5) through the router: signed by the old key with an inner message of
+/// the new one; afterwards the old key is refused, the new one works, the audit log names both keys.
+#[tokio::test]
+async fn an_operator_key_change_switches_the_signing_key_and_is_audited() {
+    let h = Harness::start().await;
+    let (op, _agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let new = new_key();
+    let claims = auth4agent_protocol::KeyChangeClaims::new(
+        &op.id,
+        &op.key.public_key(),
+        ISSUER,
+        UnixTime::from_secs(h.now()),
+    );
+    let body = json!({
+        "public_key": new.public_key().to_jwk(),
+        "key_change": auth4agent_protocol::sign_key_change(&new, &claims).unwrap(),
+    });
+    let path = format!("/v1/operators/{}/key", op.id);
+    // Signed by the new key: not (yet) the operator's.
+    h.send(h.signed(&new, "POST", &path, Some(&body)))
+        .await
+        .assert_error(403, "forbidden");
+    let changed = h.send(h.signed(&op.key, "POST", &path, Some(&body))).await;
+    assert_eq!(changed.assert_ok(200)["id"], op.id.as_str());
+    let status = format!("/v1/operators/{}", op.id);
+    h.send(h.signed(&op.key, "GET", &status, None))
+        .await
+        .assert_error(403, "forbidden");
+    h.send(h.signed(&new, "GET", &status, None))
+        .await
+        .assert_ok(200);
+    let audit = h.store.list_audit(50).await.unwrap();
+    let event = audit
+        .iter()
+        .find(|e| e.action == "operator.key_change")
+        .expect("an operator.key_change event");
+    assert_eq!(
+        (event.actor.as_str(), event.subject.as_str()),
+        (op.id.as_str(), op.id.as_str())
+    );
+    assert_eq!(
+        event.detail,
+        format!(
+            "old={} new={}",
+            op.key.public_key().thumbprint(),
+            new.public_key().thumbprint()
+        )
+    );
+    // The same key again is refused.
+    let same = json!({
+        "public_key": new.public_key().to_jwk(),
+        "key_change": auth4agent_protocol::sign_key_change(
+            &new,
+            &auth4agent_protocol::KeyChangeClaims::new(&op.id, &new.public_key(), ISSUER, UnixTime::from_secs(h.now())),
+        )
+        .unwrap(),
+    });
+    h.send(h.signed(&new, "POST", &path, Some(&same)))
+        .await
+        .assert_error(400, "invalid_request");
+}
+
 #[tokio::test]
 async fn panics_become_json_500() {
     let h = Harness::start().await;

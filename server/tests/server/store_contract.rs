@@ -134,6 +134,7 @@ store_contract! {
         scheduled_rotation_adds_one_key_per_current_key,
         keyring_publishes_ahead_and_switches_at_activation,
         keyring_rotates_on_schedule_once_across_replicas,
+        operator_key_change_is_conditional_on_the_old_key,
         undecodable_rows_are_corrupt,
         shared_statements_prepare,
         approval_scopes_are_stored,
@@ -1259,6 +1260,58 @@ pub async fn keyring_rotates_on_schedule_once_across_replicas(db: TestStore) {
     assert_eq!(late.activates_at, NOW + 5100);
     assert_eq!(a.active(NOW + 5099).kid(), next.kid);
     assert_eq!(a.active(NOW + 5100).kid(), late.kid);
+}
+
+/// `change_operator_key` replaces the key only while the operator still holds the old one: of two
+/// changes from one key exactly one applies, and a reopened store reads the new key.
+pub async fn operator_key_change_is_conditional_on_the_old_key(db: TestStore) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let op = operator("keys.example", 1);
+    a.insert_operator(op.clone()).await.unwrap();
+    // Read once, so a caching backend holds the row.
+    assert_eq!(
+        a.get_operator(&op.id).await.unwrap().unwrap().thumbprint,
+        op.thumbprint
+    );
+    let (k2, t2) = public_key(2);
+    let (k3, t3) = public_key(3);
+    let (ra, rb) = tokio::join!(
+        a.change_operator_key(&op.id, &op.thumbprint, k2),
+        b.change_operator_key(&op.id, &op.thumbprint, k3)
+    );
+    let winner = match (ra, rb) {
+        (Ok(changed), Err(StoreError::NotFound)) | (Err(StoreError::NotFound), Ok(changed)) => {
+            changed
+        }
+        other => panic!("exactly one change applies: {other:?}"),
+    };
+    assert!(winner.thumbprint == t2 || winner.thumbprint == t3);
+    assert_eq!(winner.public_key.thumbprint(), winner.thumbprint);
+    assert_eq!(
+        (winner.id.as_str(), &winner.domain),
+        (op.id.as_str(), &op.domain)
+    );
+    for store in [&a, &b] {
+        let read = store.get_operator(&op.id).await.unwrap().unwrap();
+        assert_eq!(read, winner, "every reader sees the new key");
+    }
+    // The old key no longer matches; an unknown operator is NotFound too.
+    assert_eq!(
+        a.change_operator_key(&op.id, &op.thumbprint, public_key(4).0)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        a.change_operator_key("op_missing", &winner.thumbprint, public_key(4).0)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    let reopened = db.open().await;
+    assert_eq!(
+        reopened.get_operator(&op.id).await.unwrap().unwrap(),
+        winner
+    );
 }
 
 async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
