@@ -36,8 +36,8 @@ pub use oauth::{
     OAuthErrorBody, OAuthTokenResponse, TokenForm, TokenGrant, oauth_error,
 };
 pub use operators::{
-    ChangeOperatorKey, Operator, OperatorStatus, RegisterOperator, Revocations, RevokedAgent,
-    RevokedToken, VerificationInstructions,
+    ChangeOperatorKey, Operator, OperatorStatus, RecoverOperator, RecoveryInstructions,
+    RegisterOperator, Revocations, RevokedAgent, RevokedToken, VerificationInstructions,
 };
 pub use routes::{Method, Route};
 pub use tokens::{

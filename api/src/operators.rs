@@ -20,6 +20,22 @@ pub struct ChangeOperatorKey {
     pub key_change: String,
 }
 
+/// `POST /v1/operators/{id}/recovery` and `POST /v1/operators/{id}/recovery/confirm` body, signed by the
+/// key it names: the new root key of an operator that lost its key (spec §10.6).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RecoverOperator {
+    pub public_key: Jwk,
+}
+
+/// `POST /v1/operators/{id}/recovery`: the TXT record proving the domain for the new key, and until when.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryInstructions {
+    pub domain: String,
+    pub expires_at: u64,
+    pub txt_record_name: String,
+    pub txt_record_value: String,
+}
+
 /// An operator's status as reported: `verified` only while its domain proof is current.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]

@@ -160,6 +160,26 @@ pub enum OperatorKeyCommand {
     /// signed by the current key, and carries a key-change message signed by the new one); the new key
     /// waits in keys/operator.key.new (0600) until the server confirms, then replaces keys/operator.key
     Rotate,
+    /// Recover an operator whose key is lost: prove its domain again over DNS with a new key
+    #[command(subcommand)]
+    Recover(RecoverCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RecoverCommand {
+    /// Start a recovery with a new key (keys/operator.key.new, created or reused) and print the TXT
+    /// record to publish; the new key can do nothing else until `confirm` passes
+    Start(RecoverArgs),
+    /// Ask the server to check the recovery's TXT record; once it passes, the new key is the operator's
+    /// root key (it replaces keys/operator.key, operator.json is written) and the old key is refused
+    Confirm(RecoverArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    /// Operator id (op_...) [default: the id in this home's operator.json]
+    #[arg(long)]
+    pub operator_id: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

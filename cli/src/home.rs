@@ -296,6 +296,23 @@ impl Home {
         self.write_private(&self.pending_key_path(role), pem.as_bytes())
     }
 
+    /// The pending key, if there is one (its file and `keys/` checked as for a key).
+    pub fn load_pending_key(&self, role: Role) -> Result<Option<SigningKey>> {
+        let path = self.pending_key_path(role);
+        match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(CliError::io("read", &path, &e)),
+            Ok(_) => {}
+        }
+        check_key_dir_permissions(path.parent().expect("key paths have a parent"))?;
+        check_key_permissions(&path)?;
+        let pem =
+            Zeroizing::new(fs::read_to_string(&path).map_err(|e| CliError::io("read", &path, &e))?);
+        SigningKey::from_pkcs8_pem(&pem)
+            .map(Some)
+            .map_err(|e| CliError::home("invalid_key_file", format!("'{}': {e}", path.display())))
+    }
+
     /// Moves the pending key over the key file: one rename, so the key file is always either the old
     /// key or the new one, never a partial file.
     pub fn commit_pending_key(&self, role: Role) -> Result<()> {

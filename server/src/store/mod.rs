@@ -93,6 +93,21 @@ pub struct Operator {
     pub created_at: UnixTime,
 }
 
+/// A pending recovery of an operator by a new root key: the key's holder must publish its own TXT token
+/// at the operator's domain before `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorRecovery {
+    pub operator_id: String,
+    /// The new key, stored as its raw 32 bytes.
+    pub public_key: PublicKey,
+    /// RFC 7638 thumbprint of `public_key`.
+    pub thumbprint: String,
+    /// Published as `auth4agent-verification=<txt_token>` at `_auth4agent.<domain>`.
+    pub txt_token: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
 /// An agent: a key bound to an operator's domain through its DID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agent {
@@ -324,6 +339,8 @@ pub struct PurgeStats {
     pub challenges: u64,
     pub request_jtis: u64,
     pub revoked_tokens: u64,
+    /// Operator recoveries past their `expires_at`.
+    pub operator_recoveries: u64,
     /// Audit events past the retention ([`Store::purge_audit`]; 0 from `purge_expired`).
     pub audit_events: u64,
     /// Pending agents past `--pending-agent-ttl` ([`Store::purge_pending_agents`]; 0 from `purge_expired`).
@@ -359,6 +376,33 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> StoreFuture<'_, Operator>;
     /// Clears the proof (status `unverified`, both times `None`). NotFound if no such operator.
     fn set_operator_unverified(&self, id: &str) -> StoreFuture<'_, Operator>;
+    /// Starts, or for the same (operator, key) pair renews, a recovery: inserted as given, or, if the
+    /// pair exists, only its `expires_at` is set (the TXT token a holder may have published stays).
+    /// Returns the stored recovery. `NotFound` if the operator does not exist.
+    fn start_operator_recovery(
+        &self,
+        recovery: OperatorRecovery,
+    ) -> StoreFuture<'_, OperatorRecovery>;
+    /// The pending recovery of `operator_id` by the key of thumbprint `thumbprint`, expired or not.
+    fn get_operator_recovery(
+        &self,
+        operator_id: &str,
+        thumbprint: &str,
+    ) -> StoreFuture<'_, Option<OperatorRecovery>>;
+    /// Completes a recovery whose DNS proof passed, in one transaction: another operator's lapsed
+    /// proof of the domain is released (as in [`Store::set_operator_verified`]), then one conditional
+    /// UPDATE gives the operator the recovery's key, thumbprint and TXT token and marks it verified
+    /// (`verified_at`, `expires_at`), only if that recovery exists with `expires_at > verified_at`;
+    /// then every pending recovery of the operator is deleted. `NotFound` if there is no such live
+    /// recovery (expired, or completed by a concurrent call), `Conflict` if another operator holds
+    /// the domain's current verification. The old key is refused by every read from the commit on.
+    fn complete_operator_recovery(
+        &self,
+        operator_id: &str,
+        thumbprint: &str,
+        verified_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'_, Operator>;
     /// Replaces operator `id`'s root key with `new_key` (and its thumbprint) if its key is still the
     /// one of thumbprint `old_thumbprint`: one conditional UPDATE, so of two concurrent changes from
     /// one key at most one applies. Returns the updated operator; `NotFound` when no operator `id`
@@ -598,7 +642,7 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     // ----- housekeeping -----
 
-    /// Deletes challenges, request jtis and revoked-token rows with `expires_at <= now`.
+    /// Deletes challenges, request jtis, revoked-token rows and operator recoveries with `expires_at <= now`.
     fn purge_expired(&self, now: UnixTime) -> StoreFuture<'_, PurgeStats>;
 }
 

@@ -31,9 +31,9 @@ use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, DeviceAuthorization, DeviceDecision,
-    DeviceStatus, FlaggedEntry, Operator, PurgeStats, RememberedGrant, RevokedToken,
-    SigningKeyRecord, StatusEntry, StatusListInfo, Store, StoreError, StoreFuture, UnixTime,
-    classify_agent_miss,
+    DeviceStatus, FlaggedEntry, Operator, OperatorRecovery, PurgeStats, RememberedGrant,
+    RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, Store, StoreError, StoreFuture,
+    UnixTime, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
@@ -597,6 +597,77 @@ impl Store for PostgresStore {
             .await?
             .ok_or(StoreError::NotFound)?;
             let op = rows::operator(&row)?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(op)
+        })
+    }
+
+    fn start_operator_recovery(
+        &self,
+        recovery: OperatorRecovery,
+    ) -> StoreFuture<'_, OperatorRecovery> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let row = opt(
+                &*conn,
+                sql::START_OPERATOR_RECOVERY,
+                &[
+                    &recovery.operator_id,
+                    &recovery.thumbprint,
+                    &&recovery.public_key.as_bytes()[..],
+                    &recovery.txt_token,
+                    &ts(recovery.created_at),
+                    &ts(recovery.expires_at),
+                ],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            rows::operator_recovery(&row)
+        })
+    }
+
+    fn get_operator_recovery(
+        &self,
+        operator_id: &str,
+        thumbprint: &str,
+    ) -> StoreFuture<'_, Option<OperatorRecovery>> {
+        let (operator_id, thumbprint) = (operator_id.to_owned(), thumbprint.to_owned());
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            opt(
+                &*conn,
+                sql::GET_OPERATOR_RECOVERY,
+                &[&operator_id, &thumbprint],
+            )
+            .await?
+            .map(|row| rows::operator_recovery(&row))
+            .transpose()
+        })
+    }
+
+    fn complete_operator_recovery(
+        &self,
+        operator_id: &str,
+        thumbprint: &str,
+        verified_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'_, Operator> {
+        let (id, thumbprint) = (operator_id.to_owned(), thumbprint.to_owned());
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            exec(&tx, sql::RELEASE_LAPSED_DOMAIN, &[&id, &ts(verified_at)]).await?;
+            // The row lock on the operator serializes concurrent completions: the second finds its
+            // recovery deleted and matches nothing.
+            let row = opt(
+                &tx,
+                sql::COMPLETE_OPERATOR_RECOVERY,
+                &[&id, &thumbprint, &ts(verified_at), &ts(expires_at)],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            let op = rows::operator(&row)?;
+            exec(&tx, sql::DELETE_OPERATOR_RECOVERIES, &[&id]).await?;
             tx.commit().await.map_err(map_err)?;
             Ok(op)
         })
@@ -1415,6 +1486,7 @@ impl Store for PostgresStore {
                 challenges: exec(&tx, sql::PURGE_CHALLENGES, &[&now]).await?,
                 request_jtis: exec(&tx, sql::PURGE_REQUEST_JTIS, &[&now]).await?,
                 revoked_tokens: exec(&tx, sql::PURGE_REVOKED_TOKENS, &[&now]).await?,
+                operator_recoveries: exec(&tx, sql::PURGE_OPERATOR_RECOVERIES, &[&now]).await?,
                 audit_events: 0,
                 pending_agents: 0,
             };

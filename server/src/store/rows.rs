@@ -11,8 +11,8 @@ use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
 
 use super::{
     Agent, AgentStatus, AuditEvent, Challenge, DeviceAuthorization, DeviceStatus, FlaggedEntry,
-    Operator, OperatorStatus, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry,
-    StatusListInfo, StoreError, UnixTime, keycache,
+    Operator, OperatorRecovery, OperatorStatus, RememberedGrant, RevokedToken, SigningKeyRecord,
+    StatusEntry, StatusListInfo, StoreError, UnixTime, keycache,
 };
 
 /// The columns of one result row, as plain values; implemented by each backend's row type.
@@ -92,6 +92,19 @@ pub(super) fn operator(row: &impl Columns) -> Result<Operator, StoreError> {
             domain_verified_at: opt_time(row, "domain_verified_at")?,
             verification_expires_at: opt_time(row, "verification_expires_at")?,
             created_at: time(row, "created_at")?,
+        })
+    })
+}
+
+pub(super) fn operator_recovery(row: &impl Columns) -> Result<OperatorRecovery, StoreError> {
+    decode("operator recovery", || {
+        Ok(OperatorRecovery {
+            operator_id: row.text("operator_id")?,
+            public_key: public_key(row, "public_key")?,
+            thumbprint: row.text("thumbprint")?,
+            txt_token: row.text("txt_token")?,
+            created_at: time(row, "created_at")?,
+            expires_at: time(row, "expires_at")?,
         })
     })
 }

@@ -23,9 +23,9 @@ use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, DeviceAuthorization, DeviceDecision,
-    DeviceStatus, FlaggedEntry, Operator, PurgeStats, RememberedGrant, RevokedToken,
-    SigningKeyRecord, StatusEntry, StatusListInfo, Store, StoreError, StoreFuture, UnixTime,
-    classify_agent_miss,
+    DeviceStatus, FlaggedEntry, Operator, OperatorRecovery, PurgeStats, RememberedGrant,
+    RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, Store, StoreError, StoreFuture,
+    UnixTime, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
@@ -603,6 +603,68 @@ impl Store for SqliteStore {
                 |r| rows::operator(r),
             )?
             .ok_or(StoreError::NotFound)
+        })
+    }
+
+    fn start_operator_recovery(
+        &self,
+        recovery: OperatorRecovery,
+    ) -> StoreFuture<'_, OperatorRecovery> {
+        self.write(move |conn| {
+            query_opt(
+                conn,
+                sql::START_OPERATOR_RECOVERY,
+                params![
+                    recovery.operator_id,
+                    recovery.thumbprint,
+                    &recovery.public_key.as_bytes()[..],
+                    recovery.txt_token,
+                    recovery.created_at,
+                    recovery.expires_at
+                ],
+                |r| rows::operator_recovery(r),
+            )?
+            .ok_or(StoreError::NotFound)
+        })
+    }
+
+    fn get_operator_recovery(
+        &self,
+        operator_id: &str,
+        thumbprint: &str,
+    ) -> StoreFuture<'_, Option<OperatorRecovery>> {
+        let (operator_id, thumbprint) = (operator_id.to_owned(), thumbprint.to_owned());
+        self.read(move |conn| {
+            query_opt(
+                conn,
+                sql::GET_OPERATOR_RECOVERY,
+                params![operator_id, thumbprint],
+                |r| rows::operator_recovery(r),
+            )
+        })
+    }
+
+    fn complete_operator_recovery(
+        &self,
+        operator_id: &str,
+        thumbprint: &str,
+        verified_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'_, Operator> {
+        let (id, thumbprint) = (operator_id.to_owned(), thumbprint.to_owned());
+        self.write_identity(move |conn| {
+            let tx = conn.savepoint().map_err(map_err)?;
+            exec(&tx, sql::RELEASE_LAPSED_DOMAIN, params![id, verified_at])?;
+            let op = query_opt(
+                &tx,
+                sql::COMPLETE_OPERATOR_RECOVERY,
+                params![id, thumbprint, verified_at, expires_at],
+                |r| rows::operator(r),
+            )?
+            .ok_or(StoreError::NotFound)?;
+            exec(&tx, sql::DELETE_OPERATOR_RECOVERIES, params![id])?;
+            tx.commit().map_err(map_err)?;
+            Ok(op)
         })
     }
 
@@ -1233,6 +1295,7 @@ impl Store for SqliteStore {
                 challenges: purge(sql::PURGE_CHALLENGES)?,
                 request_jtis: purge(sql::PURGE_REQUEST_JTIS)?,
                 revoked_tokens: purge(sql::PURGE_REVOKED_TOKENS)?,
+                operator_recoveries: purge(sql::PURGE_OPERATOR_RECOVERIES)?,
                 audit_events: 0,
                 pending_agents: 0,
             };

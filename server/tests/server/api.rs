@@ -1628,6 +1628,75 @@ async fn an_operator_key_change_switches_the_signing_key_and_is_audited() {
         .assert_error(400, "invalid_request");
 }
 
+/// Recovery over DNS (spec §10.6) through the router: a lapsed operator recovered by a new key; the
+/// recovery's token becomes the operator's, tokens from before the lapse stay inactive, the old key is
+/// refused, and the audit log has the three recovery events.
+#[tokio::test]
+async fn a_recovery_over_dns_replaces_the_key_and_is_audited() {
+    let h = Harness::start().await;
+    let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let token = h.token(&agent, "read").await;
+    // The proof lapses (the key is lost; nobody re-verifies).
+    h.clock.advance(30 * 86_400 + 1);
+    let new = new_key();
+    let body = json!({ "public_key": new.public_key().to_jwk() });
+    let start = format!("/v1/operators/{}/recovery", op.id);
+    let confirm = format!("/v1/operators/{}/recovery/confirm", op.id);
+    let started = h.send(h.signed(&new, "POST", &start, Some(&body))).await;
+    let started = started.assert_ok(200).clone();
+    // Signed by another key than the one in the body: the proof of possession fails.
+    h.send(h.signed(&op.key, "POST", &start, Some(&body)))
+        .await
+        .assert_error(401, "invalid_signature");
+    // The old TXT value only: refused, nothing changes.
+    h.send(h.signed(&new, "POST", &confirm, Some(&body)))
+        .await
+        .assert_error(422, "dns_record_mismatch");
+    h.dns.set_txt(
+        started["txt_record_name"].as_str().unwrap(),
+        vec![TxtRecord::from(
+            started["txt_record_value"].as_str().unwrap(),
+        )],
+    );
+    let recovered = h.send(h.signed(&new, "POST", &confirm, Some(&body))).await;
+    assert_eq!(recovered.assert_ok(200)["status"], "verified");
+    let status = format!("/v1/operators/{}", op.id);
+    h.send(h.signed(&op.key, "GET", &status, None))
+        .await
+        .assert_error(403, "forbidden");
+    h.send(h.signed(&new, "GET", &status, None))
+        .await
+        .assert_ok(200);
+    // The operator's TXT token is now the recovery's.
+    let instructions = h
+        .send(h.signed(&new, "GET", &format!("{status}/verification"), None))
+        .await;
+    assert_eq!(
+        instructions.assert_ok(200)["txt_record_value"],
+        started["txt_record_value"]
+    );
+    // Tokens from before the lapse stay inactive; new ones (a second later: the cutoff is inclusive)
+    // are issued and active.
+    assert_eq!(h.introspect(&token).await["active"], false);
+    h.clock.advance(1);
+    let fresh = h.token(&agent, "read").await;
+    assert_eq!(h.introspect(&fresh).await["active"], true);
+    let audit = h.store.list_audit(100).await.unwrap();
+    let actor = format!("key:{}", new.public_key().thumbprint());
+    for action in [
+        "operator.recovery_start",
+        "operator.recovery_failed",
+        "operator.recover",
+    ] {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == action && e.actor == actor && e.subject == op.id),
+            "{action}: {audit:?}"
+        );
+    }
+}
+
 #[tokio::test]
 async fn panics_become_json_500() {
     let h = Harness::start().await;

@@ -14,8 +14,8 @@ use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
     AgentStatus, AgentUpdate, AuditEvent, DeviceAuthorization, DeviceDecision, DeviceStatus,
-    OperatorStatus, PostgresStore, RememberedGrant, RevokedToken, SHARED_SQL, SqliteStore,
-    StatusEntry, StatusListInfo, Store, StoreError, sql_placeholders,
+    OperatorRecovery, OperatorStatus, PostgresStore, RememberedGrant, RevokedToken, SHARED_SQL,
+    SqliteStore, StatusEntry, StatusListInfo, Store, StoreError, sql_placeholders,
 };
 use auth4agent_testkit::TestDatabase;
 
@@ -135,6 +135,7 @@ store_contract! {
         keyring_publishes_ahead_and_switches_at_activation,
         keyring_rotates_on_schedule_once_across_replicas,
         operator_key_change_is_conditional_on_the_old_key,
+        operator_recovery_lifecycle,
         undecodable_rows_are_corrupt,
         shared_statements_prepare,
         approval_scopes_are_stored,
@@ -1311,6 +1312,150 @@ pub async fn operator_key_change_is_conditional_on_the_old_key(db: TestStore) {
     assert_eq!(
         reopened.get_operator(&op.id).await.unwrap().unwrap(),
         winner
+    );
+}
+
+/// A recovery: started (a second start keeps its token and renews it), completed once when live (the
+/// operator gets the key, thumbprint and TXT token, verified; every pending recovery is deleted), never
+/// after it expired or was spent, and not while another operator holds the domain's current proof.
+pub async fn operator_recovery_lifecycle(db: TestStore) {
+    let store = db.open().await;
+    let op = operator("recover.example", 1);
+    store.insert_operator(op.clone()).await.unwrap();
+    let _ = store.get_operator(&op.id).await.unwrap();
+    let recovery = |seed: u8, expires_at: u64| {
+        let (public_key, thumbprint) = public_key(seed);
+        OperatorRecovery {
+            operator_id: op.id.clone(),
+            public_key,
+            thumbprint,
+            txt_token: ids::txt_token(),
+            created_at: NOW,
+            expires_at,
+        }
+    };
+    let first = store
+        .start_operator_recovery(recovery(2, NOW + 100))
+        .await
+        .unwrap();
+    let renewed = store
+        .start_operator_recovery(recovery(2, NOW + 500))
+        .await
+        .unwrap();
+    assert_eq!(
+        renewed.txt_token, first.txt_token,
+        "a restart keeps the published token"
+    );
+    assert_eq!(renewed.expires_at, NOW + 500);
+    assert_eq!(
+        store
+            .get_operator_recovery(&op.id, &first.thumbprint)
+            .await
+            .unwrap(),
+        Some(renewed.clone())
+    );
+    let other = store
+        .start_operator_recovery(recovery(3, NOW + 50))
+        .await
+        .unwrap();
+    assert_ne!(other.txt_token, first.txt_token);
+
+    // Expired: nothing happens.
+    assert_eq!(
+        store
+            .complete_operator_recovery(&op.id, &other.thumbprint, NOW + 50, NOW + 9999)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(store.get_operator(&op.id).await.unwrap().unwrap(), op);
+
+    let recovered = store
+        .complete_operator_recovery(&op.id, &first.thumbprint, NOW + 60, NOW + 9999)
+        .await
+        .unwrap();
+    assert_eq!(recovered.public_key, renewed.public_key);
+    assert_eq!(recovered.thumbprint, renewed.thumbprint);
+    assert_eq!(recovered.txt_token, renewed.txt_token);
+    assert_eq!(recovered.status, OperatorStatus::Verified);
+    assert_eq!(
+        (
+            recovered.domain_verified_at,
+            recovered.verification_expires_at
+        ),
+        (Some(NOW + 60), Some(NOW + 9999))
+    );
+    assert_eq!(
+        store.get_operator(&op.id).await.unwrap().unwrap(),
+        recovered
+    );
+    for thumbprint in [&first.thumbprint, &other.thumbprint] {
+        assert_eq!(
+            store
+                .get_operator_recovery(&op.id, thumbprint)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    // Spent.
+    assert_eq!(
+        store
+            .complete_operator_recovery(&op.id, &first.thumbprint, NOW + 61, NOW + 9999)
+            .await,
+        Err(StoreError::NotFound)
+    );
+
+    // Another claimant of the domain, recovering while the first operator's proof is current.
+    let rival = operator("recover.example", 4);
+    store.insert_operator(rival.clone()).await.unwrap();
+    let (public_key, thumbprint) = public_key(5);
+    store
+        .start_operator_recovery(OperatorRecovery {
+            operator_id: rival.id.clone(),
+            public_key,
+            thumbprint: thumbprint.clone(),
+            txt_token: ids::txt_token(),
+            created_at: NOW,
+            expires_at: NOW + 500,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .complete_operator_recovery(&rival.id, &thumbprint, NOW + 70, NOW + 9999)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store
+            .get_operator_recovery(&rival.id, &thumbprint)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The purge deletes recoveries past their time only.
+    assert_eq!(
+        store
+            .purge_expired(NOW + 499)
+            .await
+            .unwrap()
+            .operator_recoveries,
+        0
+    );
+    assert_eq!(
+        store
+            .purge_expired(NOW + 500)
+            .await
+            .unwrap()
+            .operator_recoveries,
+        1
+    );
+    assert_eq!(
+        store
+            .get_operator_recovery(&rival.id, &thumbprint)
+            .await
+            .unwrap(),
+        None
     );
 }
 

@@ -167,3 +167,142 @@ fn a_key_change_must_be_signed_by_the_key_it_presents_and_bind_the_current_key()
     );
     assert_eq!(status.status, 200, "{}", status.body);
 }
+
+/// Recovery over DNS (issue 17 §6): the operator's key is lost; a fresh home starts a recovery with a
+/// new key, which can do nothing else; a failed DNS check changes nothing; once the new TXT value is
+/// published the new key is the operator's, the old key is refused, and the operator keeps its agents.
+#[test]
+fn operator_key_recover_takes_the_operator_over_with_a_new_key_proven_over_dns() {
+    let world = World::new();
+    let (operator, agent) = world.operator_and_agent();
+    let old = operator.signer();
+    let before = agent.token("read");
+    let server = world.server.url();
+
+    // A new machine: no identity, only the operator id and the server.
+    let fresh = world.cli("recovered");
+    let started = fresh.ok_json([
+        "--server",
+        &server,
+        "operator-key",
+        "recover",
+        "start",
+        "--operator-id",
+        &operator.id,
+    ]);
+    assert_eq!(started["domain"], "example.com", "{started}");
+    assert_eq!(
+        started["txt_record_name"],
+        operator.txt_name.as_str(),
+        "{started}"
+    );
+    let new_value = str_field(&started, "txt_record_value");
+    assert_ne!(new_value, operator.txt_value, "a TXT value of its own");
+    let pending = fresh.home().join("keys").join("operator.key.new");
+    let mode = std::fs::metadata(&pending).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let new = Signer::from_pem_file(&pending);
+    // Starting again reuses the key and keeps the value.
+    let again = fresh.ok_json([
+        "--server",
+        &server,
+        "operator-key",
+        "recover",
+        "start",
+        "--operator-id",
+        &operator.id,
+    ]);
+    assert_eq!(again["txt_record_value"], new_value.as_str());
+
+    // Until the proof passes the new key can do nothing else, and the old key still works.
+    let status_path = format!("/v1/operators/{}", operator.id);
+    let refused = signed(&world, &new, "GET", &status_path, None);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let refused = signed(
+        &world,
+        &new,
+        "PUT",
+        &format!("/v1/agents/{}/scopes", agent.did),
+        Some(&json!({ "allowed_scopes": ["read", "write"] })),
+    );
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    // Only the old value is published: the check fails, and nothing changes.
+    let failed = fresh.run([
+        "--server",
+        &server,
+        "operator-key",
+        "recover",
+        "confirm",
+        "--operator-id",
+        &operator.id,
+    ]);
+    assert!(!failed.success(), "{failed}");
+    assert_eq!(failed.error_code(), Some("dns_record_mismatch"), "{failed}");
+    assert_eq!(operator.status()["status"], "verified");
+    assert!(
+        pending.exists(),
+        "the recovery key is kept for the next attempt"
+    );
+
+    // The new value is published (next to the old one): the recovery passes.
+    world.dns.set_txt(
+        &operator.txt_name,
+        vec![
+            auth4agent_testkit::TxtRecord::from(operator.txt_value.as_str()),
+            auth4agent_testkit::TxtRecord::from(new_value.as_str()),
+        ],
+    );
+    let recovered = fresh.ok_json([
+        "--server",
+        &server,
+        "operator-key",
+        "recover",
+        "confirm",
+        "--operator-id",
+        &operator.id,
+    ]);
+    assert_eq!(recovered["id"], operator.id.as_str(), "{recovered}");
+    assert_eq!(recovered["status"], "verified", "{recovered}");
+    assert!(!pending.exists());
+    let identity: Value =
+        serde_json::from_str(&std::fs::read_to_string(fresh.home().join("operator.json")).unwrap())
+            .unwrap();
+    assert_eq!(identity["id"], operator.id.as_str());
+    assert_eq!(identity["thumbprint"], new.thumbprint().as_str());
+
+    // The old key is refused from now on, the new home acts for the operator and keeps its agents.
+    let refused = signed(&world, &old, "GET", &status_path, None);
+    assert_eq!(refused.status, 403, "{}", refused.body);
+    let old_cli = operator.cli.run(["verify-operator", "status"]);
+    assert!(!old_cli.success(), "{old_cli}");
+    assert_eq!(
+        fresh.ok_json(["verify-operator", "status"])["status"],
+        "verified"
+    );
+    let granted = fresh.ok_json([
+        "agent-scopes",
+        "set",
+        "--scopes",
+        "read",
+        "--did",
+        &agent.did,
+    ]);
+    assert_eq!(granted["status"], "active", "{granted}");
+    agent.token("read");
+    let answer = world
+        .server
+        .http()
+        .post_json("/v1/introspect", &json!({ "token": before }), &[])
+        .unwrap();
+    assert_eq!(answer.json()["active"], true, "{}", answer.body);
+    // The recovery is spent: confirming it again is refused.
+    let body = json!({ "public_key": new.public_jwk() });
+    let spent = signed(
+        &world,
+        &new,
+        "POST",
+        &format!("/v1/operators/{}/recovery/confirm", operator.id),
+        Some(&body),
+    );
+    assert_eq!(spent.status, 403, "{}", spent.body);
+}
