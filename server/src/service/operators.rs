@@ -188,6 +188,8 @@ pub async fn change_key(
 
 /// How long a started recovery waits for its DNS proof.
 pub const RECOVERY_TTL: u64 = 86_400;
+/// Live recoveries an operator may have at once (different new keys), so nobody can fill the table.
+pub const MAX_PENDING_RECOVERIES: u64 = 8;
 
 /// Starts (or renews) the recovery of `operator` by `new_key`, whose holder signed the request
 /// (checked by the caller): the TXT record to publish. Nothing about the operator changes: its key
@@ -203,6 +205,27 @@ pub async fn start_recovery(
             ErrorCode::InvalidRequest,
             "public_key is the operator's current key: nothing to recover",
         ));
+    }
+    let renewal = state
+        .store
+        .get_operator_recovery(&operator.id, &new_key.thumbprint())
+        .await?
+        .is_some_and(|r| r.expires_at > now);
+    // Not a hard bound under concurrency (starts racing past it may each land), but a small one.
+    if !renewal
+        && state
+            .store
+            .count_operator_recoveries(&operator.id, now)
+            .await?
+            >= MAX_PENDING_RECOVERIES
+    {
+        return Err(ServiceError::RateLimited {
+            retry_after: RECOVERY_TTL,
+            message: format!(
+                "operator {} has {MAX_PENDING_RECOVERIES} recoveries in progress, the most at once; retry later",
+                operator.id
+            ),
+        });
     }
     let recovery = state
         .store

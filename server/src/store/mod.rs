@@ -383,6 +383,8 @@ pub trait Store: Send + Sync + fmt::Debug {
         &self,
         recovery: OperatorRecovery,
     ) -> StoreFuture<'_, OperatorRecovery>;
+    /// How many recoveries of `operator_id` are live at `now` (`expires_at > now`).
+    fn count_operator_recoveries(&self, operator_id: &str, now: UnixTime) -> StoreFuture<'_, u64>;
     /// The pending recovery of `operator_id` by the key of thumbprint `thumbprint`, expired or not.
     fn get_operator_recovery(
         &self,

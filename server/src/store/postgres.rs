@@ -626,6 +626,23 @@ impl Store for PostgresStore {
         })
     }
 
+    fn count_operator_recoveries(&self, operator_id: &str, now: UnixTime) -> StoreFuture<'_, u64> {
+        let operator_id = operator_id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let row = one(
+                &*conn,
+                sql::COUNT_OPERATOR_RECOVERIES,
+                &[&operator_id, &ts(now)],
+            )
+            .await?;
+            let n: i64 = row
+                .try_get(0)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
     fn get_operator_recovery(
         &self,
         operator_id: &str,

@@ -72,6 +72,9 @@ pub(super) const START_OPERATOR_RECOVERY: &str = "INSERT INTO operator_recoverie
      ON CONFLICT (operator_id, thumbprint) DO UPDATE SET expires_at = excluded.expires_at \
      RETURNING operator_id, thumbprint, public_key, txt_token, created_at, expires_at";
 
+pub(super) const COUNT_OPERATOR_RECOVERIES: &str =
+    "SELECT count(*) FROM operator_recoveries WHERE operator_id = $1 AND expires_at > $2";
+
 pub(super) const GET_OPERATOR_RECOVERY: &str = "SELECT operator_id, thumbprint, public_key, txt_token, \
      created_at, expires_at FROM operator_recoveries WHERE operator_id = $1 AND thumbprint = $2";
 
@@ -371,6 +374,7 @@ pub const SHARED: &[(&str, &str)] = &[
     ("CHANGE_OPERATOR_KEY", CHANGE_OPERATOR_KEY),
     ("START_OPERATOR_RECOVERY", START_OPERATOR_RECOVERY),
     ("GET_OPERATOR_RECOVERY", GET_OPERATOR_RECOVERY),
+    ("COUNT_OPERATOR_RECOVERIES", COUNT_OPERATOR_RECOVERIES),
     ("COMPLETE_OPERATOR_RECOVERY", COMPLETE_OPERATOR_RECOVERY),
     ("DELETE_OPERATOR_RECOVERIES", DELETE_OPERATOR_RECOVERIES),
     ("INSERT_AGENT", INSERT_AGENT),

@@ -628,6 +628,16 @@ impl Store for SqliteStore {
         })
     }
 
+    fn count_operator_recoveries(&self, operator_id: &str, now: UnixTime) -> StoreFuture<'_, u64> {
+        let operator_id = operator_id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(sql::COUNT_OPERATOR_RECOVERIES)
+                .and_then(|mut s| s.query_row(params![operator_id, now], |r| r.get::<_, i64>(0)))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(map_err)
+        })
+    }
+
     fn get_operator_recovery(
         &self,
         operator_id: &str,

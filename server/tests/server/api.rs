@@ -1697,6 +1697,37 @@ async fn a_recovery_over_dns_replaces_the_key_and_is_audited() {
     }
 }
 
+/// At most `MAX_PENDING_RECOVERIES` live recoveries per operator: one more new key is refused with
+/// 429, renewing one in progress is not, and a recovery past its time frees its place.
+#[tokio::test]
+async fn an_operator_has_a_bounded_number_of_recoveries_in_progress() {
+    let h = Harness::start().await;
+    let (op, _agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let start = format!("/v1/operators/{}/recovery", op.id);
+    let body =
+        |key: &auth4agent_protocol::SigningKey| json!({ "public_key": key.public_key().to_jwk() });
+    let keys: Vec<_> = (0..auth4agent_server::service::operators::MAX_PENDING_RECOVERIES)
+        .map(|_| new_key())
+        .collect();
+    for key in &keys {
+        h.send(h.signed(key, "POST", &start, Some(&body(key))))
+            .await
+            .assert_ok(200);
+    }
+    let extra = new_key();
+    h.send(h.signed(&extra, "POST", &start, Some(&body(&extra))))
+        .await
+        .assert_error(429, "rate_limited");
+    h.send(h.signed(&keys[0], "POST", &start, Some(&body(&keys[0]))))
+        .await
+        .assert_ok(200);
+    h.clock
+        .advance(auth4agent_server::service::operators::RECOVERY_TTL + 1);
+    h.send(h.signed(&extra, "POST", &start, Some(&body(&extra))))
+        .await
+        .assert_ok(200);
+}
+
 #[tokio::test]
 async fn panics_become_json_500() {
     let h = Harness::start().await;

@@ -1358,6 +1358,17 @@ pub async fn operator_recovery_lifecycle(db: TestStore) {
         .start_operator_recovery(recovery(3, NOW + 50))
         .await
         .unwrap();
+    assert_eq!(
+        store.count_operator_recoveries(&op.id, NOW).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count_operator_recoveries(&op.id, NOW + 50)
+            .await
+            .unwrap(),
+        1
+    );
     assert_ne!(other.txt_token, first.txt_token);
 
     // Expired: nothing happens.
