@@ -38,8 +38,8 @@ pub use oauth::{
     OAuthErrorBody, OAuthTokenResponse, TokenForm, TokenGrant, oauth_error,
 };
 pub use operators::{
-    Operator, OperatorStatus, RegisterOperator, Revocations, RevokedAgent, RevokedToken,
-    VerificationInstructions,
+    ChangeOperatorKey, Operator, OperatorStatus, RecoverOperator, RecoveryInstructions,
+    RegisterOperator, Revocations, RevokedAgent, RevokedToken, VerificationInstructions,
 };
 pub use routes::{Method, Route};
 pub use tokens::{

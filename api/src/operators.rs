@@ -12,6 +12,30 @@ pub struct RegisterOperator {
     pub public_key: Jwk,
 }
 
+/// `POST /v1/operators/{id}/key` body, signed by the operator's current (old) key: the new root key
+/// and `key_change`, an `auth4agent-key-change+jwt` signed by the new key (spec §10.5).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct ChangeOperatorKey {
+    pub public_key: Jwk,
+    pub key_change: String,
+}
+
+/// `POST /v1/operators/{id}/recovery` and `POST /v1/operators/{id}/recovery/confirm` body, signed by the
+/// key it names: the new root key of an operator that lost its key (spec §10.6).
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RecoverOperator {
+    pub public_key: Jwk,
+}
+
+/// `POST /v1/operators/{id}/recovery`: the TXT record proving the domain for the new key, and until when.
+#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryInstructions {
+    pub domain: String,
+    pub expires_at: u64,
+    pub txt_record_name: String,
+    pub txt_record_value: String,
+}
+
 /// An operator's status as reported: `verified` only while its domain proof is current.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[serde(rename_all = "lowercase")]

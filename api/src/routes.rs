@@ -71,6 +71,9 @@ pub const STATUS_LIST: &str = "/status-lists/{list}";
 pub const OPERATORS: &str = "/v1/operators";
 pub const OPERATOR: &str = "/v1/operators/{id}";
 pub const OPERATOR_VERIFICATION: &str = "/v1/operators/{id}/verification";
+pub const OPERATOR_KEY: &str = "/v1/operators/{id}/key";
+pub const OPERATOR_RECOVERY: &str = "/v1/operators/{id}/recovery";
+pub const OPERATOR_RECOVERY_CONFIRM: &str = "/v1/operators/{id}/recovery/confirm";
 pub const OPERATOR_AGENTS: &str = "/v1/operators/{id}/agents";
 pub const OPERATOR_REVOCATIONS: &str = "/v1/operators/{id}/revocations";
 pub const OPERATOR_APPROVALS: &str = "/v1/operators/{id}/approvals";
@@ -129,6 +132,9 @@ pub const ALL: &[Route] = &[
     route(OPERATORS, &[Method::Post]),
     route(OPERATOR, &[Method::Get]),
     route(OPERATOR_VERIFICATION, &[Method::Get, Method::Post]),
+    route(OPERATOR_KEY, &[Method::Post]),
+    route(OPERATOR_RECOVERY, &[Method::Post]),
+    route(OPERATOR_RECOVERY_CONFIRM, &[Method::Post]),
     route(OPERATOR_AGENTS, &[Method::Get]),
     route(OPERATOR_REVOCATIONS, &[Method::Get]),
     route(OPERATOR_APPROVALS, &[Method::Get]),
@@ -162,6 +168,11 @@ pub fn operator(id: &str) -> String {
 /// `/v1/operators/{id}/verification`.
 pub fn operator_verification(id: &str) -> String {
     OPERATOR_VERIFICATION.replace("{id}", id)
+}
+
+/// `/v1/operators/{id}/key`.
+pub fn operator_key(id: &str) -> String {
+    OPERATOR_KEY.replace("{id}", id)
 }
 
 /// `/v1/operators/{id}/agents`.

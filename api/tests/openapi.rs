@@ -269,6 +269,27 @@ fn endpoints_name_our_schemas() {
             "Verification",
         ),
         (routes::OPERATOR_VERIFICATION, Post, None, 200, "Operator"),
+        (
+            routes::OPERATOR_KEY,
+            Post,
+            Some("OperatorKeyChangeRequest"),
+            200,
+            "Operator",
+        ),
+        (
+            routes::OPERATOR_RECOVERY,
+            Post,
+            Some("OperatorRecoveryRequest"),
+            200,
+            "OperatorRecovery",
+        ),
+        (
+            routes::OPERATOR_RECOVERY_CONFIRM,
+            Post,
+            Some("OperatorRecoveryRequest"),
+            200,
+            "Operator",
+        ),
         (routes::OPERATOR_AGENTS, Get, None, 200, "AgentList"),
         (routes::OPERATOR_REVOCATIONS, Get, None, 200, "Revocations"),
         (routes::OPERATOR_APPROVALS, Get, None, 200, "ApprovalList"),
@@ -780,6 +801,47 @@ fn schemas_have_the_members_our_types_serialize() {
         (
             "AuthorizationServerMetadata",
             samples(metadata(false), metadata(true)),
+        ),
+        (
+            "OperatorRecoveryRequest",
+            samples(
+                RecoverOperator {
+                    public_key: public_jwk(),
+                },
+                RecoverOperator {
+                    public_key: public_jwk(),
+                },
+            ),
+        ),
+        (
+            "OperatorRecovery",
+            samples(
+                RecoveryInstructions {
+                    domain: "example.com".into(),
+                    expires_at: 1_800_086_400,
+                    txt_record_name: "_auth4agent.example.com".into(),
+                    txt_record_value: "auth4agent-verification=0123".into(),
+                },
+                RecoveryInstructions {
+                    domain: "example.com".into(),
+                    expires_at: 1_800_086_400,
+                    txt_record_name: "_auth4agent.example.com".into(),
+                    txt_record_value: "auth4agent-verification=0123".into(),
+                },
+            ),
+        ),
+        (
+            "OperatorKeyChangeRequest",
+            samples(
+                ChangeOperatorKey {
+                    public_key: public_jwk(),
+                    key_change: "eyJ…".into(),
+                },
+                ChangeOperatorKey {
+                    public_key: public_jwk(),
+                    key_change: "eyJ…".into(),
+                },
+            ),
         ),
         (
             "OperatorCreateRequest",

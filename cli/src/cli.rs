@@ -62,6 +62,9 @@ pub enum Command {
     /// Prove the operator's domain with a DNS TXT record
     #[command(subcommand)]
     VerifyOperator(VerifyOperatorCommand),
+    /// Replace the operator's root key (signed by the current key and by the new one)
+    #[command(subcommand)]
+    OperatorKey(OperatorKeyCommand),
     /// Set or list the scopes an agent may request (set is signed by the operator key)
     #[command(subcommand)]
     AgentScopes(AgentScopesCommand),
@@ -178,6 +181,34 @@ pub struct ConfirmArgs {
     /// Keep retrying until verified or this much time has passed (e.g. 30s, 5m)
     #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
     pub wait: Option<u64>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum OperatorKeyCommand {
+    /// Generate a new operator key and make it the operator's root key at the server (the request is
+    /// signed by the current key, and carries a key-change message signed by the new one); the new key
+    /// waits in keys/operator.key.new (0600) until the server confirms, then replaces keys/operator.key
+    Rotate,
+    /// Recover an operator whose key is lost: prove its domain again over DNS with a new key
+    #[command(subcommand)]
+    Recover(RecoverCommand),
+}
+
+#[derive(Subcommand, Debug)]
+pub enum RecoverCommand {
+    /// Start a recovery with a new key (keys/operator.key.new, created or reused) and print the TXT
+    /// record to publish; the new key can do nothing else until `confirm` passes
+    Start(RecoverArgs),
+    /// Ask the server to check the recovery's TXT record; once it passes, the new key is the operator's
+    /// root key (it replaces keys/operator.key, operator.json is written) and the old key is refused
+    Confirm(RecoverArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct RecoverArgs {
+    /// Operator id (op_...) [default: the id in this home's operator.json]
+    #[arg(long)]
+    pub operator_id: Option<String>,
 }
 
 #[derive(Subcommand, Debug)]

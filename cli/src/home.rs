@@ -293,6 +293,52 @@ impl Home {
             .map_err(|e| CliError::io("restrict the permissions of", keys, &e))
     }
 
+    /// Where a new key waits, 0600, while the server has not yet accepted it: `keys/<role>.key.new`.
+    pub fn pending_key_path(&self, role: Role) -> PathBuf {
+        let mut path = self.key_path(role).into_os_string();
+        path.push(".new");
+        PathBuf::from(path)
+    }
+
+    /// Writes a new key to [`Self::pending_key_path`] (PKCS#8 PEM, 0600 from creation, atomically).
+    pub fn save_pending_key(&self, role: Role, key: &SigningKey) -> Result<()> {
+        let pem = key.to_pkcs8_pem().map_err(|e| CliError::protocol(&e))?;
+        self.write_private(&self.pending_key_path(role), pem.as_bytes())
+    }
+
+    /// The pending key, if there is one (its file and `keys/` checked as for a key).
+    pub fn load_pending_key(&self, role: Role) -> Result<Option<SigningKey>> {
+        let path = self.pending_key_path(role);
+        match fs::symlink_metadata(&path) {
+            Err(e) if e.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(CliError::io("read", &path, &e)),
+            Ok(_) => {}
+        }
+        check_key_dir_permissions(path.parent().expect("key paths have a parent"))?;
+        check_key_permissions(&path)?;
+        let pem =
+            Zeroizing::new(fs::read_to_string(&path).map_err(|e| CliError::io("read", &path, &e))?);
+        SigningKey::from_pkcs8_pem(&pem)
+            .map(Some)
+            .map_err(|e| CliError::home("invalid_key_file", format!("'{}': {e}", path.display())))
+    }
+
+    /// Moves the pending key over the key file: one rename, so the key file is always either the old
+    /// key or the new one, never a partial file.
+    pub fn commit_pending_key(&self, role: Role) -> Result<()> {
+        let (pending, path) = (self.pending_key_path(role), self.key_path(role));
+        fs::rename(&pending, &path).map_err(|e| CliError::io("replace", &path, &e))?;
+        let dir = path.parent().expect("key paths have a parent");
+        fs::File::open(dir)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| CliError::io("sync", dir, &e))
+    }
+
+    /// Removes a pending key the server refused (best effort: it was never in use).
+    pub fn discard_pending_key(&self, role: Role) {
+        let _ = fs::remove_file(self.pending_key_path(role));
+    }
+
     /// The cached JWKS text, if any.
     pub fn cached_jwks(&self) -> Result<Option<String>> {
         let path = self.jwks_path();

@@ -29,6 +29,8 @@ pub mod typ {
     pub const CLIENT_ASSERTION: &str = "client-authentication+jwt";
     /// A Token Status List (draft-ietf-oauth-status-list-20 §5.1).
     pub const STATUS_LIST: &str = "statuslist+jwt";
+    /// An operator key change, signed by the new key (the ACME key-change shape, RFC 8555 §7.3.5).
+    pub const KEY_CHANGE: &str = "auth4agent-key-change+jwt";
 }
 
 /// Largest compact JWS accepted, in bytes.

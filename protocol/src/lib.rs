@@ -68,6 +68,7 @@ mod error;
 mod form;
 mod jwks;
 mod jws;
+mod key_change;
 mod keys;
 mod proof;
 mod refresh;
@@ -94,6 +95,9 @@ pub use error::{Error, Result};
 pub use form::{Form, MAX_FORM_PARAMS, encode_form};
 pub use jwks::{Jwks, KeySet};
 pub use jws::{JwsHeader, MAX_COMPACT_LEN, UnverifiedJws, VerifiedJws, constant_time_eq, typ};
+pub use key_change::{
+    KeyChangeClaims, KeyChangeRules, MAX_KEY_CHANGE_LIFETIME, sign_key_change, verify_key_change,
+};
 pub use keys::{Jwk, PublicKey, SigningKey};
 pub use proof::{
     Challenge, MAX_CHALLENGE_TTL, MAX_PROOF_LIFETIME, MIN_NONCE_BYTES, ProofClaims,

@@ -86,6 +86,15 @@ pub fn router(state: AppState) -> Router {
             "/v1/operators/{id}/verification",
             get(operators::instructions).post(operators::confirm),
         )
+        .route("/v1/operators/{id}/key", post(operators::change_key))
+        .route(
+            "/v1/operators/{id}/recovery",
+            post(operators::start_recovery),
+        )
+        .route(
+            "/v1/operators/{id}/recovery/confirm",
+            post(operators::confirm_recovery),
+        )
         .route("/v1/operators/{id}/agents", get(operators::agents))
         .route(
             "/v1/operators/{id}/revocations",

@@ -1,8 +1,9 @@
 //! Background work: periodic DNS re-verification of operators whose proof is due, purge of expired
-//! challenges, request jtis, revocations and retired signing keys, key-ring reload and rate-limiter
-//! cleanup. Runs until the shutdown signal; times come from the `Clock`. With several replicas on
-//! one database, the shared passes (re-verification, purge) run only on the replica holding the
-//! store's background lock; key reload and limiter cleanup run on every replica.
+//! challenges, request jtis, revocations and retired signing keys, the automatic signing-key rotation
+//! (`--key-rotation-interval`), key-ring reload and rate-limiter cleanup. Runs until the shutdown
+//! signal; times come from the `Clock`. With several replicas on one database, the shared passes
+//! (re-verification, purge, scheduled rotation) run only on the replica holding the store's
+//! background lock; key reload and limiter cleanup run on every replica.
 
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
@@ -19,6 +20,8 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
         reverify.set_missed_tick_behavior(MissedTickBehavior::Delay);
         let mut purge_tick = interval(state.config.purge_interval);
         purge_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        let mut keys_tick = interval(state.config.key_reload_interval);
+        keys_tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 changed = shutdown.changed() => {
@@ -44,6 +47,12 @@ pub fn spawn(state: AppState, mut shutdown: watch::Receiver<bool>) -> JoinHandle
                         }
                     }
                     refresh_local(&state).await;
+                }
+                _ = keys_tick.tick() => {
+                    if state.config.key_rotation_interval.is_some() && leads(&state).await {
+                        rotate_on_schedule(&state).await;
+                    }
+                    refresh_keys(&state).await;
                 }
             }
         }
@@ -72,7 +81,40 @@ async fn leads(state: &AppState) -> bool {
 pub async fn purge(state: &AppState) -> Result<PurgeStats, StoreError> {
     let stats = purge_store(state).await?;
     refresh_local(state).await;
+    refresh_keys(state).await;
     Ok(stats)
+}
+
+/// The automatic rotation (one replica): adds the next signing key, published ahead, once the
+/// current one has signed for `--key-rotation-interval` less `--key-publish-ahead`. Race-free
+/// should two replicas both believe they lead: the store adds one key per current key.
+pub async fn rotate_on_schedule(state: &AppState) {
+    let Some(interval) = state.config.key_rotation_interval else {
+        return;
+    };
+    let now = state.clock.now();
+    match state
+        .keyring
+        .rotate_on_schedule(now, interval, state.config.key_publish_ahead)
+        .await
+    {
+        Ok(Some(scheduled)) => tracing::info!(
+            new_kid = %scheduled.kid,
+            activates_at = scheduled.activates_at,
+            retired_key_published_until = scheduled.previous_not_after,
+            "scheduled signing-key rotation: the next key is published, signing from activates_at"
+        ),
+        Ok(None) => {}
+        Err(e) => tracing::error!(error = %e, "scheduled signing-key rotation failed"),
+    }
+}
+
+/// Every replica, every `--key-reload-interval`: re-reads the key ring, picking up a rotation made by
+/// `keys rotate`, by another replica or by the schedule.
+pub async fn refresh_keys(state: &AppState) {
+    if let Err(e) = state.keyring.reload().await {
+        tracing::error!(error = %e, "reloading the signing keys failed");
+    }
 }
 
 /// The shared half of [`purge`]: deletes expired rows, dead signing keys and pending registrations past
@@ -133,12 +175,9 @@ async fn purge_audit(state: &AppState, now: u64) -> Result<u64, StoreError> {
     Ok(total)
 }
 
-/// The per-process half of [`purge`], run by every replica: reloads the key ring (picking up a
-/// rotation made by `keys rotate` or another replica) and forgets idle rate-limit buckets.
+/// The per-process half of [`purge`], run by every replica: forgets idle rate-limit buckets and
+/// open challenges past their time.
 pub async fn refresh_local(state: &AppState) {
-    if let Err(e) = state.keyring.reload().await {
-        tracing::error!(error = %e, "reloading the signing keys failed");
-    }
     state.limiter.cleanup(state.monotonic_ms());
     state.outstanding.cleanup(state.clock.now());
     state.user_code_lookups.cleanup(state.monotonic_ms());

@@ -61,8 +61,15 @@ pub enum Command {
 /// `keys` actions.
 #[derive(Debug, Subcommand)]
 pub enum KeysCommand {
-    /// Generate a new active signing key; the previous one stays in the JWKS until its tokens expire.
-    Rotate,
+    /// Add a new signing key: published in the JWKS at once, it signs from --key-publish-ahead later
+    /// on (the previous key retires then, and stays in the JWKS until its tokens expire). Prints the
+    /// new kid.
+    Rotate {
+        /// Emergency switch: sign with the new key at once, without publishing it ahead. Verifiers
+        /// holding a cached JWKS meet an unknown kid and must refetch.
+        #[arg(long)]
+        now: bool,
+    },
 }
 
 /// Log output format.
@@ -183,7 +190,23 @@ pub struct ServeArgs {
     /// The status lists' `ttl`: how long a verifier caches one, and the most a served list lags the database.
     #[arg(long, env = "AUTH4AGENT_STATUS_LIST_TTL", default_value = "60s", value_parser = parse_duration_secs)]
     pub status_list_ttl: u64,
+    /// How long a new signing key is published in the JWKS before it signs (`keys rotate` and
+    /// --key-rotation-interval): at least the JWKS max-age (300 s) plus --key-reload-interval, so
+    /// every replica publishes it and every verifier's cached JWKS holds it before any token carries it.
+    #[arg(long, env = "AUTH4AGENT_KEY_PUBLISH_AHEAD", default_value = "6m", value_parser = parse_duration_secs, global = true)]
+    pub key_publish_ahead: u64,
+    /// Rotate the signing key automatically: each key signs for this long (e.g. 30d); the next one is
+    /// added --key-publish-ahead before. Off by default (rotate with `keys rotate`).
+    #[arg(long, env = "AUTH4AGENT_KEY_ROTATION_INTERVAL", value_parser = parse_duration_secs)]
+    pub key_rotation_interval: Option<u64>,
+    /// How often every running server re-reads the signing keys from the database (picking up a
+    /// rotation made elsewhere).
+    #[arg(long, env = "AUTH4AGENT_KEY_RELOAD_INTERVAL", default_value = "60s", value_parser = parse_duration_secs)]
+    pub key_reload_interval: u64,
 }
+
+/// The JWKS `Cache-Control: max-age` (spec §14): the least useful publish-ahead.
+pub const JWKS_MAX_AGE: u64 = 300;
 
 /// Entries of a status list by default: 2^20, the size of the draft's test vectors (256 KiB uncompressed).
 pub const DEFAULT_STATUS_LIST_SIZE: u64 = 1 << 20;
@@ -237,6 +260,12 @@ pub struct Config {
     pub status_list_size: u64,
     /// The status lists' `ttl`, s.
     pub status_list_ttl: u64,
+    /// Seconds a new signing key is published before it signs.
+    pub key_publish_ahead: u64,
+    /// Seconds each signing key signs before the automatic rotation replaces it; `None`: off.
+    pub key_rotation_interval: Option<u64>,
+    /// How often the key ring is re-read from the store.
+    pub key_reload_interval: Duration,
 }
 
 impl Config {
@@ -269,6 +298,9 @@ impl Config {
             device_code_ttl: 600,
             status_list_size: DEFAULT_STATUS_LIST_SIZE,
             status_list_ttl: 60,
+            key_publish_ahead: 360,
+            key_rotation_interval: None,
+            key_reload_interval: Duration::from_secs(60),
         }
     }
 
@@ -335,6 +367,14 @@ impl Config {
                 "--status-list-ttl must be between 1 s and {MAX_STATUS_LIST_TTL} s"
             ));
         }
+        if args.key_reload_interval == 0 {
+            return Err("--key-reload-interval must be positive".into());
+        }
+        if let Some(interval) = args.key_rotation_interval
+            && interval <= args.key_publish_ahead
+        {
+            return Err("--key-rotation-interval must be longer than --key-publish-ahead".into());
+        }
         Ok(Config {
             listen: args.listen,
             dns_servers: args.dns_servers.clone(),
@@ -362,6 +402,9 @@ impl Config {
             device_code_ttl: args.device_code_ttl,
             status_list_size: args.status_list_size,
             status_list_ttl: args.status_list_ttl,
+            key_publish_ahead: args.key_publish_ahead,
+            key_rotation_interval: args.key_rotation_interval,
+            key_reload_interval: Duration::from_secs(args.key_reload_interval),
             ..Config::new(&issuer)
         })
     }
@@ -481,11 +524,44 @@ mod tests {
         assert!(matches!(
             cli.command,
             Some(Command::Keys {
-                action: KeysCommand::Rotate
+                action: KeysCommand::Rotate { now: false }
             })
         ));
+        assert_eq!(cli.serve.key_publish_ahead, 360);
         assert_eq!(cli.db, PathBuf::from("/tmp/x.db"));
         assert_eq!(cli.database_url, None);
+        let cli = Cli::try_parse_from([
+            "auth4agent-server",
+            "keys",
+            "rotate",
+            "--key-publish-ahead",
+            "10m",
+            "--now",
+        ])
+        .unwrap();
+        assert!(matches!(
+            cli.command,
+            Some(Command::Keys {
+                action: KeysCommand::Rotate { now: true }
+            })
+        ));
+        assert_eq!(cli.serve.key_publish_ahead, 600);
+        let cfg = Config::from_args(&cli.serve).unwrap();
+        assert_eq!(
+            (cfg.key_rotation_interval, cfg.key_reload_interval),
+            (None, Duration::from_secs(60))
+        );
+        for (interval, ok) in [("30d", true), ("10m", false), ("5m", false)] {
+            let cli = Cli::try_parse_from([
+                "auth4agent-server",
+                "--key-publish-ahead",
+                "10m",
+                "--key-rotation-interval",
+                interval,
+            ])
+            .unwrap();
+            assert_eq!(Config::from_args(&cli.serve).is_ok(), ok, "{interval}");
+        }
         let cli = Cli::try_parse_from([
             "auth4agent-server",
             "keys",

@@ -12,7 +12,7 @@ use tokio::sync::watch;
 use auth4agent_server::app;
 use auth4agent_server::background;
 use auth4agent_server::clock::{SharedClock, SystemClock};
-use auth4agent_server::config::{Cli, Command, Config, KeysCommand, LogFormat};
+use auth4agent_server::config::{Cli, Command, Config, JWKS_MAX_AGE, KeysCommand, LogFormat};
 use auth4agent_server::connections::{ConnectionLimits, Connections};
 use auth4agent_server::dns::DnsVerifier;
 use auth4agent_server::keyring::KeyRing;
@@ -76,15 +76,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     let clock: SharedClock = Arc::new(SystemClock);
     match cli.command {
         Some(Command::Keys {
-            action: KeysCommand::Rotate,
+            action: KeysCommand::Rotate { now: immediate },
         }) => {
             // Retired keys stay published for the longest token lifetime plus the verifiers' leeway.
             let retention = cli.serve.token_max_ttl + auth4agent_protocol::DEFAULT_LEEWAY.as_secs();
-            let ring = KeyRing::load_or_init(store, clock.now(), retention).await?;
-            let old = ring.active().kid().to_owned();
-            let kid = ring.rotate(clock.now()).await?;
-            tracing::info!(new_kid = %kid, retired_kid = %old, "signing key rotated");
-            println!("{kid}");
+            let now = clock.now();
+            let ring = KeyRing::load_or_init(store, now, retention).await?;
+            let old = ring.active(now).kid().to_owned();
+            let publish_ahead = if immediate {
+                0
+            } else {
+                cli.serve.key_publish_ahead
+            };
+            if !immediate && publish_ahead < JWKS_MAX_AGE {
+                tracing::warn!(
+                    publish_ahead,
+                    "--key-publish-ahead is shorter than the JWKS max-age ({JWKS_MAX_AGE} s): \
+                     verifiers holding a cached JWKS may meet the new kid before they know it"
+                );
+            }
+            let scheduled = ring.rotate(now, now.saturating_add(publish_ahead)).await?;
+            tracing::info!(
+                new_kid = %scheduled.kid,
+                retiring_kid = %old,
+                activates_at = scheduled.activates_at,
+                retired_key_published_until = scheduled.previous_not_after,
+                "signing key added: published now, signing from activates_at"
+            );
+            println!("{}", scheduled.kid);
             Ok(())
         }
         None => {

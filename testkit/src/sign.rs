@@ -8,8 +8,9 @@ use std::path::Path;
 use std::num::NonZeroU64;
 
 use auth4agent_protocol::{
-    Did, DpopProofClaims, ProofClaims, ReceivedChallenge, RequestedToken, ScopeSet, SigningKey,
-    UnixTime, b64url_encode, sign_dpop_proof, sign_proof, sign_request,
+    Did, DpopProofClaims, KeyChangeClaims, ProofClaims, ReceivedChallenge, RequestedToken,
+    ScopeSet, SigningKey, UnixTime, b64url_encode, sign_dpop_proof, sign_key_change, sign_proof,
+    sign_request,
 };
 use serde_json::Value;
 
@@ -119,6 +120,18 @@ impl Signer {
     /// RFC 7638 thumbprint of the public key (the `kid` of what it signs).
     pub fn thumbprint(&self) -> String {
         self.key.public_key().thumbprint()
+    }
+
+    /// An operator key-change message (`auth4agent-key-change+jwt`) signed by this (new) key, replacing
+    /// `old`'s key of `operator_id` at `issuer`, issued now.
+    pub fn key_change(&self, operator_id: &str, old: &Signer, issuer: &str) -> String {
+        let claims = KeyChangeClaims::new(
+            operator_id,
+            &old.key.public_key(),
+            issuer,
+            UnixTime::from_secs(unix_now()),
+        );
+        sign_key_change(&self.key, &claims).expect("a key change signs")
     }
 
     /// A DPoP proof for `method url` (with `ath` for `access_token`), a fresh `jti`, issued now.

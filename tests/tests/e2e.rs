@@ -45,6 +45,8 @@ mod login;
 mod metrics;
 #[path = "e2e/oauth_clients.rs"]
 mod oauth_clients;
+#[path = "e2e/operator_keys.rs"]
+mod operator_keys;
 #[path = "e2e/persistence.rs"]
 mod persistence;
 #[path = "e2e/profiles.rs"]

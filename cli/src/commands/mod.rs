@@ -10,6 +10,7 @@ pub mod init;
 pub mod issue;
 pub mod login;
 pub mod logout;
+pub mod operator_key;
 pub mod profiles;
 pub mod register;
 pub mod request;
@@ -66,6 +67,7 @@ pub fn run(ctx: &Context, command: Command) -> Result<Report> {
         Command::Init(args) => init::run(ctx, &args),
         Command::Register(cmd) => register::run(ctx, cmd),
         Command::VerifyOperator(cmd) => verify_operator::run(ctx, cmd),
+        Command::OperatorKey(cmd) => operator_key::run(ctx, cmd),
         Command::AgentScopes(cmd) => agent_scopes::run(ctx, cmd),
         Command::Agents(cmd) => agents::run(ctx, cmd),
         Command::Issue(args) => issue::run(ctx, &args),

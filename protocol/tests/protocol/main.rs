@@ -7,6 +7,7 @@ mod common;
 mod attacks;
 mod dpop;
 mod interop;
+mod key_change;
 mod props;
 mod refusals;
 mod spec_examples;

@@ -1,12 +1,13 @@
-//! `/v1/operators`: registration (signed by the root key in the body), status, DNS verification
-//! instructions and confirmation, the operator's agents and revocations (all operator-signed).
+//! `/v1/operators`: registration and recovery (signed by the key in the body), status, DNS
+//! verification instructions and confirmation, the root-key change, the operator's agents and
+//! revocations (operator-signed).
 
 use auth4agent_api::{
-    AgentList, AgentListQuery, Operator, RegisterOperator, Revocations, RevokedAgent, RevokedToken,
-    VerificationInstructions,
+    AgentList, AgentListQuery, ChangeOperatorKey, Operator, RecoverOperator, RecoveryInstructions,
+    RegisterOperator, Revocations, RevokedAgent, RevokedToken, VerificationInstructions,
 };
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 
 use auth4agent_protocol::Jwk;
@@ -56,6 +57,59 @@ pub async fn confirm(
 ) -> AppResult<Json<Operator>> {
     let updated = operators::confirm(&state, &req.operator).await?;
     Ok(Json(operator_view(&updated, state.clock.now())))
+}
+
+/// `POST /v1/operators/{id}/key` (signed by the current key): the key change (spec §10.5).
+pub async fn change_key(
+    State(state): State<AppState>,
+    req: OperatorSigned,
+) -> AppResult<Json<Operator>> {
+    let body: ChangeOperatorKey = req.request.json()?;
+    let now = state.clock.now();
+    let updated = operators::change_key(
+        &state,
+        &req.operator,
+        &body.public_key,
+        &body.key_change,
+        now,
+    )
+    .await?;
+    Ok(Json(operator_view(&updated, now)))
+}
+
+impl RegistersKey for RecoverOperator {
+    fn public_key(&self) -> &Jwk {
+        &self.public_key
+    }
+}
+
+/// `POST /v1/operators/{id}/recovery`, signed by the new key in the body: the TXT record proving the
+/// domain for it (spec §10.6).
+pub async fn start_recovery(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    req: SelfSigned<RecoverOperator>,
+) -> AppResult<Json<RecoveryInstructions>> {
+    let operator = operators::load(&state, &id).await?;
+    let now = state.clock.now();
+    let (recovery, record) = operators::start_recovery(&state, &operator, req.key, now).await?;
+    Ok(Json(RecoveryInstructions {
+        domain: operator.domain.to_string(),
+        expires_at: recovery.expires_at,
+        txt_record_name: record.name,
+        txt_record_value: record.value,
+    }))
+}
+
+/// `POST /v1/operators/{id}/recovery/confirm`, signed by the new key: checks its TXT record now.
+pub async fn confirm_recovery(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    req: SelfSigned<RecoverOperator>,
+) -> AppResult<Json<Operator>> {
+    let operator = operators::load(&state, &id).await?;
+    let recovered = operators::confirm_recovery(&state, &operator, req.key).await?;
+    Ok(Json(operator_view(&recovered, state.clock.now())))
 }
 
 /// `GET /v1/operators/{id}/agents` (operator-signed).

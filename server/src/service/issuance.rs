@@ -259,7 +259,7 @@ pub async fn grant(
         },
         status: Some(super::status_lists::status_claim(state, entry)),
     };
-    let active = state.keyring.active();
+    let active = state.keyring.active(now);
     let event = audit::event(
         now,
         agent.did.as_str(),

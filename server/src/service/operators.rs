@@ -1,7 +1,9 @@
 //! Operators: registration, DNS verification on demand and in the background re-verification pass,
 //! and what an operator may read (its agents, its revocations).
 
-use auth4agent_protocol::{Did, Domain, Jwk, PublicKey, TxtRecord};
+use auth4agent_protocol::{
+    Did, Domain, Jwk, KeyChangeRules, PublicKey, TxtRecord, verify_key_change,
+};
 
 use auth4agent_api::ErrorCode;
 
@@ -9,7 +11,7 @@ use super::{ServiceError, ServiceResult, audit, pages};
 use crate::dns::TxtVerification;
 use crate::ids;
 use crate::state::AppState;
-use crate::store::{Agent, Operator, OperatorStatus, StoreError, UnixTime};
+use crate::store::{Agent, Operator, OperatorRecovery, OperatorStatus, StoreError, UnixTime};
 
 /// Whether an operator's domain proof is current at `now` (a verification past its expiry counts
 /// as none until re-verified).
@@ -150,6 +152,209 @@ pub async fn register(
     )
     .await;
     Ok(operator)
+}
+
+/// Replaces the operator's root key (the ACME key change, RFC 8555 §7.3.5): the request was signed by
+/// the current key (checked by the caller); `key_change`, signed by `new_key`, binds the operator, the
+/// current key and this server. From the store's commit on, the old key is refused and the new one works.
+pub async fn change_key(
+    state: &AppState,
+    operator: &Operator,
+    new_key: &Jwk,
+    key_change: &str,
+    now: UnixTime,
+) -> ServiceResult<Operator> {
+    let new_key = body_key(new_key)?;
+    if new_key == operator.public_key {
+        return Err(ServiceError::refused(
+            ErrorCode::InvalidRequest,
+            "public_key is the operator's current key",
+        ));
+    }
+    let rules = KeyChangeRules {
+        operator_id: &operator.id,
+        old_key: &operator.public_key,
+        issuer: &state.config.issuer,
+        now: auth4agent_protocol::UnixTime::from_secs(now),
+        leeway: std::time::Duration::from_secs(state.config.leeway),
+    };
+    verify_key_change(key_change, &new_key, &rules).map_err(|e| {
+        ServiceError::refused(
+            ErrorCode::InvalidSignature,
+            format!("key_change: {} ({e})", e.code()),
+        )
+    })?;
+    let updated = match state
+        .store
+        .change_operator_key(&operator.id, &operator.thumbprint, new_key)
+        .await
+    {
+        Ok(updated) => updated,
+        Err(StoreError::NotFound) => {
+            return Err(ServiceError::refused(
+                ErrorCode::Forbidden,
+                "the operator's key changed meanwhile; sign with its current key",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let detail = format!("old={} new={}", operator.thumbprint, updated.thumbprint);
+    audit::record(
+        state,
+        now,
+        &operator.id,
+        "operator.key_change",
+        &operator.id,
+        detail,
+    )
+    .await;
+    Ok(updated)
+}
+
+/// How long a started recovery waits for its DNS proof.
+pub const RECOVERY_TTL: u64 = 86_400;
+/// Live recoveries an operator may have at once (different new keys), so nobody can fill the table.
+pub const MAX_PENDING_RECOVERIES: u64 = 8;
+
+/// Starts (or renews) the recovery of `operator` by `new_key`, whose holder signed the request
+/// (checked by the caller): the TXT record to publish. Nothing about the operator changes: its key
+/// keeps working and the new key can do nothing but confirm this recovery (spec §10.6).
+pub async fn start_recovery(
+    state: &AppState,
+    operator: &Operator,
+    new_key: PublicKey,
+    now: UnixTime,
+) -> ServiceResult<(OperatorRecovery, TxtRecord)> {
+    if new_key == operator.public_key {
+        return Err(ServiceError::refused(
+            ErrorCode::InvalidRequest,
+            "public_key is the operator's current key: nothing to recover",
+        ));
+    }
+    let renewal = state
+        .store
+        .get_operator_recovery(&operator.id, &new_key.thumbprint())
+        .await?
+        .is_some_and(|r| r.expires_at > now);
+    // Not a hard bound under concurrency (starts racing past it may each land), but a small one.
+    if !renewal
+        && state
+            .store
+            .count_operator_recoveries(&operator.id, now)
+            .await?
+            >= MAX_PENDING_RECOVERIES
+    {
+        return Err(ServiceError::RateLimited {
+            retry_after: RECOVERY_TTL,
+            message: format!(
+                "operator {} has {MAX_PENDING_RECOVERIES} recoveries in progress, the most at once; retry later",
+                operator.id
+            ),
+        });
+    }
+    let recovery = state
+        .store
+        .start_operator_recovery(OperatorRecovery {
+            operator_id: operator.id.clone(),
+            public_key: new_key,
+            thumbprint: new_key.thumbprint(),
+            txt_token: ids::txt_token(),
+            created_at: now,
+            expires_at: now.saturating_add(RECOVERY_TTL),
+        })
+        .await?;
+    let detail = format!(
+        "key={} expires_at={}",
+        recovery.thumbprint, recovery.expires_at
+    );
+    audit::record(
+        state,
+        now,
+        &recovery_actor(&recovery.thumbprint),
+        "operator.recovery_start",
+        &operator.id,
+        detail,
+    )
+    .await;
+    let record = TxtRecord::new(&operator.domain, &recovery.txt_token);
+    Ok((recovery, record))
+}
+
+/// Checks the recovery's TXT record now; when it matches, `new_key` becomes the operator's root key
+/// (and its TXT token the operator's), the operator is verified, and the old key is refused from then
+/// on. A failed check changes nothing: the operator's own verification is not the claimant's to withdraw.
+pub async fn confirm_recovery(
+    state: &AppState,
+    operator: &Operator,
+    new_key: PublicKey,
+) -> ServiceResult<Operator> {
+    let thumbprint = new_key.thumbprint();
+    let now = state.clock.now();
+    let recovery = state
+        .store
+        .get_operator_recovery(&operator.id, &thumbprint)
+        .await?
+        .filter(|r| r.expires_at > now)
+        .ok_or_else(|| {
+            ServiceError::refused(
+                ErrorCode::Forbidden,
+                "no recovery of this operator by this key is in progress (never started, expired or \
+                 already completed); start one with POST /v1/operators/{id}/recovery",
+            )
+        })?;
+    let domain = &operator.domain;
+    require_registrable(domain)?;
+    if domain_owner(state, domain, Some(&operator.id), now)
+        .await?
+        .is_some()
+    {
+        return Err(ServiceError::refused(
+            ErrorCode::OperatorExists,
+            format!("{domain} is already verified by another operator"),
+        ));
+    }
+    let outcome = state.dns.verify(domain, &recovery.txt_token).await;
+    let now = state.clock.now();
+    let actor = recovery_actor(&thumbprint);
+    if outcome != TxtVerification::Verified {
+        let failure = dns_failure(domain, &recovery.txt_token, outcome);
+        let detail = format!("key={thumbprint} {failure}");
+        audit::record(
+            state,
+            now,
+            &actor,
+            "operator.recovery_failed",
+            &operator.id,
+            detail,
+        )
+        .await;
+        return Err(failure);
+    }
+    let expires = now.saturating_add(state.config.verification_lifetime);
+    cut_off_tokens_after_a_gap(state, operator, now).await?;
+    let recovered = match state
+        .store
+        .complete_operator_recovery(&operator.id, &thumbprint, now, expires)
+        .await
+    {
+        Ok(recovered) => recovered,
+        Err(StoreError::Conflict(_)) => return Err(operator_exists(domain)),
+        Err(StoreError::NotFound) => {
+            return Err(ServiceError::refused(
+                ErrorCode::Forbidden,
+                "this recovery expired or another one completed meanwhile",
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    let detail = format!("old={} new={thumbprint}", operator.thumbprint);
+    audit::record(state, now, &actor, "operator.recover", &operator.id, detail).await;
+    Ok(recovered)
+}
+
+/// The audit actor of a recovery: the claimant's key, not yet the operator's.
+fn recovery_actor(thumbprint: &str) -> String {
+    format!("key:{thumbprint}")
 }
 
 /// What the operator must publish in DNS.

@@ -122,7 +122,7 @@ pub async fn sign(
         ttl,
         status_list: list.encode(),
     };
-    let active = state.keyring.active();
+    let active = state.keyring.active(now);
     let token = issue_status_list(active.signing_key(), active.kid(), &claims)
         .map_err(|e| ServiceError::internal(format!("signing status list: {e}")))?;
     Ok(SignedList {

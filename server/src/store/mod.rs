@@ -93,6 +93,21 @@ pub struct Operator {
     pub created_at: UnixTime,
 }
 
+/// A pending recovery of an operator by a new root key: the key's holder must publish its own TXT token
+/// at the operator's domain before `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OperatorRecovery {
+    pub operator_id: String,
+    /// The new key, stored as its raw 32 bytes.
+    pub public_key: PublicKey,
+    /// RFC 7638 thumbprint of `public_key`.
+    pub thumbprint: String,
+    /// Published as `auth4agent-verification=<txt_token>` at `_auth4agent.<domain>`.
+    pub txt_token: String,
+    pub created_at: UnixTime,
+    pub expires_at: UnixTime,
+}
+
 /// An agent: a key bound to an operator's domain through its DID.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Agent {
@@ -301,7 +316,10 @@ pub struct SigningKeyRecord {
     /// PKCS#8 PEM of the private key.
     pub pkcs8_pem: zeroize::Zeroizing<String>,
     pub created_at: UnixTime,
-    /// `None` for the active key.
+    /// From this instant on the key signs (until it is retired); before it, it is only published, so
+    /// that verifiers caching the JWKS know it before any token carries its kid.
+    pub activates_at: UnixTime,
+    /// When the key stops signing: the next key's activation. `None` for the newest key.
     pub retired_at: Option<UnixTime>,
     /// After this instant no token signed by the key can still be valid; it leaves the JWKS.
     pub not_after: Option<UnixTime>,
@@ -313,6 +331,7 @@ impl fmt::Debug for SigningKeyRecord {
             .field("kid", &self.kid)
             .field("pkcs8_pem", &"<redacted>")
             .field("created_at", &self.created_at)
+            .field("activates_at", &self.activates_at)
             .field("retired_at", &self.retired_at)
             .field("not_after", &self.not_after)
             .finish()
@@ -351,6 +370,8 @@ pub struct PurgeStats {
     pub challenges: u64,
     pub request_jtis: u64,
     pub revoked_tokens: u64,
+    /// Operator recoveries past their `expires_at`.
+    pub operator_recoveries: u64,
     /// Audit events past the retention ([`Store::purge_audit`]; 0 from `purge_expired`).
     pub audit_events: u64,
     /// Pending agents past `--pending-agent-ttl` ([`Store::purge_pending_agents`]; 0 from `purge_expired`).
@@ -431,6 +452,46 @@ pub trait Store: Send + Sync + fmt::Debug {
     ) -> StoreFuture<'_, Operator>;
     /// Clears the proof (status `unverified`, both times `None`). NotFound if no such operator.
     fn set_operator_unverified(&self, id: &str) -> StoreFuture<'_, Operator>;
+    /// Starts, or for the same (operator, key) pair renews, a recovery: inserted as given, or, if the
+    /// pair exists, only its `expires_at` is set (the TXT token a holder may have published stays).
+    /// Returns the stored recovery. `NotFound` if the operator does not exist.
+    fn start_operator_recovery(
+        &self,
+        recovery: OperatorRecovery,
+    ) -> StoreFuture<'_, OperatorRecovery>;
+    /// How many recoveries of `operator_id` are live at `now` (`expires_at > now`).
+    fn count_operator_recoveries(&self, operator_id: &str, now: UnixTime) -> StoreFuture<'_, u64>;
+    /// The pending recovery of `operator_id` by the key of thumbprint `thumbprint`, expired or not.
+    fn get_operator_recovery(
+        &self,
+        operator_id: &str,
+        thumbprint: &str,
+    ) -> StoreFuture<'_, Option<OperatorRecovery>>;
+    /// Completes a recovery whose DNS proof passed, in one transaction: another operator's lapsed
+    /// proof of the domain is released (as in [`Store::set_operator_verified`]), then one conditional
+    /// UPDATE gives the operator the recovery's key, thumbprint and TXT token and marks it verified
+    /// (`verified_at`, `expires_at`), only if that recovery exists with `expires_at > verified_at`;
+    /// then every pending recovery of the operator is deleted. `NotFound` if there is no such live
+    /// recovery (expired, or completed by a concurrent call), `Conflict` if another operator holds
+    /// the domain's current verification. The old key is refused by every read from the commit on.
+    fn complete_operator_recovery(
+        &self,
+        operator_id: &str,
+        thumbprint: &str,
+        verified_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'_, Operator>;
+    /// Replaces operator `id`'s root key with `new_key` (and its thumbprint) if its key is still the
+    /// one of thumbprint `old_thumbprint`: one conditional UPDATE, so of two concurrent changes from
+    /// one key at most one applies. Returns the updated operator; `NotFound` when no operator `id`
+    /// holds that key (none exists, or its key changed meanwhile). From its commit on, reads return
+    /// the new key only (the SQLite row cache is invalidated).
+    fn change_operator_key(
+        &self,
+        id: &str,
+        old_thumbprint: &str,
+        new_key: PublicKey,
+    ) -> StoreFuture<'_, Operator>;
     /// Verified operators whose `verification_expires_at <= now`, oldest first, at most `limit`.
     fn list_operators_due_for_reverification(
         &self,
@@ -701,21 +762,32 @@ pub trait Store: Send + Sync + fmt::Debug {
     fn load_signing_keys(&self) -> StoreFuture<'_, Vec<SigningKeyRecord>>;
     /// Conflict if the kid exists.
     fn insert_signing_key(&self, key: SigningKeyRecord) -> StoreFuture<'_, ()>;
-    /// In one transaction: every active key gets `retired_at = now, not_after = not_after`, then
-    /// `new_key` is inserted as the active key.
+    /// In one transaction: every key not retired by `new_key.activates_at` (the newest key, and any
+    /// key retired later than that) gets `retired_at = new_key.activates_at, not_after = not_after`,
+    /// then `new_key` is inserted as the newest key. A rotation committed meanwhile by another
+    /// process is retired too: the last one wins.
     fn rotate_signing_key(
         &self,
         new_key: SigningKeyRecord,
-        now: UnixTime,
         not_after: UnixTime,
     ) -> StoreFuture<'_, ()>;
+    /// The scheduled rotation: like [`Store::rotate_signing_key`], but only while `current_kid` is
+    /// still the newest (unretired) key, decided by one conditional UPDATE in the transaction.
+    /// Returns `false`, changing nothing, when another process has rotated since `current_kid` was
+    /// read, so several replicas scheduling at once add exactly one key.
+    fn rotate_signing_key_after(
+        &self,
+        current_kid: &str,
+        new_key: SigningKeyRecord,
+        not_after: UnixTime,
+    ) -> StoreFuture<'_, bool>;
     /// Deletes signing keys whose `not_after <= now` (they can verify no live token).
     fn purge_retired_signing_keys(&self, now: UnixTime) -> StoreFuture<'_, u64>;
 
     // ----- housekeeping -----
 
-    /// Deletes challenges, request jtis, revoked-token rows, console links and console sessions with
-    /// `expires_at <= now`.
+    /// Deletes challenges, request jtis, revoked-token rows, console links, console sessions and operator
+    /// recoveries with `expires_at <= now`.
     fn purge_expired(&self, now: UnixTime) -> StoreFuture<'_, PurgeStats>;
 }
 

@@ -25,15 +25,15 @@ use tokio_postgres_rustls::MakeRustlsConnect;
 
 use super::postgres_tls::{self, TlsMode, TlsSettings};
 
-use auth4agent_protocol::{Did, Domain};
+use auth4agent_protocol::{Did, Domain, PublicKey};
 
 use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, ConsoleLink, ConsoleSession,
-    DeviceAuthorization, DeviceDecision, DeviceStatus, FlaggedEntry, Operator, PurgeStats,
-    RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, Store,
-    StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
+    DeviceAuthorization, DeviceDecision, DeviceStatus, FlaggedEntry, Operator, OperatorRecovery,
+    PurgeStats, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo,
+    Store, StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
@@ -45,6 +45,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0004_token_cutoffs.sql"),
     include_str!("migrations/postgres/0005_registration_approvals.sql"),
     include_str!("migrations/postgres/0006_console.sql"),
+    include_str!("migrations/postgres/0007_key_lifecycle.sql"),
 ];
 
 /// Advisory lock serializing migrations across replicas (held for the migration transaction).
@@ -537,6 +538,7 @@ async fn insert_key<C: GenericClient>(c: &C, key: &SigningKeyRecord) -> Result<(
             &key.kid,
             &key.pkcs8_pem.as_str(),
             &ts(key.created_at),
+            &ts(key.activates_at),
             &opt_ts(key.retired_at),
             &opt_ts(key.not_after),
         ],
@@ -645,6 +647,119 @@ impl Store for PostgresStore {
             let op = rows::operator(&row)?;
             tx.commit().await.map_err(map_err)?;
             Ok(op)
+        })
+    }
+
+    fn start_operator_recovery(
+        &self,
+        recovery: OperatorRecovery,
+    ) -> StoreFuture<'_, OperatorRecovery> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let row = opt(
+                &*conn,
+                sql::START_OPERATOR_RECOVERY,
+                &[
+                    &recovery.operator_id,
+                    &recovery.thumbprint,
+                    &&recovery.public_key.as_bytes()[..],
+                    &recovery.txt_token,
+                    &ts(recovery.created_at),
+                    &ts(recovery.expires_at),
+                ],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            rows::operator_recovery(&row)
+        })
+    }
+
+    fn count_operator_recoveries(&self, operator_id: &str, now: UnixTime) -> StoreFuture<'_, u64> {
+        let operator_id = operator_id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let row = one(
+                &*conn,
+                sql::COUNT_OPERATOR_RECOVERIES,
+                &[&operator_id, &ts(now)],
+            )
+            .await?;
+            let n: i64 = row
+                .try_get(0)
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok(u64::try_from(n).unwrap_or(0))
+        })
+    }
+
+    fn get_operator_recovery(
+        &self,
+        operator_id: &str,
+        thumbprint: &str,
+    ) -> StoreFuture<'_, Option<OperatorRecovery>> {
+        let (operator_id, thumbprint) = (operator_id.to_owned(), thumbprint.to_owned());
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            opt(
+                &*conn,
+                sql::GET_OPERATOR_RECOVERY,
+                &[&operator_id, &thumbprint],
+            )
+            .await?
+            .map(|row| rows::operator_recovery(&row))
+            .transpose()
+        })
+    }
+
+    fn complete_operator_recovery(
+        &self,
+        operator_id: &str,
+        thumbprint: &str,
+        verified_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'_, Operator> {
+        let (id, thumbprint) = (operator_id.to_owned(), thumbprint.to_owned());
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            exec(&tx, sql::RELEASE_LAPSED_DOMAIN, &[&id, &ts(verified_at)]).await?;
+            // The row lock on the operator serializes concurrent completions: the second finds its
+            // recovery deleted and matches nothing.
+            let row = opt(
+                &tx,
+                sql::COMPLETE_OPERATOR_RECOVERY,
+                &[&id, &thumbprint, &ts(verified_at), &ts(expires_at)],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            let op = rows::operator(&row)?;
+            exec(&tx, sql::DELETE_OPERATOR_RECOVERIES, &[&id]).await?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(op)
+        })
+    }
+
+    fn change_operator_key(
+        &self,
+        id: &str,
+        old_thumbprint: &str,
+        new_key: PublicKey,
+    ) -> StoreFuture<'_, Operator> {
+        let (id, old_thumbprint) = (id.to_owned(), old_thumbprint.to_owned());
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            let row = opt(
+                &*conn,
+                sql::CHANGE_OPERATOR_KEY,
+                &[
+                    &&new_key.as_bytes()[..],
+                    &new_key.thumbprint(),
+                    &id,
+                    &old_thumbprint,
+                ],
+            )
+            .await?
+            .ok_or(StoreError::NotFound)?;
+            rows::operator(&row)
         })
     }
 
@@ -1536,7 +1651,7 @@ impl Store for PostgresStore {
             all(
                 &*conn,
                 // Per backend: insertion order is PostgreSQL's `seq` column, SQLite's rowid.
-                "SELECT kid, pkcs8_pem, created_at, retired_at, not_after FROM signing_keys \
+                "SELECT kid, pkcs8_pem, created_at, activates_at, retired_at, not_after FROM signing_keys \
                  ORDER BY created_at, seq",
                 &[],
             )
@@ -1557,16 +1672,21 @@ impl Store for PostgresStore {
     fn rotate_signing_key(
         &self,
         new_key: SigningKeyRecord,
-        now: UnixTime,
         not_after: UnixTime,
     ) -> StoreFuture<'_, ()> {
         Box::pin(async move {
             let mut conn = self.conn().await?;
+            let retired_at = ts(new_key.activates_at);
             let mut attempt = 0;
             loop {
                 attempt += 1;
                 let tx = conn.transaction().await.map_err(map_err)?;
-                exec(&tx, sql::RETIRE_SIGNING_KEYS, &[&ts(now), &ts(not_after)]).await?;
+                exec(
+                    &tx,
+                    sql::RETIRE_SIGNING_KEYS,
+                    &[&retired_at, &ts(not_after)],
+                )
+                .await?;
                 // A rotation committed by another replica meanwhile makes the insert collide
                 // with its new active key: retry, retiring that one too.
                 match insert_key(&tx, &new_key).await {
@@ -1577,6 +1697,34 @@ impl Store for PostgresStore {
                     Err(e) => return Err(e),
                 }
             }
+        })
+    }
+
+    fn rotate_signing_key_after(
+        &self,
+        current_kid: &str,
+        new_key: SigningKeyRecord,
+        not_after: UnixTime,
+    ) -> StoreFuture<'_, bool> {
+        let current_kid = current_kid.to_owned();
+        Box::pin(async move {
+            let mut conn = self.conn().await?;
+            let tx = conn.transaction().await.map_err(map_err)?;
+            // Under READ COMMITTED a concurrent rotation's UPDATE holds the row; once it commits,
+            // this one re-reads it, finds it retired and matches nothing.
+            let retired = exec(
+                &tx,
+                sql::RETIRE_NEWEST_SIGNING_KEY,
+                &[&ts(new_key.activates_at), &ts(not_after), &current_kid],
+            )
+            .await?;
+            if retired == 0 {
+                tx.rollback().await.map_err(map_err)?;
+                return Ok(false);
+            }
+            insert_key(&tx, &new_key).await?;
+            tx.commit().await.map_err(map_err)?;
+            Ok(true)
         })
     }
 
@@ -1596,6 +1744,7 @@ impl Store for PostgresStore {
                 challenges: exec(&tx, sql::PURGE_CHALLENGES, &[&now]).await?,
                 request_jtis: exec(&tx, sql::PURGE_REQUEST_JTIS, &[&now]).await?,
                 revoked_tokens: exec(&tx, sql::PURGE_REVOKED_TOKENS, &[&now]).await?,
+                operator_recoveries: exec(&tx, sql::PURGE_OPERATOR_RECOVERIES, &[&now]).await?,
                 audit_events: 0,
                 pending_agents: 0,
             };

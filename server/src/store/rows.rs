@@ -11,9 +11,9 @@ use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
 
 use super::{
     Agent, AgentStatus, ApprovalKind, AuditEvent, Challenge, ConsoleSession, DeviceAuthorization,
-    DeviceStatus, FlaggedEntry, Operator, OperatorStatus, RememberedGrant, RevokedToken,
-    SigningKeyRecord, StatusEntry, StatusListInfo, StoreError, StoredPasskey, UnixTime,
-    WebauthnCeremony, keycache,
+    DeviceStatus, FlaggedEntry, Operator, OperatorRecovery, OperatorStatus, RememberedGrant,
+    RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, StoreError, StoredPasskey,
+    UnixTime, WebauthnCeremony, keycache,
 };
 
 /// The columns of one result row, as plain values; implemented by each backend's row type.
@@ -93,6 +93,19 @@ pub(super) fn operator(row: &impl Columns) -> Result<Operator, StoreError> {
             domain_verified_at: opt_time(row, "domain_verified_at")?,
             verification_expires_at: opt_time(row, "verification_expires_at")?,
             created_at: time(row, "created_at")?,
+        })
+    })
+}
+
+pub(super) fn operator_recovery(row: &impl Columns) -> Result<OperatorRecovery, StoreError> {
+    decode("operator recovery", || {
+        Ok(OperatorRecovery {
+            operator_id: row.text("operator_id")?,
+            public_key: public_key(row, "public_key")?,
+            thumbprint: row.text("thumbprint")?,
+            txt_token: row.text("txt_token")?,
+            created_at: time(row, "created_at")?,
+            expires_at: time(row, "expires_at")?,
         })
     })
 }
@@ -321,6 +334,7 @@ pub(super) fn signing_key(row: &impl Columns) -> Result<SigningKeyRecord, StoreE
             kid: row.text("kid")?,
             pkcs8_pem: zeroize::Zeroizing::new(row.text("pkcs8_pem")?),
             created_at: time(row, "created_at")?,
+            activates_at: time(row, "activates_at")?,
             retired_at: opt_time(row, "retired_at")?,
             not_after: opt_time(row, "not_after")?,
         })

@@ -67,6 +67,37 @@ pub(super) const SET_OPERATOR_VERIFIED: &str = concat!(
     operator_columns!()
 );
 
+pub(super) const START_OPERATOR_RECOVERY: &str = "INSERT INTO operator_recoveries \
+     (operator_id, thumbprint, public_key, txt_token, created_at, expires_at) VALUES ($1, $2, $3, $4, $5, $6) \
+     ON CONFLICT (operator_id, thumbprint) DO UPDATE SET expires_at = excluded.expires_at \
+     RETURNING operator_id, thumbprint, public_key, txt_token, created_at, expires_at";
+
+pub(super) const COUNT_OPERATOR_RECOVERIES: &str =
+    "SELECT count(*) FROM operator_recoveries WHERE operator_id = $1 AND expires_at > $2";
+
+pub(super) const GET_OPERATOR_RECOVERY: &str = "SELECT operator_id, thumbprint, public_key, txt_token, \
+     created_at, expires_at FROM operator_recoveries WHERE operator_id = $1 AND thumbprint = $2";
+
+/// `$1` = operator id, `$2` = recovery key thumbprint, `$3` = verified at, `$4` = verification expires at.
+pub(super) const COMPLETE_OPERATOR_RECOVERY: &str = concat!(
+    "UPDATE operators SET \
+     public_key = (SELECT r.public_key FROM operator_recoveries r WHERE r.operator_id = $1 AND r.thumbprint = $2), \
+     txt_token = (SELECT r.txt_token FROM operator_recoveries r WHERE r.operator_id = $1 AND r.thumbprint = $2), \
+     thumbprint = $2, status = 'verified', domain_verified_at = $3, verification_expires_at = $4 \
+     WHERE id = $1 AND EXISTS (SELECT 1 FROM operator_recoveries r \
+     WHERE r.operator_id = $1 AND r.thumbprint = $2 AND r.expires_at > $3) RETURNING ",
+    operator_columns!()
+);
+
+pub(super) const DELETE_OPERATOR_RECOVERIES: &str =
+    "DELETE FROM operator_recoveries WHERE operator_id = $1";
+
+/// `$1` = new key bytes, `$2` = its thumbprint, `$3` = operator id, `$4` = the thumbprint it must still have.
+pub(super) const CHANGE_OPERATOR_KEY: &str = concat!(
+    "UPDATE operators SET public_key = $1, thumbprint = $2 WHERE id = $3 AND thumbprint = $4 RETURNING ",
+    operator_columns!()
+);
+
 pub(super) const SET_OPERATOR_UNVERIFIED: &str = concat!(
     "UPDATE operators SET status = 'unverified', domain_verified_at = NULL, \
      verification_expires_at = NULL WHERE id = $1 RETURNING ",
@@ -379,11 +410,16 @@ pub(super) const LIST_AUDIT: &str = "SELECT at, actor, action, subject, detail F
 // ----- signing keys
 
 pub(super) const INSERT_SIGNING_KEY: &str = "INSERT INTO signing_keys \
-     (kid, pkcs8_pem, created_at, retired_at, not_after) VALUES ($1, $2, $3, $4, $5)";
+     (kid, pkcs8_pem, created_at, activates_at, retired_at, not_after) VALUES ($1, $2, $3, $4, $5, $6)";
 
-/// `$1` = retired at, `$2` = not after.
-pub(super) const RETIRE_SIGNING_KEYS: &str =
-    "UPDATE signing_keys SET retired_at = $1, not_after = $2 WHERE retired_at IS NULL";
+/// `$1` = retired at (the new key's activation), `$2` = not after: the newest key, and any key
+/// scheduled to retire later than `$1` (a pending rotation superseded by an immediate one).
+pub(super) const RETIRE_SIGNING_KEYS: &str = "UPDATE signing_keys SET retired_at = $1, not_after = $2 \
+     WHERE retired_at IS NULL OR retired_at > $1";
+
+/// `$1` = retired at, `$2` = not after, `$3` = the kid that must still be the newest key.
+pub(super) const RETIRE_NEWEST_SIGNING_KEY: &str = "UPDATE signing_keys SET retired_at = $1, not_after = $2 \
+     WHERE kid = $3 AND retired_at IS NULL";
 
 pub(super) const PURGE_RETIRED_SIGNING_KEYS: &str =
     "DELETE FROM signing_keys WHERE retired_at IS NOT NULL AND not_after <= $1";
@@ -391,6 +427,9 @@ pub(super) const PURGE_RETIRED_SIGNING_KEYS: &str =
 // ----- housekeeping
 
 pub(super) const PURGE_CHALLENGES: &str = "DELETE FROM challenges WHERE expires_at <= $1";
+
+pub(super) const PURGE_OPERATOR_RECOVERIES: &str =
+    "DELETE FROM operator_recoveries WHERE expires_at <= $1";
 pub(super) const PURGE_REQUEST_JTIS: &str = "DELETE FROM request_jtis WHERE expires_at <= $1";
 pub(super) const PURGE_REVOKED_TOKENS: &str = "DELETE FROM revoked_tokens WHERE expires_at <= $1";
 
@@ -412,6 +451,12 @@ pub const SHARED: &[(&str, &str)] = &[
     ("RELEASE_LAPSED_DOMAIN", RELEASE_LAPSED_DOMAIN),
     ("SET_OPERATOR_VERIFIED", SET_OPERATOR_VERIFIED),
     ("SET_OPERATOR_UNVERIFIED", SET_OPERATOR_UNVERIFIED),
+    ("CHANGE_OPERATOR_KEY", CHANGE_OPERATOR_KEY),
+    ("START_OPERATOR_RECOVERY", START_OPERATOR_RECOVERY),
+    ("GET_OPERATOR_RECOVERY", GET_OPERATOR_RECOVERY),
+    ("COUNT_OPERATOR_RECOVERIES", COUNT_OPERATOR_RECOVERIES),
+    ("COMPLETE_OPERATOR_RECOVERY", COMPLETE_OPERATOR_RECOVERY),
+    ("DELETE_OPERATOR_RECOVERIES", DELETE_OPERATOR_RECOVERIES),
     ("INSERT_AGENT", INSERT_AGENT),
     ("GET_AGENT", GET_AGENT),
     ("LIST_AGENTS", LIST_AGENTS),
@@ -477,8 +522,10 @@ pub const SHARED: &[(&str, &str)] = &[
     ("LIST_AUDIT", LIST_AUDIT),
     ("INSERT_SIGNING_KEY", INSERT_SIGNING_KEY),
     ("RETIRE_SIGNING_KEYS", RETIRE_SIGNING_KEYS),
+    ("RETIRE_NEWEST_SIGNING_KEY", RETIRE_NEWEST_SIGNING_KEY),
     ("PURGE_RETIRED_SIGNING_KEYS", PURGE_RETIRED_SIGNING_KEYS),
     ("PURGE_CHALLENGES", PURGE_CHALLENGES),
+    ("PURGE_OPERATOR_RECOVERIES", PURGE_OPERATOR_RECOVERIES),
     ("PURGE_REQUEST_JTIS", PURGE_REQUEST_JTIS),
     ("PURGE_REVOKED_TOKENS", PURGE_REVOKED_TOKENS),
 ];

@@ -15,7 +15,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
-use auth4agent_protocol::{Did, Domain};
+use auth4agent_protocol::{Did, Domain, PublicKey};
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row, TransactionBehavior, params};
 
 use super::identities::IdentityCache;
@@ -23,9 +23,9 @@ use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, ConsoleLink, ConsoleSession,
-    DeviceAuthorization, DeviceDecision, DeviceStatus, FlaggedEntry, Operator, PurgeStats,
-    RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, Store,
-    StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
+    DeviceAuthorization, DeviceDecision, DeviceStatus, FlaggedEntry, Operator, OperatorRecovery,
+    PurgeStats, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo,
+    Store, StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
@@ -36,6 +36,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0004_token_cutoffs.sql"),
     include_str!("migrations/0005_registration_approvals.sql"),
     include_str!("migrations/0006_console.sql"),
+    include_str!("migrations/0007_key_lifecycle.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -623,6 +624,101 @@ impl Store for SqliteStore {
                 conn,
                 sql::SET_OPERATOR_VERIFIED,
                 params![verified_at, expires_at, id],
+                |r| rows::operator(r),
+            )?
+            .ok_or(StoreError::NotFound)
+        })
+    }
+
+    fn start_operator_recovery(
+        &self,
+        recovery: OperatorRecovery,
+    ) -> StoreFuture<'_, OperatorRecovery> {
+        self.write(move |conn| {
+            query_opt(
+                conn,
+                sql::START_OPERATOR_RECOVERY,
+                params![
+                    recovery.operator_id,
+                    recovery.thumbprint,
+                    &recovery.public_key.as_bytes()[..],
+                    recovery.txt_token,
+                    recovery.created_at,
+                    recovery.expires_at
+                ],
+                |r| rows::operator_recovery(r),
+            )?
+            .ok_or(StoreError::NotFound)
+        })
+    }
+
+    fn count_operator_recoveries(&self, operator_id: &str, now: UnixTime) -> StoreFuture<'_, u64> {
+        let operator_id = operator_id.to_owned();
+        self.read(move |conn| {
+            conn.prepare_cached(sql::COUNT_OPERATOR_RECOVERIES)
+                .and_then(|mut s| s.query_row(params![operator_id, now], |r| r.get::<_, i64>(0)))
+                .map(|n| u64::try_from(n).unwrap_or(0))
+                .map_err(map_err)
+        })
+    }
+
+    fn get_operator_recovery(
+        &self,
+        operator_id: &str,
+        thumbprint: &str,
+    ) -> StoreFuture<'_, Option<OperatorRecovery>> {
+        let (operator_id, thumbprint) = (operator_id.to_owned(), thumbprint.to_owned());
+        self.read(move |conn| {
+            query_opt(
+                conn,
+                sql::GET_OPERATOR_RECOVERY,
+                params![operator_id, thumbprint],
+                |r| rows::operator_recovery(r),
+            )
+        })
+    }
+
+    fn complete_operator_recovery(
+        &self,
+        operator_id: &str,
+        thumbprint: &str,
+        verified_at: UnixTime,
+        expires_at: UnixTime,
+    ) -> StoreFuture<'_, Operator> {
+        let (id, thumbprint) = (operator_id.to_owned(), thumbprint.to_owned());
+        self.write_identity(move |conn| {
+            let tx = conn.savepoint().map_err(map_err)?;
+            exec(&tx, sql::RELEASE_LAPSED_DOMAIN, params![id, verified_at])?;
+            let op = query_opt(
+                &tx,
+                sql::COMPLETE_OPERATOR_RECOVERY,
+                params![id, thumbprint, verified_at, expires_at],
+                |r| rows::operator(r),
+            )?
+            .ok_or(StoreError::NotFound)?;
+            exec(&tx, sql::DELETE_OPERATOR_RECOVERIES, params![id])?;
+            tx.commit().map_err(map_err)?;
+            Ok(op)
+        })
+    }
+
+    fn change_operator_key(
+        &self,
+        id: &str,
+        old_thumbprint: &str,
+        new_key: PublicKey,
+    ) -> StoreFuture<'_, Operator> {
+        let (id, old_thumbprint) = (id.to_owned(), old_thumbprint.to_owned());
+        self.write_identity(move |conn| {
+            query_opt(
+                conn,
+                sql::CHANGE_OPERATOR_KEY,
+                params![
+                    &new_key.as_bytes()[..],
+                    new_key.thumbprint(),
+                    id,
+                    old_thumbprint
+                ],
                 |r| rows::operator(r),
             )?
             .ok_or(StoreError::NotFound)
@@ -1326,7 +1422,7 @@ impl Store for SqliteStore {
             // Per backend: insertion order is SQLite's rowid, PostgreSQL's `seq` column.
             query_all(
                 conn,
-                "SELECT kid, pkcs8_pem, created_at, retired_at, not_after FROM signing_keys \
+                "SELECT kid, pkcs8_pem, created_at, activates_at, retired_at, not_after FROM signing_keys \
                  ORDER BY created_at, rowid",
                 [],
                 |r| rows::signing_key(r),
@@ -1341,14 +1437,42 @@ impl Store for SqliteStore {
     fn rotate_signing_key(
         &self,
         new_key: SigningKeyRecord,
-        now: UnixTime,
         not_after: UnixTime,
     ) -> StoreFuture<'_, ()> {
         self.write(move |conn| {
             let tx = conn.savepoint().map_err(map_err)?;
-            exec(&tx, sql::RETIRE_SIGNING_KEYS, params![now, not_after])?;
+            let retired_at = new_key.activates_at;
+            exec(
+                &tx,
+                sql::RETIRE_SIGNING_KEYS,
+                params![retired_at, not_after],
+            )?;
             insert_key(&tx, &new_key)?;
             tx.commit().map_err(map_err)
+        })
+    }
+
+    fn rotate_signing_key_after(
+        &self,
+        current_kid: &str,
+        new_key: SigningKeyRecord,
+        not_after: UnixTime,
+    ) -> StoreFuture<'_, bool> {
+        let current_kid = current_kid.to_owned();
+        self.write(move |conn| {
+            let tx = conn.savepoint().map_err(map_err)?;
+            let retired_at = new_key.activates_at;
+            let retired = exec(
+                &tx,
+                sql::RETIRE_NEWEST_SIGNING_KEY,
+                params![retired_at, not_after, current_kid],
+            )?;
+            if retired == 0 {
+                return Ok(false);
+            }
+            insert_key(&tx, &new_key)?;
+            tx.commit().map_err(map_err)?;
+            Ok(true)
         })
     }
 
@@ -1364,6 +1488,7 @@ impl Store for SqliteStore {
                 challenges: purge(sql::PURGE_CHALLENGES)?,
                 request_jtis: purge(sql::PURGE_REQUEST_JTIS)?,
                 revoked_tokens: purge(sql::PURGE_REVOKED_TOKENS)?,
+                operator_recoveries: purge(sql::PURGE_OPERATOR_RECOVERIES)?,
                 audit_events: 0,
                 pending_agents: 0,
             };
@@ -1419,6 +1544,7 @@ fn insert_key(conn: &Connection, key: &SigningKeyRecord) -> Result<(), StoreErro
             key.kid,
             key.pkcs8_pem.as_str(),
             key.created_at,
+            key.activates_at,
             key.retired_at,
             key.not_after
         ],

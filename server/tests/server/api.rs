@@ -49,7 +49,7 @@ async fn health_ready_jwks_and_discovery() {
     assert_eq!(keys[0]["use"], "sig");
     assert_eq!(
         keys[0]["kid"].as_str().unwrap(),
-        h.state.keyring.active().kid()
+        h.state.keyring.active(h.now()).kid()
     );
 
     let resp = h
@@ -1459,9 +1459,9 @@ async fn restart_keeps_state_and_jwks() {
 async fn key_rotation_keeps_old_tokens_valid() {
     let h = Harness::start().await;
     let (_op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
-    let old_kid = h.state.keyring.active().kid().to_owned();
+    let old_kid = h.state.keyring.active(h.now()).kid().to_owned();
     let token = h.token(&agent, "read").await;
-    let new_kid = h.state.keyring.rotate(h.now()).await.unwrap();
+    let new_kid = h.state.keyring.rotate(h.now(), h.now()).await.unwrap().kid;
     assert_ne!(old_kid, new_kid);
     let jwks = h
         .send(raw_request("GET", "/.well-known/jwks.json", vec![], None))
@@ -1489,6 +1489,243 @@ async fn key_rotation_keeps_old_tokens_valid() {
         .json;
     assert_eq!(jwks["keys"].as_array().unwrap().len(), 1);
     let _ = PublicKey::from_jwk(&serde_json::from_value(jwks["keys"][0].clone()).unwrap()).unwrap();
+}
+
+/// The kids the JWKS endpoint publishes now.
+async fn published_kids(h: &Harness) -> Vec<String> {
+    let jwks = h
+        .send(raw_request("GET", "/.well-known/jwks.json", vec![], None))
+        .await
+        .json;
+    jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| k["kid"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+fn kid_of(token: &str) -> String {
+    auth4agent_protocol::UnverifiedJws::decode(token, "at+jwt")
+        .unwrap()
+        .kid()
+        .to_owned()
+}
+
+/// Publish-ahead (issue 17 §6): a key added with an activation in the future is in the JWKS at once,
+/// tokens keep the old kid until the activation and carry the new one from it, and tokens of the
+/// old key stay valid.
+#[tokio::test]
+async fn a_key_published_ahead_signs_only_from_its_activation() {
+    let h = Harness::start().await;
+    let (_op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let old_kid = h.state.keyring.active(h.now()).kid().to_owned();
+    let before = h.token(&agent, "read").await;
+    let next = h
+        .state
+        .keyring
+        .rotate(h.now(), h.now() + 360)
+        .await
+        .unwrap();
+    let kids = published_kids(&h).await;
+    assert!(
+        kids.contains(&old_kid) && kids.contains(&next.kid),
+        "{kids:?}"
+    );
+    h.clock.advance(359);
+    assert_eq!(kid_of(&h.token(&agent, "read").await), old_kid);
+    h.clock.advance(1);
+    let after = h.token(&agent, "read").await;
+    assert_eq!(kid_of(&after), next.kid);
+    assert_eq!(h.introspect(&before).await["active"], true);
+    assert_eq!(h.introspect(&after).await["active"], true);
+}
+
+/// `--key-rotation-interval`: the background pass adds the next key `--key-publish-ahead` before the
+/// current one has signed for the interval, and it takes over at the interval.
+#[tokio::test]
+async fn the_scheduled_rotation_publishes_the_next_key_ahead() {
+    let mut config = test_config();
+    config.key_rotation_interval = Some(3600);
+    config.key_publish_ahead = 600;
+    let h = Harness::with_config(config).await;
+    let (_op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let first = h.state.keyring.active(h.now()).kid().to_owned();
+    let started = h.store.load_signing_keys().await.unwrap()[0].activates_at;
+    h.clock.set(started + 2999);
+    background::rotate_on_schedule(&h.state).await;
+    assert_eq!(published_kids(&h).await, vec![first.clone()], "not yet due");
+    h.clock.set(started + 3000);
+    background::rotate_on_schedule(&h.state).await;
+    background::rotate_on_schedule(&h.state).await;
+    let kids = published_kids(&h).await;
+    assert_eq!(kids.len(), 2, "one next key, published ahead: {kids:?}");
+    let next = kids.iter().find(|k| **k != first).unwrap().clone();
+    assert_eq!(kid_of(&h.token(&agent, "read").await), first);
+    h.clock.set(started + 3600);
+    assert_eq!(kid_of(&h.token(&agent, "read").await), next);
+}
+
+/// The root-key change (spec §10.5) through the router: signed by the old key with an inner message of
+/// the new one; afterwards the old key is refused, the new one works, the audit log names both keys.
+#[tokio::test]
+async fn an_operator_key_change_switches_the_signing_key_and_is_audited() {
+    let h = Harness::start().await;
+    let (op, _agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let new = new_key();
+    let claims = auth4agent_protocol::KeyChangeClaims::new(
+        &op.id,
+        &op.key.public_key(),
+        ISSUER,
+        UnixTime::from_secs(h.now()),
+    );
+    let body = json!({
+        "public_key": new.public_key().to_jwk(),
+        "key_change": auth4agent_protocol::sign_key_change(&new, &claims).unwrap(),
+    });
+    let path = format!("/v1/operators/{}/key", op.id);
+    // Signed by the new key: not (yet) the operator's.
+    h.send(h.signed(&new, "POST", &path, Some(&body)))
+        .await
+        .assert_error(403, "forbidden");
+    let changed = h.send(h.signed(&op.key, "POST", &path, Some(&body))).await;
+    assert_eq!(changed.assert_ok(200)["id"], op.id.as_str());
+    let status = format!("/v1/operators/{}", op.id);
+    h.send(h.signed(&op.key, "GET", &status, None))
+        .await
+        .assert_error(403, "forbidden");
+    h.send(h.signed(&new, "GET", &status, None))
+        .await
+        .assert_ok(200);
+    let audit = h.store.list_audit(50).await.unwrap();
+    let event = audit
+        .iter()
+        .find(|e| e.action == "operator.key_change")
+        .expect("an operator.key_change event");
+    assert_eq!(
+        (event.actor.as_str(), event.subject.as_str()),
+        (op.id.as_str(), op.id.as_str())
+    );
+    assert_eq!(
+        event.detail,
+        format!(
+            "old={} new={}",
+            op.key.public_key().thumbprint(),
+            new.public_key().thumbprint()
+        )
+    );
+    // The same key again is refused.
+    let same = json!({
+        "public_key": new.public_key().to_jwk(),
+        "key_change": auth4agent_protocol::sign_key_change(
+            &new,
+            &auth4agent_protocol::KeyChangeClaims::new(&op.id, &new.public_key(), ISSUER, UnixTime::from_secs(h.now())),
+        )
+        .unwrap(),
+    });
+    h.send(h.signed(&new, "POST", &path, Some(&same)))
+        .await
+        .assert_error(400, "invalid_request");
+}
+
+/// Recovery over DNS (spec §10.6) through the router: a lapsed operator recovered by a new key; the
+/// recovery's token becomes the operator's, tokens from before the lapse stay inactive, the old key is
+/// refused, and the audit log has the three recovery events.
+#[tokio::test]
+async fn a_recovery_over_dns_replaces_the_key_and_is_audited() {
+    let h = Harness::start().await;
+    let (op, agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let token = h.token(&agent, "read").await;
+    // The proof lapses (the key is lost; nobody re-verifies).
+    h.clock.advance(30 * 86_400 + 1);
+    let new = new_key();
+    let body = json!({ "public_key": new.public_key().to_jwk() });
+    let start = format!("/v1/operators/{}/recovery", op.id);
+    let confirm = format!("/v1/operators/{}/recovery/confirm", op.id);
+    let started = h.send(h.signed(&new, "POST", &start, Some(&body))).await;
+    let started = started.assert_ok(200).clone();
+    // Signed by another key than the one in the body: the proof of possession fails.
+    h.send(h.signed(&op.key, "POST", &start, Some(&body)))
+        .await
+        .assert_error(401, "invalid_signature");
+    // The old TXT value only: refused, nothing changes.
+    h.send(h.signed(&new, "POST", &confirm, Some(&body)))
+        .await
+        .assert_error(422, "dns_record_mismatch");
+    h.dns.set_txt(
+        started["txt_record_name"].as_str().unwrap(),
+        vec![TxtRecord::from(
+            started["txt_record_value"].as_str().unwrap(),
+        )],
+    );
+    let recovered = h.send(h.signed(&new, "POST", &confirm, Some(&body))).await;
+    assert_eq!(recovered.assert_ok(200)["status"], "verified");
+    let status = format!("/v1/operators/{}", op.id);
+    h.send(h.signed(&op.key, "GET", &status, None))
+        .await
+        .assert_error(403, "forbidden");
+    h.send(h.signed(&new, "GET", &status, None))
+        .await
+        .assert_ok(200);
+    // The operator's TXT token is now the recovery's.
+    let instructions = h
+        .send(h.signed(&new, "GET", &format!("{status}/verification"), None))
+        .await;
+    assert_eq!(
+        instructions.assert_ok(200)["txt_record_value"],
+        started["txt_record_value"]
+    );
+    // Tokens from before the lapse stay inactive; new ones (a second later: the cutoff is inclusive)
+    // are issued and active.
+    assert_eq!(h.introspect(&token).await["active"], false);
+    h.clock.advance(1);
+    let fresh = h.token(&agent, "read").await;
+    assert_eq!(h.introspect(&fresh).await["active"], true);
+    let audit = h.store.list_audit(100).await.unwrap();
+    let actor = format!("key:{}", new.public_key().thumbprint());
+    for action in [
+        "operator.recovery_start",
+        "operator.recovery_failed",
+        "operator.recover",
+    ] {
+        assert!(
+            audit
+                .iter()
+                .any(|e| e.action == action && e.actor == actor && e.subject == op.id),
+            "{action}: {audit:?}"
+        );
+    }
+}
+
+/// At most `MAX_PENDING_RECOVERIES` live recoveries per operator: one more new key is refused with
+/// 429, renewing one in progress is not, and a recovery past its time frees its place.
+#[tokio::test]
+async fn an_operator_has_a_bounded_number_of_recoveries_in_progress() {
+    let h = Harness::start().await;
+    let (op, _agent) = h.active_agent("alpha.example.com", &["read"]).await;
+    let start = format!("/v1/operators/{}/recovery", op.id);
+    let body =
+        |key: &auth4agent_protocol::SigningKey| json!({ "public_key": key.public_key().to_jwk() });
+    let keys: Vec<_> = (0..auth4agent_server::service::operators::MAX_PENDING_RECOVERIES)
+        .map(|_| new_key())
+        .collect();
+    for key in &keys {
+        h.send(h.signed(key, "POST", &start, Some(&body(key))))
+            .await
+            .assert_ok(200);
+    }
+    let extra = new_key();
+    h.send(h.signed(&extra, "POST", &start, Some(&body(&extra))))
+        .await
+        .assert_error(429, "rate_limited");
+    h.send(h.signed(&keys[0], "POST", &start, Some(&body(&keys[0]))))
+        .await
+        .assert_ok(200);
+    h.clock
+        .advance(auth4agent_server::service::operators::RECOVERY_TTL + 1);
+    h.send(h.signed(&extra, "POST", &start, Some(&body(&extra))))
+        .await
+        .assert_ok(200);
 }
 
 #[tokio::test]

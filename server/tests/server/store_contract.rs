@@ -14,9 +14,9 @@ use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
     AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
-    DeviceDecision, DeviceStatus, OperatorStatus, PostgresStore, RememberedGrant, RevokedToken,
-    SHARED_SQL, SqliteStore, StatusEntry, StatusListInfo, Store, StoreError, StoredPasskey,
-    WebauthnCeremony, sql_placeholders,
+    DeviceDecision, DeviceStatus, OperatorRecovery, OperatorStatus, PostgresStore, RememberedGrant,
+    RevokedToken, SHARED_SQL, SqliteStore, StatusEntry, StatusListInfo, Store, StoreError,
+    StoredPasskey, WebauthnCeremony, sql_placeholders,
 };
 use auth4agent_testkit::TestDatabase;
 
@@ -133,6 +133,11 @@ store_contract! {
         request_jti_replay_is_refused_across_pools,
         concurrent_first_start_yields_one_active_key,
         concurrent_rotations_leave_one_active_key,
+        scheduled_rotation_adds_one_key_per_current_key,
+        keyring_publishes_ahead_and_switches_at_activation,
+        keyring_rotates_on_schedule_once_across_replicas,
+        operator_key_change_is_conditional_on_the_old_key,
+        operator_recovery_lifecycle,
         undecodable_rows_are_corrupt,
         shared_statements_prepare,
         approval_scopes_are_stored,
@@ -750,7 +755,7 @@ pub async fn signing_keys_insert_rotate_purge(db: TestStore) {
 
     let second = key_record(3, NOW + 100);
     store
-        .rotate_signing_key(second.clone(), NOW + 100, NOW + 100 + 3660)
+        .rotate_signing_key(second.clone(), NOW + 100 + 3660)
         .await
         .unwrap();
     let keys = store.load_signing_keys().await.unwrap();
@@ -765,7 +770,7 @@ pub async fn signing_keys_insert_rotate_purge(db: TestStore) {
     // A failed rotation (kid already present) leaves the active key in place.
     assert!(
         store
-            .rotate_signing_key(second.clone(), NOW + 200, NOW + 5000)
+            .rotate_signing_key(second.clone(), NOW + 5000)
             .await
             .is_err()
     );
@@ -839,7 +844,7 @@ pub async fn keyring_creates_one_key_and_keeps_it_across_restarts(db: TestStore)
         let ring = KeyRing::load_or_init(Arc::clone(&store), NOW, 3660)
             .await
             .unwrap();
-        let active = ring.active();
+        let active = ring.active(NOW);
         assert_eq!(active.kid(), active.signing_key().public_key().thumbprint());
         assert_eq!(store.load_signing_keys().await.unwrap().len(), 1);
         (active.kid().to_owned(), active.signing_key().sign(b"hello"))
@@ -848,8 +853,11 @@ pub async fn keyring_creates_one_key_and_keeps_it_across_restarts(db: TestStore)
     let ring = KeyRing::load_or_init(Arc::clone(&store), NOW + 10, 3660)
         .await
         .unwrap();
-    assert_eq!(ring.active().kid(), kid);
-    assert_eq!(ring.active().signing_key().sign(b"hello"), signature);
+    assert_eq!(ring.active(NOW + 10).kid(), kid);
+    assert_eq!(
+        ring.active(NOW + 10).signing_key().sign(b"hello"),
+        signature
+    );
     assert_eq!(
         store.load_signing_keys().await.unwrap().len(),
         1,
@@ -875,10 +883,10 @@ pub async fn keyring_rotation_keeps_retired_key_until_not_after(db: TestStore) {
     let ring = KeyRing::load_or_init(Arc::clone(&store), NOW, 3660)
         .await
         .unwrap();
-    let old_kid = ring.active().kid().to_owned();
-    let new_kid = ring.rotate(NOW + 100).await.unwrap();
+    let old_kid = ring.active(NOW).kid().to_owned();
+    let new_kid = ring.rotate(NOW + 100, NOW + 100).await.unwrap().kid;
     assert_ne!(old_kid, new_kid);
-    assert_eq!(ring.active().kid(), new_kid);
+    assert_eq!(ring.active(NOW + 100).kid(), new_kid);
 
     let set = ring.key_set(NOW + 100);
     assert!(set.get(&old_kid).is_some() && set.get(&new_kid).is_some());
@@ -894,7 +902,7 @@ pub async fn keyring_rotation_keeps_retired_key_until_not_after(db: TestStore) {
     let reopened = KeyRing::load_or_init(db.open().await, NOW + 200, 3660)
         .await
         .unwrap();
-    assert_eq!(reopened.active().kid(), new_kid);
+    assert_eq!(reopened.active(NOW + 200).kid(), new_kid);
     assert_eq!(reopened.jwks(NOW + 200), ring.jwks(NOW + 200));
 }
 
@@ -1150,14 +1158,14 @@ pub async fn concurrent_first_start_yields_one_active_key(db: TestStore) {
         KeyRing::load_or_init(Arc::clone(&stores[2]), NOW, 3660)
     );
     let (ra, rb, rc) = (ra.unwrap(), rb.unwrap(), rc.unwrap());
-    assert_eq!(ra.active().kid(), rb.active().kid());
-    assert_eq!(ra.active().kid(), rc.active().kid());
+    assert_eq!(ra.active(NOW).kid(), rb.active(NOW).kid());
+    assert_eq!(ra.active(NOW).kid(), rc.active(NOW).kid());
     assert_eq!(stores[0].load_signing_keys().await.unwrap().len(), 1);
 
     // A rotation through one replica reaches the others on reload; the JWKS stays identical.
-    let new_kid = ra.rotate(NOW + 10).await.unwrap();
+    let new_kid = ra.rotate(NOW + 10, NOW + 10).await.unwrap().kid;
     rb.reload().await.unwrap();
-    assert_eq!(rb.active().kid(), new_kid);
+    assert_eq!(rb.active(NOW + 10).kid(), new_kid);
     assert_eq!(rb.jwks(NOW + 10), ra.jwks(NOW + 10));
 }
 
@@ -1169,8 +1177,8 @@ pub async fn concurrent_rotations_leave_one_active_key(db: TestStore) {
     for round in 0..5u8 {
         let t = NOW + 100 * u64::from(round + 1);
         let (ra, rb) = tokio::join!(
-            a.rotate_signing_key(key_record(10 + 2 * round, t), t, t + 3660),
-            b.rotate_signing_key(key_record(11 + 2 * round, t), t, t + 3660)
+            a.rotate_signing_key(key_record(10 + 2 * round, t), t + 3660),
+            b.rotate_signing_key(key_record(11 + 2 * round, t), t + 3660)
         );
         ra.unwrap();
         rb.unwrap();
@@ -1181,6 +1189,372 @@ pub async fn concurrent_rotations_leave_one_active_key(db: TestStore) {
             "{keys:?}"
         );
     }
+}
+
+/// `rotate_signing_key_after` adds the key only while the named kid is still the newest: a stale
+/// kid changes nothing, and of two processes racing with the same current kid exactly one wins.
+pub async fn scheduled_rotation_adds_one_key_per_current_key(db: TestStore) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let first = key_record(1, NOW);
+    a.insert_signing_key(first.clone()).await.unwrap();
+    let mut current = first.kid.clone();
+    for round in 0..5u8 {
+        let t = NOW + 1000 * u64::from(round + 1);
+        let mut next_a = key_record(20 + 2 * round, t - 300);
+        next_a.activates_at = t;
+        let mut next_b = key_record(21 + 2 * round, t - 300);
+        next_b.activates_at = t;
+        let (ra, rb) = tokio::join!(
+            a.rotate_signing_key_after(&current, next_a.clone(), t + 3660),
+            b.rotate_signing_key_after(&current, next_b.clone(), t + 3660)
+        );
+        let (ra, rb) = (ra.unwrap(), rb.unwrap());
+        assert!(
+            ra ^ rb,
+            "round {round}: exactly one scheduled rotation wins ({ra}, {rb})"
+        );
+        let winner = if ra { next_a } else { next_b };
+        let keys = a.load_signing_keys().await.unwrap();
+        assert_eq!(keys.len(), usize::from(round) + 2, "{keys:?}");
+        let newest: Vec<_> = keys.iter().filter(|k| k.retired_at.is_none()).collect();
+        assert_eq!(newest.len(), 1, "{keys:?}");
+        assert_eq!(newest[0].kid, winner.kid);
+        assert_eq!(newest[0].activates_at, t);
+        let retired = keys.iter().find(|k| k.kid == current).unwrap();
+        assert_eq!(
+            (retired.retired_at, retired.not_after),
+            (Some(t), Some(t + 3660))
+        );
+        // The loser's kid, now stale, adds nothing.
+        let mut late = key_record(100 + round, t);
+        late.activates_at = t + 500;
+        assert!(
+            !a.rotate_signing_key_after(&current, late, t + 9999)
+                .await
+                .unwrap()
+        );
+        assert_eq!(a.load_signing_keys().await.unwrap().len(), keys.len());
+        current = winner.kid;
+    }
+}
+
+/// A key added with a publish-ahead is in the JWKS at once but signs only from its activation; the
+/// key it replaces signs until then and stays published for the retention after it. An immediate
+/// rotation supersedes a pending one.
+pub async fn keyring_publishes_ahead_and_switches_at_activation(db: TestStore) {
+    let store: Arc<dyn Store> = db.open().await;
+    let ring = KeyRing::load_or_init(Arc::clone(&store), NOW, 3660)
+        .await
+        .unwrap();
+    let old = ring.active(NOW).kid().to_owned();
+    let next = ring.rotate(NOW + 10, NOW + 10 + 360).await.unwrap();
+    assert_eq!(next.activates_at, NOW + 370);
+    assert_eq!(next.previous_not_after, NOW + 370 + 3660);
+    for t in [NOW + 10, NOW + 369] {
+        assert_eq!(
+            ring.active(t).kid(),
+            old,
+            "the old key signs until the activation"
+        );
+        let set = ring.key_set(t);
+        assert!(set.get(&old).is_some() && set.get(&next.kid).is_some());
+    }
+    assert_eq!(ring.active(NOW + 370).kid(), next.kid);
+    assert!(ring.key_set(NOW + 370 + 3659).get(&old).is_some());
+    assert!(ring.key_set(NOW + 370 + 3660).get(&old).is_none());
+
+    // Another process reads the same ring (a replica), and so does a restart.
+    let replica = KeyRing::load_or_init(db.open().await, NOW + 20, 3660)
+        .await
+        .unwrap();
+    assert_eq!(replica.active(NOW + 20).kid(), old);
+    assert_eq!(replica.active(NOW + 370).kid(), next.kid);
+    assert_eq!(replica.jwks(NOW + 20), ring.jwks(NOW + 20));
+
+    // While `next` is pending, a second publish-ahead rotation retires it at its own activation...
+    let third = ring.rotate(NOW + 100, NOW + 500).await.unwrap();
+    assert_eq!(ring.active(NOW + 369).kid(), old);
+    assert_eq!(ring.active(NOW + 370).kid(), next.kid);
+    assert_eq!(ring.active(NOW + 500).kid(), third.kid);
+    // ...and an immediate one (`keys rotate --now`) supersedes both at once.
+    let urgent = ring.rotate(NOW + 200, NOW + 200).await.unwrap();
+    for t in [NOW + 200, NOW + 370, NOW + 500] {
+        assert_eq!(ring.active(t).kid(), urgent.kid, "at {t}");
+    }
+    let keys = store.load_signing_keys().await.unwrap();
+    assert_eq!(
+        keys.iter().filter(|k| k.retired_at.is_none()).count(),
+        1,
+        "{keys:?}"
+    );
+    for k in keys.iter().filter(|k| k.kid != urgent.kid) {
+        assert!(k.retired_at.unwrap() <= NOW + 200, "{k:?}");
+        assert_eq!(k.not_after, Some(k.retired_at.unwrap() + 3660), "{k:?}");
+    }
+    replica.reload().await.unwrap();
+    assert_eq!(replica.active(NOW + 200).kid(), urgent.kid);
+}
+
+/// `--key-rotation-interval`: nothing before the current key is `interval - publish_ahead` old,
+/// then one next key activating at `interval`, published ahead; nothing more while it is pending;
+/// two replicas scheduling at the same moment add one key.
+pub async fn keyring_rotates_on_schedule_once_across_replicas(db: TestStore) {
+    let store: Arc<dyn Store> = db.open().await;
+    let a = KeyRing::load_or_init(Arc::clone(&store), NOW, 3660)
+        .await
+        .unwrap();
+    let b = KeyRing::load_or_init(db.open().await, NOW, 3660)
+        .await
+        .unwrap();
+    let first = a.active(NOW).kid().to_owned();
+    assert_eq!(
+        a.rotate_on_schedule(NOW + 899, 1000, 100).await.unwrap(),
+        None
+    );
+    let (ra, rb) = tokio::join!(
+        a.rotate_on_schedule(NOW + 900, 1000, 100),
+        b.rotate_on_schedule(NOW + 900, 1000, 100)
+    );
+    let scheduled: Vec<_> = [ra.unwrap(), rb.unwrap()].into_iter().flatten().collect();
+    assert_eq!(scheduled.len(), 1, "{scheduled:?}");
+    let next = &scheduled[0];
+    assert_eq!(next.activates_at, NOW + 1000);
+    assert_eq!(store.load_signing_keys().await.unwrap().len(), 2);
+    for ring in [&a, &b] {
+        ring.reload().await.unwrap();
+        assert_eq!(ring.active(NOW + 999).kid(), first);
+        assert!(
+            ring.key_set(NOW + 900).get(&next.kid).is_some(),
+            "published ahead"
+        );
+        assert_eq!(ring.active(NOW + 1000).kid(), next.kid);
+    }
+    // Pending, then active but not yet due: nothing.
+    assert_eq!(
+        a.rotate_on_schedule(NOW + 950, 1000, 100).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        a.rotate_on_schedule(NOW + 1899, 1000, 100).await.unwrap(),
+        None
+    );
+    // A late pass (the schedule was missed) still publishes ahead: activation now + publish_ahead.
+    let late = a
+        .rotate_on_schedule(NOW + 5000, 1000, 100)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(late.activates_at, NOW + 5100);
+    assert_eq!(a.active(NOW + 5099).kid(), next.kid);
+    assert_eq!(a.active(NOW + 5100).kid(), late.kid);
+}
+
+/// `change_operator_key` replaces the key only while the operator still holds the old one: of two
+/// changes from one key exactly one applies, and a reopened store reads the new key.
+pub async fn operator_key_change_is_conditional_on_the_old_key(db: TestStore) {
+    let a = db.open().await;
+    let b = db.open().await;
+    let op = operator("keys.example", 1);
+    a.insert_operator(op.clone()).await.unwrap();
+    // Read once, so a caching backend holds the row.
+    assert_eq!(
+        a.get_operator(&op.id).await.unwrap().unwrap().thumbprint,
+        op.thumbprint
+    );
+    let (k2, t2) = public_key(2);
+    let (k3, t3) = public_key(3);
+    let (ra, rb) = tokio::join!(
+        a.change_operator_key(&op.id, &op.thumbprint, k2),
+        b.change_operator_key(&op.id, &op.thumbprint, k3)
+    );
+    let winner = match (ra, rb) {
+        (Ok(changed), Err(StoreError::NotFound)) | (Err(StoreError::NotFound), Ok(changed)) => {
+            changed
+        }
+        other => panic!("exactly one change applies: {other:?}"),
+    };
+    assert!(winner.thumbprint == t2 || winner.thumbprint == t3);
+    assert_eq!(winner.public_key.thumbprint(), winner.thumbprint);
+    assert_eq!(
+        (winner.id.as_str(), &winner.domain),
+        (op.id.as_str(), &op.domain)
+    );
+    for store in [&a, &b] {
+        let read = store.get_operator(&op.id).await.unwrap().unwrap();
+        assert_eq!(read, winner, "every reader sees the new key");
+    }
+    // The old key no longer matches; an unknown operator is NotFound too.
+    assert_eq!(
+        a.change_operator_key(&op.id, &op.thumbprint, public_key(4).0)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(
+        a.change_operator_key("op_missing", &winner.thumbprint, public_key(4).0)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    let reopened = db.open().await;
+    assert_eq!(
+        reopened.get_operator(&op.id).await.unwrap().unwrap(),
+        winner
+    );
+}
+
+/// A recovery: started (a second start keeps its token and renews it), completed once when live (the
+/// operator gets the key, thumbprint and TXT token, verified; every pending recovery is deleted), never
+/// after it expired or was spent, and not while another operator holds the domain's current proof.
+pub async fn operator_recovery_lifecycle(db: TestStore) {
+    let store = db.open().await;
+    let op = operator("recover.example", 1);
+    store.insert_operator(op.clone()).await.unwrap();
+    let _ = store.get_operator(&op.id).await.unwrap();
+    let recovery = |seed: u8, expires_at: u64| {
+        let (public_key, thumbprint) = public_key(seed);
+        OperatorRecovery {
+            operator_id: op.id.clone(),
+            public_key,
+            thumbprint,
+            txt_token: ids::txt_token(),
+            created_at: NOW,
+            expires_at,
+        }
+    };
+    let first = store
+        .start_operator_recovery(recovery(2, NOW + 100))
+        .await
+        .unwrap();
+    let renewed = store
+        .start_operator_recovery(recovery(2, NOW + 500))
+        .await
+        .unwrap();
+    assert_eq!(
+        renewed.txt_token, first.txt_token,
+        "a restart keeps the published token"
+    );
+    assert_eq!(renewed.expires_at, NOW + 500);
+    assert_eq!(
+        store
+            .get_operator_recovery(&op.id, &first.thumbprint)
+            .await
+            .unwrap(),
+        Some(renewed.clone())
+    );
+    let other = store
+        .start_operator_recovery(recovery(3, NOW + 50))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.count_operator_recoveries(&op.id, NOW).await.unwrap(),
+        2
+    );
+    assert_eq!(
+        store
+            .count_operator_recoveries(&op.id, NOW + 50)
+            .await
+            .unwrap(),
+        1
+    );
+    assert_ne!(other.txt_token, first.txt_token);
+
+    // Expired: nothing happens.
+    assert_eq!(
+        store
+            .complete_operator_recovery(&op.id, &other.thumbprint, NOW + 50, NOW + 9999)
+            .await,
+        Err(StoreError::NotFound)
+    );
+    assert_eq!(store.get_operator(&op.id).await.unwrap().unwrap(), op);
+
+    let recovered = store
+        .complete_operator_recovery(&op.id, &first.thumbprint, NOW + 60, NOW + 9999)
+        .await
+        .unwrap();
+    assert_eq!(recovered.public_key, renewed.public_key);
+    assert_eq!(recovered.thumbprint, renewed.thumbprint);
+    assert_eq!(recovered.txt_token, renewed.txt_token);
+    assert_eq!(recovered.status, OperatorStatus::Verified);
+    assert_eq!(
+        (
+            recovered.domain_verified_at,
+            recovered.verification_expires_at
+        ),
+        (Some(NOW + 60), Some(NOW + 9999))
+    );
+    assert_eq!(
+        store.get_operator(&op.id).await.unwrap().unwrap(),
+        recovered
+    );
+    for thumbprint in [&first.thumbprint, &other.thumbprint] {
+        assert_eq!(
+            store
+                .get_operator_recovery(&op.id, thumbprint)
+                .await
+                .unwrap(),
+            None
+        );
+    }
+    // Spent.
+    assert_eq!(
+        store
+            .complete_operator_recovery(&op.id, &first.thumbprint, NOW + 61, NOW + 9999)
+            .await,
+        Err(StoreError::NotFound)
+    );
+
+    // Another claimant of the domain, recovering while the first operator's proof is current.
+    let rival = operator("recover.example", 4);
+    store.insert_operator(rival.clone()).await.unwrap();
+    let (public_key, thumbprint) = public_key(5);
+    store
+        .start_operator_recovery(OperatorRecovery {
+            operator_id: rival.id.clone(),
+            public_key,
+            thumbprint: thumbprint.clone(),
+            txt_token: ids::txt_token(),
+            created_at: NOW,
+            expires_at: NOW + 500,
+        })
+        .await
+        .unwrap();
+    assert!(matches!(
+        store
+            .complete_operator_recovery(&rival.id, &thumbprint, NOW + 70, NOW + 9999)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(
+        store
+            .get_operator_recovery(&rival.id, &thumbprint)
+            .await
+            .unwrap()
+            .is_some()
+    );
+    // The purge deletes recoveries past their time only.
+    assert_eq!(
+        store
+            .purge_expired(NOW + 499)
+            .await
+            .unwrap()
+            .operator_recoveries,
+        0
+    );
+    assert_eq!(
+        store
+            .purge_expired(NOW + 500)
+            .await
+            .unwrap()
+            .operator_recoveries,
+        1
+    );
+    assert_eq!(
+        store
+            .get_operator_recovery(&rival.id, &thumbprint)
+            .await
+            .unwrap(),
+        None
+    );
 }
 
 async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {

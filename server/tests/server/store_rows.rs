@@ -98,6 +98,7 @@ pub fn key_record(seed: u8, now: u64) -> SigningKeyRecord {
         kid: key.public_key().thumbprint(),
         pkcs8_pem: key.to_pkcs8_pem().unwrap(),
         created_at: now,
+        activates_at: now,
         retired_at: None,
         not_after: None,
     }

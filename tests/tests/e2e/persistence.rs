@@ -95,7 +95,7 @@ fn key_rotation_keeps_old_tokens_valid() {
     let old_kid = token_kid(&old);
 
     world.server.terminate();
-    let rotated = world.server.admin(["keys", "rotate"]);
+    let rotated = world.server.admin(["keys", "rotate", "--now"]);
     assert!(rotated.status.success(), "keys rotate failed: {rotated:?}");
     world.server.start_again();
 

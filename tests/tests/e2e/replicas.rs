@@ -80,8 +80,9 @@ impl Cluster {
         }
     }
 
+    /// Replica `i` (modulo the cluster's size, so helpers written for three work on two).
     fn http(&self, i: usize) -> &Http {
-        self.replicas[i].http()
+        self.replicas[i % self.replicas.len()].http()
     }
 
     fn url(&self, i: usize) -> String {
@@ -295,17 +296,17 @@ fn kids(http: &Http) -> Vec<String> {
         .collect()
 }
 
-/// `keys rotate` while the replicas run: a replica that has the new key signs with it at once,
-/// and a replica that has not reloaded yet still accepts those tokens (it reloads on the unknown
-/// `kid`) and publishes both keys.
+/// `keys rotate --now` (the emergency switch, no publish-ahead) while the replicas run: a replica
+/// that has the new key signs with it at once, and a replica that has not reloaded yet still accepts
+/// those tokens (it reloads on the unknown `kid`) and publishes both keys.
 #[test]
-fn a_rotation_made_while_replicas_run_is_honoured_by_all() {
+fn an_immediate_rotation_made_while_replicas_run_is_honoured_by_all() {
     let mut cluster = Cluster::start(3);
     let (did, signer) = api_agent(&cluster);
     let before = issue(&cluster, 0, &did, &signer);
     let old_kid = crate::support::token_kid(&before);
 
-    let rotated = cluster.replicas[0].admin(["keys", "rotate"]);
+    let rotated = cluster.replicas[0].admin(["keys", "rotate", "--now"]);
     assert!(rotated.status.success(), "keys rotate failed: {rotated:?}");
     let new_kid = String::from_utf8_lossy(&rotated.stdout).trim().to_owned();
     assert_ne!(new_kid, old_kid);
@@ -329,6 +330,163 @@ fn a_rotation_made_while_replicas_run_is_honoured_by_all() {
     for i in 0..3 {
         assert_eq!(introspect(cluster.http(i), &before)["active"], true);
     }
+}
+
+/// Publish-ahead across replicas (issue 17 §6): after `keys rotate`, both replicas list the new key
+/// in their JWKS while every token still carries the old kid; from the activation on, tokens of both
+/// replicas carry the new kid; tokens of the old key stay valid on both, offline and by introspection.
+#[test]
+fn a_rotation_is_published_on_every_replica_before_it_signs() {
+    const PUBLISH_AHEAD: u64 = 6;
+    let cluster = Cluster::start_with(2, &["--key-reload-interval", "1s"]);
+    let (did, signer) = api_agent(&cluster);
+    let before = issue(&cluster, 0, &did, &signer);
+    let old_kid = crate::support::token_kid(&before);
+
+    let t0 = unix_now();
+    let rotated = cluster.replicas[0].admin([
+        "keys",
+        "rotate",
+        "--key-publish-ahead",
+        &format!("{PUBLISH_AHEAD}s"),
+    ]);
+    let t1 = unix_now();
+    assert!(rotated.status.success(), "keys rotate failed: {rotated:?}");
+    let new_kid = String::from_utf8_lossy(&rotated.stdout).trim().to_owned();
+    assert_ne!(new_kid, old_kid);
+    // The activation lies in [t0, t1] + PUBLISH_AHEAD.
+
+    // Both replicas publish the new key within their reload interval...
+    for i in 0..2 {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(3);
+        while !kids(cluster.http(i)).contains(&new_kid) {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "replica {} does not publish the new key",
+                i + 1
+            );
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let published = kids(cluster.http(i));
+        assert!(published.contains(&old_kid), "{published:?}");
+    }
+    // ...while both still sign with the old one.
+    let mut old_tokens = vec![before];
+    for i in 0..2 {
+        let token = issue(&cluster, i, &did, &signer);
+        assert!(
+            unix_now() < t0 + PUBLISH_AHEAD,
+            "the test ran too slowly to issue before the activation"
+        );
+        assert_eq!(
+            crate::support::token_kid(&token),
+            old_kid,
+            "replica {}: no token carries the new kid before its activation",
+            i + 1
+        );
+        old_tokens.push(token);
+    }
+
+    // From the activation on, both sign with the new key (no reload needed: they hold it already).
+    while unix_now() <= t1 + PUBLISH_AHEAD {
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let mut new_tokens = Vec::new();
+    for i in 0..2 {
+        let token = issue(&cluster, i, &did, &signer);
+        assert_eq!(
+            crate::support::token_kid(&token),
+            new_kid,
+            "replica {}",
+            i + 1
+        );
+        new_tokens.push(token);
+    }
+
+    // Every token verifies, offline against either replica's JWKS and by introspection on both.
+    for i in 0..2 {
+        let keys = KeySet::from_json(&jwks(cluster.http(i)).to_string()).expect("JWKS");
+        assert!(
+            keys.get(&old_kid).is_some(),
+            "the retired key stays published"
+        );
+        for token in old_tokens.iter().chain(&new_tokens) {
+            Verifier::new(cluster.issuer.clone(), AUD)
+                .verify(token, &keys, UnixTime::from_secs(unix_now()))
+                .expect("the token verifies with the JWKS");
+            assert_eq!(introspect(cluster.http(i), token)["active"], true);
+        }
+    }
+}
+
+/// `--key-rotation-interval` on two replicas: the one holding the background lock adds one next key
+/// per interval, published on both replicas before it signs, and both switch to it.
+#[test]
+fn the_scheduled_rotation_adds_one_key_per_interval_across_replicas() {
+    let cluster = Cluster::start_with(
+        2,
+        &[
+            "--key-rotation-interval",
+            "12s",
+            "--key-publish-ahead",
+            "4s",
+            "--key-reload-interval",
+            "1s",
+        ],
+    );
+    let (did, signer) = api_agent(&cluster);
+    let first = kids(cluster.http(0));
+    assert_eq!(first.len(), 1, "{first:?}");
+    let first_kid = first[0].clone();
+    // The next key is added 4 s before the first one has signed for 12 s.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let next_kid = loop {
+        let published = kids(cluster.http(0));
+        if let Some(next) = published.iter().find(|k| **k != first_kid) {
+            break next.clone();
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no scheduled key: {published:?}"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let seen = std::time::Instant::now();
+    // Published ahead: for about the publish-ahead, tokens of both replicas keep the first kid.
+    for i in 0..2 {
+        let token = issue(&cluster, i, &did, &signer);
+        if seen.elapsed() < std::time::Duration::from_secs(2) {
+            assert_eq!(
+                crate::support::token_kid(&token),
+                first_kid,
+                "replica {}",
+                i + 1
+            );
+        }
+    }
+    // Added at `a`, seen by `a + 1`, it activates 4 s after `a` (at the latest 1 s later, if the
+    // leader's pass came late).
+    std::thread::sleep(std::time::Duration::from_secs(6));
+    for i in 0..2 {
+        assert!(
+            kids(cluster.http(i)).contains(&next_kid),
+            "replica {}",
+            i + 1
+        );
+        let token = issue(&cluster, i, &did, &signer);
+        assert_eq!(
+            crate::support::token_kid(&token),
+            next_kid,
+            "replica {}",
+            i + 1
+        );
+    }
+    // One key per interval, whichever replica leads: 2 keys, or 3 if the next interval began.
+    let published = kids(cluster.http(1));
+    assert!(
+        (2..=3).contains(&published.len()),
+        "one key added per interval: {published:?}"
+    );
 }
 
 /// A request signed for `issuer + path` (the public URL every replica checks `htu` against), sent to

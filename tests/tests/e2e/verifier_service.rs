@@ -527,7 +527,7 @@ fn the_example_service_accepts_refuses_and_follows_a_key_rotation() {
 
     // Key rotation (on the stopped server, then started again on the same database: issue 17).
     world.server.terminate();
-    let rotated = world.server.admin(["keys", "rotate"]);
+    let rotated = world.server.admin(["keys", "rotate", "--now"]);
     assert!(rotated.status.success(), "keys rotate failed: {rotated:?}");
     world.server.start_again();
     let new = agent.token("files:read");
