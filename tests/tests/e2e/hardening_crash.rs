@@ -372,24 +372,31 @@ fn server_view(http: &Http, operator: &ApiOperator) -> ServerView {
             None => break,
         }
     }
-    let revocations = expect(
-        &try_signed(
-            http,
-            &operator.signer,
-            "GET",
-            &format!("/v1/operators/{}/revocations", operator.id),
+    // Every page of the revocations list (token entries come first, then agents).
+    let mut revoked_jtis = BTreeSet::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut path = format!("/v1/operators/{}/revocations?limit=1000", operator.id);
+        if let Some(cursor) = &cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let page = expect(
+            &try_signed(http, &operator.signer, "GET", &path, None).expect("list revocations"),
+            200,
             None,
-        )
-        .expect("list revocations"),
-        200,
-        None,
-    );
-    let revoked_jtis = revocations["tokens"]
-        .as_array()
-        .expect("tokens")
-        .iter()
-        .map(|t| str_field(t, "jti"))
-        .collect();
+        );
+        revoked_jtis.extend(
+            page["tokens"]
+                .as_array()
+                .expect("tokens")
+                .iter()
+                .map(|t| str_field(t, "jti")),
+        );
+        match page["next_cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_owned()),
+            None => break,
+        }
+    }
     ServerView {
         agents,
         revoked_jtis,

@@ -168,6 +168,10 @@ fn endpoints(world: &World, operator_id: &str, did: &str, token: &str) -> Vec<En
                 ("POST", "/v1/agents") => {
                     Some(json!({ "operator_id": operator_id, "public_key": jwk }))
                 }
+                // Signed by the new key in the body, as a registration is.
+                ("POST", "/v1/operators/{id}/recovery" | "/v1/operators/{id}/recovery/confirm") => {
+                    Some(json!({ "public_key": jwk }))
+                }
                 ("PUT", "/v1/agents/{did}/scopes") => Some(json!({ "allowed_scopes": ["read"] })),
                 ("POST", "/v1/challenge") => Some(json!({ "did": did })),
                 ("POST", "/v1/token") => Some(json!({ "proof": "e30.e30.e30" })),

@@ -3,6 +3,7 @@
 //! verifier crate's example `axum-service` through `agent.auth` (Bearer and DPoP, sync and async); a FastAPI
 //! service on the SDK's verifier refuses a wrong scope, a wrong audience, an agent revoked with the CLI (through
 //! the status list) and a replayed DPoP proof; the device grant is approved with `auth4agent approvals approve`;
+//! an agent onboarded with `auth4agent login` (approved through the queue) calls the service through the SDK;
 //! and the SDK's unit tests of its pure parts. The SDK is imported from the source tree; its pinned test
 //! requirements are installed by `scripts/test.sh` (missing ones fail, never skip).
 
@@ -236,6 +237,24 @@ fn sdk_device_grant_approved_and_denied_with_the_cli() {
             ("AUTH4AGENT_E2E_AGENT_DID", agent.did.clone()),
             ("AUTH4AGENT_E2E_OPERATOR_HOME", home(&operator.cli)),
             ("AUTH4AGENT_E2E_ISSUER", world.server.issuer()),
+            ("AUTH4AGENT_E2E_CLI", cli()),
+        ],
+    );
+}
+
+/// Onboarding with one command: `auth4agent login` asks for two scopes, the operator approves one through the
+/// approval queue with the CLI, and the SDK reads the home `login` wrote and calls the example service with it.
+#[test]
+fn sdk_agent_onboarded_with_login_calls_the_axum_service() {
+    let (world, operator) = world();
+    let service = AxumService::start(&world.server.issuer());
+    pytest(
+        "test_login.py",
+        &[
+            ("AUTH4AGENT_E2E_OPERATOR_HOME", home(&operator.cli)),
+            ("AUTH4AGENT_E2E_SERVER", world.server.url()),
+            ("AUTH4AGENT_E2E_DOMAIN", "example.com".to_owned()),
+            ("AUTH4AGENT_E2E_SERVICE", service.url.clone()),
             ("AUTH4AGENT_E2E_CLI", cli()),
         ],
     );
