@@ -137,9 +137,10 @@ pub struct LoginArgs {
     /// The operator's proven DNS domain: the agent registers under the operator holding it
     #[arg(long, value_name = "DOMAIN")]
     pub domain: String,
-    /// The scopes the agent needs, comma separated: the operator approves them (or fewer) or denies
+    /// The scopes the agent needs, comma separated: the operator approves them (or fewer) or denies.
+    /// Without it the agent asks for none and the operator names the scopes when approving
     #[arg(long, value_name = "S[,S...]", value_parser = parse_scope_list)]
-    pub scopes: ScopeList,
+    pub scopes: Option<ScopeList>,
     /// A name shown to the approver (at most 64 printable characters)
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,

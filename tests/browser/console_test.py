@@ -40,6 +40,14 @@ def text():
     return driver.find_element(By.TAG_NAME, "body").text
 
 
+def after_navigation(element_id):
+    """The element of the page a click or a script's submit leads to, once that page has loaded (a find right
+    after the click can still see the old page)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, 15).until(lambda d: d.find_element(By.ID, element_id))
+
+
 def forge(form_selector, csrf):
     """Submits a console form as a forged one would arrive: the session cookie, but the CSRF field removed
     (csrf None) or replaced. (A script cannot post from the page itself: its CSP has no connect-src.)"""
@@ -54,7 +62,7 @@ def forge(form_selector, csrf):
         form_selector,
         csrf,
     )
-    return driver.find_element(By.ID, "error-code").text
+    return after_navigation("error-code").text
 
 
 options = webdriver.ChromeOptions()
@@ -132,7 +140,7 @@ try:
     check(not box.is_selected(), "unticked")
     shot("approve")
     driver.find_element(By.CSS_SELECTOR, "form.approve button[type=submit]").click()
-    decision = driver.find_element(By.ID, "decision").text
+    decision = after_navigation("decision").text
     seen["decision"] = decision
     check("approved" in decision and UNTICK not in decision, "approved without the unticked scope")
     shot("decided")

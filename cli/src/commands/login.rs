@@ -47,7 +47,7 @@ pub fn run(ctx: &Context, args: &LoginArgs) -> Result<Report> {
         name: args.name.clone(),
         operator_id: None,
         public_key: public.to_jwk(),
-        requested_scopes: Some(args.scopes.0.clone()),
+        requested_scopes: Some(args.scopes.as_ref().map_or_else(Vec::new, |s| s.0.clone())),
     };
     let registered: Agent = client.signed_json(Method::Post, routes::AGENTS, &body, &signer)?;
     if registered.did != did.as_str() {
@@ -74,10 +74,14 @@ pub fn run(ctx: &Context, args: &LoginArgs) -> Result<Report> {
     let expires_in = request
         .expires_at
         .saturating_sub(clock::unix_time().as_secs());
+    let asked = if request.requested_scopes.is_empty() {
+        "no scopes (the operator names them when approving)".to_owned()
+    } else {
+        format!("scopes \"{}\"", request.requested_scopes.join(" "))
+    };
     eprintln!(
-        "registered {did} with operator {}, asking for scopes \"{}\"",
-        registered.operator_id,
-        request.requested_scopes.join(" ")
+        "registered {did} with operator {}, asking for {asked}",
+        registered.operator_id
     );
     issue::show_approval(
         &request.user_code,
@@ -162,6 +166,8 @@ fn registration_of(agent: &Agent) -> Result<&AgentRegistration> {
 fn approved(agent: &Agent, request: &AgentRegistration) -> Report {
     let narrowed = if request.granted_scopes == request.requested_scopes {
         String::new()
+    } else if request.requested_scopes.is_empty() {
+        " (asked for none: chosen by the operator)".to_owned()
     } else {
         format!(" (asked for \"{}\")", request.requested_scopes.join(" "))
     };

@@ -398,7 +398,8 @@ fn ensure_pending(a: &DeviceAuthorization, now: UnixTime) -> ServiceResult<()> {
 }
 
 /// Approves a pending request of one of the operator's agents with `scopes` (a non-empty subset of those
-/// requested; `None`: all of them), remembering the approval `remember` seconds if asked.
+/// requested; `None`: all of them; for a registration that asked for none, whatever the operator names),
+/// remembering the approval `remember` seconds if asked.
 pub async fn approve(
     state: &AppState,
     operator: &Operator,
@@ -421,13 +422,19 @@ pub async fn approve(
         ensure_agent_pending(state, &request).await?;
     }
     let granted = scopes.unwrap_or_else(|| request.scopes.clone());
-    if granted.is_empty() {
+    // A registration that asked for no scopes leaves them to the operator: the approval names them (or none,
+    // to set them later with the agent's scopes), and there is no request to narrow.
+    let open_registration = request.kind == ApprovalKind::Registration && request.scopes.is_empty();
+    if granted.is_empty() && !open_registration {
         return Err(ServiceError::refused(
             ErrorCode::InvalidScope,
             "approve at least one scope (or deny the request)",
         ));
     }
-    if let Some(scope) = granted.first_not_in(&request.scopes) {
+    if let Some(scope) = granted
+        .first_not_in(&request.scopes)
+        .filter(|_| !open_registration)
+    {
         return Err(ServiceError::refused(
             ErrorCode::InvalidScope,
             format!("scope {scope:?} was not requested; an approval can only narrow the request"),

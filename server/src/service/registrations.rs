@@ -21,7 +21,7 @@ use crate::store::{
 /// What a registering agent asks its operator for.
 #[derive(Debug, Clone)]
 pub struct Ask {
-    /// Not empty.
+    /// Empty when the agent leaves its scopes to the operator: the approval then names them.
     pub scopes: ScopeSet,
     /// 1 to 64 printable characters, when given.
     pub name: Option<String>,
@@ -42,12 +42,6 @@ impl Ask {
         };
         let scopes = ScopeSet::from_list(scopes)
             .map_err(|e| ServiceError::refused(ErrorCode::InvalidScope, e.to_string()))?;
-        if scopes.is_empty() {
-            return Err(ServiceError::refused(
-                ErrorCode::InvalidScope,
-                "requested_scopes must name at least one scope",
-            ));
-        }
         if let Some(name) = name {
             check_binding_message(name).map_err(|e| {
                 ServiceError::refused(ErrorCode::InvalidRequest, format!("name: {e}"))

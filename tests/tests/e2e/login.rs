@@ -232,6 +232,32 @@ fn an_unanswered_login_expires_and_wait_bounds_it() {
     assert_eq!(listed["approvals"], json!([]), "{listed}");
 }
 
+/// Without `--scopes` the agent asks for none: the operator names them when approving, with nothing to narrow.
+#[test]
+fn a_login_asking_for_no_scopes_gets_those_the_operator_names() {
+    let world = World::new();
+    let operator = world.verified_operator("operator", "example.com");
+    let (agent, running) = login_in_background(&world, "agent", &["--wait", "60s"]);
+    let request = wait_for_request(&operator);
+    assert_eq!(request["kind"], "registration", "{request}");
+    assert_eq!(request["scopes"], json!([]), "{request}");
+    let code = str_field(&request, "user_code");
+    let decision = operator
+        .cli
+        .ok_json(["approvals", "approve", &code, "--scopes", "read,deploy"]);
+    assert_eq!(decision["agent_status"], "active", "{decision}");
+    let out = running.join().unwrap();
+    assert!(out.success(), "{out:?}");
+    assert!(
+        out.stderr.contains("asking for no scopes"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(out.json()["allowed_scopes"], json!(["deploy", "read"]));
+    let token = agent.ok_json(["issue", "--scope", "deploy", "--aud", AUD]);
+    assert_eq!(token["scope"], "deploy", "{token}");
+}
+
 #[test]
 fn the_old_path_still_works_and_never_enters_the_queue() {
     let world = World::new();
