@@ -7,7 +7,8 @@
 //! token carries exactly the narrowed scopes. With Selenium's virtual authenticator (CTAP2, resident keys, user
 //! verification; `tests/browser/passkey_test.py`, on an issuer with a host name, `http://localhost:PORT`) it
 //! registers a passkey, sees an approval without the WebAuthn step refused (`passkey_required`), approves with the
-//! passkey, and signs in again with the passkey alone. The browser runs leave screenshots in `docs/screenshots/`.
+//! passkey, and signs in again with the passkey alone. The browser runs leave screenshots in `target/screenshots/`,
+//! or, with `AUTH4AGENT_UPDATE_SCREENSHOTS=1`, in `docs/screenshots/` (the ones SETUP.md shows).
 //! The response headers and the link's single use are also checked over raw HTTP.
 
 use std::time::Duration;
@@ -192,8 +193,7 @@ fn a_browser_signs_in_and_approves_a_narrowed_request() {
     let listed = operator.cli.ok_json(["approvals", "list", "--wait", "30s"]);
     let code = str_field(&listed["approvals"][0], "user_code");
     let link = login_link(&operator);
-    let screenshots = repo().join("docs").join("screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
+    let screenshots = screenshot_dir();
     let issuer = world.server.issuer();
     let login_url = str_field(&link, "login_url");
     let screenshots = screenshots.display().to_string();
@@ -240,8 +240,7 @@ fn a_passkey_confirms_every_browser_approval_and_signs_in_alone() {
     let link = login_link(&operator);
     let login_url = str_field(&link, "login_url");
     assert!(login_url.starts_with("http://localhost:"), "{login_url}");
-    let screenshots = repo().join("docs").join("screenshots");
-    std::fs::create_dir_all(&screenshots).unwrap();
+    let screenshots = screenshot_dir();
     let screenshots = screenshots.display().to_string();
     let issuer = world.server.issuer();
     let run = python_with(
@@ -263,4 +262,16 @@ fn a_passkey_confirms_every_browser_approval_and_signs_in_alone() {
     assert!(out.success(), "{out:?}");
     let claims = assert_valid(&agent.verify(&str_field(out.json(), "token"), &["--aud", AUD]));
     assert_eq!(claims["scope"], "payments:write read", "{claims}");
+}
+
+/// Where the browser runs save their screenshots: `docs/screenshots/` when asked to refresh SETUP.md's
+/// (`AUTH4AGENT_UPDATE_SCREENSHOTS=1`), else `target/screenshots/`, so a test run leaves the tree clean.
+fn screenshot_dir() -> std::path::PathBuf {
+    let dir = if std::env::var_os("AUTH4AGENT_UPDATE_SCREENSHOTS").is_some_and(|v| v == "1") {
+        repo().join("docs").join("screenshots")
+    } else {
+        repo().join("target").join("screenshots")
+    };
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
 }
