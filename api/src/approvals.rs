@@ -45,6 +45,8 @@ pub struct ApprovalRequest {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct ApprovalList {
     pub approvals: Vec<ApprovalRequest>,
+    /// The cursor of the next page (`?cursor=`); `None` (null) on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/operators/{id}/approvals/approve` body.
@@ -102,6 +104,8 @@ pub struct RememberedGrant {
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
 pub struct GrantList {
     pub grants: Vec<RememberedGrant>,
+    /// The cursor of the next page (`?cursor=`); `None` (null) on the last page.
+    pub next_cursor: Option<String>,
 }
 
 /// `POST /v1/operators/{id}/grants/revoke` body.

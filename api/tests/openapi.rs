@@ -927,6 +927,7 @@ fn schemas_have_the_members_our_types_serialize() {
             "ApprovalList",
             sample(ApprovalList {
                 approvals: vec![approval_request(), registration_request()],
+                next_cursor: Some("MTc2NzIyNTYwMDpXREpCTUpIVA".into()),
             }),
         ),
         (
@@ -966,6 +967,7 @@ fn schemas_have_the_members_our_types_serialize() {
             "GrantList",
             sample(GrantList {
                 grants: vec![remembered_grant()],
+                next_cursor: None,
             }),
         ),
         (

@@ -299,8 +299,8 @@ pub enum ApprovalsCommand {
     Approve(ApproveArgs),
     /// Deny a pending request (signed by the operator key)
     Deny(UserCodeArg),
-    /// List the remembered grants in force
-    Grants,
+    /// List the remembered grants in force, a page at a time
+    Grants(PageArgs),
     /// Revoke a remembered grant
     RevokeGrant(GrantIdArg),
 }
@@ -310,6 +310,8 @@ pub struct ApprovalsListArgs {
     /// Wait until a request arrives or this much time has passed (e.g. 5m)
     #[arg(long, value_name = "DURATION", value_parser = duration::parse_positive)]
     pub wait: Option<u64>,
+    #[command(flatten)]
+    pub page: PageArgs,
 }
 
 #[derive(Args, Debug)]

@@ -11,8 +11,10 @@ use auth4agent_api::{
     RememberedGrant, RevokeGrantRequest,
 };
 
-use super::Context;
-use crate::cli::{ApprovalsCommand, ApprovalsListArgs, ApproveArgs, GrantIdArg, UserCodeArg};
+use super::{Context, Page};
+use crate::cli::{
+    ApprovalsCommand, ApprovalsListArgs, ApproveArgs, GrantIdArg, PageArgs, UserCodeArg,
+};
 use crate::clock;
 use crate::duration::format_instant;
 use crate::error::Result;
@@ -23,7 +25,7 @@ pub fn run(ctx: &Context, cmd: ApprovalsCommand) -> Result<Report> {
         ApprovalsCommand::List(args) => list(ctx, &args),
         ApprovalsCommand::Approve(args) => approve(ctx, &args),
         ApprovalsCommand::Deny(args) => deny(ctx, &args),
-        ApprovalsCommand::Grants => grants(ctx),
+        ApprovalsCommand::Grants(args) => grants(ctx, &args),
         ApprovalsCommand::RevokeGrant(args) => revoke_grant(ctx, &args),
     }
 }
@@ -34,13 +36,27 @@ fn list(ctx: &Context, args: &ApprovalsListArgs) -> Result<Report> {
     let deadline = args.wait.map(|w| Instant::now() + Duration::from_secs(w));
     // The server holds each request at most a little under its request timeout; ask again until
     // something arrives or `--wait` is spent.
+    if args.page.all && args.wait.is_none() {
+        let answer: ApprovalList = session.pages(&path, &args.page)?;
+        return Ok(approvals_report(&answer));
+    }
     let answer: ApprovalList = loop {
         let remaining =
             deadline.map_or(0, |d| d.saturating_duration_since(Instant::now()).as_secs());
-        let query = if remaining > 0 {
-            format!("{path}?wait={remaining}")
-        } else {
+        let mut query = Vec::new();
+        if remaining > 0 {
+            query.push(format!("wait={remaining}"));
+        }
+        if let Some(limit) = args.page.limit {
+            query.push(format!("limit={limit}"));
+        }
+        if let Some(cursor) = &args.page.cursor {
+            query.push(format!("cursor={cursor}"));
+        }
+        let query = if query.is_empty() {
             path.clone()
+        } else {
+            format!("{path}?{}", query.join("&"))
         };
         let asked = Instant::now();
         let answer: ApprovalList = session
@@ -52,6 +68,38 @@ fn list(ctx: &Context, args: &ApprovalsListArgs) -> Result<Report> {
         // A server that holds requests briefly (or not at all) is not asked more than once a second.
         std::thread::sleep(Duration::from_secs(1).saturating_sub(asked.elapsed()));
     };
+    Ok(approvals_report(&answer))
+}
+
+impl Page for ApprovalList {
+    fn next_cursor(&self) -> Option<&str> {
+        self.next_cursor.as_deref()
+    }
+
+    fn extend(&mut self, next: ApprovalList) {
+        self.approvals.extend(next.approvals);
+        self.next_cursor = next.next_cursor;
+    }
+}
+
+impl Page for GrantList {
+    fn next_cursor(&self) -> Option<&str> {
+        self.next_cursor.as_deref()
+    }
+
+    fn extend(&mut self, next: GrantList) {
+        self.grants.extend(next.grants);
+        self.next_cursor = next.next_cursor;
+    }
+}
+
+/// `more: …` for a page that has a next one.
+fn more(command: &str, next: Option<&str>) -> String {
+    next.map(|c| format!("\nmore: auth4agent {command} --cursor {}", terminal_safe(c)))
+        .unwrap_or_default()
+}
+
+fn approvals_report(answer: &ApprovalList) -> Report {
     let now = clock::now();
     let human = if answer.approvals.is_empty() {
         "no pending requests".to_owned()
@@ -87,7 +135,8 @@ fn list(ctx: &Context, args: &ApprovalsListArgs) -> Result<Report> {
             .collect::<Vec<_>>()
             .join("\n")
     };
-    Ok(Report::body(&answer, human))
+    let human = human + &more("approvals list", answer.next_cursor.as_deref());
+    Report::body(answer, human)
 }
 
 fn describe(decision: &ApprovalDecision) -> String {
@@ -161,12 +210,10 @@ fn describe_grant(g: &RememberedGrant) -> String {
     )
 }
 
-fn grants(ctx: &Context) -> Result<Report> {
+fn grants(ctx: &Context, args: &PageArgs) -> Result<Report> {
     let session = ctx.operator_session("approvals grants")?;
     let path = routes::for_operator(routes::OPERATOR_GRANTS, &session.operator_id()?);
-    let answer: GrantList = session
-        .client
-        .signed(Method::Get, &path, &session.signer())?;
+    let answer: GrantList = session.pages(&path, args)?;
     let human = if answer.grants.is_empty() {
         "no remembered grants".to_owned()
     } else {
@@ -177,6 +224,7 @@ fn grants(ctx: &Context) -> Result<Report> {
             .collect::<Vec<_>>()
             .join("\n")
     };
+    let human = human + &more("approvals grants", answer.next_cursor.as_deref());
     Ok(Report::body(&answer, human))
 }
 

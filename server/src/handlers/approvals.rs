@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use auth4agent_api::{
-    ApprovalDecision, ApprovalList, ApprovalRequest, ApproveRequest, DenyRequest, GrantList,
-    RevokeGrantRequest,
+    AgentListQuery, ApprovalDecision, ApprovalList, ApprovalRequest, ApproveRequest, DenyRequest,
+    GrantList, RevokeGrantRequest,
 };
 use auth4agent_protocol::ScopeSet;
 use axum::Json;
@@ -26,6 +26,10 @@ use crate::store::{ApprovalKind, DeviceAuthorization, DeviceStatus, RememberedGr
 pub struct WaitQuery {
     #[serde(default)]
     wait: Option<u64>,
+    #[serde(default)]
+    limit: Option<u32>,
+    #[serde(default)]
+    cursor: Option<String>,
 }
 
 fn request_view(a: &DeviceAuthorization, now: u64) -> ApprovalRequest {
@@ -80,13 +84,23 @@ pub async fn list(
     req: OperatorSigned,
 ) -> AppResult<Json<ApprovalList>> {
     let Query(query) = query.map_err(|_| {
-        AppError::invalid_request("the query takes only wait, a whole number of seconds")
+        AppError::invalid_request(
+            "the query takes only wait (whole seconds), limit (1 to 1000) and cursor",
+        )
     })?;
     let wait = Duration::from_secs(query.wait.unwrap_or(0)).min(device::max_wait(&state));
-    let pending = device::pending(&state, &req.operator, wait).await?;
+    let (pending, next_cursor) = device::pending(
+        &state,
+        &req.operator,
+        wait,
+        query.cursor.as_deref(),
+        query.limit,
+    )
+    .await?;
     let now = state.clock.now();
     Ok(Json(ApprovalList {
         approvals: pending.iter().map(|a| request_view(a, now)).collect(),
+        next_cursor,
     }))
 }
 
@@ -146,11 +160,20 @@ pub async fn deny(
 /// `GET /v1/operators/{id}/grants` (operator-signed): remembered grants in force, newest first.
 pub async fn grants(
     State(state): State<AppState>,
+    Query(query): Query<AgentListQuery>,
     req: OperatorSigned,
 ) -> AppResult<Json<GrantList>> {
-    let grants = device::grants(&state, &req.operator, state.clock.now()).await?;
+    let (grants, next_cursor) = device::grants(
+        &state,
+        &req.operator,
+        state.clock.now(),
+        query.cursor.as_deref(),
+        query.limit,
+    )
+    .await?;
     Ok(Json(GrantList {
         grants: grants.iter().map(grant_view).collect(),
+        next_cursor,
     }))
 }
 

@@ -246,7 +246,8 @@ pub struct Overview {
 /// The operator's pending approvals, agents and recent audit events.
 pub async fn overview(state: &AppState, console: &Console) -> ServiceResult<Overview> {
     let operator = &console.operator;
-    let pending = device::pending(state, operator, std::time::Duration::ZERO).await?;
+    let (pending, _more) =
+        device::pending(state, operator, std::time::Duration::ZERO, None, None).await?;
     let agents = state.store.list_agents(&operator.id).await?;
     let audit = state
         .store

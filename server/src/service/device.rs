@@ -17,7 +17,7 @@ use super::dpop::{self, DpopHeader};
 use super::issuance::{self, Grant, IssuedToken, Redemption};
 use super::operators::require_verified;
 use super::refusals::{device_code_expired, device_code_used};
-use super::{ServiceError, ServiceResult, agents, audit};
+use super::{ServiceError, ServiceResult, agents, audit, pages};
 use crate::ids;
 use crate::state::AppState;
 use crate::store::{
@@ -312,22 +312,29 @@ pub fn display_code(stored: &str) -> String {
     UserCode::parse(stored).map_or_else(|_| stored.to_owned(), |c| c.display())
 }
 
-/// The operator's pending requests; with `wait`, waits up to that long (checking every second, so
-/// a request made through another replica is seen) until there is one.
+/// One page of the operator's pending requests (oldest first, after `cursor`) and the next page's cursor; with
+/// `wait`, waits up to that long (checking every second, so a request made through another replica is seen)
+/// until the page has one.
 pub async fn pending(
     state: &AppState,
     operator: &Operator,
     wait: Duration,
-) -> ServiceResult<Vec<DeviceAuthorization>> {
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> ServiceResult<(Vec<DeviceAuthorization>, Option<String>)> {
+    let limit = pages::limit(limit)?;
+    let after = cursor.map(|c| pages::decode(c, "")).transpose()?.flatten();
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let now = state.clock.now();
-        let list = state
+        let page = state
             .store
-            .list_pending_device_authorizations(&operator.id, now)
+            .list_pending_device_authorizations(&operator.id, now, after.clone(), limit + 1)
             .await?;
-        if !list.is_empty() || tokio::time::Instant::now() >= deadline {
-            return Ok(list);
+        if !page.is_empty() || tokio::time::Instant::now() >= deadline {
+            return Ok(pages::cut(page, limit, |a| {
+                pages::encode("", a.created_at, &a.user_code)
+            }));
         }
         tokio::time::sleep(Duration::from_secs(1).min(deadline - tokio::time::Instant::now()))
             .await;
@@ -547,16 +554,24 @@ pub async fn deny(
     Ok(decided)
 }
 
-/// The operator's remembered grants in force.
+/// One page of the operator's remembered grants in force (newest first, after `cursor`) and the next page's
+/// cursor.
 pub async fn grants(
     state: &AppState,
     operator: &Operator,
     now: UnixTime,
-) -> ServiceResult<Vec<RememberedGrant>> {
-    Ok(state
+    cursor: Option<&str>,
+    limit: Option<u32>,
+) -> ServiceResult<(Vec<RememberedGrant>, Option<String>)> {
+    let limit = pages::limit(limit)?;
+    let after = cursor.map(|c| pages::decode(c, "")).transpose()?.flatten();
+    let page = state
         .store
-        .list_remembered_grants(&operator.id, now)
-        .await?)
+        .list_remembered_grants(&operator.id, now, after, limit + 1)
+        .await?;
+    Ok(pages::cut(page, limit, |g| {
+        pages::encode("", g.created_at, &g.id)
+    }))
 }
 
 /// Revokes one of the operator's remembered grants.

@@ -38,6 +38,21 @@ pub fn decode(cursor: &str, prefix: &str) -> ServiceResult<Option<(UnixTime, Str
     Ok(Some((time, key.to_owned())))
 }
 
+/// A page fetched with `limit + 1` rows: the first `limit`, and the cursor of the next page (made from the last row
+/// kept) when there was one more.
+pub fn cut<T>(
+    mut rows: Vec<T>,
+    limit: u32,
+    cursor: impl Fn(&T) -> String,
+) -> (Vec<T>, Option<String>) {
+    if rows.len() <= limit as usize {
+        return (rows, None);
+    }
+    rows.truncate(limit as usize);
+    let next = rows.last().map(cursor);
+    (rows, next)
+}
+
 /// The cursor that starts the `prefix` part of a list at its beginning.
 pub fn start(prefix: &str) -> String {
     b64url_encode(prefix.as_bytes())

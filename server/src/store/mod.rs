@@ -624,11 +624,14 @@ pub trait Store: Send + Sync + fmt::Debug {
         now: UnixTime,
         event: AuditEvent,
     ) -> StoreFuture<'_, ()>;
-    /// Pending, unexpired authorizations of the operator's agents, oldest first.
+    /// At most `limit` pending, unexpired authorizations of the operator's agents, oldest first (then by user
+    /// code), after `after` (the last `(created_at, user_code)` of the previous page).
     fn list_pending_device_authorizations(
         &self,
         operator_id: &str,
         now: UnixTime,
+        after: Option<(UnixTime, String)>,
+        limit: u32,
     ) -> StoreFuture<'_, Vec<DeviceAuthorization>>;
     /// Decides a pending, unexpired authorization of the operator's agents with ONE conditional update
     /// (plus the remembered grant, if any, and `event`, in one transaction) and returns it as written.
@@ -654,11 +657,14 @@ pub trait Store: Send + Sync + fmt::Debug {
         resource: &str,
         now: UnixTime,
     ) -> StoreFuture<'_, Vec<RememberedGrant>>;
-    /// The operator's remembered grants in force at `now`, newest first.
+    /// At most `limit` of the operator's remembered grants in force at `now`, newest first (then by id), after
+    /// `after` (the last `(created_at, id)` of the previous page).
     fn list_remembered_grants(
         &self,
         operator_id: &str,
         now: UnixTime,
+        after: Option<(UnixTime, String)>,
+        limit: u32,
     ) -> StoreFuture<'_, Vec<RememberedGrant>>;
     /// Revokes one of the operator's grants in force (ONE conditional update) and returns it as
     /// written. NotFound if it is not the operator's, or already revoked or expired.

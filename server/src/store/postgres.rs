@@ -1194,14 +1194,23 @@ impl Store for PostgresStore {
         &self,
         operator_id: &str,
         now: UnixTime,
+        after: Option<(UnixTime, String)>,
+        limit: u32,
     ) -> StoreFuture<'_, Vec<DeviceAuthorization>> {
         let operator_id = operator_id.to_owned();
+        let (created_at, code) = after.map_or((-1, String::new()), |(t, c)| (ts(t), c));
         Box::pin(async move {
             let conn = self.conn().await?;
             all(
                 &*conn,
                 sql::LIST_PENDING_DEVICE_AUTHORIZATIONS,
-                &[&operator_id, &ts(now)],
+                &[
+                    &operator_id,
+                    &ts(now),
+                    &created_at,
+                    &code,
+                    &i64::from(limit),
+                ],
             )
             .await?
             .iter()
@@ -1320,14 +1329,17 @@ impl Store for PostgresStore {
         &self,
         operator_id: &str,
         now: UnixTime,
+        after: Option<(UnixTime, String)>,
+        limit: u32,
     ) -> StoreFuture<'_, Vec<RememberedGrant>> {
         let operator_id = operator_id.to_owned();
+        let (created_at, id) = after.map_or((i64::MAX, String::new()), |(t, id)| (ts(t), id));
         Box::pin(async move {
             let conn = self.conn().await?;
             all(
                 &*conn,
                 sql::LIST_REMEMBERED_GRANTS,
-                &[&operator_id, &ts(now)],
+                &[&operator_id, &ts(now), &created_at, &id, &i64::from(limit)],
             )
             .await?
             .iter()

@@ -266,7 +266,8 @@ pub(super) const LIST_PENDING_DEVICE_AUTHORIZATIONS: &str = concat!(
     "SELECT ",
     device_columns!(),
     " FROM device_authorizations WHERE operator_id = $1 AND status = 'pending' \
-     AND expires_at > $2 ORDER BY created_at, user_code"
+     AND expires_at > $2 AND (created_at > $3 OR (created_at = $3 AND user_code > $4)) \
+     ORDER BY created_at, user_code LIMIT $5"
 );
 
 /// `$1` = new status, `$2` = granted scopes, `$3` = method, `$4` = now, `$5` = user code, `$6` = operator.
@@ -307,7 +308,8 @@ pub(super) const LIST_REMEMBERED_GRANTS: &str = concat!(
     "SELECT ",
     grant_columns!(),
     " FROM remembered_grants WHERE operator_id = $1 AND revoked_at IS NULL \
-     AND expires_at > $2 ORDER BY created_at DESC, id"
+     AND expires_at > $2 AND (created_at < $3 OR (created_at = $3 AND id > $4)) \
+     ORDER BY created_at DESC, id LIMIT $5"
 );
 
 /// `$1` = now, `$2` = id, `$3` = operator.

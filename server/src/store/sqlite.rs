@@ -1054,13 +1054,18 @@ impl Store for SqliteStore {
         &self,
         operator_id: &str,
         now: UnixTime,
+        after: Option<(UnixTime, String)>,
+        limit: u32,
     ) -> StoreFuture<'_, Vec<DeviceAuthorization>> {
         let operator_id = operator_id.to_owned();
+        let (created_at, code) = after.map_or((-1, String::new()), |(t, c)| {
+            (i64::try_from(t).unwrap_or(i64::MAX), c)
+        });
         self.read(move |conn| {
             query_all(
                 conn,
                 sql::LIST_PENDING_DEVICE_AUTHORIZATIONS,
-                params![operator_id, now],
+                params![operator_id, now, created_at, code, limit],
                 |r| rows::device_authorization(r),
             )
         })
@@ -1161,13 +1166,18 @@ impl Store for SqliteStore {
         &self,
         operator_id: &str,
         now: UnixTime,
+        after: Option<(UnixTime, String)>,
+        limit: u32,
     ) -> StoreFuture<'_, Vec<RememberedGrant>> {
         let operator_id = operator_id.to_owned();
+        let (created_at, id) = after.map_or((i64::MAX, String::new()), |(t, id)| {
+            (i64::try_from(t).unwrap_or(i64::MAX), id)
+        });
         self.read(move |conn| {
             query_all(
                 conn,
                 sql::LIST_REMEMBERED_GRANTS,
-                params![operator_id, now],
+                params![operator_id, now, created_at, id, limit],
                 |r| rows::remembered_grant(r),
             )
         })

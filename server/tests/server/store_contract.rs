@@ -1801,7 +1801,7 @@ pub async fn registration_requests_are_kept_apart(db: TestStore) {
         Some(registration.clone())
     );
     let pending = store
-        .list_pending_device_authorizations(&op.id, NOW)
+        .list_pending_device_authorizations(&op.id, NOW, None, 100)
         .await
         .unwrap();
     let kinds: Vec<_> = pending
@@ -1820,6 +1820,20 @@ pub async fn registration_requests_are_kept_apart(db: TestStore) {
                 auth4agent_server::store::ApprovalKind::Registration
             ),
         ]
+    );
+    // A page at a time: one, then the one after the first's (created_at, user_code).
+    let first = store
+        .list_pending_device_authorizations(&op.id, NOW, None, 1)
+        .await
+        .unwrap();
+    assert_eq!(first, pending[..1]);
+    let after = Some((first[0].created_at, first[0].user_code.clone()));
+    assert_eq!(
+        store
+            .list_pending_device_authorizations(&op.id, NOW, after, 1)
+            .await
+            .unwrap(),
+        pending[1..]
     );
     let denied = store
         .decide_device_authorization(
@@ -1905,14 +1919,14 @@ pub async fn device_authorization_lifecycle(db: TestStore) {
 
     assert_eq!(
         store
-            .list_pending_device_authorizations(&op.id, NOW + 20)
+            .list_pending_device_authorizations(&op.id, NOW + 20, None, 100)
             .await
             .unwrap(),
         vec![timely.clone()]
     );
     assert!(
         store
-            .list_pending_device_authorizations(&op.id, NOW + 600)
+            .list_pending_device_authorizations(&op.id, NOW + 600, None, 100)
             .await
             .unwrap()
             .is_empty()
@@ -2066,7 +2080,7 @@ pub async fn remembered_grants_in_force(db: TestStore) {
     );
     assert_eq!(
         store
-            .list_remembered_grants(&op.id, NOW + 30)
+            .list_remembered_grants(&op.id, NOW + 30, None, 100)
             .await
             .unwrap(),
         vec![grant.clone()]
@@ -2091,7 +2105,7 @@ pub async fn remembered_grants_in_force(db: TestStore) {
     assert!(active(NOW + 50).await.unwrap().is_empty());
     assert!(
         store
-            .list_remembered_grants(&op.id, NOW + 50)
+            .list_remembered_grants(&op.id, NOW + 50, None, 100)
             .await
             .unwrap()
             .is_empty()

@@ -380,3 +380,67 @@ fn the_protocol_over_http() {
     let device_code = str_field(started.json(), "device_code");
     assert_eq!(poll(&world, &signer, &agent.did, &device_code).status, 200);
 }
+
+/// `approvals list` and `approvals grants` page like the other lists: `--limit`, `--cursor`, `--all`.
+#[test]
+fn approvals_and_grants_are_listed_a_page_at_a_time() {
+    let world = World::new();
+    let (operator, agent) = policy(&world);
+    let audiences = [AUD, "https://other.example.com"];
+    let running: Vec<_> = audiences
+        .iter()
+        .map(|aud| issue_in_background(&agent, &["--scope", "payments:write", "--aud", aud]))
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while operator.cli.ok_json(["approvals", "list"])["approvals"]
+        .as_array()
+        .unwrap()
+        .len()
+        < 2
+    {
+        assert!(Instant::now() < deadline, "two pending requests");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let first = operator.cli.ok_json(["approvals", "list", "--limit", "1"]);
+    assert_eq!(first["approvals"].as_array().unwrap().len(), 1, "{first}");
+    let cursor = str_field(&first, "next_cursor");
+    let second = operator
+        .cli
+        .ok_json(["approvals", "list", "--limit", "1", "--cursor", &cursor]);
+    assert_eq!(second["approvals"].as_array().unwrap().len(), 1, "{second}");
+    assert!(second["next_cursor"].is_null(), "{second}");
+    assert_ne!(first["approvals"][0], second["approvals"][0]);
+    let all = operator
+        .cli
+        .ok_json(["approvals", "list", "--all", "--limit", "1"]);
+    let codes: Vec<String> = all["approvals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| str_field(a, "user_code"))
+        .collect();
+    assert_eq!(codes.len(), 2, "{all}");
+
+    for code in &codes {
+        operator
+            .cli
+            .ok_json(["approvals", "approve", code, "--remember", "1h"]);
+    }
+    for issue in running {
+        assert!(issue.join().unwrap().success());
+    }
+    let page = operator
+        .cli
+        .ok_json(["approvals", "grants", "--limit", "1"]);
+    assert_eq!(page["grants"].as_array().unwrap().len(), 1, "{page}");
+    assert!(page["next_cursor"].is_string(), "{page}");
+    let grants = operator
+        .cli
+        .ok_json(["approvals", "grants", "--all", "--limit", "1"]);
+    assert_eq!(grants["grants"].as_array().unwrap().len(), 2, "{grants}");
+    assert!(grants["next_cursor"].is_null(), "{grants}");
+    operator
+        .cli
+        .run(["approvals", "grants", "--cursor", "bm90LWEtY3Vyc29y"])
+        .assert_error("invalid_request");
+}
