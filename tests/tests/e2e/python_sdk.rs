@@ -7,65 +7,20 @@
 //! and the SDK's unit tests of its pure parts. The SDK is imported from the source tree; its pinned test
 //! requirements are installed by `scripts/test.sh` (missing ones fail, never skip).
 
-use std::io::{BufRead, BufReader, Read as _};
-use std::process::{Child, Command, Stdio};
+use std::io::Read as _;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::oauth_clients::{MCP_SCOPE, McpServer, mcp_client, post_mcp};
 use crate::python_support::{Run, repo, require_python_deps};
 use crate::support::{AUD, Operator, World, str_field, strings};
+use crate::verifier_service::Service;
 
 const REQUIREMENTS: [&str; 1] = ["sdk/python/tests/requirements.txt"];
 /// The servers' status list ttl, seconds: a revocation shows within it.
 const STATUS_TTL: u64 = 2;
 /// How long one pytest file may take (the device grant polls every 5 s).
 const PYTEST_TIMEOUT: Duration = Duration::from_secs(180);
-
-/// The verifier crate's example service with its own loopback URL as audience; killed on drop.
-struct AxumService {
-    child: Child,
-    url: String,
-}
-
-impl AxumService {
-    fn start(issuer: &str) -> AxumService {
-        let listen = format!("127.0.0.1:{}", auth4agent_testkit::free_port());
-        let audience = format!("http://{listen}");
-        let bin = auth4agent_testkit::example_bin("auth4agent-verifier", "axum-service");
-        let mut child = Command::new(bin)
-            .args([
-                "--issuer",
-                issuer,
-                "--audience",
-                &audience,
-                "--listen",
-                &listen,
-            ])
-            .env("RUST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("start the axum-service example");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
-            .read_line(&mut line)
-            .expect("the service's first line");
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
-            .to_owned();
-        assert_eq!(url, audience);
-        AxumService { child, url }
-    }
-}
-
-impl Drop for AxumService {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// A world whose status lists turn over every [`STATUS_TTL`] seconds, with a verified operator.
 fn world() -> (World, Operator) {
@@ -154,7 +109,7 @@ fn sdk_unit_tests() {
 fn sdk_agent_calls_the_axum_service_with_bearer_and_dpop_tokens() {
     let (world, operator) = world();
     let agent = world.active_agent("agent", &operator, "files:read,files:write");
-    let service = AxumService::start(&world.server.issuer());
+    let service = Service::start_on_loopback(&world.server.issuer());
     pytest(
         "test_agent.py",
         &[
@@ -247,7 +202,7 @@ fn sdk_device_grant_approved_and_denied_with_the_cli() {
 #[test]
 fn sdk_agent_onboarded_with_login_calls_the_axum_service() {
     let (world, operator) = world();
-    let service = AxumService::start(&world.server.issuer());
+    let service = Service::start_on_loopback(&world.server.issuer());
     pytest(
         "test_login.py",
         &[
