@@ -438,10 +438,7 @@ pub async fn approve(
             "approve at least one scope (or deny the request)",
         ));
     }
-    if let Some(scope) = granted
-        .first_not_in(&request.scopes)
-        .filter(|_| !open_registration)
-    {
+    if !open_registration && let Some(scope) = granted.first_not_in(&request.scopes) {
         return Err(ServiceError::refused(
             ErrorCode::InvalidScope,
             format!("scope {scope:?} was not requested; an approval can only narrow the request"),

@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 use auth4agent_testkit::Signer;
 use serde_json::Value;
 
-use crate::support::{AUD, Agent, Operator, World, assert_valid, str_field};
+use crate::support::{AUD, Agent, Operator, World, assert_shows_approval, assert_valid, str_field};
 
 /// A verified operator and an agent allowed `read` that may get `payments:write` and `admin` on approval.
 fn policy(world: &World) -> (Operator, Agent) {
@@ -104,19 +104,7 @@ fn issue_waits_for_a_narrowed_approval_from_the_operators_cli() {
     assert_eq!(decision["status"], "approved", "{decision}");
     let out = running.join().unwrap();
     assert!(out.success(), "{out:?}");
-    // stderr: the code, the URL, the QR code (Unicode half blocks).
-    assert!(out.stderr.contains(&code), "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains(&format!("/console/approve?user_code={code}")),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains('▀') || out.stderr.contains('▄'),
-        "a QR code: {}",
-        out.stderr
-    );
+    assert_shows_approval(&out.stderr, &code);
     let answer = out.json();
     assert_eq!(answer["scope"], "payments:write", "narrowed: {answer}");
     let claims = assert_valid(&agent.verify(&str_field(answer, "token"), &["--aud", AUD]));

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use auth4agent_e2e::{Cli, CliOutput};
 use serde_json::{Value, json};
 
-use crate::support::{AUD, Operator, World, str_field};
+use crate::support::{AUD, Operator, World, assert_shows_approval, str_field};
 use crate::verifier_service::Service;
 
 /// Starts `login --server URL --domain example.com ARGS…` in home `name`, in the background.
@@ -103,19 +103,7 @@ fn login_is_approved_with_fewer_scopes_through_the_operators_cli() {
 
     let out = running.join().unwrap();
     assert!(out.success(), "{out:?}");
-    // stderr: the code, the approval URL, a QR code.
-    assert!(out.stderr.contains(&code), "{}", out.stderr);
-    assert!(
-        out.stderr
-            .contains(&format!("/console/approve?user_code={code}")),
-        "{}",
-        out.stderr
-    );
-    assert!(
-        out.stderr.contains('▀') || out.stderr.contains('▄'),
-        "a QR code: {}",
-        out.stderr
-    );
+    assert_shows_approval(&out.stderr, &code);
     let answer = out.json();
     assert_eq!(answer["did"], did.as_str(), "{answer}");
     assert_eq!(answer["status"], "active", "{answer}");

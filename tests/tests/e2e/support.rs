@@ -234,3 +234,18 @@ pub fn token_kid(jwt: &str) -> String {
     let header: Value = serde_json::from_slice(&header).expect("JSON header");
     str_field(&header, "kid")
 }
+
+/// What a command waiting for an approval prints on stderr: the user code, the approval URL
+/// (`verification_uri_complete`) and a terminal QR code of it (Unicode half blocks).
+#[track_caller]
+pub fn assert_shows_approval(stderr: &str, code: &str) {
+    assert!(stderr.contains(code), "{stderr}");
+    assert!(
+        stderr.contains(&format!("/console/approve?user_code={code}")),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains('▀') || stderr.contains('▄'),
+        "a QR code: {stderr}"
+    );
+}
