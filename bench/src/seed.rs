@@ -16,7 +16,7 @@ use rusqlite::{Connection, params};
 use crate::identity::Identities;
 
 /// The schema version this seeder writes rows for (`PRAGMA user_version`).
-pub const SCHEMA_VERSION: i64 = 7;
+pub const SCHEMA_VERSION: i64 = 8;
 
 /// The size of a status list the seeder starts: the server's default (`--status-list-size`).
 pub const STATUS_LIST_SIZE: i64 = 1 << 20;

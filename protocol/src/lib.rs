@@ -56,6 +56,7 @@
 //! # Ok::<(), auth4agent_protocol::Error>(())
 //! ```
 
+mod challenge_id;
 mod client_assertion;
 mod device;
 mod did;
@@ -79,6 +80,9 @@ mod strict_json;
 mod time;
 mod token;
 
+pub use challenge_id::{
+    CHALLENGE_ID_LEN, CHALLENGE_ID_PREFIX, CHALLENGE_SECRET_LEN, ChallengeIdError, ChallengeSecret,
+};
 pub use client_assertion::{
     AssertionRules, CLIENT_ASSERTION_TYP, ClientAssertionClaims, MAX_ASSERTION_LIFETIME,
     UnverifiedClientAssertion, VerifiedClientAssertion, check_resource, sign_client_assertion,

@@ -1,9 +1,9 @@
-//! Random identifiers: operator and challenge ids, nonces, jtis, DNS TXT tokens, console secrets,
+//! Random identifiers: operator ids, challenge randomness and secrets, jtis, DNS TXT tokens, console secrets,
 //! signing-key seeds.
 //! Formats follow the wire contract; randomness comes from the OS (directly or via `rand`'s
 //! OS-seeded CSPRNG).
 
-use auth4agent_protocol::{MIN_NONCE_BYTES, b64url_encode, hex};
+use auth4agent_protocol::{b64url_encode, hex};
 use rand::RngCore as _;
 use rand::TryRngCore as _;
 use zeroize::Zeroizing;
@@ -39,9 +39,14 @@ pub fn operator_id() -> String {
     format!("op_{}", base32_lower(&random::<16>()))
 }
 
-/// `ch_` + 26 lowercase base32 chars (16 random bytes).
-pub fn challenge_id() -> String {
-    format!("ch_{}", base32_lower(&random::<16>()))
+/// The random part of a challenge id (its MAC and expiry are the protocol crate's).
+pub fn challenge_random() -> [u8; 16] {
+    random::<16>()
+}
+
+/// A candidate for the deployment's challenge secret (the store keeps the first one written).
+pub fn challenge_secret() -> Vec<u8> {
+    random::<{ auth4agent_protocol::CHALLENGE_SECRET_LEN }>().to_vec()
 }
 
 /// `gr_` + 26 lowercase base32 chars (16 random bytes): a remembered grant.
@@ -68,11 +73,6 @@ pub fn user_code() -> auth4agent_protocol::UserCode {
 /// CSRF token); only the SHA-256 of a link token or a session id is stored.
 pub fn console_secret() -> String {
     b64url_encode(&random::<32>())
-}
-
-/// base64url of 32 random bytes (43 chars).
-pub fn nonce() -> String {
-    b64url_encode(&random::<MIN_NONCE_BYTES>())
 }
 
 /// base64url of 16 random bytes (22 chars): token and request `jti`.
@@ -114,9 +114,6 @@ mod tests {
                 .bytes()
                 .all(|c| matches!(c, b'a'..=b'z' | b'2'..=b'7'))
         );
-        let ch = challenge_id();
-        assert!(ch.starts_with("ch_") && ch.len() == 29);
-        assert_eq!(nonce().len(), 43);
         assert_eq!(jti().len(), 22);
         let t = txt_token();
         assert_eq!(t.len(), 32);

@@ -5,16 +5,17 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use auth4agent_protocol::Verifier;
+use auth4agent_protocol::{CHALLENGE_SECRET_LEN, ChallengeSecret, Verifier};
 
 use crate::clock::SharedClock;
 use crate::config::Config;
 use crate::dns::DnsVerifier;
+use crate::ids;
 use crate::keyring::{KeyRing, KeyRingError};
 use crate::outstanding::OutstandingChallenges;
 use crate::ratelimit::{LookupLimiter, RateLimiter};
 use crate::status_list_cache::StatusListCache;
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// Everything a handler needs. One reference count to clone: the middleware and every handler
 /// take their own copy per request.
@@ -38,6 +39,8 @@ pub struct Shared {
     pub user_code_lookups: Arc<LookupLimiter>,
     /// Verifies this server's own tokens: its issuer, any audience, its maximum lifetime, no leeway.
     pub own_tokens: Verifier,
+    /// Mints and opens stateless challenge ids (one secret for every replica, from the store).
+    pub challenges: ChallengeSecret,
     /// The status lists this replica signed in the current window.
     pub status_lists: StatusListCache,
     /// Monotonic origin for the rate limiter.
@@ -55,6 +58,7 @@ impl AppState {
         // A retired key stays published until every token it signed has expired.
         let retention = config.token_max_ttl + config.leeway;
         let keyring = KeyRing::load_or_init(Arc::clone(&store), clock.now(), retention).await?;
+        let challenges = challenge_secret(store.as_ref()).await?;
         let limiter = RateLimiter::new(config.rate_limit, config.rate_limit_burst);
         let burst = (config.registration_rate_limit * 10.0)
             .ceil()
@@ -77,6 +81,7 @@ impl AppState {
             outstanding: Arc::new(outstanding),
             user_code_lookups: Arc::new(LookupLimiter::default()),
             own_tokens,
+            challenges,
             status_lists: StatusListCache::default(),
             started: Instant::now(),
         })))
@@ -91,6 +96,20 @@ impl AppState {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.config.issuer, path)
     }
+}
+
+/// The deployment's challenge secret: created by the first server to start, shared by every replica.
+async fn challenge_secret(store: &dyn Store) -> Result<ChallengeSecret, StoreError> {
+    let stored = store
+        .server_secret("challenge", ids::challenge_secret())
+        .await?;
+    let bytes: [u8; CHALLENGE_SECRET_LEN] = stored.as_slice().try_into().map_err(|_| {
+        StoreError::Corrupt(format!(
+            "server secret `challenge` is {} bytes, not {CHALLENGE_SECRET_LEN}",
+            stored.len()
+        ))
+    })?;
+    Ok(ChallengeSecret::from_bytes(bytes))
 }
 
 impl std::ops::Deref for AppState {

@@ -27,7 +27,7 @@ pub async fn challenge(
     Ok(Json(ChallengeResponse {
         challenge_id: challenge.id,
         nonce: challenge.nonce,
-        expires_at: challenge.expires_at,
+        expires_at: challenge.expires_at.as_secs(),
     }))
 }
 

@@ -19,7 +19,7 @@ use super::dpop::{self, DpopHeader};
 use super::{ServiceError, ServiceResult, audit};
 use crate::ids;
 use crate::state::AppState;
-use crate::store::{Agent, AgentStatus, AuditEvent, Challenge, Operator, StoreError, UnixTime};
+use crate::store::{Agent, AgentStatus, AuditEvent, Operator, StoreError, UnixTime};
 
 /// A signed access token and what the agent is told about it.
 #[derive(Debug, Clone)]
@@ -32,21 +32,22 @@ pub struct IssuedToken {
     pub token_type: &'static str,
 }
 
-/// Issues a challenge for a registered agent, valid for the configured lifetime.
-pub async fn challenge(state: &AppState, did: &Did, now: UnixTime) -> ServiceResult<Challenge> {
+/// Issues a challenge for a registered agent, valid for the configured lifetime. Stateless: the id
+/// carries its expiry under the deployment's MAC, so nothing is written until it is redeemed.
+pub async fn challenge(
+    state: &AppState,
+    did: &Did,
+    now: UnixTime,
+) -> ServiceResult<ProofChallenge> {
     let agent = load(state, did).await?;
-    let challenge = Challenge {
-        id: ids::challenge_id(),
-        did: agent.did,
-        nonce: ids::nonce(),
-        expires_at: now.saturating_add(state.config.challenge_ttl),
-        used_at: None,
-    };
+    let expires_at = now.saturating_add(state.config.challenge_ttl);
+    let challenge = state.challenges.mint(
+        &agent.did,
+        auth4agent_protocol::UnixTime::from_secs(expires_at),
+        ids::challenge_random(),
+    );
     let did = challenge.did.as_str();
-    if !state
-        .outstanding
-        .admit(did, &challenge.id, challenge.expires_at, now)
-    {
+    if !state.outstanding.admit(did, &challenge.id, expires_at, now) {
         return Err(ServiceError::refused(
             ErrorCode::TooManyChallenges,
             format!(
@@ -54,10 +55,6 @@ pub async fn challenge(state: &AppState, did: &Did, now: UnixTime) -> ServiceRes
                 state.config.max_challenges_per_did
             ),
         ));
-    }
-    if let Err(e) = state.store.insert_challenge(challenge.clone()).await {
-        state.outstanding.answered(did, &challenge.id);
-        return Err(e.into());
     }
     Ok(challenge)
 }
@@ -100,30 +97,24 @@ pub async fn issue(
     now: UnixTime,
 ) -> ServiceResult<IssuedToken> {
     let proof = UnverifiedProof::decode(proof).map_err(proof_error)?;
-    let challenge = state
-        .store
-        .get_challenge(proof.challenge_id())
-        .await?
-        .ok_or_else(challenge_not_found)?;
-    if challenge.used_at.is_some() {
-        return Err(challenge_used());
-    }
-    if challenge.expires_at <= now {
+    // The DID is the proof's unverified `iss`: the nonce is derived for it, so a challenge answered by
+    // another DID than it was issued to fails the nonce check once the signature has verified.
+    let did = proof.did().map_err(proof_error)?;
+    let bound = state
+        .challenges
+        .open(proof.challenge_id(), &did)
+        .map_err(|_| challenge_not_found())?;
+    let expires_at = bound.expires_at.as_secs();
+    if expires_at <= now {
         return Err(challenge_expired());
     }
     // The stored rows come decoded: a DID, key or scope list that does not parse is corrupt data
     // (an internal error), never the client's.
     let (agent, operator) = state
         .store
-        .get_agent_with_operator(&challenge.did)
+        .get_agent_with_operator(&did)
         .await?
-        .ok_or_else(|| agent_not_found(challenge.did.as_str()))?;
-    let bound = ProofChallenge {
-        id: challenge.id.clone(),
-        nonce: challenge.nonce.clone(),
-        expires_at: auth4agent_protocol::UnixTime::from_secs(challenge.expires_at),
-        did: challenge.did.clone(),
-    };
+        .ok_or_else(|| agent_not_found(did.as_str()))?;
     // Also checks the proof's binding to this DID.
     let claims = proof
         .verify(
@@ -147,11 +138,13 @@ pub async fn issue(
         ttl,
         dpop_bound,
     };
-    let issued = grant(state, request, Redemption::Challenge(&challenge.id), now).await;
+    let redemption = Redemption::Challenge {
+        id: &bound.id,
+        expires_at,
+    };
+    let issued = grant(state, request, redemption, now).await;
     if issued.is_ok() {
-        state
-            .outstanding
-            .answered(challenge.did.as_str(), &challenge.id);
+        state.outstanding.answered(did.as_str(), &bound.id);
     }
     issued
 }
@@ -171,7 +164,8 @@ pub struct Grant<'a> {
 
 /// What makes an issuance single-use: consumed in the same transaction as its audit row.
 pub enum Redemption<'a> {
-    Challenge(&'a str),
+    /// A stateless challenge whose MAC and expiry were checked: recorded as redeemed until `expires_at`.
+    Challenge { id: &'a str, expires_at: UnixTime },
     ClientAssertion {
         signer: &'a str,
         jti: &'a str,
@@ -179,10 +173,7 @@ pub enum Redemption<'a> {
     },
     /// An approved device authorization of `did` (RFC 8628), by the SHA-256 of its device code: its scopes
     /// may include the agent's approval scopes.
-    DeviceCode {
-        hash: &'a str,
-        did: &'a Did,
-    },
+    DeviceCode { hash: &'a str, did: &'a Did },
 }
 
 /// The rules every token path shares: the agent is active, its operator verified now, the scopes
@@ -270,7 +261,7 @@ pub async fn grant(
             token_claims.exp,
             active.kid(),
             match redemption {
-                Redemption::Challenge(_) => "",
+                Redemption::Challenge { .. } => "",
                 Redemption::ClientAssertion { .. } => " grant=client_credentials",
                 Redemption::DeviceCode { .. } => " grant=device_code",
             },
@@ -318,13 +309,13 @@ async fn redeem(
     event: AuditEvent,
 ) -> ServiceResult<()> {
     match redemption {
-        Redemption::Challenge(id) => match state.store.redeem_challenge(id, now, event).await {
-            Ok(()) => Ok(()),
-            Err(StoreError::AlreadyUsed) => Err(challenge_used()),
-            Err(StoreError::Expired) => Err(challenge_expired()),
-            Err(StoreError::NotFound) => Err(challenge_not_found()),
-            Err(e) => Err(e.into()),
-        },
+        Redemption::Challenge { id, expires_at } => {
+            match state.store.redeem_challenge(id, expires_at, event).await {
+                Ok(()) => Ok(()),
+                Err(StoreError::AlreadyUsed) => Err(challenge_used()),
+                Err(e) => Err(e.into()),
+            }
+        }
         Redemption::ClientAssertion {
             signer,
             jti,

@@ -169,18 +169,6 @@ pub struct AgentUpdate {
     pub revoked_at: Option<UnixTime>,
 }
 
-/// A single-use challenge bound to one DID.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Challenge {
-    /// `ch_` + 26 base32 chars.
-    pub id: String,
-    pub did: Did,
-    /// base64url of 32 random bytes.
-    pub nonce: String,
-    pub expires_at: UnixTime,
-    pub used_at: Option<UnixTime>,
-}
-
 /// Where a device authorization stands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeviceStatus {
@@ -364,9 +352,14 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
+/// How long a redeemed challenge stays recorded after its expiry. Expiry alone refuses a challenge from
+/// then on, but replicas judge it by their own clocks: the grace covers their skew.
+pub const REDEMPTION_GRACE: u64 = 300;
+
 /// How many rows [`Store::purge_expired`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PurgeStats {
+    /// Redeemed challenges past their expiry and [`REDEMPTION_GRACE`].
     pub challenges: u64,
     pub request_jtis: u64,
     pub revoked_tokens: u64,
@@ -554,17 +547,21 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// suspended and revoked agents, and its agents whose operator has no current proof at `now`.
     fn status_list_flagged(&self, list: u64, now: UnixTime) -> StoreFuture<'_, Vec<FlaggedEntry>>;
 
-    // ----- challenges -----
+    // ----- challenges (stateless: the id carries its expiry under a MAC; only redemptions are stored) -----
 
-    /// Conflict if the id exists.
-    fn insert_challenge(&self, challenge: Challenge) -> StoreFuture<'_, ()>;
-    fn get_challenge(&self, id: &str) -> StoreFuture<'_, Option<Challenge>>;
-    /// Consumes the challenge with ONE conditional update
-    /// (`SET used_at = now WHERE id = ? AND used_at IS NULL AND expires_at > now`) and appends
-    /// `event` to the audit log, in one transaction: the token path's only write. Under any
-    /// concurrency exactly one caller gets `Ok`; the others get AlreadyUsed, Expired or NotFound,
-    /// and leave no audit row.
-    fn redeem_challenge(&self, id: &str, now: UnixTime, event: AuditEvent) -> StoreFuture<'_, ()>;
+    /// The deployment's secret called `name`: stores `candidate` if there is none yet, and returns the
+    /// stored value, so every replica (and every restart) agrees on one secret.
+    fn server_secret(&self, name: &str, candidate: Vec<u8>) -> StoreFuture<'_, Vec<u8>>;
+    /// Records challenge `id` (valid until `expires_at`) as redeemed and appends `event` to the audit log,
+    /// in one transaction: the challenge path's only write. Under any concurrency, and across replicas,
+    /// exactly one caller gets `Ok`; the others get AlreadyUsed and leave no audit row. The id's MAC and
+    /// expiry are the caller's checks.
+    fn redeem_challenge(
+        &self,
+        id: &str,
+        expires_at: UnixTime,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, ()>;
 
     // ----- signed-request replay protection -----
 
@@ -792,8 +789,9 @@ pub trait Store: Send + Sync + fmt::Debug {
 
     // ----- housekeeping -----
 
-    /// Deletes challenges, request jtis, revoked-token rows, console links, console sessions and operator
-    /// recoveries with `expires_at <= now`.
+    /// Deletes request jtis, revoked-token rows, console links, console sessions and operator
+    /// recoveries with `expires_at <= now`, and redeemed challenges with `expires_at <= now -`
+    /// [`REDEMPTION_GRACE`].
     fn purge_expired(&self, now: UnixTime) -> StoreFuture<'_, PurgeStats>;
 }
 

@@ -30,9 +30,9 @@ use auth4agent_protocol::{Did, Domain, PublicKey};
 use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
-    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, ConsoleLink, ConsoleSession,
-    DeviceAuthorization, DeviceDecision, DeviceStatus, FlaggedEntry, Operator, OperatorRecovery,
-    PurgeStats, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo,
+    Agent, AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
+    DeviceDecision, DeviceStatus, FlaggedEntry, Operator, OperatorRecovery, PurgeStats,
+    REDEMPTION_GRACE, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo,
     Store, StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
 };
 
@@ -46,7 +46,24 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/postgres/0005_registration_approvals.sql"),
     include_str!("migrations/postgres/0006_console.sql"),
     include_str!("migrations/postgres/0007_key_lifecycle.sql"),
+    include_str!("migrations/postgres/0008_stateless_challenges.sql"),
 ];
+
+/// PostgreSQL: the redemption and its audit row in ONE statement (one round trip, one implicit
+/// transaction): `$1` = id, `$2` = its expiry, `$3..$7` = the audit row. One row inserted, or none
+/// when the challenge was already redeemed.
+const REDEEM_CHALLENGE_WITH_AUDIT: &str = "WITH redeemed AS (\
+     INSERT INTO redeemed_challenges (id, expires_at) VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING id) \
+     INSERT INTO audit_events (at, actor, action, subject, detail) \
+     SELECT $3::BIGINT, $4::TEXT, $5::TEXT, $6::TEXT, $7::TEXT FROM redeemed";
+
+/// PostgreSQL: a client assertion's jti recorded with its audit row in one statement, like
+/// [`REDEEM_CHALLENGE_WITH_AUDIT`]: `$1` = signer, `$2` = jti, `$3` = expiry, `$4..$8` = the audit row.
+const REDEEM_JTI_WITH_AUDIT: &str = "WITH redeemed AS (\
+     INSERT INTO request_jtis (signer, jti, expires_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING \
+     RETURNING jti) \
+     INSERT INTO audit_events (at, actor, action, subject, detail) \
+     SELECT $4::BIGINT, $5::TEXT, $6::TEXT, $7::TEXT, $8::TEXT FROM redeemed";
 
 /// Advisory lock serializing migrations across replicas (held for the migration transaction).
 const MIGRATION_LOCK: i64 = 0x6134_6167_6d69_6772;
@@ -449,27 +466,6 @@ async fn insert_console_session<C: GenericClient>(
     )
     .await
     .map(|_| ())
-}
-
-/// The single point of truth for single use: one conditional update.
-async fn consume_challenge_row<C: GenericClient>(
-    c: &C,
-    id: &str,
-    now: UnixTime,
-) -> Result<(), StoreError> {
-    // Concurrent updates of the row queue on its lock; each re-checks `used_at IS NULL` on the
-    // committed version, so exactly one changes it.
-    if exec(c, sql::CONSUME_CHALLENGE, &[&ts(now), &id]).await? == 1 {
-        return Ok(());
-    }
-    // Both outcomes are final states, so a read after the failed update cannot report a wrong
-    // reason.
-    let row = opt(c, sql::CHALLENGE_USED_AT, &[&id]).await?;
-    Err(match row {
-        None => StoreError::NotFound,
-        Some(row) if row.opt_int("used_at")?.is_some() => StoreError::AlreadyUsed,
-        Some(_) => StoreError::Expired,
-    })
 }
 
 async fn insert_audit<C: GenericClient>(c: &C, e: &AuditEvent) -> Result<(), StoreError> {
@@ -899,7 +895,6 @@ impl Store for PostgresStore {
         Box::pin(async move {
             let mut conn = self.conn().await?;
             let tx = conn.transaction().await.map_err(map_err)?;
-            exec(&tx, sql::PURGE_PENDING_CHALLENGES, &[&ts(before)]).await?;
             let n = exec(&tx, sql::PURGE_PENDING_AGENTS, &[&ts(before)]).await?;
             tx.commit().await.map_err(map_err)?;
             Ok(n)
@@ -971,45 +966,47 @@ impl Store for PostgresStore {
         })
     }
 
-    fn insert_challenge(&self, ch: Challenge) -> StoreFuture<'_, ()> {
+    fn server_secret(&self, name: &str, candidate: Vec<u8>) -> StoreFuture<'_, Vec<u8>> {
+        let name = name.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
-            exec(
+            exec(&*conn, sql::INSERT_SERVER_SECRET, &[&name, &candidate]).await?;
+            one(&*conn, sql::GET_SERVER_SECRET, &[&name])
+                .await?
+                .bytes("value")
+        })
+    }
+
+    fn redeem_challenge(
+        &self,
+        id: &str,
+        expires_at: UnixTime,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, ()> {
+        let id = id.to_owned();
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            // One statement: the primary key decides single use across replicas, and the audit row
+            // commits with it or not at all.
+            let e = &event;
+            let inserted = exec(
                 &*conn,
-                sql::INSERT_CHALLENGE,
+                REDEEM_CHALLENGE_WITH_AUDIT,
                 &[
-                    &ch.id,
-                    &ch.did.as_str(),
-                    &ch.nonce,
-                    &ts(ch.expires_at),
-                    &opt_ts(ch.used_at),
+                    &id,
+                    &ts(expires_at),
+                    &ts(e.at),
+                    &e.actor,
+                    &e.action,
+                    &e.subject,
+                    &e.detail,
                 ],
             )
-            .await
-            .map(|_| ())
-        })
-    }
-
-    fn get_challenge(&self, id: &str) -> StoreFuture<'_, Option<Challenge>> {
-        let id = id.to_owned();
-        Box::pin(async move {
-            let conn = self.conn().await?;
-            opt(&*conn, sql::GET_CHALLENGE, &[&id])
-                .await?
-                .as_ref()
-                .map(rows::challenge)
-                .transpose()
-        })
-    }
-
-    fn redeem_challenge(&self, id: &str, now: UnixTime, event: AuditEvent) -> StoreFuture<'_, ()> {
-        let id = id.to_owned();
-        Box::pin(async move {
-            let mut conn = self.conn().await?;
-            let tx = conn.transaction().await.map_err(map_err)?;
-            consume_challenge_row(&tx, &id, now).await?;
-            insert_audit(&tx, &event).await?;
-            tx.commit().await.map_err(map_err)
+            .await?;
+            if inserted != 1 {
+                return Err(StoreError::AlreadyUsed);
+            }
+            Ok(())
         })
     }
 
@@ -1047,19 +1044,27 @@ impl Store for PostgresStore {
         let signer = signer.to_owned();
         let jti = jti.to_owned();
         Box::pin(async move {
-            let mut conn = self.conn().await?;
-            let tx = conn.transaction().await.map_err(map_err)?;
+            let conn = self.conn().await?;
+            let e = &event;
             let inserted = exec(
-                &tx,
-                sql::INSERT_REQUEST_JTI,
-                &[&signer, &jti, &ts(expires_at)],
+                &*conn,
+                REDEEM_JTI_WITH_AUDIT,
+                &[
+                    &signer,
+                    &jti,
+                    &ts(expires_at),
+                    &ts(e.at),
+                    &e.actor,
+                    &e.action,
+                    &e.subject,
+                    &e.detail,
+                ],
             )
             .await?;
             if inserted != 1 {
                 return Err(StoreError::Replayed);
             }
-            insert_audit(&tx, &event).await?;
-            tx.commit().await.map_err(map_err)
+            Ok(())
         })
     }
 
@@ -1753,7 +1758,12 @@ impl Store for PostgresStore {
             let tx = conn.transaction().await.map_err(map_err)?;
             let now = ts(now);
             let stats = PurgeStats {
-                challenges: exec(&tx, sql::PURGE_CHALLENGES, &[&now]).await?,
+                challenges: exec(
+                    &tx,
+                    sql::PURGE_REDEEMED_CHALLENGES,
+                    &[&now.saturating_sub(REDEMPTION_GRACE as i64)],
+                )
+                .await?,
                 request_jtis: exec(&tx, sql::PURGE_REQUEST_JTIS, &[&now]).await?,
                 revoked_tokens: exec(&tx, sql::PURGE_REVOKED_TOKENS, &[&now]).await?,
                 operator_recoveries: exec(&tx, sql::PURGE_OPERATOR_RECOVERIES, &[&now]).await?,

@@ -10,7 +10,7 @@ use std::fmt::Display;
 use auth4agent_protocol::{Did, Domain, PublicKey, ScopeSet};
 
 use super::{
-    Agent, AgentStatus, ApprovalKind, AuditEvent, Challenge, ConsoleSession, DeviceAuthorization,
+    Agent, AgentStatus, ApprovalKind, AuditEvent, ConsoleSession, DeviceAuthorization,
     DeviceStatus, FlaggedEntry, Operator, OperatorRecovery, OperatorStatus, RememberedGrant,
     RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, StoreError, StoredPasskey,
     UnixTime, WebauthnCeremony, keycache,
@@ -172,18 +172,6 @@ pub(super) fn flagged_entry(row: &impl Columns) -> Result<FlaggedEntry, StoreErr
             operator_status: OperatorStatus::parse(&operator_status)
                 .ok_or_else(|| corrupt("operator_status", format!("{operator_status:?}")))?,
             verification_expires_at: opt_time(row, "verification_expires_at")?,
-        })
-    })
-}
-
-pub(super) fn challenge(row: &impl Columns) -> Result<Challenge, StoreError> {
-    decode("challenge", || {
-        Ok(Challenge {
-            id: row.text("id")?,
-            did: did(row, "did")?,
-            nonce: row.text("nonce")?,
-            expires_at: time(row, "expires_at")?,
-            used_at: opt_time(row, "used_at")?,
         })
     })
 }

@@ -142,10 +142,6 @@ pub(super) const LIST_REVOKED_AGENTS_PAGE: &str = concat!(
 pub(super) const COUNT_PENDING_AGENTS: &str =
     "SELECT count(*) FROM agents WHERE operator_id = $1 AND status = 'pending'";
 
-/// Challenges of pending agents registered before `$1` (they go with their agent).
-pub(super) const PURGE_PENDING_CHALLENGES: &str = "DELETE FROM challenges WHERE did IN \
-     (SELECT did FROM agents WHERE status = 'pending' AND created_at < $1)";
-
 /// Pending agents registered before `$1`, never approved.
 pub(super) const PURGE_PENDING_AGENTS: &str =
     "DELETE FROM agents WHERE status = 'pending' AND created_at < $1";
@@ -195,20 +191,17 @@ pub(super) const STATUS_LIST_FLAGGED: &str = "SELECT a.status_index, a.status, \
      OR verification_expires_at IS NULL OR verification_expires_at <= $2) \
      AND +a.status_list = $1 AND a.status NOT IN ('suspended', 'revoked')";
 
-// ----- challenges
+// ----- challenges (stateless: only redemptions are stored)
 
-pub(super) const INSERT_CHALLENGE: &str = "INSERT INTO challenges \
-     (id, did, nonce, expires_at, used_at) VALUES ($1, $2, $3, $4, $5)";
+/// Changes no row when the challenge was already redeemed: `$1` = id, `$2` = its expiry.
+pub(super) const INSERT_REDEEMED_CHALLENGE: &str = "INSERT INTO redeemed_challenges (id, expires_at) \
+     VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
-pub(super) const GET_CHALLENGE: &str =
-    "SELECT id, did, nonce, expires_at, used_at FROM challenges WHERE id = $1";
+/// `$1` = name, `$2` = a candidate value, kept only if the secret does not exist yet.
+pub(super) const INSERT_SERVER_SECRET: &str =
+    "INSERT INTO server_secrets (name, value) VALUES ($1, $2) ON CONFLICT DO NOTHING";
 
-/// Single use, as one conditional update: `$1` = now, `$2` = id. Changes one row or none.
-pub(super) const CONSUME_CHALLENGE: &str = "UPDATE challenges SET used_at = $1 \
-     WHERE id = $2 AND used_at IS NULL AND expires_at > $1";
-
-/// Why [`CONSUME_CHALLENGE`] changed nothing.
-pub(super) const CHALLENGE_USED_AT: &str = "SELECT used_at FROM challenges WHERE id = $1";
+pub(super) const GET_SERVER_SECRET: &str = "SELECT value FROM server_secrets WHERE name = $1";
 
 // ----- signed-request replay protection
 
@@ -428,7 +421,9 @@ pub(super) const PURGE_RETIRED_SIGNING_KEYS: &str =
 
 // ----- housekeeping
 
-pub(super) const PURGE_CHALLENGES: &str = "DELETE FROM challenges WHERE expires_at <= $1";
+/// `$1` = now minus the redemption grace (see `Store::purge_expired`).
+pub(super) const PURGE_REDEEMED_CHALLENGES: &str =
+    "DELETE FROM redeemed_challenges WHERE expires_at <= $1";
 
 pub(super) const PURGE_OPERATOR_RECOVERIES: &str =
     "DELETE FROM operator_recoveries WHERE expires_at <= $1";
@@ -465,7 +460,6 @@ pub const SHARED: &[(&str, &str)] = &[
     ("LIST_AGENTS_PAGE", LIST_AGENTS_PAGE),
     ("LIST_REVOKED_AGENTS_PAGE", LIST_REVOKED_AGENTS_PAGE),
     ("COUNT_PENDING_AGENTS", COUNT_PENDING_AGENTS),
-    ("PURGE_PENDING_CHALLENGES", PURGE_PENDING_CHALLENGES),
     ("PURGE_PENDING_AGENTS", PURGE_PENDING_AGENTS),
     ("UPDATE_AGENT", UPDATE_AGENT),
     ("ALLOCATE_STATUS_ENTRY", ALLOCATE_STATUS_ENTRY),
@@ -473,10 +467,9 @@ pub const SHARED: &[(&str, &str)] = &[
     ("LIST_STATUS_LISTS", LIST_STATUS_LISTS),
     ("GET_STATUS_LIST", GET_STATUS_LIST),
     ("STATUS_LIST_FLAGGED", STATUS_LIST_FLAGGED),
-    ("INSERT_CHALLENGE", INSERT_CHALLENGE),
-    ("GET_CHALLENGE", GET_CHALLENGE),
-    ("CONSUME_CHALLENGE", CONSUME_CHALLENGE),
-    ("CHALLENGE_USED_AT", CHALLENGE_USED_AT),
+    ("INSERT_REDEEMED_CHALLENGE", INSERT_REDEEMED_CHALLENGE),
+    ("INSERT_SERVER_SECRET", INSERT_SERVER_SECRET),
+    ("GET_SERVER_SECRET", GET_SERVER_SECRET),
     ("INSERT_REQUEST_JTI", INSERT_REQUEST_JTI),
     ("INSERT_DEVICE_AUTHORIZATION", INSERT_DEVICE_AUTHORIZATION),
     (
@@ -526,7 +519,7 @@ pub const SHARED: &[(&str, &str)] = &[
     ("RETIRE_SIGNING_KEYS", RETIRE_SIGNING_KEYS),
     ("RETIRE_NEWEST_SIGNING_KEY", RETIRE_NEWEST_SIGNING_KEY),
     ("PURGE_RETIRED_SIGNING_KEYS", PURGE_RETIRED_SIGNING_KEYS),
-    ("PURGE_CHALLENGES", PURGE_CHALLENGES),
+    ("PURGE_REDEEMED_CHALLENGES", PURGE_REDEEMED_CHALLENGES),
     ("PURGE_OPERATOR_RECOVERIES", PURGE_OPERATOR_RECOVERIES),
     ("PURGE_REQUEST_JTIS", PURGE_REQUEST_JTIS),
     ("PURGE_REVOKED_TOKENS", PURGE_REVOKED_TOKENS),

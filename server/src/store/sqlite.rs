@@ -22,9 +22,9 @@ use super::identities::IdentityCache;
 use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
-    Agent, AgentStatus, AgentUpdate, AuditEvent, Challenge, ConsoleLink, ConsoleSession,
-    DeviceAuthorization, DeviceDecision, DeviceStatus, FlaggedEntry, Operator, OperatorRecovery,
-    PurgeStats, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo,
+    Agent, AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
+    DeviceDecision, DeviceStatus, FlaggedEntry, Operator, OperatorRecovery, PurgeStats,
+    REDEMPTION_GRACE, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo,
     Store, StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
 };
 
@@ -37,6 +37,7 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     include_str!("migrations/0005_registration_approvals.sql"),
     include_str!("migrations/0006_console.sql"),
     include_str!("migrations/0007_key_lifecycle.sql"),
+    include_str!("migrations/0008_stateless_challenges.sql"),
 ];
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
@@ -521,21 +522,6 @@ fn exec(conn: &Connection, sql: &str, params: impl rusqlite::Params) -> Result<u
         .map_err(map_err)
 }
 
-/// The single point of truth for single use: one conditional update.
-fn consume_challenge_row(conn: &Connection, id: &str, now: UnixTime) -> Result<(), StoreError> {
-    if exec(conn, sql::CONSUME_CHALLENGE, params![now, id])? == 1 {
-        return Ok(());
-    }
-    // Diagnose why nothing changed. Both outcomes are final states, so a read after the failed
-    // update cannot report a wrong reason.
-    let used_at = query_opt(conn, sql::CHALLENGE_USED_AT, [id], |r| r.opt_int("used_at"))?;
-    Err(match used_at {
-        None => StoreError::NotFound,
-        Some(Some(_)) => StoreError::AlreadyUsed,
-        Some(None) => StoreError::Expired,
-    })
-}
-
 fn insert_audit(conn: &Connection, e: &AuditEvent) -> Result<(), StoreError> {
     exec(
         conn,
@@ -830,7 +816,6 @@ impl Store for SqliteStore {
 
     fn purge_pending_agents(&self, before: UnixTime) -> StoreFuture<'_, u64> {
         self.write_identity(move |conn| {
-            exec(conn, sql::PURGE_PENDING_CHALLENGES, [before])?;
             exec(conn, sql::PURGE_PENDING_AGENTS, [before]).map(|n| n as u64)
         })
     }
@@ -882,25 +867,32 @@ impl Store for SqliteStore {
         })
     }
 
-    fn insert_challenge(&self, ch: Challenge) -> StoreFuture<'_, ()> {
+    fn server_secret(&self, name: &str, candidate: Vec<u8>) -> StoreFuture<'_, Vec<u8>> {
+        let name = name.to_owned();
         self.write(move |conn| {
-            exec(
-                conn,
-                sql::INSERT_CHALLENGE,
-                params![ch.id, ch.did.as_str(), ch.nonce, ch.expires_at, ch.used_at],
-            )
-            .map(drop)
+            exec(conn, sql::INSERT_SERVER_SECRET, params![name, candidate])?;
+            query_opt(conn, sql::GET_SERVER_SECRET, [&name], |r| r.bytes("value"))?
+                .ok_or(StoreError::NotFound)
         })
     }
 
-    fn get_challenge(&self, id: &str) -> StoreFuture<'_, Option<Challenge>> {
-        self.lookup(|conn| query_opt(conn, sql::GET_CHALLENGE, [id], |r| rows::challenge(r)))
-    }
-
-    fn redeem_challenge(&self, id: &str, now: UnixTime, event: AuditEvent) -> StoreFuture<'_, ()> {
+    fn redeem_challenge(
+        &self,
+        id: &str,
+        expires_at: UnixTime,
+        event: AuditEvent,
+    ) -> StoreFuture<'_, ()> {
         let id = id.to_owned();
         self.write(move |conn| {
-            consume_challenge_row(conn, &id, now)?;
+            // The primary key is the single point of truth for single use.
+            if exec(
+                conn,
+                sql::INSERT_REDEEMED_CHALLENGE,
+                params![id, expires_at],
+            )? != 1
+            {
+                return Err(StoreError::AlreadyUsed);
+            }
             insert_audit(conn, &event)
         })
     }
@@ -1494,8 +1486,9 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let tx = conn.savepoint().map_err(map_err)?;
             let purge = |sql: &str| exec(&tx, sql, [now]).map(|n| n as u64);
+            let redeemed_before = now.saturating_sub(REDEMPTION_GRACE);
             let stats = PurgeStats {
-                challenges: purge(sql::PURGE_CHALLENGES)?,
+                challenges: exec(&tx, sql::PURGE_REDEEMED_CHALLENGES, [redeemed_before])? as u64,
                 request_jtis: purge(sql::PURGE_REQUEST_JTIS)?,
                 revoked_tokens: purge(sql::PURGE_REVOKED_TOKENS)?,
                 operator_recoveries: purge(sql::PURGE_OPERATOR_RECOVERIES)?,

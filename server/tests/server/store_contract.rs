@@ -14,9 +14,9 @@ use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
     AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
-    DeviceDecision, DeviceStatus, OperatorRecovery, OperatorStatus, PostgresStore, RememberedGrant,
-    RevokedToken, SHARED_SQL, SqliteStore, StatusEntry, StatusListInfo, Store, StoreError,
-    StoredPasskey, WebauthnCeremony, sql_placeholders,
+    DeviceDecision, DeviceStatus, OperatorRecovery, OperatorStatus, PostgresStore,
+    REDEMPTION_GRACE, RememberedGrant, RevokedToken, SHARED_SQL, SqliteStore, StatusEntry,
+    StatusListInfo, Store, StoreError, StoredPasskey, WebauthnCeremony, sql_placeholders,
 };
 use auth4agent_testkit::TestDatabase;
 
@@ -401,60 +401,39 @@ pub async fn agent_compare_and_set_race(db: TestStore) {
 
 pub async fn challenge_consumption_outcomes(db: TestStore) {
     let store = db.open().await;
-    let (_op, ag) = seeded(&*store).await;
-
-    let ch = challenge(&ag.did, NOW + 60);
-    store.insert_challenge(ch.clone()).await.unwrap();
-    assert_eq!(store.get_challenge(&ch.id).await.unwrap(), Some(ch.clone()));
-    assert!(matches!(
-        store.insert_challenge(ch.clone()).await,
-        Err(StoreError::Conflict(_))
-    ));
-    assert_eq!(
-        store
-            .insert_challenge(challenge(&did(UNKNOWN_DID), NOW + 60))
-            .await,
-        Err(StoreError::NotFound),
-        "a challenge needs an existing agent"
-    );
-
+    let ch = challenge_id();
     store
-        .redeem_challenge(&ch.id, NOW + 5, redemption_event())
+        .redeem_challenge(&ch, NOW + 60, redemption_event())
         .await
         .unwrap();
     assert_eq!(
         store
-            .redeem_challenge(&ch.id, NOW + 6, redemption_event())
+            .redeem_challenge(&ch, NOW + 60, redemption_event())
             .await,
         Err(StoreError::AlreadyUsed)
     );
+    // Another store on the same database (a replica, or the server after a restart) sees the redemption.
     assert_eq!(
-        store.get_challenge(&ch.id).await.unwrap().unwrap().used_at,
-        Some(NOW + 5)
+        db.open()
+            .await
+            .redeem_challenge(&ch, NOW + 60, redemption_event())
+            .await,
+        Err(StoreError::AlreadyUsed)
     );
 
-    let expiring = challenge(&ag.did, NOW + 60);
-    store.insert_challenge(expiring.clone()).await.unwrap();
+    // The server secret: the first candidate written is the one every later caller gets.
+    let first = store.server_secret("challenge", vec![1; 32]).await.unwrap();
+    assert_eq!(first, vec![1; 32]);
+    let again = db
+        .open()
+        .await
+        .server_secret("challenge", vec![2; 32])
+        .await
+        .unwrap();
+    assert_eq!(again, first);
     assert_eq!(
-        store
-            .redeem_challenge(&expiring.id, NOW + 60, redemption_event())
-            .await,
-        Err(StoreError::Expired),
-        "expires_at is exclusive"
-    );
-    assert_eq!(
-        store
-            .redeem_challenge(&expiring.id, NOW + 59, redemption_event())
-            .await,
-        Ok(()),
-        "an expired attempt does not burn a still-valid challenge"
-    );
-
-    assert_eq!(
-        store
-            .redeem_challenge("ch_missing", NOW, redemption_event())
-            .await,
-        Err(StoreError::NotFound)
+        store.server_secret("other", vec![3; 32]).await.unwrap(),
+        vec![3; 32]
     );
 }
 
@@ -471,12 +450,7 @@ pub fn challenge_consumed_exactly_once_under_50_threads(db: TestStore) {
     let (first, second) = rt.block_on(async { (db.open().await, db.open().await) });
     let (ag, challenges) = rt.block_on(async {
         let (_op, ag) = seeded(&*first).await;
-        let mut challenges = Vec::new();
-        for _ in 0..5 {
-            let ch = challenge(&ag.did, NOW + 60);
-            first.insert_challenge(ch.clone()).await.unwrap();
-            challenges.push(ch);
-        }
+        let challenges: Vec<String> = (0..5).map(|_| challenge_id()).collect();
         (ag, challenges)
     });
     assert!(ag.did.as_str().starts_with("did:agent:"));
@@ -492,10 +466,10 @@ pub fn challenge_consumed_exactly_once_under_50_threads(db: TestStore) {
                 };
                 let handle = rt.handle().clone();
                 let barrier = Arc::clone(&barrier);
-                let id = ch.id.clone();
+                let id = ch.clone();
                 std::thread::spawn(move || {
                     barrier.wait();
-                    handle.block_on(store.redeem_challenge(&id, NOW + 1, redemption_event()))
+                    handle.block_on(store.redeem_challenge(&id, NOW + 60, redemption_event()))
                 })
             })
             .collect();
@@ -694,10 +668,15 @@ pub async fn audit_log_appends_and_lists_newest_first(db: TestStore) {
 pub async fn purge_removes_only_expired_rows(db: TestStore) {
     let store = db.open().await;
     let (op, ag) = seeded(&*store).await;
-    let old = challenge(&ag.did, NOW + 10);
-    let fresh = challenge(&ag.did, NOW + 100);
-    store.insert_challenge(old.clone()).await.unwrap();
-    store.insert_challenge(fresh.clone()).await.unwrap();
+    // A redeemed challenge stays recorded for REDEMPTION_GRACE after its expiry (replicas' clock skew).
+    let (old, fresh) = (challenge_id(), challenge_id());
+    let old_expiry = NOW + 10 - REDEMPTION_GRACE;
+    for (id, expires_at) in [(&old, old_expiry), (&fresh, old_expiry + 1)] {
+        store
+            .redeem_challenge(id, expires_at, redemption_event())
+            .await
+            .unwrap();
+    }
     store
         .consume_request_jti("t", "old", NOW + 10)
         .await
@@ -721,8 +700,18 @@ pub async fn purge_removes_only_expired_rows(db: TestStore) {
         (stats.challenges, stats.request_jtis, stats.revoked_tokens),
         (1, 1, 1)
     );
-    assert_eq!(store.get_challenge(&old.id).await.unwrap(), None);
-    assert!(store.get_challenge(&fresh.id).await.unwrap().is_some());
+    // The purged redemption could be recorded again (its challenge's expiry refuses it first); the
+    // other is still recorded.
+    store
+        .redeem_challenge(&old, old_expiry, redemption_event())
+        .await
+        .unwrap();
+    assert_eq!(
+        store
+            .redeem_challenge(&fresh, old_expiry + 1, redemption_event())
+            .await,
+        Err(StoreError::AlreadyUsed)
+    );
     assert!(!store.is_token_revoked("old").await.unwrap());
     assert!(store.is_token_revoked("fresh").await.unwrap());
     // A purged jti can be recorded again (its request has long expired); a live one cannot.
@@ -734,7 +723,7 @@ pub async fn purge_removes_only_expired_rows(db: TestStore) {
         store.consume_request_jti("t", "fresh", NOW + 200).await,
         Err(StoreError::Replayed)
     );
-    assert_eq!(store.purge_expired(NOW + 10).await.unwrap().challenges, 0);
+    assert_eq!(store.purge_expired(NOW + 9).await.unwrap().challenges, 0);
 }
 
 pub async fn signing_keys_insert_rotate_purge(db: TestStore) {
@@ -810,10 +799,9 @@ pub async fn reopen_keeps_data(db: TestStore) {
             )
             .await
             .unwrap();
-        let ch = challenge(&ag.did, NOW + 60);
-        store.insert_challenge(ch.clone()).await.unwrap();
+        let ch = challenge_id();
         store
-            .redeem_challenge(&ch.id, NOW + 2, redemption_event())
+            .redeem_challenge(&ch, NOW + 60, redemption_event())
             .await
             .unwrap();
         let jti = ids::jti();
@@ -828,7 +816,7 @@ pub async fn reopen_keeps_data(db: TestStore) {
     assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(ag));
     assert_eq!(
         store
-            .redeem_challenge(&ch.id, NOW + 3, redemption_event())
+            .redeem_challenge(&ch, NOW + 60, redemption_event())
             .await,
         Err(StoreError::AlreadyUsed)
     );
@@ -1080,20 +1068,18 @@ pub async fn two_replicas_verifying_one_domain_at_once_yield_one_owner(db: TestS
 pub async fn challenge_consumed_exactly_once_across_pools(db: TestStore) {
     let first = db.open().await;
     let stores = [first.clone(), db.open().await, db.open().await];
-    let (_op, ag) = seeded(&*first).await;
     for _ in 0..5 {
-        let ch = challenge(&ag.did, NOW + 60);
-        first.insert_challenge(ch.clone()).await.unwrap();
+        let ch = challenge_id();
         let barrier = Arc::new(tokio::sync::Barrier::new(50));
         let tasks: Vec<_> = (0..50)
             .map(|i| {
                 let store = stores[i % 3].clone();
                 let barrier = Arc::clone(&barrier);
-                let id = ch.id.clone();
+                let id = ch.clone();
                 tokio::spawn(async move {
                     barrier.wait().await;
                     store
-                        .redeem_challenge(&id, NOW + 1, redemption_event())
+                        .redeem_challenge(&id, NOW + 60, redemption_event())
                         .await
                 })
             })
@@ -1578,8 +1564,6 @@ fn assert_corrupt<T: std::fmt::Debug>(read: Result<T, StoreError>, what: &str) {
 pub async fn undecodable_rows_are_corrupt(db: TestStore) {
     let store = db.open().await;
     let (op, ag) = seeded(&*store).await;
-    let ch = challenge(&ag.did, NOW + 60);
-    store.insert_challenge(ch.clone()).await.unwrap();
     let did = ag.did.as_str();
     let id = &op.id;
 
@@ -1650,18 +1634,7 @@ pub async fn undecodable_rows_are_corrupt(db: TestStore) {
     .await;
     assert_eq!(store.get_operator(id).await.unwrap(), Some(op.clone()));
 
-    // A DID that does not parse: in an agent row, a challenge and a revoked token.
-    if let TestStore::Postgres(_) = db {
-        // (The SQLite tampering connection turns its foreign-key checks off.)
-        db.tamper("ALTER TABLE challenges DROP CONSTRAINT challenges_did_fkey")
-            .await;
-    }
-    db.tamper(&format!(
-        "UPDATE challenges SET did = 'did:agent:nope' WHERE id = '{}'",
-        ch.id
-    ))
-    .await;
-    assert_corrupt(store.get_challenge(&ch.id).await, "get_challenge");
+    // A DID that does not parse: in an agent row and a revoked token.
     let other = store.insert_agent(agent(&op, 9), LIST_SIZE).await.unwrap();
     db.tamper(&format!(
         "UPDATE agents SET did = 'did:agent:Example.com:zz' WHERE did = '{}'",

@@ -62,7 +62,7 @@ async fn replicas_starting_together_migrate_once() {
     .await;
     for store in &stores {
         let store = store.as_ref().unwrap();
-        assert_eq!(store.schema_version().await.unwrap(), 7);
+        assert_eq!(store.schema_version().await.unwrap(), 8);
         store.ping().await.unwrap();
     }
     let client = raw_client(&url).await;
@@ -70,10 +70,10 @@ async fn replicas_starting_together_migrate_once() {
         .query("SELECT version FROM schema_version", &[])
         .await
         .unwrap();
-    assert_eq!(rows.len(), 7, "migrations 1 to 7 recorded once each");
+    assert_eq!(rows.len(), 8, "migrations 1 to 8 recorded once each");
     // Reconnecting to an up-to-date database is a no-op.
     let again = open(&url).await;
-    assert_eq!(again.schema_version().await.unwrap(), 7);
+    assert_eq!(again.schema_version().await.unwrap(), 8);
 }
 
 async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {

@@ -18,7 +18,7 @@ fn temp_db() -> (tempfile::TempDir, std::path::PathBuf) {
 async fn open_applies_migrations_and_sets_wal() {
     let (_dir, path) = temp_db();
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 7);
+    assert_eq!(store.schema_version().unwrap(), 8);
     store.ping().await.unwrap();
     drop(store);
 
@@ -30,12 +30,12 @@ async fn open_applies_migrations_and_sets_wal() {
     let version: u32 = conn
         .query_row("PRAGMA user_version", [], |r| r.get(0))
         .unwrap();
-    assert_eq!(version, 7);
+    assert_eq!(version, 8);
     drop(conn);
 
     // Reopening an up-to-date database is a no-op.
     let store = SqliteStore::open(&path).unwrap();
-    assert_eq!(store.schema_version().unwrap(), 7);
+    assert_eq!(store.schema_version().unwrap(), 8);
 }
 
 #[test]
