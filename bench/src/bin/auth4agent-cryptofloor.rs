@@ -25,7 +25,7 @@ const SCOPE: &str = "bench:read";
 
 /// Bare Ed25519 cost per token (verify the proof, sign the token), single-threaded.
 #[derive(Debug, Parser)]
-#[command(name = "auth4agent-cryptofloor", version, about)]
+#[command(name = "auth4agent-cryptofloor", version)]
 struct Args {
     /// Seconds each of the two loops runs.
     #[arg(long, default_value_t = 2.0)]
