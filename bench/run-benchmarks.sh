@@ -1,83 +1,116 @@
 #!/usr/bin/env bash
-# Reproduces every figure of BENCHMARKS.md: criterion (offline verification), issuance sweep and 50%-of-peak run,
-# introspection, cost growth (1,000 vs 1,000,000 seeded agents), CLI `auth4agent verify` wall time and peak RSS.
-# Usage: bash bench/run-benchmarks.sh [OUT_DIR]   (needs hyperfine and /usr/bin/time: apt-get install -y hyperfine time)
+# Reproduces every figure of BENCHMARKS.md in one run: criterion (offline verification), the crypto floor (bare
+# Ed25519 verify + sign per token, before and after the issuance sweep), issuance sweep and 50%-of-peak run,
+# client credentials vs challenge pair, tmpfs ceiling, introspection, cost growth (1,000 vs 1,000,000 seeded
+# agents), CLI `auth4agent verify` wall time and peak RSS, PostgreSQL with 1 and 2 replicas next to SQLite
+# (scripts/bench-postgres.sh), and optionally a soak run. The load average is recorded before every run
+# (loadavg.tsv); summary.md at the end is a Markdown table of every figure (bench/scripts/summarize.py).
+#
+# Usage: bash bench/run-benchmarks.sh [OUT_DIR]
+# Needs hyperfine and /usr/bin/time (apt-get install -y hyperfine time); PostgreSQL's server binaries for its phase
+# (apt-get install -y postgresql; skipped with a note in summary.md when missing, or with SKIP_POSTGRES=1); matplotlib
+# for the soak plot (pip install -r bench/scripts/requirements-plot.txt).
+# Environment: DURATION (measured seconds per run, default 15; the PostgreSQL phase uses the same),
+# SOAK_MINUTES (default 0 = no soak): the load generator paced at 50% of the measured peak on durable SQLite for that
+# many minutes, one CSV row a minute (soak.csv: tokens/s, p50/p99/p99.9, errors, server RSS and CPU, database size),
+# then bench/scripts/plot-soak.py draws soak.png.
 # Run it on an otherwise idle machine: the load generator and the server share its cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-target/bench-results/$(date -u +%Y%m%dT%H%M%SZ)}
 DURATION=${DURATION:-15}
+SOAK_MINUTES=${SOAK_MINUTES:-0}
+TARGET=${CARGO_TARGET_DIR:-target}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
+case $SOAK_MINUTES in '' | *[!0-9]*) echo "SOAK_MINUTES must be a whole number of minutes" >&2; exit 2 ;; esac
 
 cargo build --release -p auth4agent-server -p auth4agent -p auth4agent-bench
 BIN=$(mktemp -d)
 trap 'rm -rf "$BIN"' EXIT
-cp target/release/auth4agent target/release/auth4agent-server target/release/auth4agent-loadgen "$BIN/"
+for b in auth4agent auth4agent-server auth4agent-loadgen auth4agent-cryptofloor; do cp "$TARGET/release/$b" "$BIN/"; done
 
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet HEAD 2>/dev/null || echo ' (with uncommitted changes)')"
   echo "nproc: $(nproc)"
-  grep -m1 'model name' /proc/cpuinfo
+  grep -m1 'model name' /proc/cpuinfo || true
   grep -m1 MemTotal /proc/meminfo
-  uname -r
+  echo "kernel: $(uname -r)"
   echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/machine.txt"
+
+# Records the load average just before run NAME (loadavg.tsv, read by summarize.py) and shows it.
+loadavg() {
+  LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+  printf '%s\t%s\n' "$1" "$LOAD" >> "$OUT/loadavg.tsv"
+  echo "== $1 (load average $LOAD)"
+}
 
 summary() { # file -> one line
   python3 - "$1" <<'EOF'
 import json, sys
 r = json.load(open(sys.argv[1]))
 l = r["latency_ms"]
-print(f'{sys.argv[1].rsplit("/",1)[-1]}: {r["throughput_per_s"]}/s p50 {l["p50"]} ms p99 {l["p99"]} ms max {l["max"]} ms '
-      f'errors {r["errors"]} c={r["concurrency"]} rate={r["rate_target_per_s"]} agents={r["agents"]} '
-      f'rss {r["server_peak_rss_kb"]} kB server_cpu {r["server_cpu_s"]} s client_cpu {r["client_cpu_s"]} s '
-      f'seed_bytes/agent {r["seed_db_bytes_per_agent"]}')
+print(f'{sys.argv[1].rsplit("/",1)[-1]}: {r["throughput_per_s"]}/s p50 {l["p50"]} ms p99 {l["p99"]} ms p99.9 {l.get("p999")} ms '
+      f'max {l["max"]} ms errors {r["errors"]} c={r["concurrency"]} rate={r["rate_target_per_s"]} agents={r["agents"]} '
+      f'rss {r["server_peak_rss_kb"]} kB server_cpu {r["server_cpu_s"]} s ({r["server_cpu_us_per_op"]} us/op) '
+      f'client_cpu {r["client_cpu_s"]} s seed_bytes/agent {r["seed_db_bytes_per_agent"]}')
 EOF
 }
 
 LG=("$BIN/auth4agent-loadgen" --server-bin "$BIN/auth4agent-server" --duration "$DURATION" --warmup 3)
 
+# run NAME ARGS...: one load generator run into NAME.json, its load average and summary line recorded.
+run() {
+  local name=$1
+  shift
+  loadavg "$name"
+  "${LG[@]}" "$@" > "$OUT/$name.json"
+  echo "$(summary "$OUT/$name.json") load_before $LOAD" | tee -a "$OUT/summary.txt"
+}
+
+floor() { # the crypto floor, single-threaded, into cryptofloor-$1.json
+  loadavg "cryptofloor-$1"
+  "$BIN/auth4agent-cryptofloor" --seconds 2 | tee "$OUT/cryptofloor-$1.json"
+}
+
 # 1. Offline verification (criterion + paired A/B line).
+loadavg criterion
 cargo bench -p auth4agent-bench --bench verify 2>&1 | tee "$OUT/criterion.txt"
 
-# 2. Issuance, durable SQLite on disk: concurrency sweep, then paced at 50% of the peak.
+# 2. Issuance, durable SQLite on disk: concurrency sweep, then paced at 50% of the peak; the crypto floor right
+# before and right after, on the same machine in the same state (summary.md gives server CPU per token / floor).
+floor before
 best=0; bestc=0
 for c in 16 64 128 256; do
-  echo "load: $(cut -d' ' -f1-3 /proc/loadavg)"
-  "${LG[@]}" --agents 1000 --concurrency "$c" > "$OUT/issue-c$c.json"
-  summary "$OUT/issue-c$c.json" | tee -a "$OUT/summary.txt"
+  run "issue-c$c" --agents 1000 --concurrency "$c"
   t=$(python3 -c "import json;print(int(json.load(open('$OUT/issue-c$c.json'))['throughput_per_s']))")
   if [ "$t" -gt "$best" ]; then best=$t; bestc=$c; fi
 done
 half=$((best / 2))
-"${LG[@]}" --agents 1000 --concurrency "$bestc" --rate "$half" > "$OUT/issue-half.json"
-summary "$OUT/issue-half.json" | tee -a "$OUT/summary.txt"
+run issue-half --agents 1000 --concurrency "$bestc" --rate "$half"
+floor after
 
 # 2a. One round trip: client credentials with a private_key_jwt assertion, back to back with the challenge path at
 # the same concurrency (compare within the pair only).
-"${LG[@]}" --agents 1000 --concurrency "$bestc" --mode issue > "$OUT/pair-issue.json"
-"${LG[@]}" --agents 1000 --concurrency "$bestc" --mode client-credentials > "$OUT/pair-client-credentials.json"
-summary "$OUT/pair-issue.json" | tee -a "$OUT/summary.txt"
-summary "$OUT/pair-client-credentials.json" | tee -a "$OUT/summary.txt"
+run pair-issue --agents 1000 --concurrency "$bestc" --mode issue
+run pair-client-credentials --agents 1000 --concurrency "$bestc" --mode client-credentials
 
 # 2b. Same, database on tmpfs (no fsync cost): the CPU ceiling of the issuance path.
 rm -f /dev/shm/a4a-bench.db*
-"${LG[@]}" --agents 1000 --concurrency "$bestc" --db /dev/shm/a4a-bench.db > "$OUT/issue-tmpfs.json"
-summary "$OUT/issue-tmpfs.json" | tee -a "$OUT/summary.txt"
+run issue-tmpfs --agents 1000 --concurrency "$bestc" --db /dev/shm/a4a-bench.db
 rm -f /dev/shm/a4a-bench.db*
 
 # 3. Introspection.
 for c in 32 128; do
-  "${LG[@]}" --agents 1000 --mode introspect --tokens 1000 --concurrency "$c" > "$OUT/introspect-c$c.json"
-  summary "$OUT/introspect-c$c.json" | tee -a "$OUT/summary.txt"
+  run "introspect-c$c" --agents 1000 --mode introspect --tokens 1000 --concurrency "$c"
 done
 
-# 4. Cost growth: the same 1,000 driven agents among 1,000 or 1,000,000 seeded ones.
+# 4. Cost growth: the same 1,000 driven agents among 1,000 or 1,000,000 seeded ones (SQLite only: seeding writes
+# the SQLite file directly, so summary.md says "not measured" for PostgreSQL).
 for n in 1000 1000000; do
-  "${LG[@]}" --agents 0 --seed-agents "$n" --drive-agents 1000 --concurrency "$bestc" > "$OUT/growth-$n.json"
-  summary "$OUT/growth-$n.json" | tee -a "$OUT/summary.txt"
+  run "growth-$n" --agents 0 --seed-agents "$n" --drive-agents 1000 --concurrency "$bestc"
 done
 
 # 5. CLI `auth4agent verify`, offline.
@@ -86,8 +119,34 @@ TOK="$OUT/token"
 HOME_DIR=$(mktemp -d)
 VERIFY=("$BIN/auth4agent" verify --home "$HOME_DIR" --token "$TOK/token.jwt" --jwks "$TOK/jwks.json" --iss "$(cat "$TOK/issuer.txt")")
 "${VERIFY[@]}" > /dev/null
+loadavg cli-verify
 hyperfine -N --warmup 50 --runs 500 --export-json "$OUT/cli-verify.json" "${VERIFY[*]}" | tee "$OUT/cli-verify.txt"
 for _ in 1 2 3 4 5; do /usr/bin/time -v "${VERIFY[@]}" 2>&1 >/dev/null | grep 'Maximum resident'; done | tee "$OUT/cli-rss.txt"
 rm -rf "$HOME_DIR"
+
+# 6. PostgreSQL (durable), 1 and 2 replicas on one database, with a SQLite baseline under the same load.
+if [ -n "${SKIP_POSTGRES:-}" ]; then
+  echo "skipped: SKIP_POSTGRES was set" | tee "$OUT/postgres-skipped.txt"
+elif ! bash scripts/postgres.sh available; then
+  echo "skipped: PostgreSQL server binaries not installed (apt-get install -y postgresql)" | tee "$OUT/postgres-skipped.txt"
+elif ! NO_BUILD=1 SERVER_BIN="$BIN/auth4agent-server" LOADGEN_BIN="$BIN/auth4agent-loadgen" DURATION="$DURATION" \
+    bash scripts/bench-postgres.sh "$OUT/postgres"; then
+  echo "failed: scripts/bench-postgres.sh exited non-zero (see postgres/)" | tee "$OUT/postgres-skipped.txt"
+fi
+
+# 7. Optional soak: paced at 50% of the peak on durable SQLite (a database file under OUT, removed afterwards;
+# its server log soak.db.log is kept), one CSV row a minute, then the plot.
+if [ "$SOAK_MINUTES" -gt 0 ]; then
+  rm -f "$OUT"/soak.db "$OUT"/soak.db-*
+  loadavg soak
+  "$BIN/auth4agent-loadgen" --server-bin "$BIN/auth4agent-server" --db "$OUT/soak.db" --agents 1000 \
+    --concurrency "$bestc" --rate "$half" --warmup 3 --duration $((SOAK_MINUTES * 60)) \
+    --report-every 60 --csv "$OUT/soak.csv" > "$OUT/soak.json"
+  echo "$(summary "$OUT/soak.json") load_before $LOAD" | tee -a "$OUT/summary.txt"
+  rm -f "$OUT"/soak.db "$OUT"/soak.db-*
+  python3 bench/scripts/plot-soak.py "$OUT/soak.csv" "$OUT/soak.png" || echo "soak plot not drawn (see above)"
+fi
+
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
-echo "results in $OUT"
+python3 bench/scripts/summarize.py "$OUT"
+echo "results in $OUT (summary.md: the table for BENCHMARKS.md)"

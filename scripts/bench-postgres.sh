@@ -3,22 +3,25 @@
 # generator (bench/, auth4agent-loadgen): the figures of the PostgreSQL section of BENCHMARKS.md.
 #
 # Usage: bash scripts/bench-postgres.sh [OUT_DIR]
-# Environment: DURATION (s, default 20), CONCURRENCY (total in-flight operations, default 64), AGENTS (default 200).
-# NO_BUILD=1 uses the release binaries already built. PostgreSQL runs durable (fsync and synchronous_commit on) in its own throwaway cluster on port 55433.
+# Environment: DURATION (s, default 20), WARMUP (s, default 3), CONCURRENCY (total in-flight operations, default 64),
+# AGENTS (default 200). NO_BUILD=1 uses the release binaries already built; SERVER_BIN and LOADGEN_BIN name other
+# binaries (bench/run-benchmarks.sh passes its copies). The load average before each run goes to loadavg.tsv.
+# PostgreSQL runs durable (fsync and synchronous_commit on) in its own throwaway cluster on port 55433.
 # With 2 replicas, one load generator drives each replica (each with its own operator and DNS server) at half the
 # concurrency, started together; the replicas' throughputs are added.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-target/bench-results/postgres-$(date -u +%Y%m%dT%H%M%SZ)}
 DURATION=${DURATION:-20}
+WARMUP=${WARMUP:-3}
 CONCURRENCY=${CONCURRENCY:-64}
 AGENTS=${AGENTS:-200}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 
 [ -n "${NO_BUILD:-}" ] || cargo build --release -p auth4agent-server -p auth4agent-bench --bins
-SERVER=target/release/auth4agent-server
-LOADGEN=target/release/auth4agent-loadgen
+SERVER=${SERVER_BIN:-${CARGO_TARGET_DIR:-target}/release/auth4agent-server}
+LOADGEN=${LOADGEN_BIN:-${CARGO_TARGET_DIR:-target}/release/auth4agent-loadgen}
 
 export AUTH4AGENT_PG_DIR=${AUTH4AGENT_PG_DIR:-${TMPDIR:-/tmp}/auth4agent-pg-bench}
 export AUTH4AGENT_PG_PORT=${AUTH4AGENT_PG_PORT:-55433}
@@ -41,6 +44,10 @@ trap cleanup EXIT
     echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
 } | tee "$OUT/machine.txt"
 
+# Records the load average just before run NAME (read by bench/scripts/summarize.py).
+loadavg() {
+    printf '%s\t%s\n' "$1" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/loadavg.tsv"
+}
 throughput() { python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['throughput_per_s'])" "$1"; }
 summary() {
     python3 - "$@" <<'EOF'
@@ -48,14 +55,15 @@ import json, sys
 for f in sys.argv[1:]:
     r = json.load(open(f))
     l = r["latency_ms"]
-    print(f'{f.rsplit("/",1)[-1]}: {r["throughput_per_s"]}/s p50 {l["p50"]} ms p99 {l["p99"]} ms '
+    print(f'{f.rsplit("/",1)[-1]}: {r["throughput_per_s"]}/s p50 {l["p50"]} ms p99 {l["p99"]} ms p99.9 {l.get("p999")} ms '
           f'errors {r["errors"]} c={r["concurrency"]} agents={r["agents"]}')
 EOF
 }
 
 # Baseline: SQLite, same load, same machine, same moment.
+loadavg sqlite
 "$LOADGEN" --server-bin "$SERVER" --agents "$AGENTS" --concurrency "$CONCURRENCY" \
-    --duration "$DURATION" --warmup 3 > "$OUT/sqlite.json"
+    --duration "$DURATION" --warmup "$WARMUP" > "$OUT/sqlite.json"
 summary "$OUT/sqlite.json" | tee -a "$OUT/summary.txt"
 
 # N replicas on one fresh database, each driven by its own load generator.
@@ -67,19 +75,21 @@ replicas() {
     PIDS=()
     for i in $(seq 1 "$n"); do
         AUTH4AGENT_LOG=warn "$SERVER" --listen "127.0.0.1:$((18180 + i))" --database-url "$url" \
-            --dns-server "127.0.0.1:$((15350 + i))" --rate-limit 0 2>"$OUT/pg-r$n-server$i.log" &
+            --dns-server "127.0.0.1:$((15350 + i))" --rate-limit 0 --registration-rate-limit 0 \
+            --max-challenges-per-did 0 2>"$OUT/pg-r$n-server$i.log" &
         PIDS+=($!)
     done
     for i in $(seq 1 "$n"); do
         for _ in $(seq 1 100); do
-            curl -fsS "http://127.0.0.1:$((18180 + i))/health" >/dev/null 2>&1 && break
+            curl -fsS "http://127.0.0.1:$((18180 + i))/ready" >/dev/null 2>&1 && break
             sleep 0.1
         done
     done
     local gens=()
+    loadavg "pg-r$n"
     for i in $(seq 1 "$n"); do
         "$LOADGEN" --url "http://127.0.0.1:$((18180 + i))" --dns-listen "127.0.0.1:$((15350 + i))" \
-            --agents "$AGENTS" --concurrency $((CONCURRENCY / n)) --duration "$DURATION" --warmup 3 \
+            --agents "$AGENTS" --concurrency $((CONCURRENCY / n)) --duration "$DURATION" --warmup "$WARMUP" \
             > "$OUT/pg-r$n-gen$i.json" &
         gens+=($!)
     done

@@ -1,7 +1,8 @@
 //! auth4agent benchmarks: the token fixture shared by the criterion benches ([`fixture`]) and the pieces of the
 //! `auth4agent-loadgen` load generator: deterministic identities ([`identity`]), the setup API client ([`api`]),
-//! a spawned server and `/proc` readings ([`server`]), a silent-connection flood ([`idle`]), direct database seeding ([`seed`]), and the measured loop
-//! ([`load`]) with its per-task HTTP/1.1 connections ([`http1`]).
+//! a spawned server and `/proc` readings ([`server`]), a silent-connection flood ([`idle`]), direct database seeding ([`seed`]), the measured loop
+//! ([`load`]) with its per-task HTTP/1.1 connections ([`http1`]), and its per-interval time series
+//! ([`interval`]).
 
 pub mod api;
 pub mod clock;
@@ -9,6 +10,7 @@ pub mod fixture;
 pub mod http1;
 pub mod identity;
 pub mod idle;
+pub mod interval;
 pub mod load;
 pub mod seed;
 pub mod server;

@@ -7,6 +7,10 @@
 //! answers (the challenge request per agent, the introspection request per token) are built before the
 //! run; proofs are signed with the protocol crate's [`sign_proof`], as an agent does; answers are parsed
 //! into borrowed fields.
+//!
+//! With [`Intervals`], the tasks also count each measured operation into shared [`IntervalCounters`] (one
+//! relaxed atomic increment, no lock), and `drive` hands a [`crate::interval::IntervalSnapshot`] to the caller's
+//! [`IntervalSink`] every `every` of the measured window.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -25,6 +29,7 @@ use crate::api::{Failure, TokenRequest};
 use crate::clock;
 use crate::http1::{Conn, ConnError, Target};
 use crate::identity::AgentIdentity;
+use crate::interval::{IntervalCounters, IntervalSink};
 
 /// How long after the end of the run an operation still in flight is given before it counts as `timeout`.
 const GRACE: Duration = Duration::from_secs(30);
@@ -306,6 +311,8 @@ pub struct Percentiles {
     pub p50: f64,
     pub p90: f64,
     pub p99: f64,
+    /// p99.9.
+    pub p999: f64,
     pub max: f64,
 }
 
@@ -335,13 +342,29 @@ impl LoadOutcome {
             p50: at(0.50),
             p90: at(0.90),
             p99: at(0.99),
+            p999: at(0.999),
             max: f64::from(v[v.len() - 1]) / 1000.0,
         }
     }
 }
 
-/// Drives `op` against `target` as `spec` says.
-pub async fn drive(target: &Target, op: &Operation, spec: LoadSpec) -> LoadOutcome {
+/// Per-interval reporting of a run: every `every` of the measured window (and at its end, if a shorter
+/// remainder is left), `sink` gets the interval's figures.
+pub struct Intervals<'a> {
+    pub every: Duration,
+    pub sink: &'a mut dyn IntervalSink,
+}
+
+/// Drives `op` against `target` as `spec` says, reporting to `intervals` if given.
+pub async fn drive(
+    target: &Target,
+    op: &Operation,
+    spec: LoadSpec,
+    intervals: Option<Intervals<'_>>,
+) -> LoadOutcome {
+    let counters = intervals
+        .as_ref()
+        .map(|_| Arc::new(IntervalCounters::default()));
     let counter = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
     let measure_from = start + spec.warmup;
@@ -354,6 +377,7 @@ pub async fn drive(target: &Target, op: &Operation, spec: LoadSpec) -> LoadOutco
         let mut conn = Conn::new(target.clone());
         let op = op.clone();
         let counter = Arc::clone(&counter);
+        let counters = counters.clone();
         let first = interval.map(|i| start + i.mul_f64(worker as f64 / spec.concurrency as f64));
         tasks.push(tokio::spawn(async move {
             let mut out = LoadOutcome::default();
@@ -386,10 +410,18 @@ pub async fn drive(target: &Target, op: &Operation, spec: LoadSpec) -> LoadOutco
                     match result {
                         Ok(()) => {
                             out.ok += 1;
-                            out.latencies_us
-                                .push(u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX));
+                            let us = u32::try_from(elapsed.as_micros()).unwrap_or(u32::MAX);
+                            out.latencies_us.push(us);
+                            if let Some(c) = &counters {
+                                c.ok(us);
+                            }
                         }
-                        Err(Failure(kind)) => *out.errors.entry(kind).or_default() += 1,
+                        Err(Failure(kind)) => {
+                            *out.errors.entry(kind).or_default() += 1;
+                            if let Some(c) = &counters {
+                                c.error();
+                            }
+                        }
                     }
                 }
                 if timed_out {
@@ -402,6 +434,9 @@ pub async fn drive(target: &Target, op: &Operation, spec: LoadSpec) -> LoadOutco
             out.reconnects = conn.reconnects;
             out
         }));
+    }
+    if let (Some(intervals), Some(counters)) = (intervals, &counters) {
+        report_intervals(intervals, counters, measure_from, end).await;
     }
     let mut total = LoadOutcome::default();
     for task in tasks {
@@ -421,6 +456,36 @@ pub async fn drive(target: &Target, op: &Operation, spec: LoadSpec) -> LoadOutco
     total
 }
 
+/// Hands `counters` to the sink at every tick of the window `measure_from..end`; lengths and elapsed times are
+/// the actual ones (a busy runtime may wake the ticker late).
+async fn report_intervals(
+    intervals: Intervals<'_>,
+    counters: &IntervalCounters,
+    measure_from: Instant,
+    end: Instant,
+) {
+    let every = intervals.every.max(Duration::from_millis(10));
+    // Only operations started at `measure_from` or later are counted: the first interval starts there even if
+    // this task wakes late.
+    tokio::time::sleep_until(measure_from.into()).await;
+    intervals.sink.window_started();
+    let mut previous = measure_from;
+    for k in 1u32.. {
+        let at = (measure_from + every * k).min(end);
+        if at.saturating_duration_since(measure_from + every * (k - 1)) < Duration::from_millis(1) {
+            break;
+        }
+        tokio::time::sleep_until(at.into()).await;
+        let now = Instant::now();
+        let snapshot = counters.take(now - measure_from, now - previous);
+        intervals.sink.interval(&snapshot);
+        previous = now;
+        if at >= end {
+            break;
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -437,6 +502,7 @@ mod tests {
         assert_eq!(p.p50, 50.0);
         assert_eq!(p.p90, 90.0);
         assert_eq!(p.p99, 99.0);
+        assert_eq!(p.p999, 100.0);
         assert_eq!(p.max, 100.0);
         assert_eq!(o.throughput(), 50.0);
     }

@@ -1,5 +1,6 @@
 //! A real `auth4agent-server` process for a load run: temporary SQLite file, free loopback port, the run's
-//! DNS server, rate limiting off. Also reads a process's peak RSS and CPU time from `/proc`.
+//! DNS server, rate limiting off. Also reads a process's current and peak RSS and CPU time from `/proc`, and the
+//! SQLite database's size.
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
@@ -129,11 +130,21 @@ pub fn log_path(db: &Path) -> PathBuf {
 
 /// Peak resident set size (`VmHWM`) of a process, in KiB.
 pub fn peak_rss_kb(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmHWM:")
+}
+
+/// A `kB` field of `/proc/<pid>/status`.
+fn status_kb(pid: u32, field: &str) -> Option<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
     status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+}
+
+/// Current resident set size (`VmRSS`) of a process, in KiB.
+pub fn rss_kb(pid: u32) -> Option<u64> {
+    status_kb(pid, "VmRSS:")
 }
 
 /// User + system CPU time of a process so far, in seconds (`/proc/<pid>/stat`, clock ticks of 1/100 s).
@@ -166,6 +177,7 @@ mod tests {
     fn reads_own_process_figures() {
         let pid = std::process::id();
         assert!(peak_rss_kb(pid).is_some_and(|kb| kb > 0));
+        assert!(rss_kb(pid).is_some_and(|kb| kb > 0 && Some(kb) <= peak_rss_kb(pid)));
         assert!(cpu_seconds(pid).is_some());
         assert!(free_port().unwrap().ip().is_loopback());
     }

@@ -1,6 +1,7 @@
 //! `auth4agent-loadgen`: sets up a verified operator (DNS TXT served by its own loopback DNS server) and N
 //! approved agents, then drives challenge + token issuance (or introspection) at a chosen concurrency for a
-//! chosen time and prints one JSON document: throughput, latency percentiles, errors, server peak RSS.
+//! chosen time and prints one JSON document: throughput, latency percentiles, errors, server peak RSS. With
+//! `--report-every SECS --csv FILE` it also writes a time series of the measured window, one CSV row per interval.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,7 +14,8 @@ use auth4agent_bench::api::{Api, TokenRequest};
 use auth4agent_bench::http1::Target;
 use auth4agent_bench::identity::Identities;
 use auth4agent_bench::idle::IdleFlood;
-use auth4agent_bench::load::{LoadSpec, Operation, Percentiles, drive};
+use auth4agent_bench::interval::CsvReport;
+use auth4agent_bench::load::{Intervals, LoadSpec, Operation, Percentiles, drive};
 use auth4agent_bench::server::{
     ServerSpec, SpawnedServer, cpu_seconds, db_bytes, free_port, peak_rss_kb,
 };
@@ -103,6 +105,14 @@ struct Args {
     /// loopback source addresses 127.0.1.x, 100 per address.
     #[arg(long, default_value_t = 0)]
     idle_connections: usize,
+    /// Every SECS seconds of the measured window, append one row to --csv: that interval's tokens/s (successful
+    /// operations/s), p50/p99/p99.9 latency and errors, the spawned server's current RSS, its CPU seconds in the
+    /// interval and the database size (main file + WAL); server columns are empty with --url.
+    #[arg(long, value_name = "SECS", requires = "csv")]
+    report_every: Option<f64>,
+    /// The time series file of --report-every (header row first; each row flushed as it is written).
+    #[arg(long, value_name = "FILE", requires = "report_every")]
+    csv: Option<PathBuf>,
 }
 
 /// What the silent-connection flood did during the run.
@@ -313,8 +323,23 @@ async fn run(args: Args) -> anyhow::Result<Report> {
     }
     let pid = server.as_ref().map(SpawnedServer::pid);
     let me = std::process::id();
+    let mut csv = match (&args.csv, args.report_every) {
+        (Some(path), Some(every)) => {
+            if !(every.is_finite() && every > 0.0) {
+                bail!("--report-every must be a positive number of seconds");
+            }
+            let csv = CsvReport::create(path, pid, spec.as_ref().map(|s| s.db.as_path()))
+                .with_context(|| format!("creating {}", path.display()))?;
+            Some((Duration::from_secs_f64(every), csv))
+        }
+        _ => None,
+    };
+    let intervals = csv.as_mut().map(|(every, csv)| Intervals {
+        every: *every,
+        sink: csv,
+    });
     let cpu_before = (pid.and_then(cpu_seconds), cpu_seconds(me));
-    let mut outcome = drive(&target, &op, load).await;
+    let mut outcome = drive(&target, &op, load, intervals).await;
     let cpu_after = (pid.and_then(cpu_seconds), cpu_seconds(me));
     let server_peak_rss_kb = pid.and_then(peak_rss_kb);
     let server_open_fds = pid
@@ -328,6 +353,12 @@ async fn run(args: Args) -> anyhow::Result<Report> {
             failed_connects: flood.failed.load(Ordering::Relaxed),
         }
     });
+    if let (Some((_, csv)), Some(path)) = (csv, &args.csv) {
+        let rows = csv
+            .finish()
+            .with_context(|| format!("writing {}", path.display()))?;
+        eprintln!("loadgen: {rows} interval rows in {}", path.display());
+    }
     let latency_ms = outcome.percentiles();
     let per_op = match args.mode {
         Mode::Issue => 2,

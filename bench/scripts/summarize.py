@@ -1,0 +1,280 @@
+#!/usr/bin/env python3
+# Turns the output directory of bench/run-benchmarks.sh into summary.md: the machine at the top, then one Markdown
+# table (figure, value, load average before the run) ready to paste into BENCHMARKS.md. Reads whatever is there
+# (a phase that did not run leaves no row, or a "not measured" row where the table should say so). Sizes are
+# decimal MB (kB / 1000), as in BENCHMARKS.md.
+# Usage: python3 bench/scripts/summarize.py OUT_DIR   (writes OUT_DIR/summary.md and prints it; stdlib only)
+import json
+import os
+import re
+import sys
+
+
+def read_json(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def read_loadavg(path):
+    """loadavg.tsv: `name<TAB>load1 load5 load15`, one line per run, written just before it."""
+    out = {}
+    try:
+        with open(path) as f:
+            for line in f:
+                name, _, load = line.rstrip("\n").partition("\t")
+                if name:
+                    out[name] = load
+    except OSError:
+        pass
+    return out
+
+
+def fmt_int(x):
+    return f"{x:,.0f}" if x is not None else "?"
+
+
+def fmt_ms(x):
+    if x is None:
+        return "?"
+    return f"{x:.1f}" if x >= 10 else f"{x:.2f}"
+
+
+def mb(kb):
+    return f"{kb / 1000:.1f} MB" if kb else "?"
+
+
+class Summary:
+    def __init__(self, out):
+        self.out = out
+        self.rows = []
+        self.load = read_loadavg(os.path.join(out, "loadavg.tsv"))
+        self.load.update({f"postgres/{k}": v for k, v in read_loadavg(os.path.join(out, "postgres", "loadavg.tsv")).items()})
+        self.floor = self.crypto_floor()
+
+    def row(self, figure, value, run=None):
+        load = self.load.get(run, "") if run else ""
+        self.rows.append((figure, value, " / ".join(load.split())))
+
+    def crypto_floor(self):
+        floors = []
+        for when in ("before", "after"):
+            r = read_json(os.path.join(self.out, f"cryptofloor-{when}.json"))
+            if r:
+                floors.append((when, r))
+        self.floors = floors
+        if not floors:
+            return None
+        return sum(r["floor_us_per_token"] for _, r in floors) / len(floors)
+
+    def load_run(self, name):
+        return read_json(os.path.join(self.out, f"{name}.json"))
+
+    def run_value(self, r, issuance=True):
+        lat = r.get("latency_ms", {})
+        parts = [f"**{fmt_int(r.get('throughput_per_s'))}/s**",
+                 f"p50 / p99 / p99.9 {fmt_ms(lat.get('p50'))} / {fmt_ms(lat.get('p99'))} / {fmt_ms(lat.get('p999'))} ms"]
+        cpu = r.get("server_cpu_us_per_op")
+        if cpu is not None:
+            cpu_text = f"server CPU {cpu:.0f} µs/op"
+            if issuance and self.floor:
+                cpu_text += f" = {cpu / self.floor:.2f}× floor"
+            parts.append(cpu_text)
+        if r.get("server_peak_rss_kb"):
+            parts.append(f"peak RSS {mb(r['server_peak_rss_kb'])}")
+        parts.append(f"errors {r.get('errors', '?')}")
+        return "; ".join(parts)
+
+    def run_row(self, figure, name, issuance=True):
+        r = self.load_run(name)
+        if r:
+            self.row(figure, self.run_value(r, issuance), name)
+        return r
+
+    def build(self):
+        self.criterion()
+        for when, r in self.floors:
+            self.row(f"crypto floor {when} the issuance sweep (1 thread: `verify_strict` of a "
+                     f"{r.get('verify_message_bytes', '?')} B proof + `sign` of a {r.get('sign_message_bytes', '?')} B token)",
+                     f"**{r['floor_us_per_token']:.1f} µs/token** (verify {r['verify_us']:.1f} µs, sign {r['sign_us']:.1f} µs)",
+                     f"cryptofloor-{when}")
+        self.issuance()
+        self.introspection()
+        self.growth()
+        self.cli()
+        self.postgres()
+        self.peak_rss()
+        self.soak()
+
+    def criterion(self):
+        try:
+            text = open(os.path.join(self.out, "criterion.txt")).read()
+        except OSError:
+            return
+        m = re.search(r"Verifier::verify (\d+)/s, dalek verify_strict (\d+)/s, ratio ([\d.]+)", text)
+        if m:
+            self.row("offline `Verifier::verify` / bare `verify_strict` (paired rounds)",
+                     f"**ratio {m.group(3)}** ({int(m.group(1)):,}/s vs {int(m.group(2)):,}/s)", "criterion")
+
+    def issuance(self):
+        names = sorted((f[:-5] for f in os.listdir(self.out) if re.fullmatch(r"issue-c\d+\.json", f)),
+                       key=lambda n: int(n[7:]))
+        for name in names:
+            r = self.load_run(name)
+            self.row(f"issuance, durable SQLite, C = {r.get('concurrency')} in flight", self.run_value(r), name)
+        r = self.load_run("issue-half")
+        if r:
+            self.row(f"issuance paced at 50% of peak (`--rate {r.get('rate_target_per_s')}`, C = {r.get('concurrency')})",
+                     self.run_value(r), "issue-half")
+        a = self.run_row("challenge path (`issue`), pair", "pair-issue")
+        b = self.run_row("client credentials (`private_key_jwt`), pair", "pair-client-credentials")
+        if a and b and a.get("throughput_per_s"):
+            self.row("client credentials / challenge path (same pair)",
+                     f"**{b['throughput_per_s'] / a['throughput_per_s']:.2f}×**")
+        self.run_row("issuance, database on tmpfs (no fsync; diagnosis)", "issue-tmpfs")
+
+    def introspection(self):
+        names = sorted((f[:-5] for f in os.listdir(self.out) if re.fullmatch(r"introspect-c\d+\.json", f)),
+                       key=lambda n: int(n[12:]))
+        for name in names:
+            r = self.load_run(name)
+            self.row(f"introspection, C = {r.get('concurrency')}", self.run_value(r, issuance=False), name)
+
+    def growth(self):
+        small = self.run_row("cost growth: 1,000 driven among 1,000 agents (SQLite)", "growth-1000")
+        big = self.run_row("cost growth: 1,000 driven among 1,000,000 agents (SQLite)", "growth-1000000")
+        if small and big and small.get("throughput_per_s"):
+            change = (big["throughput_per_s"] / small["throughput_per_s"] - 1) * 100
+            cpu = ""
+            if small.get("server_cpu_us_per_op") and big.get("server_cpu_us_per_op"):
+                cpu = f"; server CPU/op {(big['server_cpu_us_per_op'] / small['server_cpu_us_per_op'] - 1) * 100:+.1f}%"
+            self.row("cost growth 1,000 → 1,000,000 agents (target within 10%)", f"**{change:+.1f}%** throughput{cpu}")
+        per_agent = [r["seed_db_bytes_per_agent"] for r in (small, big) if r and r.get("seed_db_bytes_per_agent")]
+        if per_agent:
+            self.row("database bytes per agent (seeded)", " / ".join(f"{b:.0f} B" for b in per_agent))
+
+    def cli(self):
+        h = read_json(os.path.join(self.out, "cli-verify.json"))
+        if h:
+            res = h["results"][0]
+            self.row("CLI `auth4agent verify` wall time (hyperfine, 500 runs)",
+                     f"**median {res['median'] * 1000:.2f} ms** (mean {res['mean'] * 1000:.2f} ± {res['stddev'] * 1000:.2f} ms)",
+                     "cli-verify")
+        try:
+            kb = [int(x) for x in re.findall(r"Maximum resident set size \(kbytes\): (\d+)",
+                                             open(os.path.join(self.out, "cli-rss.txt")).read())]
+        except OSError:
+            kb = []
+        if kb:
+            self.row("CLI `auth4agent verify` peak RSS", f"**{min(kb) / 1000:.1f}–{max(kb) / 1000:.1f} MB** ({len(kb)} runs)",
+                     "cli-verify")
+
+    def postgres(self):
+        pg = os.path.join(self.out, "postgres")
+        try:
+            note = open(os.path.join(self.out, "postgres-skipped.txt")).read().strip()
+        except OSError:
+            note = ""
+        if note:
+            self.row("PostgreSQL, 1 and 2 replicas", f"not measured ({note})")
+        if not os.path.isdir(pg) and not note:
+            return
+        sqlite = read_json(os.path.join(pg, "sqlite.json"))  # None when the phase did not run
+        if sqlite:
+            self.row(f"PostgreSQL phase baseline: SQLite, C = {sqlite.get('concurrency')}, {sqlite.get('agents')} agents",
+                     self.run_value(sqlite), "postgres/sqlite")
+        for n in (1, 2):
+            gens = [read_json(os.path.join(pg, f"pg-r{n}-gen{i}.json")) for i in range(1, n + 1)]
+            if not all(gens):
+                continue
+            total = sum(g["throughput_per_s"] for g in gens)
+            p99 = [g["latency_ms"]["p99"] for g in gens]
+            p999 = [g["latency_ms"].get("p999") for g in gens]
+            errors = sum(g["errors"] for g in gens)
+            parts = " + ".join(fmt_int(g["throughput_per_s"]) for g in gens)
+            value = f"**{fmt_int(total)}/s**" + (f" ({parts})" if n > 1 else "")
+            p50 = [g["latency_ms"]["p50"] for g in gens]
+            value += f"; p50 {' / '.join(fmt_ms(x) for x in p50)} ms; p99 {' / '.join(fmt_ms(x) for x in p99)} ms"
+            value += f"; p99.9 {' / '.join(fmt_ms(x) for x in p999)} ms"
+            value += f"; errors {errors}"
+            if sqlite and sqlite.get("throughput_per_s"):
+                value += f"; **{total / sqlite['throughput_per_s']:.2f}× SQLite**"
+            self.row(f"PostgreSQL (durable), {n} replica{'s' if n > 1 else ''}, C = "
+                     f"{sum(g['concurrency'] for g in gens)} in total", value, f"postgres/pg-r{n}")
+        self.row("cost growth on PostgreSQL", "not measured (`--seed-agents` writes the SQLite file directly)")
+
+    def peak_rss(self):
+        peaks = []
+        for f in os.listdir(self.out):
+            if f.endswith(".json"):
+                r = read_json(os.path.join(self.out, f))
+                if isinstance(r, dict) and r.get("server_peak_rss_kb"):
+                    peaks.append(r["server_peak_rss_kb"])
+        if peaks:
+            self.row("server peak RSS, every spawned-server run (target ≤ 64 MB)",
+                     f"**{min(peaks) / 1000:.1f}–{max(peaks) / 1000:.1f} MB**")
+
+    def soak(self):
+        r = self.load_run("soak")
+        if not r:
+            return
+        self.row(f"soak: {r.get('duration_s', 0) / 60:.0f} min paced at `--rate {r.get('rate_target_per_s')}` (50% of peak)",
+                 self.run_value(r), "soak")
+        try:
+            import csv
+            with open(os.path.join(self.out, "soak.csv"), newline="") as f:
+                rows = list(csv.DictReader(f))
+        except OSError:
+            rows = []
+        if len(rows) >= 2:
+            first, last = rows[0], rows[-1]
+            num = lambda row, k: float(row[k]) if row.get(k) else None
+            p99 = [num(x, "p99_ms") for x in rows if x.get("p99_ms")]
+            rss = (num(first, "server_rss_kb"), num(last, "server_rss_kb"))
+            db = (num(first, "db_bytes"), num(last, "db_bytes"))
+            hours = (num(last, "elapsed_s") - num(first, "elapsed_s")) / 3600
+            rate = [num(x, "tokens_per_s") for x in rows if x.get("tokens_per_s")]
+            p999 = [num(x, "p999_ms") for x in rows if x.get("p999_ms")]
+            text = (f"{len(rows)} intervals; interval tokens/s {min(rate):,.0f}–{max(rate):,.0f}; "
+                    f"interval p99 {min(p99):.1f}–{max(p99):.1f} ms, p99.9 {min(p999):.1f}–{max(p999):.1f} ms")
+            if None not in rss:
+                text += f"; RSS {rss[0] / 1000:.1f} → {rss[1] / 1000:.1f} MB"
+            if None not in db and hours > 0:
+                text += f"; database {db[0] / 1e6:.0f} → {db[1] / 1e6:.0f} MB ({(db[1] - db[0]) / 1e6 / hours:.0f} MB/h)"
+            self.row("soak time series (`soak.csv`, plot `soak.png`)", text)
+
+    def markdown(self):
+        lines = []
+        try:
+            machine = [l.rstrip("\n") for l in open(os.path.join(self.out, "machine.txt"))]
+        except OSError:
+            machine = []
+        for l in machine:
+            key, colon, value = l.partition(":")
+            lines.append(f"- {key.strip()}: {value.strip()}" if colon else f"- {l}")
+        if self.floor:
+            lines.append(f"- crypto floor used for the `× floor` ratios: {self.floor:.1f} µs/token "
+                         f"(mean of the runs before and after the issuance sweep)")
+        lines.append("")
+        lines.append("| figure | value | load average before (1 / 5 / 15 min) |")
+        lines.append("| --- | --- | --- |")
+        for figure, value, load in self.rows:
+            lines.append(f"| {figure} | {value} | {load} |")
+        return "\n".join(lines) + "\n"
+
+
+def main():
+    if len(sys.argv) != 2:
+        sys.exit("usage: summarize.py OUT_DIR")
+    s = Summary(sys.argv[1])
+    s.build()
+    text = s.markdown()
+    with open(os.path.join(sys.argv[1], "summary.md"), "w") as f:
+        f.write(text)
+    print(text, end="")
+
+
+if __name__ == "__main__":
+    main()
