@@ -2,8 +2,10 @@
 //! and the nonce derived from that id for one DID. Minting a challenge writes nothing; the server only
 //! records a challenge once it is redeemed, which is what makes it single-use.
 //!
-//! Id: `ch_` + base64url(version ‖ expires_at (u64, big-endian) ‖ 16 random bytes ‖ tag), where
-//! tag = the first 16 bytes of HMAC-SHA256(secret, "auth4agent challenge id\0" ‖ version ‖ expires_at ‖ random).
+//! Id: `ch_` + base64url(version ‖ expires_at (u64, big-endian) ‖ 16 unique bytes ‖ tag), where
+//! tag = the first 16 bytes of HMAC-SHA256(secret, "auth4agent challenge id\0" ‖ version ‖ expires_at ‖ unique).
+//! The unique bytes need not be secret or random (the tag makes the id unforgeable and the nonce is a MAC):
+//! they only have to differ between challenges of one deployment.
 //! Nonce: base64url(HMAC-SHA256(secret, "auth4agent challenge nonce\0" ‖ id ‖ "\0" ‖ DID)), 256 bits. An id
 //! answered for another DID therefore fails as a nonce mismatch, after the proof's signature is checked.
 
@@ -26,8 +28,9 @@ pub const CHALLENGE_ID_LEN: usize = CHALLENGE_ID_PREFIX.len() + 55;
 
 const VERSION: u8 = 1;
 const TAG_LEN: usize = 16;
-const RANDOM_LEN: usize = 16;
-const BODY_LEN: usize = 1 + 8 + RANDOM_LEN;
+/// Length of the part of an id that makes it unique.
+pub const CHALLENGE_UNIQUE_LEN: usize = 16;
+const BODY_LEN: usize = 1 + 8 + CHALLENGE_UNIQUE_LEN;
 const ID_BYTES: usize = BODY_LEN + TAG_LEN;
 const ID_LABEL: &[u8] = b"auth4agent challenge id\0";
 const NONCE_LABEL: &[u8] = b"auth4agent challenge nonce\0";
@@ -84,12 +87,18 @@ impl ChallengeSecret {
         b64url_encode(&mac.finalize().into_bytes())
     }
 
-    /// A new challenge for `did`, valid until `expires_at`; `random` must be fresh random bytes.
-    pub fn mint(&self, did: &Did, expires_at: UnixTime, random: [u8; RANDOM_LEN]) -> Challenge {
+    /// A new challenge for `did`, valid until `expires_at`; `unique` must never repeat under this secret
+    /// (a server that stores redemptions keyed by the id gains from making it increase, so that they append).
+    pub fn mint(
+        &self,
+        did: &Did,
+        expires_at: UnixTime,
+        unique: [u8; CHALLENGE_UNIQUE_LEN],
+    ) -> Challenge {
         let mut body = [0u8; BODY_LEN];
         body[0] = VERSION;
         body[1..9].copy_from_slice(&expires_at.as_secs().to_be_bytes());
-        body[9..].copy_from_slice(&random);
+        body[9..].copy_from_slice(&unique);
         let mut bytes = [0u8; ID_BYTES];
         bytes[..BODY_LEN].copy_from_slice(&body);
         bytes[BODY_LEN..].copy_from_slice(&self.tag(&body));

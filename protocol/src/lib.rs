@@ -81,7 +81,8 @@ mod time;
 mod token;
 
 pub use challenge_id::{
-    CHALLENGE_ID_LEN, CHALLENGE_ID_PREFIX, CHALLENGE_SECRET_LEN, ChallengeIdError, ChallengeSecret,
+    CHALLENGE_ID_LEN, CHALLENGE_ID_PREFIX, CHALLENGE_SECRET_LEN, CHALLENGE_UNIQUE_LEN,
+    ChallengeIdError, ChallengeSecret,
 };
 pub use client_assertion::{
     AssertionRules, CLIENT_ASSERTION_TYP, ClientAssertionClaims, MAX_ASSERTION_LIFETIME,

@@ -39,9 +39,23 @@ pub fn operator_id() -> String {
     format!("op_{}", base32_lower(&random::<16>()))
 }
 
-/// The random part of a challenge id (its MAC and expiry are the protocol crate's).
-pub fn challenge_random() -> [u8; 16] {
-    random::<16>()
+/// The unique part of a challenge id (its MAC and expiry are the protocol crate's): 8 bytes drawn once
+/// per process, then a counter from a random start. Ids of one process increase, so their redemptions
+/// append to the store's index instead of landing on random pages; uniqueness across processes comes
+/// from the random prefix, unforgeability from the MAC.
+pub fn challenge_unique() -> [u8; auth4agent_protocol::CHALLENGE_UNIQUE_LEN] {
+    use std::sync::OnceLock;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static PREFIX: OnceLock<[u8; 8]> = OnceLock::new();
+    static COUNTER: OnceLock<AtomicU64> = OnceLock::new();
+    let prefix = PREFIX.get_or_init(random::<8>);
+    // The start leaves 2^63 ids before a wrap.
+    let counter = COUNTER.get_or_init(|| AtomicU64::new(u64::from_be_bytes(random::<8>()) >> 1));
+    let n = counter.fetch_add(1, Ordering::Relaxed);
+    let mut unique = [0u8; 16];
+    unique[..8].copy_from_slice(prefix);
+    unique[8..].copy_from_slice(&n.to_be_bytes());
+    unique
 }
 
 /// A candidate for the deployment's challenge secret (the store keeps the first one written).

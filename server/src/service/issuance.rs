@@ -44,7 +44,7 @@ pub async fn challenge(
     let challenge = state.challenges.mint(
         &agent.did,
         auth4agent_protocol::UnixTime::from_secs(expires_at),
-        ids::challenge_random(),
+        ids::challenge_unique(),
     );
     let did = challenge.did.as_str();
     if !state.outstanding.admit(did, &challenge.id, expires_at, now) {

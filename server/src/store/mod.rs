@@ -11,6 +11,7 @@
 //! All times are Unix seconds passed in by the caller (see [`crate::clock`]). Backends:
 //! [`sqlite::SqliteStore`] (embedded default) and [`postgres::PostgresStore`] (several replicas).
 
+mod checkpoint;
 mod identities;
 mod keycache;
 pub mod postgres;
@@ -352,14 +353,10 @@ pub struct AuditEvent {
     pub detail: String,
 }
 
-/// How long a redeemed challenge stays recorded after its expiry. Expiry alone refuses a challenge from
-/// then on, but replicas judge it by their own clocks: the grace covers their skew.
-pub const REDEMPTION_GRACE: u64 = 300;
-
 /// How many rows [`Store::purge_expired`] removed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PurgeStats {
-    /// Redeemed challenges past their expiry and [`REDEMPTION_GRACE`].
+    /// Redeemed challenges past their expiry ([`Store::purge_redeemed_challenges`]; 0 from `purge_expired`).
     pub challenges: u64,
     pub request_jtis: u64,
     pub revoked_tokens: u64,
@@ -562,6 +559,9 @@ pub trait Store: Send + Sync + fmt::Debug {
         expires_at: UnixTime,
         event: AuditEvent,
     ) -> StoreFuture<'_, ()>;
+    /// Deletes at most `batch` redeemed challenges with `expires_at <= before`, oldest first; returns how
+    /// many (the caller repeats while a batch comes back full, so no one write holds the writer long).
+    fn purge_redeemed_challenges(&self, before: UnixTime, batch: u32) -> StoreFuture<'_, u64>;
 
     // ----- signed-request replay protection -----
 
@@ -790,8 +790,7 @@ pub trait Store: Send + Sync + fmt::Debug {
     // ----- housekeeping -----
 
     /// Deletes request jtis, revoked-token rows, console links, console sessions and operator
-    /// recoveries with `expires_at <= now`, and redeemed challenges with `expires_at <= now -`
-    /// [`REDEMPTION_GRACE`].
+    /// recoveries with `expires_at <= now`.
     fn purge_expired(&self, now: UnixTime) -> StoreFuture<'_, PurgeStats>;
 }
 

@@ -32,8 +32,8 @@ use super::sql;
 use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
     DeviceDecision, DeviceStatus, FlaggedEntry, Operator, OperatorRecovery, PurgeStats,
-    REDEMPTION_GRACE, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo,
-    Store, StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
+    RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, Store,
+    StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
@@ -1010,6 +1010,18 @@ impl Store for PostgresStore {
         })
     }
 
+    fn purge_redeemed_challenges(&self, before: UnixTime, batch: u32) -> StoreFuture<'_, u64> {
+        Box::pin(async move {
+            let conn = self.conn().await?;
+            exec(
+                &*conn,
+                sql::PURGE_REDEEMED_CHALLENGES,
+                &[&ts(before), &i64::from(batch)],
+            )
+            .await
+        })
+    }
+
     fn consume_request_jti(
         &self,
         signer: &str,
@@ -1758,12 +1770,7 @@ impl Store for PostgresStore {
             let tx = conn.transaction().await.map_err(map_err)?;
             let now = ts(now);
             let stats = PurgeStats {
-                challenges: exec(
-                    &tx,
-                    sql::PURGE_REDEEMED_CHALLENGES,
-                    &[&now.saturating_sub(REDEMPTION_GRACE as i64)],
-                )
-                .await?,
+                challenges: 0,
                 request_jtis: exec(&tx, sql::PURGE_REQUEST_JTIS, &[&now]).await?,
                 revoked_tokens: exec(&tx, sql::PURGE_REVOKED_TOKENS, &[&now]).await?,
                 operator_recoveries: exec(&tx, sql::PURGE_OPERATOR_RECOVERIES, &[&now]).await?,

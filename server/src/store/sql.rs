@@ -421,9 +421,9 @@ pub(super) const PURGE_RETIRED_SIGNING_KEYS: &str =
 
 // ----- housekeeping
 
-/// `$1` = now minus the redemption grace (see `Store::purge_expired`).
-pub(super) const PURGE_REDEEMED_CHALLENGES: &str =
-    "DELETE FROM redeemed_challenges WHERE expires_at <= $1";
+/// At most `$2` redeemed challenges with `expires_at <= $1`, oldest first.
+pub(super) const PURGE_REDEEMED_CHALLENGES: &str = "DELETE FROM redeemed_challenges WHERE id IN \
+     (SELECT id FROM redeemed_challenges WHERE expires_at <= $1 ORDER BY expires_at LIMIT $2)";
 
 pub(super) const PURGE_OPERATOR_RECOVERIES: &str =
     "DELETE FROM operator_recoveries WHERE expires_at <= $1";

@@ -18,14 +18,15 @@ use std::time::{Duration, Instant};
 use auth4agent_protocol::{Did, Domain, PublicKey};
 use rusqlite::{Connection, ErrorCode, OpenFlags, Row, TransactionBehavior, params};
 
+use super::checkpoint;
 use super::identities::IdentityCache;
 use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
     DeviceDecision, DeviceStatus, FlaggedEntry, Operator, OperatorRecovery, PurgeStats,
-    REDEMPTION_GRACE, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo,
-    Store, StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
+    RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, Store,
+    StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
@@ -42,6 +43,8 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_IDLE_READERS: usize = 8;
+/// Bytes the write-ahead log is cut back to when it restarts after growing past them.
+const WAL_SIZE_LIMIT: i64 = 64 << 20;
 /// Most writes committed together.
 const MAX_BATCH: usize = 256;
 
@@ -64,6 +67,8 @@ struct Inner {
     identities: Option<Arc<IdentityCache>>,
     /// The exclusive lock on the database file held while serving (see [`SqliteStore::open_serving`]).
     _serving_lock: Option<File>,
+    /// Copies the write-ahead log into the database file, off the writer's path.
+    _checkpointer: checkpoint::Checkpointer,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -149,6 +154,12 @@ impl SqliteStore {
             )));
         }
         migrate(&mut writer)?;
+        // The writer never checkpoints (see checkpoint.rs); a log that grew is cut back when it restarts.
+        writer
+            .pragma_update(None, "wal_autocheckpoint", 0)
+            .and_then(|()| writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT))
+            .map_err(map_err)?;
+        let checkpointer = checkpoint::start(&path, BUSY_TIMEOUT)?;
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("sqlite-writer".into())
@@ -163,6 +174,7 @@ impl SqliteStore {
                     .is_some()
                     .then(|| Arc::new(IdentityCache::default())),
                 _serving_lock: serving_lock,
+                _checkpointer: checkpointer,
             }),
         })
     }
@@ -897,6 +909,12 @@ impl Store for SqliteStore {
         })
     }
 
+    fn purge_redeemed_challenges(&self, before: UnixTime, batch: u32) -> StoreFuture<'_, u64> {
+        self.write(move |conn| {
+            exec(conn, sql::PURGE_REDEEMED_CHALLENGES, params![before, batch]).map(|n| n as u64)
+        })
+    }
+
     fn consume_request_jti(
         &self,
         signer: &str,
@@ -1486,9 +1504,8 @@ impl Store for SqliteStore {
         self.write(move |conn| {
             let tx = conn.savepoint().map_err(map_err)?;
             let purge = |sql: &str| exec(&tx, sql, [now]).map(|n| n as u64);
-            let redeemed_before = now.saturating_sub(REDEMPTION_GRACE);
             let stats = PurgeStats {
-                challenges: exec(&tx, sql::PURGE_REDEEMED_CHALLENGES, [redeemed_before])? as u64,
+                challenges: 0,
                 request_jtis: purge(sql::PURGE_REQUEST_JTIS)?,
                 revoked_tokens: purge(sql::PURGE_REVOKED_TOKENS)?,
                 operator_recoveries: purge(sql::PURGE_OPERATOR_RECOVERIES)?,

@@ -14,9 +14,9 @@ use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
     AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
-    DeviceDecision, DeviceStatus, OperatorRecovery, OperatorStatus, PostgresStore,
-    REDEMPTION_GRACE, RememberedGrant, RevokedToken, SHARED_SQL, SqliteStore, StatusEntry,
-    StatusListInfo, Store, StoreError, StoredPasskey, WebauthnCeremony, sql_placeholders,
+    DeviceDecision, DeviceStatus, OperatorRecovery, OperatorStatus, PostgresStore, RememberedGrant,
+    RevokedToken, SHARED_SQL, SqliteStore, StatusEntry, StatusListInfo, Store, StoreError,
+    StoredPasskey, WebauthnCeremony, sql_placeholders,
 };
 use auth4agent_testkit::TestDatabase;
 
@@ -668,9 +668,9 @@ pub async fn audit_log_appends_and_lists_newest_first(db: TestStore) {
 pub async fn purge_removes_only_expired_rows(db: TestStore) {
     let store = db.open().await;
     let (op, ag) = seeded(&*store).await;
-    // A redeemed challenge stays recorded for REDEMPTION_GRACE after its expiry (replicas' clock skew).
+    // Redeemed challenges are purged in batches, oldest first, by their expiry.
     let (old, fresh) = (challenge_id(), challenge_id());
-    let old_expiry = NOW + 10 - REDEMPTION_GRACE;
+    let old_expiry = NOW + 10;
     for (id, expires_at) in [(&old, old_expiry), (&fresh, old_expiry + 1)] {
         store
             .redeem_challenge(id, expires_at, redemption_event())
@@ -698,7 +698,28 @@ pub async fn purge_removes_only_expired_rows(db: TestStore) {
     let stats = store.purge_expired(NOW + 10).await.unwrap();
     assert_eq!(
         (stats.challenges, stats.request_jtis, stats.revoked_tokens),
-        (1, 1, 1)
+        (0, 1, 1)
+    );
+    let extra = challenge_id();
+    store
+        .redeem_challenge(&extra, NOW + 5, redemption_event())
+        .await
+        .unwrap();
+    assert_eq!(
+        store.purge_redeemed_challenges(NOW + 10, 1).await.unwrap(),
+        1,
+        "a full batch"
+    );
+    assert_eq!(
+        store.purge_redeemed_challenges(NOW + 10, 5).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store
+            .redeem_challenge(&extra, NOW + 5, redemption_event())
+            .await,
+        Ok(()),
+        "the oldest went first"
     );
     // The purged redemption could be recorded again (its challenge's expiry refuses it first); the
     // other is still recorded.
@@ -723,7 +744,11 @@ pub async fn purge_removes_only_expired_rows(db: TestStore) {
         store.consume_request_jti("t", "fresh", NOW + 200).await,
         Err(StoreError::Replayed)
     );
-    assert_eq!(store.purge_expired(NOW + 9).await.unwrap().challenges, 0);
+    assert_eq!(
+        store.purge_redeemed_challenges(NOW + 9, 10).await.unwrap(),
+        1,
+        "only the extra one (NOW + 5) is due; the re-recorded old one expires at NOW + 10"
+    );
 }
 
 pub async fn signing_keys_insert_rotate_purge(db: TestStore) {
