@@ -17,6 +17,7 @@ pub mod errors;
 pub mod handlers;
 pub mod ids;
 pub mod keyring;
+pub mod known_agents;
 pub mod linger;
 pub mod listener;
 pub mod metrics;

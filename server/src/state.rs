@@ -12,6 +12,7 @@ use crate::config::Config;
 use crate::dns::DnsVerifier;
 use crate::ids;
 use crate::keyring::{KeyRing, KeyRingError};
+use crate::known_agents::KnownAgents;
 use crate::outstanding::OutstandingChallenges;
 use crate::ratelimit::{LookupLimiter, RateLimiter};
 use crate::status_list_cache::StatusListCache;
@@ -39,6 +40,8 @@ pub struct Shared {
     pub user_code_lookups: Arc<LookupLimiter>,
     /// Verifies this server's own tokens: its issuer, any audience, its maximum lifetime, no leeway.
     pub own_tokens: Verifier,
+    /// DIDs seen registered, so the challenge path reads the store once per DID.
+    pub known_agents: KnownAgents,
     /// Mints and opens stateless challenge ids (one secret for every replica, from the store).
     pub challenges: ChallengeSecret,
     /// The status lists this replica signed in the current window.
@@ -82,6 +85,7 @@ impl AppState {
             user_code_lookups: Arc::new(LookupLimiter::default()),
             own_tokens,
             challenges,
+            known_agents: KnownAgents::default(),
             status_lists: StatusListCache::default(),
             started: Instant::now(),
         })))

@@ -39,10 +39,13 @@ pub async fn challenge(
     did: &Did,
     now: UnixTime,
 ) -> ServiceResult<ProofChallenge> {
-    let agent = load(state, did).await?;
+    if !state.known_agents.contains(did.as_str()) {
+        let agent = load(state, did).await?;
+        state.known_agents.insert(agent.did.as_str());
+    }
     let expires_at = now.saturating_add(state.config.challenge_ttl);
     let challenge = state.challenges.mint(
-        &agent.did,
+        did,
         auth4agent_protocol::UnixTime::from_secs(expires_at),
         ids::challenge_unique(),
     );

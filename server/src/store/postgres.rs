@@ -65,6 +65,16 @@ const REDEEM_JTI_WITH_AUDIT: &str = "WITH redeemed AS (\
      INSERT INTO audit_events (at, actor, action, subject, detail) \
      SELECT $4::BIGINT, $5::TEXT, $6::TEXT, $7::TEXT, $8::TEXT FROM redeemed";
 
+/// An agent row and its operator's row in one: the operator's columns carry the prefix `op_`
+/// (read through [`Prefixed`]).
+const GET_AGENT_WITH_OPERATOR: &str = "SELECT a.did, a.operator_id, a.public_key, a.thumbprint, a.status, \
+     a.allowed_scopes, a.created_at, a.updated_at, a.revoked_at, a.approval_scopes, a.status_list, \
+     a.status_index, o.id AS op_id, o.domain AS op_domain, o.public_key AS op_public_key, \
+     o.thumbprint AS op_thumbprint, o.txt_token AS op_txt_token, o.status AS op_status, \
+     o.domain_verified_at AS op_domain_verified_at, \
+     o.verification_expires_at AS op_verification_expires_at, o.created_at AS op_created_at \
+     FROM agents a JOIN operators o ON o.id = a.operator_id WHERE a.did = $1";
+
 /// Advisory lock serializing migrations across replicas (held for the migration transaction).
 const MIGRATION_LOCK: i64 = 0x6134_6167_6d69_6772;
 /// Advisory lock whose holder runs the background passes (held for the leader's session).
@@ -401,6 +411,30 @@ fn opt_ts(t: Option<UnixTime>) -> Option<i64> {
 fn get<'a, T: FromSql<'a>>(row: &'a Row, col: &str) -> Result<T, StoreError> {
     row.try_get(col)
         .map_err(|e| StoreError::Corrupt(format!("column {col}: {e}")))
+}
+
+/// The operator half of a [`GET_AGENT_WITH_OPERATOR`] row: each column read under its `op_` alias.
+struct Prefixed<'a>(&'a Row);
+
+impl Prefixed<'_> {
+    fn name(column: &str) -> String {
+        format!("op_{column}")
+    }
+}
+
+impl Columns for Prefixed<'_> {
+    fn text(&self, column: &str) -> Result<String, StoreError> {
+        self.0.text(&Self::name(column))
+    }
+    fn bytes(&self, column: &str) -> Result<Vec<u8>, StoreError> {
+        self.0.bytes(&Self::name(column))
+    }
+    fn int(&self, column: &str) -> Result<i64, StoreError> {
+        self.0.int(&Self::name(column))
+    }
+    fn opt_int(&self, column: &str) -> Result<Option<i64>, StoreError> {
+        self.0.opt_int(&Self::name(column))
+    }
 }
 
 impl Columns for Row {
@@ -840,12 +874,11 @@ impl Store for PostgresStore {
         let did = did.clone();
         Box::pin(async move {
             let conn = self.conn().await?;
-            let Some(agent) = get_agent_row(&*conn, &did).await? else {
+            // One statement (one round trip, one snapshot) for both rows.
+            let Some(row) = opt(&*conn, GET_AGENT_WITH_OPERATOR, &[&did.as_str()]).await? else {
                 return Ok(None);
             };
-            Ok(get_operator_row(&*conn, &agent.operator_id)
-                .await?
-                .map(|op| (agent, op)))
+            Ok(Some((rows::agent(&row)?, rows::operator(&Prefixed(&row))?)))
         })
     }
 

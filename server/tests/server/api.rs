@@ -1126,13 +1126,8 @@ async fn a_corrupt_stored_agent_is_an_internal_error_never_the_clients() {
     h.token_with_proof(&proof)
         .await
         .assert_error(500, "internal_error");
-    h.send(json_request(
-        "POST",
-        "/v1/challenge",
-        &json!({"did": agent.did}),
-    ))
-    .await
-    .assert_error(500, "internal_error");
+    // (`POST /v1/challenge` has seen this DID registered and no longer reads its row: the token path
+    // above is where the corrupt row shows.)
     let path = format!("/v1/agents/{}", agent.did);
     h.send(h.signed(&op.key, "GET", &path, None))
         .await
