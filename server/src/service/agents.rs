@@ -12,8 +12,8 @@ use auth4agent_api::ErrorCode;
 use super::{ServiceError, ServiceResult, audit};
 use crate::state::AppState;
 use crate::store::{
-    Agent, AgentStatus, AgentUpdate, DeviceAuthorization, DeviceStatus, Operator, StoreError,
-    UnixTime,
+    Agent, AgentStatus, AgentUpdate, DeviceAuthorization, DeviceStatus, IdentityVersion, Operator,
+    StoreError, UnixTime,
 };
 
 /// How often a change is re-applied when the agent's status changed under it.
@@ -42,6 +42,19 @@ pub async fn load_with_operator(state: &AppState, did: &Did) -> ServiceResult<(A
     state
         .store
         .get_agent_with_operator(did)
+        .await?
+        .ok_or_else(|| not_found(did.as_str()))
+}
+
+/// Loads an agent and its operator for an issuance, possibly from a cache the redemption checks
+/// (`Store::get_agent_for_issuance`).
+pub async fn load_for_issuance(
+    state: &AppState,
+    did: &Did,
+) -> ServiceResult<(Agent, Operator, IdentityVersion)> {
+    state
+        .store
+        .get_agent_for_issuance(did)
         .await?
         .ok_or_else(|| not_found(did.as_str()))
 }

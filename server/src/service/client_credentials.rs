@@ -10,13 +10,13 @@ use auth4agent_protocol::{
     AssertionRules, ScopeSet, UnverifiedClientAssertion, VerifiedClientAssertion, check_resource,
 };
 
-use super::agents::load_with_operator;
+use super::agents::{load_for_issuance, load_with_operator};
 use super::dpop::{self, DpopHeader};
 use super::issuance::{self, Grant, IssuedToken, Redemption};
 use super::refusals::assertion_replayed;
 use super::{ServiceError, ServiceResult};
 use crate::state::AppState;
-use crate::store::{Agent, Operator, StoreError};
+use crate::store::{Agent, IdentityVersion, Operator, StoreError};
 use std::time::Duration;
 
 use auth4agent_protocol::UnixTime;
@@ -34,6 +34,8 @@ fn assertion_error(e: auth4agent_protocol::Error) -> ServiceError {
 pub struct AuthenticatedClient {
     pub agent: Agent,
     pub operator: Operator,
+    /// The version the rows were read at ([`Rows::ForIssuance`]), else current.
+    pub read_at: IdentityVersion,
     pub jti: String,
     pub jti_expires_at: u64,
 }
@@ -82,20 +84,25 @@ pub fn decode(
 pub async fn authenticate(
     state: &AppState,
     assertion: UnverifiedClientAssertion,
+    rows: Rows,
     now: u64,
 ) -> ServiceResult<AuthenticatedClient> {
-    let (agent, operator) = load_with_operator(state, assertion.did())
-        .await
-        .map_err(|e| {
-            // An unknown client is a failed client authentication, not a missing resource.
-            match e {
-                ServiceError::Refused {
-                    code: ErrorCode::AgentNotFound,
-                    message,
-                } => ServiceError::refused(ErrorCode::InvalidClientAssertion, message),
-                e => e,
-            }
-        })?;
+    let loaded = match rows {
+        Rows::Current => load_with_operator(state, assertion.did())
+            .await
+            .map(|(agent, op)| (agent, op, IdentityVersion::CURRENT)),
+        Rows::ForIssuance => load_for_issuance(state, assertion.did()).await,
+    };
+    let (agent, operator, read_at) = loaded.map_err(|e| {
+        // An unknown client is a failed client authentication, not a missing resource.
+        match e {
+            ServiceError::Refused {
+                code: ErrorCode::AgentNotFound,
+                message,
+            } => ServiceError::refused(ErrorCode::InvalidClientAssertion, message),
+            e => e,
+        }
+    })?;
     let token_endpoint = state.url(routes::OAUTH_TOKEN);
     let device_endpoint = state.url(routes::OAUTH_DEVICE_AUTHORIZATION);
     let rules = AssertionRules {
@@ -114,7 +121,17 @@ pub async fn authenticate(
             .as_secs(),
         agent,
         operator,
+        read_at,
     })
+}
+
+/// How [`authenticate`] reads the client's agent and operator.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Rows {
+    /// From the database (or a cache that is never stale).
+    Current,
+    /// For a token whose redemption checks the rows' version (see `Store::get_agent_for_issuance`).
+    ForIssuance,
 }
 
 /// Checks a `resource` (RFC 8707) and parses a `scope`, as the token and device endpoints do.
@@ -147,7 +164,7 @@ pub async fn issue(
 ) -> ServiceResult<IssuedToken> {
     let assertion = decode(request.client_assertion, request.client_id)?;
     let scope = resource_and_scope(&request.resource, request.scope)?;
-    let client = authenticate(state, assertion, now).await?;
+    let client = authenticate(state, assertion, Rows::ForIssuance, now).await?;
     let dpop_bound = dpop::bind(
         state,
         dpop,
@@ -159,6 +176,7 @@ pub async fn issue(
     let request = Grant {
         agent: &client.agent,
         operator: &client.operator,
+        read_at: client.read_at,
         scope,
         audience: request.resource,
         ttl: None,

@@ -65,7 +65,9 @@ pub async fn authorize(
 ) -> ServiceResult<Started> {
     let assertion = client_credentials::decode(&form.client_assertion, form.client_id.as_deref())?;
     let scope = client_credentials::resource_and_scope(&form.resource, form.scope.as_deref())?;
-    let client = client_credentials::authenticate(state, assertion, now).await?;
+    let client =
+        client_credentials::authenticate(state, assertion, client_credentials::Rows::Current, now)
+            .await?;
     let AuthenticatedClient {
         agent, operator, ..
     } = &client;
@@ -201,7 +203,9 @@ pub async fn poll(
     now: UnixTime,
 ) -> ServiceResult<IssuedToken> {
     let assertion = client_credentials::decode(poll.client_assertion, poll.client_id)?;
-    let client = client_credentials::authenticate(state, assertion, now).await?;
+    let client =
+        client_credentials::authenticate(state, assertion, client_credentials::Rows::Current, now)
+            .await?;
     client.consume(state).await?;
     let device_code = poll.device_code;
     let hash = sha256_b64url(device_code.as_bytes());
@@ -247,6 +251,7 @@ pub async fn poll(
             let request = Grant {
                 agent: &client.agent,
                 operator: &client.operator,
+                read_at: client.read_at,
                 scope: Some(authorization.granted_scopes.clone()),
                 audience: authorization.resource.clone(),
                 ttl: None,

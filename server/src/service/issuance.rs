@@ -19,7 +19,9 @@ use super::dpop::{self, DpopHeader};
 use super::{ServiceError, ServiceResult, audit};
 use crate::ids;
 use crate::state::AppState;
-use crate::store::{Agent, AgentStatus, AuditEvent, Operator, StoreError, UnixTime};
+use crate::store::{
+    Agent, AgentStatus, AuditEvent, IdentityVersion, Operator, StoreError, UnixTime,
+};
 
 /// A signed access token and what the agent is told about it.
 #[derive(Debug, Clone)]
@@ -113,9 +115,9 @@ pub async fn issue(
     }
     // The stored rows come decoded: a DID, key or scope list that does not parse is corrupt data
     // (an internal error), never the client's.
-    let (agent, operator) = state
+    let (agent, operator, read_at) = state
         .store
-        .get_agent_with_operator(&did)
+        .get_agent_for_issuance(&did)
         .await?
         .ok_or_else(|| agent_not_found(did.as_str()))?;
     // Also checks the proof's binding to this DID.
@@ -136,6 +138,7 @@ pub async fn issue(
     let request = Grant {
         agent: &agent,
         operator: &operator,
+        read_at,
         scope: Some(requested),
         audience: claims.token_aud,
         ttl,
@@ -156,6 +159,9 @@ pub async fn issue(
 pub struct Grant<'a> {
     pub agent: &'a Agent,
     pub operator: &'a Operator,
+    /// The version the agent and operator rows were read at: the redemption is written only if it still
+    /// holds (else they are read again and every rule checked again).
+    pub read_at: IdentityVersion,
     /// `None`: every scope the agent is allowed.
     pub scope: Option<ScopeSet>,
     pub audience: String,
@@ -166,6 +172,7 @@ pub struct Grant<'a> {
 }
 
 /// What makes an issuance single-use: consumed in the same transaction as its audit row.
+#[derive(Clone, Copy)]
 pub enum Redemption<'a> {
     /// A stateless challenge whose MAC and expiry were checked: recorded as redeemed until `expires_at`.
     Challenge { id: &'a str, expires_at: UnixTime },
@@ -181,21 +188,55 @@ pub enum Redemption<'a> {
 
 /// The rules every token path shares: the agent is active, its operator verified now, the scopes
 /// allowed, the lifetime within bounds; then the credential is consumed with its audit row, and the
-/// token signed.
+/// token signed. Rows read from a cache that another replica may have outdated are checked by the
+/// redemption itself; if they changed, they are read again and every rule applied again.
 pub async fn grant(
     state: &AppState,
     request: Grant<'_>,
     redemption: Redemption<'_>,
     now: UnixTime,
 ) -> ServiceResult<IssuedToken> {
-    let Grant {
+    // The device grant's redemption cannot check a version: it needs current rows from the start.
+    let checks_version = !matches!(redemption, Redemption::DeviceCode { .. });
+    if request.read_at == IdentityVersion::CURRENT || checks_version {
+        match grant_once(state, &request, redemption, now).await {
+            Err(ServiceError::Storage(StoreError::Stale)) => {}
+            done => return done,
+        }
+    }
+    let (agent, operator) = state
+        .store
+        .get_agent_with_operator(&request.agent.did)
+        .await?
+        .ok_or_else(|| agent_not_found(request.agent.did.as_str()))?;
+    let current = Grant {
+        agent: &agent,
+        operator: &operator,
+        read_at: IdentityVersion::CURRENT,
+        scope: request.scope.clone(),
+        audience: request.audience.clone(),
+        ..request
+    };
+    grant_once(state, &current, redemption, now).await
+}
+
+async fn grant_once(
+    state: &AppState,
+    request: &Grant<'_>,
+    redemption: Redemption<'_>,
+    now: UnixTime,
+) -> ServiceResult<IssuedToken> {
+    let &Grant {
         agent,
         operator,
-        scope,
-        audience,
+        read_at,
+        ref scope,
+        ref audience,
         ttl,
         dpop_bound,
     } = request;
+    let scope = scope.clone();
+    let audience = audience.clone();
     if agent.status != AgentStatus::Active {
         return Err(ServiceError::refused(
             ErrorCode::AgentNotActive,
@@ -271,7 +312,7 @@ pub async fn grant(
             if dpop_bound { " token_type=DPoP" } else { "" }
         ),
     );
-    redeem(state, redemption, now, event).await?;
+    redeem(state, redemption, now, event, read_at).await?;
     let token = issue_token(active.signing_key(), active.kid(), &token_claims)
         .map_err(|e| ServiceError::internal(format!("signing the token failed: {e}")))?;
     Ok(IssuedToken {
@@ -310,10 +351,15 @@ async fn redeem(
     redemption: Redemption<'_>,
     now: UnixTime,
     event: AuditEvent,
+    read_at: IdentityVersion,
 ) -> ServiceResult<()> {
     match redemption {
         Redemption::Challenge { id, expires_at } => {
-            match state.store.redeem_challenge(id, expires_at, event).await {
+            match state
+                .store
+                .redeem_challenge(id, expires_at, event, read_at)
+                .await
+            {
                 Ok(()) => Ok(()),
                 Err(StoreError::AlreadyUsed) => Err(challenge_used()),
                 Err(e) => Err(e.into()),
@@ -325,7 +371,7 @@ async fn redeem(
             expires_at,
         } => match state
             .store
-            .redeem_client_assertion(signer, jti, expires_at, event)
+            .redeem_client_assertion(signer, jti, expires_at, event, read_at)
             .await
         {
             Ok(()) => Ok(()),

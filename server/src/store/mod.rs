@@ -14,6 +14,7 @@
 mod checkpoint;
 mod identities;
 mod keycache;
+mod pg_identities;
 pub mod postgres;
 mod postgres_tls;
 mod rows;
@@ -66,6 +67,31 @@ pub enum StoreError {
     /// a negative time): a fault of the server's data, never of the client's request.
     #[error("corrupt data: {0}")]
     Corrupt(String),
+    /// A write conditioned on an [`IdentityVersion`] found agents or operators changed since that
+    /// version was read: nothing was written; read them again.
+    #[error("identity rows changed since they were read")]
+    Stale,
+}
+
+/// The version of the agent and operator rows at which an issuance read them
+/// ([`Store::get_agent_for_issuance`]); a redemption conditioned on it fails with
+/// [`StoreError::Stale`] if any agent or operator changed since.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IdentityVersion(Option<i64>);
+
+impl IdentityVersion {
+    /// Rows read from the database itself, or from a cache that is never stale: nothing to check.
+    pub const CURRENT: IdentityVersion = IdentityVersion(None);
+
+    /// Rows read at database version `version`.
+    pub fn at(version: i64) -> IdentityVersion {
+        IdentityVersion(Some(version))
+    }
+
+    /// The version to check, if any.
+    pub fn checked(self) -> Option<i64> {
+        self.0
+    }
 }
 
 /// The stored statuses are the wire enums of auth4agent-api, stored as their `as_str` text: one
@@ -502,6 +528,20 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// An agent and its operator, read together: the token and introspection paths need both.
     /// `None` if the agent does not exist.
     fn get_agent_with_operator(&self, did: &Did) -> StoreFuture<'_, Option<(Agent, Operator)>>;
+    /// [`Store::get_agent_with_operator`] for an issuance whose redemption is conditioned on the version
+    /// returned: a backend may answer from a per-process cache (PostgreSQL does, as replicas change rows
+    /// behind its back), since the redemption then fails Stale rather than act on a changed row.
+    fn get_agent_for_issuance(
+        &self,
+        did: &Did,
+    ) -> StoreFuture<'_, Option<(Agent, Operator, IdentityVersion)>> {
+        let read = self.get_agent_with_operator(did);
+        Box::pin(async move {
+            Ok(read
+                .await?
+                .map(|(agent, op)| (agent, op, IdentityVersion::CURRENT)))
+        })
+    }
     /// All agents of an operator, oldest first.
     fn list_agents(&self, operator_id: &str) -> StoreFuture<'_, Vec<Agent>>;
     /// At most `limit` agents of an operator in list order (registration time, then DID), after
@@ -553,11 +593,14 @@ pub trait Store: Send + Sync + fmt::Debug {
     /// in one transaction: the challenge path's only write. Under any concurrency, and across replicas,
     /// exactly one caller gets `Ok`; the others get AlreadyUsed and leave no audit row. The id's MAC and
     /// expiry are the caller's checks.
+    /// With `read_at` other than [`IdentityVersion::CURRENT`], also Stale (nothing written) if agents or
+    /// operators changed since that version.
     fn redeem_challenge(
         &self,
         id: &str,
         expires_at: UnixTime,
         event: AuditEvent,
+        read_at: IdentityVersion,
     ) -> StoreFuture<'_, ()>;
     /// Deletes at most `batch` redeemed challenges with `expires_at <= before`, oldest first; returns how
     /// many (the caller repeats while a batch comes back full, so no one write holds the writer long).
@@ -583,6 +626,7 @@ pub trait Store: Send + Sync + fmt::Debug {
         jti: &str,
         expires_at: UnixTime,
         event: AuditEvent,
+        read_at: IdentityVersion,
     ) -> StoreFuture<'_, ()>;
 
     // ----- device authorizations (RFC 8628) -----

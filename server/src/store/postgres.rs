@@ -23,6 +23,7 @@ use tokio_postgres::types::{FromSql, ToSql};
 use tokio_postgres::{Client, NoTls, Row};
 use tokio_postgres_rustls::MakeRustlsConnect;
 
+use super::pg_identities::VersionedIdentities;
 use super::postgres_tls::{self, TlsMode, TlsSettings};
 
 use auth4agent_protocol::{Did, Domain, PublicKey};
@@ -31,9 +32,9 @@ use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
-    DeviceDecision, DeviceStatus, FlaggedEntry, Operator, OperatorRecovery, PurgeStats,
-    RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, Store,
-    StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
+    DeviceDecision, DeviceStatus, FlaggedEntry, IdentityVersion, Operator, OperatorRecovery,
+    PurgeStats, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo,
+    Store, StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`. Same count and
@@ -75,6 +76,36 @@ const GET_AGENT_WITH_OPERATOR: &str = "SELECT a.did, a.operator_id, a.public_key
      o.verification_expires_at AS op_verification_expires_at, o.created_at AS op_created_at \
      FROM agents a JOIN operators o ON o.id = a.operator_id WHERE a.did = $1";
 
+/// [`GET_AGENT_WITH_OPERATOR`] plus the identity version, in the same snapshot.
+const GET_AGENT_WITH_OPERATOR_VERSIONED: &str = "SELECT a.did, a.operator_id, a.public_key, a.thumbprint, \
+     a.status, a.allowed_scopes, a.created_at, a.updated_at, a.revoked_at, a.approval_scopes, a.status_list, \
+     a.status_index, o.id AS op_id, o.domain AS op_domain, o.public_key AS op_public_key, \
+     o.thumbprint AS op_thumbprint, o.txt_token AS op_txt_token, o.status AS op_status, \
+     o.domain_verified_at AS op_domain_verified_at, \
+     o.verification_expires_at AS op_verification_expires_at, o.created_at AS op_created_at, \
+     (SELECT version FROM identity_version) AS identity_version \
+     FROM agents a JOIN operators o ON o.id = a.operator_id WHERE a.did = $1";
+
+/// [`REDEEM_CHALLENGE_WITH_AUDIT`] written only if the identity version is still `$8`: one statement,
+/// answering whether the version held (`current`) and whether the challenge was redeemed (`redeemed`).
+const REDEEM_CHALLENGE_AT_VERSION: &str = "WITH current AS (\
+     SELECT 1 FROM identity_version WHERE version = $8::BIGINT), \
+     redeemed AS (INSERT INTO redeemed_challenges (id, expires_at) \
+     SELECT $1::TEXT, $2::BIGINT FROM current ON CONFLICT DO NOTHING RETURNING id), \
+     audited AS (INSERT INTO audit_events (at, actor, action, subject, detail) \
+     SELECT $3::BIGINT, $4::TEXT, $5::TEXT, $6::TEXT, $7::TEXT FROM redeemed) \
+     SELECT (SELECT count(*) FROM current) AS current, (SELECT count(*) FROM redeemed) AS redeemed";
+
+/// [`REDEEM_JTI_WITH_AUDIT`] written only if the identity version is still `$9`, answering as
+/// [`REDEEM_CHALLENGE_AT_VERSION`] does.
+const REDEEM_JTI_AT_VERSION: &str = "WITH current AS (\
+     SELECT 1 FROM identity_version WHERE version = $9::BIGINT), \
+     redeemed AS (INSERT INTO request_jtis (signer, jti, expires_at) \
+     SELECT $1::TEXT, $2::TEXT, $3::BIGINT FROM current ON CONFLICT DO NOTHING RETURNING jti), \
+     audited AS (INSERT INTO audit_events (at, actor, action, subject, detail) \
+     SELECT $4::BIGINT, $5::TEXT, $6::TEXT, $7::TEXT, $8::TEXT FROM redeemed) \
+     SELECT (SELECT count(*) FROM current) AS current, (SELECT count(*) FROM redeemed) AS redeemed";
+
 /// Advisory lock serializing migrations across replicas (held for the migration transaction).
 const MIGRATION_LOCK: i64 = 0x6134_6167_6d69_6772;
 /// Advisory lock whose holder runs the background passes (held for the leader's session).
@@ -103,6 +134,8 @@ struct Inner {
     tls: Option<MakeRustlsConnect>,
     /// The dedicated connection holding (or trying for) the background lock.
     leader: tokio::sync::Mutex<Option<Client>>,
+    /// Agents and operators as issuance last read them, with their identity version.
+    identities: VersionedIdentities,
 }
 
 impl std::fmt::Debug for PostgresStore {
@@ -160,6 +193,19 @@ pub fn parse_url(url: &str) -> Result<(tokio_postgres::Config, TlsSettings), Sto
 }
 
 impl PostgresStore {
+    /// The outcome of a redemption conditioned on an identity version: Stale (and the cached copies
+    /// forgotten) if the version moved, `used` if the credential was already redeemed.
+    fn versioned_outcome(&self, row: &Row, used: StoreError) -> Result<(), StoreError> {
+        if row.int("current")? == 0 {
+            self.inner.identities.clear();
+            return Err(StoreError::Stale);
+        }
+        if row.int("redeemed")? == 0 {
+            return Err(used);
+        }
+        Ok(())
+    }
+
     /// One page of an operator's agents by `sql` (a `LIST_*AGENTS_PAGE` statement: operator, cursor, limit).
     fn agents_page(
         &self,
@@ -210,6 +256,7 @@ impl PostgresStore {
                 config,
                 tls,
                 leader: tokio::sync::Mutex::new(None),
+                identities: VersionedIdentities::default(),
             }),
         };
         store.migrate().await?;
@@ -882,6 +929,30 @@ impl Store for PostgresStore {
         })
     }
 
+    fn get_agent_for_issuance(
+        &self,
+        did: &Did,
+    ) -> StoreFuture<'_, Option<(Agent, Operator, IdentityVersion)>> {
+        let did = did.clone();
+        Box::pin(async move {
+            if let Some((agent, op, version)) = self.inner.identities.get(did.as_str()) {
+                return Ok(Some((agent, op, IdentityVersion::at(version))));
+            }
+            let conn = self.conn().await?;
+            let Some(row) =
+                opt(&*conn, GET_AGENT_WITH_OPERATOR_VERSIONED, &[&did.as_str()]).await?
+            else {
+                return Ok(None);
+            };
+            let (agent, op) = (rows::agent(&row)?, rows::operator(&Prefixed(&row))?);
+            let version = row.int("identity_version")?;
+            self.inner
+                .identities
+                .put((agent.clone(), op.clone(), version));
+            Ok(Some((agent, op, IdentityVersion::at(version))))
+        })
+    }
+
     fn list_agents(&self, operator_id: &str) -> StoreFuture<'_, Vec<Agent>> {
         let operator_id = operator_id.to_owned();
         Box::pin(async move {
@@ -1015,6 +1086,7 @@ impl Store for PostgresStore {
         id: &str,
         expires_at: UnixTime,
         event: AuditEvent,
+        read_at: IdentityVersion,
     ) -> StoreFuture<'_, ()> {
         let id = id.to_owned();
         Box::pin(async move {
@@ -1022,24 +1094,44 @@ impl Store for PostgresStore {
             // One statement: the primary key decides single use across replicas, and the audit row
             // commits with it or not at all.
             let e = &event;
-            let inserted = exec(
+            let (at, expires_at) = (ts(e.at), ts(expires_at));
+            let Some(version) = read_at.checked() else {
+                let inserted = exec(
+                    &*conn,
+                    REDEEM_CHALLENGE_WITH_AUDIT,
+                    &[
+                        &id,
+                        &expires_at,
+                        &at,
+                        &e.actor,
+                        &e.action,
+                        &e.subject,
+                        &e.detail,
+                    ],
+                )
+                .await?;
+                return if inserted == 1 {
+                    Ok(())
+                } else {
+                    Err(StoreError::AlreadyUsed)
+                };
+            };
+            let row = one(
                 &*conn,
-                REDEEM_CHALLENGE_WITH_AUDIT,
+                REDEEM_CHALLENGE_AT_VERSION,
                 &[
                     &id,
-                    &ts(expires_at),
-                    &ts(e.at),
+                    &expires_at,
+                    &at,
                     &e.actor,
                     &e.action,
                     &e.subject,
                     &e.detail,
+                    &version,
                 ],
             )
             .await?;
-            if inserted != 1 {
-                return Err(StoreError::AlreadyUsed);
-            }
-            Ok(())
+            self.versioned_outcome(&row, StoreError::AlreadyUsed)
         })
     }
 
@@ -1085,31 +1177,53 @@ impl Store for PostgresStore {
         jti: &str,
         expires_at: UnixTime,
         event: AuditEvent,
+        read_at: IdentityVersion,
     ) -> StoreFuture<'_, ()> {
         let signer = signer.to_owned();
         let jti = jti.to_owned();
         Box::pin(async move {
             let conn = self.conn().await?;
             let e = &event;
-            let inserted = exec(
+            let (at, expires_at) = (ts(e.at), ts(expires_at));
+            let Some(version) = read_at.checked() else {
+                let inserted = exec(
+                    &*conn,
+                    REDEEM_JTI_WITH_AUDIT,
+                    &[
+                        &signer,
+                        &jti,
+                        &expires_at,
+                        &at,
+                        &e.actor,
+                        &e.action,
+                        &e.subject,
+                        &e.detail,
+                    ],
+                )
+                .await?;
+                return if inserted == 1 {
+                    Ok(())
+                } else {
+                    Err(StoreError::Replayed)
+                };
+            };
+            let row = one(
                 &*conn,
-                REDEEM_JTI_WITH_AUDIT,
+                REDEEM_JTI_AT_VERSION,
                 &[
                     &signer,
                     &jti,
-                    &ts(expires_at),
-                    &ts(e.at),
+                    &expires_at,
+                    &at,
                     &e.actor,
                     &e.action,
                     &e.subject,
                     &e.detail,
+                    &version,
                 ],
             )
             .await?;
-            if inserted != 1 {
-                return Err(StoreError::Replayed);
-            }
-            Ok(())
+            self.versioned_outcome(&row, StoreError::Replayed)
         })
     }
 

@@ -24,9 +24,9 @@ use super::rows::{self, Columns, opt_text_column, scopes_column};
 use super::sql;
 use super::{
     Agent, AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
-    DeviceDecision, DeviceStatus, FlaggedEntry, Operator, OperatorRecovery, PurgeStats,
-    RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo, Store,
-    StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
+    DeviceDecision, DeviceStatus, FlaggedEntry, IdentityVersion, Operator, OperatorRecovery,
+    PurgeStats, RememberedGrant, RevokedToken, SigningKeyRecord, StatusEntry, StatusListInfo,
+    Store, StoreError, StoreFuture, StoredPasskey, UnixTime, WebauthnCeremony, classify_agent_miss,
 };
 
 /// Schema migrations; entry `i` moves the schema from version `i` to `i + 1`.
@@ -893,6 +893,9 @@ impl Store for SqliteStore {
         id: &str,
         expires_at: UnixTime,
         event: AuditEvent,
+        // This process makes every change to agents and operators (the serving lock): the rows an
+        // issuance read are current.
+        _read_at: IdentityVersion,
     ) -> StoreFuture<'_, ()> {
         let id = id.to_owned();
         self.write(move |conn| {
@@ -941,6 +944,7 @@ impl Store for SqliteStore {
         jti: &str,
         expires_at: UnixTime,
         event: AuditEvent,
+        _read_at: IdentityVersion,
     ) -> StoreFuture<'_, ()> {
         let signer = signer.to_owned();
         let jti = jti.to_owned();

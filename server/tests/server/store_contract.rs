@@ -14,9 +14,9 @@ use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
     AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
-    DeviceDecision, DeviceStatus, OperatorRecovery, OperatorStatus, PostgresStore, RememberedGrant,
-    RevokedToken, SHARED_SQL, SqliteStore, StatusEntry, StatusListInfo, Store, StoreError,
-    StoredPasskey, WebauthnCeremony, sql_placeholders,
+    DeviceDecision, DeviceStatus, IdentityVersion, OperatorRecovery, OperatorStatus, PostgresStore,
+    RememberedGrant, RevokedToken, SHARED_SQL, SqliteStore, StatusEntry, StatusListInfo, Store,
+    StoreError, StoredPasskey, WebauthnCeremony, sql_placeholders,
 };
 use auth4agent_testkit::TestDatabase;
 
@@ -114,6 +114,7 @@ store_contract! {
         agent_compare_and_set,
         agent_compare_and_set_race,
         challenge_consumption_outcomes,
+        issuance_reads_are_checked_by_the_redemption,
         request_jti_replay_is_refused,
         request_jti_replay_under_concurrency,
         client_assertion_redeemed_once_with_its_audit_row,
@@ -403,12 +404,12 @@ pub async fn challenge_consumption_outcomes(db: TestStore) {
     let store = db.open().await;
     let ch = challenge_id();
     store
-        .redeem_challenge(&ch, NOW + 60, redemption_event())
+        .redeem_challenge(&ch, NOW + 60, redemption_event(), IdentityVersion::CURRENT)
         .await
         .unwrap();
     assert_eq!(
         store
-            .redeem_challenge(&ch, NOW + 60, redemption_event())
+            .redeem_challenge(&ch, NOW + 60, redemption_event(), IdentityVersion::CURRENT)
             .await,
         Err(StoreError::AlreadyUsed)
     );
@@ -416,7 +417,7 @@ pub async fn challenge_consumption_outcomes(db: TestStore) {
     assert_eq!(
         db.open()
             .await
-            .redeem_challenge(&ch, NOW + 60, redemption_event())
+            .redeem_challenge(&ch, NOW + 60, redemption_event(), IdentityVersion::CURRENT)
             .await,
         Err(StoreError::AlreadyUsed)
     );
@@ -435,6 +436,71 @@ pub async fn challenge_consumption_outcomes(db: TestStore) {
         store.server_secret("other", vec![3; 32]).await.unwrap(),
         vec![3; 32]
     );
+}
+
+/// An issuance's read may come from a replica's cache (PostgreSQL): a redemption conditioned on the
+/// version it was read at is refused Stale, writing nothing, once the agent changed (through another
+/// store, as another replica would change it); the next read is current again. SQLite's serving reads
+/// are always current.
+pub async fn issuance_reads_are_checked_by_the_redemption(db: TestStore) {
+    let store = db.open().await;
+    let other = db.open().await;
+    let (_op, ag) = seeded(&*store).await;
+    let (read, _, read_at) = store
+        .get_agent_for_issuance(&ag.did)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(read, ag);
+    other
+        .update_agent(
+            &ag.did,
+            AgentStatus::Pending,
+            update(AgentStatus::Active, &["read"], NOW + 1, None),
+        )
+        .await
+        .unwrap();
+    let ch = challenge_id();
+    let outcome = store
+        .redeem_challenge(&ch, NOW + 60, redemption_event(), read_at)
+        .await;
+    let jti = store
+        .redeem_client_assertion("thumb", "jti-v", NOW + 60, redemption_event(), read_at)
+        .await;
+    match db {
+        TestStore::Postgres(_) => {
+            assert_ne!(read_at, IdentityVersion::CURRENT);
+            assert_eq!(
+                (outcome, jti),
+                (Err(StoreError::Stale), Err(StoreError::Stale))
+            );
+            assert!(
+                store.list_audit(10).await.unwrap().is_empty(),
+                "nothing written"
+            );
+            let (fresh, _, fresh_at) = store
+                .get_agent_for_issuance(&ag.did)
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(fresh.status, AgentStatus::Active);
+            store
+                .redeem_challenge(&ch, NOW + 60, redemption_event(), fresh_at)
+                .await
+                .unwrap();
+            assert_eq!(
+                store
+                    .redeem_challenge(&ch, NOW + 60, redemption_event(), fresh_at)
+                    .await,
+                Err(StoreError::AlreadyUsed)
+            );
+        }
+        TestStore::Sqlite(_) => {
+            // Two stores on one file here (no serving lock), so each read is the file's.
+            assert_eq!(read_at, IdentityVersion::CURRENT);
+            assert_eq!((outcome, jti), (Ok(()), Ok(())));
+        }
+    }
 }
 
 /// 50 threads race to consume one challenge: exactly one wins, the rest see AlreadyUsed. Half of
@@ -469,7 +535,12 @@ pub fn challenge_consumed_exactly_once_under_50_threads(db: TestStore) {
                 let id = ch.clone();
                 std::thread::spawn(move || {
                     barrier.wait();
-                    handle.block_on(store.redeem_challenge(&id, NOW + 60, redemption_event()))
+                    handle.block_on(store.redeem_challenge(
+                        &id,
+                        NOW + 60,
+                        redemption_event(),
+                        IdentityVersion::CURRENT,
+                    ))
                 })
             })
             .collect();
@@ -673,7 +744,7 @@ pub async fn purge_removes_only_expired_rows(db: TestStore) {
     let old_expiry = NOW + 10;
     for (id, expires_at) in [(&old, old_expiry), (&fresh, old_expiry + 1)] {
         store
-            .redeem_challenge(id, expires_at, redemption_event())
+            .redeem_challenge(id, expires_at, redemption_event(), IdentityVersion::CURRENT)
             .await
             .unwrap();
     }
@@ -702,7 +773,12 @@ pub async fn purge_removes_only_expired_rows(db: TestStore) {
     );
     let extra = challenge_id();
     store
-        .redeem_challenge(&extra, NOW + 5, redemption_event())
+        .redeem_challenge(
+            &extra,
+            NOW + 5,
+            redemption_event(),
+            IdentityVersion::CURRENT,
+        )
         .await
         .unwrap();
     assert_eq!(
@@ -716,7 +792,12 @@ pub async fn purge_removes_only_expired_rows(db: TestStore) {
     );
     assert_eq!(
         store
-            .redeem_challenge(&extra, NOW + 5, redemption_event())
+            .redeem_challenge(
+                &extra,
+                NOW + 5,
+                redemption_event(),
+                IdentityVersion::CURRENT
+            )
             .await,
         Ok(()),
         "the oldest went first"
@@ -724,12 +805,22 @@ pub async fn purge_removes_only_expired_rows(db: TestStore) {
     // The purged redemption could be recorded again (its challenge's expiry refuses it first); the
     // other is still recorded.
     store
-        .redeem_challenge(&old, old_expiry, redemption_event())
+        .redeem_challenge(
+            &old,
+            old_expiry,
+            redemption_event(),
+            IdentityVersion::CURRENT,
+        )
         .await
         .unwrap();
     assert_eq!(
         store
-            .redeem_challenge(&fresh, old_expiry + 1, redemption_event())
+            .redeem_challenge(
+                &fresh,
+                old_expiry + 1,
+                redemption_event(),
+                IdentityVersion::CURRENT
+            )
             .await,
         Err(StoreError::AlreadyUsed)
     );
@@ -826,7 +917,7 @@ pub async fn reopen_keeps_data(db: TestStore) {
             .unwrap();
         let ch = challenge_id();
         store
-            .redeem_challenge(&ch, NOW + 60, redemption_event())
+            .redeem_challenge(&ch, NOW + 60, redemption_event(), IdentityVersion::CURRENT)
             .await
             .unwrap();
         let jti = ids::jti();
@@ -841,7 +932,7 @@ pub async fn reopen_keeps_data(db: TestStore) {
     assert_eq!(store.get_agent(&ag.did).await.unwrap(), Some(ag));
     assert_eq!(
         store
-            .redeem_challenge(&ch, NOW + 60, redemption_event())
+            .redeem_challenge(&ch, NOW + 60, redemption_event(), IdentityVersion::CURRENT)
             .await,
         Err(StoreError::AlreadyUsed)
     );
@@ -935,7 +1026,13 @@ pub async fn client_assertion_redeemed_once_with_its_audit_row(db: TestStore) {
             let jti = jti.clone();
             tokio::spawn(async move {
                 store
-                    .redeem_client_assertion("thumb", &jti, NOW + 300, event(n))
+                    .redeem_client_assertion(
+                        "thumb",
+                        &jti,
+                        NOW + 300,
+                        event(n),
+                        IdentityVersion::CURRENT,
+                    )
                     .await
             })
         })
@@ -957,7 +1054,13 @@ pub async fn client_assertion_redeemed_once_with_its_audit_row(db: TestStore) {
         Err(StoreError::Replayed)
     );
     store
-        .redeem_client_assertion("other-thumb", &jti, NOW + 300, event(99))
+        .redeem_client_assertion(
+            "other-thumb",
+            &jti,
+            NOW + 300,
+            event(99),
+            IdentityVersion::CURRENT,
+        )
         .await
         .unwrap();
 }
@@ -1104,7 +1207,12 @@ pub async fn challenge_consumed_exactly_once_across_pools(db: TestStore) {
                 tokio::spawn(async move {
                     barrier.wait().await;
                     store
-                        .redeem_challenge(&id, NOW + 60, redemption_event())
+                        .redeem_challenge(
+                            &id,
+                            NOW + 60,
+                            redemption_event(),
+                            IdentityVersion::CURRENT,
+                        )
                         .await
                 })
             })

@@ -5,7 +5,8 @@
 use auth4agent_protocol::{Did, Domain, PublicKey, SigningKey};
 use auth4agent_server::ids;
 use auth4agent_server::store::{
-    Agent, AgentStatus, AuditEvent, Operator, OperatorStatus, SigningKeyRecord, Store, StoreError,
+    Agent, AgentStatus, AuditEvent, IdentityVersion, Operator, OperatorStatus, SigningKeyRecord,
+    Store, StoreError,
 };
 
 pub const NOW: u64 = 1_700_000_000;
@@ -124,15 +125,22 @@ pub async fn redeem_and_joined_read(store: &dyn Store) {
     };
     let ch = challenge_id();
     store
-        .redeem_challenge(&ch, NOW + 60, event("jti-1"))
+        .redeem_challenge(&ch, NOW + 60, event("jti-1"), IdentityVersion::CURRENT)
         .await
         .unwrap();
     assert_eq!(
-        store.redeem_challenge(&ch, NOW + 60, event("jti-2")).await,
+        store
+            .redeem_challenge(&ch, NOW + 60, event("jti-2"), IdentityVersion::CURRENT)
+            .await,
         Err(StoreError::AlreadyUsed)
     );
     store
-        .redeem_challenge(&challenge_id(), NOW + 60, event("jti-3"))
+        .redeem_challenge(
+            &challenge_id(),
+            NOW + 60,
+            event("jti-3"),
+            IdentityVersion::CURRENT,
+        )
         .await
         .unwrap();
     let subjects: Vec<String> = store
