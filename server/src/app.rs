@@ -8,7 +8,7 @@ use axum::Router;
 use axum::body::Body;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::header;
-use axum::middleware::{Next, from_fn, from_fn_with_state};
+use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -132,11 +132,7 @@ pub fn with_middleware(routes: Router<AppState>, state: AppState) -> Router {
         .fallback(|| async { AppError::route_not_found() })
         .method_not_allowed_fallback(|| async { AppError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(max_body))
-        .layer(from_fn_with_state(state.clone(), declared_length_limit))
-        .layer(from_fn_with_state(state.clone(), timeout))
-        .layer(from_fn(json_errors))
-        .layer(from_fn(http_metrics))
-        .layer(from_fn(oauth_errors))
+        .layer(from_fn_with_state(state.clone(), edge))
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(request_span)
@@ -163,36 +159,62 @@ fn request_span(req: &Request<Body>) -> tracing::Span {
     tracing::info_span!("request", method = %req.method(), uri = %uri, version = ?req.version())
 }
 
-/// Refuses a declared `Content-Length` over the limit before reading anything.
-async fn declared_length_limit(
-    State(state): State<AppState>,
-    req: Request,
-    next: Next,
-) -> Response {
+/// Every request's edge, in one middleware (each `from_fn` layer boxes the request's future once more),
+/// innermost step first:
+/// 1. a declared `Content-Length` over the limit is refused before anything is read;
+/// 2. the whole exchange, reading a slow body included, is bounded by the request timeout;
+/// 3. error responses produced outside our handlers (router defaults, layers) get our JSON shape (the
+///    console's HTML refusal pages, which carry the code themselves, are left as they are);
+/// 4. every answered request is counted and timed by route (see [`crate::metrics`]), refusals by their
+///    auth4agent code;
+/// 5. on the OAuth routes every error (the handler's, the body limit's, the rate limit's) is rendered in
+///    RFC 6749 §5.2 form.
+async fn edge(State(state): State<AppState>, req: Request, next: Next) -> Response {
+    let oauth = req.uri().path().starts_with("/oauth/");
+    let timed = metrics::enabled().then(|| {
+        let route = req
+            .extensions()
+            .get::<MatchedPath>()
+            .map_or("unmatched", |path| path.as_str())
+            .to_owned();
+        (std::time::Instant::now(), route, req.method().clone())
+    });
+    let limit = state.config.max_body_bytes;
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
-    let limit = state.config.max_body_bytes;
-    if declared.is_some_and(|n| n > limit as u64) {
-        return AppError::payload_too_large(limit).into_response();
+    let resp = if declared.is_some_and(|n| n > limit as u64) {
+        AppError::payload_too_large(limit).into_response()
+    } else {
+        match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
+            Ok(resp) => resp,
+            Err(_) => AppError::request_timeout().into_response(),
+        }
+    };
+    let resp = json_errors(resp);
+    if let Some((started, route, method)) = timed {
+        let refusal = resp.extensions().get::<ErrorReport>().map(|r| r.code);
+        metrics::record_request(
+            &route,
+            method.as_str(),
+            resp.status().as_u16(),
+            refusal,
+            started.elapsed(),
+        );
     }
-    next.run(req).await
+    if !oauth {
+        return resp;
+    }
+    match resp.extensions().get::<ErrorReport>() {
+        Some(report) => oauth_error_response(report, &resp),
+        None => resp,
+    }
 }
 
-/// Bounds the whole exchange, reading a slow body included.
-async fn timeout(State(state): State<AppState>, req: Request, next: Next) -> Response {
-    match tokio::time::timeout(state.config.request_timeout, next.run(req)).await {
-        Ok(resp) => resp,
-        Err(_) => AppError::request_timeout().into_response(),
-    }
-}
-
-/// Gives error responses produced outside our handlers (router defaults, layers) our JSON shape; the
-/// console's HTML refusal pages (which carry the code themselves) are left as they are.
-async fn json_errors(req: Request, next: Next) -> Response {
-    let resp = next.run(req).await;
+/// Gives an error response without a JSON (or the console's HTML) body our JSON shape.
+fn json_errors(resp: Response) -> Response {
     let status = resp.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return resp;
@@ -213,20 +235,6 @@ async fn json_errors(req: Request, next: Next) -> Response {
     fixed
 }
 
-/// Renders every error on the OAuth routes (the handler's, the body limit's, the rate limit's) in
-/// RFC 6749 §5.2 form.
-async fn oauth_errors(req: Request, next: Next) -> Response {
-    let oauth = req.uri().path().starts_with("/oauth/");
-    let resp = next.run(req).await;
-    if !oauth {
-        return resp;
-    }
-    match resp.extensions().get::<ErrorReport>() {
-        Some(report) => oauth_error_response(report, &resp),
-        None => resp,
-    }
-}
-
 /// The client a request is counted as: the TCP peer, or the client a trusted proxy names (see
 /// [`crate::client_addr`]); unspecified when the server was not given connect info.
 fn client_ip(state: &AppState, req: &Request<Body>) -> IpAddr {
@@ -236,31 +244,6 @@ fn client_ip(state: &AppState, req: &Request<Body>) -> IpAddr {
         .map(|ConnectInfo(addr)| addr.ip())
         .unwrap_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED));
     state.config.clients.client_ip(peer, req.headers())
-}
-
-/// Counts and times every answered request by route (see [`crate::metrics`]); it sits inside the OAuth
-/// re-rendering so that refusals are counted by their auth4agent code.
-async fn http_metrics(req: Request, next: Next) -> Response {
-    if !metrics::enabled() {
-        return next.run(req).await;
-    }
-    let started = std::time::Instant::now();
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |path| path.as_str())
-        .to_owned();
-    let method = req.method().clone();
-    let resp = next.run(req).await;
-    let refusal = resp.extensions().get::<ErrorReport>().map(|r| r.code);
-    metrics::record_request(
-        &route,
-        method.as_str(),
-        resp.status().as_u16(),
-        refusal,
-        started.elapsed(),
-    );
-    resp
 }
 
 /// Per-client token bucket (per server process; see [`crate::ratelimit`]).
