@@ -43,6 +43,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
 
 const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_IDLE_READERS: usize = 8;
+/// WAL pages past which the writer checkpoints itself (SQLite's default is 1,000): the checkpoint
+/// thread has copied nearly all of them by then.
+const WAL_AUTOCHECKPOINT: i64 = 8_192;
 /// Bytes the write-ahead log is cut back to when it restarts after growing past them.
 const WAL_SIZE_LIMIT: i64 = 64 << 20;
 /// Most writes committed together.
@@ -154,9 +157,10 @@ impl SqliteStore {
             )));
         }
         migrate(&mut writer)?;
-        // The writer never checkpoints (see checkpoint.rs); a log that grew is cut back when it restarts.
+        // The writer checkpoints only as a backstop (see checkpoint.rs); a log that grew is cut back when
+        // it restarts.
         writer
-            .pragma_update(None, "wal_autocheckpoint", 0)
+            .pragma_update(None, "wal_autocheckpoint", WAL_AUTOCHECKPOINT)
             .and_then(|()| writer.pragma_update(None, "journal_size_limit", WAL_SIZE_LIMIT))
             .map_err(map_err)?;
         let checkpointer = checkpoint::start(&path, BUSY_TIMEOUT)?;
