@@ -196,11 +196,16 @@ pub async fn grant(
     redemption: Redemption<'_>,
     now: UnixTime,
 ) -> ServiceResult<IssuedToken> {
-    // The device grant's redemption cannot check a version: it needs current rows from the start.
-    let checks_version = !matches!(redemption, Redemption::DeviceCode { .. });
-    if request.read_at == IdentityVersion::CURRENT || checks_version {
+    if request.read_at == IdentityVersion::CURRENT {
+        return grant_once(state, &request, redemption, now).await;
+    }
+    // The device grant's redemption cannot check a version: it needs current rows from the start. A
+    // copy is trusted for a token only through the redemption's check, and never for a refusal: a
+    // refusal from a copy (the agent pending, a scope not allowed, …) may be out of date, so it is
+    // decided again on current rows.
+    if !matches!(redemption, Redemption::DeviceCode { .. }) {
         match grant_once(state, &request, redemption, now).await {
-            Err(ServiceError::Storage(StoreError::Stale)) => {}
+            Err(ServiceError::Storage(StoreError::Stale) | ServiceError::Refused { .. }) => {}
             done => return done,
         }
     }
