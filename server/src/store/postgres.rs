@@ -193,6 +193,36 @@ pub fn parse_url(url: &str) -> Result<(tokio_postgres::Config, TlsSettings), Sto
 }
 
 impl PostgresStore {
+    /// Records a credential with its audit row in one statement: `statements.0` unconditionally,
+    /// `statements.1` only if the identity version is still `read_at`'s (their parameters: the credential's,
+    /// then the audit row's, then the version). `used` if the credential was already recorded.
+    async fn redeem(
+        &self,
+        statements: (&str, &str),
+        credential: &[&(dyn ToSql + Sync)],
+        e: &AuditEvent,
+        read_at: IdentityVersion,
+        used: StoreError,
+    ) -> Result<(), StoreError> {
+        let conn = self.conn().await?;
+        let at = ts(e.at);
+        let mut params: Vec<&(dyn ToSql + Sync)> = credential.to_vec();
+        params.extend([
+            &at as &(dyn ToSql + Sync),
+            &e.actor,
+            &e.action,
+            &e.subject,
+            &e.detail,
+        ]);
+        let Some(version) = read_at.checked() else {
+            let inserted = exec(&*conn, statements.0, &params).await?;
+            return if inserted == 1 { Ok(()) } else { Err(used) };
+        };
+        params.push(&version);
+        let row = one(&*conn, statements.1, &params).await?;
+        self.versioned_outcome(&row, used)
+    }
+
     /// The outcome of a redemption conditioned on an identity version: Stale (and the cached copies
     /// forgotten) if the version moved, `used` if the credential was already redeemed.
     fn versioned_outcome(&self, row: &Row, used: StoreError) -> Result<(), StoreError> {
@@ -1090,48 +1120,18 @@ impl Store for PostgresStore {
     ) -> StoreFuture<'_, ()> {
         let id = id.to_owned();
         Box::pin(async move {
-            let conn = self.conn().await?;
             // One statement: the primary key decides single use across replicas, and the audit row
             // commits with it or not at all.
-            let e = &event;
-            let (at, expires_at) = (ts(e.at), ts(expires_at));
-            let Some(version) = read_at.checked() else {
-                let inserted = exec(
-                    &*conn,
-                    REDEEM_CHALLENGE_WITH_AUDIT,
-                    &[
-                        &id,
-                        &expires_at,
-                        &at,
-                        &e.actor,
-                        &e.action,
-                        &e.subject,
-                        &e.detail,
-                    ],
-                )
-                .await?;
-                return if inserted == 1 {
-                    Ok(())
-                } else {
-                    Err(StoreError::AlreadyUsed)
-                };
-            };
-            let row = one(
-                &*conn,
-                REDEEM_CHALLENGE_AT_VERSION,
-                &[
-                    &id,
-                    &expires_at,
-                    &at,
-                    &e.actor,
-                    &e.action,
-                    &e.subject,
-                    &e.detail,
-                    &version,
-                ],
+            let credential: [&(dyn ToSql + Sync); 2] = [&id, &ts(expires_at)];
+            let statements = (REDEEM_CHALLENGE_WITH_AUDIT, REDEEM_CHALLENGE_AT_VERSION);
+            self.redeem(
+                statements,
+                &credential,
+                &event,
+                read_at,
+                StoreError::AlreadyUsed,
             )
-            .await?;
-            self.versioned_outcome(&row, StoreError::AlreadyUsed)
+            .await
         })
     }
 
@@ -1179,51 +1179,18 @@ impl Store for PostgresStore {
         event: AuditEvent,
         read_at: IdentityVersion,
     ) -> StoreFuture<'_, ()> {
-        let signer = signer.to_owned();
-        let jti = jti.to_owned();
+        let (signer, jti) = (signer.to_owned(), jti.to_owned());
         Box::pin(async move {
-            let conn = self.conn().await?;
-            let e = &event;
-            let (at, expires_at) = (ts(e.at), ts(expires_at));
-            let Some(version) = read_at.checked() else {
-                let inserted = exec(
-                    &*conn,
-                    REDEEM_JTI_WITH_AUDIT,
-                    &[
-                        &signer,
-                        &jti,
-                        &expires_at,
-                        &at,
-                        &e.actor,
-                        &e.action,
-                        &e.subject,
-                        &e.detail,
-                    ],
-                )
-                .await?;
-                return if inserted == 1 {
-                    Ok(())
-                } else {
-                    Err(StoreError::Replayed)
-                };
-            };
-            let row = one(
-                &*conn,
-                REDEEM_JTI_AT_VERSION,
-                &[
-                    &signer,
-                    &jti,
-                    &expires_at,
-                    &at,
-                    &e.actor,
-                    &e.action,
-                    &e.subject,
-                    &e.detail,
-                    &version,
-                ],
+            let credential: [&(dyn ToSql + Sync); 3] = [&signer, &jti, &ts(expires_at)];
+            let statements = (REDEEM_JTI_WITH_AUDIT, REDEEM_JTI_AT_VERSION);
+            self.redeem(
+                statements,
+                &credential,
+                &event,
+                read_at,
+                StoreError::Replayed,
             )
-            .await?;
-            self.versioned_outcome(&row, StoreError::Replayed)
+            .await
         })
     }
 
