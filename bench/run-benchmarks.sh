@@ -2,8 +2,8 @@
 # Reproduces every figure of BENCHMARKS.md in one run: criterion (offline verification), the crypto floor (bare
 # Ed25519 verify + sign per token, before and after the issuance sweep), issuance sweep and 50%-of-peak run,
 # client credentials vs challenge pair, tmpfs ceiling, introspection, cost growth (1,000 vs 1,000,000 seeded
-# agents), CLI `auth4agent verify` wall time and peak RSS, PostgreSQL with 1 and 2 replicas next to SQLite
-# (scripts/bench-postgres.sh), and optionally a soak run. The load average is recorded before every run
+# agents), CLI `auth4agent verify` wall time and peak RSS, PostgreSQL with 1 and 2 replicas next to SQLite and
+# its cost growth (scripts/bench-postgres.sh), and optionally a soak run. The load average is recorded before every run
 # (loadavg.tsv); summary.md at the end is a Markdown table of every figure (bench/scripts/summarize.py).
 #
 # Usage: bash bench/run-benchmarks.sh [OUT_DIR]
@@ -107,8 +107,8 @@ for c in 32 128; do
   run "introspect-c$c" --agents 1000 --mode introspect --tokens 1000 --concurrency "$c"
 done
 
-# 4. Cost growth: the same 1,000 driven agents among 1,000 or 1,000,000 seeded ones (SQLite only: seeding writes
-# the SQLite file directly, so summary.md says "not measured" for PostgreSQL).
+# 4. Cost growth: the same 1,000 driven agents among 1,000 or 1,000,000 seeded ones (SQLite here; the PostgreSQL
+# phase below runs the same pair).
 for n in 1000 1000000; do
   run "growth-$n" --agents 0 --seed-agents "$n" --drive-agents 1000 --concurrency "$bestc"
 done

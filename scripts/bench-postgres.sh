@@ -4,11 +4,14 @@
 #
 # Usage: bash scripts/bench-postgres.sh [OUT_DIR]
 # Environment: DURATION (s, default 20), WARMUP (s, default 3), CONCURRENCY (total in-flight operations, default 64),
-# AGENTS (default 200). NO_BUILD=1 uses the release binaries already built; SERVER_BIN and LOADGEN_BIN name other
+# AGENTS (default 200), PG_GROWTH (seeded agent counts of the cost-growth runs, default "1000 1000000"; empty
+# skips them). NO_BUILD=1 uses the release binaries already built; SERVER_BIN and LOADGEN_BIN name other
 # binaries (bench/run-benchmarks.sh passes its copies). The load average before each run goes to loadavg.tsv.
 # PostgreSQL runs durable (fsync and synchronous_commit on) in its own throwaway cluster on port 55433.
 # With 2 replicas, one load generator drives each replica (each with its own operator and DNS server) at half the
 # concurrency, started together; the replicas' throughputs are added.
+# Cost growth: the load generator spawns one replica on a fresh database, seeds it with N agents
+# (`--seed-agents` with `--database-url`) and drives the same 1,000 of them at CONCURRENCY.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=${1:-target/bench-results/postgres-$(date -u +%Y%m%dT%H%M%SZ)}
@@ -48,6 +51,11 @@ trap cleanup EXIT
 loadavg() {
     printf '%s\t%s\n' "$1" "$(cut -d' ' -f1-3 /proc/loadavg)" >> "$OUT/loadavg.tsv"
 }
+# Creates database NAME (dropping an old one) and prints its URL.
+fresh_database() {
+    psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $1" -c "CREATE DATABASE $1"
+    python3 -c "import sys;u=sys.argv[1];h,q=u.split('?',1);print(h.rsplit('/',1)[0]+'/'+sys.argv[2]+'?'+q)" "$ADMIN" "$1"
+}
 throughput() { python3 -c "import json,sys;print(json.load(open(sys.argv[1]))['throughput_per_s'])" "$1"; }
 summary() {
     python3 - "$@" <<'EOF'
@@ -70,8 +78,7 @@ summary "$OUT/sqlite.json" | tee -a "$OUT/summary.txt"
 replicas() {
     local n=$1 db url i
     db="a4a_bench_r${n}_$$"
-    psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $db" -c "CREATE DATABASE $db"
-    url=$(python3 -c "import sys;u=sys.argv[1];h,q=u.split('?',1);print(h.rsplit('/',1)[0]+'/'+sys.argv[2]+'?'+q)" "$ADMIN" "$db")
+    url=$(fresh_database "$db")
     PIDS=()
     for i in $(seq 1 "$n"); do
         AUTH4AGENT_LOG=warn "$SERVER" --listen "127.0.0.1:$((18180 + i))" --database-url "$url" \
@@ -105,7 +112,20 @@ replicas() {
     echo "postgres, $n replica(s): $total tokens/s in total" | tee -a "$OUT/summary.txt"
 }
 
+# Cost growth: the same 1,000 driven agents among N seeded ones, each N on a fresh database.
+growth() {
+    local n=$1 db url
+    db="a4a_bench_growth_${n}_$$"
+    url=$(fresh_database "$db")
+    loadavg "pg-growth-$n"
+    "$LOADGEN" --server-bin "$SERVER" --database-url "$url" --agents 0 --seed-agents "$n" --drive-agents 1000 \
+        --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" > "$OUT/pg-growth-$n.json"
+    summary "$OUT/pg-growth-$n.json" | tee -a "$OUT/summary.txt"
+    psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
+}
+
 replicas 1
 replicas 2
+for n in ${PG_GROWTH-1000 1000000}; do growth "$n"; done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
 echo "results in $OUT"

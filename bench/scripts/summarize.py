@@ -142,18 +142,21 @@ class Summary:
             r = self.load_run(name)
             self.row(f"introspection, C = {r.get('concurrency')}", self.run_value(r, issuance=False), name)
 
-    def growth(self):
-        small = self.run_row("cost growth: 1,000 driven among 1,000 agents (SQLite)", "growth-1000")
-        big = self.run_row("cost growth: 1,000 driven among 1,000,000 agents (SQLite)", "growth-1000000")
+    def growth(self, prefix="", backend="SQLite"):
+        """Cost growth rows from `<prefix>growth-1000.json` and `<prefix>growth-1000000.json`."""
+        small = self.run_row(f"cost growth: 1,000 driven among 1,000 agents ({backend})", f"{prefix}growth-1000")
+        big = self.run_row(f"cost growth: 1,000 driven among 1,000,000 agents ({backend})", f"{prefix}growth-1000000")
         if small and big and small.get("throughput_per_s"):
             change = (big["throughput_per_s"] / small["throughput_per_s"] - 1) * 100
             cpu = ""
             if small.get("server_cpu_us_per_op") and big.get("server_cpu_us_per_op"):
                 cpu = f"; server CPU/op {(big['server_cpu_us_per_op'] / small['server_cpu_us_per_op'] - 1) * 100:+.1f}%"
-            self.row("cost growth 1,000 → 1,000,000 agents (target within 10%)", f"**{change:+.1f}%** throughput{cpu}")
+            self.row(f"cost growth 1,000 → 1,000,000 agents, {backend} (target within 10%)",
+                     f"**{change:+.1f}%** throughput{cpu}")
         per_agent = [r["seed_db_bytes_per_agent"] for r in (small, big) if r and r.get("seed_db_bytes_per_agent")]
         if per_agent:
-            self.row("database bytes per agent (seeded)", " / ".join(f"{b:.0f} B" for b in per_agent))
+            self.row(f"database bytes per agent (seeded, {backend})", " / ".join(f"{b:.0f} B" for b in per_agent))
+        return small and big
 
     def cli(self):
         h = read_json(os.path.join(self.out, "cli-verify.json"))
@@ -203,7 +206,8 @@ class Summary:
                 value += f"; **{total / sqlite['throughput_per_s']:.2f}× SQLite**"
             self.row(f"PostgreSQL (durable), {n} replica{'s' if n > 1 else ''}, C = "
                      f"{sum(g['concurrency'] for g in gens)} in total", value, f"postgres/pg-r{n}")
-        self.row("cost growth on PostgreSQL", "not measured (`--seed-agents` writes the SQLite file directly)")
+        if not self.growth("postgres/pg-", "PostgreSQL"):
+            self.row("cost growth on PostgreSQL", "not measured (no `postgres/pg-growth-*.json`: PG_GROWTH was empty?)")
 
     def peak_rss(self):
         peaks = []

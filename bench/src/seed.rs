@@ -1,5 +1,6 @@
 //! `--seed-agents`: inserts active agents straight into the server's SQLite file while the server is stopped,
-//! for cost-growth runs with a million agents (registration over HTTP would take hours on 2 cores).
+//! for cost-growth runs with a million agents (registration over HTTP would take hours on 2 cores). The
+//! PostgreSQL twin is [`crate::seed_postgres`]; both share the key derivation thread ([`derive_rows`]).
 //!
 //! Safe because the `agents` table (schema v6) is plain rows whose only derived state is the status-list entry,
 //! taken here with the server's own two statements (the newest list's counter, else a new list of
@@ -61,29 +62,11 @@ pub fn seed_agents(
     if !exists {
         bail!("operator {operator_id} is not a verified operator of this database");
     }
-    let mut sorted: Vec<&str> = scopes.to_vec();
-    sorted.sort_unstable();
-    sorted.dedup();
-    let scopes_json = serde_json::to_string(&sorted)?;
+    let scopes_json = allowed_scopes_json(scopes)?;
     let bytes_before = checkpointed_bytes(&conn)?;
     let now_i64 = i64::try_from(now).context("time out of range")?;
 
-    let (tx, rx) = mpsc::sync_channel::<(String, [u8; 32], String)>(4096);
-    let producer_ids = ids.clone();
-    let producer_range = range.clone();
-    let producer = std::thread::spawn(move || {
-        for i in producer_range {
-            let agent = producer_ids.agent(i);
-            let row = (
-                agent.did.as_str().to_owned(),
-                *agent.public.as_bytes(),
-                agent.public.thumbprint(),
-            );
-            if tx.send(row).is_err() {
-                break;
-            }
-        }
-    });
+    let (rx, producer) = derive_rows(ids, range.clone());
 
     let total = range.end - range.start;
     let mut done = 0u64;
@@ -97,7 +80,11 @@ pub fn seed_agents(
             )?;
             let end = (done + BATCH).min(total);
             while done < end {
-                let (did, key, thumbprint) = rx.recv().context("key derivation thread stopped")?;
+                let SeedRow {
+                    did,
+                    key,
+                    thumbprint,
+                } = rx.recv().context("key derivation thread stopped")?;
                 let (list, index) = allocate_status_entry(&txn)?;
                 stmt.execute(params![
                     did,
@@ -122,6 +109,44 @@ pub fn seed_agents(
         bytes_before,
         bytes_after: checkpointed_bytes(&conn)?,
     })
+}
+
+/// One agent row's derived parts.
+pub(crate) struct SeedRow {
+    pub did: String,
+    pub key: [u8; 32],
+    pub thumbprint: String,
+}
+
+/// Derives the rows of agents `range` of `ids` on a thread of its own, in order.
+pub(crate) fn derive_rows(
+    ids: &Identities,
+    range: std::ops::Range<u64>,
+) -> (mpsc::Receiver<SeedRow>, std::thread::JoinHandle<()>) {
+    let (tx, rx) = mpsc::sync_channel::<SeedRow>(4096);
+    let ids = ids.clone();
+    let producer = std::thread::spawn(move || {
+        for i in range {
+            let agent = ids.agent(i);
+            let row = SeedRow {
+                did: agent.did.as_str().to_owned(),
+                key: *agent.public.as_bytes(),
+                thumbprint: agent.public.thumbprint(),
+            };
+            if tx.send(row).is_err() {
+                break;
+            }
+        }
+    });
+    (rx, producer)
+}
+
+/// `allowed_scopes` as the server stores it: a sorted, deduplicated JSON array.
+pub(crate) fn allowed_scopes_json(scopes: &[&str]) -> anyhow::Result<String> {
+    let mut sorted: Vec<&str> = scopes.to_vec();
+    sorted.sort_unstable();
+    sorted.dedup();
+    Ok(serde_json::to_string(&sorted)?)
 }
 
 /// The next status-list entry, as the server takes it (its `ALLOCATE_STATUS_ENTRY`, else `START_STATUS_LIST`).

@@ -1,4 +1,4 @@
-//! A real `auth4agent-server` process for a load run: temporary SQLite file, free loopback port, the run's
+//! A real `auth4agent-server` process for a load run: temporary SQLite file (or a given PostgreSQL database), free loopback port, the run's
 //! DNS server, rate limiting off. Also reads a process's current and peak RSS and CPU time from `/proc`, and the
 //! SQLite database's size.
 
@@ -14,7 +14,10 @@ use anyhow::{Context as _, bail};
 #[derive(Clone, Debug)]
 pub struct ServerSpec {
     pub bin: PathBuf,
+    /// The SQLite file, unless `database_url` is given; its log goes to `<db>.log` either way.
     pub db: PathBuf,
+    /// A PostgreSQL database to run on (`--database-url`) instead of the SQLite file.
+    pub database_url: Option<String>,
     pub listen: SocketAddr,
     pub dns: SocketAddr,
     /// `AUTH4AGENT_LOG` filter for the server's own logs (written to `<db>.log`).
@@ -39,9 +42,12 @@ impl SpawnedServer {
     /// Starts the server and waits until `/ready` answers 200 (at most 30 s).
     pub async fn start(spec: &ServerSpec) -> anyhow::Result<SpawnedServer> {
         let log = File::create(log_path(&spec.db)).context("creating the server log file")?;
-        let child = Command::new(&spec.bin)
-            .arg("--db")
-            .arg(&spec.db)
+        let mut command = Command::new(&spec.bin);
+        match &spec.database_url {
+            Some(url) => command.arg("--database-url").arg(url),
+            None => command.arg("--db").arg(&spec.db),
+        };
+        let child = command
             .arg("--listen")
             .arg(spec.listen.to_string())
             .arg("--dns-server")

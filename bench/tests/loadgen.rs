@@ -64,6 +64,54 @@ fn issuance_with_registered_and_seeded_agents() {
     assert!(r["server_cpu_us_per_op"].as_f64().unwrap() > 0.0);
 }
 
+/// PostgreSQL: the spawned server runs on a fresh database, and the seeder fills it as the server would, a new
+/// status list (of the server's size, 16 here) started whenever the newest is full.
+#[test]
+fn issuance_on_postgres_with_seeded_agents() {
+    let db = auth4agent_testkit::postgres::TestDatabase::create();
+    let r = loadgen(&[
+        "--database-url",
+        db.url(),
+        "--server-arg=--status-list-size=16",
+        "--agents",
+        "3",
+        "--seed-agents",
+        "40",
+    ]);
+    assert_eq!(r["agents"], 43);
+    assert_eq!(r["drive_agents"], 43);
+    assert_eq!(r["errors"], 0, "report: {r}");
+    assert!(r["requests"].as_u64().unwrap() > 0);
+    assert_eq!(r["db_bytes"], Value::Null, "no SQLite file to measure");
+    assert!(r["seed_db_bytes_per_agent"].as_f64().unwrap() > 0.0);
+
+    let lists = psql(
+        db.url(),
+        "SELECT string_agg(list || ':' || size || ':' || allocated, ',' ORDER BY list) FROM status_lists",
+    );
+    assert_eq!(lists, "1:16:16,2:16:16,3:16:11");
+    let entries = psql(
+        db.url(),
+        "SELECT count(*) || ' ' || count(DISTINCT (status_list, status_index)) || ' ' || \
+         count(*) FILTER (WHERE status = 'active') FROM agents",
+    );
+    assert_eq!(entries, "43 43 43");
+}
+
+/// One value from `sql` on `url`, through `psql` (installed with the test cluster).
+fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql")
+        .args([url, "-Atc", sql])
+        .output()
+        .expect("runs psql");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap().trim().to_owned()
+}
+
 #[test]
 fn introspection_of_issued_tokens_is_active() {
     let dir = tempfile::tempdir().unwrap();

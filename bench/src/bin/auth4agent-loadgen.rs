@@ -19,7 +19,7 @@ use auth4agent_bench::load::{Intervals, LoadSpec, Operation, Percentiles, drive}
 use auth4agent_bench::server::{
     ServerSpec, SpawnedServer, cpu_seconds, db_bytes, free_port, peak_rss_kb,
 };
-use auth4agent_bench::{clock, seed};
+use auth4agent_bench::{clock, seed, seed_postgres};
 use auth4agent_testkit::TestDns;
 use clap::{Parser, ValueEnum};
 use serde::Serialize;
@@ -58,6 +58,10 @@ struct Args {
     /// Database file for the spawned server (kept afterwards). Default: a temporary file, removed.
     #[arg(long, requires = "server_bin")]
     db: Option<PathBuf>,
+    /// Run the spawned server on this PostgreSQL database (`--database-url`; `--seed-agents` connects to it
+    /// without TLS, so give `sslmode=disable`) instead of a SQLite file.
+    #[arg(long, requires = "server_bin", conflicts_with = "db")]
+    database_url: Option<String>,
     /// Extra flag for the spawned server (repeatable), e.g. --server-arg=--token-default-ttl=600.
     #[arg(long = "server-arg", allow_hyphen_values = true)]
     server_args: Vec<String>,
@@ -192,6 +196,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         Some(bin) => Some(ServerSpec {
             bin: bin.clone(),
             db: db.clone(),
+            database_url: args.database_url.clone(),
             listen: free_port()?,
             dns: dns.addr(),
             log: args.server_log.clone(),
@@ -243,19 +248,29 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         let started = Instant::now();
         let range = args.agents..args.agents + args.seed_agents;
         let scopes = SCOPES;
-        let (db2, ids2, op2) = (db.clone(), ids.clone(), op_id.clone());
-        let stats = tokio::task::spawn_blocking(move || {
-            seed::seed_agents(&db2, &ids2, &op2, range, &scopes, clock::now())
-        })
-        .await??;
+        let (stats, in_database) = match &args.database_url {
+            Some(url) => {
+                let stats =
+                    seed_postgres::seed_agents(url, &ids, &op_id, range, &scopes, clock::now())
+                        .await?;
+                (stats, seed_postgres::count_agents(url).await?)
+            }
+            None => {
+                let (db2, ids2, op2) = (db.clone(), ids.clone(), op_id.clone());
+                let stats = tokio::task::spawn_blocking(move || {
+                    seed::seed_agents(&db2, &ids2, &op2, range, &scopes, clock::now())
+                })
+                .await??;
+                (stats, seed::count_agents(&db)?)
+            }
+        };
         seed_per_agent = Some(
             stats.bytes_after.saturating_sub(stats.bytes_before) as f64 / args.seed_agents as f64,
         );
         eprintln!(
-            "loadgen: seeded {} agents in {:.1} s ({} agents in the database)",
+            "loadgen: seeded {} agents in {:.1} s ({in_database} agents in the database)",
             args.seed_agents,
             started.elapsed().as_secs_f64(),
-            seed::count_agents(&db)?
         );
         server = Some(SpawnedServer::start(spec).await?);
         api = Api::connect(&base, pool).await?;
@@ -322,13 +337,17 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
     let pid = server.as_ref().map(SpawnedServer::pid);
+    let sqlite_file = spec
+        .as_ref()
+        .filter(|s| s.database_url.is_none())
+        .map(|s| s.db.as_path());
     let me = std::process::id();
     let mut csv = match (&args.csv, args.report_every) {
         (Some(path), Some(every)) => {
             if !(every.is_finite() && every > 0.0) {
                 bail!("--report-every must be a positive number of seconds");
             }
-            let csv = CsvReport::create(path, pid, spec.as_ref().map(|s| s.db.as_path()))
+            let csv = CsvReport::create(path, pid, sqlite_file)
                 .with_context(|| format!("creating {}", path.display()))?;
             Some((Duration::from_secs_f64(every), csv))
         }
@@ -391,7 +410,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         operations_incl_warmup: outcome.operations,
         client_reconnects: outcome.reconnects,
         client_threads: args.client_threads.max(1),
-        db_bytes: spec.as_ref().map(|_| db_bytes(&db)),
+        db_bytes: sqlite_file.map(db_bytes),
         seed_db_bytes_per_agent: seed_per_agent.map(round1),
         setup_s: round1(setup_s),
         server_open_fds,
