@@ -75,6 +75,13 @@ floor() { # the crypto floor, single-threaded, into cryptofloor-$1.json
   "$BIN/auth4agent-cryptofloor" --seconds 2 | tee "$OUT/cryptofloor-$1.json"
 }
 
+# issuance NAME ARGS...: the crypto floor right before (floor-NAME.json), then `run`: summary.md divides the run's
+# server CPU per token by this adjacent floor, as the host's speed drifts within minutes.
+issuance() {
+  "$BIN/auth4agent-cryptofloor" --seconds 2 > "$OUT/floor-$1.json"
+  run "$@"
+}
+
 # 1. Offline verification (criterion + paired A/B line).
 loadavg criterion
 cargo bench -p auth4agent-bench --bench verify 2>&1 | tee "$OUT/criterion.txt"
@@ -84,22 +91,26 @@ cargo bench -p auth4agent-bench --bench verify 2>&1 | tee "$OUT/criterion.txt"
 floor before
 best=0; bestc=0
 for c in 16 64 128 256; do
-  run "issue-c$c" --agents 1000 --concurrency "$c"
+  issuance "issue-c$c" --agents 1000 --concurrency "$c"
   t=$(python3 -c "import json;print(int(json.load(open('$OUT/issue-c$c.json'))['throughput_per_s']))")
   if [ "$t" -gt "$best" ]; then best=$t; bestc=$c; fi
 done
 half=$((best / 2))
-run issue-half --agents 1000 --concurrency "$bestc" --rate "$half"
+issuance issue-half --agents 1000 --concurrency "$bestc" --rate "$half"
+# The same rate over 64 connections: the tail of a server whose clients keep fewer requests in flight.
+issuance issue-half-c64 --agents 1000 --concurrency 64 --rate "$half"
 floor after
 
 # 2a. One round trip: client credentials with a private_key_jwt assertion, back to back with the challenge path at
-# the same concurrency (compare within the pair only).
-run pair-issue --agents 1000 --concurrency "$bestc" --mode issue
-run pair-client-credentials --agents 1000 --concurrency "$bestc" --mode client-credentials
+# the same concurrency, three rounds interleaved (summary.md: each round's ratio and their median).
+for round in 1 2 3; do
+  issuance "pair-issue-$round" --agents 1000 --concurrency "$bestc" --mode issue
+  issuance "pair-client-credentials-$round" --agents 1000 --concurrency "$bestc" --mode client-credentials
+done
 
 # 2b. Same, database on tmpfs (no fsync cost): the CPU ceiling of the issuance path.
 rm -f /dev/shm/a4a-bench.db*
-run issue-tmpfs --agents 1000 --concurrency "$bestc" --db /dev/shm/a4a-bench.db
+issuance issue-tmpfs --agents 1000 --concurrency "$bestc" --db /dev/shm/a4a-bench.db
 rm -f /dev/shm/a4a-bench.db*
 
 # 3. Introspection.
@@ -110,7 +121,7 @@ done
 # 4. Cost growth: the same 1,000 driven agents among 1,000 or 1,000,000 seeded ones (SQLite here; the PostgreSQL
 # phase below runs the same pair).
 for n in 1000 1000000; do
-  run "growth-$n" --agents 0 --seed-agents "$n" --drive-agents 1000 --concurrency "$bestc"
+  issuance "growth-$n" --agents 0 --seed-agents "$n" --drive-agents 1000 --concurrency "$bestc"
 done
 
 # 5. CLI `auth4agent verify`, offline.

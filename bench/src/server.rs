@@ -1,6 +1,6 @@
-//! A real `auth4agent-server` process for a load run: temporary SQLite file (or a given PostgreSQL database), free loopback port, the run's
-//! DNS server, rate limiting off. Also reads a process's current and peak RSS and CPU time from `/proc`, and the
-//! SQLite database's size.
+//! A real `auth4agent-server` process for a load run: temporary SQLite file (or a given PostgreSQL database), free
+//! loopback port, the run's DNS server, rate limiting off. Also reads from `/proc` a process's current and peak RSS
+//! and CPU time, this thread's CPU time and the machine's stolen CPU time; and the SQLite database's size.
 
 use std::fs::File;
 use std::net::{SocketAddr, TcpListener};
@@ -155,13 +155,57 @@ pub fn rss_kb(pid: u32) -> Option<u64> {
 
 /// User + system CPU time of a process so far, in seconds (`/proc/<pid>/stat`, clock ticks of 1/100 s).
 pub fn cpu_seconds(pid: u32) -> Option<f64> {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+/// The calling thread's user + system CPU time so far, in seconds (`/proc/thread-self/stat`).
+pub fn thread_cpu_seconds() -> Option<f64> {
+    stat_cpu_seconds("/proc/thread-self/stat")
+}
+
+fn stat_cpu_seconds(path: &str) -> Option<f64> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // Fields after the parenthesised command name; utime and stime are fields 14 and 15 overall.
     let rest = &stat[stat.rfind(')')? + 2..];
     let mut fields = rest.split_whitespace().skip(11);
     let utime: u64 = fields.next()?.parse().ok()?;
     let stime: u64 = fields.next()?.parse().ok()?;
     Some((utime + stime) as f64 / 100.0)
+}
+
+/// The machine's CPU time so far, all cores, in clock ticks (the `cpu` line of `/proc/stat`).
+#[derive(Debug, Clone, Copy)]
+pub struct HostCpu {
+    /// Every state: user, nice, system, idle, iowait, irq, softirq, steal.
+    total: u64,
+    /// Time the hypervisor ran something else while a virtual CPU had work.
+    steal: u64,
+}
+
+impl HostCpu {
+    /// Reads `/proc/stat`.
+    pub fn now() -> Option<HostCpu> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let ticks: Vec<u64> = stat
+            .lines()
+            .next()?
+            .strip_prefix("cpu ")?
+            .split_whitespace()
+            .take(8)
+            .map(|v| v.parse().ok())
+            .collect::<Option<_>>()?;
+        Some(HostCpu {
+            total: ticks.iter().sum(),
+            steal: *ticks.get(7)?,
+        })
+    }
+
+    /// The share of the machine's CPU time stolen since `earlier`, in percent.
+    pub fn steal_pct_since(&self, earlier: &HostCpu) -> Option<f64> {
+        let total = self.total.checked_sub(earlier.total)?;
+        let steal = self.steal.checked_sub(earlier.steal)?;
+        (total > 0).then(|| steal as f64 * 100.0 / total as f64)
+    }
 }
 
 /// Total size of the SQLite database: main file plus WAL.
@@ -185,6 +229,12 @@ mod tests {
         assert!(peak_rss_kb(pid).is_some_and(|kb| kb > 0));
         assert!(rss_kb(pid).is_some_and(|kb| kb > 0 && Some(kb) <= peak_rss_kb(pid)));
         assert!(cpu_seconds(pid).is_some());
+        assert!(thread_cpu_seconds().is_some());
+        let before = HostCpu::now().unwrap();
+        let spin = Instant::now();
+        while spin.elapsed() < Duration::from_millis(30) {}
+        let steal = HostCpu::now().unwrap().steal_pct_since(&before).unwrap();
+        assert!((0.0..=100.0).contains(&steal));
         assert!(free_port().unwrap().ip().is_loopback());
     }
 }

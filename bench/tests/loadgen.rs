@@ -62,6 +62,7 @@ fn issuance_with_registered_and_seeded_agents() {
     assert!(r["operations_incl_warmup"].as_u64().unwrap() >= r["requests"].as_u64().unwrap());
     assert!(r["client_cpu_us_per_op"].as_f64().unwrap() > 0.0);
     assert!(r["server_cpu_us_per_op"].as_f64().unwrap() > 0.0);
+    assert!((0.0..=100.0).contains(&r["host_steal_pct"].as_f64().unwrap()));
 }
 
 /// PostgreSQL: the spawned server runs on a fresh database, and the seeder fills it as the server would, a new
@@ -267,6 +268,17 @@ fn cryptofloor_reports_verify_plus_sign() {
         (f("floor_us_per_token") - f("verify_us") - f("sign_us")).abs() < 0.02,
         "{r}"
     );
+    assert!(
+        (f("floor_cpu_us_per_token") - f("verify_cpu_us") - f("sign_cpu_us")).abs() < 0.02,
+        "{r}"
+    );
+    // CPU time never runs ahead of the wall clock beyond one 10 ms tick over each 0.2 s loop.
+    for (cpu, wall) in [("verify_cpu_us", "verify_us"), ("sign_cpu_us", "sign_us")] {
+        assert!(
+            f(cpu) > 0.0 && f(cpu) <= f(wall) * 1.1,
+            "{cpu} vs {wall} in {r}"
+        );
+    }
     // Proof and token signing inputs of realistic length.
     assert!((300.0..2000.0).contains(&f("verify_message_bytes")), "{r}");
     assert!((300.0..2000.0).contains(&f("sign_message_bytes")), "{r}");

@@ -17,7 +17,7 @@ use auth4agent_bench::idle::IdleFlood;
 use auth4agent_bench::interval::CsvReport;
 use auth4agent_bench::load::{Intervals, LoadSpec, Operation, Percentiles, drive};
 use auth4agent_bench::server::{
-    ServerSpec, SpawnedServer, cpu_seconds, db_bytes, free_port, peak_rss_kb,
+    HostCpu, ServerSpec, SpawnedServer, cpu_seconds, db_bytes, free_port, peak_rss_kb,
 };
 use auth4agent_bench::{clock, seed, seed_postgres};
 use auth4agent_testkit::TestDns;
@@ -149,6 +149,9 @@ struct Report {
     server_cpu_us_per_op: Option<f64>,
     /// Load generator CPU time per operation in µs (same window).
     client_cpu_us_per_op: Option<f64>,
+    /// The share of the machine's CPU time the hypervisor stole in the same window, in percent (`/proc/stat`).
+    /// CPU times above exclude it, but a run with a high figure shared the host's cores and caches with others.
+    host_steal_pct: Option<f64>,
     /// Operations run in warm-up plus measured window, successful or not.
     operations_incl_warmup: u64,
     /// Connections the measured loop reopened (after a failed exchange or a close by the server).
@@ -358,8 +361,12 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         sink: csv,
     });
     let cpu_before = (pid.and_then(cpu_seconds), cpu_seconds(me));
+    let host_before = HostCpu::now();
     let mut outcome = drive(&target, &op, load, intervals).await;
     let cpu_after = (pid.and_then(cpu_seconds), cpu_seconds(me));
+    let host_steal_pct = host_before
+        .zip(HostCpu::now())
+        .and_then(|(before, after)| after.steal_pct_since(&before));
     let server_peak_rss_kb = pid.and_then(peak_rss_kb);
     let server_open_fds = pid
         .and_then(|pid| std::fs::read_dir(format!("/proc/{pid}/fd")).ok())
@@ -407,6 +414,7 @@ async fn run(args: Args) -> anyhow::Result<Report> {
         client_cpu_s: client_cpu_s.map(round1),
         server_cpu_us_per_op: server_cpu_s.map(per_op_us),
         client_cpu_us_per_op: client_cpu_s.map(per_op_us),
+        host_steal_pct: host_steal_pct.map(round1),
         operations_incl_warmup: outcome.operations,
         client_reconnects: outcome.reconnects,
         client_threads: args.client_threads.max(1),
