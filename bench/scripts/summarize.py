@@ -134,10 +134,13 @@ class Summary:
             self.row("offline `Verifier::verify` / bare `verify_strict` (paired rounds)",
                      f"**ratio {m.group(3)}** ({int(m.group(1)):,}/s vs {int(m.group(2)):,}/s)", "criterion")
 
+    def sweep(self, prefix):
+        """The runs named PREFIX-cN, by N."""
+        names = [f[:-5] for f in os.listdir(self.out) if re.fullmatch(rf"{prefix}-c\d+\.json", f)]
+        return sorted(names, key=lambda n: int(n[len(prefix) + 2:]))
+
     def issuance(self):
-        names = sorted((f[:-5] for f in os.listdir(self.out) if re.fullmatch(r"issue-c\d+\.json", f)),
-                       key=lambda n: int(n[7:]))
-        for name in names:
+        for name in self.sweep("issue"):
             r = self.load_run(name)
             self.row(f"issuance, durable SQLite, C = {r.get('concurrency')} in flight", self.run_value(r, name=name), name)
         for name in ("issue-half", "issue-half-c64"):
@@ -158,9 +161,7 @@ class Summary:
         self.run_row("issuance, database on tmpfs (no fsync; diagnosis)", "issue-tmpfs")
 
     def introspection(self):
-        names = sorted((f[:-5] for f in os.listdir(self.out) if re.fullmatch(r"introspect-c\d+\.json", f)),
-                       key=lambda n: int(n[12:]))
-        for name in names:
+        for name in self.sweep("introspect"):
             r = self.load_run(name)
             self.row(f"introspection, C = {r.get('concurrency')}", self.run_value(r, issuance=False), name)
 
