@@ -120,9 +120,12 @@ done
 
 # 4. Cost growth: the same 1,000 driven agents among 1,000 or 1,000,000 seeded ones (SQLite here; the PostgreSQL
 # phase below runs the same pair).
+# The 1,000 run again afterwards brackets the 1,000,000 one (summary.md compares it with their mean): the host's
+# speed drifts by more than the target's 10% within minutes.
 for n in 1000 1000000; do
   issuance "growth-$n" --agents 0 --seed-agents "$n" --drive-agents 1000 --concurrency "$bestc"
 done
+issuance growth-1000-again --agents 0 --seed-agents 1000 --drive-agents 1000 --concurrency "$bestc"
 
 # 5. CLI `auth4agent verify`, offline.
 TOK="$OUT/token"

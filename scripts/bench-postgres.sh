@@ -4,7 +4,7 @@
 #
 # Usage: bash scripts/bench-postgres.sh [OUT_DIR]
 # Environment: DURATION (s, default 20), WARMUP (s, default 3), CONCURRENCY (total in-flight operations, default 64),
-# AGENTS (default 200), PG_GROWTH (seeded agent counts of the cost-growth runs, default "1000 1000000"; empty
+# AGENTS (default 200), PG_GROWTH (seeded agent counts of the cost-growth runs, default "1000 1000000 1000"; empty
 # skips them). NO_BUILD=1 uses the release binaries already built; SERVER_BIN and LOADGEN_BIN name other
 # binaries (bench/run-benchmarks.sh passes its copies). The load average before each run goes to loadavg.tsv.
 # PostgreSQL runs durable (fsync and synchronous_commit on) in its own throwaway cluster on port 55433.
@@ -112,20 +112,22 @@ replicas() {
     echo "postgres, $n replica(s): $total tokens/s in total" | tee -a "$OUT/summary.txt"
 }
 
-# Cost growth: the same 1,000 driven agents among N seeded ones, each N on a fresh database.
+# Cost growth: the same 1,000 driven agents among N seeded ones, each N on a fresh database; a second run of the
+# same N is named pg-growth-N-again (the default list brackets 1,000,000 between two runs of 1,000).
 growth() {
-    local n=$1 db url
+    local n=$1 db url name="pg-growth-$1"
+    [ -e "$OUT/$name.json" ] && name="$name-again"
     db="a4a_bench_growth_${n}_$$"
     url=$(fresh_database "$db")
-    loadavg "pg-growth-$n"
+    loadavg "$name"
     "$LOADGEN" --server-bin "$SERVER" --database-url "$url" --agents 0 --seed-agents "$n" --drive-agents 1000 \
-        --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" > "$OUT/pg-growth-$n.json"
-    summary "$OUT/pg-growth-$n.json" | tee -a "$OUT/summary.txt"
+        --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" > "$OUT/$name.json"
+    summary "$OUT/$name.json" | tee -a "$OUT/summary.txt"
     psql "$ADMIN" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)"
 }
 
 replicas 1
 replicas 2
-for n in ${PG_GROWTH-1000 1000000}; do growth "$n"; done
+for n in ${PG_GROWTH-1000 1000000 1000}; do growth "$n"; done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
 echo "results in $OUT"

@@ -3,6 +3,7 @@
 # table (figure, value, load average before the run) ready to paste into BENCHMARKS.md. Reads whatever is there
 # (a phase that did not run leaves no row, or a "not measured" row where the table should say so). Sizes are
 # decimal MB (kB / 1000), as in BENCHMARKS.md.
+# A table of the issues' targets comes first: each with this run's figure and whether it meets it.
 # Usage: python3 bench/scripts/summarize.py OUT_DIR   (writes OUT_DIR/summary.md and prints it; stdlib only)
 import json
 import os
@@ -56,9 +57,14 @@ class Summary:
     def __init__(self, out):
         self.out = out
         self.rows = []
+        self.targets = []
         self.load = read_loadavg(os.path.join(out, "loadavg.tsv"))
         self.load.update({f"postgres/{k}": v for k, v in read_loadavg(os.path.join(out, "postgres", "loadavg.tsv")).items()})
         self.floor = self.crypto_floor()
+
+    def target(self, name, measured, met):
+        """One line of the targets table: what the issues ask, this run's figure, and whether it meets it."""
+        self.targets.append((name, measured, "**yes**" if met else "no"))
 
     def row(self, figure, value, run=None):
         load = self.load.get(run, "") if run else ""
@@ -133,6 +139,8 @@ class Summary:
         if m:
             self.row("offline `Verifier::verify` / bare `verify_strict` (paired rounds)",
                      f"**ratio {m.group(3)}** ({int(m.group(1)):,}/s vs {int(m.group(2)):,}/s)", "criterion")
+            self.target("4. `Verifier::verify` ≥ 0.95× bare `verify_strict` (paired rounds)", f"{float(m.group(3)):.3f}",
+                        float(m.group(3)) >= 0.95)
 
     def sweep(self, prefix):
         """The runs named PREFIX-cN, by N."""
@@ -140,42 +148,73 @@ class Summary:
         return sorted(names, key=lambda n: int(n[len(prefix) + 2:]))
 
     def issuance(self):
+        ratios = []
         for name in self.sweep("issue"):
             r = self.load_run(name)
             self.row(f"issuance, durable SQLite, C = {r.get('concurrency')} in flight", self.run_value(r, name=name), name)
+            floor = self.adjacent_floor(name) or self.floor
+            if r.get("concurrency") in (64, 256) and floor and r.get("server_cpu_us_per_op"):
+                ratios.append((r["concurrency"], r["server_cpu_us_per_op"] / floor))
+        if ratios:
+            self.target("1. server CPU per token ≤ 2.5× the crypto floor (challenge path, C = 64 and 256)",
+                        ", ".join(f"{x:.2f}× at C = {c}" for c, x in ratios), all(x <= 2.5 for _, x in ratios))
+        paced = []
         for name in ("issue-half", "issue-half-c64"):
             r = self.load_run(name)
             if r:
                 self.row(f"issuance paced at 50% of peak (`--rate {r.get('rate_target_per_s')}`, C = {r.get('concurrency')})",
                          self.run_value(r, name=name), name)
-        ratios = []
+                paced.append(r)
+        if paced:
+            self.target("2. paced at 50% of peak: p99 ≤ 5 ms (p99.9 reported)",
+                        "; ".join(f"C = {r['concurrency']}: p99 {fmt_ms(r['latency_ms']['p99'])} ms, p99.9 "
+                                  f"{fmt_ms(r['latency_ms'].get('p999'))} ms" for r in paced),
+                        all(r["latency_ms"]["p99"] <= 5 for r in paced))
+        ratios, cc = [], []
         for n in range(1, 10):
             a = self.run_row(f"challenge path (`issue`), pair round {n}", f"pair-issue-{n}")
             b = self.run_row(f"client credentials (`private_key_jwt`), pair round {n}", f"pair-client-credentials-{n}")
             if a and b and a.get("throughput_per_s"):
                 ratios.append(b["throughput_per_s"] / a["throughput_per_s"])
+                cc.append(b["throughput_per_s"])
         if ratios:
             median = statistics.median(ratios)
             self.row("client credentials / challenge path (each round; target ≥ 1.5×)",
                      f"**median {median:.2f}×** (rounds: {', '.join(f'{x:.2f}×' for x in ratios)})")
+            self.target("issue 13: client credentials ≥ 1.5× the challenge path and ≥ 8,000 tokens/s (medians)",
+                        f"{median:.2f}×, {fmt_int(statistics.median(cc))}/s",
+                        median >= 1.5 and statistics.median(cc) >= 8000)
         self.run_row("issuance, database on tmpfs (no fsync; diagnosis)", "issue-tmpfs")
 
     def introspection(self):
+        best = 0
         for name in self.sweep("introspect"):
             r = self.load_run(name)
             self.row(f"introspection, C = {r.get('concurrency')}", self.run_value(r, issuance=False), name)
+            best = max(best, r.get("throughput_per_s") or 0)
+        if best:
+            self.target("round 1: introspection ≥ 10,000/s", f"{fmt_int(best)}/s (best concurrency)", best >= 10000)
 
     def growth(self, prefix="", backend="SQLite"):
-        """Cost growth rows from `<prefix>growth-1000.json` and `<prefix>growth-1000000.json`."""
+        """Cost growth rows from `<prefix>growth-1000.json`, `<prefix>growth-1000000.json` and, when the 1,000 run
+        was repeated after the 1,000,000 one, `<prefix>growth-1000-again.json` (then the mean of the two 1,000 runs
+        is the baseline)."""
         small = self.run_row(f"cost growth: 1,000 driven among 1,000 agents ({backend})", f"{prefix}growth-1000")
         big = self.run_row(f"cost growth: 1,000 driven among 1,000,000 agents ({backend})", f"{prefix}growth-1000000")
-        if small and big and small.get("throughput_per_s"):
-            change = (big["throughput_per_s"] / small["throughput_per_s"] - 1) * 100
+        again = self.run_row(f"cost growth: 1,000 among 1,000 again, after the 1,000,000 run ({backend})",
+                             f"{prefix}growth-1000-again")
+        baseline = [r for r in (small, again) if r and r.get("throughput_per_s")]
+        if baseline and big:
+            base = statistics.mean(r["throughput_per_s"] for r in baseline)
+            change = (big["throughput_per_s"] / base - 1) * 100
             cpu = ""
-            if small.get("server_cpu_us_per_op") and big.get("server_cpu_us_per_op"):
-                cpu = f"; server CPU/op {(big['server_cpu_us_per_op'] / small['server_cpu_us_per_op'] - 1) * 100:+.1f}%"
+            base_cpu = [r["server_cpu_us_per_op"] for r in baseline if r.get("server_cpu_us_per_op")]
+            if base_cpu and big.get("server_cpu_us_per_op"):
+                cpu = f"; server CPU/op {(big['server_cpu_us_per_op'] / statistics.mean(base_cpu) - 1) * 100:+.1f}%"
+            against = "the mean of the two 1,000 runs" if len(baseline) == 2 else "the 1,000 run"
             self.row(f"cost growth 1,000 → 1,000,000 agents, {backend} (target within 10%)",
-                     f"**{change:+.1f}%** throughput{cpu}")
+                     f"**{change:+.1f}%** throughput{cpu} (against {against})")
+            self.target(f"5. cost growth within 10% ({backend})", f"{change:+.1f}% throughput", abs(change) <= 10)
         per_agent = [r["seed_db_bytes_per_agent"] for r in (small, big) if r and r.get("seed_db_bytes_per_agent")]
         if per_agent:
             self.row(f"database bytes per agent (seeded, {backend})", " / ".join(f"{b:.0f} B" for b in per_agent))
@@ -188,6 +227,8 @@ class Summary:
             self.row("CLI `auth4agent verify` wall time (hyperfine, 500 runs)",
                      f"**median {res['median'] * 1000:.2f} ms** (mean {res['mean'] * 1000:.2f} ± {res['stddev'] * 1000:.2f} ms)",
                      "cli-verify")
+            self.target("round 1: CLI `auth4agent verify` median ≤ 3 ms", f"{res['median'] * 1000:.2f} ms",
+                        res["median"] <= 0.003)
         try:
             kb = [int(x) for x in re.findall(r"Maximum resident set size \(kbytes\): (\d+)",
                                              open(os.path.join(self.out, "cli-rss.txt")).read())]
@@ -196,6 +237,7 @@ class Summary:
         if kb:
             self.row("CLI `auth4agent verify` peak RSS", f"**{min(kb) / 1000:.1f}–{max(kb) / 1000:.1f} MB** ({len(kb)} runs)",
                      "cli-verify")
+            self.target("round 1: CLI peak RSS ≤ 10 MB", f"{max(kb) / 1000:.1f} MB", max(kb) <= 10000)
 
     def postgres(self):
         pg = os.path.join(self.out, "postgres")
@@ -227,6 +269,10 @@ class Summary:
             value += f"; errors {errors}"
             if sqlite and sqlite.get("throughput_per_s"):
                 value += f"; **{total / sqlite['throughput_per_s']:.2f}× SQLite**"
+                if n == 1:
+                    ratio = total / sqlite["throughput_per_s"]
+                    self.target("3. PostgreSQL (durable, 1 replica) ≥ 3,000 tokens/s and ≥ 0.45× SQLite",
+                                f"{fmt_int(total)}/s, {ratio:.2f}×", total >= 3000 and ratio >= 0.45)
             self.row(f"PostgreSQL (durable), {n} replica{'s' if n > 1 else ''}, C = "
                      f"{sum(g['concurrency'] for g in gens)} in total", value, f"postgres/pg-r{n}")
         if not self.growth("postgres/pg-", "PostgreSQL"):
@@ -242,6 +288,8 @@ class Summary:
         if peaks:
             self.row("server peak RSS, every spawned-server run (target ≤ 64 MB)",
                      f"**{min(peaks) / 1000:.1f}–{max(peaks) / 1000:.1f} MB**")
+            self.target("round 1: server peak RSS ≤ 64 MB (every spawned-server run)", f"at most {max(peaks) / 1000:.1f} MB",
+                        max(peaks) <= 64000)
 
     def soak(self):
         r = self.load_run("soak")
@@ -284,6 +332,12 @@ class Summary:
         if self.floor:
             lines.append(f"- crypto floor used for the `× floor` ratios: {self.floor:.1f} µs/token "
                          f"(mean of the runs before and after the issuance sweep)")
+        if self.targets:
+            lines.append("")
+            lines.append("| target | this run | met? |")
+            lines.append("| --- | --- | --- |")
+            order = lambda t: (0, int(t[0].split(".")[0])) if t[0][0].isdigit() else (1, t[0])
+            lines.extend(f"| {name} | {measured} | {met} |" for name, measured, met in sorted(self.targets, key=order))
         lines.append("")
         lines.append("| figure | value | load average before (1 / 5 / 15 min) |")
         lines.append("| --- | --- | --- |")
