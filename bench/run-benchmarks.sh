@@ -126,6 +126,11 @@ for n in 1000 1000000; do
   issuance "growth-$n" --agents 0 --seed-agents "$n" --drive-agents 1000 --concurrency "$bestc"
 done
 issuance growth-1000-again --agents 0 --seed-agents 1000 --drive-agents 1000 --concurrency "$bestc"
+# The same comparison interleaved: a server on 1,000,000 seeded agents and one on none, driven in turn, 3 rounds;
+# the target line of summary.md uses this one.
+loadavg growth-interleaved
+SERVER_BIN="$BIN/auth4agent-server" LOADGEN_BIN="$BIN/auth4agent-loadgen" DURATION="$DURATION" CONCURRENCY="$bestc" \
+  bash bench/scripts/growth-interleaved.sh "$OUT" | tee -a "$OUT/summary.txt"
 
 # 5. CLI `auth4agent verify`, offline.
 TOK="$OUT/token"

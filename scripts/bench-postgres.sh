@@ -129,5 +129,10 @@ growth() {
 replicas 1
 replicas 2
 for n in ${PG_GROWTH-1000 1000000 1000}; do growth "$n"; done
+# The same comparison interleaved (bench/scripts/growth-interleaved.sh): two servers side by side, driven in turn.
+if [ -n "${PG_GROWTH-x}" ]; then
+    SERVER_BIN="$SERVER" LOADGEN_BIN="$LOADGEN" BACKEND=postgres ADMIN_URL="$ADMIN" DURATION="$DURATION" \
+        CONCURRENCY="$CONCURRENCY" bash bench/scripts/growth-interleaved.sh "$OUT" | tee -a "$OUT/summary.txt"
+fi
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$OUT/machine.txt"
 echo "results in $OUT"
