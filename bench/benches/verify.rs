@@ -1,6 +1,6 @@
 //! Offline verification cost: the protocol crate's full `Verifier::verify` path against bare ed25519-dalek
-//! `verify_strict` over the same signing input and signature, measured in the same run (target: ≥0.9× the bare
-//! throughput). `UnverifiedJws::decode` alone and token signing are measured for context.
+//! `verify_strict` over the same signing input and signature, measured in the same run (target: ≥0.95× the bare
+//! throughput; round 1 asked ≥0.9×). `UnverifiedJws::decode` alone and token signing are measured for context.
 //!
 //! After criterion's groups, a paired A/B loop (interleaved rounds, so frequency drift and noisy neighbours hit
 //! both sides alike) prints both throughputs and their ratio on one line.
@@ -48,29 +48,41 @@ fn benches(c: &mut Criterion, fx: &TokenFixture) {
     group.finish();
 }
 
-/// Interleaved rounds of the two verifications; returns (full per second, bare per second, median round ratio).
+/// Interleaved rounds of the two verifications, the order flipped every round (ABBA: a drift within a round hits
+/// both sides alike); returns (full per second, bare per second, median round ratio).
 fn paired(fx: &TokenFixture, rounds: usize, iters: usize) -> (f64, f64, f64) {
-    let mut full_total = Duration::ZERO;
-    let mut bare_total = Duration::ZERO;
-    let mut ratios = Vec::with_capacity(rounds);
-    for _ in 0..rounds {
+    let full = || {
         let start = Instant::now();
         for _ in 0..iters {
             fx.verifier
                 .verify(black_box(&fx.token), &fx.keys, fx.now)
                 .expect("valid token");
         }
-        let full = start.elapsed();
+        start.elapsed()
+    };
+    let bare = || {
         let start = Instant::now();
         for _ in 0..iters {
             fx.dalek_key
                 .verify_strict(black_box(fx.signing_input()), &fx.dalek_signature)
                 .expect("valid signature");
         }
-        let bare = start.elapsed();
-        full_total += full;
-        bare_total += bare;
-        ratios.push(bare.as_secs_f64() / full.as_secs_f64());
+        start.elapsed()
+    };
+    let mut full_total = Duration::ZERO;
+    let mut bare_total = Duration::ZERO;
+    let mut ratios = Vec::with_capacity(rounds);
+    for round in 0..rounds {
+        let (f, b) = if round % 2 == 0 {
+            let f = full();
+            (f, bare())
+        } else {
+            let b = bare();
+            (full(), b)
+        };
+        full_total += f;
+        bare_total += b;
+        ratios.push(b.as_secs_f64() / f.as_secs_f64());
     }
     ratios.sort_by(f64::total_cmp);
     let n = (rounds * iters) as f64;
@@ -99,11 +111,12 @@ fn main() {
         println!("paired: ran once in test mode; run `cargo bench` for the ratio");
         return;
     }
-    let (rounds, iters) = (21, 2000);
+    // Short rounds, many of them: a burst of stolen time spoils a few rounds, not the median.
+    let (rounds, iters) = (101, 400);
     let (full, bare, ratio) = paired(&fx, rounds, iters);
-    let verdict = if ratio >= 0.9 { "met" } else { "MISSED" };
+    let verdict = if ratio >= 0.95 { "met" } else { "MISSED" };
     println!(
         "paired ({rounds} rounds x {iters}): Verifier::verify {full:.0}/s, dalek verify_strict {bare:.0}/s, \
-         ratio {ratio:.3} (median of rounds; target >= 0.9: {verdict})"
+         ratio {ratio:.3} (median of rounds; target >= 0.95: {verdict})"
     );
 }

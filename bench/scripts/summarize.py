@@ -135,12 +135,17 @@ class Summary:
             text = open(os.path.join(self.out, "criterion.txt")).read()
         except OSError:
             return
-        m = re.search(r"Verifier::verify (\d+)/s, dalek verify_strict (\d+)/s, ratio ([\d.]+)", text)
-        if m:
+        runs = re.findall(r"Verifier::verify (\d+)/s, dalek verify_strict (\d+)/s, ratio ([\d.]+)", text)
+        if runs:
+            ratios = [float(r[2]) for r in runs]
+            median = statistics.median(ratios)
+            full, bare = statistics.median(int(r[0]) for r in runs), statistics.median(int(r[1]) for r in runs)
+            spread = f"; {len(runs)} processes: {min(ratios):.3f}–{max(ratios):.3f}" if len(runs) > 1 else ""
             self.row("offline `Verifier::verify` / bare `verify_strict` (paired rounds)",
-                     f"**ratio {m.group(3)}** ({int(m.group(1)):,}/s vs {int(m.group(2)):,}/s)", "criterion")
-            self.target("4. `Verifier::verify` ≥ 0.95× bare `verify_strict` (paired rounds)", f"{float(m.group(3)):.3f}",
-                        float(m.group(3)) >= 0.95)
+                     f"**ratio {median:.3f}** ({full:,.0f}/s vs {bare:,.0f}/s{spread})", "criterion")
+            self.target("4. `Verifier::verify` ≥ 0.95× bare `verify_strict` (paired rounds, median over processes)",
+                        f"{median:.3f}" + (f" ({min(ratios):.3f}–{max(ratios):.3f})" if len(runs) > 1 else ""),
+                        median >= 0.95)
 
     def sweep(self, prefix):
         """The runs named PREFIX-cN, by N."""
