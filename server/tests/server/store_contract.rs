@@ -9,11 +9,11 @@
 
 use std::sync::{Arc, Barrier};
 
-use auth4agent_protocol::{KeySet, ScopeSet};
+use auth4agent_protocol::{Did, KeySet, ScopeSet};
 use auth4agent_server::ids;
 use auth4agent_server::keyring::KeyRing;
 use auth4agent_server::store::{
-    AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
+    Agent, AgentStatus, AgentUpdate, AuditEvent, ConsoleLink, ConsoleSession, DeviceAuthorization,
     DeviceDecision, DeviceStatus, IdentityVersion, OperatorRecovery, OperatorStatus, PostgresStore,
     RememberedGrant, RevokedToken, SHARED_SQL, SqliteStore, StatusEntry, StatusListInfo, Store,
     StoreError, StoredPasskey, WebauthnCeremony, sql_placeholders,
@@ -302,6 +302,18 @@ pub async fn agents_insert_get_list_conflict(db: TestStore) {
     assert!(store.list_agents("op_missing").await.unwrap().is_empty());
 }
 
+/// Approves a pending agent for `read`, as its operator does.
+async fn activate(store: &dyn Store, did: &Did) -> Agent {
+    store
+        .update_agent(
+            did,
+            AgentStatus::Pending,
+            update(AgentStatus::Active, &["read"], NOW + 1, None),
+        )
+        .await
+        .unwrap()
+}
+
 fn update(status: AgentStatus, scopes: &[&str], at: u64, revoked_at: Option<u64>) -> AgentUpdate {
     AgentUpdate {
         status,
@@ -452,14 +464,7 @@ pub async fn issuance_reads_are_checked_by_the_redemption(db: TestStore) {
         .unwrap()
         .unwrap();
     assert_eq!(read, ag);
-    other
-        .update_agent(
-            &ag.did,
-            AgentStatus::Pending,
-            update(AgentStatus::Active, &["read"], NOW + 1, None),
-        )
-        .await
-        .unwrap();
+    activate(&*other, &ag.did).await;
     let ch = challenge_id();
     let outcome = store
         .redeem_challenge(&ch, NOW + 60, redemption_event(), read_at)
@@ -907,14 +912,7 @@ pub async fn reopen_keeps_data(db: TestStore) {
             .set_operator_verified(&op.id, NOW, NOW + 86_400)
             .await
             .unwrap();
-        let ag = store
-            .update_agent(
-                &ag.did,
-                AgentStatus::Pending,
-                update(AgentStatus::Active, &["read"], NOW + 1, None),
-            )
-            .await
-            .unwrap();
+        let ag = activate(&*store, &ag.did).await;
         let ch = challenge_id();
         store
             .redeem_challenge(&ch, NOW + 60, redemption_event(), IdentityVersion::CURRENT)
