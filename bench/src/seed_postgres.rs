@@ -96,12 +96,11 @@ pub async fn seed_agents(
         let txn = client.transaction().await?;
         let mut lists = Vec::with_capacity(want);
         let mut indexes = Vec::with_capacity(want);
+        // Each list this batch takes entries from, with its allocation count after the batch.
+        let mut allocated_after: Vec<(i64, i64)> = Vec::new();
         for _ in 0..want {
             let (list, index) = match current {
-                Some((list, size, allocated)) if allocated < size => {
-                    current = Some((list, size, allocated + 1));
-                    (list, allocated)
-                }
+                Some((list, size, allocated)) if allocated < size => (list, allocated),
                 _ => {
                     let (list, size) =
                         current.map_or((1, STATUS_LIST_SIZE), |(l, size, _)| (l + 1, size));
@@ -110,27 +109,24 @@ pub async fn seed_agents(
                         &[&list, &size],
                     )
                     .await?;
-                    current = Some((list, size, 1));
+                    current = Some((list, size, 0));
                     (list, 0)
                 }
             };
+            if let Some(c) = current.as_mut() {
+                c.2 = index + 1;
+            }
+            match allocated_after.last_mut() {
+                Some((l, n)) if *l == list => *n = index + 1,
+                _ => allocated_after.push((list, index + 1)),
+            }
             lists.push(list);
             indexes.push(index);
         }
-        // Every list this batch touched ends at the allocation counted here.
-        let mut touched: Vec<i64> = lists.clone();
-        touched.dedup();
-        for list in touched {
-            let taken = indexes
-                .iter()
-                .zip(&lists)
-                .filter(|(_, l)| **l == list)
-                .map(|(i, _)| *i + 1)
-                .max()
-                .unwrap_or(0);
+        for (list, allocated) in &allocated_after {
             txn.execute(
-                "UPDATE status_lists SET allocated = greatest(allocated, $2) WHERE list = $1",
-                &[&list, &taken],
+                "UPDATE status_lists SET allocated = $2 WHERE list = $1",
+                &[list, allocated],
             )
             .await?;
         }
