@@ -24,6 +24,10 @@ TARGET=${CARGO_TARGET_DIR:-target}
 mkdir -p "$OUT"
 OUT=$(cd "$OUT" && pwd)
 case $SOAK_MINUTES in '' | *[!0-9]*) echo "SOAK_MINUTES must be a whole number of minutes" >&2; exit 2 ;; esac
+# Checked now rather than when the CLI phase reaches them, 15 minutes in.
+for tool in hyperfine /usr/bin/time; do
+  command -v "$tool" > /dev/null || { echo "$tool is missing: apt-get install -y hyperfine time" >&2; exit 2; }
+done
 
 cargo build --release -p auth4agent-server -p auth4agent -p auth4agent-bench
 BIN=$(mktemp -d)
