@@ -135,17 +135,27 @@ class Summary:
             text = open(os.path.join(self.out, "criterion.txt")).read()
         except OSError:
             return
-        runs = re.findall(r"Verifier::verify (\d+)/s, dalek verify_strict (\d+)/s, ratio ([\d.]+)", text)
-        if runs:
+        single = re.findall(r"^paired \(\d+ rounds.*?Verifier::verify (\d+)/s, dalek verify_strict (\d+)/s, "
+                            r"ratio ([\d.]+)", text, re.M)
+        sampled = re.findall(r"^paired over \d+ stack offsets.*?Verifier::verify (\d+)/s, dalek verify_strict "
+                             r"(\d+)/s, ratio ([\d.]+)", text, re.M)
+        medians = {}
+        for name, runs in (("paired rounds", single), ("paired rounds over 64 stack offsets", sampled)):
+            if not runs:
+                continue
             ratios = [float(r[2]) for r in runs]
-            median = statistics.median(ratios)
+            median = medians[name] = statistics.median(ratios)
             full, bare = statistics.median(int(r[0]) for r in runs), statistics.median(int(r[1]) for r in runs)
             spread = f"; {len(runs)} processes: {min(ratios):.3f}–{max(ratios):.3f}" if len(runs) > 1 else ""
-            self.row("offline `Verifier::verify` / bare `verify_strict` (paired rounds)",
+            self.row(f"offline `Verifier::verify` / bare `verify_strict` ({name})",
                      f"**ratio {median:.3f}** ({full:,.0f}/s vs {bare:,.0f}/s{spread})", "criterion")
-            self.target("4. `Verifier::verify` ≥ 0.95× bare `verify_strict` (paired rounds, median over processes)",
-                        f"{median:.3f}" + (f" ({min(ratios):.3f}–{max(ratios):.3f})" if len(runs) > 1 else ""),
-                        median >= 0.95)
+        # The stack-sampled loop decides: one process's stack placement alone moves the single-offset ratio by
+        # several percent (bench/examples/stackdepth.rs); the single-offset median is shown beside it.
+        decisive = medians.get("paired rounds over 64 stack offsets", medians.get("paired rounds"))
+        if decisive is not None:
+            shown = "; ".join(f"{v:.3f} ({k})" for k, v in medians.items())
+            self.target("4. `Verifier::verify` ≥ 0.95× bare `verify_strict` (paired, median over processes)",
+                        shown, decisive >= 0.95)
 
     def sweep(self, prefix):
         """The runs named PREFIX-cN, by N."""

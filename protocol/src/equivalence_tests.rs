@@ -610,6 +610,19 @@ fn honest_token_verifies_on_both_paths() {
         .map(|t| (t.claims().clone(), t.kid().to_owned()));
     assert!(got.is_ok(), "{got:?}");
     assert_eq!(got, ref_verify(&token, &keys(), Some(NOW)));
+    // The unedited header is the one `jws::sign` writes, so the generated cases above reach the verifier's
+    // known-header path as well as the full header parse.
+    let segment = token.split('.').next().expect("header segment");
+    assert_eq!(
+        keys()
+            .by_access_token_header(segment)
+            .map(|(kid, _)| kid.to_owned()),
+        Some(kid())
+    );
+    assert_eq!(
+        segment,
+        jws::encoded_sign_header(typ::ACCESS_TOKEN, &kid()).expect("encodes")
+    );
 }
 
 #[test]

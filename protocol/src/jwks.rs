@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::keys::{Jwk, PublicKey};
-use crate::strict_json;
+use crate::{jws, strict_json, typ};
 
 /// A JWKS document as it appears on the wire.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Eq, Default)]
@@ -15,7 +15,15 @@ pub struct Jwks {
 /// Trusted verification keys by `kid`. Only OKP/Ed25519 keys with a `kid` are kept; other keys are ignored.
 #[derive(Clone, Debug, Default)]
 pub struct KeySet {
-    keys: Vec<(String, PublicKey)>,
+    keys: Vec<TrustedKey>,
+}
+
+#[derive(Clone, Debug)]
+struct TrustedKey {
+    kid: String,
+    key: PublicKey,
+    /// The header segment this crate writes on an access token signed with this key (`jws::sign`).
+    access_token_header: String,
 }
 
 impl KeySet {
@@ -57,13 +65,27 @@ impl KeySet {
         if self.get(&kid).is_some() {
             return Err(Error::DuplicateKid(kid));
         }
-        self.keys.push((kid, key));
+        let access_token_header = jws::encoded_sign_header(typ::ACCESS_TOKEN, &kid)?;
+        self.keys.push(TrustedKey {
+            kid,
+            key,
+            access_token_header,
+        });
         Ok(())
     }
 
     /// The key with this exact `kid`, if trusted.
     pub fn get(&self, kid: &str) -> Option<&PublicKey> {
-        self.keys.iter().find(|(k, _)| k == kid).map(|(_, key)| key)
+        self.keys.iter().find(|k| k.kid == kid).map(|k| &k.key)
+    }
+
+    /// The trusted key (and its kid) whose access-token header, as this crate writes it, is exactly `segment`.
+    /// Such a header decodes to `alg` EdDSA, `typ` at+jwt and that kid, so a verifier need not parse it again.
+    pub(crate) fn by_access_token_header(&self, segment: &str) -> Option<(&str, &PublicKey)> {
+        self.keys
+            .iter()
+            .find(|k| k.access_token_header == segment)
+            .map(|k| (k.kid.as_str(), &k.key))
     }
 
     /// Number of usable keys.
@@ -82,11 +104,11 @@ impl KeySet {
             keys: self
                 .keys
                 .iter()
-                .map(|(kid, key)| Jwk {
-                    kid: Some(kid.clone()),
+                .map(|k| Jwk {
+                    kid: Some(k.kid.clone()),
                     alg: Some("EdDSA".into()),
                     use_: Some("sig".into()),
-                    ..key.to_jwk()
+                    ..k.key.to_jwk()
                 })
                 .collect(),
         }

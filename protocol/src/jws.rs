@@ -66,6 +66,17 @@ struct SignHeader<'a> {
     typ: &'a str,
 }
 
+/// The header JSON [`sign`] writes: `{"alg":"EdDSA","kid":kid,"typ":typ}`.
+fn sign_header(typ: &str, kid: &str) -> Result<Vec<u8>> {
+    serde_json::to_vec(&SignHeader { alg: ALG, kid, typ })
+        .map_err(|e| Error::InvalidJson(e.to_string()))
+}
+
+/// The base64url header segment [`sign`] writes for `typ` and `kid`, byte for byte.
+pub(crate) fn encoded_sign_header(typ: &str, kid: &str) -> Result<String> {
+    Ok(URL_SAFE_NO_PAD.encode(sign_header(typ, kid)?))
+}
+
 /// Signs `claims` with header `{"alg":"EdDSA","kid":kid,"typ":typ}`.
 pub(crate) fn sign(
     key: &SigningKey,
@@ -73,8 +84,7 @@ pub(crate) fn sign(
     kid: &str,
     claims: &impl Serialize,
 ) -> Result<String> {
-    let header = serde_json::to_vec(&SignHeader { alg: ALG, kid, typ })
-        .map_err(|e| Error::InvalidJson(e.to_string()))?;
+    let header = sign_header(typ, kid)?;
     let payload = serde_json::to_vec(claims).map_err(|e| Error::InvalidJson(e.to_string()))?;
     Ok(sign_raw(key, &header, &payload))
 }

@@ -13,7 +13,7 @@ use crate::encoding::b64url_decode;
 use crate::error::{Error, Result};
 use crate::jwks::KeySet;
 use crate::jws::{self, Segments, typ};
-use crate::keys::SigningKey;
+use crate::keys::{PublicKey, SigningKey};
 use crate::scope::ScopeSet;
 use crate::status_list::{StatusClaim, StatusListRef};
 use crate::strict_json::{self, Fields, Member, MemberSeed, ObjectSeed, fill};
@@ -259,15 +259,30 @@ impl Verifier {
         // The same steps, in the same order, as `UnverifiedJws::decode` then `verify`, but the claims are parsed
         // straight into borrowed fields instead of a `Map` that would then be copied out.
         let segments = Segments::split(token)?;
-        let header_json = b64url_decode(segments.header)?;
-        let header = jws::parse_header(&header_json, typ::ACCESS_TOKEN)?;
+        // A header byte-identical to the one this crate writes for a trusted key needs no decoding: it could
+        // only parse to that kid with `alg` EdDSA and `typ` at+jwt. Any other header takes the full parse.
+        let header_json;
+        let header = match keys.by_access_token_header(segments.header) {
+            Some((kid, key)) => TokenHeader::Known { kid, key },
+            None => {
+                header_json = b64url_decode(segments.header)?;
+                TokenHeader::Parsed(jws::parse_header(&header_json, typ::ACCESS_TOKEN)?)
+            }
+        };
         let payload = b64url_decode(segments.payload)?;
         let fields = strict_json::parse_object::<ClaimFields<'_>>(&payload)?
             .ok_or(Error::PayloadNotObject)?;
         let signature = jws::decode_signature(segments.signature)?;
-        let key = keys
-            .get(&header.kid)
-            .ok_or_else(|| Error::UnknownKid(header.kid.clone().into_owned()))?;
+        let (kid, key) = match header {
+            TokenHeader::Known { kid, key } => (kid.to_owned(), key),
+            TokenHeader::Parsed(header) => {
+                let kid = header.kid.into_owned();
+                let key = keys
+                    .get(&kid)
+                    .ok_or_else(|| Error::UnknownKid(kid.clone()))?;
+                (kid, key)
+            }
+        };
         key.verify_strict(segments.signing_input.as_bytes(), &signature)?;
         let claims = fields.check()?;
         if claims.iss != self.issuer {
@@ -308,9 +323,17 @@ impl Verifier {
             },
             did: claims.did,
             scopes: claims.scopes,
-            kid: header.kid.into_owned(),
+            kid,
         })
     }
+}
+
+/// Where a token's kid and key came from.
+enum TokenHeader<'k, 'h> {
+    /// The header is byte for byte the one this crate writes for this trusted key.
+    Known { kid: &'k str, key: &'k PublicKey },
+    /// Any other header, decoded and checked by `jws::parse_header`; its key is not looked up yet.
+    Parsed(jws::HeaderRef<'h>),
 }
 
 /// The access-token claims as found in the payload, before any claim check.
