@@ -49,27 +49,33 @@ fn benches(c: &mut Criterion, fx: &TokenFixture) {
     group.finish();
 }
 
+/// `iters` full verifications of the fixture's token, timed.
+fn time_full(fx: &TokenFixture, iters: usize) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        fx.verifier
+            .verify(black_box(&fx.token), &fx.keys, fx.now)
+            .expect("valid token");
+    }
+    start.elapsed()
+}
+
+/// `iters` bare dalek `verify_strict` calls over the same signing input and signature, timed.
+fn time_bare(fx: &TokenFixture, iters: usize) -> Duration {
+    let start = Instant::now();
+    for _ in 0..iters {
+        fx.dalek_key
+            .verify_strict(black_box(fx.signing_input()), &fx.dalek_signature)
+            .expect("valid signature");
+    }
+    start.elapsed()
+}
+
 /// Interleaved rounds of the two verifications, the order flipped every round (ABBA: a drift within a round hits
 /// both sides alike); returns (full per second, bare per second, median round ratio).
 fn paired(fx: &TokenFixture, rounds: usize, iters: usize) -> (f64, f64, f64) {
-    let full = || {
-        let start = Instant::now();
-        for _ in 0..iters {
-            fx.verifier
-                .verify(black_box(&fx.token), &fx.keys, fx.now)
-                .expect("valid token");
-        }
-        start.elapsed()
-    };
-    let bare = || {
-        let start = Instant::now();
-        for _ in 0..iters {
-            fx.dalek_key
-                .verify_strict(black_box(fx.signing_input()), &fx.dalek_signature)
-                .expect("valid signature");
-        }
-        start.elapsed()
-    };
+    let full = || time_full(fx, iters);
+    let bare = || time_bare(fx, iters);
     let mut full_total = Duration::ZERO;
     let mut bare_total = Duration::ZERO;
     let mut ratios = Vec::with_capacity(rounds);
@@ -122,24 +128,8 @@ fn at_stack_offset(k: usize, f: &mut dyn FnMut() -> Duration) -> Duration {
 /// Every round runs both sides, ABBA, at each of the 64 cache-line offsets of a page; returns (full per second,
 /// bare per second, median round ratio).
 fn paired_over_stack(fx: &TokenFixture, rounds: usize, iters: usize) -> (f64, f64, f64) {
-    let mut full = || {
-        let start = Instant::now();
-        for _ in 0..iters {
-            fx.verifier
-                .verify(black_box(&fx.token), &fx.keys, fx.now)
-                .expect("valid token");
-        }
-        start.elapsed()
-    };
-    let mut bare = || {
-        let start = Instant::now();
-        for _ in 0..iters {
-            fx.dalek_key
-                .verify_strict(black_box(fx.signing_input()), &fx.dalek_signature)
-                .expect("valid signature");
-        }
-        start.elapsed()
-    };
+    let mut full = || time_full(fx, iters);
+    let mut bare = || time_bare(fx, iters);
     let mut full_total = Duration::ZERO;
     let mut bare_total = Duration::ZERO;
     let mut ratios = Vec::with_capacity(rounds);
