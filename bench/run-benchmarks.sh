@@ -165,13 +165,14 @@ elif ! NO_BUILD=1 SERVER_BIN="$BIN/auth4agent-server" LOADGEN_BIN="$BIN/auth4age
 fi
 
 # 7. Optional soak: paced at 50% of the peak on durable SQLite (a database file under OUT, removed afterwards;
-# its server log soak.db.log is kept), one CSV row a minute, then the plot.
+# its server log soak.db.log is kept), one CSV row a minute, then the plot. Audit rows are kept 300 s, so that
+# within 30 minutes the purge, not the run's length, bounds the database.
 if [ "$SOAK_MINUTES" -gt 0 ]; then
   rm -f "$OUT"/soak.db "$OUT"/soak.db-*
   loadavg soak
   "$BIN/auth4agent-loadgen" --server-bin "$BIN/auth4agent-server" --db "$OUT/soak.db" --agents 1000 \
     --concurrency "$bestc" --rate "$half" --warmup 3 --duration $((SOAK_MINUTES * 60)) \
-    --report-every 60 --csv "$OUT/soak.csv" > "$OUT/soak.json"
+    --report-every 60 --csv "$OUT/soak.csv" --server-arg=--audit-retention=300 > "$OUT/soak.json"
   echo "$(summary "$OUT/soak.json") load_before $LOAD" | tee -a "$OUT/summary.txt"
   rm -f "$OUT"/soak.db "$OUT"/soak.db-*
   python3 bench/scripts/plot-soak.py "$OUT/soak.csv" "$OUT/soak.png" || echo "soak plot not drawn (see above)"
