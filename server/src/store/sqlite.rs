@@ -4,10 +4,10 @@
 //!
 //! Writes use group commit: the writer thread takes every write queued while the previous commit
 //! was syncing (and, under heavy load, for a further [`LINGER`]), runs each in its own savepoint
-//! (a failing write rolls back only itself), commits them in one transaction — one fsync for the batch — and only then answers each caller. A write
-//! is acknowledged only after the commit that made it durable. Point lookups by key run inline on
-//! the caller's thread (microseconds, never blocked by the writer under WAL); scans run on
-//! `tokio::task::spawn_blocking`.
+//! (a failing write rolls back only itself), commits them in one transaction — one fsync for the
+//! batch — and only then answers each caller. A write is acknowledged only after the commit that
+//! made it durable. Point lookups by key run inline on the caller's thread (microseconds, never
+//! blocked by the writer under WAL); scans run on `tokio::task::spawn_blocking`.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
